@@ -1,0 +1,303 @@
+//! Model manifests and the on-disk repository layout.
+//!
+//! ```text
+//! models/repository/<name>/<version>/manifest.toml
+//! models/repository/<name>/<version>/<file named in the manifest, e.g. model.onnx>
+//! ```
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::{error::LoadError, tensor::DataType};
+
+/// Name, type and shape of a model input or output as the manifest declares it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TensorSpec {
+    /// Name in the ONNX graph.
+    pub name: String,
+    /// Element type.
+    pub datatype: DataType,
+    /// Dimensions; -1 is dynamic.
+    pub shape: Vec<i64>,
+    /// Optional per-dimension divisor that dynamic dimensions must be a multiple of (e.g. 2 for
+    /// a stride-2 transform), checked before execution so nothing is silently cropped.
+    #[serde(default)]
+    pub multiple_of: Option<Vec<i64>>,
+}
+
+impl TensorSpec {
+    /// Checks a concrete shape against this spec.
+    pub fn check_shape(&self, shape: &[i64]) -> Result<(), String> {
+        if shape.len() != self.shape.len() {
+            return Err(format!(
+                "`{}` must have rank {} (shape {:?}), got shape {shape:?}",
+                self.name,
+                self.shape.len(),
+                self.shape
+            ));
+        }
+        for (axis, (&want, &got)) in self.shape.iter().zip(shape).enumerate() {
+            if want >= 0 && want != got {
+                return Err(format!(
+                    "`{}` dimension {axis} must be {want} (shape {:?}), got shape {shape:?}",
+                    self.name, self.shape
+                ));
+            }
+            if let Some(&divisor) = self.multiple_of.as_ref().and_then(|m| m.get(axis))
+                && divisor > 1
+                && got % divisor != 0
+            {
+                return Err(format!(
+                    "`{}` dimension {axis} must be a multiple of {divisor}, got shape {shape:?}",
+                    self.name
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What `manifest.toml` says about one model version.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelManifest {
+    /// Model name, equal to its directory name.
+    pub name: String,
+    /// Version, equal to its directory name.
+    pub version: String,
+    /// What the model does.
+    pub task: String,
+    /// Longer human description.
+    #[serde(default)]
+    pub description: String,
+    /// Model file name, relative to the manifest.
+    pub file: String,
+    /// Lower-case hex sha256 of the model file.
+    pub sha256: String,
+    /// License of the weights.
+    pub license: String,
+    /// Where the model comes from / how it was produced.
+    pub source: String,
+    /// Inputs in graph order.
+    pub inputs: Vec<TensorSpec>,
+    /// Outputs in graph order.
+    pub outputs: Vec<TensorSpec>,
+}
+
+/// A manifest found in the repository, with where it lives.
+#[derive(Debug, Clone)]
+pub struct ManifestEntry {
+    /// The parsed manifest.
+    pub manifest: ModelManifest,
+    /// The directory holding the manifest and the model file.
+    pub dir: PathBuf,
+}
+
+impl ManifestEntry {
+    /// `name:version`.
+    pub fn id(&self) -> String {
+        format!("{}:{}", self.manifest.name, self.manifest.version)
+    }
+
+    /// Path of the model file.
+    pub fn model_path(&self) -> PathBuf {
+        self.dir.join(&self.manifest.file)
+    }
+
+    /// Reads the model file and checks its sha256 against the manifest.
+    pub fn read_verified(&self) -> Result<Vec<u8>, LoadError> {
+        let path = self.model_path();
+        let bytes = fs::read(&path).map_err(|e| LoadError::Model {
+            model: self.id(),
+            reason: format!("cannot read model file {}: {e}", path.display()),
+        })?;
+        let actual = hex::encode(Sha256::digest(&bytes));
+        if actual != self.manifest.sha256 {
+            return Err(LoadError::Model {
+                model: self.id(),
+                reason: format!(
+                    "sha256 mismatch for {}: manifest says {}, file has {actual}",
+                    path.display(),
+                    self.manifest.sha256
+                ),
+            });
+        }
+        Ok(bytes)
+    }
+}
+
+fn manifest_error(path: &Path, reason: impl Into<String>) -> LoadError {
+    LoadError::Manifest {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+/// Parses and checks one manifest file.
+pub fn read_manifest(path: &Path) -> Result<ManifestEntry, LoadError> {
+    let text = fs::read_to_string(path).map_err(|e| manifest_error(path, e.to_string()))?;
+    let manifest: ModelManifest =
+        toml::from_str(&text).map_err(|e| manifest_error(path, e.message().to_string()))?;
+    let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let dir_version = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let dir_name = dir
+        .parent()
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    if manifest.name != dir_name || manifest.version != dir_version {
+        return Err(manifest_error(
+            path,
+            format!(
+                "declares {}:{} but lives in {dir_name}/{dir_version}",
+                manifest.name, manifest.version
+            ),
+        ));
+    }
+    if manifest.sha256.len() != 64
+        || !manifest
+            .sha256
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    {
+        return Err(manifest_error(
+            path,
+            "sha256 must be 64 lower-case hex digits",
+        ));
+    }
+    if manifest.file.contains("..") || Path::new(&manifest.file).is_absolute() {
+        return Err(manifest_error(
+            path,
+            "file must be a plain name inside the model directory",
+        ));
+    }
+    for spec in manifest.inputs.iter().chain(&manifest.outputs) {
+        if let Some(multiple) = &spec.multiple_of
+            && multiple.len() != spec.shape.len()
+        {
+            return Err(manifest_error(
+                path,
+                format!(
+                    "`{}`: multiple_of must have one entry per dimension",
+                    spec.name
+                ),
+            ));
+        }
+    }
+    Ok(ManifestEntry { manifest, dir })
+}
+
+/// Finds every `<name>/<version>/manifest.toml` under `root`, sorted by name then version.
+pub fn scan_repository(root: &Path) -> Result<Vec<ManifestEntry>, LoadError> {
+    let read_dir = |dir: &Path| {
+        fs::read_dir(dir).map_err(|e| {
+            LoadError::Config(format!(
+                "cannot read model repository {}: {e}",
+                dir.display()
+            ))
+        })
+    };
+    let mut entries = Vec::new();
+    for model_dir in read_dir(root)? {
+        let model_dir = model_dir
+            .map_err(|e| LoadError::Config(e.to_string()))?
+            .path();
+        if !model_dir.is_dir() {
+            continue;
+        }
+        for version_dir in read_dir(&model_dir)? {
+            let manifest = version_dir
+                .map_err(|e| LoadError::Config(e.to_string()))?
+                .path()
+                .join("manifest.toml");
+            if manifest.is_file() {
+                entries.push(read_manifest(&manifest)?);
+            }
+        }
+    }
+    entries.sort_by(|a, b| {
+        (a.manifest.name.as_str(), version_key(&a.manifest.version))
+            .cmp(&(b.manifest.name.as_str(), version_key(&b.manifest.version)))
+    });
+    Ok(entries)
+}
+
+/// Orders versions numerically when they are numbers ("2" < "10"), else as text.
+pub fn version_key(version: &str) -> (u64, String) {
+    (version.parse().unwrap_or(u64::MAX), version.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(shape: Vec<i64>, multiple_of: Option<Vec<i64>>) -> TensorSpec {
+        TensorSpec {
+            name: "x".into(),
+            datatype: DataType::Fp32,
+            shape,
+            multiple_of,
+        }
+    }
+
+    #[test]
+    fn check_shape_enforces_rank_fixed_dims_and_multiples() {
+        let s = spec(vec![-1, 3, -1, -1], Some(vec![1, 1, 2, 2]));
+        assert!(s.check_shape(&[1, 3, 4, 6]).is_ok());
+        assert!(s.check_shape(&[1, 3, 4]).unwrap_err().contains("rank 4"));
+        assert!(
+            s.check_shape(&[1, 4, 4, 6])
+                .unwrap_err()
+                .contains("dimension 1 must be 3")
+        );
+        assert!(
+            s.check_shape(&[1, 3, 5, 6])
+                .unwrap_err()
+                .contains("multiple of 2")
+        );
+    }
+
+    #[test]
+    fn shipped_repository_parses_and_verifies() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../repository");
+        let entries = scan_repository(&root).unwrap();
+        assert!(
+            entries
+                .iter()
+                .any(|e| e.manifest.name == "haar-wpt2d-analysis")
+        );
+        for entry in &entries {
+            entry.read_verified().unwrap();
+        }
+    }
+
+    #[test]
+    fn sha_mismatch_and_misplaced_manifests_are_rejected() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("m/1");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("model.onnx"), b"not the model").unwrap();
+        let manifest = |name: &str| {
+            format!(
+                "name = \"{name}\"\nversion = \"1\"\ntask = \"t\"\nfile = \"model.onnx\"\nsha256 = \"{}\"\nlicense = \"MIT\"\nsource = \"test\"\ninputs = []\noutputs = []\n",
+                "0".repeat(64)
+            )
+        };
+        fs::write(dir.join("manifest.toml"), manifest("m")).unwrap();
+        let entry = read_manifest(&dir.join("manifest.toml")).unwrap();
+        let err = entry.read_verified().unwrap_err().to_string();
+        assert!(err.contains("sha256 mismatch"), "{err}");
+
+        fs::write(dir.join("manifest.toml"), manifest("other")).unwrap();
+        let err = read_manifest(&dir.join("manifest.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lives in m/1"), "{err}");
+    }
+}

@@ -1,0 +1,368 @@
+//! A loaded model: its manifest, a pool of ONNX Runtime sessions and execution statistics.
+
+use std::{
+    collections::HashSet,
+    panic::{AssertUnwindSafe, catch_unwind},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use ort::session::Session;
+use tokio::sync::Semaphore;
+
+use crate::{
+    error::InferError,
+    manifest::{ManifestEntry, TensorSpec},
+    provider::{Fallback, ProviderKind},
+    tensor::{DataType, TensorData},
+};
+
+/// Told about every model execution, e.g. to feed Prometheus histograms.
+pub trait ExecutionObserver: Send + Sync {
+    /// One execution of `model` (`name`, `version`) took `elapsed` and succeeded or not.
+    fn observe(&self, name: &str, version: &str, elapsed: Duration, ok: bool);
+}
+
+/// Counters of one model since start-up.
+#[derive(Debug, Default)]
+pub struct ModelStats {
+    inference_count: AtomicU64,
+    failure_count: AtomicU64,
+    execution_ns: AtomicU64,
+    queue_ns: AtomicU64,
+    last_inference_unix_ms: AtomicU64,
+}
+
+/// A copy of [`ModelStats`] at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StatsSnapshot {
+    /// Successful executions.
+    pub inference_count: u64,
+    /// Failed executions.
+    pub failure_count: u64,
+    /// Total time of successful executions, ns.
+    pub execution_ns: u64,
+    /// Total time spent waiting for a pooled session, ns.
+    pub queue_ns: u64,
+    /// Unix ms of the last execution, 0 if none.
+    pub last_inference_unix_ms: u64,
+}
+
+impl ModelStats {
+    fn record(&self, queued: Duration, executed: Duration, ok: bool) {
+        let counter = if ok {
+            &self.inference_count
+        } else {
+            &self.failure_count
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if ok {
+            self.execution_ns
+                .fetch_add(executed.as_nanos() as u64, Ordering::Relaxed);
+        }
+        self.queue_ns
+            .fetch_add(queued.as_nanos() as u64, Ordering::Relaxed);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        self.last_inference_unix_ms
+            .store(now.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Reads all counters.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            inference_count: self.inference_count.load(Ordering::Relaxed),
+            failure_count: self.failure_count.load(Ordering::Relaxed),
+            execution_ns: self.execution_ns.load(Ordering::Relaxed),
+            queue_ns: self.queue_ns.load(Ordering::Relaxed),
+            last_inference_unix_ms: self.last_inference_unix_ms.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Sessions of one model. `Session::run` needs `&mut`, so each concurrent execution takes a
+/// session out of the pool and puts it back when done, on the blocking thread pool, so a caller
+/// that gives up (deadline, disconnect) never loses a session.
+struct SessionPool {
+    sessions: Mutex<Vec<Session>>,
+    permits: Arc<Semaphore>,
+    size: usize,
+}
+
+/// What one execution returned.
+#[derive(Debug)]
+pub struct InferOutput {
+    /// Output tensors in manifest order (only the requested ones).
+    pub outputs: Vec<TensorData>,
+    /// Time spent executing (not queueing).
+    pub execution: Duration,
+}
+
+/// A model ready to run.
+pub struct LoadedModel {
+    entry: ManifestEntry,
+    provider: ProviderKind,
+    fallbacks: Vec<Fallback>,
+    pool: Arc<SessionPool>,
+    stats: ModelStats,
+    observer: Option<Arc<dyn ExecutionObserver>>,
+}
+
+impl std::fmt::Debug for LoadedModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedModel")
+            .field("model", &self.entry.id())
+            .field("provider", &self.provider)
+            .finish_non_exhaustive()
+    }
+}
+
+fn graph_spec_mismatch(spec: &TensorSpec, outlet: &ort::value::Outlet) -> Option<String> {
+    let ort::value::ValueType::Tensor { ty, shape, .. } = outlet.dtype() else {
+        return Some(format!("`{}` is not a tensor in the ONNX graph", spec.name));
+    };
+    if DataType::from_ort(*ty) != Some(spec.datatype) {
+        return Some(format!(
+            "`{}` is {ty:?} in the ONNX graph but {} in the manifest",
+            spec.name, spec.datatype
+        ));
+    }
+    let graph_shape: Vec<i64> = shape.iter().copied().collect();
+    let compatible = graph_shape.len() == spec.shape.len()
+        && graph_shape
+            .iter()
+            .zip(&spec.shape)
+            .all(|(&g, &m)| g < 0 || g == m);
+    (!compatible).then(|| {
+        format!(
+            "`{}` has shape {graph_shape:?} in the ONNX graph but {:?} in the manifest",
+            spec.name, spec.shape
+        )
+    })
+}
+
+/// Checks that the manifest describes the graph: same input and output names, types and shapes.
+fn check_manifest_matches_graph(entry: &ManifestEntry, session: &Session) -> Result<(), String> {
+    let sides = [
+        ("inputs", &entry.manifest.inputs, session.inputs()),
+        ("outputs", &entry.manifest.outputs, session.outputs()),
+    ];
+    for (side, specs, outlets) in sides {
+        let spec_names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+        let graph_names: Vec<&str> = outlets.iter().map(|o| o.name()).collect();
+        if spec_names != graph_names {
+            return Err(format!(
+                "manifest {side} {spec_names:?} differ from the ONNX graph's {graph_names:?}"
+            ));
+        }
+        if let Some(mismatch) = specs
+            .iter()
+            .zip(outlets)
+            .find_map(|(spec, outlet)| graph_spec_mismatch(spec, outlet))
+        {
+            return Err(mismatch);
+        }
+    }
+    Ok(())
+}
+
+impl LoadedModel {
+    pub(crate) fn new(
+        entry: ManifestEntry,
+        provider: ProviderKind,
+        fallbacks: Vec<Fallback>,
+        sessions: Vec<Session>,
+        observer: Option<Arc<dyn ExecutionObserver>>,
+    ) -> Result<Self, String> {
+        let first = sessions
+            .first()
+            .ok_or("a model needs at least one session")?;
+        check_manifest_matches_graph(&entry, first)?;
+        let size = sessions.len();
+        Ok(Self {
+            entry,
+            provider,
+            fallbacks,
+            pool: Arc::new(SessionPool {
+                sessions: Mutex::new(sessions),
+                permits: Arc::new(Semaphore::new(size)),
+                size,
+            }),
+            stats: ModelStats::default(),
+            observer,
+        })
+    }
+
+    /// The manifest entry.
+    pub fn entry(&self) -> &ManifestEntry {
+        &self.entry
+    }
+
+    /// The provider the sessions run on.
+    pub fn provider(&self) -> ProviderKind {
+        self.provider
+    }
+
+    /// Providers tried before [`Self::provider`] that did not work.
+    pub fn fallbacks(&self) -> &[Fallback] {
+        &self.fallbacks
+    }
+
+    /// Number of pooled sessions.
+    pub fn pool_size(&self) -> usize {
+        self.pool.size
+    }
+
+    /// Execution statistics.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// Checks inputs against the manifest and returns them ordered as the graph expects.
+    fn order_inputs(&self, inputs: Vec<TensorData>) -> Result<Vec<TensorData>, InferError> {
+        let specs = &self.entry.manifest.inputs;
+        let mut slots: Vec<Option<TensorData>> = specs.iter().map(|_| None).collect();
+        for tensor in inputs {
+            let index = specs
+                .iter()
+                .position(|s| s.name == tensor.name)
+                .ok_or_else(|| {
+                    let known: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+                    InferError::InvalidInput(format!(
+                        "model {} has no input `{}` (inputs: {known:?})",
+                        self.entry.id(),
+                        tensor.name
+                    ))
+                })?;
+            let spec = &specs[index];
+            if tensor.datatype != spec.datatype {
+                return Err(InferError::InvalidInput(format!(
+                    "input `{}` must be {}, got {}",
+                    spec.name, spec.datatype, tensor.datatype
+                )));
+            }
+            spec.check_shape(&tensor.shape)
+                .map_err(InferError::InvalidInput)?;
+            tensor.validate()?;
+            if slots[index].replace(tensor).is_some() {
+                return Err(InferError::InvalidInput(format!(
+                    "input `{}` given twice",
+                    spec.name
+                )));
+            }
+        }
+        slots
+            .into_iter()
+            .zip(specs)
+            .map(|(slot, spec)| {
+                slot.ok_or_else(|| {
+                    InferError::InvalidInput(format!("missing input `{}`", spec.name))
+                })
+            })
+            .collect()
+    }
+
+    /// Runs the model. `outputs` selects outputs by name (empty: all).
+    pub async fn infer(
+        &self,
+        inputs: Vec<TensorData>,
+        outputs: &[String],
+    ) -> Result<InferOutput, InferError> {
+        let inputs = self.order_inputs(inputs)?;
+        let known: HashSet<&str> = self
+            .entry
+            .manifest
+            .outputs
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        if let Some(unknown) = outputs.iter().find(|name| !known.contains(name.as_str())) {
+            return Err(InferError::InvalidInput(format!(
+                "model {} has no output `{unknown}`",
+                self.entry.id()
+            )));
+        }
+        let wanted: Vec<String> = self
+            .entry
+            .manifest
+            .outputs
+            .iter()
+            .map(|s| s.name.clone())
+            .filter(|name| outputs.is_empty() || outputs.contains(name))
+            .collect();
+
+        let queued_at = Instant::now();
+        let permit = Arc::clone(&self.pool.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| {
+                InferError::Unavailable(format!("model {} is shutting down", self.entry.id()))
+            })?;
+        let queued = queued_at.elapsed();
+        let pool = Arc::clone(&self.pool);
+        let job = tokio::task::spawn_blocking(move || {
+            let mut session = pool
+                .sessions
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .pop()
+                .expect("a permit guarantees a free session");
+            let started = Instant::now();
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                run_session(&mut session, &inputs, &wanted)
+            }))
+            .unwrap_or_else(|_| Err(InferError::Execution("ONNX Runtime panicked".to_string())));
+            let elapsed = started.elapsed();
+            pool.sessions
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(session);
+            drop(permit);
+            (result, elapsed)
+        });
+        let (result, elapsed) = job
+            .await
+            .map_err(|e| InferError::Execution(format!("execution task failed: {e}")))?;
+        let ok = result.is_ok();
+        self.stats.record(queued, elapsed, ok);
+        if let Some(observer) = &self.observer {
+            observer.observe(
+                &self.entry.manifest.name,
+                &self.entry.manifest.version,
+                elapsed,
+                ok,
+            );
+        }
+        result.map(|outputs| InferOutput {
+            outputs,
+            execution: elapsed,
+        })
+    }
+}
+
+fn run_session(
+    session: &mut Session,
+    inputs: &[TensorData],
+    wanted: &[String],
+) -> Result<Vec<TensorData>, InferError> {
+    let values = inputs
+        .iter()
+        .map(|t| Ok((t.name.clone(), t.to_ort_value()?)))
+        .collect::<Result<Vec<_>, InferError>>()?;
+    let outputs = session
+        .run(values)
+        .map_err(|e| InferError::Execution(e.to_string()))?;
+    wanted
+        .iter()
+        .map(|name| {
+            let value = outputs.get(name.as_str()).ok_or_else(|| {
+                InferError::Execution(format!("output `{name}` missing from the run"))
+            })?;
+            TensorData::from_ort_value(name, value)
+        })
+        .collect()
+}

@@ -1,0 +1,101 @@
+//! Generated types of the terse gRPC API, one module per `compress.*.v1` package.
+//!
+//! The `.proto` files under `proto/compress/` are the single source of truth; this crate is what
+//! servers and the Rust SDK compile against. [`FILE_DESCRIPTOR_SET`] feeds gRPC reflection.
+
+/// Encoded `google.protobuf.FileDescriptorSet` of every terse proto file.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/terse_descriptor.bin"));
+
+/// Fully qualified names of every gRPC service the API defines.
+pub const SERVICE_NAMES: &[&str] = &[
+    "compress.models.v1.ModelRepositoryService",
+    "compress.image.v1.ImageService",
+    "compress.audio.v1.AudioService",
+    "compress.splat.v1.SplatService",
+    "compress.context.v1.ContextService",
+    "compress.vision.v1.VisionService",
+];
+
+/// `compress.common.v1`: tensors, chunks, rate-distortion reports, model references.
+pub mod common {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("compress.common.v1");
+    }
+}
+
+/// `compress.models.v1`: the model repository API.
+pub mod models {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("compress.models.v1");
+    }
+}
+
+/// `compress.image.v1`: learned image codecs.
+pub mod image {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("compress.image.v1");
+    }
+}
+
+/// `compress.audio.v1`: learned audio codecs.
+pub mod audio {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("compress.audio.v1");
+    }
+}
+
+/// `compress.splat.v1`: 3D Gaussian splat compression.
+pub mod splat {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("compress.splat.v1");
+    }
+}
+
+/// `compress.context.v1`: prompt and RAG-context compression.
+pub mod context {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("compress.context.v1");
+    }
+}
+
+/// `compress.vision.v1`: visual-token pruning.
+pub mod vision {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("compress.vision.v1");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    /// Every service in [`super::SERVICE_NAMES`] is in the descriptor set and vice versa, so
+    /// reflection and health report exactly the API the protos define.
+    #[test]
+    fn descriptor_set_lists_every_service() {
+        let set = prost_types::FileDescriptorSet::decode(super::FILE_DESCRIPTOR_SET).unwrap();
+        let mut found: Vec<String> = set
+            .file
+            .iter()
+            .flat_map(|file| {
+                let package = file.package().to_string();
+                file.service
+                    .iter()
+                    .map(move |service| format!("{package}.{}", service.name()))
+            })
+            .collect();
+        found.sort();
+        let mut expected: Vec<String> =
+            super::SERVICE_NAMES.iter().map(|s| s.to_string()).collect();
+        expected.sort();
+        assert_eq!(found, expected);
+    }
+}
