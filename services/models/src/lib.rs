@@ -1,1 +1,297 @@
+//! gRPC transport of `compress.models.v1.ModelRepositoryService` over a [`ModelRegistry`].
+//!
+//! Only conversion and status mapping live here; loading and execution are in `terse-runtime`.
 
+use std::sync::Arc;
+
+use terse_proto::{
+    common::v1 as common,
+    models::v1::{self as api, model_repository_service_server::ModelRepositoryService},
+};
+use terse_runtime::{
+    DataType, InferError, ModelRegistry, ModelState, OnnxRuntime, ProviderKind, RegistryEntry,
+    TensorData, TensorSpec,
+};
+use tonic::{Request, Response, Status};
+
+pub use api::model_repository_service_server::ModelRepositoryServiceServer;
+
+/// Maps runtime errors to the gRPC status a caller can act on.
+pub fn status_from_infer_error(error: InferError) -> Status {
+    match error {
+        InferError::NotFound(m) => Status::not_found(m),
+        InferError::Unavailable(m) => Status::failed_precondition(m),
+        InferError::InvalidInput(m) => Status::invalid_argument(m),
+        InferError::TooLarge(m) => Status::resource_exhausted(m),
+        InferError::Execution(m) => Status::internal(m),
+    }
+}
+
+/// Proto enum value of a runtime data type.
+pub fn datatype_to_proto(datatype: DataType) -> common::DataType {
+    match datatype {
+        DataType::Bool => common::DataType::Bool,
+        DataType::Uint8 => common::DataType::Uint8,
+        DataType::Uint16 => common::DataType::Uint16,
+        DataType::Uint32 => common::DataType::Uint32,
+        DataType::Uint64 => common::DataType::Uint64,
+        DataType::Int8 => common::DataType::Int8,
+        DataType::Int16 => common::DataType::Int16,
+        DataType::Int32 => common::DataType::Int32,
+        DataType::Int64 => common::DataType::Int64,
+        DataType::Fp16 => common::DataType::Fp16,
+        DataType::Fp32 => common::DataType::Fp32,
+        DataType::Fp64 => common::DataType::Fp64,
+        DataType::Bf16 => common::DataType::Bf16,
+    }
+}
+
+/// Runtime data type of a proto enum value; `None` for UNSPECIFIED or unknown numbers.
+pub fn datatype_from_proto(value: i32) -> Option<DataType> {
+    Some(match common::DataType::try_from(value).ok()? {
+        common::DataType::Unspecified => return None,
+        common::DataType::Bool => DataType::Bool,
+        common::DataType::Uint8 => DataType::Uint8,
+        common::DataType::Uint16 => DataType::Uint16,
+        common::DataType::Uint32 => DataType::Uint32,
+        common::DataType::Uint64 => DataType::Uint64,
+        common::DataType::Int8 => DataType::Int8,
+        common::DataType::Int16 => DataType::Int16,
+        common::DataType::Int32 => DataType::Int32,
+        common::DataType::Int64 => DataType::Int64,
+        common::DataType::Fp16 => DataType::Fp16,
+        common::DataType::Fp32 => DataType::Fp32,
+        common::DataType::Fp64 => DataType::Fp64,
+        common::DataType::Bf16 => DataType::Bf16,
+    })
+}
+
+/// Converts a wire tensor, rejecting an unspecified data type.
+pub fn tensor_from_proto(tensor: common::Tensor) -> Result<TensorData, Status> {
+    let datatype = datatype_from_proto(tensor.datatype).ok_or_else(|| {
+        Status::invalid_argument(format!(
+            "tensor `{}`: datatype is unspecified or unknown",
+            tensor.name
+        ))
+    })?;
+    Ok(TensorData {
+        name: tensor.name,
+        datatype,
+        shape: tensor.shape,
+        bytes: tensor.raw_contents.to_vec(),
+    })
+}
+
+/// Converts a runtime tensor to the wire form.
+pub fn tensor_to_proto(tensor: TensorData) -> common::Tensor {
+    common::Tensor {
+        name: tensor.name,
+        datatype: datatype_to_proto(tensor.datatype).into(),
+        shape: tensor.shape,
+        raw_contents: tensor.bytes.into(),
+    }
+}
+
+fn provider_to_proto(provider: ProviderKind) -> api::ExecutionProvider {
+    match provider {
+        ProviderKind::Cpu => api::ExecutionProvider::Cpu,
+        ProviderKind::Cuda => api::ExecutionProvider::Cuda,
+        ProviderKind::Tensorrt => api::ExecutionProvider::Tensorrt,
+    }
+}
+
+fn spec_to_proto(spec: &TensorSpec) -> api::TensorSpec {
+    api::TensorSpec {
+        name: spec.name.clone(),
+        datatype: datatype_to_proto(spec.datatype).into(),
+        shape: spec.shape.clone(),
+    }
+}
+
+fn model_info(entry: &RegistryEntry) -> api::ModelInfo {
+    let manifest = &entry.entry.manifest;
+    let status = match &entry.state {
+        ModelState::Ready(model) => api::ModelStatus {
+            state: api::ModelState::Ready.into(),
+            reason: String::new(),
+            provider: provider_to_proto(model.provider()).into(),
+            fallbacks: model
+                .fallbacks()
+                .iter()
+                .map(|f| api::ProviderFallback {
+                    provider: provider_to_proto(f.provider).into(),
+                    reason: f.reason.clone(),
+                })
+                .collect(),
+            session_pool_size: model.pool_size() as u32,
+        },
+        ModelState::Unloaded => api::ModelStatus {
+            state: api::ModelState::Unloaded.into(),
+            reason: "not selected by the server configuration".to_string(),
+            ..Default::default()
+        },
+        ModelState::Failed(reason) => api::ModelStatus {
+            state: api::ModelState::Failed.into(),
+            reason: reason.clone(),
+            ..Default::default()
+        },
+    };
+    api::ModelInfo {
+        name: manifest.name.clone(),
+        version: manifest.version.clone(),
+        task: manifest.task.clone(),
+        description: manifest.description.clone(),
+        sha256: manifest.sha256.clone(),
+        license: manifest.license.clone(),
+        source: manifest.source.clone(),
+        file_bytes: entry.file_bytes,
+        inputs: manifest.inputs.iter().map(spec_to_proto).collect(),
+        outputs: manifest.outputs.iter().map(spec_to_proto).collect(),
+        status: Some(status),
+    }
+}
+
+fn statistics(entry: &RegistryEntry) -> api::ModelStatistics {
+    let stats = match &entry.state {
+        ModelState::Ready(model) => model.stats(),
+        _ => Default::default(),
+    };
+    api::ModelStatistics {
+        name: entry.entry.manifest.name.clone(),
+        version: entry.entry.manifest.version.clone(),
+        inference_count: stats.inference_count,
+        failure_count: stats.failure_count,
+        execution_ns: stats.execution_ns,
+        queue_ns: stats.queue_ns,
+        last_inference_unix_ms: stats.last_inference_unix_ms,
+    }
+}
+
+/// The model repository service.
+pub struct ModelRepository {
+    registry: Arc<ModelRegistry>,
+    runtime_version: String,
+    available_providers: Vec<String>,
+}
+
+impl ModelRepository {
+    /// Serves `registry`, reporting `runtime`'s version and providers.
+    pub fn new(registry: Arc<ModelRegistry>, runtime: &OnnxRuntime) -> Self {
+        Self {
+            registry,
+            runtime_version: runtime.version().to_string(),
+            available_providers: runtime
+                .available_providers()
+                .into_iter()
+                .map(|p| p.name().to_string())
+                .collect(),
+        }
+    }
+}
+
+fn model_ref(model: Option<common::ModelRef>) -> Result<common::ModelRef, Status> {
+    let model = model.unwrap_or_default();
+    if model.name.is_empty() {
+        return Err(Status::invalid_argument("model.name is required"));
+    }
+    Ok(model)
+}
+
+#[tonic::async_trait]
+impl ModelRepositoryService for ModelRepository {
+    async fn list_models(
+        &self,
+        request: Request<api::ListModelsRequest>,
+    ) -> Result<Response<api::ListModelsResponse>, Status> {
+        let ready_only = request.into_inner().ready_only;
+        let models = self
+            .registry
+            .entries()
+            .iter()
+            .filter(|e| !ready_only || matches!(e.state, ModelState::Ready(_)))
+            .map(model_info)
+            .collect();
+        Ok(Response::new(api::ListModelsResponse {
+            models,
+            runtime_version: self.runtime_version.clone(),
+            available_providers: self.available_providers.clone(),
+        }))
+    }
+
+    async fn get_model(
+        &self,
+        request: Request<api::GetModelRequest>,
+    ) -> Result<Response<api::GetModelResponse>, Status> {
+        let model = model_ref(request.into_inner().model)?;
+        let entry = self
+            .registry
+            .find(&model.name, &model.version)
+            .map_err(status_from_infer_error)?;
+        Ok(Response::new(api::GetModelResponse {
+            model: Some(model_info(entry)),
+        }))
+    }
+
+    async fn get_model_statistics(
+        &self,
+        request: Request<api::GetModelStatisticsRequest>,
+    ) -> Result<Response<api::GetModelStatisticsResponse>, Status> {
+        let model = request.into_inner().model.unwrap_or_default();
+        let statistics = if model.name.is_empty() {
+            self.registry.entries().iter().map(statistics).collect()
+        } else {
+            let entry = self
+                .registry
+                .find(&model.name, &model.version)
+                .map_err(status_from_infer_error)?;
+            vec![statistics(entry)]
+        };
+        Ok(Response::new(api::GetModelStatisticsResponse {
+            statistics,
+        }))
+    }
+
+    async fn infer(
+        &self,
+        request: Request<api::InferRequest>,
+    ) -> Result<Response<api::InferResponse>, Status> {
+        let request = request.into_inner();
+        let model_ref = model_ref(request.model)?;
+        let model = self
+            .registry
+            .get(&model_ref.name, &model_ref.version)
+            .map_err(status_from_infer_error)?;
+        let inputs = request
+            .inputs
+            .into_iter()
+            .map(tensor_from_proto)
+            .collect::<Result<Vec<_>, _>>()?;
+        let output = model
+            .infer(inputs, &request.outputs)
+            .await
+            .map_err(status_from_infer_error)?;
+        let manifest = &model.entry().manifest;
+        Ok(Response::new(api::InferResponse {
+            model_name: manifest.name.clone(),
+            model_version: manifest.version.clone(),
+            outputs: output.outputs.into_iter().map(tensor_to_proto).collect(),
+            provider: provider_to_proto(model.provider()).into(),
+            execution_ns: output.execution.as_nanos() as u64,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_proto_datatype_round_trips() {
+        for value in 1..=13 {
+            let datatype = datatype_from_proto(value).unwrap();
+            assert_eq!(datatype_to_proto(datatype) as i32, value);
+        }
+        assert_eq!(datatype_from_proto(0), None);
+        assert_eq!(datatype_from_proto(99), None);
+    }
+}

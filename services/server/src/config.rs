@@ -1,0 +1,302 @@
+//! Server configuration: a TOML file, overridden by environment variables and CLI flags.
+
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use terse_runtime::{ModelSelection, SessionOptions};
+
+/// A service this binary can host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ServiceKind {
+    /// `compress.models.v1.ModelRepositoryService`.
+    Models,
+}
+
+/// Services the API defines that this build does not implement yet (named in errors).
+const PLANNED_SERVICES: &[&str] = &["image", "audio", "splat", "context", "vision"];
+
+impl ServiceKind {
+    /// Every service this build implements.
+    pub const ALL: &[ServiceKind] = &[ServiceKind::Models];
+
+    /// Config name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Models => "models",
+        }
+    }
+
+    /// Fully qualified gRPC service name (health and reflection use it).
+    pub fn grpc_name(self) -> &'static str {
+        match self {
+            Self::Models => "compress.models.v1.ModelRepositoryService",
+        }
+    }
+
+    /// Parses a config name, explaining unknown and not-yet-built services.
+    pub fn parse(name: &str) -> anyhow::Result<Self> {
+        if let Some(kind) = Self::ALL.iter().find(|k| k.name() == name) {
+            return Ok(*kind);
+        }
+        let known: Vec<&str> = Self::ALL.iter().map(|k| k.name()).collect();
+        if PLANNED_SERVICES.contains(&name) {
+            bail!(
+                "service `{name}` is defined in the API but not implemented in this build (available: {})",
+                known.join(", ")
+            );
+        }
+        bail!("unknown service `{name}` (available: {})", known.join(", "))
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Plain,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[server]`: transport and limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSection {
+    /// gRPC listen address; port 0 picks a free port (printed on stdout when ready).
+    pub listen: SocketAddr,
+    /// Prometheus `/metrics` listen address; empty disables the endpoint.
+    pub metrics_listen: String,
+    /// Services to host, by config name.
+    pub services: Vec<String>,
+    /// Requests served at once across all services; more are refused with RESOURCE_EXHAUSTED.
+    /// Health and reflection calls are never refused.
+    pub max_concurrent_requests: usize,
+    /// Longest a request may run, in ms; a shorter client deadline wins. 0: no server limit.
+    pub request_timeout_ms: u64,
+    /// On SIGTERM/SIGINT, how long in-flight calls may take to finish before the process exits.
+    pub shutdown_grace_ms: u64,
+    /// Largest request message per service, in bytes (`default` applies to unnamed services).
+    pub max_request_bytes: BTreeMap<String, usize>,
+    /// Largest response message per service, in bytes (`default` applies to unnamed services).
+    pub max_response_bytes: BTreeMap<String, usize>,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:50051".parse().expect("valid address"),
+            metrics_listen: "127.0.0.1:9464".to_string(),
+            services: vec!["models".to_string()],
+            max_concurrent_requests: 256,
+            request_timeout_ms: 60_000,
+            shutdown_grace_ms: 15_000,
+            max_request_bytes: BTreeMap::from([("default".to_string(), 16 << 20)]),
+            max_response_bytes: BTreeMap::from([("default".to_string(), 64 << 20)]),
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSection {
+    /// `plain` or `json`.
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `terse=debug,ort=warn`; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Plain,
+            level: "info,ort=warn".to_string(),
+        }
+    }
+}
+
+/// `[runtime]`: the ONNX Runtime library and the model repository.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeSection {
+    /// Path of `libonnxruntime.so.<version>`; unset: `$ORT_DYLIB_PATH`, then `./.venv`.
+    pub library: Option<PathBuf>,
+    /// Root of the model repository.
+    pub repository: PathBuf,
+    /// Which models to load.
+    pub models: ModelSelection,
+    /// Execution providers and session pools.
+    pub sessions: SessionOptions,
+}
+
+impl Default for RuntimeSection {
+    fn default() -> Self {
+        Self {
+            library: None,
+            repository: PathBuf::from("models/repository"),
+            models: ModelSelection::default(),
+            sessions: SessionOptions::default(),
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Transport and limits.
+    pub server: ServerSection,
+    /// Logging.
+    pub log: LogSection,
+    /// Models.
+    pub runtime: RuntimeSection,
+}
+
+/// Configuration checked and resolved into what the server needs.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The raw configuration.
+    pub config: Config,
+    /// Hosted services, de-duplicated, in a stable order.
+    pub services: Vec<ServiceKind>,
+    /// Metrics address, if enabled.
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+impl Config {
+    /// Reads a TOML file.
+    pub fn from_file(path: &std::path::Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "config file {}: {}",
+                path.display(),
+                e.to_string().replace('\n', " ")
+            )
+        })
+    }
+
+    /// Checks the configuration and resolves names and addresses.
+    pub fn resolve(self) -> anyhow::Result<Resolved> {
+        let mut services = self
+            .server
+            .services
+            .iter()
+            .map(|name| ServiceKind::parse(name.trim()))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        services.sort();
+        services.dedup();
+        if services.is_empty() {
+            bail!("no services configured (server.services is empty)");
+        }
+        for (table, limits) in [
+            ("server.max_request_bytes", &self.server.max_request_bytes),
+            ("server.max_response_bytes", &self.server.max_response_bytes),
+        ] {
+            for (key, &value) in limits {
+                if key != "default" {
+                    ServiceKind::parse(key).with_context(|| format!("{table}.{key}"))?;
+                }
+                if value == 0 {
+                    bail!("{table}.{key} must be positive");
+                }
+            }
+        }
+        if self.server.max_concurrent_requests == 0 {
+            bail!("server.max_concurrent_requests must be positive");
+        }
+        if self.runtime.sessions.pool_size == 0 {
+            bail!("runtime.sessions.pool_size must be positive");
+        }
+        let metrics = self.server.metrics_listen.trim();
+        let metrics_listen = if metrics.is_empty() {
+            None
+        } else {
+            Some(
+                metrics
+                    .parse()
+                    .with_context(|| format!("server.metrics_listen `{metrics}`"))?,
+            )
+        };
+        Ok(Resolved {
+            config: self,
+            services,
+            metrics_listen,
+        })
+    }
+}
+
+impl Resolved {
+    fn limit(table: &BTreeMap<String, usize>, service: ServiceKind) -> usize {
+        table
+            .get(service.name())
+            .or_else(|| table.get("default"))
+            .copied()
+            .unwrap_or(4 << 20)
+    }
+
+    /// Largest request message for `service`.
+    pub fn max_request_bytes(&self, service: ServiceKind) -> usize {
+        Self::limit(&self.config.server.max_request_bytes, service)
+    }
+
+    /// Largest response message for `service`.
+    pub fn max_response_bytes(&self, service: ServiceKind) -> usize {
+        Self::limit(&self.config.server.max_response_bytes, service)
+    }
+
+    /// Server-side request timeout, if any.
+    pub fn request_timeout(&self) -> Option<Duration> {
+        (self.config.server.request_timeout_ms > 0)
+            .then(|| Duration::from_millis(self.config.server.request_timeout_ms))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_config_file_is_the_default() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/terse.toml");
+        let shipped = Config::from_file(&path).unwrap().resolve().unwrap();
+        let default = Config::default().resolve().unwrap();
+        assert_eq!(
+            format!("{:?}", shipped.config),
+            format!("{:?}", default.config)
+        );
+    }
+
+    #[test]
+    fn unknown_services_and_keys_are_rejected() {
+        let mut config = Config::default();
+        config.server.services = vec!["models".into(), "teleport".into()];
+        let err = config.resolve().unwrap_err().to_string();
+        assert_eq!(err, "unknown service `teleport` (available: models)");
+
+        let mut config = Config::default();
+        config.server.services = vec!["image".into()];
+        let err = config.resolve().unwrap_err().to_string();
+        assert!(err.contains("not implemented in this build"), "{err}");
+
+        let err = toml::from_str::<Config>("[server]\nlisten_port = 1")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `listen_port`"), "{err}");
+    }
+
+    #[test]
+    fn per_service_limits_fall_back_to_default() {
+        let mut config = Config::default();
+        config
+            .server
+            .max_request_bytes
+            .insert("models".into(), 1234);
+        let resolved = config.resolve().unwrap();
+        assert_eq!(resolved.max_request_bytes(ServiceKind::Models), 1234);
+        assert_eq!(resolved.max_response_bytes(ServiceKind::Models), 64 << 20);
+    }
+}

@@ -1,0 +1,317 @@
+//! The tower layer in front of every gRPC service: global concurrency limit with load shedding,
+//! request deadlines, and per-method metrics (calls by code, latency, bytes in and out).
+
+use std::{
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use http::{HeaderMap, Request, Response};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use prometheus::IntCounter;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tonic::{Code, Status, body::Body};
+use tower::{Layer, Service};
+
+use crate::metrics::Metrics;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Finishing the timer this much before the deadline lets our DEADLINE_EXCEEDED reach the
+/// client before tonic's own timer (which answers CANCELLED) fires on the same deadline.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(5);
+
+/// Settings and shared state of the guard.
+pub struct GuardState {
+    permits: Arc<Semaphore>,
+    limit: usize,
+    timeout: Option<Duration>,
+    metrics: Arc<Metrics>,
+}
+
+/// Layer that wraps services in a [`Guard`].
+#[derive(Clone)]
+pub struct GuardLayer {
+    state: Arc<GuardState>,
+}
+
+impl GuardLayer {
+    /// At most `limit` calls at once (health and reflection exempt), each bounded by `timeout`
+    /// or the client's deadline, whichever is shorter.
+    pub fn new(limit: usize, timeout: Option<Duration>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            state: Arc::new(GuardState {
+                permits: Arc::new(Semaphore::new(limit)),
+                limit,
+                timeout,
+                metrics,
+            }),
+        }
+    }
+}
+
+impl<S> Layer<S> for GuardLayer {
+    type Service = Guard<S>;
+
+    fn layer(&self, inner: S) -> Guard<S> {
+        Guard {
+            inner,
+            state: Arc::clone(&self.state),
+        }
+    }
+}
+
+/// See the module documentation.
+#[derive(Clone)]
+pub struct Guard<S> {
+    inner: S,
+    state: Arc<GuardState>,
+}
+
+/// Parses a `grpc-timeout` header (`<digits><unit>`, unit one of H M S m u n).
+pub fn parse_grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get("grpc-timeout")?.to_str().ok()?;
+    if value.len() < 2 || value.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = value.split_at(value.len() - 1);
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount.checked_mul(3600)?),
+        "M" => Duration::from_secs(amount.checked_mul(60)?),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+fn is_exempt(path: &str) -> bool {
+    path.starts_with("/grpc.health.v1.") || path.starts_with("/grpc.reflection.")
+}
+
+/// Everything needed to account for one call when its response body ends (or is dropped).
+struct CallRecord {
+    method: String,
+    started: Instant,
+    code: Code,
+    /// False until the response body has ended; a body dropped before that was cancelled.
+    finished: bool,
+    metrics: Arc<Metrics>,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for CallRecord {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.code = Code::Cancelled;
+        }
+        let code = format!("{:?}", self.code);
+        self.metrics
+            .requests
+            .with_label_values(&[&self.method, &code])
+            .inc();
+        self.metrics
+            .latency
+            .with_label_values(&[&self.method])
+            .observe(self.started.elapsed().as_secs_f64());
+        self.metrics.in_flight.dec();
+        let elapsed_ms = self.started.elapsed().as_secs_f64() * 1e3;
+        if matches!(self.code, Code::Internal | Code::Unknown | Code::DataLoss) {
+            tracing::warn!(method = %self.method, code = %code, elapsed_ms, "call failed");
+        } else {
+            tracing::debug!(method = %self.method, code = %code, elapsed_ms, "call finished");
+        }
+    }
+}
+
+fn code_in(headers: &HeaderMap) -> Option<Code> {
+    let value = headers
+        .get("grpc-status")?
+        .to_str()
+        .ok()?
+        .parse::<i32>()
+        .ok()?;
+    Some(Code::from_i32(value))
+}
+
+pin_project_lite::pin_project! {
+    /// A body that counts data bytes and, for responses, finishes the call record with the
+    /// status from the trailers when it ends.
+    pub struct MeteredBody {
+        #[pin]
+        inner: Body,
+        bytes: IntCounter,
+        record: Option<CallRecord>,
+    }
+}
+
+impl MeteredBody {
+    fn new(inner: Body, bytes: IntCounter, record: Option<CallRecord>) -> Self {
+        Self {
+            inner,
+            bytes,
+            record,
+        }
+    }
+}
+
+impl HttpBody for MeteredBody {
+    type Data = bytes::Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let polled = this.inner.poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.bytes.inc_by(data.len() as u64);
+                } else if let (Some(trailers), Some(record)) =
+                    (frame.trailers_ref(), this.record.as_mut())
+                    && let Some(code) = code_in(trailers)
+                {
+                    record.code = code;
+                }
+            }
+            Poll::Ready(Some(Err(_))) => {
+                if let Some(mut record) = this.record.take() {
+                    record.code = Code::Internal;
+                    record.finished = true;
+                }
+            }
+            Poll::Ready(None) => {
+                if let Some(mut record) = this.record.take() {
+                    record.finished = true;
+                }
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+fn status_response(status: Status, record: CallRecord) -> Response<MeteredBody> {
+    let bytes = record
+        .metrics
+        .bytes_out
+        .with_label_values(&[&record.method]);
+    let mut record = record;
+    record.code = status.code();
+    status
+        .into_http::<Body>()
+        .map(|body| MeteredBody::new(body, bytes, Some(record)))
+}
+
+impl<S, B> Service<Request<Body>> for Guard<S>
+where
+    S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: HttpBody<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<MeteredBody>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let state = Arc::clone(&self.state);
+        Box::pin(async move {
+            let metrics = Arc::clone(&state.metrics);
+            let method = metrics.method_label(request.uri().path()).to_string();
+            metrics.in_flight.inc();
+            let mut record = CallRecord {
+                method: method.clone(),
+                started: Instant::now(),
+                code: Code::Ok,
+                finished: false,
+                metrics: Arc::clone(&metrics),
+                _permit: None,
+            };
+            if !is_exempt(request.uri().path()) {
+                match Arc::clone(&state.permits).try_acquire_owned() {
+                    Ok(permit) => record._permit = Some(permit),
+                    Err(_) => {
+                        let status = Status::resource_exhausted(format!(
+                            "server is at its limit of {} concurrent requests; retry with backoff",
+                            state.limit
+                        ));
+                        return Ok(status_response(status, record));
+                    }
+                }
+            }
+            let deadline = match (parse_grpc_timeout(request.headers()), state.timeout) {
+                (Some(client), Some(server)) => Some(client.min(server)),
+                (client, server) => client.or(server),
+            };
+            let bytes_in = metrics.bytes_in.with_label_values(&[&method]);
+            let request = request.map(|body| Body::new(MeteredBody::new(body, bytes_in, None)));
+            let call = inner.call(request);
+            let response = match deadline {
+                None => call.await.map_err(Into::into)?,
+                Some(deadline) => {
+                    match tokio::time::timeout(deadline.saturating_sub(DEADLINE_MARGIN), call).await
+                    {
+                        Ok(response) => response.map_err(Into::into)?,
+                        Err(_) => {
+                            let status = Status::deadline_exceeded(format!(
+                                "deadline of {} ms exceeded",
+                                deadline.as_millis()
+                            ));
+                            return Ok(status_response(status, record));
+                        }
+                    }
+                }
+            };
+            if let Some(code) = code_in(response.headers()) {
+                record.code = code;
+            }
+            let bytes_out = metrics.bytes_out.with_label_values(&[&method]);
+            Ok(response.map(|body| MeteredBody::new(Body::new(body), bytes_out, Some(record))))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeout_headers_parse() {
+        let mut headers = HeaderMap::new();
+        for (value, expected) in [
+            ("100m", Some(Duration::from_millis(100))),
+            ("2S", Some(Duration::from_secs(2))),
+            ("1H", Some(Duration::from_secs(3600))),
+            ("5u", Some(Duration::from_micros(5))),
+            ("10", None),
+            ("m", None),
+            ("1234567890S", None),
+            ("-1S", None),
+        ] {
+            headers.insert("grpc-timeout", value.parse().unwrap());
+            assert_eq!(parse_grpc_timeout(&headers), expected, "{value}");
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Start-up (runtime, models, listeners) and the serving loop with graceful shutdown.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use terse_models_service::{ModelRepository, ModelRepositoryServiceServer};
+use terse_runtime::{
+    ExecutionObserver, ModelRegistry, ModelState, OnnxRuntime, resolve_library_path,
+};
+use tokio::{net::TcpListener, sync::watch};
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+
+use crate::{
+    config::{Resolved, ServiceKind},
+    guard::GuardLayer,
+    metrics::{self, Metrics},
+};
+
+/// Loads the ONNX Runtime library and the configured models (blocking work, done before serving).
+fn load_models(
+    resolved: &Resolved,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<(OnnxRuntime, Arc<ModelRegistry>)> {
+    let runtime_config = &resolved.config.runtime;
+    let library = resolve_library_path(runtime_config.library.as_deref())?;
+    let runtime = OnnxRuntime::load(&library)?;
+    let observer: Arc<dyn ExecutionObserver> = Arc::clone(metrics) as Arc<dyn ExecutionObserver>;
+    let registry = ModelRegistry::load(
+        &runtime,
+        &runtime_config.repository,
+        &runtime_config.models,
+        &runtime_config.sessions,
+        Some(observer),
+    )?;
+    for entry in registry.entries() {
+        if matches!(entry.state, ModelState::Unloaded) {
+            tracing::info!(model = %entry.entry.id(), "model not selected by runtime.models.load");
+        }
+    }
+    Ok((runtime, Arc::new(registry)))
+}
+
+/// Waits for SIGINT or SIGTERM.
+async fn termination_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+fn reflection_builder(services: &[ServiceKind]) -> tonic_reflection::server::Builder<'static> {
+    let mut builder = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(terse_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name("grpc.health.v1.Health");
+    for service in services {
+        builder = builder.with_service_name(service.grpc_name());
+    }
+    builder
+}
+
+/// Runs the server until SIGINT/SIGTERM; with `check_only`, stops after loading the models.
+pub async fn run(resolved: Resolved, check_only: bool) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
+    let (runtime, registry) = tokio::task::block_in_place(|| load_models(&resolved, &metrics))?;
+    if check_only {
+        println!(
+            "terse: configuration OK: services {:?}, ONNX Runtime {}, {} model(s) ready",
+            resolved
+                .services
+                .iter()
+                .map(|s| s.name())
+                .collect::<Vec<_>>(),
+            runtime.version(),
+            registry
+                .entries()
+                .iter()
+                .filter(|e| matches!(e.state, ModelState::Ready(_)))
+                .count()
+        );
+        return Ok(());
+    }
+
+    let server = &resolved.config.server;
+    let listener = TcpListener::bind(server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", server.listen))?;
+    let grpc_addr = listener.local_addr()?;
+    let metrics_listener = match resolved.metrics_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for metrics"))?,
+        ),
+        None => None,
+    };
+    let metrics_addr = metrics_listener
+        .as_ref()
+        .map(|l| l.local_addr())
+        .transpose()?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    if let Some(listener) = metrics_listener {
+        tokio::spawn(metrics::serve(
+            listener,
+            Arc::clone(&metrics),
+            stop_rx.clone(),
+        ));
+    }
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    for service in &resolved.services {
+        health
+            .set_service_status(service.grpc_name(), ServingStatus::Serving)
+            .await;
+    }
+    health.set_service_status("", ServingStatus::Serving).await;
+
+    let reflection_v1 = reflection_builder(&resolved.services).build_v1()?;
+    let reflection_v1alpha = reflection_builder(&resolved.services).build_v1alpha()?;
+    let mut router = Server::builder()
+        .tcp_nodelay(true)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .layer(GuardLayer::new(
+            server.max_concurrent_requests,
+            resolved.request_timeout(),
+            Arc::clone(&metrics),
+        ))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
+    for &service in &resolved.services {
+        router = match service {
+            ServiceKind::Models => router.add_service(
+                ModelRepositoryServiceServer::new(ModelRepository::new(
+                    Arc::clone(&registry),
+                    &runtime,
+                ))
+                .max_decoding_message_size(resolved.max_request_bytes(service))
+                .max_encoding_message_size(resolved.max_response_bytes(service)),
+            ),
+        };
+    }
+
+    let services = resolved.services.clone();
+    tokio::spawn(async move {
+        termination_signal().await;
+        tracing::info!("shutdown requested: refusing new calls, draining in-flight calls");
+        for service in &services {
+            health
+                .set_service_status(service.grpc_name(), ServingStatus::NotServing)
+                .await;
+        }
+        health
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        let _ = stop_tx.send(true);
+    });
+
+    let mut drain_rx = stop_rx.clone();
+    let serve = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+        let _ = drain_rx.wait_for(|stop| *stop).await;
+    });
+    tracing::info!(grpc = %grpc_addr, metrics = ?metrics_addr, "serving");
+    println!(
+        "terse ready grpc={grpc_addr} metrics={}",
+        metrics_addr.map_or_else(|| "off".to_string(), |a| a.to_string())
+    );
+
+    let grace = Duration::from_millis(server.shutdown_grace_ms);
+    let mut grace_rx = stop_rx;
+    let grace_expired = async move {
+        let _ = grace_rx.wait_for(|stop| *stop).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = serve => result.context("gRPC server failed")?,
+        _ = grace_expired => tracing::warn!(grace_ms = grace.as_millis() as u64, "grace period over; exiting with calls still in flight"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
