@@ -128,6 +128,22 @@ impl Drop for CallRecord {
     }
 }
 
+/// tonic answers OUT_OF_RANGE for a message over the size limit; gRPC (and every other gRPC
+/// server) says RESOURCE_EXHAUSTED. Rewrites that one status in response headers or trailers.
+fn normalize_size_limit_status(headers: &mut HeaderMap) {
+    let over_limit = headers.get("grpc-status").is_some_and(|v| v == "11")
+        && headers
+            .get("grpc-message")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|m| {
+                m.contains("message length too large")
+                    || m.contains("message%20length%20too%20large")
+            });
+    if over_limit {
+        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
+}
+
 fn code_in(headers: &HeaderMap) -> Option<Code> {
     let value = headers
         .get("grpc-status")?
@@ -168,16 +184,18 @@ impl HttpBody for MeteredBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
-        let polled = this.inner.poll_frame(cx);
-        match &polled {
+        let mut polled = this.inner.poll_frame(cx);
+        match &mut polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     this.bytes.inc_by(data.len() as u64);
-                } else if let (Some(trailers), Some(record)) =
-                    (frame.trailers_ref(), this.record.as_mut())
-                    && let Some(code) = code_in(trailers)
-                {
-                    record.code = code;
+                } else if let Some(trailers) = frame.trailers_mut() {
+                    // Trailers end a gRPC response: hyper does not poll again after them.
+                    normalize_size_limit_status(trailers);
+                    if let Some(mut record) = this.record.take() {
+                        record.code = code_in(trailers).unwrap_or(record.code);
+                        record.finished = true;
+                    }
                 }
             }
             Poll::Ready(Some(Err(_))) => {
@@ -212,6 +230,7 @@ fn status_response(status: Status, record: CallRecord) -> Response<MeteredBody> 
         .with_label_values(&[&record.method]);
     let mut record = record;
     record.code = status.code();
+    record.finished = true;
     status
         .into_http::<Body>()
         .map(|body| MeteredBody::new(body, bytes, Some(record)))
@@ -284,8 +303,12 @@ where
                     }
                 }
             };
+            let mut response = response;
+            normalize_size_limit_status(response.headers_mut());
             if let Some(code) = code_in(response.headers()) {
+                // Trailers-only response: the status is final and the body is empty.
                 record.code = code;
+                record.finished = true;
             }
             let bytes_out = metrics.bytes_out.with_label_values(&[&method]);
             Ok(response.map(|body| MeteredBody::new(Body::new(body), bytes_out, Some(record))))

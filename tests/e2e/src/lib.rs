@@ -1,1 +1,211 @@
+//! Harness for end-to-end tests: starts the real `terse` binary on 127.0.0.1 with ephemeral
+//! ports, waits for its ready line, and stops it when dropped.
 
+use std::{
+    path::{Path, PathBuf},
+    process::{ExitStatus, Stdio},
+    time::Duration,
+};
+
+use std::sync::{Arc, Mutex};
+
+use tokio::{
+    io::{AsyncBufReadExt, AsyncReadExt, BufReader},
+    process::{Child, Command},
+    task::JoinHandle,
+};
+
+/// How long start-up may take before a test fails.
+pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace exists")
+}
+
+/// The `terse` binary: `$TERSE_BIN`, else `target/debug/terse` (scripts/test builds it first).
+pub fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("TERSE_BIN") {
+        return PathBuf::from(path);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    let path = target.join("debug/terse");
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build -p terse-server` first",
+        path.display()
+    );
+    path
+}
+
+/// A command for the binary, run from the workspace root so relative paths in the default
+/// config (models/repository, .venv) resolve.
+pub fn command(args: &[&str]) -> Command {
+    let mut command = Command::new(binary());
+    command
+        .current_dir(workspace())
+        .args(args)
+        .kill_on_drop(true);
+    command
+}
+
+/// What a run that was expected to fail printed.
+#[derive(Debug)]
+pub struct Failure {
+    /// Exit status.
+    pub status: ExitStatus,
+    /// Everything on stderr.
+    pub stderr: String,
+}
+
+/// Runs the binary to completion (bounded by [`START_TIMEOUT`]) and returns its status and stderr.
+pub async fn run_to_exit(args: &[&str], envs: &[(&str, &str)]) -> Failure {
+    let mut command = command(args);
+    command
+        .envs(envs.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let output = tokio::time::timeout(START_TIMEOUT, command.output())
+        .await
+        .expect("terse exits in time")
+        .expect("terse starts");
+    Failure {
+        status: output.status,
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A running server.
+pub struct Server {
+    child: Child,
+    /// Everything the server wrote to stderr so far (drained continuously so logging never blocks).
+    stderr: Arc<Mutex<String>>,
+    stderr_task: Option<JoinHandle<()>>,
+    /// `http://127.0.0.1:PORT` of the gRPC listener.
+    pub grpc_url: String,
+    /// `127.0.0.1:PORT` of the gRPC listener.
+    pub grpc_addr: String,
+    /// `127.0.0.1:PORT` of the metrics listener.
+    pub metrics_addr: String,
+}
+
+impl Server {
+    /// Starts `terse` with ephemeral ports plus `args`, and waits for it to be ready.
+    pub async fn start(args: &[&str]) -> Self {
+        let mut all = vec!["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let mut child = command(&all)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("terse starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(START_TIMEOUT, lines.next_line()).await;
+        let line = match ready {
+            Ok(Ok(Some(line))) if line.starts_with("terse ready ") => line,
+            other => {
+                let mut stderr = String::new();
+                if let Some(mut pipe) = child.stderr.take() {
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(5),
+                        pipe.read_to_string(&mut stderr),
+                    )
+                    .await;
+                }
+                panic!("terse did not become ready ({other:?}); stderr:\n{stderr}");
+            }
+        };
+        let field = |key: &str| {
+            line.split_whitespace()
+                .find_map(|part| part.strip_prefix(key))
+                .unwrap_or_else(|| panic!("ready line `{line}` lacks {key}"))
+                .to_string()
+        };
+        let grpc_addr = field("grpc=");
+        let metrics_addr = field("metrics=");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let pipe = child.stderr.take().expect("piped stderr");
+        let sink = Arc::clone(&stderr);
+        let stderr_task = tokio::spawn(async move {
+            let mut lines = BufReader::new(pipe).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut text = sink.lock().expect("stderr buffer");
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        Self {
+            stderr,
+            stderr_task: Some(stderr_task),
+            child,
+            grpc_url: format!("http://{grpc_addr}"),
+            grpc_addr,
+            metrics_addr,
+        }
+    }
+
+    /// A channel to the server.
+    pub async fn channel(&self) -> tonic::transport::Channel {
+        tonic::transport::Endpoint::from_shared(self.grpc_url.clone())
+            .expect("valid url")
+            .connect()
+            .await
+            .expect("connects to terse")
+    }
+
+    /// Process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// Sends SIGTERM.
+    pub async fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .await
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Waits (bounded) for the process to exit and returns its status and stderr.
+    pub async fn wait(mut self, limit: Duration) -> Failure {
+        let status = tokio::time::timeout(limit, self.child.wait())
+            .await
+            .expect("terse exits in time")
+            .expect("wait works");
+        if let Some(task) = self.stderr_task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+        let stderr = self.stderr.lock().expect("stderr buffer").clone();
+        Failure { status, stderr }
+    }
+
+    /// `GET /metrics` over plain HTTP/1.1.
+    pub async fn metrics(&self) -> String {
+        use tokio::io::AsyncWriteExt;
+        let mut stream = tokio::net::TcpStream::connect(&self.metrics_addr)
+            .await
+            .expect("metrics listener");
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("request sent");
+        let mut response = String::new();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            stream.read_to_string(&mut response),
+        )
+        .await
+        .expect("metrics answer in time")
+        .expect("metrics readable");
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        response
+    }
+}

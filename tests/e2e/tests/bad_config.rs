@@ -1,0 +1,139 @@
+//! Bad configuration fails start-up with one clear line on stderr and a non-zero exit.
+
+use std::path::Path;
+
+use terse_e2e::{run_to_exit, workspace};
+
+/// Runs terse with `args` (logging off, so stderr holds only the error) and returns the line.
+async fn start_up_error(args: &[&str]) -> String {
+    let mut all = vec!["--check", "--log-level", "off"];
+    all.extend_from_slice(args);
+    let failure = run_to_exit(&all, &[]).await;
+    assert!(!failure.status.success(), "terse {args:?} should fail");
+    assert_eq!(failure.status.code(), Some(1));
+    let lines: Vec<&str> = failure.stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "one line expected, got:\n{}",
+        failure.stderr
+    );
+    assert!(lines[0].starts_with("terse: error: "), "{}", lines[0]);
+    lines[0].to_string()
+}
+
+/// A copy of the shipped repository in a temporary directory.
+fn repository_copy() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = workspace().join("models/repository");
+    for model in std::fs::read_dir(&source).unwrap() {
+        let model = model.unwrap().path();
+        for version in std::fs::read_dir(&model).unwrap() {
+            let version = version.unwrap().path();
+            let target = tmp
+                .path()
+                .join(model.file_name().unwrap())
+                .join(version.file_name().unwrap());
+            std::fs::create_dir_all(&target).unwrap();
+            for file in std::fs::read_dir(&version).unwrap() {
+                let file = file.unwrap().path();
+                std::fs::copy(&file, target.join(file.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    tmp
+}
+
+fn arg(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[tokio::test]
+async fn the_shipped_config_checks_out() {
+    let result = run_to_exit(&["--check", "--config", "config/terse.toml"], &[]).await;
+    assert!(result.status.success(), "{}", result.stderr);
+}
+
+#[tokio::test]
+async fn unknown_service() {
+    let line = start_up_error(&["--services", "models,teleport"]).await;
+    assert_eq!(
+        line,
+        "terse: error: unknown service `teleport` (available: models)"
+    );
+}
+
+#[tokio::test]
+async fn unknown_config_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("bad.toml");
+    std::fs::write(&config, "[server]\nlisten_port = 50051\n").unwrap();
+    let line = start_up_error(&["--config", arg(&config)]).await;
+    assert!(line.contains("unknown field `listen_port`"), "{line}");
+    assert!(line.contains(arg(&config)), "{line}");
+}
+
+#[tokio::test]
+async fn missing_model_file() {
+    let repository = repository_copy();
+    let missing = repository.path().join("haar-wpt2d-synthesis/1/model.onnx");
+    std::fs::remove_file(&missing).unwrap();
+    let line = start_up_error(&["--model-repository", arg(repository.path())]).await;
+    assert!(
+        line.contains("model haar-wpt2d-synthesis:1: cannot read model file"),
+        "{line}"
+    );
+    assert!(line.contains(arg(&missing)), "{line}");
+}
+
+#[tokio::test]
+async fn model_sha256_mismatch() {
+    let repository = repository_copy();
+    let file = repository.path().join("haar-wpt2d-analysis/1/model.onnx");
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[10] ^= 0x40;
+    std::fs::write(&file, bytes).unwrap();
+    let line = start_up_error(&["--model-repository", arg(repository.path())]).await;
+    assert!(
+        line.contains("model haar-wpt2d-analysis:1: sha256 mismatch"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn missing_onnxruntime_library() {
+    let line = start_up_error(&["--ort-library", "/nonexistent/libonnxruntime.so.1.31.1"]).await;
+    assert_eq!(
+        line,
+        "terse: error: ONNX Runtime library /nonexistent/libonnxruntime.so.1.31.1: file not found"
+    );
+}
+
+#[tokio::test]
+async fn onnxruntime_library_that_is_not_a_library() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bogus = tmp.path().join("libonnxruntime.so.1.31.1");
+    std::fs::write(&bogus, b"definitely not ELF").unwrap();
+    let line = start_up_error(&["--ort-library", arg(&bogus)]).await;
+    assert!(line.contains(arg(&bogus)), "{line}");
+}
+
+#[tokio::test]
+async fn environment_variables_override_the_config_file() {
+    let failure = run_to_exit(
+        &[
+            "--check",
+            "--log-level",
+            "off",
+            "--config",
+            "config/terse.toml",
+        ],
+        &[("TERSE_SERVICES", "models,nope")],
+    )
+    .await;
+    assert!(
+        failure.stderr.contains("unknown service `nope`"),
+        "{}",
+        failure.stderr
+    );
+}

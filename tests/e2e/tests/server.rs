@@ -1,0 +1,442 @@
+//! The real `terse` binary on 127.0.0.1: health, reflection, models API, inference, limits,
+//! deadlines, load shedding, graceful shutdown, metrics.
+
+use std::time::Duration;
+
+use terse_e2e::{Server, workspace};
+use terse_proto::{
+    common::v1::{DataType, ModelRef, Tensor},
+    models::v1::{
+        ExecutionProvider, GetModelRequest, GetModelStatisticsRequest, InferRequest, InferResponse,
+        ListModelsRequest, ModelState,
+        model_repository_service_client::ModelRepositoryServiceClient,
+    },
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Code, Request, transport::Channel};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+const MODELS_SERVICE: &str = "compress.models.v1.ModelRepositoryService";
+
+fn f32_tensor(name: &str, shape: Vec<i64>, values: &[f32]) -> Tensor {
+    Tensor {
+        name: name.to_string(),
+        datatype: DataType::Fp32.into(),
+        shape,
+        raw_contents: values
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>()
+            .into(),
+    }
+}
+
+fn f32_values(tensor: &Tensor) -> Vec<f32> {
+    assert_eq!(tensor.datatype, DataType::Fp32 as i32);
+    tensor
+        .raw_contents
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+fn model(name: &str) -> Option<ModelRef> {
+    Some(ModelRef {
+        name: name.to_string(),
+        version: String::new(),
+    })
+}
+
+fn analysis_request(height: i64, width: i64) -> (InferRequest, Vec<f32>) {
+    let image: Vec<f32> = (0..3 * height * width)
+        .map(|i| ((i * 37) % 101) as f32 / 100.0)
+        .collect();
+    let request = InferRequest {
+        model: model("haar-wpt2d-analysis"),
+        inputs: vec![f32_tensor("image", vec![1, 3, height, width], &image)],
+        outputs: vec![],
+    };
+    (request, image)
+}
+
+async fn health_status(channel: Channel, service: &str) -> ServingStatus {
+    let response = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: service.to_string(),
+        })
+        .await
+        .expect("health check answers");
+    response.into_inner().status()
+}
+
+/// Starts an Infer call whose request stream stays open until the returned sender sends the
+/// request (or is dropped): the call holds a concurrency permit meanwhile.
+async fn open_infer_call(
+    channel: Channel,
+    timeout: Option<Duration>,
+) -> (
+    mpsc::Sender<InferRequest>,
+    tokio::task::JoinHandle<Result<InferResponse, tonic::Status>>,
+) {
+    let (sender, receiver) = mpsc::channel(1);
+    let mut grpc = tonic::client::Grpc::new(channel);
+    let task = tokio::spawn(async move {
+        grpc.ready()
+            .await
+            .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        let mut request = Request::new(ReceiverStream::new(receiver));
+        if let Some(timeout) = timeout {
+            request.set_timeout(timeout);
+        }
+        let path = http::uri::PathAndQuery::from_static(
+            "/compress.models.v1.ModelRepositoryService/Infer",
+        );
+        grpc.client_streaming(request, path, tonic_prost::ProstCodec::default())
+            .await
+            .map(|response| response.into_inner())
+    });
+    (sender, task)
+}
+
+async fn wait_for_metric(server: &Server, line: &str) {
+    for _ in 0..200 {
+        if server.metrics().await.lines().any(|l| l == line) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "metric line `{line}` never appeared:\n{}",
+        server.metrics().await
+    );
+}
+
+#[tokio::test]
+async fn serves_health_reflection_models_api_and_the_shipped_models() {
+    let server = Server::start(&["--config", "config/terse.toml"]).await;
+    let channel = server.channel().await;
+
+    // Health: overall and per hosted service.
+    assert_eq!(
+        health_status(channel.clone(), "").await,
+        ServingStatus::Serving
+    );
+    assert_eq!(
+        health_status(channel.clone(), MODELS_SERVICE).await,
+        ServingStatus::Serving
+    );
+    let unknown = HealthClient::new(channel.clone())
+        .check(HealthCheckRequest {
+            service: "compress.image.v1.ImageService".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        unknown.code(),
+        Code::NotFound,
+        "services not hosted have no health entry"
+    );
+
+    // Reflection v1 (tonic client) lists exactly the hosted services.
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = ServerReflectionClient::new(channel.clone())
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses
+        .message()
+        .await
+        .unwrap()
+        .expect("one reflection answer");
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected reflection answer {response:?}");
+    };
+    let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec![
+            MODELS_SERVICE.to_string(),
+            "grpc.health.v1.Health".to_string()
+        ]
+    );
+
+    // Reflection v1alpha via grpcurl (what operators use).
+    let grpcurl = workspace().join(".venv/bin/grpcurl");
+    assert!(
+        grpcurl.is_file(),
+        "{} missing: run scripts/setup",
+        grpcurl.display()
+    );
+    let listed = tokio::process::Command::new(&grpcurl)
+        .args(["-plaintext", &server.grpc_addr, "list"])
+        .output()
+        .await
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.lines().any(|l| l == MODELS_SERVICE),
+        "grpcurl list: {listed}"
+    );
+    let called = tokio::process::Command::new(&grpcurl)
+        .args([
+            "-plaintext",
+            "-d",
+            r#"{"model": {"name": "haar-wpt2d-synthesis"}}"#,
+            &server.grpc_addr,
+            &format!("{MODELS_SERVICE}/GetModel"),
+        ])
+        .output()
+        .await
+        .unwrap();
+    let called = String::from_utf8_lossy(&called.stdout);
+    assert!(
+        called.contains("\"MODEL_STATE_READY\""),
+        "grpcurl GetModel: {called}"
+    );
+
+    // Models API.
+    let mut client = ModelRepositoryServiceClient::new(channel.clone());
+    let listed = client
+        .list_models(ListModelsRequest { ready_only: false })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.runtime_version, "1.31.1");
+    assert!(listed.available_providers.contains(&"cpu".to_string()));
+    let names: Vec<&str> = listed.models.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["haar-wpt2d-analysis", "haar-wpt2d-synthesis"]);
+    for info in &listed.models {
+        let status = info.status.as_ref().unwrap();
+        assert_eq!(status.state(), ModelState::Ready);
+        assert_eq!(status.provider(), ExecutionProvider::Cpu);
+        assert_eq!(info.sha256.len(), 64);
+        assert!(!info.license.is_empty() && !info.source.is_empty());
+    }
+    let described = client
+        .get_model(GetModelRequest {
+            model: model("haar-wpt2d-analysis"),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let described = described.model.unwrap();
+    assert_eq!(described.inputs[0].shape, vec![-1, 3, -1, -1]);
+    assert_eq!(described.outputs[0].name, "coefficients");
+
+    // Run the shipped models: analysis then synthesis gives the image back.
+    let (request, image) = analysis_request(16, 24);
+    let analysed = client.infer(request).await.unwrap().into_inner();
+    assert_eq!(analysed.model_version, "1");
+    assert_eq!(analysed.provider(), ExecutionProvider::Cpu);
+    let coefficients = analysed.outputs.into_iter().next().unwrap();
+    assert_eq!(coefficients.shape, vec![1, 12, 8, 12]);
+    let ll = f32_values(&coefficients)[0];
+    let expected_ll = (image[0] + image[1] + image[24] + image[25]) / 2.0;
+    assert!((ll - expected_ll).abs() < 1e-6, "LL {ll} vs {expected_ll}");
+    let restored = client
+        .infer(InferRequest {
+            model: model("haar-wpt2d-synthesis"),
+            inputs: vec![Tensor {
+                name: "coefficients".into(),
+                ..coefficients
+            }],
+            outputs: vec!["image".into()],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let restored = f32_values(&restored.outputs[0]);
+    let max_error = restored
+        .iter()
+        .zip(&image)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(max_error < 1e-5, "round trip error {max_error}");
+
+    let stats = client
+        .get_model_statistics(GetModelStatisticsRequest { model: None })
+        .await
+        .unwrap()
+        .into_inner()
+        .statistics;
+    assert!(
+        stats
+            .iter()
+            .all(|s| s.inference_count == 1 && s.failure_count == 0 && s.execution_ns > 0),
+        "{stats:?}"
+    );
+
+    // Metrics saw the calls and the model executions.
+    let metrics = server.metrics().await;
+    assert!(metrics.contains(r#"terse_grpc_requests_total{code="Ok",method="/compress.models.v1.ModelRepositoryService/Infer"} 2"#), "{metrics}");
+    assert!(metrics.contains(r#"terse_model_execution_seconds_count{model="haar-wpt2d-analysis",outcome="ok",version="1"} 1"#), "{metrics}");
+    assert!(metrics.contains("terse_grpc_response_bytes_total{method=\"/compress.models.v1.ModelRepositoryService/Infer\"}"), "{metrics}");
+}
+
+#[tokio::test]
+async fn bad_requests_get_precise_status_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("small.toml");
+    std::fs::write(&config, "[server.max_request_bytes]\ndefault = 4096\n").unwrap();
+    let server = Server::start(&["--config", config.to_str().unwrap()]).await;
+    let mut client = ModelRepositoryServiceClient::new(server.channel().await);
+
+    let code =
+        |result: Result<tonic::Response<InferResponse>, tonic::Status>| result.unwrap_err().code();
+    let (small, _) = analysis_request(4, 4);
+    assert_eq!(
+        code(
+            client
+                .infer(InferRequest {
+                    model: model("no-such-model"),
+                    ..small.clone()
+                })
+                .await
+        ),
+        Code::NotFound
+    );
+    assert_eq!(
+        code(
+            client
+                .infer(InferRequest {
+                    model: None,
+                    ..small.clone()
+                })
+                .await
+        ),
+        Code::InvalidArgument
+    );
+    let mut odd = small.clone();
+    odd.inputs[0].shape = vec![1, 3, 3, 4];
+    let status = client.infer(odd).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("multiple of 2"), "{status:?}");
+    let mut short = small.clone();
+    short.inputs[0].raw_contents.remove(0);
+    let status = client.infer(short).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("needs 192 bytes, got 191"),
+        "{status:?}"
+    );
+    let mut untyped = small.clone();
+    untyped.inputs[0].datatype = DataType::Unspecified.into();
+    assert_eq!(code(client.infer(untyped).await), Code::InvalidArgument);
+    let (large, _) = analysis_request(32, 32);
+    let status = client.infer(large).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(
+        client.infer(small).await.is_ok(),
+        "the server is still fine"
+    );
+}
+
+#[tokio::test]
+async fn overload_is_shed_and_deadlines_are_enforced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("tight.toml");
+    std::fs::write(
+        &config,
+        "[server]\nmax_concurrent_requests = 1\nrequest_timeout_ms = 400\n",
+    )
+    .unwrap();
+    let server = Server::start(&["--config", config.to_str().unwrap()]).await;
+    let channel = server.channel().await;
+
+    // One call holds the only permit...
+    let (sender, held) = open_infer_call(channel.clone(), None).await;
+    wait_for_metric(&server, "terse_grpc_in_flight_requests 1").await;
+    // ...so the next one is shed at once, while health checks still answer.
+    let shed = ModelRepositoryServiceClient::new(channel.clone())
+        .list_models(ListModelsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(shed.code(), Code::ResourceExhausted, "{shed:?}");
+    assert_eq!(
+        health_status(channel.clone(), MODELS_SERVICE).await,
+        ServingStatus::Serving
+    );
+    // The held call runs into the server's 400 ms limit.
+    let status = held.await.unwrap().unwrap_err();
+    drop(sender);
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+
+    // A client deadline shorter than the server's limit wins.
+    let started = std::time::Instant::now();
+    let (_sender, held) = open_infer_call(channel.clone(), Some(Duration::from_millis(100))).await;
+    let status = held.await.unwrap().unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(390),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    let metrics = server.metrics().await;
+    assert!(metrics.contains(r#"terse_grpc_requests_total{code="ResourceExhausted",method="/compress.models.v1.ModelRepositoryService/ListModels"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"terse_grpc_requests_total{code="DeadlineExceeded",method="/compress.models.v1.ModelRepositoryService/Infer"} 2"#), "{metrics}");
+}
+
+#[tokio::test]
+async fn sigterm_drains_in_flight_calls_then_exits_cleanly() {
+    let server = Server::start(&["--config", "config/terse.toml"]).await;
+    let channel = server.channel().await;
+    let (sender, held) = open_infer_call(channel.clone(), None).await;
+    wait_for_metric(&server, "terse_grpc_in_flight_requests 1").await;
+
+    server.terminate().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The call started before SIGTERM still completes.
+    let (request, _) = analysis_request(4, 4);
+    sender.send(request).await.unwrap();
+    drop(sender);
+    let response = held
+        .await
+        .unwrap()
+        .expect("in-flight call drained, not cut");
+    assert_eq!(response.outputs[0].shape, vec![1, 12, 2, 2]);
+
+    let exit = server.wait(Duration::from_secs(20)).await;
+    assert!(exit.status.success(), "{:?}\n{}", exit.status, exit.stderr);
+    assert!(
+        exit.stderr.contains("shutdown requested"),
+        "{}",
+        exit.stderr
+    );
+}
+
+#[tokio::test]
+async fn shutdown_grace_bounds_how_long_a_stuck_call_keeps_the_server_alive() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("grace.toml");
+    std::fs::write(
+        &config,
+        "[server]\nshutdown_grace_ms = 300\nrequest_timeout_ms = 0\n",
+    )
+    .unwrap();
+    let server = Server::start(&["--config", config.to_str().unwrap()]).await;
+    let (_sender, _held) = open_infer_call(server.channel().await, None).await;
+    wait_for_metric(&server, "terse_grpc_in_flight_requests 1").await;
+    let started = std::time::Instant::now();
+    server.terminate().await;
+    let exit = server.wait(Duration::from_secs(20)).await;
+    assert!(exit.status.success(), "{:?}\n{}", exit.status, exit.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "exit took {:?}",
+        started.elapsed()
+    );
+    assert!(exit.stderr.contains("grace period over"), "{}", exit.stderr);
+}
