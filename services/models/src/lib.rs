@@ -78,7 +78,7 @@ pub fn tensor_from_proto(tensor: common::Tensor) -> Result<TensorData, Status> {
         name: tensor.name,
         datatype,
         shape: tensor.shape,
-        bytes: tensor.raw_contents.to_vec(),
+        bytes: tensor.raw_contents,
     })
 }
 
@@ -88,7 +88,7 @@ pub fn tensor_to_proto(tensor: TensorData) -> common::Tensor {
         name: tensor.name,
         datatype: datatype_to_proto(tensor.datatype).into(),
         shape: tensor.shape,
-        raw_contents: tensor.bytes.into(),
+        raw_contents: tensor.bytes,
     }
 }
 

@@ -29,8 +29,7 @@ fn f32_tensor(name: &str, shape: Vec<i64>, values: &[f32]) -> Tensor {
         raw_contents: values
             .iter()
             .flat_map(|v| v.to_le_bytes())
-            .collect::<Vec<u8>>()
-            .into(),
+            .collect(),
     }
 }
 
