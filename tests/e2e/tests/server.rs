@@ -26,10 +26,7 @@ fn f32_tensor(name: &str, shape: Vec<i64>, values: &[f32]) -> Tensor {
         name: name.to_string(),
         datatype: DataType::Fp32.into(),
         shape,
-        raw_contents: values
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect(),
+        raw_contents: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
     }
 }
 
