@@ -8,8 +8,7 @@ use terse_runtime::{
     ExecutionObserver, ModelRegistry, ModelState, OnnxRuntime, resolve_library_path,
 };
 use tokio::{net::TcpListener, sync::watch};
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
+use tonic::transport::{Server, server::TcpIncoming};
 use tonic_health::ServingStatus;
 
 use crate::{
@@ -136,7 +135,6 @@ pub async fn run(resolved: Resolved, check_only: bool) -> anyhow::Result<()> {
     let reflection_v1 = reflection_builder(&resolved.services).build_v1()?;
     let reflection_v1alpha = reflection_builder(&resolved.services).build_v1alpha()?;
     let mut router = Server::builder()
-        .tcp_nodelay(true)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .layer(GuardLayer::new(
@@ -176,7 +174,12 @@ pub async fn run(resolved: Resolved, check_only: bool) -> anyhow::Result<()> {
     });
 
     let mut drain_rx = stop_rx.clone();
-    let serve = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+    // With our own listener, tonic's `tcp_nodelay` does not apply: set it on accepted sockets,
+    // or small responses wait for delayed ACKs (~40 ms each).
+    let incoming = TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(Some(Duration::from_secs(60)));
+    let serve = router.serve_with_incoming_shutdown(incoming, async move {
         let _ = drain_rx.wait_for(|stop| *stop).await;
     });
     tracing::info!(grpc = %grpc_addr, metrics = ?metrics_addr, "serving");

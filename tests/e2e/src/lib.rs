@@ -26,18 +26,21 @@ pub fn workspace() -> PathBuf {
         .expect("workspace exists")
 }
 
-/// The `terse` binary: `$TERSE_BIN`, else `target/debug/terse` (scripts/test builds it first).
-pub fn binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("TERSE_BIN") {
-        return PathBuf::from(path);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+/// A workspace binary (`terse`, `terse-load`): `$TERSE_BIN_DIR/<name>`, else
+/// `target/debug/<name>` (scripts/test builds the workspace first).
+pub fn binary(name: &str) -> PathBuf {
+    let dir = std::env::var_os("TERSE_BIN_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target"));
-    let path = target.join("debug/terse");
+        .unwrap_or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| workspace().join("target"))
+                .join("debug")
+        });
+    let path = dir.join(name);
     assert!(
         path.is_file(),
-        "{} is missing: run `cargo build -p terse-server` first",
+        "{} is missing: run `cargo build --workspace` first",
         path.display()
     );
     path
@@ -46,7 +49,7 @@ pub fn binary() -> PathBuf {
 /// A command for the binary, run from the workspace root so relative paths in the default
 /// config (models/repository, .venv) resolve.
 pub fn command(args: &[&str]) -> Command {
-    let mut command = Command::new(binary());
+    let mut command = Command::new(binary("terse"));
     command
         .current_dir(workspace())
         .args(args)

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use terse_e2e::{Server, workspace};
+use terse_e2e::{Server, binary, workspace};
 use terse_proto::{
     common::v1::{DataType, ModelRef, Tensor},
     models::v1::{
@@ -435,4 +435,34 @@ async fn shutdown_grace_bounds_how_long_a_stuck_call_keeps_the_server_alive() {
         started.elapsed()
     );
     assert!(exit.stderr.contains("grace period over"), "{}", exit.stderr);
+}
+
+#[tokio::test]
+async fn bounded_load_is_served_without_errors() {
+    let server = Server::start(&["--config", "config/terse.toml"]).await;
+    let output = tokio::process::Command::new(binary("terse-load"))
+        .args([
+            "--addr",
+            &server.grpc_url,
+            "--concurrency",
+            "8",
+            "--requests",
+            "300",
+        ])
+        .args(["--shape", "1,3,32,32", "--max-seconds", "60"])
+        .output()
+        .await
+        .expect("terse-load runs");
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(report.lines().any(|l| l == "codes Ok=300"), "{report}");
+    let metrics = server.metrics().await;
+    assert!(
+        metrics.contains(r#"terse_model_execution_seconds_count{model="haar-wpt2d-analysis",outcome="ok",version="1"} 300"#),
+        "{metrics}"
+    );
 }
