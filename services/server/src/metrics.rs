@@ -6,7 +6,8 @@ use http_body_util::Full;
 use hyper::{Request, Response, body::Bytes, server::conn::http1, service::service_fn};
 use hyper_util::rt::TokioIo;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use prost::Message;
 use terse_runtime::ExecutionObserver;
@@ -31,6 +32,8 @@ pub struct Metrics {
     pub in_flight: IntGauge,
     /// Model execution time by model, version and outcome.
     pub model_execution: HistogramVec,
+    /// 1 for each loaded model version, 0 for one that failed or is not loaded.
+    pub model_ready: IntGaugeVec,
 }
 
 /// `/package.Service/Method` paths of every method in an encoded descriptor set.
@@ -93,6 +96,14 @@ impl Metrics {
             .buckets(prometheus::exponential_buckets(0.0001, 2.0, 20)?),
             &["model", "version", "outcome"],
         )?;
+        let model_ready = IntGaugeVec::new(
+            Opts::new(
+                "terse_model_ready",
+                "1 if the model version is loaded and serving, else 0.",
+            ),
+            &["model", "version"],
+        )?;
+        registry.register(Box::new(model_ready.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(bytes_in.clone()))?;
@@ -117,6 +128,7 @@ impl Metrics {
             bytes_out,
             in_flight,
             model_execution,
+            model_ready,
         })
     }
 

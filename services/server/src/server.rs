@@ -34,6 +34,12 @@ fn load_models(
         Some(observer),
     )?;
     for entry in registry.entries() {
+        let manifest = &entry.entry.manifest;
+        let ready = matches!(entry.state, ModelState::Ready(_));
+        metrics
+            .model_ready
+            .with_label_values(&[&manifest.name, &manifest.version])
+            .set(i64::from(ready));
         if matches!(entry.state, ModelState::Unloaded) {
             tracing::info!(model = %entry.entry.id(), "model not selected by runtime.models.load");
         }

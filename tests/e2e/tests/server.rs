@@ -278,6 +278,10 @@ async fn serves_health_reflection_models_api_and_the_shipped_models() {
     let metrics = server.metrics().await;
     assert!(metrics.contains(r#"terse_grpc_requests_total{code="Ok",method="/compress.models.v1.ModelRepositoryService/Infer"} 2"#), "{metrics}");
     assert!(metrics.contains(r#"terse_model_execution_seconds_count{model="haar-wpt2d-analysis",outcome="ok",version="1"} 1"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"terse_model_ready{model="haar-wpt2d-synthesis",version="1"} 1"#),
+        "{metrics}"
+    );
     assert!(metrics.contains("terse_grpc_response_bytes_total{method=\"/compress.models.v1.ModelRepositoryService/Infer\"}"), "{metrics}");
 }
 
@@ -387,7 +391,7 @@ async fn overload_is_shed_and_deadlines_are_enforced() {
 
 #[tokio::test]
 async fn sigterm_drains_in_flight_calls_then_exits_cleanly() {
-    let server = Server::start(&["--config", "config/terse.toml"]).await;
+    let server = Server::start(&["--config", "config/terse.toml", "--log-format", "json"]).await;
     let channel = server.channel().await;
     let (sender, held) = open_infer_call(channel.clone(), None).await;
     wait_for_metric(&server, "terse_grpc_in_flight_requests 1").await;
@@ -411,6 +415,12 @@ async fn sigterm_drains_in_flight_calls_then_exits_cleanly() {
         "{}",
         exit.stderr
     );
+    for line in exit.stderr.lines() {
+        assert!(
+            line.starts_with('{') && line.ends_with('}') && line.contains(r#""level":"#),
+            "not a JSON log line: {line}"
+        );
+    }
 }
 
 #[tokio::test]
