@@ -212,3 +212,25 @@ impl Server {
         response
     }
 }
+
+/// A copy of the shipped repository in a temporary directory.
+pub fn repository_copy() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = workspace().join("models/repository");
+    for model in std::fs::read_dir(&source).unwrap() {
+        let model = model.unwrap().path();
+        for version in std::fs::read_dir(&model).unwrap() {
+            let version = version.unwrap().path();
+            let target = tmp
+                .path()
+                .join(model.file_name().unwrap())
+                .join(version.file_name().unwrap());
+            std::fs::create_dir_all(&target).unwrap();
+            for file in std::fs::read_dir(&version).unwrap() {
+                let file = file.unwrap().path();
+                std::fs::copy(&file, target.join(file.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    tmp
+}

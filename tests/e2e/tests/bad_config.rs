@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use terse_e2e::{run_to_exit, workspace};
+use terse_e2e::{repository_copy, run_to_exit};
 
 /// Runs terse with `args` (logging off, so stderr holds only the error) and returns the line.
 async fn start_up_error(args: &[&str]) -> String {
@@ -20,28 +20,6 @@ async fn start_up_error(args: &[&str]) -> String {
     );
     assert!(lines[0].starts_with("terse: error: "), "{}", lines[0]);
     lines[0].to_string()
-}
-
-/// A copy of the shipped repository in a temporary directory.
-fn repository_copy() -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    let source = workspace().join("models/repository");
-    for model in std::fs::read_dir(&source).unwrap() {
-        let model = model.unwrap().path();
-        for version in std::fs::read_dir(&model).unwrap() {
-            let version = version.unwrap().path();
-            let target = tmp
-                .path()
-                .join(model.file_name().unwrap())
-                .join(version.file_name().unwrap());
-            std::fs::create_dir_all(&target).unwrap();
-            for file in std::fs::read_dir(&version).unwrap() {
-                let file = file.unwrap().path();
-                std::fs::copy(&file, target.join(file.file_name().unwrap())).unwrap();
-            }
-        }
-    }
-    tmp
 }
 
 fn arg(path: &Path) -> &str {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use terse_e2e::{Server, binary, workspace};
+use terse_e2e::{Server, binary, repository_copy, workspace};
 use terse_proto::{
     common::v1::{DataType, ModelRef, Tensor},
     models::v1::{
@@ -473,6 +473,62 @@ async fn bounded_load_is_served_without_errors() {
     let metrics = server.metrics().await;
     assert!(
         metrics.contains(r#"terse_model_execution_seconds_count{model="haar-wpt2d-analysis",outcome="ok",version="1"} 300"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_broken_model_is_reported_when_start_up_is_lenient() {
+    let repository = repository_copy();
+    let file = repository.path().join("haar-wpt2d-synthesis/1/model.onnx");
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[20] ^= 1;
+    std::fs::write(&file, bytes).unwrap();
+    let config = repository.path().join("lenient.toml");
+    std::fs::write(&config, "[runtime.models]\nstrict = false\n").unwrap();
+    let server = Server::start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--model-repository",
+        repository.path().to_str().unwrap(),
+    ])
+    .await;
+    let channel = server.channel().await;
+    assert_eq!(
+        health_status(channel.clone(), MODELS_SERVICE).await,
+        ServingStatus::Serving
+    );
+    let mut client = ModelRepositoryServiceClient::new(channel);
+    let described = client
+        .get_model(GetModelRequest {
+            model: model("haar-wpt2d-synthesis"),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .model
+        .unwrap();
+    let status = described.status.unwrap();
+    assert_eq!(status.state(), ModelState::Failed);
+    assert!(status.reason.contains("sha256 mismatch"), "{status:?}");
+    let refused = client
+        .infer(InferRequest {
+            model: model("haar-wpt2d-synthesis"),
+            inputs: vec![],
+            outputs: vec![],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(refused.message().contains("failed to load"), "{refused:?}");
+    let (request, _) = analysis_request(4, 4);
+    assert!(
+        client.infer(request).await.is_ok(),
+        "the intact model still serves"
+    );
+    let metrics = server.metrics().await;
+    assert!(
+        metrics.contains(r#"terse_model_ready{model="haar-wpt2d-synthesis",version="1"} 0"#),
         "{metrics}"
     );
 }
