@@ -46,9 +46,6 @@ pub enum InferError {
     /// The request's tensors do not fit the model (names, types, shapes, byte lengths).
     #[error("{0}")]
     InvalidInput(String),
-    /// The request is larger than the configured limits allow.
-    #[error("{0}")]
-    TooLarge(String),
     /// ONNX Runtime failed while running the model.
     #[error("model execution failed: {0}")]
     Execution(String),

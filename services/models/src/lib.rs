@@ -24,7 +24,6 @@ pub fn status_from_infer_error(error: InferError) -> Status {
         InferError::NotFound(m) => Status::not_found(m),
         InferError::Unavailable(m) => Status::failed_precondition(m),
         InferError::InvalidInput(m) => Status::invalid_argument(m),
-        InferError::TooLarge(m) => Status::resource_exhausted(m),
         InferError::Execution(m) => Status::internal(m),
     }
 }

@@ -50,6 +50,11 @@ impl ServiceKind {
     }
 }
 
+/// Largest request message when the config names no limit.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 16 << 20;
+/// Largest response message when the config names no limit.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 << 20;
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -92,8 +97,11 @@ impl Default for ServerSection {
             max_concurrent_requests: 256,
             request_timeout_ms: 60_000,
             shutdown_grace_ms: 15_000,
-            max_request_bytes: BTreeMap::from([("default".to_string(), 16 << 20)]),
-            max_response_bytes: BTreeMap::from([("default".to_string(), 64 << 20)]),
+            max_request_bytes: BTreeMap::from([("default".to_string(), DEFAULT_MAX_REQUEST_BYTES)]),
+            max_response_bytes: BTreeMap::from([(
+                "default".to_string(),
+                DEFAULT_MAX_RESPONSE_BYTES,
+            )]),
         }
     }
 }
@@ -230,22 +238,32 @@ impl Config {
 }
 
 impl Resolved {
-    fn limit(table: &BTreeMap<String, usize>, service: ServiceKind) -> usize {
+    /// The service's own entry, else the table's `default`, else the built-in default (a table
+    /// given in a config file replaces the built-in one, which may drop `default`).
+    fn limit(table: &BTreeMap<String, usize>, service: ServiceKind, built_in: usize) -> usize {
         table
             .get(service.name())
             .or_else(|| table.get("default"))
             .copied()
-            .unwrap_or(4 << 20)
+            .unwrap_or(built_in)
     }
 
     /// Largest request message for `service`.
     pub fn max_request_bytes(&self, service: ServiceKind) -> usize {
-        Self::limit(&self.config.server.max_request_bytes, service)
+        Self::limit(
+            &self.config.server.max_request_bytes,
+            service,
+            DEFAULT_MAX_REQUEST_BYTES,
+        )
     }
 
     /// Largest response message for `service`.
     pub fn max_response_bytes(&self, service: ServiceKind) -> usize {
-        Self::limit(&self.config.server.max_response_bytes, service)
+        Self::limit(
+            &self.config.server.max_response_bytes,
+            service,
+            DEFAULT_MAX_RESPONSE_BYTES,
+        )
     }
 
     /// Server-side request timeout, if any.
@@ -297,6 +315,17 @@ mod tests {
             .insert("models".into(), 1234);
         let resolved = config.resolve().unwrap();
         assert_eq!(resolved.max_request_bytes(ServiceKind::Models), 1234);
-        assert_eq!(resolved.max_response_bytes(ServiceKind::Models), 64 << 20);
+
+        // A table without `default` (it replaces the built-in one) falls back to the built-in value.
+        let empty: Config = toml::from_str("[server.max_response_bytes]\n").unwrap();
+        let resolved = empty.resolve().unwrap();
+        assert_eq!(
+            resolved.max_response_bytes(ServiceKind::Models),
+            DEFAULT_MAX_RESPONSE_BYTES
+        );
+        assert_eq!(
+            resolved.max_response_bytes(ServiceKind::Models),
+            DEFAULT_MAX_RESPONSE_BYTES
+        );
     }
 }
