@@ -234,3 +234,31 @@ pub fn repository_copy() -> tempfile::TempDir {
     }
     tmp
 }
+
+/// A TOML config file in its own temporary directory (removed on drop).
+pub struct ConfigFile {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl ConfigFile {
+    /// Writes `toml` to a fresh temporary file.
+    pub fn new(toml: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("terse.toml");
+        std::fs::write(&path, toml).expect("config written");
+        Self { _dir: dir, path }
+    }
+
+    /// The file's path as a command-line argument.
+    pub fn arg(&self) -> &str {
+        self.path.to_str().expect("temporary paths are UTF-8")
+    }
+}
+
+/// Flips bits `mask` of byte `index` of `file` (to break a model's checksum).
+pub fn flip_byte(file: &Path, index: usize, mask: u8) {
+    let mut bytes = std::fs::read(file).expect("file readable");
+    bytes[index] ^= mask;
+    std::fs::write(file, bytes).expect("file writable");
+}

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use terse_e2e::{repository_copy, run_to_exit};
+use terse_e2e::{ConfigFile, flip_byte, repository_copy, run_to_exit};
 
 /// Runs terse with `args` (logging off, so stderr holds only the error) and returns the line.
 async fn start_up_error(args: &[&str]) -> String {
@@ -43,12 +43,10 @@ async fn unknown_service() {
 
 #[tokio::test]
 async fn unknown_config_key() {
-    let tmp = tempfile::tempdir().unwrap();
-    let config = tmp.path().join("bad.toml");
-    std::fs::write(&config, "[server]\nlisten_port = 50051\n").unwrap();
-    let line = start_up_error(&["--config", arg(&config)]).await;
+    let config = ConfigFile::new("[server]\nlisten_port = 50051\n");
+    let line = start_up_error(&["--config", config.arg()]).await;
     assert!(line.contains("unknown field `listen_port`"), "{line}");
-    assert!(line.contains(arg(&config)), "{line}");
+    assert!(line.contains(config.arg()), "{line}");
 }
 
 #[tokio::test]
@@ -68,9 +66,7 @@ async fn missing_model_file() {
 async fn model_sha256_mismatch() {
     let repository = repository_copy();
     let file = repository.path().join("haar-wpt2d-analysis/1/model.onnx");
-    let mut bytes = std::fs::read(&file).unwrap();
-    bytes[10] ^= 0x40;
-    std::fs::write(&file, bytes).unwrap();
+    flip_byte(&file, 10, 0x40);
     let line = start_up_error(&["--model-repository", arg(repository.path())]).await;
     assert!(
         line.contains("model haar-wpt2d-analysis:1: sha256 mismatch"),

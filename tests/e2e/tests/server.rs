@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use terse_e2e::{Server, binary, repository_copy, workspace};
+use terse_e2e::{ConfigFile, Server, binary, flip_byte, repository_copy, workspace};
 use terse_proto::{
     common::v1::{DataType, ModelRef, Tensor},
     models::v1::{
@@ -287,10 +287,8 @@ async fn serves_health_reflection_models_api_and_the_shipped_models() {
 
 #[tokio::test]
 async fn bad_requests_get_precise_status_codes() {
-    let tmp = tempfile::tempdir().unwrap();
-    let config = tmp.path().join("small.toml");
-    std::fs::write(&config, "[server.max_request_bytes]\ndefault = 4096\n").unwrap();
-    let server = Server::start(&["--config", config.to_str().unwrap()]).await;
+    let config = ConfigFile::new("[server.max_request_bytes]\ndefault = 4096\n");
+    let server = Server::start(&["--config", config.arg()]).await;
     let mut client = ModelRepositoryServiceClient::new(server.channel().await);
 
     let code =
@@ -345,14 +343,9 @@ async fn bad_requests_get_precise_status_codes() {
 
 #[tokio::test]
 async fn overload_is_shed_and_deadlines_are_enforced() {
-    let tmp = tempfile::tempdir().unwrap();
-    let config = tmp.path().join("tight.toml");
-    std::fs::write(
-        &config,
-        "[server]\nmax_concurrent_requests = 1\nrequest_timeout_ms = 400\n",
-    )
-    .unwrap();
-    let server = Server::start(&["--config", config.to_str().unwrap()]).await;
+    let config =
+        ConfigFile::new("[server]\nmax_concurrent_requests = 1\nrequest_timeout_ms = 400\n");
+    let server = Server::start(&["--config", config.arg()]).await;
     let channel = server.channel().await;
 
     // One call holds the only permit...
@@ -425,14 +418,8 @@ async fn sigterm_drains_in_flight_calls_then_exits_cleanly() {
 
 #[tokio::test]
 async fn shutdown_grace_bounds_how_long_a_stuck_call_keeps_the_server_alive() {
-    let tmp = tempfile::tempdir().unwrap();
-    let config = tmp.path().join("grace.toml");
-    std::fs::write(
-        &config,
-        "[server]\nshutdown_grace_ms = 300\nrequest_timeout_ms = 0\n",
-    )
-    .unwrap();
-    let server = Server::start(&["--config", config.to_str().unwrap()]).await;
+    let config = ConfigFile::new("[server]\nshutdown_grace_ms = 300\nrequest_timeout_ms = 0\n");
+    let server = Server::start(&["--config", config.arg()]).await;
     let (_sender, _held) = open_infer_call(server.channel().await, None).await;
     wait_for_metric(&server, "terse_grpc_in_flight_requests 1").await;
     let started = std::time::Instant::now();
@@ -481,14 +468,15 @@ async fn bounded_load_is_served_without_errors() {
 async fn a_broken_model_is_reported_when_start_up_is_lenient() {
     let repository = repository_copy();
     let file = repository.path().join("haar-wpt2d-synthesis/1/model.onnx");
-    let mut bytes = std::fs::read(&file).unwrap();
-    bytes[20] ^= 1;
-    std::fs::write(&file, bytes).unwrap();
-    let config = repository.path().join("lenient.toml");
-    std::fs::write(&config, "[runtime.models]\nstrict = false\n").unwrap();
+    flip_byte(&file, 20, 1);
+    let config = ConfigFile::new(
+        "[runtime.models]
+strict = false
+",
+    );
     let server = Server::start(&[
         "--config",
-        config.to_str().unwrap(),
+        config.arg(),
         "--model-repository",
         repository.path().to_str().unwrap(),
     ])
