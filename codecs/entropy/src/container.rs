@@ -1,0 +1,492 @@
+//! The container every terse codec writes: one self-describing, checksummed layout.
+//!
+//! All integers are little-endian:
+//!
+//! ```text
+//! 0   magic            b"TRSE"
+//! 4   u16 version      FORMAT_VERSION
+//! 6   u16 codec        which codec wrote the payload (see [`CodecId`])
+//! 8   u32 header_len   bytes of the header block after this 16-byte prelude
+//! 12  u32 sections     number of entries in the section table
+//! 16  header block     model name (u8 len + UTF-8), model sha256 prefix (8 bytes),
+//!                      u16 field count, fields (u8 key len + UTF-8 key, u32 value len + value)
+//! ..  section table    per section: 4-byte tag, u64 length, u32 CRC32 of the payload
+//! ..  u32 CRC32        of every byte before it (prelude, header block, section table)
+//! ..  payloads         concatenated in table order; the file ends exactly after the last one
+//! ```
+//!
+//! [`Container::parse`] checks every length against the bytes that are actually there before
+//! using it, verifies both checksums, and rejects trailing bytes.
+
+use crate::error::{EntropyError, Result};
+
+/// The first four bytes of every terse bitstream.
+pub const MAGIC: [u8; 4] = *b"TRSE";
+/// The container layout version this build writes and reads.
+pub const FORMAT_VERSION: u16 = 1;
+/// Most sections a container may declare.
+pub const MAX_SECTIONS: u32 = 4096;
+/// Largest header block accepted.
+pub const MAX_HEADER_BYTES: u32 = 1 << 20;
+const PRELUDE_BYTES: usize = 16;
+const SECTION_ENTRY_BYTES: usize = 16;
+
+/// Registered codec identifiers (the `codec` field of a container).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub enum CodecId {
+    /// 3D Gaussian splat scenes (`terse-splat`).
+    Splat = 1,
+    /// WaLLoC images.
+    WallocImage = 2,
+    /// WaLLoC audio.
+    WallocAudio = 3,
+    /// MLIC-style learned images.
+    MlicImage = 4,
+    /// Generic entropy-coded test payloads.
+    Test = 0xfff0,
+}
+
+impl CodecId {
+    /// The codec with this wire value, if registered.
+    pub fn from_u16(value: u16) -> Option<Self> {
+        [
+            Self::Splat,
+            Self::WallocImage,
+            Self::WallocAudio,
+            Self::MlicImage,
+            Self::Test,
+        ]
+        .into_iter()
+        .find(|c| *c as u16 == value)
+    }
+}
+
+/// Identifies the model a payload was coded with, so a decoder can refuse a mismatch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelTag {
+    /// Model name (at most 255 bytes of UTF-8).
+    pub name: String,
+    /// First 8 bytes of the model file's sha256.
+    pub sha256_prefix: [u8; 8],
+}
+
+/// A parsed or to-be-written container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    /// Codec that wrote the payload.
+    pub codec: CodecId,
+    /// Model the payload depends on; `None` for model-free codecs.
+    pub model: Option<ModelTag>,
+    fields: Vec<(String, Vec<u8>)>,
+    sections: Vec<([u8; 4], Vec<u8>)>,
+}
+
+impl Container {
+    /// An empty container for `codec`.
+    pub fn new(codec: CodecId) -> Self {
+        Self {
+            codec,
+            model: None,
+            fields: Vec::new(),
+            sections: Vec::new(),
+        }
+    }
+
+    /// Sets a header field (replacing one with the same key).
+    pub fn put_field(&mut self, key: &str, value: impl Into<Vec<u8>>) {
+        let value = value.into();
+        match self.fields.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.fields.push((key.to_string(), value)),
+        }
+    }
+
+    /// Sets a `u64` header field.
+    pub fn put_u64(&mut self, key: &str, value: u64) {
+        self.put_field(key, value.to_le_bytes());
+    }
+
+    /// Sets an `f64` header field.
+    pub fn put_f64(&mut self, key: &str, value: f64) {
+        self.put_field(key, value.to_le_bytes());
+    }
+
+    /// The raw bytes of a header field.
+    pub fn field(&self, key: &str) -> Result<&[u8]> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_slice())
+            .ok_or_else(|| EntropyError::Container(format!("header field `{key}` is missing")))
+    }
+
+    /// A `u64` header field.
+    pub fn u64(&self, key: &str) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.fixed_field::<8>(key)?))
+    }
+
+    /// An `f64` header field; NaN and infinities are rejected.
+    pub fn f64(&self, key: &str) -> Result<f64> {
+        let value = f64::from_le_bytes(self.fixed_field::<8>(key)?);
+        if !value.is_finite() {
+            return Err(EntropyError::Container(format!(
+                "header field `{key}` is not finite"
+            )));
+        }
+        Ok(value)
+    }
+
+    fn fixed_field<const N: usize>(&self, key: &str) -> Result<[u8; N]> {
+        let raw = self.field(key)?;
+        raw.try_into().map_err(|_| {
+            EntropyError::Container(format!(
+                "header field `{key}` has {} bytes, expected {N}",
+                raw.len()
+            ))
+        })
+    }
+
+    /// Header fields in insertion order.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.fields.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+    }
+
+    /// Appends a payload section.
+    pub fn push_section(&mut self, tag: [u8; 4], payload: Vec<u8>) {
+        self.sections.push((tag, payload));
+    }
+
+    /// The payload of the first section tagged `tag`.
+    pub fn section(&self, tag: [u8; 4]) -> Result<&[u8]> {
+        self.sections
+            .iter()
+            .find(|(t, _)| *t == tag)
+            .map(|(_, p)| p.as_slice())
+            .ok_or_else(|| {
+                EntropyError::Container(format!("section `{}` is missing", tag_name(tag)))
+            })
+    }
+
+    /// Sections in order, as (tag, payload).
+    pub fn sections(&self) -> impl Iterator<Item = ([u8; 4], &[u8])> {
+        self.sections.iter().map(|(t, p)| (*t, p.as_slice()))
+    }
+
+    /// Fails unless the container was written by `codec`.
+    pub fn expect_codec(&self, codec: CodecId) -> Result<()> {
+        if self.codec != codec {
+            return Err(EntropyError::Container(format!(
+                "bitstream was written by codec {:?}, expected {codec:?}",
+                self.codec
+            )));
+        }
+        Ok(())
+    }
+
+    /// Serializes the container.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut header = Vec::new();
+        let (name, sha) = match &self.model {
+            Some(m) => (m.name.as_bytes(), m.sha256_prefix),
+            None => (&b""[..], [0; 8]),
+        };
+        push_short(&mut header, name, "model name")?;
+        header.extend_from_slice(&sha);
+        let count = u16::try_from(self.fields.len())
+            .map_err(|_| EntropyError::Container("more than 65535 header fields".into()))?;
+        header.extend_from_slice(&count.to_le_bytes());
+        for (key, value) in &self.fields {
+            push_short(&mut header, key.as_bytes(), "field key")?;
+            let len = u32::try_from(value.len())
+                .map_err(|_| EntropyError::Container(format!("field `{key}` is too large")))?;
+            header.extend_from_slice(&len.to_le_bytes());
+            header.extend_from_slice(value);
+        }
+        if header.len() > MAX_HEADER_BYTES as usize {
+            return Err(EntropyError::Container("header block exceeds 1 MiB".into()));
+        }
+        if self.sections.len() > MAX_SECTIONS as usize {
+            return Err(EntropyError::Container(format!(
+                "more than {MAX_SECTIONS} sections"
+            )));
+        }
+        let payload_bytes: usize = self.sections.iter().map(|(_, p)| p.len()).sum();
+        let mut out = Vec::with_capacity(
+            PRELUDE_BYTES
+                + header.len()
+                + self.sections.len() * SECTION_ENTRY_BYTES
+                + 4
+                + payload_bytes,
+        );
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(self.codec as u16).to_le_bytes());
+        out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(self.sections.len() as u32).to_le_bytes());
+        out.extend_from_slice(&header);
+        for (tag, payload) in &self.sections {
+            out.extend_from_slice(tag);
+            out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+            out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+        }
+        let table_crc = crc32fast::hash(&out);
+        out.extend_from_slice(&table_crc.to_le_bytes());
+        for (_, payload) in &self.sections {
+            out.extend_from_slice(payload);
+        }
+        Ok(out)
+    }
+
+    /// True when `bytes` starts like a terse container (magic only; use [`Container::parse`]
+    /// to validate).
+    pub fn sniff(bytes: &[u8]) -> bool {
+        bytes.starts_with(&MAGIC)
+    }
+
+    /// Parses and validates a container.
+    pub fn parse(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader { bytes, pos: 0 };
+        let magic = r.take(4, "magic")?;
+        if magic != MAGIC {
+            return Err(EntropyError::Container(format!(
+                "bad magic {magic:02x?}, expected {:02x?} (\"TRSE\")",
+                MAGIC
+            )));
+        }
+        let version = r.u16("format version")?;
+        if version != FORMAT_VERSION {
+            return Err(EntropyError::Container(format!(
+                "format version {version} is not supported (this build reads {FORMAT_VERSION})"
+            )));
+        }
+        let codec_raw = r.u16("codec id")?;
+        let codec = CodecId::from_u16(codec_raw)
+            .ok_or_else(|| EntropyError::Container(format!("unknown codec id {codec_raw}")))?;
+        let header_len = r.u32("header length")?;
+        if header_len > MAX_HEADER_BYTES {
+            return Err(EntropyError::Container(format!(
+                "header length {header_len} exceeds the limit of {MAX_HEADER_BYTES}"
+            )));
+        }
+        let section_count = r.u32("section count")?;
+        if section_count > MAX_SECTIONS {
+            return Err(EntropyError::Container(format!(
+                "section count {section_count} exceeds the limit of {MAX_SECTIONS}"
+            )));
+        }
+        let header = r.take(header_len as usize, "header block")?;
+        let table = r.take(
+            section_count as usize * SECTION_ENTRY_BYTES,
+            "section table",
+        )?;
+        let covered = r.pos;
+        let stored_crc = r.u32("header checksum")?;
+        let actual_crc = crc32fast::hash(&bytes[..covered]);
+        if stored_crc != actual_crc {
+            return Err(EntropyError::Container(format!(
+                "header checksum mismatch (stored {stored_crc:08x}, computed {actual_crc:08x})"
+            )));
+        }
+
+        let mut h = Reader {
+            bytes: header,
+            pos: 0,
+        };
+        let name_len = h.u8("model name length")? as usize;
+        let name = utf8(h.take(name_len, "model name")?, "model name")?;
+        let sha: [u8; 8] = h
+            .take(8, "model sha256 prefix")?
+            .try_into()
+            .expect("8 bytes");
+        let model = (!name.is_empty()).then_some(ModelTag {
+            name,
+            sha256_prefix: sha,
+        });
+        let field_count = h.u16("field count")?;
+        let mut fields = Vec::with_capacity(field_count as usize);
+        for _ in 0..field_count {
+            let key_len = h.u8("field key length")? as usize;
+            let key = utf8(h.take(key_len, "field key")?, "field key")?;
+            let value_len = h.u32("field value length")? as usize;
+            let value = h.take(value_len, "field value")?.to_vec();
+            if fields.iter().any(|(k, _): &(String, Vec<u8>)| *k == key) {
+                return Err(EntropyError::Container(format!(
+                    "header field `{key}` appears twice"
+                )));
+            }
+            fields.push((key, value));
+        }
+        if h.pos != header.len() {
+            return Err(EntropyError::Container(format!(
+                "{} unused bytes at the end of the header block",
+                header.len() - h.pos
+            )));
+        }
+
+        let mut sections = Vec::with_capacity(section_count as usize);
+        for entry in table.chunks_exact(SECTION_ENTRY_BYTES) {
+            let tag: [u8; 4] = entry[..4].try_into().expect("4 bytes");
+            let len = u64::from_le_bytes(entry[4..12].try_into().expect("8 bytes"));
+            let crc = u32::from_le_bytes(entry[12..16].try_into().expect("4 bytes"));
+            let what = format!("section `{}` payload", tag_name(tag));
+            let len = usize::try_from(len).map_err(|_| {
+                EntropyError::Container(format!("{what} length {len} is too large"))
+            })?;
+            let payload = r.take(len, &what)?;
+            let actual = crc32fast::hash(payload);
+            if actual != crc {
+                return Err(EntropyError::Container(format!(
+                    "{what} checksum mismatch (stored {crc:08x}, computed {actual:08x})"
+                )));
+            }
+            sections.push((tag, payload.to_vec()));
+        }
+        if r.pos != bytes.len() {
+            return Err(EntropyError::Container(format!(
+                "{} trailing bytes after the last section",
+                bytes.len() - r.pos
+            )));
+        }
+        Ok(Self {
+            codec,
+            model,
+            fields,
+            sections,
+        })
+    }
+}
+
+fn push_short(out: &mut Vec<u8>, bytes: &[u8], what: &str) -> Result<()> {
+    let len = u8::try_from(bytes.len())
+        .map_err(|_| EntropyError::Container(format!("{what} is longer than 255 bytes")))?;
+    out.push(len);
+    out.extend_from_slice(bytes);
+    Ok(())
+}
+
+fn utf8(bytes: &[u8], what: &str) -> Result<String> {
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| EntropyError::Container(format!("{what} is not valid UTF-8")))
+}
+
+/// Printable form of a section tag.
+pub fn tag_name(tag: [u8; 4]) -> String {
+    tag.iter()
+        .map(|&b| if b.is_ascii_graphic() { b as char } else { '?' })
+        .collect()
+}
+
+/// Bounds-checked little-endian reader.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, len: usize, what: &str) -> Result<&'a [u8]> {
+        let available = self.bytes.len() - self.pos;
+        if len > available {
+            return Err(EntropyError::Container(format!(
+                "truncated: {what} needs {len} bytes at offset {}, only {available} left",
+                self.pos
+            )));
+        }
+        let slice = &self.bytes[self.pos..self.pos + len];
+        self.pos += len;
+        Ok(slice)
+    }
+
+    fn u8(&mut self, what: &str) -> Result<u8> {
+        Ok(self.take(1, what)?[0])
+    }
+
+    fn u16(&mut self, what: &str) -> Result<u16> {
+        Ok(u16::from_le_bytes(
+            self.take(2, what)?.try_into().expect("2 bytes"),
+        ))
+    }
+
+    fn u32(&mut self, what: &str) -> Result<u32> {
+        Ok(u32::from_le_bytes(
+            self.take(4, what)?.try_into().expect("4 bytes"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Container {
+        let mut c = Container::new(CodecId::Test);
+        c.model = Some(ModelTag {
+            name: "prior".into(),
+            sha256_prefix: [1, 2, 3, 4, 5, 6, 7, 8],
+        });
+        c.put_u64("count", 42);
+        c.put_f64("step", 0.25);
+        c.push_section(*b"POS0", vec![1, 2, 3]);
+        c.push_section(*b"EMPT", vec![]);
+        c
+    }
+
+    #[test]
+    fn round_trips_fields_and_sections() {
+        let bytes = sample().to_bytes().unwrap();
+        let parsed = Container::parse(&bytes).unwrap();
+        assert_eq!(parsed, sample());
+        assert_eq!(parsed.u64("count").unwrap(), 42);
+        assert_eq!(parsed.f64("step").unwrap(), 0.25);
+        assert_eq!(parsed.section(*b"POS0").unwrap(), &[1, 2, 3]);
+    }
+
+    #[test]
+    fn every_truncation_and_extension_is_rejected() {
+        let bytes = sample().to_bytes().unwrap();
+        for len in 0..bytes.len() {
+            assert!(
+                Container::parse(&bytes[..len]).is_err(),
+                "prefix of {len} bytes parsed"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        let err = Container::parse(&longer).unwrap_err();
+        assert!(err.to_string().contains("trailing"), "{err}");
+    }
+
+    #[test]
+    fn every_single_bit_flip_is_detected() {
+        let bytes = sample().to_bytes().unwrap();
+        for i in 0..bytes.len() {
+            for bit in 0..8 {
+                let mut corrupt = bytes.clone();
+                corrupt[i] ^= 1 << bit;
+                assert!(
+                    Container::parse(&corrupt).is_err(),
+                    "flip of bit {bit} in byte {i} passed"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let mut bytes = sample().to_bytes().unwrap();
+        bytes[4] = 9;
+        let msg = Container::parse(&bytes).unwrap_err().to_string();
+        assert!(msg.contains("format version 9"), "{msg}");
+        let msg = Container::parse(b"PK\x03\x04rest").unwrap_err().to_string();
+        assert!(msg.contains("bad magic"), "{msg}");
+        let parsed = Container::parse(&sample().to_bytes().unwrap()).unwrap();
+        assert!(
+            parsed
+                .u64("missing")
+                .unwrap_err()
+                .to_string()
+                .contains("`missing` is missing")
+        );
+        assert!(parsed.expect_codec(CodecId::Splat).is_err());
+    }
+}
