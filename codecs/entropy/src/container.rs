@@ -112,6 +112,60 @@ impl Container {
         self.put_field(key, value.to_le_bytes());
     }
 
+    /// Sets a header field holding several `i64`.
+    pub fn put_i64s(&mut self, key: &str, values: &[i64]) {
+        self.put_field(
+            key,
+            values
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>(),
+        );
+    }
+
+    /// Sets a header field holding several `f64`.
+    pub fn put_f64s(&mut self, key: &str, values: &[f64]) {
+        self.put_field(
+            key,
+            values
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>(),
+        );
+    }
+
+    /// A header field of exactly `N` `i64`.
+    pub fn i64s<const N: usize>(&self, key: &str) -> Result<[i64; N]> {
+        let raw: [[u8; 8]; N] = self.words(key)?;
+        Ok(raw.map(i64::from_le_bytes))
+    }
+
+    /// A header field of exactly `N` finite `f64`.
+    pub fn f64s<const N: usize>(&self, key: &str) -> Result<[f64; N]> {
+        let raw: [[u8; 8]; N] = self.words(key)?;
+        let values = raw.map(f64::from_le_bytes);
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(EntropyError::Container(format!(
+                "header field `{key}` is not finite"
+            )));
+        }
+        Ok(values)
+    }
+
+    fn words<const N: usize>(&self, key: &str) -> Result<[[u8; 8]; N]> {
+        let raw = self.field(key)?;
+        if raw.len() != 8 * N {
+            return Err(EntropyError::Container(format!(
+                "header field `{key}` has {} bytes, expected {}",
+                raw.len(),
+                8 * N
+            )));
+        }
+        Ok(std::array::from_fn(|i| {
+            raw[8 * i..8 * i + 8].try_into().expect("8 bytes")
+        }))
+    }
+
     /// The raw bytes of a header field.
     pub fn field(&self, key: &str) -> Result<&[u8]> {
         self.fields

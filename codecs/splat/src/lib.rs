@@ -1,0 +1,15 @@
+//! 3D Gaussian splat scenes: [`ply`] and [`spz`] (v2–v4) I/O, and the terse [`codec`], a
+//! training-free compressor whose every stream is entropy-coded by `terse-entropy`.
+#![warn(missing_docs)]
+
+pub mod codec;
+pub mod error;
+pub mod metrics;
+pub mod ply;
+pub mod scene;
+pub mod spz;
+pub mod synth;
+
+pub use codec::{CodecOptions, Preset};
+pub use error::{Result, SplatError};
+pub use scene::SplatScene;

@@ -1,0 +1,308 @@
+//! Round trips of the terse splat codec, PLY and SPZ, on structured synthetic scenes and a
+//! real optimizer output; malformed input of every kind gives an error, never a panic.
+
+use proptest::prelude::*;
+use terse_splat::{
+    CodecOptions, Preset, SplatScene, codec,
+    metrics::attribute_errors,
+    ply::{read_ply, write_ply},
+    scene::sigmoid,
+    spz::{SpzVersion, read_spz, write_spz},
+    synth::surface_scene,
+};
+
+const LIMIT: u64 = 10_000_000;
+
+fn real_scene() -> SplatScene {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/splats/yashica_1024_sh3.ply"
+    );
+    read_ply(&std::fs::read(path).unwrap(), LIMIT).unwrap().0
+}
+
+fn error_of(errors: &[terse_splat::metrics::AttributeError], name: &str) -> f64 {
+    errors
+        .iter()
+        .find(|e| e.attribute == name)
+        .unwrap()
+        .max_abs_error
+}
+
+/// Decodes, re-orders the original like the coder did, and checks every attribute against the
+/// quantization bound of its knob.
+fn check_within_bounds(
+    scene: &SplatScene,
+    options: &CodecOptions,
+) -> (usize, Vec<terse_splat::metrics::AttributeError>) {
+    let encoded = codec::encode(scene, options, LIMIT).unwrap();
+    let decoded = codec::decode(&encoded.bitstream, LIMIT).unwrap();
+    let mut reference = scene.retain_indices(&encoded.order);
+    reference.truncate_sh(options.max_sh_degree);
+    assert_eq!(decoded.len(), reference.len());
+    assert_eq!(decoded.sh_degree, reference.sh_degree);
+    let errors = attribute_errors(&reference, &decoded);
+    let (lo, hi) = reference.bounds();
+    let grid = ((1u64 << options.position_bits) - 1) as f64;
+    let cell = (0..3)
+        .map(|k| f64::from(hi[k] - lo[k]) / grid)
+        .fold(0.0, f64::max);
+    let tolerance = 1e-5;
+    assert!(
+        error_of(&errors, "position") <= cell / 2.0 + tolerance,
+        "{errors:?}"
+    );
+    assert!(error_of(&errors, "scale") <= f64::from(options.scale_step) / 2.0 + tolerance);
+    assert!(
+        error_of(&errors, "opacity") <= 0.5 / ((1 << options.opacity_bits) - 1) as f64 + tolerance
+    );
+    assert!(error_of(&errors, "sh_dc") <= f64::from(options.color_step) / 2.0 + tolerance);
+    if reference.sh_degree > 0 {
+        let step = options.sh_steps.iter().fold(0f32, |a, &b| a.max(b));
+        assert!(
+            error_of(&errors, "sh_rest") <= f64::from(step) / 2.0 + tolerance,
+            "{errors:?}"
+        );
+    }
+    // Each smallest-three component is off by at most half a step of (1/√2)/m.
+    let m = ((1 << options.rotation_bits) - 1) as f64;
+    let component = std::f64::consts::FRAC_1_SQRT_2 / m / 2.0;
+    let bound_deg = (2.0 * (3.0f64.sqrt() * component * 2.0).asin()).to_degrees() + 0.01;
+    assert!(
+        error_of(&errors, "rotation_deg") <= bound_deg,
+        "{errors:?} bound {bound_deg}"
+    );
+    // Deterministic: the same scene gives the same bytes, and decoding is repeatable.
+    assert_eq!(
+        codec::encode(scene, options, LIMIT).unwrap().bitstream,
+        encoded.bitstream
+    );
+    assert_eq!(codec::decode(&encoded.bitstream, LIMIT).unwrap(), decoded);
+    (encoded.bitstream.len(), errors)
+}
+
+#[test]
+fn presets_round_trip_within_their_bounds_on_synthetic_and_real_scenes() {
+    for scene in [
+        surface_scene(20_000, 3, 1),
+        surface_scene(5_000, 0, 2),
+        real_scene(),
+    ] {
+        let mut sizes = Vec::new();
+        for preset in [Preset::High, Preset::Balanced, Preset::Small] {
+            let mut options = CodecOptions::preset(preset);
+            options.min_opacity = 0.0;
+            sizes.push(check_within_bounds(&scene, &options).0);
+        }
+        assert!(
+            sizes[0] > sizes[1] && sizes[1] > sizes[2],
+            "presets do not trade size: {sizes:?}"
+        );
+    }
+}
+
+#[test]
+fn balanced_preset_beats_spz_v3_and_v4_on_size() {
+    for scene in [surface_scene(20_000, 3, 3), real_scene()] {
+        let ours = codec::encode(&scene, &CodecOptions::default(), LIMIT)
+            .unwrap()
+            .bitstream
+            .len();
+        for version in [SpzVersion::V3, SpzVersion::V4] {
+            let spz = write_spz(&scene, version).unwrap().len();
+            assert!(ours < spz, "{ours} bytes vs SPZ {version:?} {spz}");
+        }
+    }
+}
+
+#[test]
+fn pruning_and_sh_truncation_are_applied_and_reported() {
+    let scene = surface_scene(4_000, 3, 4);
+    let options = CodecOptions {
+        min_opacity: 0.5,
+        max_sh_degree: 1,
+        ..CodecOptions::default()
+    };
+    let encoded = codec::encode(&scene, &options, LIMIT).unwrap();
+    let expected = scene
+        .opacities
+        .iter()
+        .filter(|&&o| sigmoid(o) >= 0.5)
+        .count();
+    assert_eq!(encoded.order.len(), expected);
+    let info = codec::inspect(&encoded.bitstream).unwrap();
+    assert_eq!(
+        (info.splats, info.source_splats, info.sh_degree),
+        (expected as u64, 4_000, 1)
+    );
+    check_within_bounds(&scene, &options);
+}
+
+#[test]
+fn empty_and_single_splat_scenes_round_trip() {
+    for n in [0, 1] {
+        let scene = surface_scene(n, 2, 5);
+        let encoded = codec::encode(&scene, &CodecOptions::default(), LIMIT).unwrap();
+        assert_eq!(codec::decode(&encoded.bitstream, LIMIT).unwrap().len(), n);
+    }
+}
+
+#[test]
+fn limits_and_bad_options_are_refused() {
+    let scene = surface_scene(100, 0, 6);
+    let err = codec::encode(&scene, &CodecOptions::default(), 99).unwrap_err();
+    assert!(err.to_string().contains("limit is 99"), "{err}");
+    let encoded = codec::encode(&scene, &CodecOptions::default(), LIMIT).unwrap();
+    assert!(
+        codec::decode(&encoded.bitstream, 50)
+            .unwrap_err()
+            .to_string()
+            .contains("limit is 50")
+    );
+    let bad = CodecOptions {
+        position_bits: 30,
+        ..CodecOptions::default()
+    };
+    assert!(
+        codec::encode(&scene, &bad, LIMIT)
+            .unwrap_err()
+            .to_string()
+            .contains("position_bits 30")
+    );
+}
+
+#[test]
+fn corrupted_bitstreams_are_rejected() {
+    let scene = surface_scene(500, 1, 7);
+    let bitstream = codec::encode(&scene, &CodecOptions::default(), LIMIT)
+        .unwrap()
+        .bitstream;
+    for i in (0..bitstream.len()).step_by(7) {
+        let mut corrupt = bitstream.clone();
+        corrupt[i] ^= 0x5a;
+        assert!(
+            codec::decode(&corrupt, LIMIT).is_err(),
+            "flip at {i} decoded"
+        );
+    }
+    for len in (0..bitstream.len()).step_by(13) {
+        assert!(codec::decode(&bitstream[..len], LIMIT).is_err());
+    }
+}
+
+#[test]
+fn spz_versions_round_trip_at_spz_precision_and_repack_identically() {
+    for scene in [surface_scene(3_000, 3, 8), real_scene()] {
+        for version in [SpzVersion::V2, SpzVersion::V3, SpzVersion::V4] {
+            let bytes = write_spz(&scene, version).unwrap();
+            let (decoded, header) = read_spz(&bytes, LIMIT).unwrap();
+            assert_eq!(header.version, version as u32);
+            assert_eq!(
+                (decoded.len(), decoded.sh_degree),
+                (scene.len(), scene.sh_degree)
+            );
+            let errors = attribute_errors(&scene, &decoded);
+            assert!(
+                error_of(&errors, "position") <= 0.5 / 4096.0 + 1e-6,
+                "{errors:?}"
+            );
+            assert!(
+                error_of(&errors, "scale") <= 1.0 / 32.0 + 1e-5
+                    || scene
+                        .scales
+                        .as_flattened()
+                        .iter()
+                        .any(|&s| !(-10.0..5.9).contains(&s))
+            );
+            // Packing what was unpacked reproduces every array exactly, except rotations whose
+            // largest component ties after quantization (a property of the format).
+            let (twice, _) = read_spz(&write_spz(&decoded, version).unwrap(), LIMIT).unwrap();
+            assert_eq!(
+                (
+                    &twice.positions,
+                    &twice.scales,
+                    &twice.opacities,
+                    &twice.colors,
+                    &twice.sh_rest
+                ),
+                (
+                    &decoded.positions,
+                    &decoded.scales,
+                    &decoded.opacities,
+                    &decoded.colors,
+                    &decoded.sh_rest
+                )
+            );
+            if version != SpzVersion::V2 {
+                assert!(error_of(&attribute_errors(&decoded, &twice), "rotation_deg") < 0.2);
+            }
+        }
+    }
+}
+
+#[test]
+fn malformed_spz_is_explained() {
+    let scene = surface_scene(50, 1, 9);
+    let v4 = write_spz(&scene, SpzVersion::V4).unwrap();
+    for len in [0, 10, 31, 40, v4.len() - 1] {
+        assert!(read_spz(&v4[..len], LIMIT).is_err());
+    }
+    let mut bad_version = v4.clone();
+    bad_version[4] = 9;
+    assert!(
+        read_spz(&bad_version, LIMIT)
+            .unwrap_err()
+            .to_string()
+            .contains("version 9")
+    );
+    let mut bad_streams = v4.clone();
+    bad_streams[15] = 3;
+    assert!(
+        read_spz(&bad_streams, LIMIT)
+            .unwrap_err()
+            .to_string()
+            .contains("streams")
+    );
+    assert!(
+        read_spz(&v4, 10)
+            .unwrap_err()
+            .to_string()
+            .contains("limit is 10")
+    );
+    let v3 = write_spz(&scene, SpzVersion::V3).unwrap();
+    assert!(read_spz(&v3[..v3.len() - 8], LIMIT).is_err());
+    let mut flipped = v3.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0xff;
+    assert!(read_spz(&flipped, LIMIT).is_err());
+}
+
+#[test]
+fn ply_round_trip_of_real_scene_is_bit_exact() {
+    let scene = real_scene();
+    assert_eq!((scene.len(), scene.sh_degree), (1024, 3));
+    let (again, _) = read_ply(&write_ply(&scene), LIMIT).unwrap();
+    assert_eq!(again, scene);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn random_scenes_round_trip(n in 0usize..300, degree in 0u8..=3, seed in any::<u64>(),
+                                bits in 8u32..=21, rotation_bits in 4u32..=15) {
+        let scene = surface_scene(n, degree, seed);
+        let options = CodecOptions { position_bits: bits, rotation_bits, ..CodecOptions::default() };
+        check_within_bounds(&scene, &options);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        let _ = codec::decode(&bytes, LIMIT);
+        let _ = read_spz(&bytes, LIMIT);
+        let _ = read_ply(&bytes, LIMIT);
+        let mut ply = b"ply\nformat binary_little_endian 1.0\nelement vertex 2\n".to_vec();
+        ply.extend_from_slice(&bytes);
+        let _ = read_ply(&ply, LIMIT);
+    }
+}
