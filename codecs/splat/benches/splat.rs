@@ -1,1 +1,162 @@
-fn main() {}
+//! Splat benchmark: size and attribute errors of the terse codec next to SPZ v3 (gzip) and
+//! v4 (zstd) at their defaults, on the same scenes in the same run, plus timings.
+//!
+//! Run: `cargo bench -p terse-splat` (set `TERSE_BENCH_SPLATS` to change the large scene's size).
+
+use std::time::Instant;
+
+use terse_splat::{
+    CodecOptions, Preset, SplatScene, codec,
+    metrics::{AttributeError, attribute_errors},
+    ply::{read_ply, write_ply},
+    spz::{SpzVersion, read_spz, write_spz},
+    synth::surface_scene,
+};
+
+const LIMIT: u64 = u64::MAX;
+
+fn timed<T>(f: impl FnOnce() -> T) -> (f64, T) {
+    let start = Instant::now();
+    let value = f();
+    (start.elapsed().as_secs_f64(), value)
+}
+
+fn summary(errors: &[AttributeError]) -> String {
+    let get = |name: &str| errors.iter().find(|e| e.attribute == name);
+    let mut parts = vec![
+        format!(
+            "pos {:.2e}",
+            get("position_relative").map_or(0.0, |e| e.rmse)
+        ),
+        format!("rot {:.3}°", get("rotation_deg").map_or(0.0, |e| e.rmse)),
+        format!("scale {:.4}", get("scale").map_or(0.0, |e| e.rmse)),
+        format!("opac {:.4}", get("opacity").map_or(0.0, |e| e.rmse)),
+        format!(
+            "dc {:.4} ({:.1} dB)",
+            get("sh_dc").map_or(0.0, |e| e.rmse),
+            get("sh_dc").and_then(|e| e.psnr_db).unwrap_or(0.0)
+        ),
+    ];
+    if let Some(e) = get("sh_rest") {
+        parts.push(format!("sh {:.4}", e.rmse));
+    }
+    parts.join(", ")
+}
+
+fn row(
+    label: &str,
+    bytes: usize,
+    ply: usize,
+    n: usize,
+    enc: f64,
+    dec: f64,
+    errors: &[AttributeError],
+) {
+    println!(
+        "  {label:<16} {bytes:>11} B  ratio {:>6.2}  {:>6.2} B/splat  enc {:>6.2}s dec {:>6.2}s  rmse: {}",
+        ply as f64 / bytes as f64,
+        bytes as f64 / n.max(1) as f64,
+        enc,
+        dec,
+        summary(errors)
+    );
+}
+
+fn bench_scene(name: &str, scene: &SplatScene) {
+    let ply = write_ply(scene).len();
+    println!(
+        "{name}: {} splats, SH degree {}, PLY {ply} B",
+        scene.len(),
+        scene.sh_degree
+    );
+    let mut spz_sizes = Vec::new();
+    for version in [SpzVersion::V3, SpzVersion::V4] {
+        let (enc, bytes) = timed(|| write_spz(scene, version).unwrap());
+        let (dec, (decoded, _)) = timed(|| read_spz(&bytes, LIMIT).unwrap());
+        row(
+            &format!("SPZ {version:?}"),
+            bytes.len(),
+            ply,
+            scene.len(),
+            enc,
+            dec,
+            &attribute_errors(scene, &decoded),
+        );
+        spz_sizes.push(bytes.len());
+    }
+    for preset in [Preset::High, Preset::Balanced, Preset::Small] {
+        let options = CodecOptions::preset(preset);
+        let (enc, encoded) = timed(|| codec::encode(scene, &options, LIMIT).unwrap());
+        let (dec, decoded) = timed(|| codec::decode(&encoded.bitstream, LIMIT).unwrap());
+        let mut reference = scene.retain_indices(&encoded.order);
+        reference.truncate_sh(options.max_sh_degree);
+        let pruned = scene.len() - encoded.order.len();
+        let label = if pruned > 0 {
+            format!("terse {preset:?}*")
+        } else {
+            format!("terse {preset:?}")
+        };
+        row(
+            &label,
+            encoded.bitstream.len(),
+            ply,
+            scene.len(),
+            enc,
+            dec,
+            &attribute_errors(&reference, &decoded),
+        );
+        if preset == Preset::Balanced {
+            println!(
+                "  -> balanced vs SPZ: {:.2}x smaller than v3, {:.2}x smaller than v4; streams {:?}",
+                spz_sizes[0] as f64 / encoded.bitstream.len() as f64,
+                spz_sizes[1] as f64 / encoded.bitstream.len() as f64,
+                encoded.section_bytes
+            );
+        }
+        if pruned > 0 {
+            println!(
+                "     (* {pruned} splats below opacity {:.4} pruned; errors over the kept ones)",
+                options.min_opacity
+            );
+        }
+    }
+}
+
+fn main() {
+    let shared = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/datasets/splats"
+    );
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/splats/yashica_1024_sh3.ply"
+    );
+    let mut real = Vec::new();
+    for file in ["yashica_t4_top8192_sh3.ply", "playcanvas_guitar_sh0.ply"] {
+        match std::fs::read(format!("{shared}/{file}")) {
+            Ok(bytes) => real.push((file.to_string(), read_ply(&bytes, LIMIT).unwrap().0)),
+            Err(_) => println!("({file} not found under ../shared/datasets/splats: skipped)"),
+        }
+    }
+    if real.is_empty() {
+        real.push((
+            "yashica_1024_sh3.ply (fixture)".into(),
+            read_ply(&std::fs::read(fixture).unwrap(), LIMIT).unwrap().0,
+        ));
+    }
+    for (name, scene) in &real {
+        bench_scene(name, scene);
+    }
+    bench_scene(
+        "synthetic surfaces 100k SH3",
+        &surface_scene(100_000, 3, 11),
+    );
+    let big: usize = std::env::var("TERSE_BENCH_SPLATS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    bench_scene(
+        &format!("synthetic surfaces {big} SH0"),
+        &surface_scene(big, 0, 12),
+    );
+}

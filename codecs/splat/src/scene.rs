@@ -61,7 +61,8 @@ impl SplatScene {
         &self.sh_rest[i * n..(i + 1) * n]
     }
 
-    /// Checks that every array has one entry per splat and that every value is finite.
+    /// Checks that every array has one entry per splat and that every value is finite (opacity
+    /// logits may be ±∞).
     pub fn validate(&self) -> Result<()> {
         let n = self.len();
         if self.sh_degree > MAX_SH_DEGREE {
@@ -104,7 +105,10 @@ impl SplatScene {
         check("position", self.positions.as_flattened(), 3)?;
         check("scale", self.scales.as_flattened(), 3)?;
         check("rotation", self.rotations.as_flattened(), 4)?;
-        check("opacity", &self.opacities, 1)?;
+        // ±∞ logits are legitimate (fully opaque / transparent after the sigmoid); NaN is not.
+        if let Some(i) = self.opacities.iter().position(|v| v.is_nan()) {
+            return Err(malformed(format!("splat {i}: opacity is NaN")));
+        }
         check("color", self.colors.as_flattened(), 3)?;
         check("sh_rest", &self.sh_rest, self.sh_rest_per_splat())?;
         if let Some(i) = self

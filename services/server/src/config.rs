@@ -11,19 +11,22 @@ use terse_runtime::{ModelSelection, SessionOptions};
 pub enum ServiceKind {
     /// `compress.models.v1.ModelRepositoryService`.
     Models,
+    /// `compress.splat.v1.SplatService`.
+    Splat,
 }
 
 /// Services the API defines that this build does not implement yet (named in errors).
-const PLANNED_SERVICES: &[&str] = &["image", "audio", "splat", "context", "vision"];
+const PLANNED_SERVICES: &[&str] = &["image", "audio", "context", "vision"];
 
 impl ServiceKind {
     /// Every service this build implements.
-    pub const ALL: &[ServiceKind] = &[ServiceKind::Models];
+    pub const ALL: &[ServiceKind] = &[ServiceKind::Models, ServiceKind::Splat];
 
     /// Config name.
     pub fn name(self) -> &'static str {
         match self {
             Self::Models => "models",
+            Self::Splat => "splat",
         }
     }
 
@@ -31,6 +34,7 @@ impl ServiceKind {
     pub fn grpc_name(self) -> &'static str {
         match self {
             Self::Models => "compress.models.v1.ModelRepositoryService",
+            Self::Splat => "compress.splat.v1.SplatService",
         }
     }
 
@@ -93,7 +97,7 @@ impl Default for ServerSection {
         Self {
             listen: "127.0.0.1:50051".parse().expect("valid address"),
             metrics_listen: "127.0.0.1:9464".to_string(),
-            services: vec!["models".to_string()],
+            services: vec!["models".to_string(), "splat".to_string()],
             max_concurrent_requests: 256,
             request_timeout_ms: 60_000,
             shutdown_grace_ms: 15_000,
@@ -160,6 +164,27 @@ pub struct Config {
     pub log: LogSection,
     /// Models.
     pub runtime: RuntimeSection,
+    /// 3D Gaussian splat service limits.
+    pub splat: SplatSection,
+}
+
+/// `[splat]`: limits of the splat service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SplatSection {
+    /// Most splats in a scene or bitstream; larger inputs get RESOURCE_EXHAUSTED.
+    pub max_splats: u64,
+    /// Most bytes of one scene or bitstream, unary or streamed.
+    pub max_scene_bytes: usize,
+}
+
+impl Default for SplatSection {
+    fn default() -> Self {
+        Self {
+            max_splats: 10_000_000,
+            max_scene_bytes: 1 << 30,
+        }
+    }
 }
 
 /// Configuration checked and resolved into what the server needs.
@@ -293,7 +318,7 @@ mod tests {
         let mut config = Config::default();
         config.server.services = vec!["models".into(), "teleport".into()];
         let err = config.resolve().unwrap_err().to_string();
-        assert_eq!(err, "unknown service `teleport` (available: models)");
+        assert_eq!(err, "unknown service `teleport` (available: models, splat)");
 
         let mut config = Config::default();
         config.server.services = vec!["image".into()];

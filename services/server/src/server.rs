@@ -7,6 +7,7 @@ use terse_models_service::{ModelRepository, ModelRepositoryServiceServer};
 use terse_runtime::{
     ExecutionObserver, ModelRegistry, ModelState, OnnxRuntime, resolve_library_path,
 };
+use terse_splat_service::{SplatLimits, SplatService, SplatServiceServer};
 use tokio::{net::TcpListener, sync::watch};
 use tonic::transport::{Server, server::TcpIncoming};
 use tonic_health::ServingStatus;
@@ -158,6 +159,14 @@ pub async fn run(resolved: Resolved, check_only: bool) -> anyhow::Result<()> {
                     Arc::clone(&registry),
                     &runtime,
                 ))
+                .max_decoding_message_size(resolved.max_request_bytes(service))
+                .max_encoding_message_size(resolved.max_response_bytes(service)),
+            ),
+            ServiceKind::Splat => router.add_service(
+                SplatServiceServer::new(SplatService::new(SplatLimits {
+                    max_splats: resolved.config.splat.max_splats,
+                    max_scene_bytes: resolved.config.splat.max_scene_bytes,
+                }))
                 .max_decoding_message_size(resolved.max_request_bytes(service))
                 .max_encoding_message_size(resolved.max_response_bytes(service)),
             ),

@@ -164,6 +164,7 @@ async fn serves_health_reflection_models_api_and_the_shipped_models() {
         names,
         vec![
             MODELS_SERVICE.to_string(),
+            "compress.splat.v1.SplatService".to_string(),
             "grpc.health.v1.Health".to_string()
         ]
     );

@@ -1,0 +1,474 @@
+//! gRPC transport of `compress.splat.v1.SplatService` over `terse-splat`.
+//!
+//! Only request handling, limits and status mapping live here; formats and coding are in
+//! `terse-splat`. Coding runs on the blocking pool so it never stalls the async runtime.
+
+#![warn(missing_docs)]
+
+use std::pin::Pin;
+
+use terse_entropy::Container;
+use terse_proto::{
+    common::v1 as common,
+    splat::v1::{self as api, splat_service_server},
+};
+use terse_splat::{
+    CodecOptions, Preset, SplatError, SplatScene, codec, metrics::attribute_errors, ply, spz,
+    spz::SpzVersion,
+};
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status, Streaming};
+
+pub use splat_service_server::SplatServiceServer;
+
+/// Bytes per message of a DecodeStream response.
+pub const DECODE_CHUNK_BYTES: usize = 1 << 20;
+
+/// Limits of the splat service.
+#[derive(Debug, Clone, Copy)]
+pub struct SplatLimits {
+    /// Most splats in a scene or bitstream.
+    pub max_splats: u64,
+    /// Most bytes of a scene or bitstream, also when streamed.
+    pub max_scene_bytes: usize,
+}
+
+/// The service.
+#[derive(Debug, Clone)]
+pub struct SplatService {
+    limits: SplatLimits,
+}
+
+impl SplatService {
+    /// A service enforcing `limits`.
+    pub fn new(limits: SplatLimits) -> Self {
+        Self { limits }
+    }
+}
+
+/// Maps codec errors to the status a caller can act on.
+pub fn status_from_splat_error(error: SplatError) -> Status {
+    match error {
+        SplatError::Malformed(m) | SplatError::InvalidOptions(m) => Status::invalid_argument(m),
+        SplatError::TooLarge(m) => Status::resource_exhausted(m),
+        SplatError::Entropy(e) => Status::invalid_argument(format!("bitstream: {e}")),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Status> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Status::internal(format!("worker failed: {e}")))?
+}
+
+fn check_size(len: usize, limits: &SplatLimits, what: &str) -> Result<(), Status> {
+    if len > limits.max_scene_bytes {
+        return Err(Status::resource_exhausted(format!(
+            "{what} of {len} bytes exceeds the limit of {} bytes",
+            limits.max_scene_bytes
+        )));
+    }
+    Ok(())
+}
+
+/// Detects the format of `data`.
+fn detect(data: &[u8]) -> Option<api::SplatFormat> {
+    if ply::sniff(data) {
+        Some(api::SplatFormat::Ply)
+    } else if Container::sniff(data) {
+        Some(api::SplatFormat::Terse)
+    } else if spz::sniff(data) {
+        Some(api::SplatFormat::Spz)
+    } else {
+        None
+    }
+}
+
+/// Reads a PLY or SPZ scene, with warnings about what it carried that is not kept.
+fn read_scene(
+    data: &[u8],
+    declared: i32,
+    limits: &SplatLimits,
+) -> Result<(SplatScene, Vec<String>), Status> {
+    let declared = api::SplatFormat::try_from(declared)
+        .map_err(|_| Status::invalid_argument(format!("unknown input_format {declared}")))?;
+    let format = match declared {
+        api::SplatFormat::Unspecified => detect(data).ok_or_else(|| {
+            Status::invalid_argument(
+                "unrecognized scene format: expected a PLY (`ply` header) or SPZ file",
+            )
+        })?,
+        other => other,
+    };
+    match format {
+        api::SplatFormat::Ply => {
+            let (scene, report) =
+                ply::read_ply(data, limits.max_splats).map_err(status_from_splat_error)?;
+            let mut warnings = Vec::new();
+            if !report.dropped_properties.is_empty() {
+                warnings.push(format!(
+                    "PLY properties not kept: {}",
+                    report.dropped_properties.join(", ")
+                ));
+            }
+            if report.nonzero_normals {
+                warnings.push(
+                    "PLY normals (nx ny nz) are not used by 3DGS and are not kept".to_string(),
+                );
+            }
+            Ok((scene, warnings))
+        }
+        api::SplatFormat::Spz => {
+            let (scene, _) =
+                spz::read_spz(data, limits.max_splats).map_err(status_from_splat_error)?;
+            Ok((scene, Vec::new()))
+        }
+        api::SplatFormat::Terse => Err(Status::invalid_argument(
+            "input is already a terse bitstream: call Decode to restore a scene",
+        )),
+        api::SplatFormat::Unspecified => unreachable!("resolved above"),
+    }
+}
+
+/// Preset values with the request's explicit knobs applied.
+pub fn codec_options(options: &api::EncodeOptions) -> Result<CodecOptions, Status> {
+    let preset = match api::Preset::try_from(options.preset) {
+        Ok(api::Preset::High) => Preset::High,
+        Ok(api::Preset::Small) => Preset::Small,
+        Ok(api::Preset::Balanced | api::Preset::Unspecified) => Preset::Balanced,
+        Err(_) => {
+            return Err(Status::invalid_argument(format!(
+                "unknown preset {}",
+                options.preset
+            )));
+        }
+    };
+    let mut o = CodecOptions::preset(preset);
+    if let Some(v) = options.position_bits {
+        o.position_bits = v;
+    }
+    if let Some(v) = options.max_sh_degree {
+        o.max_sh_degree = u8::try_from(v)
+            .map_err(|_| Status::invalid_argument(format!("max_sh_degree {v} is above 3")))?;
+    }
+    if let Some(v) = options.rotation_bits {
+        o.rotation_bits = v;
+    }
+    if let Some(v) = options.opacity_bits {
+        o.opacity_bits = v;
+    }
+    if let Some(v) = options.scale_step {
+        o.scale_step = v;
+    }
+    if let Some(v) = options.color_step {
+        o.color_step = v;
+    }
+    if let Some(v) = options.sh_band1_step {
+        o.sh_steps[0] = v;
+    }
+    if let Some(v) = options.sh_higher_step {
+        o.sh_steps[1] = v;
+        o.sh_steps[2] = v;
+    }
+    if let Some(v) = options.min_opacity {
+        o.min_opacity = v;
+    }
+    o.validate().map_err(status_from_splat_error)?;
+    Ok(o)
+}
+
+/// Reads, encodes, decodes again and measures: the whole Encode call.
+fn encode_scene(
+    data: Vec<u8>,
+    options: api::EncodeOptions,
+    limits: SplatLimits,
+) -> Result<api::EncodeResult, Status> {
+    let (scene, mut warnings) = read_scene(&data, options.input_format, &limits)?;
+    let codec_options = codec_options(&options)?;
+    let encoded = codec::encode(&scene, &codec_options, limits.max_splats)
+        .map_err(status_from_splat_error)?;
+    let decoded =
+        codec::decode(&encoded.bitstream, limits.max_splats).map_err(status_from_splat_error)?;
+    let mut reference = scene.retain_indices(&encoded.order);
+    reference.truncate_sh(encoded.sh_degree);
+    if encoded.sh_degree < scene.sh_degree {
+        warnings.push(format!(
+            "SH bands above degree {} dropped (max_sh_degree)",
+            encoded.sh_degree
+        ));
+    }
+    let bytes = encoded.bitstream.len() as u64;
+    let splats = encoded.order.len() as u64;
+    Ok(api::EncodeResult {
+        splat_count: splats,
+        sh_degree: u32::from(encoded.sh_degree),
+        rate_distortion: Some(common::RateDistortion {
+            compressed_bytes: bytes,
+            original_bytes: data.len() as u64,
+            bits_per_splat: (splats > 0).then(|| bytes as f64 * 8.0 / splats as f64),
+            ..Default::default()
+        }),
+        attribute_errors: attribute_errors(&reference, &decoded)
+            .into_iter()
+            .map(|e| api::AttributeError {
+                attribute: e.attribute.to_string(),
+                rmse: e.rmse,
+                max_abs_error: e.max_abs_error,
+                psnr_db: e.psnr_db.filter(|p| p.is_finite()),
+            })
+            .collect(),
+        source_splats: scene.len() as u64,
+        pruned_splats: (scene.len() - encoded.order.len()) as u64,
+        sections: encoded
+            .section_bytes
+            .iter()
+            .map(|(tag, b)| api::Section {
+                tag: tag.clone(),
+                bytes: *b as u64,
+            })
+            .collect(),
+        warnings,
+        compression_ratio: data.len() as f64 / bytes as f64,
+        bitstream: encoded.bitstream,
+    })
+}
+
+/// Decodes a bitstream into a scene file of the requested format.
+fn decode_to_file(
+    bitstream: &[u8],
+    format: i32,
+    spz_version: u32,
+    limits: SplatLimits,
+) -> Result<(Vec<u8>, api::SplatFormat, SplatScene), Status> {
+    let format = api::SplatFormat::try_from(format)
+        .map_err(|_| Status::invalid_argument(format!("unknown output_format {format}")))?;
+    let version = match spz_version {
+        0 | 4 => SpzVersion::V4,
+        3 => SpzVersion::V3,
+        2 => SpzVersion::V2,
+        v => {
+            return Err(Status::invalid_argument(format!(
+                "spz_version {v} is not 2, 3 or 4"
+            )));
+        }
+    };
+    if !Container::sniff(bitstream) {
+        return Err(Status::invalid_argument(
+            "bitstream does not start with the terse magic `TRSE`",
+        ));
+    }
+    let scene = codec::decode(bitstream, limits.max_splats).map_err(status_from_splat_error)?;
+    let (bytes, format) = match format {
+        api::SplatFormat::Unspecified | api::SplatFormat::Ply => {
+            (ply::write_ply(&scene), api::SplatFormat::Ply)
+        }
+        api::SplatFormat::Spz => (
+            spz::write_spz(&scene, version).map_err(status_from_splat_error)?,
+            api::SplatFormat::Spz,
+        ),
+        api::SplatFormat::Terse => {
+            return Err(Status::invalid_argument("output_format must be PLY or SPZ"));
+        }
+    };
+    Ok((bytes, format, scene))
+}
+
+fn info(data: &[u8]) -> Result<api::InfoResponse, Status> {
+    let sections = |s: Vec<(String, usize)>| {
+        s.into_iter()
+            .map(|(tag, b)| api::Section {
+                tag,
+                bytes: b as u64,
+            })
+            .collect()
+    };
+    match detect(data) {
+        Some(api::SplatFormat::Terse) => {
+            let info = codec::inspect(data).map_err(status_from_splat_error)?;
+            Ok(api::InfoResponse {
+                format: api::SplatFormat::Terse as i32,
+                format_version: u32::from(terse_entropy::container::FORMAT_VERSION),
+                splat_count: info.splats,
+                sh_degree: u32::from(info.sh_degree),
+                source_splats: info.source_splats,
+                sections: sections(info.section_bytes),
+            })
+        }
+        Some(api::SplatFormat::Ply) => {
+            let (count, degree) = ply::ply_splat_count(data).map_err(status_from_splat_error)?;
+            Ok(api::InfoResponse {
+                format: api::SplatFormat::Ply as i32,
+                format_version: 1,
+                splat_count: count,
+                sh_degree: u32::from(degree),
+                ..Default::default()
+            })
+        }
+        Some(api::SplatFormat::Spz) => {
+            let header = spz::read_spz_header(data).map_err(status_from_splat_error)?;
+            Ok(api::InfoResponse {
+                format: api::SplatFormat::Spz as i32,
+                format_version: header.version,
+                splat_count: u64::from(header.splats),
+                sh_degree: u32::from(header.sh_degree),
+                ..Default::default()
+            })
+        }
+        _ => Err(Status::invalid_argument(
+            "unrecognized data: expected PLY, SPZ or a terse bitstream",
+        )),
+    }
+}
+
+/// Stream type of DecodeStream.
+pub type DecodeChunks =
+    Pin<Box<dyn Stream<Item = Result<api::DecodeStreamResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl splat_service_server::SplatService for SplatService {
+    async fn encode(
+        &self,
+        request: Request<api::EncodeRequest>,
+    ) -> Result<Response<api::EncodeResponse>, Status> {
+        let request = request.into_inner();
+        check_size(request.scene.len(), &self.limits, "scene")?;
+        let limits = self.limits;
+        let options = request.options.unwrap_or_default();
+        let result = blocking(move || encode_scene(request.scene, options, limits)).await?;
+        Ok(Response::new(api::EncodeResponse {
+            result: Some(result),
+        }))
+    }
+
+    async fn encode_stream(
+        &self,
+        request: Request<Streaming<api::EncodeStreamRequest>>,
+    ) -> Result<Response<api::EncodeStreamResponse>, Status> {
+        let mut stream = request.into_inner();
+        let options = match stream.message().await? {
+            Some(api::EncodeStreamRequest {
+                part: Some(api::encode_stream_request::Part::Options(o)),
+            }) => o,
+            Some(_) => {
+                return Err(Status::invalid_argument(
+                    "the first EncodeStream message must carry the options",
+                ));
+            }
+            None => {
+                return Err(Status::invalid_argument(
+                    "EncodeStream received no messages",
+                ));
+            }
+        };
+        let mut scene = Vec::new();
+        while let Some(message) = stream.message().await? {
+            let chunk = match message.part {
+                Some(api::encode_stream_request::Part::Chunk(c)) => c,
+                Some(api::encode_stream_request::Part::Options(_)) => {
+                    return Err(Status::invalid_argument(
+                        "options may only be sent once, in the first message",
+                    ));
+                }
+                None => {
+                    return Err(Status::invalid_argument(
+                        "an EncodeStream message carries neither options nor a chunk",
+                    ));
+                }
+            };
+            if chunk.offset != scene.len() as u64 {
+                return Err(Status::invalid_argument(format!(
+                    "chunk offset {} does not follow the {} bytes received (lost or reordered chunk)",
+                    chunk.offset,
+                    scene.len()
+                )));
+            }
+            check_size(
+                scene.len() + chunk.data.len(),
+                &self.limits,
+                "streamed scene",
+            )?;
+            scene.extend_from_slice(&chunk.data);
+        }
+        if scene.is_empty() {
+            return Err(Status::invalid_argument(
+                "EncodeStream carried options but no scene bytes",
+            ));
+        }
+        let limits = self.limits;
+        let result = blocking(move || encode_scene(scene, options, limits)).await?;
+        Ok(Response::new(api::EncodeStreamResponse {
+            result: Some(result),
+        }))
+    }
+
+    async fn decode(
+        &self,
+        request: Request<api::DecodeRequest>,
+    ) -> Result<Response<api::DecodeResponse>, Status> {
+        let request = request.into_inner();
+        check_size(request.bitstream.len(), &self.limits, "bitstream")?;
+        let limits = self.limits;
+        let (scene_bytes, format, scene) = blocking(move || {
+            decode_to_file(
+                &request.bitstream,
+                request.output_format,
+                request.spz_version,
+                limits,
+            )
+        })
+        .await?;
+        Ok(Response::new(api::DecodeResponse {
+            scene: scene_bytes,
+            format: format as i32,
+            splat_count: scene.len() as u64,
+            sh_degree: u32::from(scene.sh_degree),
+        }))
+    }
+
+    type DecodeStreamStream = DecodeChunks;
+
+    async fn decode_stream(
+        &self,
+        request: Request<api::DecodeStreamRequest>,
+    ) -> Result<Response<Self::DecodeStreamStream>, Status> {
+        let request = request.into_inner();
+        check_size(request.bitstream.len(), &self.limits, "bitstream")?;
+        let limits = self.limits;
+        let (bytes, _, scene) = blocking(move || {
+            decode_to_file(
+                &request.bitstream,
+                request.output_format,
+                request.spz_version,
+                limits,
+            )
+        })
+        .await?;
+        let (count, degree) = (scene.len() as u64, u32::from(scene.sh_degree));
+        let chunks: Vec<Result<api::DecodeStreamResponse, Status>> = bytes
+            .chunks(DECODE_CHUNK_BYTES)
+            .enumerate()
+            .map(|(i, data)| {
+                Ok(api::DecodeStreamResponse {
+                    splat_count: count,
+                    sh_degree: degree,
+                    chunk: Some(common::Chunk {
+                        data: data.to_vec(),
+                        offset: (i * DECODE_CHUNK_BYTES) as u64,
+                    }),
+                })
+            })
+            .collect();
+        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+    }
+
+    async fn info(
+        &self,
+        request: Request<api::InfoRequest>,
+    ) -> Result<Response<api::InfoResponse>, Status> {
+        let request = request.into_inner();
+        check_size(request.data.len(), &self.limits, "data")?;
+        Ok(Response::new(blocking(move || info(&request.data)).await?))
+    }
+}
