@@ -46,6 +46,20 @@ impl SplatService {
     }
 }
 
+impl SplatService {
+    /// Checks the size of a bitstream and decodes it to a scene file on the blocking pool.
+    async fn decode_file(
+        &self,
+        bitstream: Vec<u8>,
+        output_format: i32,
+        spz_version: u32,
+    ) -> Result<(Vec<u8>, api::SplatFormat, SplatScene), Status> {
+        check_size(bitstream.len(), &self.limits, "bitstream")?;
+        let limits = self.limits;
+        blocking(move || decode_to_file(&bitstream, output_format, spz_version, limits)).await
+    }
+}
+
 /// Maps codec errors to the status a caller can act on.
 pub fn status_from_splat_error(error: SplatError) -> Status {
     match error {
@@ -407,18 +421,10 @@ impl splat_service_server::SplatService for SplatService {
         &self,
         request: Request<api::DecodeRequest>,
     ) -> Result<Response<api::DecodeResponse>, Status> {
-        let request = request.into_inner();
-        check_size(request.bitstream.len(), &self.limits, "bitstream")?;
-        let limits = self.limits;
-        let (scene_bytes, format, scene) = blocking(move || {
-            decode_to_file(
-                &request.bitstream,
-                request.output_format,
-                request.spz_version,
-                limits,
-            )
-        })
-        .await?;
+        let r = request.into_inner();
+        let (scene_bytes, format, scene) = self
+            .decode_file(r.bitstream, r.output_format, r.spz_version)
+            .await?;
         Ok(Response::new(api::DecodeResponse {
             scene: scene_bytes,
             format: format as i32,
@@ -433,18 +439,10 @@ impl splat_service_server::SplatService for SplatService {
         &self,
         request: Request<api::DecodeStreamRequest>,
     ) -> Result<Response<Self::DecodeStreamStream>, Status> {
-        let request = request.into_inner();
-        check_size(request.bitstream.len(), &self.limits, "bitstream")?;
-        let limits = self.limits;
-        let (bytes, _, scene) = blocking(move || {
-            decode_to_file(
-                &request.bitstream,
-                request.output_format,
-                request.spz_version,
-                limits,
-            )
-        })
-        .await?;
+        let r = request.into_inner();
+        let (bytes, _, scene) = self
+            .decode_file(r.bitstream, r.output_format, r.spz_version)
+            .await?;
         let (count, degree) = (scene.len() as u64, u32::from(scene.sh_degree));
         let chunks: Vec<Result<api::DecodeStreamResponse, Status>> = bytes
             .chunks(DECODE_CHUNK_BYTES)

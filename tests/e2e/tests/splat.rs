@@ -194,9 +194,7 @@ async fn streamed_encode_matches_unary_and_checks_its_chunks() {
         max_sh_degree: Some(0),
         ..Default::default()
     };
-    let unary = encode(&mut client, scene.clone(), options)
-        .await
-        .unwrap();
+    let unary = encode(&mut client, scene.clone(), options).await.unwrap();
     assert_eq!(
         unary.pruned_splats, 3_000,
         "the small preset prunes near-transparent splats"
@@ -211,11 +209,7 @@ async fn streamed_encode_matches_unary_and_checks_its_chunks() {
         unary.warnings
     );
     let streamed = client
-        .encode_stream(tokio_stream::iter(stream_parts(
-            options,
-            &scene,
-            64 * 1024,
-        )))
+        .encode_stream(tokio_stream::iter(stream_parts(options, &scene, 64 * 1024)))
         .await
         .unwrap()
         .into_inner()
