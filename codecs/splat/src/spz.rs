@@ -9,8 +9,12 @@
 //! - v4: a plaintext 32-byte header (adds stream count and TOC offset), optional extension
 //!   records, a TOC of (compressed, uncompressed) u64 sizes, then one zstd stream per array.
 //!
-//! Files are written with the reference's default pack options: 12 fractional bits, 5 bits
-//! for SH degree 1 and 4 bits above, and no coordinate-system conversion (`UNSPECIFIED`).
+//! Files are written with the reference's default pack options (12 fractional bits, 5 bits for
+//! SH degree 1 and 4 bits above). SPZ stores the RUB coordinate system while PLY scenes (and
+//! [`SplatScene`]) use RDF, so reading and writing convert the way the reference tools
+//! (`ply_to_spz`, `spz_to_ply`, splat-transform) do: y and z of positions, of the rotation axis
+//! and of the odd SH basis functions change sign. Checked against files the reference writes
+//! (`tests/fixtures/splats/*.reference_v*.spz`).
 
 use std::io::{Read, Write};
 
@@ -29,6 +33,12 @@ const FRACTIONAL_BITS: u8 = 12;
 const SH1_BITS: u32 = 5;
 const SH_REST_BITS: u32 = 4;
 const ZSTD_LEVEL: i32 = 12;
+/// Sign of each per-channel SH coefficient (bands 1–3) under the RDF ↔ RUB flip of y and z.
+const SH_FLIP: [f32; 15] = [
+    -1., -1., 1., -1., 1., 1., -1., 1., -1., 1., -1., -1., 1., -1., 1.,
+];
+/// Sign of x, y, z under the RDF ↔ RUB flip.
+const AXIS_FLIP: [f32; 3] = [1., -1., -1.];
 /// Extension bytes accepted on read.
 const MAX_EXTENSION_BYTES: usize = 1 << 20;
 
@@ -97,8 +107,8 @@ fn pack(scene: &SplatScene, version: SpzVersion) -> Result<Packed> {
     let scale = f32::from(1u16 << FRACTIONAL_BITS);
     let mut positions = Vec::with_capacity(n * 9);
     for (i, p) in scene.positions.iter().enumerate() {
-        for &c in p {
-            let fixed = (c * scale).round();
+        for (&c, flip) in p.iter().zip(AXIS_FLIP) {
+            let fixed = (flip * c * scale).round();
             if !(-8_388_608.0..=8_388_607.0).contains(&fixed) {
                 return Err(SplatError::InvalidOptions(format!(
                     "splat {i}: coordinate {c} does not fit SPZ's 24-bit fixed point (|x| < 2048)"
@@ -128,6 +138,7 @@ fn pack(scene: &SplatScene, version: SpzVersion) -> Result<Packed> {
     let mut rotations = Vec::with_capacity(n * 4);
     for q in &scene.rotations {
         let [w, x, y, z] = *q;
+        let (y, z) = (-y, -z);
         let norm = (w * w + x * x + y * y + z * z).sqrt();
         let xyzw = [x / norm, y / norm, z / norm, w / norm];
         match version {
@@ -147,7 +158,10 @@ fn pack(scene: &SplatScene, version: SpzVersion) -> Result<Packed> {
         for k in 0..coeffs {
             let bits = if k < 3 { SH1_BITS } else { SH_REST_BITS };
             for channel in 0..3 {
-                sh.push(quantize_sh(rest[channel * coeffs + k], 1 << (8 - bits)));
+                sh.push(quantize_sh(
+                    SH_FLIP[k] * rest[channel * coeffs + k],
+                    1 << (8 - bits),
+                ));
             }
         }
     }
@@ -469,7 +483,7 @@ fn unpack(header: &SpzHeader, streams: Vec<Vec<u8>>) -> SplatScene {
                 let b = &p[k * 3..k * 3 + 3];
                 let fixed =
                     i32::from_le_bytes([b[0], b[1], b[2], if b[2] & 0x80 != 0 { 0xff } else { 0 }]);
-                fixed as f32 * inv
+                AXIS_FLIP[k] * fixed as f32 * inv
             })
         })
         .collect();
@@ -492,7 +506,7 @@ fn unpack(header: &SpzHeader, streams: Vec<Vec<u8>>) -> SplatScene {
             .map(|r| {
                 let [x, y, z, w] =
                     unpack_smallest_three(u32::from_le_bytes(r.try_into().expect("4 bytes")));
-                [w, x, y, z]
+                [w, x, -y, -z]
             })
             .collect()
     } else {
@@ -500,7 +514,7 @@ fn unpack(header: &SpzHeader, streams: Vec<Vec<u8>>) -> SplatScene {
             .chunks_exact(3)
             .map(|r| {
                 let [x, y, z] = r.map_to3(|v| f32::from(v) / 127.5 - 1.0);
-                [(1.0 - x * x - y * y - z * z).max(0.0).sqrt(), x, y, z]
+                [(1.0 - x * x - y * y - z * z).max(0.0).sqrt(), x, -y, -z]
             })
             .collect()
     };
@@ -511,7 +525,7 @@ fn unpack(header: &SpzHeader, streams: Vec<Vec<u8>>) -> SplatScene {
             for k in 0..coeffs {
                 for channel in 0..3 {
                     sh_rest[i * coeffs * 3 + channel * coeffs + k] =
-                        (f32::from(packed[k * 3 + channel]) - 128.0) / 128.0;
+                        SH_FLIP[k] * (f32::from(packed[k * 3 + channel]) - 128.0) / 128.0;
                 }
             }
         }
