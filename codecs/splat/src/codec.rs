@@ -227,6 +227,18 @@ fn color_models(ranges: &[[i64; 2]]) -> Result<Vec<AdaptiveIntegers>> {
         .collect::<terse_entropy::Result<_>>()?)
 }
 
+/// Number of SH contexts for `coeffs` coefficients per channel.
+fn sh_contexts(coeffs: usize) -> usize {
+    coeffs * 3 * 5
+}
+
+/// Context of SH value (`k`, `channel`): its slot and the previous value coded in the same splat
+/// (the other channel of the same coefficient, or the last channel of the previous one),
+/// clamped to -2..=2 so sign and size both count.
+fn sh_context(k: usize, channel: usize, previous: i64) -> usize {
+    (k * 3 + channel) * 5 + (previous.clamp(-2, 2) + 2) as usize
+}
+
 /// Which SH band a per-channel coefficient index belongs to (0 for band 1).
 fn band_of(k: usize) -> usize {
     match k {
@@ -404,18 +416,14 @@ pub fn encode(scene: &SplatScene, options: &CodecOptions, max_splats: u64) -> Re
                 .flat_map(move |k| (0..3).map(move |c| (k, c)))
                 .map(move |(k, c)| value(i, k, c))
         }));
-        let mut model = AdaptiveIntegers::new(sh_range[0], sh_range[1], coeffs * 3 * 3)?;
+        let mut model = AdaptiveIntegers::new(sh_range[0], sh_range[1], sh_contexts(coeffs))?;
         let mut enc = AdaptiveEncoder::new();
         for &i in &order {
             let mut previous = 0i64;
             for k in 0..coeffs {
                 for channel in 0..3 {
                     let q = value(i, k, channel);
-                    model.encode(
-                        &mut enc,
-                        (k * 3 + channel) * 3 + previous.unsigned_abs().min(2) as usize,
-                        q,
-                    )?;
+                    model.encode(&mut enc, sh_context(k, channel, previous), q)?;
                     previous = q;
                 }
             }
@@ -646,16 +654,13 @@ pub fn decode(bitstream: &[u8], max_splats: u64) -> Result<SplatScene> {
             return Err(corrupt("header field `sh_steps` holds an invalid step"));
         }
         let sh_range = range_field(&container, "sh_range")?;
-        let mut model = AdaptiveIntegers::new(sh_range[0], sh_range[1], coeffs * 9)?;
+        let mut model = AdaptiveIntegers::new(sh_range[0], sh_range[1], sh_contexts(coeffs))?;
         let mut dec = AdaptiveDecoder::new(container.section(*b"SHRS")?)?;
         for i in 0..n {
             let mut previous = 0i64;
             for k in 0..coeffs {
                 for channel in 0..3 {
-                    let q = model.decode(
-                        &mut dec,
-                        (k * 3 + channel) * 3 + previous.unsigned_abs().min(2) as usize,
-                    )?;
+                    let q = model.decode(&mut dec, sh_context(k, channel, previous))?;
                     sh_rest[i * 3 * coeffs + channel * coeffs + k] =
                         (q as f64 * steps[band_of(k)]) as f32;
                     previous = q;
