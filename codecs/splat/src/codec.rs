@@ -227,6 +227,16 @@ fn color_models(ranges: &[[i64; 2]]) -> Result<Vec<AdaptiveIntegers>> {
         .collect::<terse_entropy::Result<_>>()?)
 }
 
+/// Context of log-scale `axis`: axis 0 looks at the previous splat's axis 0 (`previous`
+/// bucket), axis 1 at this splat's axis 0, axis 2 at both earlier axes (coarser).
+fn scale_context(axis: usize, previous: usize, before: &[i64], range: [i64; 2]) -> usize {
+    match axis {
+        0 => previous,
+        1 => BUCKETS + bucket(before[0], range),
+        _ => 2 * BUCKETS + bucket(before[0], range) / 4 * 4 + bucket(before[1], range) / 4,
+    }
+}
+
 /// Number of SH contexts for `coeffs` coefficients per channel.
 fn sh_contexts(coeffs: usize) -> usize {
     coeffs * 3 * 5
@@ -351,9 +361,13 @@ pub fn encode(scene: &SplatScene, options: &CodecOptions, max_splats: u64) -> Re
     let mut model = AdaptiveIntegers::new(scale_range[0], scale_range[1], 3 * BUCKETS)?;
     let mut previous = 0;
     for s in &scales {
-        model.encode(&mut enc, previous, s[0])?;
-        model.encode(&mut enc, BUCKETS + bucket(s[0], scale_range), s[1])?;
-        model.encode(&mut enc, 2 * BUCKETS + bucket(s[1], scale_range), s[2])?;
+        for axis in 0..3 {
+            model.encode(
+                &mut enc,
+                scale_context(axis, previous, &s[..axis], scale_range),
+                s[axis],
+            )?;
+        }
         previous = bucket(s[0], scale_range);
     }
     container.put_f64("scale_step", scale_step);
@@ -596,9 +610,14 @@ pub fn decode(bitstream: &[u8], max_splats: u64) -> Result<SplatScene> {
     let mut scales = Vec::with_capacity(n);
     let mut previous = 0;
     for _ in 0..n {
-        let s0 = model.decode(&mut dec, previous)?;
-        let s1 = model.decode(&mut dec, BUCKETS + bucket(s0, scale_range))?;
-        let s2 = model.decode(&mut dec, 2 * BUCKETS + bucket(s1, scale_range))?;
+        let mut s = [0i64; 3];
+        for axis in 0..3 {
+            s[axis] = model.decode(
+                &mut dec,
+                scale_context(axis, previous, &s[..axis], scale_range),
+            )?;
+        }
+        let [s0, s1, s2] = s;
         previous = bucket(s0, scale_range);
         scales.push([s0, s1, s2].map(|q| (q as f64 * scale_step) as f32));
     }
