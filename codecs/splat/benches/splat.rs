@@ -84,17 +84,27 @@ fn bench_scene(name: &str, scene: &SplatScene) {
         );
         spz_sizes.push(bytes.len());
     }
-    for preset in [Preset::High, Preset::Balanced, Preset::Small] {
-        let options = CodecOptions::preset(preset);
+    let mut runs: Vec<(String, CodecOptions)> = [Preset::High, Preset::Balanced, Preset::Small]
+        .iter()
+        .map(|&p| (format!("terse {p:?}"), CodecOptions::preset(p)))
+        .collect();
+    if scene.sh_degree > 0 {
+        let vq = CodecOptions {
+            sh_codebook: 4096,
+            ..CodecOptions::preset(Preset::Small)
+        };
+        runs.push(("small+SH VQ 4096".to_string(), vq));
+    }
+    for (name, options) in runs {
         let (enc, encoded) = timed(|| codec::encode(scene, &options, LIMIT).unwrap());
         let (dec, decoded) = timed(|| codec::decode(&encoded.bitstream, LIMIT).unwrap());
         let mut reference = scene.retain_indices(&encoded.order);
         reference.truncate_sh(options.max_sh_degree);
         let pruned = scene.len() - encoded.order.len();
         let label = if pruned > 0 {
-            format!("terse {preset:?}*")
+            format!("{name}*")
         } else {
-            format!("terse {preset:?}")
+            name.clone()
         };
         row(
             &label,
@@ -105,7 +115,7 @@ fn bench_scene(name: &str, scene: &SplatScene) {
             dec,
             &attribute_errors(&reference, &decoded),
         );
-        if preset == Preset::Balanced {
+        if name == "terse Balanced" {
             println!(
                 "  -> balanced vs SPZ: {:.2}x smaller than v3, {:.2}x smaller than v4; streams {:?}",
                 spz_sizes[0] as f64 / encoded.bitstream.len() as f64,

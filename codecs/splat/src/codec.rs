@@ -17,6 +17,8 @@ use crate::{
 
 const FRAC_1_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
 const BUCKETS: usize = 16;
+/// Largest SH codebook.
+pub const MAX_SH_CODEBOOK: u32 = 65_536;
 
 /// A named trade-off between size and fidelity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -49,6 +51,9 @@ pub struct CodecOptions {
     pub max_sh_degree: u8,
     /// Splats whose opacity after the sigmoid is below this are dropped (0 keeps all).
     pub min_opacity: f32,
+    /// Size of a k-means codebook for the higher-order SH vectors (16..=65536); 0 quantizes
+    /// every coefficient on its own. Codebook entries are themselves quantized with `sh_steps`.
+    pub sh_codebook: u32,
 }
 
 impl CodecOptions {
@@ -65,6 +70,7 @@ impl CodecOptions {
                 sh_steps: [1.0 / 64.0, 1.0 / 32.0, 1.0 / 32.0],
                 max_sh_degree: 3,
                 min_opacity: 0.0,
+                sh_codebook: 0,
             },
             Preset::Balanced => Self {
                 position_bits: 16,
@@ -75,6 +81,7 @@ impl CodecOptions {
                 sh_steps: [1.0 / 16.0, 1.0 / 8.0, 1.0 / 8.0],
                 max_sh_degree: 3,
                 min_opacity: 0.0,
+                sh_codebook: 0,
             },
             Preset::Small => Self {
                 position_bits: 14,
@@ -85,6 +92,7 @@ impl CodecOptions {
                 sh_steps: [1.0 / 8.0, 1.0 / 4.0, 1.0 / 4.0],
                 max_sh_degree: 3,
                 min_opacity: 1.0 / 255.0,
+                sh_codebook: 0,
             },
         }
     }
@@ -123,6 +131,12 @@ impl CodecOptions {
         }
         if self.max_sh_degree > 3 {
             return bad(format!("max_sh_degree {} is above 3", self.max_sh_degree));
+        }
+        if self.sh_codebook != 0 && !(16..=MAX_SH_CODEBOOK).contains(&self.sh_codebook) {
+            return bad(format!(
+                "sh_codebook {} is neither 0 nor in 16..={MAX_SH_CODEBOOK}",
+                self.sh_codebook
+            ));
         }
         if !(0.0..1.0).contains(&self.min_opacity) {
             return bad(format!(
@@ -235,6 +249,43 @@ fn scale_context(axis: usize, previous: usize, before: &[i64], range: [i64; 2]) 
         1 => BUCKETS + bucket(before[0], range),
         _ => 2 * BUCKETS + bucket(before[0], range) / 4 * 4 + bucket(before[1], range) / 4,
     }
+}
+
+/// Codes SH vectors (`3 * coeffs` integers each, coefficient-major, channel-minor); returns
+/// the stream and the value range its decoder needs.
+fn encode_sh_values(values: &[i64], coeffs: usize) -> Result<(Vec<u8>, [i64; 2])> {
+    let range = range_of(values.iter().copied());
+    let mut model = AdaptiveIntegers::new(range[0], range[1], sh_contexts(coeffs))?;
+    let mut enc = AdaptiveEncoder::new();
+    for item in values.chunks_exact(3 * coeffs) {
+        let mut previous = 0i64;
+        for (p, &q) in item.iter().enumerate() {
+            model.encode(&mut enc, sh_context(p / 3, p % 3, previous), q)?;
+            previous = q;
+        }
+    }
+    Ok((enc.finish(), range))
+}
+
+/// Inverse of [`encode_sh_values`] for `count` vectors.
+fn decode_sh_values(
+    bytes: &[u8],
+    count: usize,
+    coeffs: usize,
+    range: [i64; 2],
+) -> Result<Vec<i64>> {
+    let mut model = AdaptiveIntegers::new(range[0], range[1], sh_contexts(coeffs))?;
+    let mut dec = AdaptiveDecoder::new(bytes)?;
+    let mut values = Vec::with_capacity(count * 3 * coeffs);
+    for _ in 0..count {
+        let mut previous = 0i64;
+        for p in 0..3 * coeffs {
+            let q = model.decode(&mut dec, sh_context(p / 3, p % 3, previous))?;
+            values.push(q);
+            previous = q;
+        }
+    }
+    Ok(values)
 }
 
 /// Number of SH contexts for `coeffs` coefficients per channel.
@@ -416,35 +467,47 @@ pub fn encode(scene: &SplatScene, options: &CodecOptions, max_splats: u64) -> Re
     container.put_i64s("color_ranges", &color_ranges.concat());
     container.push_section(*b"COLR", enc.finish());
 
-    // SHRS: per coefficient and channel, in the context of the previous value's magnitude.
+    // SH: scalar (SHRS) or a k-means codebook (SHCB) plus one index per splat (SHIX).
     if coeffs > 0 {
         let steps = options.sh_steps.map(f64::from);
-        let value = |i: usize, k: usize, channel: usize| {
-            quantize(
-                f64::from(scene.sh_of(i)[channel * in_coeffs + k]),
-                steps[band_of(k)],
-            )
-        };
-        let sh_range = range_of(order.iter().flat_map(|&i| {
-            (0..coeffs)
-                .flat_map(move |k| (0..3).map(move |c| (k, c)))
-                .map(move |(k, c)| value(i, k, c))
-        }));
-        let mut model = AdaptiveIntegers::new(sh_range[0], sh_range[1], sh_contexts(coeffs))?;
-        let mut enc = AdaptiveEncoder::new();
-        for &i in &order {
-            let mut previous = 0i64;
-            for k in 0..coeffs {
-                for channel in 0..3 {
-                    let q = value(i, k, channel);
-                    model.encode(&mut enc, sh_context(k, channel, previous), q)?;
-                    previous = q;
-                }
-            }
-        }
+        let dim = 3 * coeffs;
+        let scaled: Vec<f64> = order
+            .iter()
+            .flat_map(|&i| {
+                let sh = scene.sh_of(i);
+                (0..coeffs).flat_map(move |k| {
+                    (0..3).map(move |c| f64::from(sh[c * in_coeffs + k]) / steps[band_of(k)])
+                })
+            })
+            .collect();
         container.put_f64s("sh_steps", &steps);
-        container.put_i64s("sh_range", &sh_range);
-        container.push_section(*b"SHRS", enc.finish());
+        let codebook = options.sh_codebook as usize;
+        if codebook > 0 && order.len() > codebook {
+            let points: Vec<f32> = scaled.iter().map(|&v| v as f32).collect();
+            let entries: Vec<i64> = crate::vq::train(&points, dim, codebook)
+                .iter()
+                .map(|c| c.round() as i64)
+                .collect();
+            let rounded: Vec<f32> = entries.iter().map(|&e| e as f32).collect();
+            let indices = crate::vq::nearest(&points, dim, &rounded);
+            let size = entries.len() / dim;
+            let (bytes, range) = encode_sh_values(&entries, coeffs)?;
+            container.put_u64("sh_codebook", size as u64);
+            container.put_i64s("sh_range", &range);
+            container.push_section(*b"SHCB", bytes);
+            let mut model = AdaptiveIntegers::new(0, size as i64 - 1, 1)?;
+            let mut enc = AdaptiveEncoder::new();
+            for &index in &indices {
+                model.encode(&mut enc, 0, i64::from(index))?;
+            }
+            container.push_section(*b"SHIX", enc.finish());
+        } else {
+            let values: Vec<i64> = scaled.iter().map(|v| v.round() as i64).collect();
+            let (bytes, range) = encode_sh_values(&values, coeffs)?;
+            container.put_u64("sh_codebook", 0);
+            container.put_i64s("sh_range", &range);
+            container.push_section(*b"SHRS", bytes);
+        }
     }
 
     let section_bytes = container
@@ -672,17 +735,31 @@ pub fn decode(bitstream: &[u8], max_splats: u64) -> Result<SplatScene> {
         if steps.iter().any(|&s| !(s > 0.0 && s <= 16.0)) {
             return Err(corrupt("header field `sh_steps` holds an invalid step"));
         }
-        let sh_range = range_field(&container, "sh_range")?;
-        let mut model = AdaptiveIntegers::new(sh_range[0], sh_range[1], sh_contexts(coeffs))?;
-        let mut dec = AdaptiveDecoder::new(container.section(*b"SHRS")?)?;
-        for i in 0..n {
-            let mut previous = 0i64;
+        let range = range_field(&container, "sh_range")?;
+        let codebook = ranged(&container, "sh_codebook", 0, u64::from(MAX_SH_CODEBOOK))? as usize;
+        let dim = 3 * coeffs;
+        let values = if codebook > 0 {
+            let entries = decode_sh_values(container.section(*b"SHCB")?, codebook, coeffs, range)?;
+            let mut model = AdaptiveIntegers::new(0, codebook as i64 - 1, 1)?;
+            let mut dec = AdaptiveDecoder::new(container.section(*b"SHIX")?)?;
+            let mut values = Vec::with_capacity(n * dim);
+            for _ in 0..n {
+                let index = model.decode(&mut dec, 0)?;
+                let index = usize::try_from(index)
+                    .ok()
+                    .filter(|&i| i < codebook)
+                    .ok_or_else(|| corrupt(format!("SH codebook index {index} out of range")))?;
+                values.extend_from_slice(&entries[index * dim..(index + 1) * dim]);
+            }
+            values
+        } else {
+            decode_sh_values(container.section(*b"SHRS")?, n, coeffs, range)?
+        };
+        for (i, item) in values.chunks_exact(dim).enumerate() {
             for k in 0..coeffs {
                 for channel in 0..3 {
-                    let q = model.decode(&mut dec, sh_context(k, channel, previous))?;
-                    sh_rest[i * 3 * coeffs + channel * coeffs + k] =
-                        (q as f64 * steps[band_of(k)]) as f32;
-                    previous = q;
+                    sh_rest[i * dim + channel * coeffs + k] =
+                        (item[k * 3 + channel] as f64 * steps[band_of(k)]) as f32;
                 }
             }
         }

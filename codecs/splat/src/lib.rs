@@ -9,6 +9,7 @@ pub mod ply;
 pub mod scene;
 pub mod spz;
 pub mod synth;
+pub mod vq;
 
 pub use codec::{CodecOptions, Preset};
 pub use error::{Result, SplatError};

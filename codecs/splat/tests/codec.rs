@@ -57,7 +57,9 @@ fn check_within_bounds(
         error_of(&errors, "opacity") <= 0.5 / ((1 << options.opacity_bits) - 1) as f64 + tolerance
     );
     assert!(error_of(&errors, "sh_dc") <= f64::from(options.color_step) / 2.0 + tolerance);
-    if reference.sh_degree > 0 {
+    let vector_quantized =
+        options.sh_codebook > 0 && reference.len() > options.sh_codebook as usize;
+    if reference.sh_degree > 0 && !vector_quantized {
         let step = options.sh_steps.iter().fold(0f32, |a, &b| a.max(b));
         assert!(
             error_of(&errors, "sh_rest") <= f64::from(step) / 2.0 + tolerance,
@@ -136,6 +138,74 @@ fn pruning_and_sh_truncation_are_applied_and_reported() {
         (expected as u64, 4_000, 1)
     );
     check_within_bounds(&scene, &options);
+}
+
+#[test]
+fn sh_codebook_codes_every_splat_with_a_codebook_entry() {
+    let scene = surface_scene(3_000, 3, 31);
+    let options = CodecOptions {
+        sh_codebook: 64,
+        ..CodecOptions::default()
+    };
+    let encoded = codec::encode(&scene, &options, LIMIT).unwrap();
+    let tags: Vec<&str> = encoded
+        .section_bytes
+        .iter()
+        .map(|(t, _)| t.as_str())
+        .collect();
+    assert_eq!(
+        tags,
+        ["POSN", "OPAC", "SCAL", "ROTN", "COLR", "SHCB", "SHIX"]
+    );
+    let decoded = codec::decode(&encoded.bitstream, LIMIT).unwrap();
+    let mut distinct: Vec<Vec<u32>> = (0..decoded.len())
+        .map(|i| decoded.sh_of(i).iter().map(|v| v.to_bits()).collect())
+        .collect();
+    distinct.sort();
+    distinct.dedup();
+    assert!(
+        distinct.len() <= 64 && distinct.len() > 16,
+        "{} distinct SH vectors",
+        distinct.len()
+    );
+    // Everything but SH stays within the scalar bounds; SH error is what the codebook costs.
+    let reference = scene.retain_indices(&encoded.order);
+    let errors = attribute_errors(&reference, &decoded);
+    let scalar = attribute_errors(
+        &reference,
+        &codec::decode(
+            &codec::encode(&scene, &CodecOptions::default(), LIMIT)
+                .unwrap()
+                .bitstream,
+            LIMIT,
+        )
+        .unwrap(),
+    );
+    assert!(error_of(&errors, "sh_dc") <= f64::from(options.color_step) / 2.0 + 1e-5);
+    let rmse = |e: &[terse_splat::metrics::AttributeError]| {
+        e.iter().find(|e| e.attribute == "sh_rest").unwrap().rmse
+    };
+    assert!(
+        rmse(&errors) > rmse(&scalar) && rmse(&errors) < 0.2,
+        "{} vs {}",
+        rmse(&errors),
+        rmse(&scalar)
+    );
+    assert_eq!(
+        codec::encode(&scene, &options, LIMIT).unwrap().bitstream,
+        encoded.bitstream,
+        "deterministic"
+    );
+    let bad = CodecOptions {
+        sh_codebook: 3,
+        ..CodecOptions::default()
+    };
+    assert!(
+        codec::encode(&scene, &bad, LIMIT)
+            .unwrap_err()
+            .to_string()
+            .contains("sh_codebook 3")
+    );
 }
 
 #[test]

@@ -189,6 +189,9 @@ pub fn codec_options(options: &api::EncodeOptions) -> Result<CodecOptions, Statu
     if let Some(v) = options.min_opacity {
         o.min_opacity = v;
     }
+    if let Some(v) = options.sh_codebook {
+        o.sh_codebook = v;
+    }
     o.validate().map_err(status_from_splat_error)?;
     Ok(o)
 }
