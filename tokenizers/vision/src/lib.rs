@@ -1,0 +1,16 @@
+//! Training-free reducers of visual tokens, on [`ndarray`].
+//!
+//! Every reducer takes patch tokens `[N, D]` (no `[CLS]` token) plus what its method needs
+//! ([CLS]→patch attention `[H, N]`, keys `[N, Dk]`) and returns a [`Reduction`]: the indices kept
+//! (ascending), the output tokens (kept tokens, then merged ones where the method merges), and
+//! the slot each input token went to. Each follows its reference implementation's rule; ties go
+//! to the lower token index. `reference/reference.py` is the NumPy reference the tests compare
+//! against.
+#![warn(missing_docs)]
+
+mod error;
+mod math;
+pub mod methods;
+
+pub use error::{PruneError, Result};
+pub use methods::{Reduction, avg_pool, divprune, fastervlm, tome, uniform, visionzip};

@@ -1,0 +1,43 @@
+//! DivPrune: greedy max–min diversity on cosine distance.
+
+use ndarray::ArrayView2;
+
+use super::{Reduction, check_tokens, keep_only};
+use crate::{
+    error::Result,
+    math::{argmax, normalize_rows},
+};
+
+/// DivPrune (vbdi/divprune): with distance `1 − cos`, the first pick is the token farthest from
+/// its nearest neighbour; each next pick is the token farthest from the selected set (the
+/// maximum over tokens of the minimum distance to any selected token).
+pub fn divprune(tokens: ArrayView2<f32>, k: usize) -> Result<Reduction> {
+    check_tokens(tokens, k)?;
+    let n = tokens.nrows();
+    let normed = normalize_rows(tokens);
+    let distance = 1.0 - normed.dot(&normed.t());
+    let first = argmax((0..n).map(|j| {
+        // Second-smallest entry of column j: the nearest other token (self is 0).
+        let mut smallest = [f64::INFINITY; 2];
+        for i in 0..n {
+            let v = distance[[i, j]];
+            if v < smallest[0] {
+                smallest = [v, smallest[0]];
+            } else if v < smallest[1] {
+                smallest[1] = v;
+            }
+        }
+        if n == 1 { smallest[0] } else { smallest[1] }
+    }));
+    let mut selected = vec![first];
+    let mut nearest: Vec<f64> = (0..n).map(|j| distance[[first, j]]).collect();
+    while selected.len() < k {
+        let next = argmax(nearest.iter().copied());
+        selected.push(next);
+        for (j, d) in nearest.iter_mut().enumerate() {
+            *d = d.min(distance[[next, j]]);
+        }
+    }
+    selected.sort_unstable();
+    Ok(keep_only(tokens, selected))
+}

@@ -1,0 +1,109 @@
+//! ToMe: bipartite soft matching with size-weighted merging.
+
+use ndarray::{Array2, ArrayView2};
+
+use super::{Reduction, check_per_token, check_tokens};
+use crate::{
+    error::{Result, invalid},
+    math::normalize_rows,
+};
+
+/// ToMe (facebookresearch/ToMe `bipartite_soft_matching` + `merge_wavg`): tokens alternate into
+/// sets A (even indices) and B (odd); every A token finds its most similar B token by cosine of
+/// `metric`; the `r` A tokens with the best matches merge into them, averaging weighted by
+/// `sizes` (ones when `None`). The first `protected` tokens never merge. Output slots are in
+/// input-index order of the surviving tokens; `sizes` of the result are the merged sizes.
+pub fn tome(
+    tokens: ArrayView2<f32>,
+    metric: ArrayView2<f32>,
+    r: usize,
+    protected: usize,
+    sizes: Option<&[f32]>,
+) -> Result<Reduction> {
+    let n = tokens.nrows();
+    check_tokens(tokens, n)?;
+    check_per_token("keys", metric, n)?;
+    let limit = n.saturating_sub(protected) / 2;
+    if r > limit {
+        return Err(invalid(format!(
+            "ToMe merges at most {limit} of {n} tokens per call ({protected} protected), asked for {r}"
+        )));
+    }
+    let sizes: Vec<f64> = match sizes {
+        Some(s) if s.len() != n => {
+            return Err(invalid(format!(
+                "sizes has {} entries for {n} tokens",
+                s.len()
+            )));
+        }
+        Some(s) if s.iter().any(|v| !(v.is_finite() && *v > 0.0)) => {
+            return Err(invalid("sizes must be positive and finite"));
+        }
+        Some(s) => s.iter().map(|&v| f64::from(v)).collect(),
+        None => vec![1.0; n],
+    };
+    let normed = normalize_rows(metric);
+    let a: Vec<usize> = (0..n).step_by(2).collect();
+    let b: Vec<usize> = (1..n).step_by(2).collect();
+    let mut best: Vec<(f64, usize)> = a
+        .iter()
+        .map(|&i| {
+            let mut top = (f64::NEG_INFINITY, 0usize);
+            for (bj, &j) in b.iter().enumerate() {
+                let score = if i < protected || j < protected {
+                    f64::NEG_INFINITY
+                } else {
+                    normed.row(i).dot(&normed.row(j))
+                };
+                if score > top.0 || bj == 0 {
+                    top = (score, bj);
+                }
+            }
+            top
+        })
+        .collect();
+    if b.is_empty() {
+        best.iter_mut().for_each(|t| *t = (f64::NEG_INFINITY, 0));
+    }
+    let mut edge: Vec<usize> = (0..a.len()).collect();
+    edge.sort_by(|&x, &y| best[y].0.total_cmp(&best[x].0).then(x.cmp(&y)));
+
+    let d = tokens.ncols();
+    let mut weighted: Vec<Vec<f64>> = (0..n)
+        .map(|i| {
+            tokens
+                .row(i)
+                .iter()
+                .map(|&v| f64::from(v) * sizes[i])
+                .collect()
+        })
+        .collect();
+    let mut total = sizes.clone();
+    let mut target: Vec<usize> = (0..n).collect();
+    for &e in &edge[..r] {
+        let (src, dst) = (a[e], b[best[e].1]);
+        let add = std::mem::take(&mut weighted[src]);
+        for (acc, v) in weighted[dst].iter_mut().zip(add) {
+            *acc += v;
+        }
+        total[dst] += total[src];
+        target[src] = dst;
+    }
+    let kept: Vec<usize> = (0..n).filter(|&i| target[i] == i).collect();
+    let mut position = vec![0usize; n];
+    kept.iter().enumerate().for_each(|(p, &i)| position[i] = p);
+    let mut out = Array2::<f32>::zeros((kept.len(), d));
+    for (p, &i) in kept.iter().enumerate() {
+        for (o, v) in out.row_mut(p).iter_mut().zip(&weighted[i]) {
+            *o = (v / total[i]) as f32;
+        }
+    }
+    let slot = (0..n).map(|i| position[target[i]] as i64).collect();
+    let out_sizes = kept.iter().map(|&i| total[i] as f32).collect();
+    Ok(Reduction {
+        kept,
+        tokens: out,
+        slot,
+        sizes: Some(out_sizes),
+    })
+}
