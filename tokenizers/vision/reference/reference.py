@@ -131,6 +131,97 @@ def tome(tokens, metric, r, protected, sizes=None):
     return kept, out, np.array([out_size[i] for i in kept]), slot
 
 
+def iqr_ratio(attention):
+    """PruMerge's outlier_dectection: share of scores above Q3 + 1.5 IQR (NumPy linear percentiles)."""
+    q1, q3 = np.percentile(attention, 25), np.percentile(attention, 75)
+    return float((attention > q3 + 1.5 * (q3 - q1)).sum()) / len(attention)
+
+
+def prumerge(tokens, attention, keys, plus, adaptive=True, ratio=1 / 8, neighbours=32):
+    """LLaVA-PruMerge / PruMerge+ (42Shawn/LLaVA-PruMerge, clip_encoder.py token_prune_merge_advanced[_plus]):
+    keep int(N * ratio) tokens by [CLS] attention (ratio from the IQR outlier rule when adaptive);
+    PruMerge+ adds tokens at arange(int(step/6), N-1, int(step/3)), step = int(1/ratio), not already kept;
+    each kept token += sum over its `neighbours` most key-similar other tokens of token * attention;
+    one extra token = sum of the unkept tokens * attention. Output: kept tokens by ascending index,
+    then the extra token."""
+    n = tokens.shape[0]
+    attn = attention.astype(np.float64).mean(axis=0)
+    if adaptive:
+        ratio = iqr_ratio(attn)
+    left = int(n * ratio)
+    order = np.argsort(-attn, kind="stable")
+    idx = [int(i) for i in order[:left]]
+    if plus and ratio > 0:
+        step = int(1 / ratio)
+        stride = max(1, int(step / 3))
+        idx += [x for x in range(int(step / 6), n - 1, stride) if x not in set(idx)]
+    chosen = set(idx)
+    compl = [i for i in range(n) if i not in chosen]
+    normed = normalize(keys).astype(np.float64)
+    toks = tokens.astype(np.float64)
+    updated = {}
+    for p, i in enumerate(idx):
+        rest = idx[:p] + idx[p + 1:] + compl
+        sims = normed[rest] @ normed[i]
+        pick = np.argsort(-sims, kind="stable")[: min(neighbours, len(rest))]
+        chosen_rest = [rest[j] for j in pick]
+        updated[i] = toks[i] + (toks[chosen_rest] * attn[chosen_rest][:, None]).sum(axis=0)
+    extra = (toks[compl] * attn[compl][:, None]).sum(axis=0) if compl else np.zeros(tokens.shape[1])
+    kept = sorted(idx)
+    out = np.array([updated[i] for i in kept] + [extra], dtype=np.float32)
+    return np.array(kept, dtype=np.int64), out, ratio
+
+
+def idpruner(tokens, importance, k, lam=0.5, eps=1e-6):
+    """IDPruner (Tan et al. 2026): Maximal Marginal Relevance, argmax of lam * Imp - (1 - lam) * max cosine
+    to the selected set, Imp = min-max normalized importance (+eps in the denominator)."""
+    w = importance.astype(np.float64)
+    imp = (w - w.min()) / (w.max() - w.min() + eps)
+    normed = normalize(tokens).astype(np.float64)
+    sim = normed @ normed.T
+    selected = []
+    redundancy = np.zeros(len(w))
+    for step in range(k):
+        score = lam * imp - (1 - lam) * redundancy
+        score[selected] = -np.inf
+        j = int(np.argmax(score))
+        selected.append(j)
+        redundancy = sim[j].copy() if step == 0 else np.maximum(redundancy, sim[j])
+    return np.sort(np.array(selected, dtype=np.int64))
+
+
+def query_importance(tokens, query):
+    """Importance from a text query: mean over query rows of the cosine to each token."""
+    return (normalize(tokens).astype(np.float64) @ normalize(query).astype(np.float64).T).mean(axis=1)
+
+
+def stc(frames, k, reuse=0.9, alpha=0.5):
+    """STC-style streaming reducer (terse's rule, after Wang et al. 2026): a token whose cosine to the cached
+    token at its position is >= reuse is static and reused (not sent); among dynamic tokens keep the k with
+    the highest alpha * (1 - cos to cache) + (1 - alpha) * (1 - cos to the frame's mean token); the cache
+    takes the frame's dynamic tokens. The first frame has no cache: every token is dynamic, temporal term 1."""
+    cache = None
+    result = []
+    for frame in frames:
+        normed = normalize(frame).astype(np.float64)
+        mean = normalize(frame.astype(np.float64).mean(axis=0, keepdims=True).astype(np.float32)).astype(np.float64)[0]
+        spatial = 1.0 - normed @ mean
+        if cache is None:
+            temporal = np.ones(frame.shape[0])
+            dynamic = np.ones(frame.shape[0], dtype=bool)
+        else:
+            similarity = (normed * normalize(cache).astype(np.float64)).sum(axis=1)
+            temporal = 1.0 - similarity
+            dynamic = similarity < reuse
+        score = alpha * temporal + (1 - alpha) * spatial
+        candidates = np.flatnonzero(dynamic)
+        order = candidates[np.argsort(-score[candidates], kind="stable")]
+        kept = np.sort(order[: min(k, len(order))])
+        result.append({"kept": kept.tolist(), "static": int((~dynamic).sum())})
+        cache = frame.copy() if cache is None else np.where(dynamic[:, None], frame, cache)
+    return result
+
+
 def scene(seed, n, d, dk, heads):
     """Structured synthetic tokens: a few clusters with noise, attention peaked on some tokens."""
     rng = np.random.default_rng(seed)
@@ -145,15 +236,32 @@ def scene(seed, n, d, dk, heads):
 
 def main():
     cases = []
-    for seed, n, d, dk, heads in [(1, 64, 16, 8, 4), (2, 144, 32, 16, 8), (3, 36, 8, 8, 1)]:
+    for seed, n, d, dk, heads in [(1, 64, 16, 8, 4), (2, 100, 16, 8, 8), (3, 36, 8, 8, 1)]:
         tokens, keys, attention = scene(seed, n, d, dk, heads)
         k = n // 4
         dominant, contextual = n // 6, n // 12
         vz_kept, vz_targets, vz_tokens, vz_slot = visionzip(tokens, attention, keys, dominant, contextual)
         tm_kept, tm_tokens, tm_sizes, tm_slot = tome(tokens, keys, n // 3, 1)
         side_out = int(round(math.sqrt(n))) // 2 + 1
+        pm_kept, pm_tokens, pm_ratio = prumerge(tokens, attention[:1], keys, plus=False)
+        pp_kept, pp_tokens, _ = prumerge(tokens, attention[:1], keys, plus=True)
+        fixed_kept, fixed_tokens, _ = prumerge(tokens, attention[:1], keys, plus=False, adaptive=False, ratio=0.25, neighbours=8)
+        query = np.random.default_rng(seed + 100).normal(size=(3, d)).astype(np.float32)
+        rng = np.random.default_rng(seed + 200)
+        frames = [tokens]
+        for _ in range(3):
+            moved = frames[-1].copy()
+            change = rng.random(size=n) < 0.3
+            moved[change] += rng.normal(size=(int(change.sum()), d)).astype(np.float32)
+            frames.append(moved.astype(np.float32))
         cases.append({
             "seed": seed,
+            "prumerge": {"kept": pm_kept.tolist(), "tokens": pm_tokens.tolist(), "ratio": pm_ratio},
+            "prumerge_plus": {"kept": pp_kept.tolist(), "tokens": pp_tokens.tolist()},
+            "prumerge_fixed": {"ratio": 0.25, "neighbours": 8, "kept": fixed_kept.tolist(), "tokens": fixed_tokens.tolist()},
+            "idpruner_attention": idpruner(tokens, attention.astype(np.float64).mean(axis=0), k).tolist(),
+            "idpruner_query": {"query": query.tolist(), "kept": idpruner(tokens, query_importance(tokens, query), k, lam=0.7).tolist()},
+            "stc": {"frames": [f.tolist() for f in frames[1:]], "k": k, "result": stc(frames, k)},
             "tokens": tokens.tolist(),
             "keys": keys.tolist(),
             "attention": attention.tolist(),

@@ -13,4 +13,8 @@ mod math;
 pub mod methods;
 
 pub use error::{PruneError, Result};
-pub use methods::{Reduction, avg_pool, divprune, fastervlm, tome, uniform, visionzip};
+pub use methods::{
+    FrameReduction, PruMergeBudget, Reduction, StreamParams, avg_pool, divprune, fastervlm,
+    idpruner, iqr_outlier_ratio, prumerge, query_importance, stream_reduce, tome, uniform,
+    visionzip,
+};

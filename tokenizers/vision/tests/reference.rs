@@ -3,7 +3,10 @@
 
 use ndarray::Array2;
 use serde::Deserialize;
-use terse_vision::{Reduction, avg_pool, divprune, fastervlm, tome, uniform, visionzip};
+use terse_vision::{
+    PruMergeBudget, Reduction, StreamParams, avg_pool, divprune, fastervlm, idpruner, prumerge,
+    query_importance, stream_reduce, tome, uniform, visionzip,
+};
 
 #[derive(Deserialize)]
 struct Fixture {
@@ -24,6 +27,46 @@ struct Case {
     visionzip: VisionZip,
     divprune: Vec<usize>,
     tome: Tome,
+    prumerge: Merged,
+    prumerge_plus: Merged,
+    prumerge_fixed: FixedMerged,
+    idpruner_attention: Vec<usize>,
+    idpruner_query: Query,
+    stc: Stream,
+}
+
+#[derive(Deserialize)]
+struct Merged {
+    kept: Vec<usize>,
+    tokens: Vec<Vec<f32>>,
+}
+
+#[derive(Deserialize)]
+struct FixedMerged {
+    ratio: f64,
+    neighbours: usize,
+    kept: Vec<usize>,
+    tokens: Vec<Vec<f32>>,
+}
+
+#[derive(Deserialize)]
+struct Query {
+    query: Vec<Vec<f32>>,
+    kept: Vec<usize>,
+}
+
+#[derive(Deserialize)]
+struct Stream {
+    frames: Vec<Vec<Vec<f32>>>,
+    k: usize,
+    result: Vec<StreamFrame>,
+}
+
+#[derive(Deserialize)]
+struct StreamFrame {
+    kept: Vec<usize>,
+    #[serde(rename = "static")]
+    static_tokens: usize,
 }
 
 #[derive(Deserialize)]
@@ -130,6 +173,85 @@ fn every_method_matches_the_numpy_reference() {
         );
         assert_eq!(got.slot, vz.slot, "visionzip slots seed {seed}");
         assert_tokens("visionzip", &got, &vz.tokens);
+
+        let head0 = attention.slice(ndarray::s![0..1, ..]);
+        for (name, expected, budget, plus, neighbours) in [
+            (
+                "prumerge",
+                &case.prumerge.kept,
+                PruMergeBudget::Adaptive,
+                false,
+                32,
+            ),
+            (
+                "prumerge+",
+                &case.prumerge_plus.kept,
+                PruMergeBudget::Adaptive,
+                true,
+                32,
+            ),
+            (
+                "prumerge fixed",
+                &case.prumerge_fixed.kept,
+                PruMergeBudget::Ratio(case.prumerge_fixed.ratio),
+                false,
+                case.prumerge_fixed.neighbours,
+            ),
+        ] {
+            let (got, _) =
+                prumerge(tokens.view(), head0, keys.view(), budget, plus, neighbours).unwrap();
+            assert_eq!(&got.kept, expected, "{name} seed {seed}");
+            let tokens_expected = match name {
+                "prumerge" => &case.prumerge.tokens,
+                "prumerge+" => &case.prumerge_plus.tokens,
+                _ => &case.prumerge_fixed.tokens,
+            };
+            assert_tokens(name, &got, tokens_expected);
+        }
+
+        let importance: Vec<f64> = (0..tokens.nrows())
+            .map(|i| {
+                attention
+                    .column(i)
+                    .iter()
+                    .map(|&v| f64::from(v))
+                    .sum::<f64>()
+                    / attention.nrows() as f64
+            })
+            .collect();
+        assert_eq!(
+            idpruner(tokens.view(), &importance, case.k, 0.5)
+                .unwrap()
+                .kept,
+            case.idpruner_attention,
+            "idpruner seed {seed}"
+        );
+        let query = matrix(&case.idpruner_query.query);
+        let importance = query_importance(tokens.view(), query.view()).unwrap();
+        assert_eq!(
+            idpruner(tokens.view(), &importance, case.k, 0.7)
+                .unwrap()
+                .kept,
+            case.idpruner_query.kept,
+            "idpruner query seed {seed}"
+        );
+
+        let later: Vec<Array2<f32>> = case.stc.frames.iter().map(|f| matrix(f)).collect();
+        let mut frames = vec![tokens.view()];
+        frames.extend(later.iter().map(|f| f.view()));
+        let params = StreamParams {
+            keep: case.stc.k,
+            ..StreamParams::default()
+        };
+        let got = stream_reduce(&frames, params).unwrap();
+        assert_eq!(got.len(), case.stc.result.len());
+        for (t, (g, e)) in got.iter().zip(&case.stc.result).enumerate() {
+            assert_eq!(
+                (&g.reduction.kept, g.static_tokens),
+                (&e.kept, e.static_tokens),
+                "stc frame {t} seed {seed}"
+            );
+        }
 
         let tm = &case.tome;
         let got = tome(tokens.view(), keys.view(), tm.r, tm.protected, None).unwrap();

@@ -2,11 +2,17 @@
 
 mod baseline;
 mod divprune;
+mod idpruner;
+mod prumerge;
+mod stream;
 mod tome;
 mod visionzip;
 
 pub use baseline::{avg_pool, uniform};
 pub use divprune::divprune;
+pub use idpruner::{IMPORTANCE_EPSILON, idpruner, query_importance};
+pub use prumerge::{PruMergeBudget, iqr_outlier_ratio, prumerge};
+pub use stream::{FrameReduction, StreamParams, stream_reduce};
 pub use tome::tome;
 pub use visionzip::{fastervlm, visionzip};
 
