@@ -13,20 +13,23 @@ pub enum ServiceKind {
     Models,
     /// `compress.splat.v1.SplatService`.
     Splat,
+    /// `compress.vision.v1.VisionService`.
+    Vision,
 }
 
 /// Services the API defines that this build does not implement yet (named in errors).
-const PLANNED_SERVICES: &[&str] = &["image", "audio", "context", "vision"];
+const PLANNED_SERVICES: &[&str] = &["image", "audio", "context"];
 
 impl ServiceKind {
     /// Every service this build implements.
-    pub const ALL: &[ServiceKind] = &[ServiceKind::Models, ServiceKind::Splat];
+    pub const ALL: &[ServiceKind] = &[ServiceKind::Models, ServiceKind::Splat, ServiceKind::Vision];
 
     /// Config name.
     pub fn name(self) -> &'static str {
         match self {
             Self::Models => "models",
             Self::Splat => "splat",
+            Self::Vision => "vision",
         }
     }
 
@@ -35,6 +38,7 @@ impl ServiceKind {
         match self {
             Self::Models => "compress.models.v1.ModelRepositoryService",
             Self::Splat => "compress.splat.v1.SplatService",
+            Self::Vision => "compress.vision.v1.VisionService",
         }
     }
 
@@ -97,7 +101,11 @@ impl Default for ServerSection {
         Self {
             listen: "127.0.0.1:50051".parse().expect("valid address"),
             metrics_listen: "127.0.0.1:9464".to_string(),
-            services: vec!["models".to_string(), "splat".to_string()],
+            services: vec![
+                "models".to_string(),
+                "splat".to_string(),
+                "vision".to_string(),
+            ],
             max_concurrent_requests: 256,
             request_timeout_ms: 60_000,
             shutdown_grace_ms: 15_000,
@@ -166,6 +174,25 @@ pub struct Config {
     pub runtime: RuntimeSection,
     /// 3D Gaussian splat service limits.
     pub splat: SplatSection,
+    /// Visual-token service limits.
+    pub vision: VisionSection,
+}
+
+/// `[vision]`: limits of the visual-token service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VisionSection {
+    /// Most float elements in any one input tensor (tokens, keys, frames); more gets
+    /// RESOURCE_EXHAUSTED.
+    pub max_elements: usize,
+}
+
+impl Default for VisionSection {
+    fn default() -> Self {
+        Self {
+            max_elements: 16 << 20,
+        }
+    }
 }
 
 /// `[splat]`: limits of the splat service.
@@ -318,7 +345,10 @@ mod tests {
         let mut config = Config::default();
         config.server.services = vec!["models".into(), "teleport".into()];
         let err = config.resolve().unwrap_err().to_string();
-        assert_eq!(err, "unknown service `teleport` (available: models, splat)");
+        assert_eq!(
+            err,
+            "unknown service `teleport` (available: models, splat, vision)"
+        );
 
         let mut config = Config::default();
         config.server.services = vec!["image".into()];

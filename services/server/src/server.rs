@@ -8,6 +8,7 @@ use terse_runtime::{
     ExecutionObserver, ModelRegistry, ModelState, OnnxRuntime, resolve_library_path,
 };
 use terse_splat_service::{SplatLimits, SplatService, SplatServiceServer};
+use terse_vision_service::{VisionLimits, VisionService, VisionServiceServer};
 use tokio::{net::TcpListener, sync::watch};
 use tonic::transport::{Server, server::TcpIncoming};
 use tonic_health::ServingStatus;
@@ -159,6 +160,13 @@ pub async fn run(resolved: Resolved, check_only: bool) -> anyhow::Result<()> {
                     Arc::clone(&registry),
                     &runtime,
                 ))
+                .max_decoding_message_size(resolved.max_request_bytes(service))
+                .max_encoding_message_size(resolved.max_response_bytes(service)),
+            ),
+            ServiceKind::Vision => router.add_service(
+                VisionServiceServer::new(VisionService::new(VisionLimits {
+                    max_elements: resolved.config.vision.max_elements,
+                }))
                 .max_decoding_message_size(resolved.max_request_bytes(service))
                 .max_encoding_message_size(resolved.max_response_bytes(service)),
             ),

@@ -1,0 +1,346 @@
+//! gRPC transport of `compress.vision.v1.VisionService` over `terse-vision`.
+//!
+//! Request decoding (dtypes, shapes, batch splitting), defaults and status mapping live here;
+//! the reducers are in `terse-vision`. Work runs on the blocking pool.
+
+#![warn(missing_docs)]
+
+mod tensors;
+
+use ndarray::{Array2, ArrayView2};
+use terse_proto::vision::v1::{self as api, vision_service_server};
+use terse_vision::{PruMergeBudget, PruneError, Reduction, StreamParams};
+use tonic::{Request, Response, Status};
+
+use tensors::{Floats, attention_per_image, floats, per_image, to_tensor};
+pub use vision_service_server::VisionServiceServer;
+
+/// Limits of the vision service.
+#[derive(Debug, Clone, Copy)]
+pub struct VisionLimits {
+    /// Most float elements in any one input tensor.
+    pub max_elements: usize,
+}
+
+/// The service.
+#[derive(Debug, Clone)]
+pub struct VisionService {
+    limits: VisionLimits,
+}
+
+impl VisionService {
+    /// A service enforcing `limits`.
+    pub fn new(limits: VisionLimits) -> Self {
+        Self { limits }
+    }
+}
+
+/// Default VisionZip contextual share: 10 of every 64 kept tokens (the reference's 54 + 10).
+fn default_contextual(keep: usize) -> usize {
+    ((keep * 10 + 32) / 64).clamp(1, keep.saturating_sub(1).max(1))
+}
+
+fn prune_status(image: usize, batch: usize, e: PruneError) -> Status {
+    let PruneError::InvalidInput(m) = e;
+    if batch > 1 {
+        Status::invalid_argument(format!("image {image}: {m}"))
+    } else {
+        Status::invalid_argument(m)
+    }
+}
+
+/// Number of output tokens for `keep` out of `n`.
+fn keep_count(keep: Option<&api::Keep>, n: usize) -> Result<usize, Status> {
+    match keep.and_then(|k| k.budget) {
+        Some(api::keep::Budget::Count(c)) if (1..=n as u64).contains(&u64::from(c)) => {
+            Ok(c as usize)
+        }
+        Some(api::keep::Budget::Count(c)) => Err(Status::invalid_argument(format!(
+            "keep.count {c} is outside 1..={n} (the number of input tokens)"
+        ))),
+        Some(api::keep::Budget::Ratio(r)) if r > 0.0 && r <= 1.0 => {
+            Ok(((r as f64 * n as f64).round() as usize).max(1))
+        }
+        Some(api::keep::Budget::Ratio(r)) => Err(Status::invalid_argument(format!(
+            "keep.ratio {r} is outside (0, 1]"
+        ))),
+        None => Err(Status::invalid_argument(
+            "keep is required (a count or a ratio)",
+        )),
+    }
+}
+
+fn to_proto(r: Reduction) -> api::ImageReduction {
+    api::ImageReduction {
+        kept_indices: r.kept.iter().map(|&i| i as u32).collect(),
+        effective_tokens: r.len() as u32,
+        tokens: Some(to_tensor("tokens", &r.tokens)),
+        slot: r.slot.iter().map(|&s| s as i32).collect(),
+        sizes: r.sizes.unwrap_or_default(),
+    }
+}
+
+/// Everything one image needs, decoded.
+struct Image {
+    tokens: Array2<f32>,
+    attention: Option<Array2<f32>>,
+    keys: Option<Array2<f32>>,
+    importance: Option<Vec<f64>>,
+}
+
+fn need<'a>(
+    value: &'a Option<Array2<f32>>,
+    method: &str,
+    input: &str,
+) -> Result<ArrayView2<'a, f32>, Status> {
+    value
+        .as_ref()
+        .map(|v| v.view())
+        .ok_or_else(|| Status::invalid_argument(format!("{method} needs {input}")))
+}
+
+fn reduce_image(
+    image: &Image,
+    method: api::PruneMethod,
+    k: usize,
+    params: &api::MethodParams,
+    query: Option<&Array2<f32>>,
+) -> Result<Result<Reduction, PruneError>, Status> {
+    use api::PruneMethod as M;
+    let tokens = image.tokens.view();
+    let keys = image.keys.as_ref().map_or(tokens, |k| k.view());
+    let n = tokens.nrows();
+    Ok(match method {
+        M::Unspecified => return Err(Status::invalid_argument("method is required")),
+        M::Fastervlm => terse_vision::fastervlm(
+            tokens,
+            need(&image.attention, "FasterVLM", "cls_attention")?,
+            k,
+        ),
+        M::Visionzip => {
+            let contextual = params
+                .contextual_tokens
+                .map_or_else(|| default_contextual(k), |c| c as usize);
+            if contextual >= k {
+                return Err(Status::invalid_argument(format!(
+                    "VisionZip: contextual_tokens {contextual} must be below keep {k}"
+                )));
+            }
+            terse_vision::visionzip(
+                tokens,
+                need(&image.attention, "VisionZip", "cls_attention")?,
+                keys,
+                k - contextual,
+                contextual,
+            )
+        }
+        M::Divprune => terse_vision::divprune(tokens, k),
+        M::Prumerge | M::PrumergePlus => {
+            let budget = if params.adaptive.unwrap_or(true) {
+                PruMergeBudget::Adaptive
+            } else {
+                PruMergeBudget::Ratio(k as f64 / n as f64)
+            };
+            let attention = need(&image.attention, "PruMerge", "cls_attention")?;
+            let neighbours = params.neighbours.unwrap_or(32) as usize;
+            terse_vision::prumerge(
+                tokens,
+                attention,
+                keys,
+                budget,
+                method == M::PrumergePlus,
+                neighbours,
+            )
+            .map(|(r, _)| r)
+        }
+        M::Tome => terse_vision::tome(
+            tokens,
+            keys,
+            n - k,
+            params.protected_tokens.unwrap_or(0) as usize,
+            None,
+        ),
+        M::Idpruner => {
+            let importance = match (&image.importance, query, &image.attention) {
+                (Some(w), _, _) => w.clone(),
+                (None, Some(q), _) => match terse_vision::query_importance(tokens, q.view()) {
+                    Ok(w) => w,
+                    Err(e) => return Ok(Err(e)),
+                },
+                (None, None, Some(a)) => (0..n)
+                    .map(|i| {
+                        a.column(i).iter().map(|&v| f64::from(v)).sum::<f64>() / a.nrows() as f64
+                    })
+                    .collect(),
+                (None, None, None) => {
+                    return Err(Status::invalid_argument(
+                        "IDPruner needs importance, query or cls_attention",
+                    ));
+                }
+            };
+            terse_vision::idpruner(
+                tokens,
+                &importance,
+                k,
+                f64::from(params.lambda.unwrap_or(0.5)),
+            )
+        }
+        M::Uniform => terse_vision::uniform(tokens, k),
+        M::AvgPool => terse_vision::avg_pool(tokens, (k as f64).sqrt().floor() as usize),
+    })
+}
+
+fn prune(
+    request: api::PruneTokensRequest,
+    limits: VisionLimits,
+) -> Result<api::PruneTokensResponse, Status> {
+    let method = api::PruneMethod::try_from(request.method)
+        .map_err(|_| Status::invalid_argument(format!("unknown method {}", request.method)))?;
+    let tokens = request
+        .tokens
+        .as_ref()
+        .ok_or_else(|| Status::invalid_argument("tokens are required"))?;
+    let tokens = floats(tokens, "tokens", limits.max_elements)?;
+    let (batched, batch, n) = match tokens.shape() {
+        [n, _] => (false, 1, *n),
+        [b, n, _] => (true, *b, *n),
+        other => {
+            return Err(Status::invalid_argument(format!(
+                "tokens must be [N, D] or [B, N, D], got {other:?}"
+            )));
+        }
+    };
+    if batch == 0 || n == 0 {
+        return Err(Status::invalid_argument("tokens hold no image or no token"));
+    }
+    let k = keep_count(request.keep.as_ref(), n)?;
+    let optional = |t: &Option<terse_proto::common::v1::Tensor>,
+                    what: &str|
+     -> Result<Option<Floats>, Status> {
+        t.as_ref()
+            .map(|t| floats(t, what, limits.max_elements))
+            .transpose()
+    };
+    let token_list = per_image(&tokens, "tokens", batch, n)?;
+    let attention = optional(&request.cls_attention, "cls_attention")?
+        .map(|a| attention_per_image(&a, batch, n, batched))
+        .transpose()?;
+    let keys = optional(&request.keys, "keys")?
+        .map(|k| per_image(&k, "keys", batch, n))
+        .transpose()?;
+    let importance = optional(&request.importance, "importance")?
+        .map(|w| {
+            let rows = attention_per_image(&w, batch, n, batched)?;
+            if rows.iter().any(|r| r.nrows() != 1) {
+                return Err(Status::invalid_argument(format!(
+                    "importance must be [{n}] or [{batch}, {n}]"
+                )));
+            }
+            Ok(rows
+                .into_iter()
+                .map(|r| r.iter().map(|&v| f64::from(v)).collect::<Vec<f64>>())
+                .collect::<Vec<_>>())
+        })
+        .transpose()?;
+    let query = optional(&request.query, "query")?
+        .map(|q| match q.ndim() {
+            1 => Ok(q
+                .clone()
+                .into_shape_with_order((1, q.len()))
+                .expect("vector")),
+            2 => Ok(q.into_dimensionality().expect("rank 2")),
+            _ => Err(Status::invalid_argument(format!(
+                "query must be [D] or [M, D], got {:?}",
+                q.shape()
+            ))),
+        })
+        .transpose()?;
+    let params = request.params.unwrap_or_default();
+    let mut images = Vec::with_capacity(batch);
+    for (b, tokens) in token_list.into_iter().enumerate() {
+        let image = Image {
+            tokens,
+            attention: attention.as_ref().map(|a| a[b].clone()),
+            keys: keys.as_ref().map(|k| k[b].clone()),
+            importance: importance.as_ref().map(|w| w[b].clone()),
+        };
+        let reduction = reduce_image(&image, method, k, &params, query.as_ref())?
+            .map_err(|e| prune_status(b, batch, e))?;
+        images.push(to_proto(reduction));
+    }
+    Ok(api::PruneTokensResponse {
+        images,
+        input_tokens: n as u32,
+    })
+}
+
+fn prune_frames(
+    request: api::PruneFramesRequest,
+    limits: VisionLimits,
+) -> Result<api::PruneFramesResponse, Status> {
+    let frames = request
+        .frames
+        .as_ref()
+        .ok_or_else(|| Status::invalid_argument("frames are required"))?;
+    let frames = floats(frames, "frames", limits.max_elements)?;
+    let &[t, n, _] = frames.shape() else {
+        return Err(Status::invalid_argument(format!(
+            "frames must be [T, N, D], got {:?}",
+            frames.shape()
+        )));
+    };
+    if t == 0 || n == 0 {
+        return Err(Status::invalid_argument("frames hold no frame or no token"));
+    }
+    let keep = keep_count(request.keep.as_ref(), n)?;
+    let list = per_image(&frames, "frames", t, n)?;
+    let views: Vec<ArrayView2<f32>> = list.iter().map(|f| f.view()).collect();
+    let params = StreamParams {
+        keep,
+        reuse_threshold: f64::from(request.reuse_threshold.unwrap_or(0.9)),
+        alpha: f64::from(request.alpha.unwrap_or(0.5)),
+    };
+    let result = terse_vision::stream_reduce(&views, params).map_err(|e| prune_status(0, 1, e))?;
+    Ok(api::PruneFramesResponse {
+        frames: result
+            .into_iter()
+            .map(|f| api::FrameReduction {
+                static_tokens: f.static_tokens as u32,
+                reduction: Some(to_proto(f.reduction)),
+            })
+            .collect(),
+    })
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Status> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Status::internal(format!("worker failed: {e}")))?
+}
+
+#[tonic::async_trait]
+impl vision_service_server::VisionService for VisionService {
+    async fn prune_tokens(
+        &self,
+        request: Request<api::PruneTokensRequest>,
+    ) -> Result<Response<api::PruneTokensResponse>, Status> {
+        let limits = self.limits;
+        let request = request.into_inner();
+        Ok(Response::new(
+            blocking(move || prune(request, limits)).await?,
+        ))
+    }
+
+    async fn prune_frames(
+        &self,
+        request: Request<api::PruneFramesRequest>,
+    ) -> Result<Response<api::PruneFramesResponse>, Status> {
+        let limits = self.limits;
+        let request = request.into_inner();
+        Ok(Response::new(
+            blocking(move || prune_frames(request, limits)).await?,
+        ))
+    }
+}
