@@ -4,12 +4,18 @@ use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
 
 use crate::error::{Result, invalid};
 
-/// Rows scaled to unit L2 norm (norms below 1e-12 are treated as 1e-12).
-pub fn normalize_rows(x: ArrayView2<f32>) -> Array2<f64> {
-    let mut out = x.mapv(f64::from);
+/// Rows scaled to unit L2 norm (norm accumulated in f64; norms below 1e-12 count as 1e-12).
+/// Similarities are then single-precision matrix products, as in the references.
+pub fn normalize_rows(x: ArrayView2<f32>) -> Array2<f32> {
+    let mut out = x.to_owned();
     for mut row in out.axis_iter_mut(Axis(0)) {
-        let norm = row.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-12);
-        row.mapv_inplace(|v| v / norm);
+        let norm = row
+            .iter()
+            .map(|&v| f64::from(v) * f64::from(v))
+            .sum::<f64>()
+            .sqrt()
+            .max(1e-12);
+        row.mapv_inplace(|v| (f64::from(v) / norm) as f32);
     }
     out
 }
@@ -36,6 +42,9 @@ pub fn argmax(values: impl Iterator<Item = f64>) -> usize {
 
 /// Fails unless every value is finite.
 pub fn check_finite(name: &str, values: ArrayView2<f32>) -> Result<()> {
+    if values.iter().fold(true, |ok, v| ok & v.is_finite()) {
+        return Ok(());
+    }
     match values.indexed_iter().find(|(_, v)| !v.is_finite()) {
         Some(((r, c), v)) => Err(invalid(format!(
             "{name}[{r}, {c}] is {v}: NaN and infinities are not accepted"

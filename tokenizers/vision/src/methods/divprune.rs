@@ -15,12 +15,12 @@ pub fn divprune(tokens: ArrayView2<f32>, k: usize) -> Result<Reduction> {
     check_tokens(tokens, k)?;
     let n = tokens.nrows();
     let normed = normalize_rows(tokens);
-    let distance = 1.0 - normed.dot(&normed.t());
+    let distance = normed.dot(&normed.t()).mapv(|s| 1.0 - s);
     let first = argmax((0..n).map(|j| {
         // Second-smallest entry of column j: the nearest other token (self is 0).
         let mut smallest = [f64::INFINITY; 2];
         for i in 0..n {
-            let v = distance[[i, j]];
+            let v = f64::from(distance[[i, j]]);
             if v < smallest[0] {
                 smallest = [v, smallest[0]];
             } else if v < smallest[1] {
@@ -30,12 +30,12 @@ pub fn divprune(tokens: ArrayView2<f32>, k: usize) -> Result<Reduction> {
         if n == 1 { smallest[0] } else { smallest[1] }
     }));
     let mut selected = vec![first];
-    let mut nearest: Vec<f64> = (0..n).map(|j| distance[[first, j]]).collect();
+    let mut nearest: Vec<f64> = (0..n).map(|j| f64::from(distance[[first, j]])).collect();
     while selected.len() < k {
         let next = argmax(nearest.iter().copied());
         selected.push(next);
         for (j, d) in nearest.iter_mut().enumerate() {
-            *d = d.min(distance[[next, j]]);
+            *d = d.min(f64::from(distance[[next, j]]));
         }
     }
     selected.sort_unstable();

@@ -26,7 +26,7 @@ pub fn query_importance(tokens: ArrayView2<f32>, query: ArrayView2<f32>) -> Resu
     Ok(t.dot(&q.t())
         .rows()
         .into_iter()
-        .map(|r| r.mean().unwrap_or(0.0))
+        .map(|r| r.iter().map(|&v| f64::from(v)).sum::<f64>() / r.len() as f64)
         .collect())
 }
 
@@ -63,6 +63,8 @@ pub fn idpruner(
         .map(|&w| (w - lo) / (hi - lo + IMPORTANCE_EPSILON))
         .collect();
     let normed = normalize_rows(tokens);
+    // One matrix product up front: k matrix–vector products would re-read all tokens k times.
+    let sim = normed.dot(&normed.t());
     let mut selected = vec![false; n];
     let mut redundancy = vec![0f64; n];
     let mut kept = Vec::with_capacity(k);
@@ -76,8 +78,8 @@ pub fn idpruner(
         }));
         selected[next] = true;
         kept.push(next);
-        for (i, r) in redundancy.iter_mut().enumerate() {
-            let sim = normed.row(next).dot(&normed.row(i));
+        for (r, &s) in redundancy.iter_mut().zip(sim.row(next)) {
+            let sim = f64::from(s);
             *r = if step == 0 { sim } else { r.max(sim) };
         }
     }

@@ -85,6 +85,7 @@ pub fn prumerge(
     }
     let complement: Vec<usize> = (0..n).filter(|&i| !chosen[i]).collect();
     let normed = normalize_rows(keys);
+    let kept_sims = normed.select(Axis(0), &idx).dot(&normed.t());
     let d = tokens.ncols();
     let row = |i: usize| tokens.row(i).mapv(f64::from);
     let mut updated: Vec<(usize, Array1<f64>)> = Vec::with_capacity(idx.len());
@@ -95,10 +96,7 @@ pub fn prumerge(
             .chain(&complement)
             .copied()
             .collect();
-        let sims: Vec<f64> = rest
-            .iter()
-            .map(|&j| normed.row(i).dot(&normed.row(j)))
-            .collect();
+        let sims: Vec<f64> = rest.iter().map(|&j| f64::from(kept_sims[[p, j]])).collect();
         let mut pick: Vec<usize> = (0..rest.len()).collect();
         pick.sort_by(|&a, &b| sims[b].total_cmp(&sims[a]).then(a.cmp(&b)));
         let mut value = row(i);

@@ -74,7 +74,7 @@ pub fn stream_reduce(
             .mapv(|v| v as f32);
         let mean = normalize_rows(mean.view().insert_axis(Axis(0)));
         let spatial: Vec<f64> = (0..n)
-            .map(|i| 1.0 - normed.row(i).dot(&mean.row(0)))
+            .map(|i| 1.0 - f64::from(normed.row(i).dot(&mean.row(0))))
             .collect();
         let (temporal, dynamic): (Vec<f64>, Vec<bool>) = match &cache {
             None => (vec![1.0; n], vec![true; n]),
@@ -82,7 +82,7 @@ pub fn stream_reduce(
                 let cached = normalize_rows(c.view());
                 (0..n)
                     .map(|i| {
-                        let s = normed.row(i).dot(&cached.row(i));
+                        let s = f64::from(normed.row(i).dot(&cached.row(i)));
                         (1.0 - s, s < params.reuse_threshold)
                     })
                     .unzip()

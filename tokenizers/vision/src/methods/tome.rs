@@ -1,6 +1,6 @@
 //! ToMe: bipartite soft matching with size-weighted merging.
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, Axis};
 
 use super::{Reduction, check_per_token, check_tokens};
 use crate::{
@@ -45,15 +45,19 @@ pub fn tome(
     let normed = normalize_rows(metric);
     let a: Vec<usize> = (0..n).step_by(2).collect();
     let b: Vec<usize> = (1..n).step_by(2).collect();
+    let scores = normed
+        .select(Axis(0), &a)
+        .dot(&normed.select(Axis(0), &b).t());
     let mut best: Vec<(f64, usize)> = a
         .iter()
-        .map(|&i| {
+        .enumerate()
+        .map(|(ai, &i)| {
             let mut top = (f64::NEG_INFINITY, 0usize);
             for (bj, &j) in b.iter().enumerate() {
                 let score = if i < protected || j < protected {
                     f64::NEG_INFINITY
                 } else {
-                    normed.row(i).dot(&normed.row(j))
+                    f64::from(scores[[ai, bj]])
                 };
                 if score > top.0 || bj == 0 {
                     top = (score, bj);

@@ -72,9 +72,14 @@ pub fn visionzip(
     }
     let mut sums = vec![vec![0f64; d]; target_pos.len()];
     let mut counts = vec![0usize; target_pos.len()];
-    for p in (0..r).filter(|&p| !is_target[p]) {
-        let key = normed.row(rest[p]);
-        let best = argmax(target_pos.iter().map(|&t| key.dot(&normed.row(rest[t]))));
+    let targets: Vec<usize> = target_pos.iter().map(|&p| rest[p]).collect();
+    let others: Vec<usize> = (0..r).filter(|&p| !is_target[p]).collect();
+    let other_rows: Vec<usize> = others.iter().map(|&p| rest[p]).collect();
+    let sims = normed
+        .select(Axis(0), &other_rows)
+        .dot(&normed.select(Axis(0), &targets).t());
+    for (o, &p) in others.iter().enumerate() {
+        let best = argmax(sims.row(o).iter().map(|&s| f64::from(s)));
         counts[best] += 1;
         for (acc, &v) in sums[best].iter_mut().zip(tokens.row(rest[p])) {
             *acc += f64::from(v);
