@@ -11,6 +11,7 @@
 mod error;
 mod math;
 pub mod methods;
+pub mod quality;
 
 pub use error::{PruneError, Result};
 pub use methods::{
@@ -18,3 +19,4 @@ pub use methods::{
     idpruner, iqr_outlier_ratio, prumerge, query_importance, stream_reduce, tome, uniform,
     visionzip,
 };
+pub use quality::{Quality, quality};
