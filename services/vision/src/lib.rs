@@ -70,8 +70,13 @@ fn keep_count(keep: Option<&api::Keep>, n: usize) -> Result<usize, Status> {
     }
 }
 
-fn to_proto(r: Reduction) -> api::ImageReduction {
+fn to_proto(r: Reduction, return_scores: bool) -> api::ImageReduction {
     api::ImageReduction {
+        scores: if return_scores {
+            r.scores.clone().unwrap_or_default()
+        } else {
+            Vec::new()
+        },
         kept_indices: r.kept.iter().map(|&i| i as u32).collect(),
         effective_tokens: r.len() as u32,
         tokens: Some(to_tensor("tokens", &r.tokens)),
@@ -266,7 +271,7 @@ fn prune(
         };
         let reduction = reduce_image(&image, method, k, &params, query.as_ref())?
             .map_err(|e| prune_status(b, batch, e))?;
-        images.push(to_proto(reduction));
+        images.push(to_proto(reduction, request.return_scores));
     }
     Ok(api::PruneTokensResponse {
         images,
@@ -306,7 +311,7 @@ fn prune_frames(
             .into_iter()
             .map(|f| api::FrameReduction {
                 static_tokens: f.static_tokens as u32,
-                reduction: Some(to_proto(f.reduction)),
+                reduction: Some(to_proto(f.reduction, request.return_scores)),
             })
             .collect(),
     })

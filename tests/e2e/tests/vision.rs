@@ -152,6 +152,33 @@ async fn every_method_over_the_wire_matches_the_library() {
         );
         assert_eq!(image.effective_tokens as usize, want.len());
     }
+    // Scores on request: FasterVLM ranks by mean attention over heads.
+    let mut with_scores = request(&tokens, Some(&attention), PruneMethod::Fastervlm, 4);
+    with_scores.return_scores = true;
+    let scored = client.prune_tokens(with_scores).await.unwrap().into_inner();
+    let mean: Vec<f32> = (0..64)
+        .map(|i| {
+            (attention
+                .column(i)
+                .iter()
+                .map(|&v| f64::from(v))
+                .sum::<f64>()
+                / 4.0) as f32
+        })
+        .collect();
+    assert_eq!(scored.images[0].scores, mean);
+    let unscored = client
+        .prune_tokens(request(
+            &tokens,
+            Some(&attention),
+            PruneMethod::Fastervlm,
+            4,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(unscored.images[0].scores.is_empty());
+
     // The VisionZip default split is the reference's 54 + 10 at 64 tokens kept.
     let (big, big_attention) = scene(2, 576, 16, 2);
     let vz = client

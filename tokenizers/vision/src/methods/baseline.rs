@@ -60,5 +60,6 @@ pub fn avg_pool(tokens: ArrayView2<f32>, side: usize) -> Result<Reduction> {
         tokens: out,
         slot,
         sizes: None,
+        scores: None,
     })
 }

@@ -84,5 +84,5 @@ pub fn idpruner(
         }
     }
     kept.sort_unstable();
-    Ok(keep_only(tokens, kept))
+    Ok(keep_only(tokens, kept).with_scores(imp))
 }

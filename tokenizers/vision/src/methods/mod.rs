@@ -36,6 +36,17 @@ pub struct Reduction {
     pub slot: Vec<i64>,
     /// How many input tokens each output slot stands for, where the method tracks it.
     pub sizes: Option<Vec<f32>>,
+    /// The per-input-token score the method ranks by (attention, importance, saliency, …),
+    /// NaN where it defines none; `None` for methods without scores.
+    pub scores: Option<Vec<f32>>,
+}
+
+impl Reduction {
+    /// This reduction with per-token `scores`.
+    pub(crate) fn with_scores(mut self, scores: impl IntoIterator<Item = f64>) -> Self {
+        self.scores = Some(scores.into_iter().map(|s| s as f32).collect());
+        self
+    }
 }
 
 impl Reduction {
@@ -103,5 +114,6 @@ pub(crate) fn keep_only(tokens: ArrayView2<f32>, kept: Vec<usize>) -> Reduction 
         tokens: out,
         slot,
         sizes: None,
+        scores: None,
     }
 }

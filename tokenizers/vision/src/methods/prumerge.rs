@@ -125,6 +125,7 @@ pub fn prumerge(
             tokens: out,
             slot,
             sizes: None,
+            scores: Some(attn.iter().map(|&s| s as f32).collect()),
         },
         ratio,
     ))

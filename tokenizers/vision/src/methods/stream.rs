@@ -97,7 +97,8 @@ pub fn stream_reduce(
         kept.sort_unstable();
         let static_tokens = dynamic.iter().filter(|&&x| !x).count();
         out.push(FrameReduction {
-            reduction: keep_only(*frame, kept),
+            reduction: keep_only(*frame, kept)
+                .with_scores((0..n).map(|i| if dynamic[i] { score[i] } else { f64::NAN })),
             static_tokens,
         });
         cache = Some(match cache {

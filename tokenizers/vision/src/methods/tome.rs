@@ -109,5 +109,16 @@ pub fn tome(
         tokens: out,
         slot,
         sizes: Some(out_sizes),
+        scores: Some(
+            (0..n)
+                .map(|i| {
+                    if i % 2 == 0 {
+                        best[i / 2].0 as f32
+                    } else {
+                        f32::NAN
+                    }
+                })
+                .collect(),
+        ),
     })
 }

@@ -21,7 +21,7 @@ pub fn fastervlm(
         .mapv(f64::from)
         .mean_axis(Axis(0))
         .expect("heads > 0");
-    Ok(keep_only(tokens, top_k(scores.view(), k)))
+    Ok(keep_only(tokens, top_k(scores.view(), k)).with_scores(scores.iter().copied()))
 }
 
 /// VisionZip (dvlab-research/VisionZip `clip_encoder.py`): the `dominant` tokens with the
@@ -108,5 +108,6 @@ pub fn visionzip(
         tokens: out,
         slot,
         sizes: Some(sizes),
+        scores: Some(scores.iter().map(|&s| s as f32).collect()),
     })
 }
