@@ -1,13 +1,14 @@
 //! Quality of every reducer on real ViT-S/14 outputs (three CBSD68 photos, 256 patch tokens):
-//! reconstruction (mean best cosine of every input token to the output set) and diversity
-//! (mean pairwise cosine distance of the output), at 64 and 32 tokens kept.
+//! reconstruction (mean best cosine to the output set, over all input tokens and over the
+//! dropped or merged ones), diversity (mean pairwise cosine distance of the output) and the
+//! smallest pairwise distance, at 64 and 32 tokens kept.
 //!
 //! Run: `cargo bench -p terse-vision --bench quality`
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use terse_vision::{PruMergeBudget, Reduction, StreamParams, quality};
+use terse_vision::{PruMergeBudget, Quality, Reduction, StreamParams, quality};
 
 fn main() {
     let images = common::real_images();
@@ -17,10 +18,10 @@ fn main() {
             images.len()
         );
         println!(
-            "  {:<14} {:>15} {:>10} {:>13} {:>12}",
-            "method", "reconstruction", "diversity", "min distance", "tokens"
+            "  {:<14} {:>9} {:>9} {:>10} {:>13} {:>12}",
+            "method", "all", "dropped", "diversity", "min distance", "tokens"
         );
-        type Row<'a> = (&'a str, Vec<(f64, f64, f64, usize)>);
+        type Row<'a> = (&'a str, Vec<(Quality, usize)>);
         let mut rows: Vec<Row> = Vec::new();
         for image in &images {
             let (t, a, k) = (
@@ -86,26 +87,23 @@ fn main() {
                 ),
             ];
             for (name, r) in results {
-                let q = quality(t, r.tokens.view());
+                let q = quality(t, r.tokens.view(), &r.kept);
                 match rows.iter_mut().find(|(n, _)| *n == name) {
-                    Some((_, v)) => {
-                        v.push((q.reconstruction, q.diversity, q.min_distance, r.len()))
-                    }
-                    None => rows.push((
-                        name,
-                        vec![(q.reconstruction, q.diversity, q.min_distance, r.len())],
-                    )),
+                    Some((_, v)) => v.push((q, r.len())),
+                    None => rows.push((name, vec![(q, r.len())])),
                 }
             }
         }
         for (name, values) in rows {
             let n = values.len() as f64;
-            let mean =
-                |f: fn(&(f64, f64, f64, usize)) -> f64| values.iter().map(f).sum::<f64>() / n;
-            let (rec, div, min) = (mean(|v| v.0), mean(|v| v.1), mean(|v| v.2));
-            let counts: Vec<String> = values.iter().map(|v| v.3.to_string()).collect();
+            let mean = |f: fn(&Quality) -> f64| values.iter().map(|(q, _)| f(q)).sum::<f64>() / n;
+            let counts: Vec<String> = values.iter().map(|v| v.1.to_string()).collect();
             println!(
-                "  {name:<14} {rec:>15.4} {div:>10.4} {min:>13.4} {:>12}",
+                "  {name:<14} {:>9.4} {:>9.4} {:>10.4} {:>13.4} {:>12}",
+                mean(|q| q.reconstruction),
+                mean(|q| q.dropped_reconstruction),
+                mean(|q| q.diversity),
+                mean(|q| q.min_distance),
                 counts.join("/")
             );
         }

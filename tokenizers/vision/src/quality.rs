@@ -10,25 +10,40 @@ pub struct Quality {
     /// Mean, over every input token, of its highest cosine similarity to an output token
     /// (1 = every input token is represented exactly).
     pub reconstruction: f64,
+    /// The same mean over the input tokens not kept as themselves (dropped or merged): how well
+    /// what was left out is represented.
+    pub dropped_reconstruction: f64,
     /// Mean pairwise cosine distance (1 − cos) among output tokens (higher = more diverse).
     pub diversity: f64,
     /// Smallest pairwise cosine distance among output tokens (what DivPrune maximizes greedily).
     pub min_distance: f64,
 }
 
-/// Measures `output` (the reduced tokens) against `input` (all tokens).
-pub fn quality(input: ArrayView2<f32>, output: ArrayView2<f32>) -> Quality {
+/// Measures `output` (the reduced tokens) against `input` (all tokens); `kept` are the input
+/// indices kept as themselves.
+pub fn quality(input: ArrayView2<f32>, output: ArrayView2<f32>, kept: &[usize]) -> Quality {
     let (a, b) = (normalize_rows(input), normalize_rows(output));
     let cross = a.dot(&b.t());
-    let reconstruction = cross
+    let best: Vec<f64> = cross
         .rows()
         .into_iter()
         .map(|r| {
             r.iter()
                 .fold(f64::NEG_INFINITY, |m, &v| m.max(f64::from(v)))
         })
-        .sum::<f64>()
-        / input.nrows().max(1) as f64;
+        .collect();
+    let reconstruction = best.iter().sum::<f64>() / best.len().max(1) as f64;
+    let mut is_kept = vec![false; best.len()];
+    kept.iter()
+        .filter(|&&i| i < best.len())
+        .for_each(|&i| is_kept[i] = true);
+    let dropped: Vec<f64> = best
+        .iter()
+        .zip(&is_kept)
+        .filter(|(_, k)| !**k)
+        .map(|(b, _)| *b)
+        .collect();
+    let dropped_reconstruction = dropped.iter().sum::<f64>() / dropped.len().max(1) as f64;
     let own = b.dot(&b.t());
     let m = output.nrows();
     let pairs = (m * m.saturating_sub(1)) as f64;
@@ -49,6 +64,7 @@ pub fn quality(input: ArrayView2<f32>, output: ArrayView2<f32>) -> Quality {
     };
     Quality {
         reconstruction,
+        dropped_reconstruction,
         diversity,
         min_distance,
     }

@@ -19,9 +19,9 @@ fn methods_show_their_intended_strengths_on_real_tokens() {
             let diverse = terse_vision::divprune(t, keep).unwrap();
             let zipped = visionzip(t, a, k, keep - contextual, contextual).unwrap();
             let (q_top, q_div, q_zip) = (
-                quality(t, top.tokens.view()),
-                quality(t, diverse.tokens.view()),
-                quality(t, zipped.tokens.view()),
+                quality(t, top.tokens.view(), &top.kept),
+                quality(t, diverse.tokens.view(), &diverse.kept),
+                quality(t, zipped.tokens.view(), &zipped.kept),
             );
             let name = &image.name;
             // DivPrune spreads its picks: farther apart and covering more than attention top-k.
@@ -58,6 +58,6 @@ fn methods_show_their_intended_strengths_on_real_tokens() {
 fn keeping_everything_reconstructs_exactly() {
     let image = &common::real_images()[0];
     let all = terse_vision::uniform(image.tokens.view(), 256).unwrap();
-    let q = quality(image.tokens.view(), all.tokens.view());
+    let q = quality(image.tokens.view(), all.tokens.view(), &all.kept);
     assert!((q.reconstruction - 1.0).abs() < 1e-5, "{q:?}");
 }
