@@ -12,6 +12,7 @@ use terse_proto::{
     common::v1 as common,
     splat::v1::{self as api, splat_service_server},
 };
+use terse_service_common::run_blocking;
 use terse_splat::{
     CodecOptions, Preset, SplatError, SplatScene, codec, metrics::attribute_errors, ply, spz,
     spz::SpzVersion,
@@ -56,7 +57,7 @@ impl SplatService {
     ) -> Result<(Vec<u8>, api::SplatFormat, SplatScene), Status> {
         check_size(bitstream.len(), &self.limits, "bitstream")?;
         let limits = self.limits;
-        blocking(move || decode_to_file(&bitstream, output_format, spz_version, limits)).await
+        run_blocking(move || decode_to_file(&bitstream, output_format, spz_version, limits)).await
     }
 }
 
@@ -67,14 +68,6 @@ pub fn status_from_splat_error(error: SplatError) -> Status {
         SplatError::TooLarge(m) => Status::resource_exhausted(m),
         SplatError::Entropy(e) => Status::invalid_argument(format!("bitstream: {e}")),
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Status> + Send + 'static,
-) -> Result<T, Status> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Status::internal(format!("worker failed: {e}")))?
 }
 
 fn check_size(len: usize, limits: &SplatLimits, what: &str) -> Result<(), Status> {
@@ -353,7 +346,7 @@ impl splat_service_server::SplatService for SplatService {
         check_size(request.scene.len(), &self.limits, "scene")?;
         let limits = self.limits;
         let options = request.options.unwrap_or_default();
-        let result = blocking(move || encode_scene(request.scene, options, limits)).await?;
+        let result = run_blocking(move || encode_scene(request.scene, options, limits)).await?;
         Ok(Response::new(api::EncodeResponse {
             result: Some(result),
         }))
@@ -414,7 +407,7 @@ impl splat_service_server::SplatService for SplatService {
             ));
         }
         let limits = self.limits;
-        let result = blocking(move || encode_scene(scene, options, limits)).await?;
+        let result = run_blocking(move || encode_scene(scene, options, limits)).await?;
         Ok(Response::new(api::EncodeStreamResponse {
             result: Some(result),
         }))
@@ -470,6 +463,8 @@ impl splat_service_server::SplatService for SplatService {
     ) -> Result<Response<api::InfoResponse>, Status> {
         let request = request.into_inner();
         check_size(request.data.len(), &self.limits, "data")?;
-        Ok(Response::new(blocking(move || info(&request.data)).await?))
+        Ok(Response::new(
+            run_blocking(move || info(&request.data)).await?,
+        ))
     }
 }

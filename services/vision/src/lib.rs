@@ -9,6 +9,7 @@ mod tensors;
 
 use ndarray::{Array2, ArrayView2};
 use terse_proto::vision::v1::{self as api, vision_service_server};
+use terse_service_common::run_blocking;
 use terse_vision::{PruMergeBudget, PruneError, Reduction, StreamParams};
 use tonic::{Request, Response, Status};
 
@@ -317,14 +318,6 @@ fn prune_frames(
     })
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Status> + Send + 'static,
-) -> Result<T, Status> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Status::internal(format!("worker failed: {e}")))?
-}
-
 #[tonic::async_trait]
 impl vision_service_server::VisionService for VisionService {
     async fn prune_tokens(
@@ -334,7 +327,7 @@ impl vision_service_server::VisionService for VisionService {
         let limits = self.limits;
         let request = request.into_inner();
         Ok(Response::new(
-            blocking(move || prune(request, limits)).await?,
+            run_blocking(move || prune(request, limits)).await?,
         ))
     }
 
@@ -345,7 +338,7 @@ impl vision_service_server::VisionService for VisionService {
         let limits = self.limits;
         let request = request.into_inner();
         Ok(Response::new(
-            blocking(move || prune_frames(request, limits)).await?,
+            run_blocking(move || prune_frames(request, limits)).await?,
         ))
     }
 }
