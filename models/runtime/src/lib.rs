@@ -15,7 +15,7 @@ pub mod tensor;
 
 pub use error::{InferError, LoadError};
 pub use library::{OnnxRuntime, resolve_library_path};
-pub use manifest::{ManifestEntry, ModelManifest, TensorSpec};
+pub use manifest::{Asset, ManifestEntry, ModelManifest, TensorSpec};
 pub use model::{ExecutionObserver, InferOutput, LoadedModel, StatsSnapshot};
 pub use provider::{Fallback, ProviderKind, SessionOptions};
 pub use registry::{ModelRegistry, ModelSelection, ModelState, RegistryEntry};

@@ -88,6 +88,21 @@ pub struct ModelManifest {
     pub inputs: Vec<TensorSpec>,
     /// Outputs in graph order.
     pub outputs: Vec<TensorSpec>,
+    /// Other files the model's codec needs (encoder weights, entropy tables), sha-checked.
+    #[serde(default)]
+    pub assets: Vec<Asset>,
+}
+
+/// A file shipped with a model besides the ONNX graph.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Asset {
+    /// What the codec calls it (e.g. `encoder`, `prior`).
+    pub name: String,
+    /// File name, relative to the manifest.
+    pub file: String,
+    /// Lower-case hex sha256 of the file.
+    pub sha256: String,
 }
 
 /// A manifest found in the repository, with where it lives.
@@ -112,19 +127,36 @@ impl ManifestEntry {
 
     /// Reads the model file and checks its sha256 against the manifest.
     pub fn read_verified(&self) -> Result<Vec<u8>, LoadError> {
-        let path = self.model_path();
+        self.read_checked("model file", &self.manifest.file, &self.manifest.sha256)
+    }
+
+    /// Reads the asset called `name` and checks its sha256 against the manifest.
+    pub fn read_asset(&self, name: &str) -> Result<Vec<u8>, LoadError> {
+        let asset = self
+            .manifest
+            .assets
+            .iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| LoadError::Model {
+                model: self.id(),
+                reason: format!("manifest lists no asset `{name}`"),
+            })?;
+        self.read_checked("asset", &asset.file, &asset.sha256)
+    }
+
+    fn read_checked(&self, what: &str, file: &str, sha256: &str) -> Result<Vec<u8>, LoadError> {
+        let path = self.dir.join(file);
         let bytes = fs::read(&path).map_err(|e| LoadError::Model {
             model: self.id(),
-            reason: format!("cannot read model file {}: {e}", path.display()),
+            reason: format!("cannot read {what} {}: {e}", path.display()),
         })?;
         let actual = hex::encode(Sha256::digest(&bytes));
-        if actual != self.manifest.sha256 {
+        if actual != sha256 {
             return Err(LoadError::Model {
                 model: self.id(),
                 reason: format!(
-                    "sha256 mismatch for {}: manifest says {}, file has {actual}",
-                    path.display(),
-                    self.manifest.sha256
+                    "sha256 mismatch for {}: manifest says {sha256}, file has {actual}",
+                    path.display()
                 ),
             });
         }
@@ -160,22 +192,25 @@ pub fn read_manifest(path: &Path) -> Result<ManifestEntry, LoadError> {
             ),
         ));
     }
-    if manifest.sha256.len() != 64
-        || !manifest
-            .sha256
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-    {
-        return Err(manifest_error(
-            path,
-            "sha256 must be 64 lower-case hex digits",
-        ));
-    }
-    if manifest.file.contains("..") || Path::new(&manifest.file).is_absolute() {
-        return Err(manifest_error(
-            path,
-            "file must be a plain name inside the model directory",
-        ));
+    let files = std::iter::once((&manifest.file, &manifest.sha256))
+        .chain(manifest.assets.iter().map(|a| (&a.file, &a.sha256)));
+    for (file, sha256) in files {
+        if sha256.len() != 64
+            || !sha256
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
+            return Err(manifest_error(
+                path,
+                format!("sha256 of `{file}` must be 64 lower-case hex digits"),
+            ));
+        }
+        if file.contains("..") || Path::new(file).is_absolute() || file.contains('/') {
+            return Err(manifest_error(
+                path,
+                format!("`{file}` must be a plain name inside the model directory"),
+            ));
+        }
     }
     for spec in manifest.inputs.iter().chain(&manifest.outputs) {
         if let Some(multiple) = &spec.multiple_of
