@@ -13,3 +13,87 @@ pub async fn run_blocking<T: Send + 'static>(
         .await
         .map_err(|e| Status::internal(format!("worker failed: {e}")))?
 }
+
+use terse_proto::common::v1::Chunk;
+use tonic::Streaming;
+
+/// Bytes per message of streamed downloads.
+pub const DOWNLOAD_CHUNK_BYTES: usize = 1 << 20;
+
+/// One message of a chunked upload, as a service's request type splits into.
+pub enum UploadPart<O> {
+    /// The options (must come first, once).
+    Options(O),
+    /// A piece of the file.
+    Chunk(Chunk),
+    /// Neither (an empty oneof).
+    Empty,
+}
+
+/// Collects a chunked upload: options first, then chunks whose offsets must follow each other,
+/// at most `max_bytes` in all. `what` names the payload in errors.
+pub async fn collect_upload<M, O>(
+    stream: &mut Streaming<M>,
+    split: impl Fn(M) -> UploadPart<O>,
+    max_bytes: usize,
+    what: &str,
+) -> Result<(O, Vec<u8>), Status> {
+    let options = match stream.message().await?.map(&split) {
+        Some(UploadPart::Options(o)) => o,
+        Some(_) => {
+            return Err(Status::invalid_argument(
+                "the first stream message must carry the options",
+            ));
+        }
+        None => return Err(Status::invalid_argument("the stream carried no messages")),
+    };
+    let mut data = Vec::new();
+    while let Some(message) = stream.message().await? {
+        let chunk = match split(message) {
+            UploadPart::Chunk(c) => c,
+            UploadPart::Options(_) => {
+                return Err(Status::invalid_argument(
+                    "options may only be sent once, in the first message",
+                ));
+            }
+            UploadPart::Empty => {
+                return Err(Status::invalid_argument(
+                    "a stream message carries neither options nor a chunk",
+                ));
+            }
+        };
+        if chunk.offset != data.len() as u64 {
+            return Err(Status::invalid_argument(format!(
+                "chunk offset {} does not follow the {} bytes received (lost or reordered chunk)",
+                chunk.offset,
+                data.len()
+            )));
+        }
+        if data.len() + chunk.data.len() > max_bytes {
+            return Err(Status::resource_exhausted(format!(
+                "streamed {what} exceeds the limit of {max_bytes} bytes"
+            )));
+        }
+        data.extend_from_slice(&chunk.data);
+    }
+    if data.is_empty() {
+        return Err(Status::invalid_argument(format!(
+            "the stream carried options but no {what} bytes"
+        )));
+    }
+    Ok((options, data))
+}
+
+/// Splits a download into offset-stamped chunks of [`DOWNLOAD_CHUNK_BYTES`], one message each.
+pub fn download_chunks<T>(bytes: &[u8], make: impl Fn(Chunk) -> T) -> Vec<Result<T, Status>> {
+    bytes
+        .chunks(DOWNLOAD_CHUNK_BYTES)
+        .enumerate()
+        .map(|(i, data)| {
+            Ok(make(Chunk {
+                data: data.to_vec(),
+                offset: (i * DOWNLOAD_CHUNK_BYTES) as u64,
+            }))
+        })
+        .collect()
+}

@@ -12,7 +12,7 @@ use terse_proto::{
     common::v1 as common,
     splat::v1::{self as api, splat_service_server},
 };
-use terse_service_common::run_blocking;
+use terse_service_common::{UploadPart, collect_upload, download_chunks, run_blocking};
 use terse_splat::{
     CodecOptions, Preset, SplatError, SplatScene, codec, metrics::attribute_errors, ply, spz,
     spz::SpzVersion,
@@ -21,9 +21,6 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 pub use splat_service_server::SplatServiceServer;
-
-/// Bytes per message of a DecodeStream response.
-pub const DECODE_CHUNK_BYTES: usize = 1 << 20;
 
 /// Limits of the splat service.
 #[derive(Debug, Clone, Copy)]
@@ -357,55 +354,17 @@ impl splat_service_server::SplatService for SplatService {
         request: Request<Streaming<api::EncodeStreamRequest>>,
     ) -> Result<Response<api::EncodeStreamResponse>, Status> {
         let mut stream = request.into_inner();
-        let options = match stream.message().await? {
-            Some(api::EncodeStreamRequest {
-                part: Some(api::encode_stream_request::Part::Options(o)),
-            }) => o,
-            Some(_) => {
-                return Err(Status::invalid_argument(
-                    "the first EncodeStream message must carry the options",
-                ));
-            }
-            None => {
-                return Err(Status::invalid_argument(
-                    "EncodeStream received no messages",
-                ));
-            }
-        };
-        let mut scene = Vec::new();
-        while let Some(message) = stream.message().await? {
-            let chunk = match message.part {
-                Some(api::encode_stream_request::Part::Chunk(c)) => c,
-                Some(api::encode_stream_request::Part::Options(_)) => {
-                    return Err(Status::invalid_argument(
-                        "options may only be sent once, in the first message",
-                    ));
-                }
-                None => {
-                    return Err(Status::invalid_argument(
-                        "an EncodeStream message carries neither options nor a chunk",
-                    ));
-                }
-            };
-            if chunk.offset != scene.len() as u64 {
-                return Err(Status::invalid_argument(format!(
-                    "chunk offset {} does not follow the {} bytes received (lost or reordered chunk)",
-                    chunk.offset,
-                    scene.len()
-                )));
-            }
-            check_size(
-                scene.len() + chunk.data.len(),
-                &self.limits,
-                "streamed scene",
-            )?;
-            scene.extend_from_slice(&chunk.data);
-        }
-        if scene.is_empty() {
-            return Err(Status::invalid_argument(
-                "EncodeStream carried options but no scene bytes",
-            ));
-        }
+        let (options, scene) = collect_upload(
+            &mut stream,
+            |m: api::EncodeStreamRequest| match m.part {
+                Some(api::encode_stream_request::Part::Options(o)) => UploadPart::Options(o),
+                Some(api::encode_stream_request::Part::Chunk(c)) => UploadPart::Chunk(c),
+                None => UploadPart::Empty,
+            },
+            self.limits.max_scene_bytes,
+            "scene",
+        )
+        .await?;
         let limits = self.limits;
         let result = run_blocking(move || encode_scene(scene, options, limits)).await?;
         Ok(Response::new(api::EncodeStreamResponse {
@@ -440,20 +399,11 @@ impl splat_service_server::SplatService for SplatService {
             .decode_file(r.bitstream, r.output_format, r.spz_version)
             .await?;
         let (count, degree) = (scene.len() as u64, u32::from(scene.sh_degree));
-        let chunks: Vec<Result<api::DecodeStreamResponse, Status>> = bytes
-            .chunks(DECODE_CHUNK_BYTES)
-            .enumerate()
-            .map(|(i, data)| {
-                Ok(api::DecodeStreamResponse {
-                    splat_count: count,
-                    sh_degree: degree,
-                    chunk: Some(common::Chunk {
-                        data: data.to_vec(),
-                        offset: (i * DECODE_CHUNK_BYTES) as u64,
-                    }),
-                })
-            })
-            .collect();
+        let chunks = download_chunks(&bytes, |chunk| api::DecodeStreamResponse {
+            splat_count: count,
+            sh_degree: degree,
+            chunk: Some(chunk),
+        });
         Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
     }
 

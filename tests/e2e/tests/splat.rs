@@ -246,7 +246,8 @@ async fn streamed_encode_matches_unary_and_checks_its_chunks() {
         .await
         .unwrap_err();
     assert!(
-        err.message().contains("first EncodeStream message"),
+        err.message()
+            .contains("first stream message must carry the options"),
         "{}",
         err.message()
     );

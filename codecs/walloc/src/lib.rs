@@ -1,0 +1,270 @@
+//! The WaLLoC image codec ("Learned Compression for Compressed Learning", DCC 2025), built on
+//! `terse-wavelet` and `terse-entropy`.
+//!
+//! Encoding is cheap and runs here: pad to a multiple of `2^J` (edge replication), bior4.4
+//! wavelet packet (`J` levels), a linear map from the `3·4^J` bands to `L` latent channels,
+//! the bounded `ToUniform` squashing and rounding to integers in `±(2^(b−1) − 1)`, then a
+//! learned per-channel factorized prior codes the integers (instead of the reference's
+//! lossless WebP). Decoding maps integers to the decoder's input through a fixed table (so it
+//! is identical on every machine), runs the convolutional decoder behind [`BandDecoder`] (an
+//! ONNX model in the server), and inverts the wavelet packet.
+#![warn(missing_docs)]
+
+mod image_io;
+mod metrics;
+mod weights;
+
+pub use image_io::{ImageFormat, decode_image_file, encode_image_file};
+pub use metrics::{ms_ssim, psnr};
+pub use weights::EncoderWeights;
+
+use image::RgbImage;
+use ndarray::{Array2, Array3, Array4, ArrayView3, Axis};
+use terse_entropy::{CodecId, Container, FactorizedPrior, ModelTag, TableFile};
+
+/// Why an image could not be coded.
+#[derive(Debug, thiserror::Error)]
+pub enum WallocError {
+    /// The codec's model files are malformed.
+    #[error("model: {0}")]
+    Model(String),
+    /// The input image or bitstream is unusable; the message says why.
+    #[error("{0}")]
+    Invalid(String),
+    /// The decoder network failed.
+    #[error("decoder: {0}")]
+    Decoder(String),
+    /// A container or entropy stream is corrupt.
+    #[error(transparent)]
+    Entropy(#[from] terse_entropy::EntropyError),
+}
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, WallocError>;
+
+/// Runs the decoder network: normal-domain latents `[1, L, h, w]` → wavelet bands
+/// `[1, 3·4^J, h, w]`.
+pub trait BandDecoder {
+    /// Decodes one latent tensor.
+    fn decode(&self, normal_latent: Array4<f32>) -> std::result::Result<Array4<f32>, String>;
+}
+
+/// Integer latents of one image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Latents {
+    /// `[L, h, w]`, each in `±(2^(b−1) − 1)`.
+    pub values: Array3<i32>,
+    /// Image width in pixels.
+    pub width: u32,
+    /// Image height in pixels.
+    pub height: u32,
+}
+
+/// A loaded WaLLoC image model: encoder weights, prior and identity.
+pub struct WallocImageCodec {
+    weights: EncoderWeights,
+    prior: FactorizedPrior,
+    model: ModelTag,
+}
+
+impl WallocImageCodec {
+    /// A codec from the model's `encoder.json` and `prior.json` bytes and its identity (name and
+    /// the first 8 bytes of the ONNX decoder's sha256, recorded in every bitstream).
+    pub fn new(encoder_json: &[u8], prior_json: &[u8], model: ModelTag) -> Result<Self> {
+        let weights = EncoderWeights::from_json(encoder_json)?;
+        let text = std::str::from_utf8(prior_json)
+            .map_err(|_| WallocError::Model("prior is not UTF-8".into()))?;
+        let prior = FactorizedPrior::from_file(&TableFile::from_json(text)?)?;
+        if prior.channels() != weights.latent_dim {
+            return Err(WallocError::Model(format!(
+                "prior has {} channels, the encoder {}",
+                prior.channels(),
+                weights.latent_dim
+            )));
+        }
+        Ok(Self {
+            weights,
+            prior,
+            model,
+        })
+    }
+
+    /// The encoder weights.
+    pub fn weights(&self) -> &EncoderWeights {
+        &self.weights
+    }
+
+    /// Model identity recorded in bitstreams.
+    pub fn model(&self) -> &ModelTag {
+        &self.model
+    }
+
+    /// Latents of an image (the "encode to latents" output, for learning on compressed data).
+    pub fn analyze(&self, image: &RgbImage) -> Result<Latents> {
+        let (width, height) = image.dimensions();
+        if width == 0 || height == 0 {
+            return Err(WallocError::Invalid("image has no pixels".into()));
+        }
+        let block = 1u32 << self.weights.levels;
+        let (pw, ph) = (
+            width.div_ceil(block) * block,
+            height.div_ceil(block) * block,
+        );
+        let offset = self.weights.input_offset;
+        let planes = Array3::from_shape_fn((3, ph as usize, pw as usize), |(c, y, x)| {
+            let p = image.get_pixel((x as u32).min(width - 1), (y as u32).min(height - 1));
+            f32::from(p[c]) / 255.0 + offset
+        });
+        let bands =
+            terse_wavelet::wpt2d(&terse_wavelet::bior44(), planes.view(), self.weights.levels)
+                .map_err(|e| WallocError::Invalid(e.to_string()))?;
+        Ok(Latents {
+            values: self.weights.encode_bands(bands.view()),
+            width,
+            height,
+        })
+    }
+
+    /// Encodes an image into a container bitstream.
+    pub fn encode(&self, image: &RgbImage) -> Result<(Vec<u8>, Latents)> {
+        let latents = self.analyze(image)?;
+        let (l, h, w) = latents.values.dim();
+        let symbols: Vec<i32> = latents.values.iter().copied().collect();
+        let indexes: Vec<u32> = (0..symbols.len()).map(|i| (i / (h * w)) as u32).collect();
+        let payload = self.prior.table().encode_with_indexes(&symbols, &indexes)?;
+        let mut container = Container::new(CodecId::WallocImage);
+        container.model = Some(self.model.clone());
+        container.put_u64("width", u64::from(latents.width));
+        container.put_u64("height", u64::from(latents.height));
+        container.put_u64("latent_dim", l as u64);
+        container.put_u64("levels", u64::from(self.weights.levels));
+        container.push_section(*b"LATN", payload);
+        Ok((container.to_bytes()?, latents))
+    }
+
+    /// Reads the latents back from a bitstream (checks codec, model and shape fields).
+    pub fn decode_latents(&self, bitstream: &[u8], max_pixels: u64) -> Result<Latents> {
+        let container = Container::parse(bitstream)?;
+        container.expect_codec(CodecId::WallocImage)?;
+        match &container.model {
+            Some(m) if *m == self.model => {}
+            Some(m) => {
+                return Err(WallocError::Invalid(format!(
+                    "bitstream was coded with model `{}` ({}), this codec is `{}` ({})",
+                    m.name,
+                    hex(&m.sha256_prefix),
+                    self.model.name,
+                    hex(&self.model.sha256_prefix)
+                )));
+            }
+            None => return Err(WallocError::Invalid("bitstream names no model".into())),
+        }
+        let width = container.u64("width")?;
+        let height = container.u64("height")?;
+        if width == 0 || height == 0 || width > u64::from(u32::MAX) || height > u64::from(u32::MAX)
+        {
+            return Err(WallocError::Invalid(format!(
+                "image size {width}x{height} is invalid"
+            )));
+        }
+        if width.saturating_mul(height) > max_pixels {
+            return Err(WallocError::Invalid(format!(
+                "image of {width}x{height} pixels exceeds the limit of {max_pixels}"
+            )));
+        }
+        if container.u64("latent_dim")? != self.weights.latent_dim as u64
+            || container.u64("levels")? != u64::from(self.weights.levels)
+        {
+            return Err(WallocError::Invalid(
+                "latent shape fields do not match the model".into(),
+            ));
+        }
+        let block = 1u64 << self.weights.levels;
+        let (h, w) = (
+            height.div_ceil(block) as usize,
+            width.div_ceil(block) as usize,
+        );
+        let l = self.weights.latent_dim;
+        let indexes: Vec<u32> = (0..l * h * w).map(|i| (i / (h * w)) as u32).collect();
+        let symbols = self
+            .prior
+            .table()
+            .decode_with_indexes(container.section(*b"LATN")?, &indexes)?;
+        let bound = self.weights.max_level();
+        if symbols.iter().any(|s| s.abs() > bound) {
+            return Err(WallocError::Invalid(format!(
+                "a latent lies outside ±{bound}"
+            )));
+        }
+        let values = Array3::from_shape_vec((l, h, w), symbols).expect("sized above");
+        Ok(Latents {
+            values,
+            width: width as u32,
+            height: height as u32,
+        })
+    }
+
+    /// Decoder input for integer latents: `[1, L, h, w]` from the fixed ToNormal table.
+    pub fn normal_latents(&self, latents: &Latents) -> Array4<f32> {
+        let table = &self.weights.to_normal;
+        let bound = self.weights.max_level();
+        latents
+            .values
+            .mapv(|q| table[(q.clamp(-bound, bound) + bound) as usize])
+            .insert_axis(Axis(0))
+    }
+
+    /// Inverts the wavelet packet of decoded bands `[3·4^J, h, w]` and crops to the image.
+    pub fn reconstruct(&self, bands: ArrayView3<f32>, width: u32, height: u32) -> Result<RgbImage> {
+        let expected = 3 * (1usize << (2 * self.weights.levels));
+        if bands.dim().0 != expected {
+            return Err(WallocError::Decoder(format!(
+                "decoder produced {} bands, expected {expected}",
+                bands.dim().0
+            )));
+        }
+        let planes =
+            terse_wavelet::wpt2d_inverse(&terse_wavelet::bior44(), bands, self.weights.levels)
+                .map_err(|e| WallocError::Decoder(e.to_string()))?;
+        if planes.dim().1 < height as usize || planes.dim().2 < width as usize {
+            return Err(WallocError::Decoder(
+                "decoded planes are smaller than the image".into(),
+            ));
+        }
+        let offset = self.weights.input_offset;
+        Ok(RgbImage::from_fn(width, height, |x, y| {
+            image::Rgb(std::array::from_fn(|c| {
+                ((planes[[c, y as usize, x as usize]] - offset) * 255.0)
+                    .round()
+                    .clamp(0.0, 255.0) as u8
+            }))
+        }))
+    }
+
+    /// Full decode: bitstream → latents → decoder network → image.
+    pub fn decode(
+        &self,
+        bitstream: &[u8],
+        decoder: &dyn BandDecoder,
+        max_pixels: u64,
+    ) -> Result<RgbImage> {
+        let latents = self.decode_latents(bitstream, max_pixels)?;
+        let bands = decoder
+            .decode(self.normal_latents(&latents))
+            .map_err(WallocError::Decoder)?;
+        if bands.dim().0 != 1 {
+            return Err(WallocError::Decoder(format!(
+                "decoder returned a batch of {}",
+                bands.dim().0
+            )));
+        }
+        self.reconstruct(bands.index_axis(Axis(0), 0), latents.width, latents.height)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A plain `[rows, cols]` matrix type used by the encoder weights.
+pub type Matrix = Array2<f32>;
