@@ -51,7 +51,10 @@ impl EncoderWeights {
                 file.format, file.wavelet
             )));
         }
-        if !(1..=6).contains(&file.levels) || !(2..=16).contains(&file.bits) || !(file.scale > 0.0)
+        if !(1..=6).contains(&file.levels)
+            || !(2..=16).contains(&file.bits)
+            || file.scale.is_nan()
+            || file.scale <= 0.0
         {
             return Err(bad("levels, bits or scale out of range".into()));
         }
