@@ -31,7 +31,7 @@ pub fn decode_image_file(bytes: &[u8], max_pixels: u64) -> Result<(RgbImage, boo
         .into_dimensions()
         .map_err(|e| WallocError::Invalid(format!("cannot read image header: {e}")))?;
     if u64::from(w) * u64::from(h) > max_pixels {
-        return Err(WallocError::Invalid(format!(
+        return Err(WallocError::TooLarge(format!(
             "image of {w}x{h} pixels exceeds the limit of {max_pixels}"
         )));
     }

@@ -14,11 +14,11 @@ mod image_io;
 mod metrics;
 mod weights;
 
+pub use image::RgbImage;
 pub use image_io::{ImageFormat, decode_image_file, encode_image_file};
 pub use metrics::{ms_ssim, psnr};
 pub use weights::EncoderWeights;
 
-use image::RgbImage;
 use ndarray::{Array2, Array3, Array4, ArrayView3, Axis};
 use terse_entropy::{CodecId, Container, FactorizedPrior, ModelTag, TableFile};
 
@@ -31,6 +31,9 @@ pub enum WallocError {
     /// The input image or bitstream is unusable; the message says why.
     #[error("{0}")]
     Invalid(String),
+    /// The input exceeds a configured limit.
+    #[error("{0}")]
+    TooLarge(String),
     /// The decoder network failed.
     #[error("decoder: {0}")]
     Decoder(String),
@@ -168,7 +171,7 @@ impl WallocImageCodec {
             )));
         }
         if width.saturating_mul(height) > max_pixels {
-            return Err(WallocError::Invalid(format!(
+            return Err(WallocError::TooLarge(format!(
                 "image of {width}x{height} pixels exceeds the limit of {max_pixels}"
             )));
         }

@@ -15,14 +15,21 @@ pub enum ServiceKind {
     Splat,
     /// `compress.vision.v1.VisionService`.
     Vision,
+    /// `compress.image.v1.ImageService`.
+    Image,
 }
 
 /// Services the API defines that this build does not implement yet (named in errors).
-const PLANNED_SERVICES: &[&str] = &["image", "audio", "context"];
+const PLANNED_SERVICES: &[&str] = &["audio", "context"];
 
 impl ServiceKind {
     /// Every service this build implements.
-    pub const ALL: &[ServiceKind] = &[ServiceKind::Models, ServiceKind::Splat, ServiceKind::Vision];
+    pub const ALL: &[ServiceKind] = &[
+        ServiceKind::Models,
+        ServiceKind::Splat,
+        ServiceKind::Vision,
+        ServiceKind::Image,
+    ];
 
     /// Config name.
     pub fn name(self) -> &'static str {
@@ -30,6 +37,7 @@ impl ServiceKind {
             Self::Models => "models",
             Self::Splat => "splat",
             Self::Vision => "vision",
+            Self::Image => "image",
         }
     }
 
@@ -39,6 +47,7 @@ impl ServiceKind {
             Self::Models => "compress.models.v1.ModelRepositoryService",
             Self::Splat => "compress.splat.v1.SplatService",
             Self::Vision => "compress.vision.v1.VisionService",
+            Self::Image => "compress.image.v1.ImageService",
         }
     }
 
@@ -176,6 +185,24 @@ pub struct Config {
     pub splat: SplatSection,
     /// Visual-token service limits.
     pub vision: VisionSection,
+    /// Image codec limits.
+    pub image: ImageSection,
+}
+
+/// `[image]`: limits of the image codec service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImageSection {
+    /// Most pixels per image, input or decoded; more gets RESOURCE_EXHAUSTED.
+    pub max_pixels: u64,
+    /// Most bytes of one image file or bitstream, unary or streamed.
+    pub max_bytes: usize,
+}
+
+impl Default for ImageSection {
+    fn default() -> Self {
+        Self { max_pixels: 64 << 20, max_bytes: 256 << 20 }
+    }
 }
 
 /// `[vision]`: limits of the visual-token service.
@@ -347,11 +374,11 @@ mod tests {
         let err = config.resolve().unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown service `teleport` (available: models, splat, vision)"
+            "unknown service `teleport` (available: models, splat, vision, image)"
         );
 
         let mut config = Config::default();
-        config.server.services = vec!["image".into()];
+        config.server.services = vec!["audio".into()];
         let err = config.resolve().unwrap_err().to_string();
         assert!(err.contains("not implemented in this build"), "{err}");
 

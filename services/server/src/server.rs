@@ -8,6 +8,7 @@ use terse_runtime::{
     ExecutionObserver, ModelRegistry, ModelState, OnnxRuntime, resolve_library_path,
 };
 use terse_splat_service::{SplatLimits, SplatService, SplatServiceServer};
+use terse_image_service::{ImageLimits, ImageService, ImageServiceServer};
 use terse_vision_service::{VisionLimits, VisionService, VisionServiceServer};
 use tokio::{net::TcpListener, sync::watch};
 use tonic::transport::{Server, server::TcpIncoming};
@@ -163,6 +164,22 @@ pub async fn run(resolved: Resolved, check_only: bool) -> anyhow::Result<()> {
                 .max_decoding_message_size(resolved.max_request_bytes(service))
                 .max_encoding_message_size(resolved.max_response_bytes(service)),
             ),
+            ServiceKind::Image => {
+                let image = ImageService::from_registry(
+                    &registry,
+                    ImageLimits {
+                        max_pixels: resolved.config.image.max_pixels,
+                        max_bytes: resolved.config.image.max_bytes,
+                    },
+                )
+                .map_err(|e| anyhow::anyhow!("image service: {e}"))?;
+                tracing::info!(codecs = ?image.codec_names(), "image codecs");
+                router.add_service(
+                    ImageServiceServer::new(image)
+                        .max_decoding_message_size(resolved.max_request_bytes(service))
+                        .max_encoding_message_size(resolved.max_response_bytes(service)),
+                )
+            }
             ServiceKind::Vision => router.add_service(
                 VisionServiceServer::new(VisionService::new(VisionLimits {
                     max_elements: resolved.config.vision.max_elements,
