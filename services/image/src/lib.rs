@@ -11,7 +11,9 @@ use terse_entropy::{Container, ModelTag};
 use terse_proto::{common::v1 as common, image::v1 as api};
 use terse_runtime::{InferError, LoadedModel, ModelRegistry, ModelState, TensorData};
 use terse_service_common::{UploadPart, collect_upload, download_chunks, run_blocking};
-use terse_walloc::{ImageFormat, Latents, WallocError, WallocImageCodec, decode_image_file, encode_image_file};
+use terse_walloc::{
+    ImageFormat, Latents, WallocError, WallocImageCodec, decode_image_file, encode_image_file,
+};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -70,10 +72,15 @@ impl ImageService {
             if manifest.task != WALLOC_IMAGE_TASK {
                 continue;
             }
-            let ModelState::Ready(model) = &entry.state else { continue };
+            let ModelState::Ready(model) = &entry.state else {
+                continue;
+            };
             let read = |name: &str| entry.entry.read_asset(name).map_err(|e| e.to_string());
             let sha = hex::decode(&manifest.sha256).map_err(|e| e.to_string())?;
-            let tag = ModelTag { name: manifest.name.clone(), sha256_prefix: sha[..8].try_into().expect("32-byte sha") };
+            let tag = ModelTag {
+                name: manifest.name.clone(),
+                sha256_prefix: sha[..8].try_into().expect("32-byte sha"),
+            };
             let codec = WallocImageCodec::new(&read("encoder")?, &read("prior")?, tag)
                 .map_err(|e| format!("model {}: {e}", entry.entry.id()))?;
             codecs.push(HostedCodec {
@@ -90,19 +97,30 @@ impl ImageService {
 
     /// Names of the hosted codecs.
     pub fn codec_names(&self) -> Vec<String> {
-        self.codecs.iter().map(|c| c.codec.model().name.clone()).collect()
+        self.codecs
+            .iter()
+            .map(|c| c.codec.model().name.clone())
+            .collect()
     }
 
     fn pick(&self, name: &str) -> Result<&HostedCodec, Status> {
         if self.codecs.is_empty() {
-            return Err(Status::failed_precondition("no image codec is loaded (no `walloc-image` model in the repository)"));
+            return Err(Status::failed_precondition(
+                "no image codec is loaded (no `walloc-image` model in the repository)",
+            ));
         }
         if name.is_empty() {
             return Ok(&self.codecs[0]);
         }
-        self.codecs.iter().find(|c| c.codec.model().name == name).ok_or_else(|| {
-            Status::not_found(format!("codec `{name}` is not hosted (available: {})", self.codec_names().join(", ")))
-        })
+        self.codecs
+            .iter()
+            .find(|c| c.codec.model().name == name)
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "codec `{name}` is not hosted (available: {})",
+                    self.codec_names().join(", ")
+                ))
+            })
     }
 
     fn check_bytes(&self, len: usize, what: &str) -> Result<(), Status> {
@@ -116,13 +134,31 @@ impl ImageService {
     }
 
     /// Runs the decoder network on latents and rebuilds the image.
-    async fn reconstruct(&self, hosted: &HostedCodec, latents: Latents) -> Result<terse_walloc::RgbImage, Status> {
+    async fn reconstruct(
+        &self,
+        hosted: &HostedCodec,
+        latents: Latents,
+    ) -> Result<terse_walloc::RgbImage, Status> {
         let normal: Array4<f32> = hosted.codec.normal_latents(&latents);
         let shape: Vec<i64> = normal.shape().iter().map(|&d| d as i64).collect();
-        let input = TensorData::from_f32("normal_latent", shape, normal.as_slice().expect("standard layout"));
-        let output = hosted.decoder.infer(vec![input], &[]).await.map_err(infer_status)?;
-        let bands = output.outputs.into_iter().next().ok_or_else(|| Status::internal("decoder returned nothing"))?;
-        let values = bands.to_f32().ok_or_else(|| Status::internal("decoder output is not FP32"))?;
+        let input = TensorData::from_f32(
+            "normal_latent",
+            shape,
+            normal.as_slice().expect("standard layout"),
+        );
+        let output = hosted
+            .decoder
+            .infer(vec![input], &[])
+            .await
+            .map_err(infer_status)?;
+        let bands = output
+            .outputs
+            .into_iter()
+            .next()
+            .ok_or_else(|| Status::internal("decoder returned nothing"))?;
+        let values = bands
+            .to_f32()
+            .ok_or_else(|| Status::internal("decoder output is not FP32"))?;
         let dims: Vec<usize> = bands.shape.iter().map(|&d| d as usize).collect();
         let [1, b, h, w] = dims[..] else {
             return Err(Status::internal(format!("decoder output shape {dims:?}")));
@@ -130,13 +166,20 @@ impl ImageService {
         let codec = Arc::clone(&hosted.codec);
         let (width, height) = (latents.width, latents.height);
         run_blocking(move || {
-            let planes = Array3::from_shape_vec((b, h, w), values).map_err(|e| Status::internal(e.to_string()))?;
-            codec.reconstruct(planes.view(), width, height).map_err(walloc_status)
+            let planes = Array3::from_shape_vec((b, h, w), values)
+                .map_err(|e| Status::internal(e.to_string()))?;
+            codec
+                .reconstruct(planes.view(), width, height)
+                .map_err(walloc_status)
         })
         .await
     }
 
-    async fn encode_image(&self, image: Vec<u8>, options: api::EncodeOptions) -> Result<api::EncodeResult, Status> {
+    async fn encode_image(
+        &self,
+        image: Vec<u8>,
+        options: api::EncodeOptions,
+    ) -> Result<api::EncodeResult, Status> {
         self.check_bytes(image.len(), "image")?;
         let hosted = self.pick(&options.codec)?;
         let codec = Arc::clone(&hosted.codec);
@@ -161,7 +204,11 @@ impl ImageService {
                 name: "latents".into(),
                 datatype: common::DataType::Int32 as i32,
                 shape: vec![l as i64, h as i64, w as i64],
-                raw_contents: latents.values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                raw_contents: latents
+                    .values
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect(),
             }
         });
         let mut reconstruction = Vec::new();
@@ -170,8 +217,16 @@ impl ImageService {
             let format = options.reconstruction_format;
             let want_file = options.return_reconstruction;
             let (psnr, ms_ssim, file) = run_blocking(move || {
-                let file = if want_file { output_file(&decoded, format)? } else { Vec::new() };
-                Ok((terse_walloc::psnr(&original, &decoded), terse_walloc::ms_ssim(&original, &decoded), file))
+                let file = if want_file {
+                    output_file(&decoded, format)?
+                } else {
+                    Vec::new()
+                };
+                Ok((
+                    terse_walloc::psnr(&original, &decoded),
+                    terse_walloc::ms_ssim(&original, &decoded),
+                    file,
+                ))
             })
             .await?;
             rate.psnr_db = psnr.is_finite().then_some(psnr);
@@ -184,20 +239,41 @@ impl ImageService {
             height,
             channels: 3,
             rate_distortion: Some(rate),
-            model: Some(common::ModelRef { name: hosted.codec.model().name.clone(), version: hosted.version.clone() }),
+            model: Some(common::ModelRef {
+                name: hosted.codec.model().name.clone(),
+                version: hosted.version.clone(),
+            }),
             reconstruction,
             latents: latent_tensor,
-            warnings: if alpha { vec!["the alpha channel is not coded (RGB only)".into()] } else { Vec::new() },
+            warnings: if alpha {
+                vec!["the alpha channel is not coded (RGB only)".into()]
+            } else {
+                Vec::new()
+            },
         })
     }
 
-    async fn decode_bitstream(&self, bitstream: Vec<u8>, format: i32) -> Result<(Vec<u8>, u32, u32, i32), Status> {
+    async fn decode_bitstream(
+        &self,
+        bitstream: Vec<u8>,
+        format: i32,
+    ) -> Result<(Vec<u8>, u32, u32, i32), Status> {
         self.check_bytes(bitstream.len(), "bitstream")?;
-        let container = Container::parse(&bitstream).map_err(|e| Status::invalid_argument(format!("bitstream: {e}")))?;
-        let model = container.model.ok_or_else(|| Status::invalid_argument("bitstream names no model"))?;
-        let hosted = self.codecs.iter().find(|c| c.codec.model().name == model.name).ok_or_else(|| {
-            Status::not_found(format!("bitstream needs codec `{}`, which this server does not host", model.name))
-        })?;
+        let container = Container::parse(&bitstream)
+            .map_err(|e| Status::invalid_argument(format!("bitstream: {e}")))?;
+        let model = container
+            .model
+            .ok_or_else(|| Status::invalid_argument("bitstream names no model"))?;
+        let hosted = self
+            .codecs
+            .iter()
+            .find(|c| c.codec.model().name == model.name)
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "bitstream needs codec `{}`, which this server does not host",
+                    model.name
+                ))
+            })?;
         if *hosted.codec.model() != model {
             return Err(Status::failed_precondition(format!(
                 "bitstream was coded with another build of `{}` (decoder sha256 prefix {}); this server has {}",
@@ -208,11 +284,25 @@ impl ImageService {
         }
         let codec = Arc::clone(&hosted.codec);
         let max_pixels = self.limits.max_pixels;
-        let latents = run_blocking(move || codec.decode_latents(&bitstream, max_pixels).map_err(walloc_status)).await?;
+        let latents = run_blocking(move || {
+            codec
+                .decode_latents(&bitstream, max_pixels)
+                .map_err(walloc_status)
+        })
+        .await?;
         let decoded = self.reconstruct(hosted, latents).await?;
         let (w, h) = decoded.dimensions();
         let file = run_blocking(move || output_file(&decoded, format)).await?;
-        Ok((file, w, h, if format == 0 { api::ImageFormat::Png as i32 } else { format }))
+        Ok((
+            file,
+            w,
+            h,
+            if format == 0 {
+                api::ImageFormat::Png as i32
+            } else {
+                format
+            },
+        ))
     }
 }
 
@@ -221,14 +311,19 @@ fn output_file(image: &terse_walloc::RgbImage, format: i32) -> Result<Vec<u8>, S
         Ok(api::ImageFormat::Unspecified | api::ImageFormat::Png) => {
             encode_image_file(image, ImageFormat::Png).map_err(walloc_status)
         }
-        Ok(api::ImageFormat::Webp) => encode_image_file(image, ImageFormat::WebP).map_err(walloc_status),
+        Ok(api::ImageFormat::Webp) => {
+            encode_image_file(image, ImageFormat::WebP).map_err(walloc_status)
+        }
         Ok(api::ImageFormat::RawRgb8) => Ok(image.as_raw().clone()),
-        Err(_) => Err(Status::invalid_argument(format!("unknown image format {format}"))),
+        Err(_) => Err(Status::invalid_argument(format!(
+            "unknown image format {format}"
+        ))),
     }
 }
 
 /// Stream type of DecodeStream.
-pub type DecodeChunks = Pin<Box<dyn Stream<Item = Result<api::DecodeStreamResponse, Status>> + Send>>;
+pub type DecodeChunks =
+    Pin<Box<dyn Stream<Item = Result<api::DecodeStreamResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl api::image_service_server::ImageService for ImageService {
@@ -242,7 +337,10 @@ impl api::image_service_server::ImageService for ImageService {
                 .iter()
                 .map(|c| api::CodecInfo {
                     name: c.codec.model().name.clone(),
-                    model: Some(common::ModelRef { name: c.codec.model().name.clone(), version: c.version.clone() }),
+                    model: Some(common::ModelRef {
+                        name: c.codec.model().name.clone(),
+                        version: c.version.clone(),
+                    }),
                     description: c.description.clone(),
                     latent_channels: c.codec.weights().latent_dim as u32,
                     levels: c.codec.weights().levels,
@@ -252,10 +350,17 @@ impl api::image_service_server::ImageService for ImageService {
         }))
     }
 
-    async fn encode(&self, request: Request<api::EncodeRequest>) -> Result<Response<api::EncodeResponse>, Status> {
+    async fn encode(
+        &self,
+        request: Request<api::EncodeRequest>,
+    ) -> Result<Response<api::EncodeResponse>, Status> {
         let request = request.into_inner();
-        let result = self.encode_image(request.image, request.options.unwrap_or_default()).await?;
-        Ok(Response::new(api::EncodeResponse { result: Some(result) }))
+        let result = self
+            .encode_image(request.image, request.options.unwrap_or_default())
+            .await?;
+        Ok(Response::new(api::EncodeResponse {
+            result: Some(result),
+        }))
     }
 
     async fn encode_stream(
@@ -275,13 +380,26 @@ impl api::image_service_server::ImageService for ImageService {
         )
         .await?;
         let result = self.encode_image(image, options).await?;
-        Ok(Response::new(api::EncodeStreamResponse { result: Some(result) }))
+        Ok(Response::new(api::EncodeStreamResponse {
+            result: Some(result),
+        }))
     }
 
-    async fn decode(&self, request: Request<api::DecodeRequest>) -> Result<Response<api::DecodeResponse>, Status> {
+    async fn decode(
+        &self,
+        request: Request<api::DecodeRequest>,
+    ) -> Result<Response<api::DecodeResponse>, Status> {
         let request = request.into_inner();
-        let (image, width, height, format) = self.decode_bitstream(request.bitstream, request.format).await?;
-        Ok(Response::new(api::DecodeResponse { image, format, width, height, channels: 3 }))
+        let (image, width, height, format) = self
+            .decode_bitstream(request.bitstream, request.format)
+            .await?;
+        Ok(Response::new(api::DecodeResponse {
+            image,
+            format,
+            width,
+            height,
+            channels: 3,
+        }))
     }
 
     type DecodeStreamStream = DecodeChunks;
@@ -291,7 +409,9 @@ impl api::image_service_server::ImageService for ImageService {
         request: Request<api::DecodeStreamRequest>,
     ) -> Result<Response<Self::DecodeStreamStream>, Status> {
         let request = request.into_inner();
-        let (image, width, height, _) = self.decode_bitstream(request.bitstream, request.format).await?;
+        let (image, width, height, _) = self
+            .decode_bitstream(request.bitstream, request.format)
+            .await?;
         let chunks = download_chunks(&image, |chunk| api::DecodeStreamResponse {
             width,
             height,

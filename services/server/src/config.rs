@@ -201,7 +201,10 @@ pub struct ImageSection {
 
 impl Default for ImageSection {
     fn default() -> Self {
-        Self { max_pixels: 64 << 20, max_bytes: 256 << 20 }
+        Self {
+            max_pixels: 64 << 20,
+            max_bytes: 256 << 20,
+        }
     }
 }
 

@@ -3,12 +3,12 @@
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
+use terse_image_service::{ImageLimits, ImageService, ImageServiceServer};
 use terse_models_service::{ModelRepository, ModelRepositoryServiceServer};
 use terse_runtime::{
     ExecutionObserver, ModelRegistry, ModelState, OnnxRuntime, resolve_library_path,
 };
 use terse_splat_service::{SplatLimits, SplatService, SplatServiceServer};
-use terse_image_service::{ImageLimits, ImageService, ImageServiceServer};
 use terse_vision_service::{VisionLimits, VisionService, VisionServiceServer};
 use tokio::{net::TcpListener, sync::watch};
 use tonic::transport::{Server, server::TcpIncoming};

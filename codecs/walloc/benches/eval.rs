@@ -1,0 +1,385 @@
+//! Image evaluation table: every hosted WaLLoC config against JPEG (libjpeg-turbo), WebP, AVIF
+//! and JPEG XL at matched bits per pixel, on the McMaster validation photos (never trained on):
+//! bpp, PSNR, MS-SSIM, encode and decode MPix/s. Also the size of the latents written as the
+//! reference does (8-bit planes in lossless WebP) against our prior-coded latents, and a
+//! two-point BD-rate against WebP.
+//!
+//! Run: `cargo bench -p terse-walloc --bench eval` (`TERSE_EVAL_PHOTOS=n` evaluates the first
+//! n photos only; needs `scripts/setup`, the models in
+//! models/repository, ../shared/datasets/images/mcmaster, and for the baselines the Debian
+//! packages libjpeg-turbo-progs webp libavif-bin libjxl-tools; missing tools are skipped).
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::Arc,
+    time::Instant,
+};
+
+use ndarray::Array4;
+use terse_entropy::ModelTag;
+use terse_runtime::{
+    LoadedModel, ModelRegistry, ModelSelection, ModelState, OnnxRuntime, SessionOptions, TensorData,
+};
+use terse_walloc::{BandDecoder, RgbImage, WallocImageCodec, decode_image_file, ms_ssim, psnr};
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+struct OnnxDecoder {
+    model: Arc<LoadedModel>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl BandDecoder for OnnxDecoder {
+    fn decode(&self, normal: Array4<f32>) -> Result<Array4<f32>, String> {
+        let shape: Vec<i64> = normal.shape().iter().map(|&d| d as i64).collect();
+        let input = TensorData::from_f32("normal_latent", shape, normal.as_slice().unwrap());
+        let out = self
+            .runtime
+            .block_on(self.model.infer(vec![input], &[]))
+            .map_err(|e| e.to_string())?;
+        let bands = &out.outputs[0];
+        let dims: Vec<usize> = bands.shape.iter().map(|&d| d as usize).collect();
+        Array4::from_shape_vec(
+            (dims[0], dims[1], dims[2], dims[3]),
+            bands.to_f32().unwrap(),
+        )
+        .map_err(|e| e.to_string())
+    }
+}
+
+#[derive(Default, Clone, Copy)]
+struct Row {
+    bpp: f64,
+    psnr: f64,
+    ms_ssim: f64,
+    encode_s: f64,
+    decode_s: f64,
+    pixels: f64,
+}
+
+impl Row {
+    fn add(&mut self, o: Row) {
+        self.bpp += o.bpp;
+        self.psnr += o.psnr;
+        self.ms_ssim += o.ms_ssim;
+        self.encode_s += o.encode_s;
+        self.decode_s += o.decode_s;
+        self.pixels += o.pixels;
+    }
+}
+
+fn print_row(name: &str, r: Row, n: f64) {
+    println!(
+        "  {name:<22} {:>6.3} {:>7.2} {:>8.4} {:>9.1} {:>9.1}",
+        r.bpp / n,
+        r.psnr / n,
+        r.ms_ssim / n,
+        r.pixels / r.encode_s / 1e6,
+        r.pixels / r.decode_s / 1e6
+    );
+}
+
+fn tool(name: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// A reference codec driven through its command-line tools.
+struct Baseline {
+    label: &'static str,
+    binary: &'static str,
+    /// Input and decoded-output file extensions the tools read and write.
+    input: &'static str,
+    output: &'static str,
+    /// Quality range searched (higher = more bits).
+    range: (u32, u32),
+    encode: fn(u32, &str, &str) -> Command,
+    decode: fn(&str, &str) -> Command,
+}
+
+impl Baseline {
+    fn all() -> Vec<Baseline> {
+        vec![
+            Baseline {
+                label: "JPEG (libjpeg-turbo)",
+                binary: "cjpeg",
+                input: "bmp",
+                output: "bmp",
+                range: (1, 100),
+                encode: |q, i, o| {
+                    cmd(
+                        "cjpeg",
+                        &["-quality", &q.to_string(), "-optimize", "-outfile", o, i],
+                    )
+                },
+                decode: |i, o| cmd("djpeg", &["-bmp", "-outfile", o, i]),
+            },
+            Baseline {
+                label: "WebP",
+                binary: "cwebp",
+                input: "png",
+                output: "png",
+                range: (0, 100),
+                encode: |q, i, o| {
+                    cmd(
+                        "cwebp",
+                        &["-quiet", "-m", "6", "-q", &q.to_string(), i, "-o", o],
+                    )
+                },
+                decode: |i, o| cmd("dwebp", &["-quiet", i, "-o", o]),
+            },
+            Baseline {
+                label: "AVIF (libavif)",
+                binary: "avifenc",
+                input: "png",
+                output: "png",
+                range: (0, 63),
+                encode: |q, i, o| {
+                    let quantizer = (63 - q).to_string();
+                    cmd(
+                        "avifenc",
+                        &["-s", "6", "--min", &quantizer, "--max", &quantizer, i, o],
+                    )
+                },
+                decode: |i, o| cmd("avifdec", &[i, o]),
+            },
+            Baseline {
+                label: "JPEG XL (libjxl)",
+                binary: "cjxl",
+                input: "png",
+                output: "png",
+                range: (1, 100),
+                encode: |q, i, o| cmd("cjxl", &["--quiet", "-q", &q.to_string(), i, o]),
+                decode: |i, o| cmd("djxl", &["--quiet", i, o]),
+            },
+        ]
+    }
+
+    /// Encodes at the quality whose bpp is closest to `target` (bisection), then decodes.
+    fn matched(&self, original: &RgbImage, dir: &Path, target: f64) -> Option<Row> {
+        let input = dir.join(format!("input.{}", self.input));
+        original.save(&input).ok()?;
+        let coded = dir.join("coded.bin");
+        let decoded = dir.join(format!("decoded.{}", self.output));
+        let (i, c, d) = (input.to_str()?, coded.to_str()?, decoded.to_str()?);
+        let pixels = f64::from(original.width()) * f64::from(original.height());
+        let encode = |q: u32| -> Option<(f64, f64)> {
+            let start = Instant::now();
+            let status = (self.encode)(q, i, c).output().ok()?;
+            let seconds = start.elapsed().as_secs_f64();
+            status.status.success().then_some(())?;
+            Some((
+                std::fs::metadata(&coded).ok()?.len() as f64 * 8.0 / pixels,
+                seconds,
+            ))
+        };
+        let (mut lo, mut hi) = self.range;
+        let mut best: Option<(f64, u32)> = None;
+        while lo <= hi {
+            let q = (lo + hi) / 2;
+            let (bpp, _) = encode(q)?;
+            if best.is_none_or(|(d, _)| (bpp - target).abs() < d) {
+                best = Some(((bpp - target).abs(), q));
+            }
+            if bpp > target {
+                if q == 0 {
+                    break;
+                }
+                hi = q - 1;
+            } else {
+                lo = q + 1;
+            }
+        }
+        let (bpp, encode_s) = encode(best?.1)?;
+        let start = Instant::now();
+        (self.decode)(c, d)
+            .output()
+            .ok()?
+            .status
+            .success()
+            .then_some(())?;
+        let decode_s = start.elapsed().as_secs_f64();
+        let image = image::open(&decoded).ok()?.to_rgb8();
+        Some(Row {
+            bpp,
+            psnr: psnr(original, &image),
+            ms_ssim: ms_ssim(original, &image).unwrap_or(f64::NAN),
+            encode_s,
+            decode_s,
+            pixels,
+        })
+    }
+}
+
+fn cmd(program: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(program);
+    c.args(args);
+    c
+}
+
+fn main() {
+    // Paths (the ONNX Runtime in ./.venv, the repository) are relative to the workspace root.
+    std::env::set_current_dir(ROOT).expect("workspace root");
+    let shared = PathBuf::from(ROOT).join("../shared/datasets/images/mcmaster");
+    let mut photos: Vec<PathBuf> = std::fs::read_dir(&shared)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    photos.sort();
+    if let Some(limit) = std::env::var("TERSE_EVAL_PHOTOS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        photos.truncate(limit);
+    }
+    if photos.is_empty() {
+        println!(
+            "no validation photos under {}: nothing to evaluate",
+            shared.display()
+        );
+        return;
+    }
+    let library = terse_runtime::resolve_library_path(None).expect("run scripts/setup first");
+    let ort = OnnxRuntime::load(&library).expect("ONNX Runtime");
+    let registry = ModelRegistry::load(
+        &ort,
+        &PathBuf::from(ROOT).join("models/repository"),
+        &ModelSelection::default(),
+        &SessionOptions::default(),
+        None,
+    )
+    .expect("model repository");
+    let mut configs = Vec::new();
+    for entry in registry.entries() {
+        if entry.entry.manifest.task != "walloc-image" {
+            continue;
+        }
+        let ModelState::Ready(model) = &entry.state else {
+            continue;
+        };
+        let sha = hex::decode(&entry.entry.manifest.sha256).unwrap();
+        let tag = ModelTag {
+            name: entry.entry.manifest.name.clone(),
+            sha256_prefix: sha[..8].try_into().unwrap(),
+        };
+        let codec = WallocImageCodec::new(
+            &entry.entry.read_asset("encoder").unwrap(),
+            &entry.entry.read_asset("prior").unwrap(),
+            tag,
+        )
+        .unwrap();
+        let decoder = OnnxDecoder {
+            model: Arc::clone(model),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap(),
+        };
+        configs.push((entry.entry.manifest.name.clone(), codec, decoder));
+    }
+    configs.sort_by_key(|(_, c, _)| c.weights().latent_dim);
+    let dir = std::env::temp_dir().join(format!("terse-eval-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let n = photos.len() as f64;
+    println!(
+        "McMaster validation set: {} photos (500x500), never trained on",
+        photos.len()
+    );
+    for (name, codec, decoder) in &configs {
+        let mut ours = Row::default();
+        let mut webp_latents = 0usize;
+        let mut prior_latents = 0usize;
+        let mut baselines: Vec<(&str, Row)> = Vec::new();
+        for photo in &photos {
+            let (original, _) =
+                decode_image_file(&std::fs::read(photo).unwrap(), u64::MAX).unwrap();
+            let pixels = f64::from(original.width()) * f64::from(original.height());
+            let start = Instant::now();
+            let (bitstream, latents) = codec.encode(&original).unwrap();
+            let encode_s = start.elapsed().as_secs_f64();
+            let start = Instant::now();
+            let decoded = codec.decode(&bitstream, decoder, u64::MAX).unwrap();
+            let decode_s = start.elapsed().as_secs_f64();
+            let row = Row {
+                bpp: bitstream.len() as f64 * 8.0 / pixels,
+                psnr: psnr(&original, &decoded),
+                ms_ssim: ms_ssim(&original, &decoded).unwrap_or(f64::NAN),
+                encode_s,
+                decode_s,
+                pixels,
+            };
+            ours.add(row);
+            prior_latents += bitstream.len();
+            // The reference's latent coding: each channel shifted to uint8, all channels tiled
+            // into one grayscale image, lossless WebP.
+            if tool("cwebp") {
+                let (l, h, w) = latents.values.dim();
+                let cols = (l as f64).sqrt().ceil() as usize;
+                let rows = l.div_ceil(cols);
+                let bias = codec.weights().max_level() + 1;
+                let tile =
+                    image::GrayImage::from_fn((cols * w) as u32, (rows * h) as u32, |x, y| {
+                        let (c, xx, yy) = (
+                            (y as usize / h) * cols + x as usize / w,
+                            x as usize % w,
+                            y as usize % h,
+                        );
+                        image::Luma([if c < l {
+                            (latents.values[[c, yy, xx]] + bias).clamp(0, 255) as u8
+                        } else {
+                            0
+                        }])
+                    });
+                let png = dir.join("latents.png");
+                tile.save(&png).unwrap();
+                let out = dir.join("latents.webp");
+                cmd(
+                    "cwebp",
+                    &[
+                        "-quiet",
+                        "-lossless",
+                        "-z",
+                        "9",
+                        png.to_str().unwrap(),
+                        "-o",
+                        out.to_str().unwrap(),
+                    ],
+                )
+                .output()
+                .unwrap();
+                webp_latents += std::fs::metadata(&out)
+                    .map(|m| m.len() as usize)
+                    .unwrap_or(0);
+            }
+            for baseline in Baseline::all().iter().filter(|b| tool(b.binary)) {
+                if let Some(r) = baseline.matched(&original, &dir, row.bpp) {
+                    match baselines.iter_mut().find(|(n, _)| *n == baseline.label) {
+                        Some((_, acc)) => acc.add(r),
+                        None => baselines.push((baseline.label, r)),
+                    }
+                }
+            }
+        }
+        println!("\n{name} (bpp matched per photo)");
+        println!(
+            "  {:<22} {:>6} {:>7} {:>8} {:>9} {:>9}",
+            "codec", "bpp", "PSNR", "MS-SSIM", "enc MP/s", "dec MP/s"
+        );
+        print_row(&format!("terse {name}"), ours, n);
+        for (label, r) in &baselines {
+            print_row(label, *r, n);
+        }
+        if webp_latents > 0 {
+            println!(
+                "  latents: lossless WebP (reference) {} B vs learned prior {} B (container included): {:.1}% smaller",
+                webp_latents,
+                prior_latents,
+                100.0 * (1.0 - prior_latents as f64 / webp_latents as f64)
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
