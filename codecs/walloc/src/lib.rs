@@ -10,6 +10,7 @@
 //! ONNX model in the server), and inverts the wavelet packet.
 #![warn(missing_docs)]
 
+mod context;
 mod image_io;
 mod metrics;
 mod weights;
@@ -50,6 +51,16 @@ pub type Result<T> = std::result::Result<T, WallocError>;
 pub trait BandDecoder {
     /// Decodes one latent tensor.
     fn decode(&self, normal_latent: Array4<f32>) -> std::result::Result<Array4<f32>, String>;
+}
+
+/// How the integer latents are entropy-coded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
+pub enum LatentCoding {
+    /// Static learned per-channel factorized prior (ANS).
+    Factorized = 0,
+    /// Causal-neighbour prediction with adaptive residual models (range coder).
+    Context = 1,
 }
 
 /// Integer latents of one image.
@@ -128,20 +139,35 @@ impl WallocImageCodec {
         })
     }
 
+    /// The latents coded both ways: (factorized prior, context model) payloads.
+    pub fn code_latents(&self, latents: &Latents) -> Result<(Vec<u8>, Vec<u8>)> {
+        let (_, h, w) = latents.values.dim();
+        let symbols: Vec<i32> = latents.values.iter().copied().collect();
+        let indexes: Vec<u32> = (0..symbols.len()).map(|i| (i / (h * w)) as u32).collect();
+        let factorized = self.prior.table().encode_with_indexes(&symbols, &indexes)?;
+        let contextual = context::encode_context(&latents.values, self.weights.max_level())?;
+        Ok((factorized, contextual))
+    }
+
     /// Encodes an image into a container bitstream.
     pub fn encode(&self, image: &RgbImage) -> Result<(Vec<u8>, Latents)> {
         let latents = self.analyze(image)?;
-        let (l, h, w) = latents.values.dim();
-        let symbols: Vec<i32> = latents.values.iter().copied().collect();
-        let indexes: Vec<u32> = (0..symbols.len()).map(|i| (i / (h * w)) as u32).collect();
-        let payload = self.prior.table().encode_with_indexes(&symbols, &indexes)?;
+        let l = latents.values.dim().0;
+        // Both codings of the same integers; keep the smaller (a header field says which).
+        let (factorized, contextual) = self.code_latents(&latents)?;
+        let (coding, tag, payload) = if contextual.len() < factorized.len() {
+            (LatentCoding::Context, *b"LCTX", contextual)
+        } else {
+            (LatentCoding::Factorized, *b"LATN", factorized)
+        };
         let mut container = Container::new(CodecId::WallocImage);
         container.model = Some(self.model.clone());
         container.put_u64("width", u64::from(latents.width));
         container.put_u64("height", u64::from(latents.height));
         container.put_u64("latent_dim", l as u64);
         container.put_u64("levels", u64::from(self.weights.levels));
-        container.push_section(*b"LATN", payload);
+        container.put_u64("latent_coding", coding as u64);
+        container.push_section(tag, payload);
         Ok((container.to_bytes()?, latents))
     }
 
@@ -188,18 +214,28 @@ impl WallocImageCodec {
             width.div_ceil(block) as usize,
         );
         let l = self.weights.latent_dim;
-        let indexes: Vec<u32> = (0..l * h * w).map(|i| (i / (h * w)) as u32).collect();
-        let symbols = self
-            .prior
-            .table()
-            .decode_with_indexes(container.section(*b"LATN")?, &indexes)?;
         let bound = self.weights.max_level();
-        if symbols.iter().any(|s| s.abs() > bound) {
-            return Err(WallocError::Invalid(format!(
-                "a latent lies outside ±{bound}"
-            )));
-        }
-        let values = Array3::from_shape_vec((l, h, w), symbols).expect("sized above");
+        let values = match container.u64("latent_coding")? {
+            0 => {
+                let indexes: Vec<u32> = (0..l * h * w).map(|i| (i / (h * w)) as u32).collect();
+                let symbols = self
+                    .prior
+                    .table()
+                    .decode_with_indexes(container.section(*b"LATN")?, &indexes)?;
+                if symbols.iter().any(|s| s.abs() > bound) {
+                    return Err(WallocError::Invalid(format!(
+                        "a latent lies outside ±{bound}"
+                    )));
+                }
+                Array3::from_shape_vec((l, h, w), symbols).expect("sized above")
+            }
+            1 => context::decode_context(container.section(*b"LCTX")?, (l, h, w), bound)?,
+            other => {
+                return Err(WallocError::Invalid(format!(
+                    "unknown latent coding {other}"
+                )));
+            }
+        };
         Ok(Latents {
             values,
             width: width as u32,
