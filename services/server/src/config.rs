@@ -110,11 +110,9 @@ impl Default for ServerSection {
         Self {
             listen: "127.0.0.1:50051".parse().expect("valid address"),
             metrics_listen: "127.0.0.1:9464".to_string(),
-            services: vec![
-                "models".to_string(),
-                "splat".to_string(),
-                "vision".to_string(),
-            ],
+            services: ["models", "splat", "vision", "image"]
+                .map(String::from)
+                .to_vec(),
             max_concurrent_requests: 256,
             request_timeout_ms: 60_000,
             shutdown_grace_ms: 15_000,

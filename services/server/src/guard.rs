@@ -19,9 +19,12 @@ use crate::metrics::Metrics;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Finishing the timer this much before the deadline lets our DEADLINE_EXCEEDED reach the
-/// client before tonic's own timer (which answers CANCELLED) fires on the same deadline.
-const DEADLINE_MARGIN: Duration = Duration::from_millis(5);
+/// Finishing the timer a little before the deadline lets our DEADLINE_EXCEEDED reach the
+/// client before the client's own timer (which answers CANCELLED) fires on the same deadline:
+/// a tenth of the deadline, at least 5 ms and at most 250 ms, so a loaded machine still makes it.
+fn deadline_margin(deadline: Duration) -> Duration {
+    (deadline / 10).clamp(Duration::from_millis(5), Duration::from_millis(250))
+}
 
 /// Settings and shared state of the guard.
 pub struct GuardState {
@@ -290,7 +293,11 @@ where
             let response = match deadline {
                 None => call.await.map_err(Into::into)?,
                 Some(deadline) => {
-                    match tokio::time::timeout(deadline.saturating_sub(DEADLINE_MARGIN), call).await
+                    match tokio::time::timeout(
+                        deadline.saturating_sub(deadline_margin(deadline)),
+                        call,
+                    )
+                    .await
                     {
                         Ok(response) => response.map_err(Into::into)?,
                         Err(_) => {

@@ -1,0 +1,254 @@
+//! `compress.image.v1.ImageService` on the real `terse` binary with the shipped WaLLoC models:
+//! the PSNR an encode reports is the PSNR of what Decode returns; latents; streaming; errors.
+
+use terse_e2e::{ConfigFile, Server, workspace};
+use terse_proto::{
+    common::v1::{Chunk, DataType},
+    image::v1::{
+        DecodeRequest, DecodeStreamRequest, EncodeOptions, EncodeRequest, EncodeStreamRequest,
+        ImageFormat, ListCodecsRequest, encode_stream_request::Part,
+        image_service_client::ImageServiceClient,
+    },
+};
+use tonic::{Code, transport::Channel};
+
+fn photo() -> Vec<u8> {
+    std::fs::read(workspace().join("tests/fixtures/images/astronaut_200x136.png")).unwrap()
+}
+
+async fn client(server: &Server) -> ImageServiceClient<Channel> {
+    ImageServiceClient::new(server.channel().await).max_decoding_message_size(64 << 20)
+}
+
+fn rgb(png: &[u8]) -> image::RgbImage {
+    image::load_from_memory(png).unwrap().to_rgb8()
+}
+
+fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    let mse = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum::<f64>()
+        / a.as_raw().len() as f64;
+    10.0 * (255.0f64 * 255.0 / mse).log10()
+}
+
+#[tokio::test]
+async fn reported_quality_is_what_decode_returns() {
+    let server = Server::start(&["--config", "config/terse.toml", "--services", "image"]).await;
+    let mut client = client(&server).await;
+    let codecs = client
+        .list_codecs(ListCodecsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .codecs;
+    assert!(!codecs.is_empty());
+    for codec in &codecs {
+        let options = EncodeOptions {
+            codec: codec.name.clone(),
+            measure_quality: true,
+            return_latents: true,
+            ..Default::default()
+        };
+        let result = client
+            .encode(EncodeRequest {
+                image: photo(),
+                options: Some(options),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .result
+            .unwrap();
+        let rd = result.rate_distortion.unwrap();
+        assert_eq!(
+            (result.width, result.height, result.channels),
+            (200, 136, 3)
+        );
+        assert_eq!(rd.compressed_bytes, result.bitstream.len() as u64);
+        let reported = rd.psnr_db.unwrap();
+        assert!(
+            rd.bits_per_pixel.unwrap() > 0.0 && rd.ms_ssim.is_none(),
+            "MS-SSIM needs 161+ pixel sides"
+        );
+        let latents = result.latents.unwrap();
+        assert_eq!(latents.datatype, DataType::Int32 as i32);
+        assert_eq!(
+            latents.shape,
+            vec![i64::from(codec.latent_channels), 17, 25]
+        );
+
+        let decoded = client
+            .decode(DecodeRequest {
+                bitstream: result.bitstream.clone(),
+                format: ImageFormat::Png as i32,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let measured = psnr(&rgb(&photo()), &rgb(&decoded.image));
+        assert!(
+            (measured - reported).abs() < 1e-9,
+            "{}: reported {reported} dB, decoded {measured} dB",
+            codec.name
+        );
+
+        // Streamed decode of raw RGB reassembles to the same pixels.
+        let mut stream = client
+            .decode_stream(DecodeStreamRequest {
+                bitstream: result.bitstream,
+                format: ImageFormat::RawRgb8 as i32,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let mut raw = Vec::new();
+        while let Some(part) = stream.message().await.unwrap() {
+            raw.extend_from_slice(&part.chunk.unwrap().data);
+        }
+        assert_eq!(raw, rgb(&decoded.image).into_raw());
+    }
+}
+
+#[tokio::test]
+async fn streamed_upload_matches_unary_and_errors_are_precise() {
+    let server = Server::start(&["--config", "config/terse.toml", "--services", "image"]).await;
+    let mut client = client(&server).await;
+    let image = photo();
+    let unary = client
+        .encode(EncodeRequest {
+            image: image.clone(),
+            options: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .result
+        .unwrap();
+    let mut parts = vec![EncodeStreamRequest {
+        part: Some(Part::Options(EncodeOptions::default())),
+    }];
+    parts.extend(
+        image
+            .chunks(10_000)
+            .enumerate()
+            .map(|(i, data)| EncodeStreamRequest {
+                part: Some(Part::Chunk(Chunk {
+                    data: data.to_vec(),
+                    offset: (i * 10_000) as u64,
+                })),
+            }),
+    );
+    let streamed = client
+        .encode_stream(tokio_stream::iter(parts))
+        .await
+        .unwrap()
+        .into_inner()
+        .result
+        .unwrap();
+    assert_eq!(streamed.bitstream, unary.bitstream);
+
+    let mut corrupt = unary.bitstream.clone();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 1;
+    let cases = [
+        (
+            client
+                .encode(EncodeRequest {
+                    image: b"not an image".to_vec(),
+                    options: None,
+                })
+                .await
+                .map(|_| ()),
+            Code::InvalidArgument,
+            "unrecognized image format",
+        ),
+        (
+            client
+                .encode(EncodeRequest {
+                    image: image[..image.len() / 2].to_vec(),
+                    options: None,
+                })
+                .await
+                .map(|_| ()),
+            Code::InvalidArgument,
+            "cannot decode image",
+        ),
+        (
+            client
+                .encode(EncodeRequest {
+                    image: image.clone(),
+                    options: Some(EncodeOptions {
+                        codec: "jpeg2000".into(),
+                        ..Default::default()
+                    }),
+                })
+                .await
+                .map(|_| ()),
+            Code::NotFound,
+            "codec `jpeg2000` is not hosted",
+        ),
+        (
+            client
+                .decode(DecodeRequest {
+                    bitstream: corrupt,
+                    format: 0,
+                })
+                .await
+                .map(|_| ()),
+            Code::InvalidArgument,
+            "checksum mismatch",
+        ),
+        (
+            client
+                .decode(DecodeRequest {
+                    bitstream: unary.bitstream[..30].to_vec(),
+                    format: 0,
+                })
+                .await
+                .map(|_| ()),
+            Code::InvalidArgument,
+            "truncated",
+        ),
+        (
+            client
+                .decode(DecodeRequest {
+                    bitstream: unary.bitstream.clone(),
+                    format: 9,
+                })
+                .await
+                .map(|_| ()),
+            Code::InvalidArgument,
+            "unknown image format 9",
+        ),
+    ];
+    for (result, code, needle) in cases {
+        let err = result.unwrap_err();
+        assert_eq!(err.code(), code, "{err:?}");
+        assert!(
+            err.message().contains(needle),
+            "`{}` lacks `{needle}`",
+            err.message()
+        );
+    }
+
+    let small = ConfigFile::new("[server]\nservices = [\"image\"]\n[image]\nmax_pixels = 10000\n");
+    let limited = Server::start(&["--config", small.arg()]).await;
+    let err = ImageServiceClient::new(limited.channel().await)
+        .encode(EncodeRequest {
+            image,
+            options: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted);
+    assert!(
+        err.message()
+            .contains("200x136 pixels exceeds the limit of 10000"),
+        "{}",
+        err.message()
+    );
+}
