@@ -20,8 +20,15 @@ use crate::{
 pub const MAX_ADAPTIVE_ALPHABET: usize = 4096;
 const COUNT_INCREMENT: u32 = 32;
 const COUNT_LIMIT: u32 = 1 << 16;
-const FIRST_REBUILD: u32 = 16;
+const FIRST_REBUILD: u32 = 4;
 const MAX_REBUILD_INTERVAL: u32 = 1024;
+/// Rebuilds cost one pass over the alphabet: small alphabets rebuild often (they learn fast),
+/// large ones at most every 1024 symbols.
+fn rebuild_cap(alphabet: usize) -> u32 {
+    (alphabet as u32)
+        .saturating_mul(4)
+        .clamp(16, MAX_REBUILD_INTERVAL)
+}
 
 /// A categorical model over `0..alphabet` that adapts to the symbols coded with it.
 #[derive(Debug, Clone)]
@@ -50,6 +57,21 @@ impl AdaptiveCategorical {
             until_rebuild: FIRST_REBUILD,
             interval: FIRST_REBUILD,
         })
+    }
+
+    /// A model over `counts.len()` symbols starting from learned counts (each raised to at
+    /// least 1, scaled down to at most 2^16 in total): a prior that keeps adapting.
+    pub fn with_counts(counts: &[u32]) -> Result<Self> {
+        let mut model = Self::new(counts.len())?;
+        let total: u64 = counts.iter().map(|&c| u64::from(c.max(1))).sum();
+        let scale = total.div_ceil(u64::from(COUNT_LIMIT)).max(1);
+        model.counts = counts
+            .iter()
+            .map(|&c| ((u64::from(c.max(1)) / scale).max(1)) as u32)
+            .collect();
+        model.total = model.counts.iter().sum();
+        model.model = Self::quantize(&model.counts, model.total);
+        Ok(model)
     }
 
     /// Alphabet size.
@@ -86,7 +108,7 @@ impl AdaptiveCategorical {
         self.until_rebuild -= 1;
         if self.until_rebuild == 0 {
             self.model = Self::quantize(&self.counts, self.total);
-            self.interval = (self.interval * 2).min(MAX_REBUILD_INTERVAL);
+            self.interval = (self.interval * 2).min(rebuild_cap(self.counts.len()));
             self.until_rebuild = self.interval;
         }
     }
@@ -246,6 +268,23 @@ impl AdaptiveIntegers {
             escape,
             contexts,
         })
+    }
+
+    /// Starts context `ctx` from learned counts of the values `lo..=lo + counts.len() − 1`
+    /// (only for ranges narrow enough to need no raw low bits); the escape keeps count 1.
+    pub fn seed(&mut self, ctx: usize, counts: &[u32]) -> Result<()> {
+        if self.low_bits != 0 || counts.len() != self.escape {
+            return Err(EntropyError::InvalidModel(format!(
+                "seed needs {} counts for a range without raw bits, got {}",
+                self.escape,
+                counts.len()
+            )));
+        }
+        let mut with_escape = counts.to_vec();
+        with_escape.push(1);
+        let model = AdaptiveCategorical::with_counts(&with_escape)?;
+        *self.context(ctx)? = model;
+        Ok(())
     }
 
     /// Number of contexts.

@@ -71,6 +71,25 @@ pub struct ModelTag {
     pub sha256_prefix: [u8; 8],
 }
 
+impl ModelTag {
+    /// A tag from a model name and the lower-case hex sha256 of its file (first 8 bytes kept).
+    pub fn from_sha256_hex(name: &str, sha256_hex: &str) -> Result<Self> {
+        let bytes = sha256_hex.as_bytes();
+        if bytes.len() < 16 || !bytes[..16].iter().all(u8::is_ascii_hexdigit) {
+            return Err(EntropyError::Container(format!(
+                "`{sha256_hex}` is not a hex sha256"
+            )));
+        }
+        let nibble = |b: u8| (b as char).to_digit(16).expect("checked hex") as u8;
+        let sha256_prefix =
+            std::array::from_fn(|i| nibble(bytes[2 * i]) << 4 | nibble(bytes[2 * i + 1]));
+        Ok(Self {
+            name: name.to_string(),
+            sha256_prefix,
+        })
+    }
+}
+
 /// A parsed or to-be-written container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Container {

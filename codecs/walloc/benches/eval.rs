@@ -18,6 +18,7 @@ use std::{
 
 use ndarray::Array4;
 use terse_entropy::ModelTag;
+use terse_image_service::read_asset;
 use terse_runtime::{
     LoadedModel, ModelRegistry, ModelSelection, ModelState, OnnxRuntime, SessionOptions, TensorData,
 };
@@ -261,17 +262,11 @@ fn main() {
         let ModelState::Ready(model) = &entry.state else {
             continue;
         };
-        let sha = hex::decode(&entry.entry.manifest.sha256).unwrap();
-        let tag = ModelTag {
-            name: entry.entry.manifest.name.clone(),
-            sha256_prefix: sha[..8].try_into().unwrap(),
-        };
-        let codec = WallocImageCodec::new(
-            &entry.entry.read_asset("encoder").unwrap(),
-            &entry.entry.read_asset("prior").unwrap(),
-            tag,
-        )
-        .unwrap();
+        let tag =
+            ModelTag::from_sha256_hex(&entry.entry.manifest.name, &entry.entry.manifest.sha256)
+                .unwrap();
+        let codec =
+            WallocImageCodec::from_assets(|name| read_asset(&entry.entry, name), tag).unwrap();
         let decoder = OnnxDecoder {
             model: Arc::clone(model),
             runtime: tokio::runtime::Builder::new_current_thread()
@@ -357,7 +352,11 @@ fn main() {
                     .map(|m| m.len() as usize)
                     .unwrap_or(0);
             }
-            for baseline in Baseline::all().iter().filter(|b| tool(b.binary)) {
+            let run_baselines = std::env::var("TERSE_EVAL_BASELINES").map_or(true, |v| v != "0");
+            for baseline in Baseline::all()
+                .iter()
+                .filter(|b| run_baselines && tool(b.binary))
+            {
                 if let Some(r) = baseline.matched(&original, &dir, row.bpp) {
                     match baselines.iter_mut().find(|(n, _)| *n == baseline.label) {
                         Some((_, acc)) => acc.add(r),

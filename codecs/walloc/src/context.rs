@@ -1,6 +1,6 @@
 //! Context-adaptive coding of the integer latents: each channel is predicted from its causal
-//! neighbours (the median edge detector of LOCO-I / JPEG-LS) and the residual is range-coded
-//! with adaptive models per channel and local-activity bucket. Integer-only, so decoding is
+//! neighbours (mean of left and up, corrected by the up-row slope) and the residual is
+//! range-coded with adaptive models per channel, local activity and the left residual's size. Integer-only, so decoding is
 //! identical everywhere. Complements the static factorized prior: the encoder keeps whichever
 //! is smaller.
 
@@ -9,24 +9,13 @@ use terse_entropy::{AdaptiveDecoder, AdaptiveEncoder, AdaptiveIntegers};
 
 use crate::Result;
 
-const BUCKETS: usize = 8;
+const ACTIVITY: usize = 10;
+const LEFT: usize = 4;
+const BUCKETS: usize = ACTIVITY * LEFT;
 
-fn med(left: i32, up: i32, up_left: i32) -> i32 {
-    if up_left >= left.max(up) {
-        left.min(up)
-    } else if up_left <= left.min(up) {
-        left.max(up)
-    } else {
-        left + up - up_left
-    }
-}
-
-fn bucket(activity: i32) -> usize {
-    (32 - (activity.unsigned_abs()).leading_zeros()).min(BUCKETS as u32 - 1) as usize
-}
-
-/// Neighbours of (y, x) in one channel plane (zero outside), as (left, up, up-left, activity).
-fn neighbours(plane: &[i32], w: usize, y: usize, x: usize) -> (i32, i32, i32, i32) {
+/// Causal neighbourhood of (y, x) in one channel plane: (left, up, up-left, up-right) with
+/// edge replication.
+fn neighbours(plane: &[i32], w: usize, y: usize, x: usize) -> [i32; 4] {
     let at = |yy: usize, xx: usize| plane[yy * w + xx];
     let left = if x > 0 {
         at(y, x - 1)
@@ -37,36 +26,172 @@ fn neighbours(plane: &[i32], w: usize, y: usize, x: usize) -> (i32, i32, i32, i3
     };
     let up = if y > 0 { at(y - 1, x) } else { left };
     let up_left = if x > 0 && y > 0 { at(y - 1, x - 1) } else { up };
-    let activity = (left - up_left).abs() + (up - up_left).abs();
-    (left, up, up_left, activity)
+    let up_right = if y > 0 && x + 1 < w {
+        at(y - 1, x + 1)
+    } else {
+        up
+    };
+    [left, up, up_left, up_right]
 }
 
-fn model(channels: usize, max: i32) -> Result<AdaptiveIntegers> {
-    Ok(AdaptiveIntegers::new(
-        -2 * i64::from(max),
-        2 * i64::from(max),
-        channels * BUCKETS,
-    )?)
+/// Prediction: the mean of left and up, corrected by a quarter of the up-row slope.
+fn predict([left, up, up_left, up_right]: [i32; 4]) -> i32 {
+    (2 * (left + up) + up_right - up_left).div_euclid(4)
+}
+
+/// Context of a residual: local activity (log2 bucket) × size of the left neighbour's residual.
+fn context([left, up, up_left, up_right]: [i32; 4], left_residual: i32) -> usize {
+    let activity = (left - up_left).abs() + (up - up_left).abs() + (up - up_right).abs();
+    let activity = (32 - activity.unsigned_abs().leading_zeros()).min(ACTIVITY as u32 - 1) as usize;
+    let left_class =
+        (32 - left_residual.unsigned_abs().leading_zeros()).min(LEFT as u32 - 1) as usize;
+    activity * LEFT + left_class
+}
+
+/// Residual magnitude classes: residuals are bounded by 2·(2^15 − 1) < 2^17.
+const CLASSES: i64 = 18;
+
+/// Adaptive models of one latent tensor. A residual is coded as its magnitude class (bit
+/// length, in the context of channel and activity bucket: a small alphabet that learns fast),
+/// its sign (in the context of channel and class) and the bits below the leading one (the top
+/// one adaptive per class, the rest raw).
+struct Models {
+    class: AdaptiveIntegers,
+    sign: AdaptiveIntegers,
+    top: AdaptiveIntegers,
+}
+
+impl Models {
+    fn new(channels: usize, prior: Option<&ContextPrior>) -> Result<Self> {
+        let mut models = Self {
+            class: AdaptiveIntegers::new(0, CLASSES - 1, channels * BUCKETS)?,
+            sign: AdaptiveIntegers::new(0, 1, channels * CLASSES as usize)?,
+            top: AdaptiveIntegers::new(0, 1, channels * CLASSES as usize)?,
+        };
+        if let Some(prior) = prior {
+            for (i, counts) in prior.class_counts.iter().enumerate() {
+                models.class.seed(i, counts)?;
+            }
+            for (i, counts) in prior.sign_counts.iter().enumerate() {
+                models.sign.seed(i, counts)?;
+            }
+            for (i, counts) in prior.top_counts.iter().enumerate() {
+                models.top.seed(i, counts)?;
+            }
+        }
+        Ok(models)
+    }
+
+    fn encode(
+        &mut self,
+        enc: &mut AdaptiveEncoder,
+        channel: usize,
+        bucket: usize,
+        residual: i32,
+    ) -> Result<()> {
+        let magnitude = residual.unsigned_abs();
+        let class = i64::from(32 - magnitude.leading_zeros());
+        self.class.encode(enc, channel * BUCKETS + bucket, class)?;
+        if class == 0 {
+            return Ok(());
+        }
+        let slot = channel * CLASSES as usize + class as usize;
+        self.sign.encode(enc, slot, i64::from(residual < 0))?;
+        if class >= 2 {
+            let below = class as u32 - 1;
+            self.top
+                .encode(enc, slot, i64::from((magnitude >> (below - 1)) & 1))?;
+            enc.encode_bits(u64::from(magnitude), below - 1)?;
+        }
+        Ok(())
+    }
+
+    fn decode(&mut self, dec: &mut AdaptiveDecoder, channel: usize, bucket: usize) -> Result<i64> {
+        let class = self.class.decode(dec, channel * BUCKETS + bucket)?;
+        if !(0..CLASSES).contains(&class) {
+            return Err(crate::WallocError::Invalid(
+                "latent residual class out of range".into(),
+            ));
+        }
+        if class == 0 {
+            return Ok(0);
+        }
+        let slot = channel * CLASSES as usize + class as usize;
+        let negative = self.sign.decode(dec, slot)? != 0;
+        let mut magnitude = 1u64 << (class - 1);
+        if class >= 2 {
+            let below = class as u32 - 1;
+            magnitude |= ((self.top.decode(dec, slot)? as u64) & 1) << (below - 1);
+            magnitude |= dec.decode_bits(below - 1)? & ((1 << (below - 1)) - 1);
+        }
+        let value = magnitude as i64;
+        Ok(if negative { -value } else { value })
+    }
+}
+
+/// Learned starting counts of the context models (`context.json`, fitted on training latents by
+/// `models/scripts/walloc/fit_context_prior.py`): flattened `[channel][context][class]`,
+/// `[channel][class][sign]` and `[channel][class][top bit]`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ContextPrior {
+    format: String,
+    activity: usize,
+    left: usize,
+    classes: i64,
+    class_counts: Vec<Vec<u32>>,
+    sign_counts: Vec<Vec<u32>>,
+    top_counts: Vec<Vec<u32>>,
+}
+
+impl ContextPrior {
+    /// Parses and checks a prior for `channels` latent channels.
+    pub fn from_json(bytes: &[u8], channels: usize) -> Result<Self> {
+        let bad = |m: String| crate::WallocError::Model(format!("context.json: {m}"));
+        let prior: Self = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+        if prior.format != "terse-walloc-context/1"
+            || prior.activity != ACTIVITY
+            || prior.left != LEFT
+            || prior.classes != CLASSES
+        {
+            return Err(bad(
+                "format or context layout differs from this build".into()
+            ));
+        }
+        let shapes = [
+            (&prior.class_counts, channels * BUCKETS, CLASSES as usize),
+            (&prior.sign_counts, channels * CLASSES as usize, 2),
+            (&prior.top_counts, channels * CLASSES as usize, 2),
+        ];
+        for (table, rows, cols) in shapes {
+            if table.len() != rows || table.iter().any(|r| r.len() != cols) {
+                return Err(bad(format!("a table is not [{rows}, {cols}]")));
+            }
+        }
+        Ok(prior)
+    }
 }
 
 /// Codes `[L, h, w]` latents bounded by ±`max`.
-pub fn encode_context(values: &Array3<i32>, max: i32) -> Result<Vec<u8>> {
+pub fn encode_context(
+    values: &Array3<i32>,
+    max: i32,
+    prior: Option<&ContextPrior>,
+) -> Result<Vec<u8>> {
+    let _ = max;
     let (l, h, w) = values.dim();
-    let mut coder = model(l, max)?;
+    let mut models = Models::new(l, prior)?;
     let mut enc = AdaptiveEncoder::new();
     let flat = values.as_standard_layout();
     let data = flat.as_slice().expect("standard layout");
     for c in 0..l {
         let plane = &data[c * h * w..(c + 1) * h * w];
+        let mut left_residual = 0i32;
         for y in 0..h {
             for x in 0..w {
-                let (left, up, up_left, activity) = neighbours(plane, w, y, x);
-                let residual = plane[y * w + x] - med(left, up, up_left);
-                coder.encode(
-                    &mut enc,
-                    c * BUCKETS + bucket(activity),
-                    i64::from(residual),
-                )?;
+                let near = neighbours(plane, w, y, x);
+                let residual = plane[y * w + x] - predict(near);
+                models.encode(&mut enc, c, context(near, left_residual), residual)?;
+                left_residual = if x + 1 < w { residual } else { 0 };
             }
         }
     }
@@ -74,24 +199,31 @@ pub fn encode_context(values: &Array3<i32>, max: i32) -> Result<Vec<u8>> {
 }
 
 /// Inverse of [`encode_context`].
-pub fn decode_context(bytes: &[u8], shape: (usize, usize, usize), max: i32) -> Result<Array3<i32>> {
+pub fn decode_context(
+    bytes: &[u8],
+    shape: (usize, usize, usize),
+    max: i32,
+    prior: Option<&ContextPrior>,
+) -> Result<Array3<i32>> {
     let (l, h, w) = shape;
-    let mut coder = model(l, max)?;
+    let mut models = Models::new(l, prior)?;
     let mut dec = AdaptiveDecoder::new(bytes)?;
     let mut data = vec![0i32; l * h * w];
     for c in 0..l {
         let plane = &mut data[c * h * w..(c + 1) * h * w];
+        let mut left_residual = 0i32;
         for y in 0..h {
             for x in 0..w {
-                let (left, up, up_left, activity) = neighbours(plane, w, y, x);
-                let residual = coder.decode(&mut dec, c * BUCKETS + bucket(activity))?;
-                let value = i64::from(med(left, up, up_left)) + residual;
-                plane[y * w + x] = value.clamp(i64::from(-max), i64::from(max)) as i32;
+                let near = neighbours(plane, w, y, x);
+                let residual = models.decode(&mut dec, c, context(near, left_residual))?;
+                let value = i64::from(predict(near)) + residual;
                 if value.abs() > i64::from(max) {
                     return Err(crate::WallocError::Invalid(format!(
                         "a latent lies outside ±{max}"
                     )));
                 }
+                plane[y * w + x] = value as i32;
+                left_residual = if x + 1 < w { residual as i32 } else { 0 };
             }
         }
     }
@@ -107,7 +239,10 @@ mod tests {
         let values = Array3::from_shape_fn((3, 17, 23), |(c, y, x)| {
             (((x * 7 + y * 3 + c * 11) % 41) as i32 - 20) + if (x + y) % 5 == 0 { 60 } else { 0 }
         });
-        let bytes = encode_context(&values, 127).unwrap();
-        assert_eq!(decode_context(&bytes, values.dim(), 127).unwrap(), values);
+        let bytes = encode_context(&values, 127, None).unwrap();
+        assert_eq!(
+            decode_context(&bytes, values.dim(), 127, None).unwrap(),
+            values
+        );
     }
 }

@@ -78,6 +78,7 @@ pub struct Latents {
 pub struct WallocImageCodec {
     weights: EncoderWeights,
     prior: FactorizedPrior,
+    context_prior: Option<(context::ContextPrior, u32)>,
     model: ModelTag,
 }
 
@@ -99,8 +100,36 @@ impl WallocImageCodec {
         Ok(Self {
             weights,
             prior,
+            context_prior: None,
             model,
         })
+    }
+
+    /// A codec from a model's assets, fetched by name with `read`: `encoder` and `prior` are
+    /// required, `context` (learned starting counts of the context models) optional.
+    /// `read` answers `Ok(None)` for an asset the model does not ship.
+    pub fn from_assets(
+        read: impl Fn(&str) -> std::result::Result<Option<Vec<u8>>, String>,
+        model: ModelTag,
+    ) -> Result<Self> {
+        let get =
+            |name: &str| read(name).map_err(|e| WallocError::Model(format!("asset `{name}`: {e}")));
+        let need = |name: &str| {
+            get(name)?.ok_or_else(|| WallocError::Model(format!("asset `{name}` is missing")))
+        };
+        let codec = Self::new(&need("encoder")?, &need("prior")?, model)?;
+        match get("context")? {
+            Some(bytes) => codec.with_context_prior(&bytes),
+            None => Ok(codec),
+        }
+    }
+
+    /// Starts the context models from learned counts (`context.json`). Bitstreams record the
+    /// prior's checksum, so a decoder with another prior refuses them.
+    pub fn with_context_prior(mut self, context_json: &[u8]) -> Result<Self> {
+        let prior = context::ContextPrior::from_json(context_json, self.weights.latent_dim)?;
+        self.context_prior = Some((prior, crc32fast::hash(context_json)));
+        Ok(self)
     }
 
     /// The encoder weights.
@@ -145,7 +174,11 @@ impl WallocImageCodec {
         let symbols: Vec<i32> = latents.values.iter().copied().collect();
         let indexes: Vec<u32> = (0..symbols.len()).map(|i| (i / (h * w)) as u32).collect();
         let factorized = self.prior.table().encode_with_indexes(&symbols, &indexes)?;
-        let contextual = context::encode_context(&latents.values, self.weights.max_level())?;
+        let contextual = context::encode_context(
+            &latents.values,
+            self.weights.max_level(),
+            self.context_prior.as_ref().map(|p| &p.0),
+        )?;
         Ok((factorized, contextual))
     }
 
@@ -167,6 +200,12 @@ impl WallocImageCodec {
         container.put_u64("latent_dim", l as u64);
         container.put_u64("levels", u64::from(self.weights.levels));
         container.put_u64("latent_coding", coding as u64);
+        if coding == LatentCoding::Context {
+            container.put_u64(
+                "context_prior",
+                self.context_prior.as_ref().map_or(0, |p| u64::from(p.1)),
+            );
+        }
         container.push_section(tag, payload);
         Ok((container.to_bytes()?, latents))
     }
@@ -229,7 +268,16 @@ impl WallocImageCodec {
                 }
                 Array3::from_shape_vec((l, h, w), symbols).expect("sized above")
             }
-            1 => context::decode_context(container.section(*b"LCTX")?, (l, h, w), bound)?,
+            1 => {
+                let expected = self.context_prior.as_ref().map_or(0, |p| u64::from(p.1));
+                if container.u64("context_prior")? != expected {
+                    return Err(WallocError::Invalid(
+                        "bitstream was coded with another context prior".into(),
+                    ));
+                }
+                let prior = self.context_prior.as_ref().map(|p| &p.0);
+                context::decode_context(container.section(*b"LCTX")?, (l, h, w), bound, prior)?
+            }
             other => {
                 return Err(WallocError::Invalid(format!(
                     "unknown latent coding {other}"

@@ -6,6 +6,7 @@ use std::{path::PathBuf, sync::Arc};
 
 use ndarray::Array4;
 use terse_entropy::ModelTag;
+use terse_image_service::read_asset;
 use terse_runtime::{
     LoadedModel, ModelRegistry, ModelSelection, ModelState, OnnxRuntime, SessionOptions, TensorData,
 };
@@ -46,17 +47,11 @@ fn codecs() -> Vec<(WallocImageCodec, Decoder)> {
         .iter()
         .filter_map(|e| match &e.state {
             ModelState::Ready(model) if e.entry.manifest.task == "walloc-image" => {
-                let sha = hex::decode(&e.entry.manifest.sha256).unwrap();
-                let tag = ModelTag {
-                    name: e.entry.manifest.name.clone(),
-                    sha256_prefix: sha[..8].try_into().unwrap(),
-                };
-                let codec = WallocImageCodec::new(
-                    &e.entry.read_asset("encoder").unwrap(),
-                    &e.entry.read_asset("prior").unwrap(),
-                    tag,
-                )
-                .unwrap();
+                let tag =
+                    ModelTag::from_sha256_hex(&e.entry.manifest.name, &e.entry.manifest.sha256)
+                        .unwrap();
+                let codec =
+                    WallocImageCodec::from_assets(|name| read_asset(&e.entry, name), tag).unwrap();
                 Some((
                     codec,
                     Decoder(

@@ -22,8 +22,9 @@ def main():
     version = sys.argv[3] if len(sys.argv) > 3 else "1"
     dst = ROOT / "models" / "repository" / name / version
     dst.mkdir(parents=True, exist_ok=True)
-    for f in ("model.onnx", "encoder.json", "prior.json", "training.json"):
-        shutil.copyfile(src / f, dst / f)
+    for f in ("model.onnx", "encoder.json", "prior.json", "training.json", "context.json"):
+        if (src / f).exists():
+            shutil.copyfile(src / f, dst / f)
     training = json.loads((src / "training.json").read_text())
     encoder = json.loads((src / "encoder.json").read_text())
     args = training["args"]
@@ -76,6 +77,13 @@ sha256 = "{sha256(dst / 'prior.json')}"
 name = "training"
 file = "training.json"
 sha256 = "{sha256(dst / 'training.json')}"
+'''
+    if (dst / "context.json").exists():
+        manifest += f'''
+[[assets]]
+name = "context"
+file = "context.json"
+sha256 = "{sha256(dst / 'context.json')}"
 '''
     (dst / "manifest.toml").write_text(manifest)
     print(f"packaged {dst}")

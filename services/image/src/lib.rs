@@ -9,7 +9,9 @@ use std::{pin::Pin, sync::Arc};
 use ndarray::{Array3, Array4};
 use terse_entropy::{Container, ModelTag};
 use terse_proto::{common::v1 as common, image::v1 as api};
-use terse_runtime::{InferError, LoadedModel, ModelRegistry, ModelState, TensorData};
+use terse_runtime::{
+    InferError, LoadedModel, ManifestEntry, ModelRegistry, ModelState, TensorData,
+};
 use terse_service_common::{UploadPart, collect_upload, download_chunks, run_blocking};
 use terse_walloc::{
     ImageFormat, Latents, WallocError, WallocImageCodec, decode_image_file, encode_image_file,
@@ -63,6 +65,14 @@ fn infer_status(e: InferError) -> Status {
     }
 }
 
+/// An asset of a model entry: `Ok(None)` when the manifest lists none by that name.
+pub fn read_asset(entry: &ManifestEntry, name: &str) -> Result<Option<Vec<u8>>, String> {
+    if !entry.manifest.assets.iter().any(|a| a.name == name) {
+        return Ok(None);
+    }
+    entry.read_asset(name).map(Some).map_err(|e| e.to_string())
+}
+
 impl ImageService {
     /// Hosts every ready `walloc-image` model of the registry.
     pub fn from_registry(registry: &ModelRegistry, limits: ImageLimits) -> Result<Self, String> {
@@ -75,13 +85,9 @@ impl ImageService {
             let ModelState::Ready(model) = &entry.state else {
                 continue;
             };
-            let read = |name: &str| entry.entry.read_asset(name).map_err(|e| e.to_string());
-            let sha = hex::decode(&manifest.sha256).map_err(|e| e.to_string())?;
-            let tag = ModelTag {
-                name: manifest.name.clone(),
-                sha256_prefix: sha[..8].try_into().expect("32-byte sha"),
-            };
-            let codec = WallocImageCodec::new(&read("encoder")?, &read("prior")?, tag)
+            let tag = ModelTag::from_sha256_hex(&manifest.name, &manifest.sha256)
+                .map_err(|e| e.to_string())?;
+            let codec = WallocImageCodec::from_assets(|name| read_asset(&entry.entry, name), tag)
                 .map_err(|e| format!("model {}: {e}", entry.entry.id()))?;
             codecs.push(HostedCodec {
                 codec: Arc::new(codec),
