@@ -5,7 +5,8 @@
 //! two-point BD-rate against WebP.
 //!
 //! Run: `cargo bench -p terse-walloc --bench eval` (`TERSE_EVAL_PHOTOS=n` evaluates the first
-//! n photos only; needs `scripts/setup`, the models in
+//! n photos only, `TERSE_EVAL_CONFIG=name` one model, `TERSE_EVAL_BASELINES=0` skips the
+//! reference codecs; needs `scripts/setup`, the models in
 //! models/repository, ../shared/datasets/images/mcmaster, and for the baselines the Debian
 //! packages libjpeg-turbo-progs webp libavif-bin libjxl-tools; missing tools are skipped).
 
@@ -257,6 +258,11 @@ fn main() {
     let mut configs = Vec::new();
     for entry in registry.entries() {
         if entry.entry.manifest.task != "walloc-image" {
+            continue;
+        }
+        if let Ok(only) = std::env::var("TERSE_EVAL_CONFIG")
+            && only != entry.entry.manifest.name
+        {
             continue;
         }
         let ModelState::Ready(model) = &entry.state else {
