@@ -30,15 +30,51 @@ pub enum UploadPart<O> {
     Empty,
 }
 
+/// A streamed-upload request message (`oneof part { Options options; Chunk chunk; }`).
+pub trait UploadMessage {
+    /// The options type of the first message.
+    type Options;
+    /// Which part the message carries.
+    fn into_part(self) -> UploadPart<Self::Options>;
+}
+
+/// Implements [`UploadMessage`] for a generated `EncodeStreamRequest`: the message type, the
+/// module holding its `Part` oneof, and the options type.
+macro_rules! upload_message {
+    ($message:ty, $oneof:path, $options:ty) => {
+        impl $crate::UploadMessage for $message {
+            type Options = $options;
+            fn into_part(self) -> $crate::UploadPart<$options> {
+                use $oneof as oneof;
+                match self.part {
+                    Some(oneof::Part::Options(o)) => $crate::UploadPart::Options(o),
+                    Some(oneof::Part::Chunk(c)) => $crate::UploadPart::Chunk(c),
+                    None => $crate::UploadPart::Empty,
+                }
+            }
+        }
+    };
+}
+
+upload_message!(
+    terse_proto::splat::v1::EncodeStreamRequest,
+    terse_proto::splat::v1::encode_stream_request,
+    terse_proto::splat::v1::EncodeOptions
+);
+upload_message!(
+    terse_proto::image::v1::EncodeStreamRequest,
+    terse_proto::image::v1::encode_stream_request,
+    terse_proto::image::v1::EncodeOptions
+);
+
 /// Collects a chunked upload: options first, then chunks whose offsets must follow each other,
 /// at most `max_bytes` in all. `what` names the payload in errors.
-pub async fn collect_upload<M, O>(
+pub async fn collect_upload<M: UploadMessage>(
     stream: &mut Streaming<M>,
-    split: impl Fn(M) -> UploadPart<O>,
     max_bytes: usize,
     what: &str,
-) -> Result<(O, Vec<u8>), Status> {
-    let options = match stream.message().await?.map(&split) {
+) -> Result<(M::Options, Vec<u8>), Status> {
+    let options = match stream.message().await?.map(M::into_part) {
         Some(UploadPart::Options(o)) => o,
         Some(_) => {
             return Err(Status::invalid_argument(
@@ -49,7 +85,7 @@ pub async fn collect_upload<M, O>(
     };
     let mut data = Vec::new();
     while let Some(message) = stream.message().await? {
-        let chunk = match split(message) {
+        let chunk = match message.into_part() {
             UploadPart::Chunk(c) => c,
             UploadPart::Options(_) => {
                 return Err(Status::invalid_argument(

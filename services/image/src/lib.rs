@@ -12,7 +12,7 @@ use terse_proto::{common::v1 as common, image::v1 as api};
 use terse_runtime::{
     InferError, LoadedModel, ManifestEntry, ModelRegistry, ModelState, TensorData,
 };
-use terse_service_common::{UploadPart, collect_upload, download_chunks, run_blocking};
+use terse_service_common::{collect_upload, download_chunks, run_blocking};
 use terse_walloc::{
     ImageFormat, Latents, WallocError, WallocImageCodec, decode_image_file, encode_image_file,
 };
@@ -374,17 +374,7 @@ impl api::image_service_server::ImageService for ImageService {
         request: Request<Streaming<api::EncodeStreamRequest>>,
     ) -> Result<Response<api::EncodeStreamResponse>, Status> {
         let mut stream = request.into_inner();
-        let (options, image) = collect_upload(
-            &mut stream,
-            |m: api::EncodeStreamRequest| match m.part {
-                Some(api::encode_stream_request::Part::Options(o)) => UploadPart::Options(o),
-                Some(api::encode_stream_request::Part::Chunk(c)) => UploadPart::Chunk(c),
-                None => UploadPart::Empty,
-            },
-            self.limits.max_bytes,
-            "image",
-        )
-        .await?;
+        let (options, image) = collect_upload(&mut stream, self.limits.max_bytes, "image").await?;
         let result = self.encode_image(image, options).await?;
         Ok(Response::new(api::EncodeStreamResponse {
             result: Some(result),

@@ -12,7 +12,7 @@ use terse_proto::{
     common::v1 as common,
     splat::v1::{self as api, splat_service_server},
 };
-use terse_service_common::{UploadPart, collect_upload, download_chunks, run_blocking};
+use terse_service_common::{collect_upload, download_chunks, run_blocking};
 use terse_splat::{
     CodecOptions, Preset, SplatError, SplatScene, codec, metrics::attribute_errors, ply, spz,
     spz::SpzVersion,
@@ -354,17 +354,8 @@ impl splat_service_server::SplatService for SplatService {
         request: Request<Streaming<api::EncodeStreamRequest>>,
     ) -> Result<Response<api::EncodeStreamResponse>, Status> {
         let mut stream = request.into_inner();
-        let (options, scene) = collect_upload(
-            &mut stream,
-            |m: api::EncodeStreamRequest| match m.part {
-                Some(api::encode_stream_request::Part::Options(o)) => UploadPart::Options(o),
-                Some(api::encode_stream_request::Part::Chunk(c)) => UploadPart::Chunk(c),
-                None => UploadPart::Empty,
-            },
-            self.limits.max_scene_bytes,
-            "scene",
-        )
-        .await?;
+        let (options, scene) =
+            collect_upload(&mut stream, self.limits.max_scene_bytes, "scene").await?;
         let limits = self.limits;
         let result = run_blocking(move || encode_scene(scene, options, limits)).await?;
         Ok(Response::new(api::EncodeStreamResponse {

@@ -24,17 +24,6 @@ fn rgb(png: &[u8]) -> image::RgbImage {
     image::load_from_memory(png).unwrap().to_rgb8()
 }
 
-fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
-    let mse = a
-        .as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
-        .sum::<f64>()
-        / a.as_raw().len() as f64;
-    10.0 * (255.0f64 * 255.0 / mse).log10()
-}
-
 #[tokio::test]
 async fn reported_quality_is_what_decode_returns() {
     let server = Server::start(&["--config", "config/terse.toml", "--services", "image"]).await;
@@ -89,7 +78,7 @@ async fn reported_quality_is_what_decode_returns() {
             .await
             .unwrap()
             .into_inner();
-        let measured = psnr(&rgb(&photo()), &rgb(&decoded.image));
+        let measured = terse_walloc::psnr(&rgb(&photo()), &rgb(&decoded.image));
         assert!(
             (measured - reported).abs() < 1e-9,
             "{}: reported {reported} dB, decoded {measured} dB",
