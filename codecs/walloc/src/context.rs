@@ -171,13 +171,8 @@ impl ContextPrior {
     }
 }
 
-/// Codes `[L, h, w]` latents bounded by ±`max`.
-pub fn encode_context(
-    values: &Array3<i32>,
-    max: i32,
-    prior: Option<&ContextPrior>,
-) -> Result<Vec<u8>> {
-    let _ = max;
+/// Codes `[L, h, w]` latents.
+pub fn encode_context(values: &Array3<i32>, prior: Option<&ContextPrior>) -> Result<Vec<u8>> {
     let (l, h, w) = values.dim();
     let mut models = Models::new(l, prior)?;
     let mut enc = AdaptiveEncoder::new();
@@ -239,7 +234,7 @@ mod tests {
         let values = Array3::from_shape_fn((3, 17, 23), |(c, y, x)| {
             (((x * 7 + y * 3 + c * 11) % 41) as i32 - 20) + if (x + y) % 5 == 0 { 60 } else { 0 }
         });
-        let bytes = encode_context(&values, 127, None).unwrap();
+        let bytes = encode_context(&values, None).unwrap();
         assert_eq!(
             decode_context(&bytes, values.dim(), 127, None).unwrap(),
             values

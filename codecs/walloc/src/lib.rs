@@ -20,7 +20,7 @@ pub use image_io::{ImageFormat, decode_image_file, encode_image_file};
 pub use metrics::{ms_ssim, psnr};
 pub use weights::EncoderWeights;
 
-use ndarray::{Array2, Array3, Array4, ArrayView3, Axis};
+use ndarray::{Array3, Array4, ArrayView3, Axis};
 use terse_entropy::{CodecId, Container, FactorizedPrior, ModelTag, TableFile};
 
 /// Why an image could not be coded.
@@ -174,11 +174,8 @@ impl WallocImageCodec {
         let symbols: Vec<i32> = latents.values.iter().copied().collect();
         let indexes: Vec<u32> = (0..symbols.len()).map(|i| (i / (h * w)) as u32).collect();
         let factorized = self.prior.table().encode_with_indexes(&symbols, &indexes)?;
-        let contextual = context::encode_context(
-            &latents.values,
-            self.weights.max_level(),
-            self.context_prior.as_ref().map(|p| &p.0),
-        )?;
+        let contextual =
+            context::encode_context(&latents.values, self.context_prior.as_ref().map(|p| &p.0))?;
         Ok((factorized, contextual))
     }
 
@@ -352,6 +349,3 @@ impl WallocImageCodec {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
-
-/// A plain `[rows, cols]` matrix type used by the encoder weights.
-pub type Matrix = Array2<f32>;
