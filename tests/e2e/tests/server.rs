@@ -220,7 +220,8 @@ async fn serves_health_reflection_models_api_and_the_shipped_models() {
         [
             "haar-wpt2d-analysis",
             "haar-wpt2d-synthesis",
-            "walloc-rgb-16x"
+            "walloc-rgb-16x",
+            "walloc-rgb-4x"
         ]
     );
     for info in &listed.models {
