@@ -13,42 +13,17 @@
 use std::{
     path::{Path, PathBuf},
     process::Command,
-    sync::Arc,
     time::Instant,
 };
 
-use ndarray::Array4;
-use terse_entropy::ModelTag;
-use terse_image_service::read_asset;
-use terse_runtime::{
-    LoadedModel, ModelRegistry, ModelSelection, ModelState, OnnxRuntime, SessionOptions, TensorData,
-};
-use terse_walloc::{BandDecoder, RgbImage, WallocImageCodec, decode_image_file, ms_ssim, psnr};
+use terse_walloc::{RgbImage, WallocImageCodec, decode_image_file, ms_ssim, psnr};
+use terse_walloc_host::{BlockingDecoder, host_repository};
+
+mod shared;
+
+use shared::{cmd, tool, webp_latent_bytes};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-
-struct OnnxDecoder {
-    model: Arc<LoadedModel>,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl BandDecoder for OnnxDecoder {
-    fn decode(&self, normal: Array4<f32>) -> Result<Array4<f32>, String> {
-        let shape: Vec<i64> = normal.shape().iter().map(|&d| d as i64).collect();
-        let input = TensorData::from_f32("normal_latent", shape, normal.as_slice().unwrap());
-        let out = self
-            .runtime
-            .block_on(self.model.infer(vec![input], &[]))
-            .map_err(|e| e.to_string())?;
-        let bands = &out.outputs[0];
-        let dims: Vec<usize> = bands.shape.iter().map(|&d| d as usize).collect();
-        Array4::from_shape_vec(
-            (dims[0], dims[1], dims[2], dims[3]),
-            bands.to_f32().unwrap(),
-        )
-        .map_err(|e| e.to_string())
-    }
-}
 
 #[derive(Default, Clone, Copy)]
 struct Row {
@@ -80,15 +55,6 @@ fn print_row(name: &str, r: Row, n: f64) {
         r.pixels / r.encode_s / 1e6,
         r.pixels / r.decode_s / 1e6
     );
-}
-
-fn tool(name: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
 }
 
 /// A reference codec driven through its command-line tools.
@@ -218,12 +184,6 @@ impl Baseline {
     }
 }
 
-fn cmd(program: &str, args: &[&str]) -> Command {
-    let mut c = Command::new(program);
-    c.args(args);
-    c
-}
-
 fn main() {
     // Paths (the ONNX Runtime in ./.venv, the repository) are relative to the workspace root.
     std::env::set_current_dir(ROOT).expect("workspace root");
@@ -245,41 +205,17 @@ fn main() {
         );
         return;
     }
-    let library = terse_runtime::resolve_library_path(None).expect("run scripts/setup first");
-    let ort = OnnxRuntime::load(&library).expect("ONNX Runtime");
-    let registry = ModelRegistry::load(
-        &ort,
-        &PathBuf::from(ROOT).join("models/repository"),
-        &ModelSelection::default(),
-        &SessionOptions::default(),
-        None,
-    )
-    .expect("model repository");
+    std::env::set_current_dir(ROOT).unwrap();
     let mut configs = Vec::new();
-    for entry in registry.entries() {
-        if entry.entry.manifest.task != "walloc-image" {
+    for hosted in host_repository::<WallocImageCodec>(&PathBuf::from("models/repository"))
+        .expect("run scripts/setup first")
+    {
+        let name = hosted.codec.model().name.clone();
+        if std::env::var("TERSE_EVAL_CONFIG").is_ok_and(|only| only != name) {
             continue;
         }
-        if let Ok(only) = std::env::var("TERSE_EVAL_CONFIG")
-            && only != entry.entry.manifest.name
-        {
-            continue;
-        }
-        let ModelState::Ready(model) = &entry.state else {
-            continue;
-        };
-        let tag =
-            ModelTag::from_sha256_hex(&entry.entry.manifest.name, &entry.entry.manifest.sha256)
-                .unwrap();
-        let codec =
-            WallocImageCodec::from_assets(|name| read_asset(&entry.entry, name), tag).unwrap();
-        let decoder = OnnxDecoder {
-            model: Arc::clone(model),
-            runtime: tokio::runtime::Builder::new_current_thread()
-                .build()
-                .unwrap(),
-        };
-        configs.push((entry.entry.manifest.name.clone(), codec, decoder));
+        let decoder = BlockingDecoder::new(hosted.decoder).unwrap();
+        configs.push((name, hosted.codec, decoder));
     }
     configs.sort_by_key(|(_, c, _)| c.weights().latent_dim);
     let dir = std::env::temp_dir().join(format!("terse-eval-{}", std::process::id()));
@@ -317,47 +253,9 @@ fn main() {
             let (factorized, contextual) = codec.code_latents(&latents).unwrap();
             prior_latents += factorized.len();
             context_latents += contextual.len();
-            // The reference's latent coding: each channel shifted to uint8, all channels tiled
-            // into one grayscale image, lossless WebP.
-            if tool("cwebp") {
-                let (l, h, w) = latents.values.dim();
-                let cols = (l as f64).sqrt().ceil() as usize;
-                let rows = l.div_ceil(cols);
-                let bias = codec.weights().max_level() + 1;
-                let tile =
-                    image::GrayImage::from_fn((cols * w) as u32, (rows * h) as u32, |x, y| {
-                        let (c, xx, yy) = (
-                            (y as usize / h) * cols + x as usize / w,
-                            x as usize % w,
-                            y as usize % h,
-                        );
-                        image::Luma([if c < l {
-                            (latents.values[[c, yy, xx]] + bias).clamp(0, 255) as u8
-                        } else {
-                            0
-                        }])
-                    });
-                let png = dir.join("latents.png");
-                tile.save(&png).unwrap();
-                let out = dir.join("latents.webp");
-                cmd(
-                    "cwebp",
-                    &[
-                        "-quiet",
-                        "-lossless",
-                        "-z",
-                        "9",
-                        png.to_str().unwrap(),
-                        "-o",
-                        out.to_str().unwrap(),
-                    ],
-                )
-                .output()
-                .unwrap();
-                webp_latents += std::fs::metadata(&out)
-                    .map(|m| m.len() as usize)
-                    .unwrap_or(0);
-            }
+            // The reference's latent coding: lossless WebP of the tiled uint8 planes.
+            let bias = codec.weights().max_level() + 1;
+            webp_latents += webp_latent_bytes(&latents.values, bias, &dir).unwrap_or(0);
             let run_baselines = std::env::var("TERSE_EVAL_BASELINES").map_or(true, |v| v != "0");
             for baseline in Baseline::all()
                 .iter()

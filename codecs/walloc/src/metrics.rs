@@ -1,8 +1,42 @@
 //! PSNR and MS-SSIM of 8-bit RGB images (MS-SSIM as Wang et al. 2003 / pytorch-msssim:
 //! 11-tap Gaussian window σ = 1.5, K = (0.01, 0.03), 5 scales with the standard weights,
-//! computed per channel and averaged).
+//! computed per channel and averaged), and PSNR/SNR of audio.
 
 use image::RgbImage;
+use ndarray::ArrayView2;
+
+fn squared_error(a: ArrayView2<f32>, b: ArrayView2<f32>) -> (f64, f64) {
+    assert_eq!(a.dim(), b.dim(), "clips must have the same shape");
+    a.iter()
+        .zip(b.iter())
+        .fold((0.0, 0.0), |(signal, error), (&x, &y)| {
+            (
+                signal + f64::from(x).powi(2),
+                error + (f64::from(x) - f64::from(y)).powi(2),
+            )
+        })
+}
+
+fn decibels(ratio: f64) -> f64 {
+    if ratio.is_nan() {
+        f64::INFINITY
+    } else {
+        10.0 * ratio.log10()
+    }
+}
+
+/// Audio PSNR in dB against full scale (peak 1.0 for samples in [−1, 1]) over all channels;
+/// `a` is the reference.
+pub fn audio_psnr(a: ArrayView2<f32>, b: ArrayView2<f32>) -> f64 {
+    let (_, error) = squared_error(a, b);
+    decibels(a.len() as f64 / error)
+}
+
+/// Signal-to-noise ratio in dB: energy of the reference `a` over the energy of `a − b`.
+pub fn snr(a: ArrayView2<f32>, b: ArrayView2<f32>) -> f64 {
+    let (signal, error) = squared_error(a, b);
+    decibels(signal / error)
+}
 
 /// PSNR in dB over all channels (∞ for identical images).
 pub fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {

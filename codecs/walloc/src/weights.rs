@@ -17,6 +17,23 @@ struct EncoderFile {
     weight: Vec<Vec<f32>>,
     bias: Vec<f32>,
     to_normal: Vec<f32>,
+    #[serde(default)]
+    signal: Signal,
+    #[serde(default)]
+    channels: Option<usize>,
+    #[serde(default)]
+    sample_rate: Option<u32>,
+}
+
+/// What a model codes: the wavelet packet is 2-D for images and 1-D for audio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Signal {
+    /// Images: 2-D packet, `channels·4^J` bands.
+    #[default]
+    Image,
+    /// Audio: 1-D packet, `channels·2^J` bands.
+    Audio,
 }
 
 /// `encoder.json`: the linear encoder, the latent squashing and the decoder-side table.
@@ -30,9 +47,15 @@ pub struct EncoderWeights {
     pub scale: f64,
     /// Latent channels `L`.
     pub latent_dim: usize,
-    /// Added to pixels in [0, 1] before the transform.
+    /// Added to the input (pixels in [0, 1], samples in [−1, 1]) before the transform.
     pub input_offset: f32,
-    /// `[L, 3·4^J]`.
+    /// What the model codes.
+    pub signal: Signal,
+    /// Input channels (3 for RGB, 2 for stereo).
+    pub channels: usize,
+    /// Sample rate of an audio model, in Hz.
+    pub sample_rate: Option<u32>,
+    /// `[L, bands]`.
     pub weight: Array2<f32>,
     /// `[L]`.
     pub bias: Vec<f32>,
@@ -51,14 +74,27 @@ impl EncoderWeights {
                 file.format, file.wavelet
             )));
         }
-        if !(1..=6).contains(&file.levels)
+        let channels = file.channels.unwrap_or(3);
+        let (split, max_levels) = match file.signal {
+            Signal::Image => (4usize, 6),
+            Signal::Audio => (2usize, 12),
+        };
+        if file.signal == Signal::Audio && !matches!(file.sample_rate, Some(8000..=192_000)) {
+            return Err(bad(
+                "an audio model needs a sample_rate in 8000..=192000".into()
+            ));
+        }
+        if !(1..=4).contains(&channels) {
+            return Err(bad(format!("{channels} channels are not supported")));
+        }
+        if !(1..=max_levels).contains(&file.levels)
             || !(2..=16).contains(&file.bits)
             || file.scale.is_nan()
             || file.scale <= 0.0
         {
             return Err(bad("levels, bits or scale out of range".into()));
         }
-        let bands = 3 * (1usize << (2 * file.levels));
+        let bands = channels * split.pow(file.levels);
         if file.weight.len() != file.latent_dim || file.weight.iter().any(|r| r.len() != bands) {
             return Err(bad(format!(
                 "weight must be [{}, {bands}]",
@@ -78,6 +114,9 @@ impl EncoderWeights {
             scale: file.scale,
             latent_dim: file.latent_dim,
             input_offset: file.input_offset,
+            signal: file.signal,
+            channels,
+            sample_rate: file.sample_rate,
             weight: Array2::from_shape_vec((file.latent_dim, bands), file.weight.concat())
                 .expect("checked"),
             bias: file.bias,
@@ -85,12 +124,23 @@ impl EncoderWeights {
         })
     }
 
+    /// Wavelet-packet bands the encoder reads and the decoder writes.
+    pub fn bands(&self) -> usize {
+        self.weight.ncols()
+    }
+
+    /// Samples (per axis) that one latent covers: `2^J`.
+    pub fn block(&self) -> usize {
+        1 << self.levels
+    }
+
     /// Largest latent magnitude, `2^(b−1) − 1`.
     pub fn max_level(&self) -> i32 {
         (1i32 << (self.bits - 1)) - 1
     }
 
-    /// Linear encoder, ToUniform and rounding: bands `[3·4^J, h, w]` → integers `[L, h, w]`.
+    /// Linear encoder, ToUniform and rounding: bands `[B, h, w]` → integers `[L, h, w]`
+    /// (audio: `h` = 1).
     pub fn encode_bands(&self, bands: ArrayView3<f32>) -> Array3<i32> {
         let (b, h, w) = bands.dim();
         let flat = bands.to_shape((b, h * w)).expect("contiguous bands");

@@ -2,67 +2,23 @@
 //! codings, decoding through ONNX Runtime reaches the quality the model was trained for, and
 //! malformed bitstreams are refused.
 
-use std::{path::PathBuf, sync::Arc};
+use std::path::PathBuf;
 
-use ndarray::Array4;
 use terse_entropy::ModelTag;
-use terse_image_service::read_asset;
-use terse_runtime::{
-    LoadedModel, ModelRegistry, ModelSelection, ModelState, OnnxRuntime, SessionOptions, TensorData,
-};
-use terse_walloc::{BandDecoder, WallocError, WallocImageCodec, decode_image_file, psnr};
+use terse_walloc::{WallocError, WallocImageCodec, decode_image_file, psnr};
+use terse_walloc_host::{BlockingDecoder, host_repository};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
-struct Decoder(Arc<LoadedModel>, tokio::runtime::Runtime);
-
-impl BandDecoder for Decoder {
-    fn decode(&self, normal: Array4<f32>) -> Result<Array4<f32>, String> {
-        let shape: Vec<i64> = normal.shape().iter().map(|&d| d as i64).collect();
-        let input = TensorData::from_f32("normal_latent", shape, normal.as_slice().unwrap());
-        let out = self
-            .1
-            .block_on(self.0.infer(vec![input], &[]))
-            .map_err(|e| e.to_string())?;
-        let d: Vec<usize> = out.outputs[0].shape.iter().map(|&x| x as usize).collect();
-        Array4::from_shape_vec((d[0], d[1], d[2], d[3]), out.outputs[0].to_f32().unwrap())
-            .map_err(|e| e.to_string())
-    }
-}
-
-fn codecs() -> Vec<(WallocImageCodec, Decoder)> {
+fn codecs() -> Vec<(WallocImageCodec, BlockingDecoder)> {
     std::env::set_current_dir(ROOT).unwrap();
-    let library = terse_runtime::resolve_library_path(None).expect("scripts/setup makes ./.venv");
-    let ort = OnnxRuntime::load(&library).unwrap();
-    let registry = ModelRegistry::load(
-        &ort,
-        &PathBuf::from("models/repository"),
-        &ModelSelection::default(),
-        &SessionOptions::default(),
-        None,
-    )
-    .unwrap();
-    registry
-        .entries()
-        .iter()
-        .filter_map(|e| match &e.state {
-            ModelState::Ready(model) if e.entry.manifest.task == "walloc-image" => {
-                let tag =
-                    ModelTag::from_sha256_hex(&e.entry.manifest.name, &e.entry.manifest.sha256)
-                        .unwrap();
-                let codec =
-                    WallocImageCodec::from_assets(|name| read_asset(&e.entry, name), tag).unwrap();
-                Some((
-                    codec,
-                    Decoder(
-                        Arc::clone(model),
-                        tokio::runtime::Builder::new_current_thread()
-                            .build()
-                            .unwrap(),
-                    ),
-                ))
-            }
-            _ => None,
+    let hosted = host_repository(&PathBuf::from("models/repository"))
+        .expect("scripts/setup makes ./.venv with ONNX Runtime");
+    hosted
+        .into_iter()
+        .map(|h| {
+            let codec = std::sync::Arc::try_unwrap(h.codec).ok().expect("one owner");
+            (codec, BlockingDecoder::new(h.decoder).unwrap())
         })
         .collect()
 }

@@ -266,6 +266,26 @@ impl LoadedModel {
             .collect()
     }
 
+    /// Runs a model of one `f32` input and returns its first output as an `f32` array.
+    pub async fn infer_f32_array(
+        &self,
+        input_name: &str,
+        input: ndarray::ArrayViewD<'_, f32>,
+    ) -> Result<ndarray::ArrayD<f32>, InferError> {
+        let tensor = TensorData::from_f32_array(input_name, input);
+        let output = self.infer(vec![tensor], &[]).await?;
+        let first = output.outputs.into_iter().next().ok_or_else(|| {
+            InferError::Execution(format!("model {} returned no output", self.entry.id()))
+        })?;
+        first.to_f32_array().ok_or_else(|| {
+            InferError::Execution(format!(
+                "output `{}` of model {} is not a consistent fp32 tensor",
+                first.name,
+                self.entry.id()
+            ))
+        })
+    }
+
     /// Runs the model. `outputs` selects outputs by name (empty: all).
     pub async fn infer(
         &self,

@@ -137,6 +137,28 @@ impl TensorData {
         })
     }
 
+    /// An `f32` tensor from an array of any rank.
+    pub fn from_f32_array(name: impl Into<String>, array: ndarray::ArrayViewD<f32>) -> Self {
+        let shape = array.shape().iter().map(|&d| d as i64).collect();
+        Self {
+            name: name.into(),
+            datatype: DataType::Fp32,
+            shape,
+            bytes: array.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        }
+    }
+
+    /// The elements as an `f32` array of this tensor's shape, if this is a consistent `fp32`
+    /// tensor.
+    pub fn to_f32_array(&self) -> Option<ndarray::ArrayD<f32>> {
+        let dims: Vec<usize> = self
+            .shape
+            .iter()
+            .map(|&d| usize::try_from(d).ok())
+            .collect::<Option<_>>()?;
+        ndarray::ArrayD::from_shape_vec(dims, self.to_f32()?).ok()
+    }
+
     /// Checks that the byte length matches shape and type; returns the element count.
     pub fn validate(&self) -> Result<usize, InferError> {
         let count = element_count(&self.shape)

@@ -1,5 +1,6 @@
 """Fits the starting counts of the WaLLoC context models (terse-walloc `context.rs`) on the
-training photos, and writes <model_dir>/context.json.
+training photos (image models) or training tracks (audio models), and writes
+<model_dir>/context.json.
 
 The predictor and contexts here mirror context.rs exactly (integer arithmetic): prediction
 floor((2*(left + up) + up_right - up_left) / 4); context = activity bucket (bit length of
@@ -45,6 +46,25 @@ def latents(encoder, image):
         return torch.round(to_uniform(z))[0].numpy().astype(np.int64)
 
 
+def audio_latents(encoder, seconds=30):
+    """Latents [L, 1, t] of the first `seconds` of every training track (audio models)."""
+    import train_walloc_audio as ta
+
+    w = torch.tensor(encoder["weight"])
+    b = torch.tensor(encoder["bias"])
+    to_uniform = tw.ToUniform(encoder["bits"], encoder["scale"])
+    block = 2 ** encoder["levels"]
+    out = []
+    for track in ta.load_tracks(ta.split()[0]):
+        n = min(track.shape[1], seconds * ta.SAMPLE_RATE)
+        n -= n % block
+        x = torch.from_numpy(track[:, :n].copy())[None] + encoder["input_offset"]
+        with torch.no_grad():
+            z = torch.einsum("lb,nbt->nlt", w, ta.wpt1d(x, encoder["levels"])) + b[None, :, None]
+            out.append(torch.round(to_uniform(z))[0].numpy().astype(np.int64)[:, None, :])
+    return out
+
+
 def plane_stats(plane, class_counts, sign_counts, top_counts):
     h, w = plane.shape
     left_residual = 0
@@ -83,15 +103,17 @@ def scaled(counts):
 def main():
     model_dir = Path(sys.argv[1])
     encoder = json.loads((model_dir / "encoder.json").read_text())
-    images, _ = tw.training_images()
+    if encoder.get("signal") == "audio":
+        samples = audio_latents(encoder)
+    else:
+        samples = [latents(encoder, image) for image in tw.training_images()[0]]
     channels = encoder["latent_dim"]
     class_counts = np.zeros((channels, ACTIVITY * LEFT, CLASSES), dtype=np.int64)
     sign_counts = np.zeros((channels, CLASSES, 2), dtype=np.int64)
     top_counts = np.zeros((channels, CLASSES, 2), dtype=np.int64)
-    for image in images:
-        q = latents(encoder, image)
+    for q in samples:
         for c in range(channels):
-            plane_stats(q[c].tolist() and np.array(q[c]), class_counts[c], sign_counts[c], top_counts[c])
+            plane_stats(np.array(q[c]), class_counts[c], sign_counts[c], top_counts[c])
     prior = {
         "format": "terse-walloc-context/1",
         "activity": ACTIVITY,
@@ -102,7 +124,7 @@ def main():
         "top_counts": scaled(top_counts.reshape(-1, 2)),
     }
     (model_dir / "context.json").write_text(json.dumps(prior))
-    print(f"wrote {model_dir / 'context.json'} from {len(images)} images")
+    print(f"wrote {model_dir / 'context.json'} from {len(samples)} images or clips")
 
 
 if __name__ == "__main__":

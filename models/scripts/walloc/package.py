@@ -29,6 +29,9 @@ def main():
     encoder = json.loads((src / "encoder.json").read_text())
     args = training["args"]
     latent, levels = encoder["latent_dim"], encoder["levels"]
+    if encoder.get("signal") == "audio":
+        audio(dst, name, version, training, encoder)
+        return
     bands = 3 * 4 ** levels
     reduction = bands / latent
     description = (
@@ -43,25 +46,53 @@ def main():
         f"--scale {args['scale']} --width {args['width']} --blocks {args['blocks']} --steps {args['steps']} "
         f"--batch {args['batch']} --crop {args['crop']} --lr {args['lr']} --out DIR"
     )
+    write_manifest(dst, name, version, "walloc-image", description, "CBSD68 + scikit-image photos (McMaster held out)",
+                   command, training["seconds"], latent, bands, "[-1, {latent}, -1, -1]".format(latent=latent),
+                   "[-1, {bands}, -1, -1]".format(bands=bands))
+
+
+def audio(dst, name, version, training, encoder):
+    args = training["args"]
+    latent, levels = encoder["latent_dim"], encoder["levels"]
+    bands = encoder["channels"] * 2 ** levels
+    description = (
+        f"WaLLoC stereo audio decoder, {bands / latent:.3g}x dimension reduction at {encoder['sample_rate']} Hz: {levels}-level bior4.4 "
+        f"wavelet packet ({bands} bands at 1/{2 ** levels} of the rate) -> linear encoder to {latent} channels of {encoder['bits']}-bit latents. "
+        f"This ONNX graph maps normal-domain latents [N,{latent},t] to wavelet bands [N,{bands},t]; encoder.json holds the linear encoder and "
+        f"the integer->normal table, prior.json the per-channel factorized prior. Validation (2 held-out singularity-music tracks, "
+        f"first {args['validation_seconds']:g} s): {training['validation_psnr_db']:.2f} dB PSNR (full scale), {training['validation_snr_db']:.2f} dB SNR "
+        f"at about {training['kbps_estimate']:.1f} kbps (latent entropy)."
+    )
+    command = (
+        f"python models/scripts/walloc/train_walloc_audio.py --latent-dim {latent} --levels {levels} --bits {encoder['bits']} "
+        f"--scale {args['scale']} --width {args['width']} --blocks {args['blocks']} --steps {args['steps']} "
+        f"--batch {args['batch']} --crop {args['crop']} --lr {args['lr']} --out DIR"
+    )
+    write_manifest(dst, name, version, "walloc-audio", description,
+                   "Debian singularity-music (CC BY-SA; 'Through Space' and 'Awakening' held out)", command,
+                   training["seconds"], latent, bands, f"[-1, {latent}, -1]", f"[-1, {bands}, -1]")
+
+
+def write_manifest(dst, name, version, task, description, data, command, seconds, latent, bands, in_shape, out_shape):
     manifest = f'''# Model manifest: read by the terse model runtime. sha256 is verified before the model is loaded.
 name = "{name}"
 version = "{version}"
-task = "walloc-image"
+task = "{task}"
 description = "{description}"
 file = "model.onnx"
 sha256 = "{sha256(dst / 'model.onnx')}"
 license = "Apache-2.0"
-source = "Trained by terse on CBSD68 + scikit-image photos (McMaster held out) with `{command}` (models/scripts/walloc/requirements-train.txt, CPU, {training['seconds']:.0f} s); packaged by models/scripts/walloc/package.py. training.json holds the loss curve and validation figures."
+source = "Trained by terse on {data} with `{command}` (models/scripts/walloc/requirements-train.txt, CPU, {seconds:.0f} s); packaged by models/scripts/walloc/package.py. training.json holds the loss curve and validation figures."
 
 [[inputs]]
 name = "normal_latent"
 datatype = "fp32"
-shape = [-1, {latent}, -1, -1]
+shape = {in_shape}
 
 [[outputs]]
 name = "bands"
 datatype = "fp32"
-shape = [-1, {bands}, -1, -1]
+shape = {out_shape}
 
 [[assets]]
 name = "encoder"

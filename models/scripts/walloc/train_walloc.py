@@ -190,6 +190,56 @@ def batch(images, size, crop, rng):
     return torch.from_numpy(out)
 
 
+def export(out, args, weight, bias, to_normal, counts, input_offset, extra=None):
+    """Writes encoder.json (linear encoder [L, bands], bias, integer->normal table) and
+    prior.json (per-channel factorized prior fitted on the `counts` histograms, terse-cdf-table/1)."""
+    encoder = {
+        "format": "terse-walloc-encoder/1",
+        "wavelet": "bior4.4",
+        "levels": args.levels,
+        "bits": args.bits,
+        "scale": args.scale,
+        "latent_dim": args.latent_dim,
+        "input_offset": input_offset,
+        "weight": weight.tolist(),
+        # Decoder input for each integer latent value -(2^(b-1)-1) ..= 2^(b-1)-1.
+        "to_normal": to_normal(torch.arange(-(2 ** (args.bits - 1) - 1), 2 ** (args.bits - 1), dtype=torch.float32)).tolist(),
+        "bias": bias.tolist(),
+    }
+    encoder.update(extra or {})
+    (out / "encoder.json").write_text(json.dumps(encoder))
+    symbols = 2 ** args.bits - 1  # values -(2^(b-1)-1) ..= 2^(b-1)-1
+    lo = -(2 ** (args.bits - 1) - 1)
+    cdfs, lengths, offsets = [], [], []
+    for c in range(args.latent_dim):
+        hist = counts[c][1:].astype(np.float64) + 0.5  # index 0 is -128, never produced
+        pmf = hist / hist.sum()
+        tail = 1e-6
+        freqs = np.floor(np.append(pmf * (1 - tail), tail) * (65536 - symbols - 1)).astype(np.int64) + 1
+        freqs[np.argmax(freqs)] += 65536 - freqs.sum()
+        cdf = np.concatenate([[0], np.cumsum(freqs)]).tolist()
+        cdfs.append(cdf)
+        lengths.append(len(cdf))
+        offsets.append(lo)
+    (out / "prior.json").write_text(json.dumps({
+        "format": "terse-cdf-table/1",
+        "precision": 16,
+        "quantized_cdf": cdfs,
+        "cdf_length": lengths,
+        "offset": offsets,
+        "medians": [0.0] * args.latent_dim,
+    }))
+
+
+def entropy_bits(counts):
+    """Sum over channels of the empirical entropy of the rounded latents, in bits."""
+    total = 0.0
+    for row in counts:
+        p = row / row.sum()
+        total += -(p[p > 0] * np.log2(p[p > 0])).sum()
+    return total
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--latent-dim", type=int, default=12)
@@ -263,56 +313,20 @@ def main():
     print(f"validation PSNR {np.mean(psnrs):.2f} dB over {len(val)} McMaster images")
 
     # Export the encoder (for Rust), the decoder (ONNX) and the prior (terse-cdf-table/1).
-    (out / "encoder.json").write_text(json.dumps({
-        "format": "terse-walloc-encoder/1",
-        "wavelet": "bior4.4",
-        "levels": args.levels,
-        "bits": args.bits,
-        "scale": args.scale,
-        "latent_dim": args.latent_dim,
-        "input_offset": -0.5,
-        "weight": encoder.weight.detach()[:, :, 0, 0].tolist(),
-        # Decoder input for each integer latent value -(2^(b-1)-1) ..= 2^(b-1)-1.
-        "to_normal": to_normal(torch.arange(-(2 ** (args.bits - 1) - 1), 2 ** (args.bits - 1), dtype=torch.float32)).tolist(),
-        "bias": encoder.bias.detach().tolist(),
-    }))
+    export(out, args, encoder.weight.detach()[:, :, 0, 0], encoder.bias.detach(), to_normal, counts, input_offset=-0.5)
     dummy = torch.zeros(1, args.latent_dim, 4, 4)
     torch.onnx.export(decoder, (dummy,), str(out / "model.onnx"), input_names=["normal_latent"], output_names=["bands"],
                       dynamic_axes={"normal_latent": {0: "batch", 2: "height", 3: "width"}, "bands": {0: "batch", 2: "height", 3: "width"}},
                       opset_version=17, dynamo=False)
-    symbols = 2 ** args.bits - 1  # values -(2^(b-1)-1) ..= 2^(b-1)-1
-    lo = -(2 ** (args.bits - 1) - 1)
-    cdfs, lengths, offsets = [], [], []
-    for c in range(args.latent_dim):
-        hist = counts[c][1:].astype(np.float64) + 0.5  # index 0 is -128, never produced
-        pmf = hist / hist.sum()
-        tail = 1e-6
-        freqs = np.floor(np.append(pmf * (1 - tail), tail) * (65536 - symbols - 1)).astype(np.int64) + 1
-        freqs[np.argmax(freqs)] += 65536 - freqs.sum()
-        cdf = np.concatenate([[0], np.cumsum(freqs)]).tolist()
-        cdfs.append(cdf)
-        lengths.append(len(cdf))
-        offsets.append(lo)
-    (out / "prior.json").write_text(json.dumps({
-        "format": "terse-cdf-table/1",
-        "precision": 16,
-        "quantized_cdf": cdfs,
-        "cdf_length": lengths,
-        "offset": offsets,
-        "medians": [0.0] * args.latent_dim,
-    }))
-    entropy_bits = 0.0
-    for c in range(args.latent_dim):
-        p = counts[c] / counts[c].sum()
-        entropy_bits += -(p[p > 0] * np.log2(p[p > 0])).sum()
+    entropy = entropy_bits(counts)
     (out / "training.json").write_text(json.dumps({
         "args": vars(args),
         "train_images": len(train),
         "validation_images": val_paths,
         "validation_psnr_db": float(np.mean(psnrs)),
         "validation_psnr_per_image": psnrs,
-        "latent_entropy_bits_per_latent_pixel": float(entropy_bits),
-        "bpp_estimate": float(entropy_bits / 4 ** args.levels),
+        "latent_entropy_bits_per_latent_pixel": float(entropy),
+        "bpp_estimate": float(entropy / 4 ** args.levels),
         "loss_curve_every_100": [float(np.mean(losses[i:i + 100])) for i in range(0, len(losses), 100)],
         "seconds": time.time() - start,
         "decoder_parameters": sum(p.numel() for p in decoder.parameters()),

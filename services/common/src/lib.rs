@@ -66,6 +66,11 @@ upload_message!(
     terse_proto::image::v1::encode_stream_request,
     terse_proto::image::v1::EncodeOptions
 );
+upload_message!(
+    terse_proto::audio::v1::EncodeStreamRequest,
+    terse_proto::audio::v1::encode_stream_request,
+    terse_proto::audio::v1::EncodeOptions
+);
 
 /// Collects a chunked upload: options first, then chunks whose offsets must follow each other,
 /// at most `max_bytes` in all. `what` names the payload in errors.

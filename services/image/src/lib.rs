@@ -6,23 +6,18 @@
 
 use std::{pin::Pin, sync::Arc};
 
-use ndarray::{Array3, Array4};
-use terse_entropy::{Container, ModelTag};
 use terse_proto::{common::v1 as common, image::v1 as api};
-use terse_runtime::{
-    InferError, LoadedModel, ManifestEntry, ModelRegistry, ModelState, TensorData,
-};
+use terse_runtime::ModelRegistry;
 use terse_service_common::{collect_upload, download_chunks, run_blocking};
-use terse_walloc::{
-    ImageFormat, Latents, WallocError, WallocImageCodec, decode_image_file, encode_image_file,
-};
+use terse_walloc::{ImageFormat, Latents, WallocImageCodec, decode_image_file, encode_image_file};
+use terse_walloc_host::{Hosted, WallocModel, decode_bands, walloc_status};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 pub use api::image_service_server::ImageServiceServer;
 
 /// Task name of WaLLoC image decoders in model manifests.
-pub const WALLOC_IMAGE_TASK: &str = "walloc-image";
+pub const WALLOC_IMAGE_TASK: &str = WallocImageCodec::TASK;
 
 /// Limits of the image service.
 #[derive(Debug, Clone, Copy)]
@@ -33,100 +28,24 @@ pub struct ImageLimits {
     pub max_bytes: usize,
 }
 
-/// A codec the server hosts: its Rust side and its decoder network.
-pub struct HostedCodec {
-    codec: Arc<WallocImageCodec>,
-    decoder: Arc<LoadedModel>,
-    version: String,
-    description: String,
-}
-
 /// The service.
 pub struct ImageService {
-    codecs: Vec<HostedCodec>,
+    codecs: Vec<Hosted<WallocImageCodec>>,
     limits: ImageLimits,
-}
-
-fn walloc_status(e: WallocError) -> Status {
-    match e {
-        WallocError::Invalid(m) => Status::invalid_argument(m),
-        WallocError::TooLarge(m) => Status::resource_exhausted(m),
-        WallocError::Entropy(e) => Status::invalid_argument(format!("bitstream: {e}")),
-        WallocError::Model(m) | WallocError::Decoder(m) => Status::internal(m),
-    }
-}
-
-fn infer_status(e: InferError) -> Status {
-    match e {
-        InferError::NotFound(m) => Status::not_found(m),
-        InferError::Unavailable(m) => Status::failed_precondition(m),
-        InferError::InvalidInput(m) => Status::invalid_argument(m),
-        InferError::Execution(m) => Status::internal(m),
-    }
-}
-
-/// An asset of a model entry: `Ok(None)` when the manifest lists none by that name.
-pub fn read_asset(entry: &ManifestEntry, name: &str) -> Result<Option<Vec<u8>>, String> {
-    if !entry.manifest.assets.iter().any(|a| a.name == name) {
-        return Ok(None);
-    }
-    entry.read_asset(name).map(Some).map_err(|e| e.to_string())
 }
 
 impl ImageService {
     /// Hosts every ready `walloc-image` model of the registry.
     pub fn from_registry(registry: &ModelRegistry, limits: ImageLimits) -> Result<Self, String> {
-        let mut codecs = Vec::new();
-        for entry in registry.entries() {
-            let manifest = &entry.entry.manifest;
-            if manifest.task != WALLOC_IMAGE_TASK {
-                continue;
-            }
-            let ModelState::Ready(model) = &entry.state else {
-                continue;
-            };
-            let tag = ModelTag::from_sha256_hex(&manifest.name, &manifest.sha256)
-                .map_err(|e| e.to_string())?;
-            let codec = WallocImageCodec::from_assets(|name| read_asset(&entry.entry, name), tag)
-                .map_err(|e| format!("model {}: {e}", entry.entry.id()))?;
-            codecs.push(HostedCodec {
-                codec: Arc::new(codec),
-                decoder: Arc::clone(model),
-                version: manifest.version.clone(),
-                description: manifest.description.clone(),
-            });
-        }
-        // Default first: the strongest dimension reduction.
-        codecs.sort_by_key(|c| (c.codec.weights().latent_dim, c.codec.model().name.clone()));
-        Ok(Self { codecs, limits })
+        Ok(Self {
+            codecs: terse_walloc_host::host_all(registry)?,
+            limits,
+        })
     }
 
     /// Names of the hosted codecs.
     pub fn codec_names(&self) -> Vec<String> {
-        self.codecs
-            .iter()
-            .map(|c| c.codec.model().name.clone())
-            .collect()
-    }
-
-    fn pick(&self, name: &str) -> Result<&HostedCodec, Status> {
-        if self.codecs.is_empty() {
-            return Err(Status::failed_precondition(
-                "no image codec is loaded (no `walloc-image` model in the repository)",
-            ));
-        }
-        if name.is_empty() {
-            return Ok(&self.codecs[0]);
-        }
-        self.codecs
-            .iter()
-            .find(|c| c.codec.model().name == name)
-            .ok_or_else(|| {
-                Status::not_found(format!(
-                    "codec `{name}` is not hosted (available: {})",
-                    self.codec_names().join(", ")
-                ))
-            })
+        terse_walloc_host::names(&self.codecs)
     }
 
     fn check_bytes(&self, len: usize, what: &str) -> Result<(), Status> {
@@ -142,40 +61,19 @@ impl ImageService {
     /// Runs the decoder network on latents and rebuilds the image.
     async fn reconstruct(
         &self,
-        hosted: &HostedCodec,
+        hosted: &Hosted<WallocImageCodec>,
         latents: Latents,
     ) -> Result<terse_walloc::RgbImage, Status> {
-        let normal: Array4<f32> = hosted.codec.normal_latents(&latents);
-        let shape: Vec<i64> = normal.shape().iter().map(|&d| d as i64).collect();
-        let input = TensorData::from_f32(
-            "normal_latent",
-            shape,
-            normal.as_slice().expect("standard layout"),
-        );
-        let output = hosted
-            .decoder
-            .infer(vec![input], &[])
-            .await
-            .map_err(infer_status)?;
-        let bands = output
-            .outputs
-            .into_iter()
-            .next()
-            .ok_or_else(|| Status::internal("decoder returned nothing"))?;
-        let values = bands
-            .to_f32()
-            .ok_or_else(|| Status::internal("decoder output is not FP32"))?;
-        let dims: Vec<usize> = bands.shape.iter().map(|&d| d as usize).collect();
-        let [1, b, h, w] = dims[..] else {
-            return Err(Status::internal(format!("decoder output shape {dims:?}")));
-        };
+        let normal = hosted.codec.normal_latents(&latents).into_dyn();
+        let bands = decode_bands(&hosted.decoder, normal).await?;
         let codec = Arc::clone(&hosted.codec);
         let (width, height) = (latents.width, latents.height);
         run_blocking(move || {
-            let planes = Array3::from_shape_vec((b, h, w), values)
-                .map_err(|e| Status::internal(e.to_string()))?;
+            let bands = bands
+                .into_dimensionality()
+                .map_err(|e| Status::internal(format!("decoder output: {e}")))?;
             codec
-                .reconstruct(planes.view(), width, height)
+                .reconstruct(bands.view(), width, height)
                 .map_err(walloc_status)
         })
         .await
@@ -187,7 +85,7 @@ impl ImageService {
         options: api::EncodeOptions,
     ) -> Result<api::EncodeResult, Status> {
         self.check_bytes(image.len(), "image")?;
-        let hosted = self.pick(&options.codec)?;
+        let hosted = terse_walloc_host::pick(&self.codecs, &options.codec)?;
         let codec = Arc::clone(&hosted.codec);
         let max_pixels = self.limits.max_pixels;
         let (original, alpha, bitstream, latents) = run_blocking(move || {
@@ -265,29 +163,7 @@ impl ImageService {
         format: i32,
     ) -> Result<(Vec<u8>, u32, u32, i32), Status> {
         self.check_bytes(bitstream.len(), "bitstream")?;
-        let container = Container::parse(&bitstream)
-            .map_err(|e| Status::invalid_argument(format!("bitstream: {e}")))?;
-        let model = container
-            .model
-            .ok_or_else(|| Status::invalid_argument("bitstream names no model"))?;
-        let hosted = self
-            .codecs
-            .iter()
-            .find(|c| c.codec.model().name == model.name)
-            .ok_or_else(|| {
-                Status::not_found(format!(
-                    "bitstream needs codec `{}`, which this server does not host",
-                    model.name
-                ))
-            })?;
-        if *hosted.codec.model() != model {
-            return Err(Status::failed_precondition(format!(
-                "bitstream was coded with another build of `{}` (decoder sha256 prefix {}); this server has {}",
-                model.name,
-                hex::encode(model.sha256_prefix),
-                hex::encode(hosted.codec.model().sha256_prefix)
-            )));
-        }
+        let hosted = terse_walloc_host::codec_for_bitstream(&self.codecs, &bitstream)?;
         let codec = Arc::clone(&hosted.codec);
         let max_pixels = self.limits.max_pixels;
         let latents = run_blocking(move || {

@@ -17,10 +17,12 @@ pub enum ServiceKind {
     Vision,
     /// `compress.image.v1.ImageService`.
     Image,
+    /// `compress.audio.v1.AudioService`.
+    Audio,
 }
 
 /// Services the API defines that this build does not implement yet (named in errors).
-const PLANNED_SERVICES: &[&str] = &["audio", "context"];
+const PLANNED_SERVICES: &[&str] = &["context"];
 
 impl ServiceKind {
     /// Every service this build implements.
@@ -29,6 +31,7 @@ impl ServiceKind {
         ServiceKind::Splat,
         ServiceKind::Vision,
         ServiceKind::Image,
+        ServiceKind::Audio,
     ];
 
     /// Config name.
@@ -38,6 +41,7 @@ impl ServiceKind {
             Self::Splat => "splat",
             Self::Vision => "vision",
             Self::Image => "image",
+            Self::Audio => "audio",
         }
     }
 
@@ -48,6 +52,7 @@ impl ServiceKind {
             Self::Splat => "compress.splat.v1.SplatService",
             Self::Vision => "compress.vision.v1.VisionService",
             Self::Image => "compress.image.v1.ImageService",
+            Self::Audio => "compress.audio.v1.AudioService",
         }
     }
 
@@ -110,7 +115,7 @@ impl Default for ServerSection {
         Self {
             listen: "127.0.0.1:50051".parse().expect("valid address"),
             metrics_listen: "127.0.0.1:9464".to_string(),
-            services: ["models", "splat", "vision", "image"]
+            services: ["models", "splat", "vision", "image", "audio"]
                 .map(String::from)
                 .to_vec(),
             max_concurrent_requests: 256,
@@ -185,6 +190,27 @@ pub struct Config {
     pub vision: VisionSection,
     /// Image codec limits.
     pub image: ImageSection,
+    /// Audio codec limits.
+    pub audio: AudioSection,
+}
+
+/// `[audio]`: limits of the audio codec service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AudioSection {
+    /// Longest clip in seconds, input or decoded; more gets RESOURCE_EXHAUSTED.
+    pub max_seconds: f64,
+    /// Most bytes of one audio file or bitstream, unary or streamed.
+    pub max_bytes: usize,
+}
+
+impl Default for AudioSection {
+    fn default() -> Self {
+        Self {
+            max_seconds: 600.0,
+            max_bytes: 256 << 20,
+        }
+    }
 }
 
 /// `[image]`: limits of the image codec service.
@@ -299,6 +325,9 @@ impl Config {
         if self.runtime.sessions.pool_size == 0 {
             bail!("runtime.sessions.pool_size must be positive");
         }
+        if !(self.audio.max_seconds.is_finite() && self.audio.max_seconds > 0.0) {
+            bail!("audio.max_seconds must be a positive number");
+        }
         let metrics = self.server.metrics_listen.trim();
         let metrics_listen = if metrics.is_empty() {
             None
@@ -375,11 +404,11 @@ mod tests {
         let err = config.resolve().unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown service `teleport` (available: models, splat, vision, image)"
+            "unknown service `teleport` (available: models, splat, vision, image, audio)"
         );
 
         let mut config = Config::default();
-        config.server.services = vec!["audio".into()];
+        config.server.services = vec!["context".into()];
         let err = config.resolve().unwrap_err().to_string();
         assert!(err.contains("not implemented in this build"), "{err}");
 

@@ -3,6 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
+use terse_audio_service::{AudioLimits, AudioService, AudioServiceServer};
 use terse_image_service::{ImageLimits, ImageService, ImageServiceServer};
 use terse_models_service::{ModelRepository, ModelRepositoryServiceServer};
 use terse_runtime::{
@@ -176,6 +177,22 @@ pub async fn run(resolved: Resolved, check_only: bool) -> anyhow::Result<()> {
                 tracing::info!(codecs = ?image.codec_names(), "image codecs");
                 router.add_service(
                     ImageServiceServer::new(image)
+                        .max_decoding_message_size(resolved.max_request_bytes(service))
+                        .max_encoding_message_size(resolved.max_response_bytes(service)),
+                )
+            }
+            ServiceKind::Audio => {
+                let audio = AudioService::from_registry(
+                    &registry,
+                    AudioLimits {
+                        max_seconds: resolved.config.audio.max_seconds,
+                        max_bytes: resolved.config.audio.max_bytes,
+                    },
+                )
+                .map_err(|e| anyhow::anyhow!("audio service: {e}"))?;
+                tracing::info!(codecs = ?audio.codec_names(), "audio codecs");
+                router.add_service(
+                    AudioServiceServer::new(audio)
                         .max_decoding_message_size(resolved.max_request_bytes(service))
                         .max_encoding_message_size(resolved.max_response_bytes(service)),
                 )

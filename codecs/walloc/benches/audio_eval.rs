@@ -1,0 +1,220 @@
+//! Audio evaluation table: every shipped WaLLoC audio config against Opus (opus-tools) at
+//! matched and at fixed bitrates, on the held-out singularity-music tracks ("Through Space",
+//! "Awakening"; never trained on): kbps, PSNR (full scale), SNR, encode and decode speed as
+//! multiples of real time. Also the size of the latents written as the reference does (uint8
+//! planes in lossless WebP) against our prior-coded and context-coded latents.
+//!
+//! Run: `cargo bench -p terse-walloc --bench audio_eval` (`TERSE_EVAL_SECONDS=n` evaluates the
+//! first n seconds of each track, default 60; needs `scripts/setup`, the models in
+//! models/repository, Debian `singularity-music`, and for the baseline `opus-tools`).
+
+mod shared;
+
+use std::{path::PathBuf, time::Instant};
+
+use shared::{cmd, tool, webp_latent_bytes};
+use terse_audio_io::{AudioClip, DecodeLimits, decode_audio_file, encode_wav};
+use terse_walloc::{WallocAudioCodec, audio_psnr, snr};
+use terse_walloc_host::{BlockingDecoder, host_repository};
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+const MUSIC: &str = "/usr/share/games/singularity/music";
+const VALIDATION: [&str; 2] = ["Through Space.ogg", "Awakening.ogg"];
+const LIMITS: DecodeLimits = DecodeLimits {
+    max_seconds: 3600.0,
+    max_channels: 2,
+};
+
+#[derive(Default, Clone, Copy)]
+struct Row {
+    bits: f64,
+    psnr: f64,
+    snr: f64,
+    encode_s: f64,
+    decode_s: f64,
+    seconds: f64,
+    count: f64,
+}
+
+impl Row {
+    fn add(&mut self, o: Row) {
+        self.bits += o.bits;
+        self.psnr += o.psnr;
+        self.snr += o.snr;
+        self.encode_s += o.encode_s;
+        self.decode_s += o.decode_s;
+        self.seconds += o.seconds;
+        self.count += 1.0;
+    }
+
+    fn print(&self, name: &str) {
+        println!(
+            "  {name:<26} {:>7.2} {:>7.2} {:>7.2} {:>9.0} {:>9.0}",
+            self.bits / self.seconds / 1000.0,
+            self.psnr / self.count,
+            self.snr / self.count,
+            self.seconds / self.encode_s,
+            self.seconds / self.decode_s,
+        );
+    }
+}
+
+fn measure(original: &AudioClip, decoded: &AudioClip) -> (f64, f64) {
+    let frames = original.frames().min(decoded.frames());
+    let a = original.samples.slice(ndarray::s![.., ..frames]);
+    let b = decoded.samples.slice(ndarray::s![.., ..frames]);
+    (audio_psnr(a, b), snr(a, b))
+}
+
+/// Opus at `kbps` through opusenc/opusdec (file size, Ogg container included).
+fn opus(original: &AudioClip, kbps: f64, dir: &std::path::Path) -> Option<Row> {
+    let (wav, coded, out) = (
+        dir.join("in.wav"),
+        dir.join("coded.opus"),
+        dir.join("out.wav"),
+    );
+    std::fs::write(&wav, encode_wav(original).ok()?).ok()?;
+    let start = Instant::now();
+    cmd(
+        "opusenc",
+        &[
+            "--quiet",
+            "--bitrate",
+            &format!("{kbps:.2}"),
+            wav.to_str()?,
+            coded.to_str()?,
+        ],
+    )
+    .output()
+    .ok()?
+    .status
+    .success()
+    .then_some(())?;
+    let encode_s = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    cmd(
+        "opusdec",
+        &["--quiet", "--rate", "48000", coded.to_str()?, out.to_str()?],
+    )
+    .output()
+    .ok()?
+    .status
+    .success()
+    .then_some(())?;
+    let decode_s = start.elapsed().as_secs_f64();
+    let decoded = decode_audio_file(&std::fs::read(&out).ok()?, LIMITS).ok()?;
+    let (psnr, snr) = measure(original, &decoded);
+    Some(Row {
+        bits: std::fs::metadata(&coded).ok()?.len() as f64 * 8.0,
+        psnr,
+        snr,
+        encode_s,
+        decode_s,
+        seconds: original.seconds(),
+        count: 0.0,
+    })
+}
+
+fn main() {
+    std::env::set_current_dir(ROOT).expect("workspace root");
+    let seconds: f64 = std::env::var("TERSE_EVAL_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60.0);
+    let mut tracks = Vec::new();
+    for name in VALIDATION {
+        let Ok(bytes) = std::fs::read(PathBuf::from(MUSIC).join(name)) else {
+            println!(
+                "{MUSIC}/{name} is missing (apt install singularity-music): nothing to evaluate"
+            );
+            return;
+        };
+        let mut clip = decode_audio_file(&bytes, LIMITS).expect("track decodes");
+        let frames = ((seconds * f64::from(clip.sample_rate)) as usize).min(clip.frames());
+        clip.samples = clip.samples.slice(ndarray::s![.., ..frames]).to_owned();
+        tracks.push((name, clip));
+    }
+    let dir = std::env::temp_dir().join(format!("terse-audio-eval-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let hosted = host_repository::<WallocAudioCodec>(&PathBuf::from("models/repository"))
+        .expect("run scripts/setup first");
+    println!(
+        "singularity-music validation tracks ({}), first {seconds} s of each, 48 kHz stereo, never trained on",
+        VALIDATION.join(", ")
+    );
+    println!("PSNR is against full scale (peak 1.0); SNR against the signal's own energy.");
+    for h in hosted {
+        let codec = &h.codec;
+        let name = codec.model().name.clone();
+        let decoder = BlockingDecoder::new(h.decoder).unwrap();
+        let mut ours = Row::default();
+        let (mut prior_bytes, mut context_bytes, mut webp_bytes) = (0, 0, 0);
+        for (_, clip) in &tracks {
+            let start = Instant::now();
+            let (bitstream, latents) = codec.encode(clip.samples.view(), clip.sample_rate).unwrap();
+            let encode_s = start.elapsed().as_secs_f64();
+            let start = Instant::now();
+            let samples = codec.decode(&bitstream, &decoder, u64::MAX).unwrap();
+            let decode_s = start.elapsed().as_secs_f64();
+            // What a client gets: 16-bit WAV.
+            let decoded = decode_audio_file(
+                &encode_wav(&AudioClip {
+                    sample_rate: clip.sample_rate,
+                    samples,
+                })
+                .unwrap(),
+                LIMITS,
+            )
+            .unwrap();
+            let (psnr, snr) = measure(clip, &decoded);
+            ours.add(Row {
+                bits: bitstream.len() as f64 * 8.0,
+                psnr,
+                snr,
+                encode_s,
+                decode_s,
+                seconds: clip.seconds(),
+                count: 0.0,
+            });
+            let (factorized, contextual) = codec.code_latents(&latents).unwrap();
+            prior_bytes += factorized.len();
+            context_bytes += contextual.len();
+            // Channels as the rows of one image, as a spectrogram-like picture.
+            let (l, _, t) = latents.values.dim();
+            let plane = latents.values.to_shape((1, l, t)).unwrap().to_owned();
+            webp_bytes +=
+                webp_latent_bytes(&plane, codec.weights().max_level() + 1, &dir).unwrap_or(0);
+        }
+        let kbps = ours.bits / ours.seconds / 1000.0;
+        println!("\n{name}");
+        println!(
+            "  {:<26} {:>7} {:>7} {:>7} {:>9} {:>9}",
+            "codec", "kbps", "PSNR", "SNR", "enc ×RT", "dec ×RT"
+        );
+        ours.print(&format!("terse {name}"));
+        if tool("opusenc") && tool("opusdec") {
+            let mut rates = vec![kbps, 12.0, 24.0, 48.0];
+            rates.dedup_by(|a, b| (*a - *b).abs() < 0.5);
+            for rate in rates {
+                let mut row = Row::default();
+                for (_, clip) in &tracks {
+                    if let Some(r) = opus(clip, rate, &dir) {
+                        row.add(r);
+                    }
+                }
+                if row.count > 0.0 {
+                    row.print(&format!("Opus 1.3 --bitrate {rate:.1}"));
+                }
+            }
+        }
+        if webp_bytes > 0 {
+            let change = |x: usize| 100.0 * (x as f64 / webp_bytes as f64 - 1.0);
+            println!(
+                "  latents: lossless WebP (reference) {webp_bytes} B; learned factorized prior {prior_bytes} B ({:+.1}%); context model {context_bytes} B ({:+.1}%)",
+                change(prior_bytes),
+                change(context_bytes)
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,0 +1,206 @@
+//! The part every WaLLoC codec shares: the linear encoder's weights, the model identity, and
+//! the entropy coding of integer latents `[L, h, w]` in a container (static factorized prior
+//! or context-adaptive model, whichever is smaller).
+
+use ndarray::Array3;
+use terse_entropy::{Container, FactorizedPrior, ModelTag, TableFile};
+
+use crate::{EncoderWeights, Result, Signal, WallocError, context};
+
+/// How the integer latents are entropy-coded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
+pub enum LatentCoding {
+    /// Static learned per-channel factorized prior (ANS).
+    Factorized = 0,
+    /// Causal-neighbour prediction with adaptive residual models (range coder).
+    Context = 1,
+}
+
+/// A loaded model's encoder weights, priors and identity.
+pub(crate) struct LatentCoder {
+    pub(crate) weights: EncoderWeights,
+    prior: FactorizedPrior,
+    context_prior: Option<(context::ContextPrior, u32)>,
+    pub(crate) model: ModelTag,
+}
+
+impl LatentCoder {
+    /// From `encoder.json` and `prior.json` bytes; refuses a model of another signal kind.
+    pub(crate) fn new(
+        encoder_json: &[u8],
+        prior_json: &[u8],
+        model: ModelTag,
+        signal: Signal,
+    ) -> Result<Self> {
+        let weights = EncoderWeights::from_json(encoder_json)?;
+        if weights.signal != signal {
+            return Err(WallocError::Model(format!(
+                "encoder.json describes a {:?} model, expected {signal:?}",
+                weights.signal
+            )));
+        }
+        let text = std::str::from_utf8(prior_json)
+            .map_err(|_| WallocError::Model("prior is not UTF-8".into()))?;
+        let prior = FactorizedPrior::from_file(&TableFile::from_json(text)?)?;
+        if prior.channels() != weights.latent_dim {
+            return Err(WallocError::Model(format!(
+                "prior has {} channels, the encoder {}",
+                prior.channels(),
+                weights.latent_dim
+            )));
+        }
+        Ok(Self {
+            weights,
+            prior,
+            context_prior: None,
+            model,
+        })
+    }
+
+    /// From a model's assets fetched by name (`encoder`, `prior` required; `context`
+    /// optional). `read` answers `Ok(None)` for an asset the model does not ship.
+    pub(crate) fn from_assets(
+        read: impl Fn(&str) -> std::result::Result<Option<Vec<u8>>, String>,
+        model: ModelTag,
+        signal: Signal,
+    ) -> Result<Self> {
+        let get =
+            |name: &str| read(name).map_err(|e| WallocError::Model(format!("asset `{name}`: {e}")));
+        let need = |name: &str| {
+            get(name)?.ok_or_else(|| WallocError::Model(format!("asset `{name}` is missing")))
+        };
+        let coder = Self::new(&need("encoder")?, &need("prior")?, model, signal)?;
+        match get("context")? {
+            Some(bytes) => coder.with_context_prior(&bytes),
+            None => Ok(coder),
+        }
+    }
+
+    /// Starts the context models from learned counts (`context.json`).
+    pub(crate) fn with_context_prior(mut self, context_json: &[u8]) -> Result<Self> {
+        let prior = context::ContextPrior::from_json(context_json, self.weights.latent_dim)?;
+        self.context_prior = Some((prior, crc32fast::hash(context_json)));
+        Ok(self)
+    }
+
+    fn context_checksum(&self) -> u64 {
+        self.context_prior.as_ref().map_or(0, |p| u64::from(p.1))
+    }
+
+    /// The latents coded both ways: (factorized prior, context model) payloads.
+    pub(crate) fn code_latents(&self, values: &Array3<i32>) -> Result<(Vec<u8>, Vec<u8>)> {
+        let (_, h, w) = values.dim();
+        let symbols: Vec<i32> = values.iter().copied().collect();
+        let indexes: Vec<u32> = (0..symbols.len()).map(|i| (i / (h * w)) as u32).collect();
+        let factorized = self.prior.table().encode_with_indexes(&symbols, &indexes)?;
+        let contextual =
+            context::encode_context(values, self.context_prior.as_ref().map(|p| &p.0))?;
+        Ok((factorized, contextual))
+    }
+
+    /// A container for this model holding the latents, coded the smaller way; the caller adds
+    /// its own header fields.
+    pub(crate) fn container(
+        &self,
+        codec: terse_entropy::CodecId,
+        values: &Array3<i32>,
+    ) -> Result<Container> {
+        let (factorized, contextual) = self.code_latents(values)?;
+        let (coding, tag, payload) = if contextual.len() < factorized.len() {
+            (LatentCoding::Context, *b"LCTX", contextual)
+        } else {
+            (LatentCoding::Factorized, *b"LATN", factorized)
+        };
+        let mut container = Container::new(codec);
+        container.model = Some(self.model.clone());
+        container.put_u64("latent_dim", self.weights.latent_dim as u64);
+        container.put_u64("levels", u64::from(self.weights.levels));
+        container.put_u64("latent_coding", coding as u64);
+        if coding == LatentCoding::Context {
+            container.put_u64("context_prior", self.context_checksum());
+        }
+        container.push_section(tag, payload);
+        Ok(container)
+    }
+
+    /// Parses a bitstream of this codec and model (codec id, model tag and latent shape fields
+    /// are checked).
+    pub(crate) fn open(
+        &self,
+        bitstream: &[u8],
+        codec: terse_entropy::CodecId,
+    ) -> Result<Container> {
+        let container = Container::parse(bitstream)?;
+        container.expect_codec(codec)?;
+        match &container.model {
+            Some(m) if *m == self.model => {}
+            Some(m) => {
+                return Err(WallocError::Invalid(format!(
+                    "bitstream was coded with model `{}` ({}), this codec is `{}` ({})",
+                    m.name,
+                    hex(&m.sha256_prefix),
+                    self.model.name,
+                    hex(&self.model.sha256_prefix)
+                )));
+            }
+            None => return Err(WallocError::Invalid("bitstream names no model".into())),
+        }
+        if container.u64("latent_dim")? != self.weights.latent_dim as u64
+            || container.u64("levels")? != u64::from(self.weights.levels)
+        {
+            return Err(WallocError::Invalid(
+                "latent shape fields do not match the model".into(),
+            ));
+        }
+        Ok(container)
+    }
+
+    /// Decodes the latents `[L, h, w]` of an opened container.
+    pub(crate) fn read_latents(
+        &self,
+        container: &Container,
+        (h, w): (usize, usize),
+    ) -> Result<Array3<i32>> {
+        let l = self.weights.latent_dim;
+        let bound = self.weights.max_level();
+        match container.u64("latent_coding")? {
+            0 => {
+                let indexes: Vec<u32> = (0..l * h * w).map(|i| (i / (h * w)) as u32).collect();
+                let symbols = self
+                    .prior
+                    .table()
+                    .decode_with_indexes(container.section(*b"LATN")?, &indexes)?;
+                if symbols.iter().any(|s| s.abs() > bound) {
+                    return Err(WallocError::Invalid(format!(
+                        "a latent lies outside ±{bound}"
+                    )));
+                }
+                Ok(Array3::from_shape_vec((l, h, w), symbols).expect("sized above"))
+            }
+            1 => {
+                if container.u64("context_prior")? != self.context_checksum() {
+                    return Err(WallocError::Invalid(
+                        "bitstream was coded with another context prior".into(),
+                    ));
+                }
+                let prior = self.context_prior.as_ref().map(|p| &p.0);
+                context::decode_context(container.section(*b"LCTX")?, (l, h, w), bound, prior)
+            }
+            other => Err(WallocError::Invalid(format!(
+                "unknown latent coding {other}"
+            ))),
+        }
+    }
+
+    /// Decoder input for integer latents (same shape), from the fixed ToNormal table.
+    pub(crate) fn normal_latents(&self, values: &Array3<i32>) -> Array3<f32> {
+        let table = &self.weights.to_normal;
+        let bound = self.weights.max_level();
+        values.mapv(|q| table[(q.clamp(-bound, bound) + bound) as usize])
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

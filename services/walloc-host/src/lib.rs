@@ -1,0 +1,251 @@
+//! Hosting of WaLLoC codecs for the image and audio services (and for the tools and tests that
+//! run the shipped models): a codec per ready model of its task in the registry, its decoder
+//! network run through the model runtime, and the gRPC status of every codec error.
+
+#![warn(missing_docs)]
+
+use std::{path::Path, sync::Arc};
+
+use ndarray::ArrayD;
+use terse_entropy::{Container, ModelTag};
+use terse_runtime::{
+    InferError, LoadedModel, ManifestEntry, ModelRegistry, ModelSelection, ModelState, OnnxRuntime,
+    SessionOptions,
+};
+use terse_walloc::{BandDecoder, EncoderWeights, WallocAudioCodec, WallocError, WallocImageCodec};
+use tonic::Status;
+
+/// A WaLLoC codec type the host can build from a model's assets.
+pub trait WallocModel: Sized + Send + Sync + 'static {
+    /// Task name of its models in manifests.
+    const TASK: &'static str;
+    /// Builds the codec from assets fetched by name.
+    fn from_assets(
+        read: impl Fn(&str) -> Result<Option<Vec<u8>>, String>,
+        tag: ModelTag,
+    ) -> Result<Self, WallocError>;
+    /// Model identity recorded in bitstreams.
+    fn tag(&self) -> &ModelTag;
+    /// The encoder weights.
+    fn encoder(&self) -> &EncoderWeights;
+}
+
+impl WallocModel for WallocImageCodec {
+    const TASK: &'static str = "walloc-image";
+    fn from_assets(
+        read: impl Fn(&str) -> Result<Option<Vec<u8>>, String>,
+        tag: ModelTag,
+    ) -> Result<Self, WallocError> {
+        WallocImageCodec::from_assets(read, tag)
+    }
+    fn tag(&self) -> &ModelTag {
+        self.model()
+    }
+    fn encoder(&self) -> &EncoderWeights {
+        self.weights()
+    }
+}
+
+impl WallocModel for WallocAudioCodec {
+    const TASK: &'static str = "walloc-audio";
+    fn from_assets(
+        read: impl Fn(&str) -> Result<Option<Vec<u8>>, String>,
+        tag: ModelTag,
+    ) -> Result<Self, WallocError> {
+        WallocAudioCodec::from_assets(read, tag)
+    }
+    fn tag(&self) -> &ModelTag {
+        self.model()
+    }
+    fn encoder(&self) -> &EncoderWeights {
+        self.weights()
+    }
+}
+
+/// A codec the server hosts: its Rust side and its decoder network.
+pub struct Hosted<C> {
+    /// The codec.
+    pub codec: Arc<C>,
+    /// Its decoder network.
+    pub decoder: Arc<LoadedModel>,
+    /// Model version from the manifest.
+    pub version: String,
+    /// Model description from the manifest.
+    pub description: String,
+}
+
+/// An asset of a model entry: `Ok(None)` when the manifest lists none by that name.
+pub fn read_asset(entry: &ManifestEntry, name: &str) -> Result<Option<Vec<u8>>, String> {
+    if !entry.manifest.assets.iter().any(|a| a.name == name) {
+        return Ok(None);
+    }
+    entry.read_asset(name).map(Some).map_err(|e| e.to_string())
+}
+
+/// Every ready model of `C`'s task in the registry, strongest dimension reduction first.
+pub fn host_all<C: WallocModel>(registry: &ModelRegistry) -> Result<Vec<Hosted<C>>, String> {
+    let mut hosted = Vec::new();
+    for entry in registry.entries() {
+        let manifest = &entry.entry.manifest;
+        if manifest.task != C::TASK {
+            continue;
+        }
+        let ModelState::Ready(model) = &entry.state else {
+            continue;
+        };
+        let tag = ModelTag::from_sha256_hex(&manifest.name, &manifest.sha256)
+            .map_err(|e| e.to_string())?;
+        let codec = C::from_assets(|name| read_asset(&entry.entry, name), tag)
+            .map_err(|e| format!("model {}: {e}", entry.entry.id()))?;
+        hosted.push(Hosted {
+            codec: Arc::new(codec),
+            decoder: Arc::clone(model),
+            version: manifest.version.clone(),
+            description: manifest.description.clone(),
+        });
+    }
+    hosted.sort_by_key(|h| (h.codec.encoder().latent_dim, h.codec.tag().name.clone()));
+    Ok(hosted)
+}
+
+/// Loads ONNX Runtime (as `scripts/setup` installs it) and every model of `C`'s task in a model
+/// repository directory: for tools and tests that run the shipped models without a server.
+pub fn host_repository<C: WallocModel>(repository: &Path) -> Result<Vec<Hosted<C>>, String> {
+    let library = terse_runtime::resolve_library_path(None).map_err(|e| e.to_string())?;
+    let ort = OnnxRuntime::load(&library).map_err(|e| e.to_string())?;
+    let registry = ModelRegistry::load(
+        &ort,
+        repository,
+        &ModelSelection::default(),
+        &SessionOptions::default(),
+        None,
+    )
+    .map_err(|e| e.to_string())?;
+    host_all(&registry)
+}
+
+/// The hosted codec called `name` (empty: the first).
+pub fn pick<'a, C: WallocModel>(
+    hosted: &'a [Hosted<C>],
+    name: &str,
+) -> Result<&'a Hosted<C>, Status> {
+    let Some(first) = hosted.first() else {
+        return Err(Status::failed_precondition(format!(
+            "no codec is loaded (no `{}` model in the repository)",
+            C::TASK
+        )));
+    };
+    if name.is_empty() {
+        return Ok(first);
+    }
+    hosted
+        .iter()
+        .find(|h| h.codec.tag().name == name)
+        .ok_or_else(|| {
+            Status::not_found(format!(
+                "codec `{name}` is not hosted (available: {})",
+                names(hosted).join(", ")
+            ))
+        })
+}
+
+/// Names of the hosted codecs.
+pub fn names<C: WallocModel>(hosted: &[Hosted<C>]) -> Vec<String> {
+    hosted.iter().map(|h| h.codec.tag().name.clone()).collect()
+}
+
+/// The hosted codec a bitstream was coded with: `NOT_FOUND` when the server does not host that
+/// model, `FAILED_PRECONDITION` when it hosts another build of it.
+pub fn codec_for_bitstream<'a, C: WallocModel>(
+    hosted: &'a [Hosted<C>],
+    bitstream: &[u8],
+) -> Result<&'a Hosted<C>, Status> {
+    let container = Container::parse(bitstream)
+        .map_err(|e| Status::invalid_argument(format!("bitstream: {e}")))?;
+    let model = container
+        .model
+        .ok_or_else(|| Status::invalid_argument("bitstream names no model"))?;
+    let found = hosted
+        .iter()
+        .find(|h| h.codec.tag().name == model.name)
+        .ok_or_else(|| {
+            Status::not_found(format!(
+                "bitstream needs codec `{}`, which this server does not host",
+                model.name
+            ))
+        })?;
+    if *found.codec.tag() != model {
+        return Err(Status::failed_precondition(format!(
+            "bitstream was coded with another build of `{}` (decoder sha256 prefix {}); this server has {}",
+            model.name,
+            hex::encode(model.sha256_prefix),
+            hex::encode(found.codec.tag().sha256_prefix)
+        )));
+    }
+    Ok(found)
+}
+
+/// gRPC status of a codec error.
+pub fn walloc_status(e: WallocError) -> Status {
+    match e {
+        WallocError::Invalid(m) => Status::invalid_argument(m),
+        WallocError::TooLarge(m) => Status::resource_exhausted(m),
+        WallocError::Entropy(e) => Status::invalid_argument(format!("bitstream: {e}")),
+        WallocError::Model(m) | WallocError::Decoder(m) => Status::internal(m),
+    }
+}
+
+/// gRPC status of a model-runtime error.
+pub fn infer_status(e: InferError) -> Status {
+    match e {
+        InferError::NotFound(m) => Status::not_found(m),
+        InferError::Unavailable(m) => Status::failed_precondition(m),
+        InferError::InvalidInput(m) => Status::invalid_argument(m),
+        InferError::Execution(m) => Status::internal(m),
+    }
+}
+
+/// Runs a decoder network on normal-domain latents (a batch of one) and returns the bands of
+/// that one item.
+pub async fn decode_bands(
+    decoder: &LoadedModel,
+    normal: ArrayD<f32>,
+) -> Result<ArrayD<f32>, Status> {
+    let bands = decoder
+        .infer_f32_array("normal_latent", normal.view())
+        .await
+        .map_err(infer_status)?;
+    if bands.shape().first() != Some(&1) || bands.ndim() != normal.ndim() {
+        return Err(Status::internal(format!(
+            "decoder output shape {:?} for input {:?}",
+            bands.shape(),
+            normal.shape()
+        )));
+    }
+    Ok(bands.index_axis_move(ndarray::Axis(0), 0))
+}
+
+/// A decoder network run synchronously (on its own single-thread async runtime): the
+/// [`BandDecoder`] for tools and tests.
+pub struct BlockingDecoder {
+    model: Arc<LoadedModel>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl BlockingDecoder {
+    /// Wraps a loaded decoder network.
+    pub fn new(model: Arc<LoadedModel>) -> std::io::Result<Self> {
+        Ok(Self {
+            model,
+            runtime: tokio::runtime::Builder::new_current_thread().build()?,
+        })
+    }
+}
+
+impl BandDecoder for BlockingDecoder {
+    fn decode(&self, normal: ArrayD<f32>) -> Result<ArrayD<f32>, String> {
+        self.runtime
+            .block_on(self.model.infer_f32_array("normal_latent", normal.view()))
+            .map_err(|e| e.to_string())
+    }
+}
