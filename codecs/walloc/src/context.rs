@@ -1,5 +1,6 @@
-//! Context-adaptive coding of the integer latents: each channel is predicted from its causal
-//! neighbours (mean of left and up, corrected by the up-row slope) and the residual is
+//! Context-adaptive coding of the integer latents: each channel of an image is predicted from its causal
+//! neighbours (mean of left and up, corrected by the up-row slope; audio sequences are coded
+//! directly, see [`Layout`]) and the residual is
 //! range-coded with adaptive models per channel, local activity and the left residual's size. Integer-only, so decoding is
 //! identical everywhere. Complements the static factorized prior: the encoder keeps whichever
 //! is smaller.
@@ -39,9 +40,40 @@ fn predict([left, up, up_left, up_right]: [i32; 4]) -> i32 {
     (2 * (left + up) + up_right - up_left).div_euclid(4)
 }
 
+/// How the causal neighbourhood of a latent is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// 2-D planes (images): predicted from left and up, local activity from the gradients.
+    Plane,
+    /// 1-D sequences (audio latents `[L, 1, t]`): successive latents are nearly uncorrelated, so
+    /// each value is coded directly (prediction 0) in the context of the magnitudes of the two
+    /// previous values.
+    Sequence,
+}
+
+/// Prediction and local activity of position (y, x) of a channel plane.
+fn estimate(layout: Layout, plane: &[i32], w: usize, y: usize, x: usize) -> (i32, i32) {
+    match layout {
+        Layout::Plane => {
+            let near @ [left, up, up_left, up_right] = neighbours(plane, w, y, x);
+            let activity = (left - up_left).abs() + (up - up_left).abs() + (up - up_right).abs();
+            (predict(near), activity)
+        }
+        Layout::Sequence => {
+            let at = |back: usize| {
+                if x >= back {
+                    plane[y * w + x - back].abs()
+                } else {
+                    0
+                }
+            };
+            (0, at(1) + at(2))
+        }
+    }
+}
+
 /// Context of a residual: local activity (log2 bucket) × size of the left neighbour's residual.
-fn context([left, up, up_left, up_right]: [i32; 4], left_residual: i32) -> usize {
-    let activity = (left - up_left).abs() + (up - up_left).abs() + (up - up_right).abs();
+fn context(activity: i32, left_residual: i32) -> usize {
     let activity = (32 - activity.unsigned_abs().leading_zeros()).min(ACTIVITY as u32 - 1) as usize;
     let left_class =
         (32 - left_residual.unsigned_abs().leading_zeros()).min(LEFT as u32 - 1) as usize;
@@ -172,7 +204,11 @@ impl ContextPrior {
 }
 
 /// Codes `[L, h, w]` latents.
-pub fn encode_context(values: &Array3<i32>, prior: Option<&ContextPrior>) -> Result<Vec<u8>> {
+pub fn encode_context(
+    values: &Array3<i32>,
+    prior: Option<&ContextPrior>,
+    layout: Layout,
+) -> Result<Vec<u8>> {
     let (l, h, w) = values.dim();
     let mut models = Models::new(l, prior)?;
     let mut enc = AdaptiveEncoder::new();
@@ -183,9 +219,9 @@ pub fn encode_context(values: &Array3<i32>, prior: Option<&ContextPrior>) -> Res
         let mut left_residual = 0i32;
         for y in 0..h {
             for x in 0..w {
-                let near = neighbours(plane, w, y, x);
-                let residual = plane[y * w + x] - predict(near);
-                models.encode(&mut enc, c, context(near, left_residual), residual)?;
+                let (prediction, activity) = estimate(layout, plane, w, y, x);
+                let residual = plane[y * w + x] - prediction;
+                models.encode(&mut enc, c, context(activity, left_residual), residual)?;
                 left_residual = if x + 1 < w { residual } else { 0 };
             }
         }
@@ -199,6 +235,7 @@ pub fn decode_context(
     shape: (usize, usize, usize),
     max: i32,
     prior: Option<&ContextPrior>,
+    layout: Layout,
 ) -> Result<Array3<i32>> {
     let (l, h, w) = shape;
     let mut models = Models::new(l, prior)?;
@@ -209,9 +246,9 @@ pub fn decode_context(
         let mut left_residual = 0i32;
         for y in 0..h {
             for x in 0..w {
-                let near = neighbours(plane, w, y, x);
-                let residual = models.decode(&mut dec, c, context(near, left_residual))?;
-                let value = i64::from(predict(near)) + residual;
+                let (prediction, activity) = estimate(layout, plane, w, y, x);
+                let residual = models.decode(&mut dec, c, context(activity, left_residual))?;
+                let value = i64::from(prediction) + residual;
                 if value.abs() > i64::from(max) {
                     return Err(crate::WallocError::Invalid(format!(
                         "a latent lies outside ±{max}"
@@ -234,10 +271,12 @@ mod tests {
         let values = Array3::from_shape_fn((3, 17, 23), |(c, y, x)| {
             (((x * 7 + y * 3 + c * 11) % 41) as i32 - 20) + if (x + y) % 5 == 0 { 60 } else { 0 }
         });
-        let bytes = encode_context(&values, None).unwrap();
-        assert_eq!(
-            decode_context(&bytes, values.dim(), 127, None).unwrap(),
-            values
-        );
+        for layout in [Layout::Plane, Layout::Sequence] {
+            let bytes = encode_context(&values, None, layout).unwrap();
+            assert_eq!(
+                decode_context(&bytes, values.dim(), 127, None, layout).unwrap(),
+                values
+            );
+        }
     }
 }

@@ -84,6 +84,13 @@ impl LatentCoder {
         Ok(self)
     }
 
+    fn layout(&self) -> context::Layout {
+        match self.weights.signal {
+            Signal::Image => context::Layout::Plane,
+            Signal::Audio => context::Layout::Sequence,
+        }
+    }
+
     fn context_checksum(&self) -> u64 {
         self.context_prior.as_ref().map_or(0, |p| u64::from(p.1))
     }
@@ -94,8 +101,11 @@ impl LatentCoder {
         let symbols: Vec<i32> = values.iter().copied().collect();
         let indexes: Vec<u32> = (0..symbols.len()).map(|i| (i / (h * w)) as u32).collect();
         let factorized = self.prior.table().encode_with_indexes(&symbols, &indexes)?;
-        let contextual =
-            context::encode_context(values, self.context_prior.as_ref().map(|p| &p.0))?;
+        let contextual = context::encode_context(
+            values,
+            self.context_prior.as_ref().map(|p| &p.0),
+            self.layout(),
+        )?;
         Ok((factorized, contextual))
     }
 
@@ -185,7 +195,13 @@ impl LatentCoder {
                     ));
                 }
                 let prior = self.context_prior.as_ref().map(|p| &p.0);
-                context::decode_context(container.section(*b"LCTX")?, (l, h, w), bound, prior)
+                context::decode_context(
+                    container.section(*b"LCTX")?,
+                    (l, h, w),
+                    bound,
+                    prior,
+                    self.layout(),
+                )
             }
             other => Err(WallocError::Invalid(format!(
                 "unknown latent coding {other}"

@@ -2,10 +2,12 @@
 training photos (image models) or training tracks (audio models), and writes
 <model_dir>/context.json.
 
-The predictor and contexts here mirror context.rs exactly (integer arithmetic): prediction
+The predictor and contexts here mirror context.rs exactly (integer arithmetic). Images
+(Layout::Plane): prediction
 floor((2*(left + up) + up_right - up_left) / 4); context = activity bucket (bit length of
 |l-ul| + |u-ul| + |u-ur|, capped at 9) * 4 + bit length of the left residual (capped at 3);
-residual coded as class (bit length of |r|), sign, and the bit below the leading one.
+residual coded as class (bit length of |r|), sign, and the bit below the leading one. Audio
+(Layout::Sequence): prediction 0, activity |x[-1]| + |x[-2]|, the same residual coding.
 
   python models/scripts/walloc/fit_context_prior.py models/repository/walloc-rgb-16x/1
 """
@@ -65,18 +67,22 @@ def audio_latents(encoder, seconds=30):
     return out
 
 
-def plane_stats(plane, class_counts, sign_counts, top_counts):
+def plane_stats(plane, class_counts, sign_counts, top_counts, sequence=False):
     h, w = plane.shape
     left_residual = 0
     for y in range(h):
         for x in range(w):
-            left = plane[y, x - 1] if x > 0 else (plane[y - 1, x] if y > 0 else 0)
-            up = plane[y - 1, x] if y > 0 else left
-            up_left = plane[y - 1, x - 1] if (x > 0 and y > 0) else up
-            up_right = plane[y - 1, x + 1] if (y > 0 and x + 1 < w) else up
-            prediction = (2 * (left + up) + up_right - up_left) // 4
+            if sequence:  # Layout::Sequence: coded directly, activity from |x[-1]| + |x[-2]|
+                prediction = 0
+                activity = (abs(plane[y, x - 1]) if x > 0 else 0) + (abs(plane[y, x - 2]) if x > 1 else 0)
+            else:  # Layout::Plane
+                left = plane[y, x - 1] if x > 0 else (plane[y - 1, x] if y > 0 else 0)
+                up = plane[y - 1, x] if y > 0 else left
+                up_left = plane[y - 1, x - 1] if (x > 0 and y > 0) else up
+                up_right = plane[y - 1, x + 1] if (y > 0 and x + 1 < w) else up
+                prediction = (2 * (left + up) + up_right - up_left) // 4
+                activity = abs(left - up_left) + abs(up - up_left) + abs(up - up_right)
             residual = int(plane[y, x] - prediction)
-            activity = abs(left - up_left) + abs(up - up_left) + abs(up - up_right)
             a = min(int(activity).bit_length(), ACTIVITY - 1)
             lc = min(abs(left_residual).bit_length(), LEFT - 1)
             magnitude = abs(residual)
@@ -103,7 +109,8 @@ def scaled(counts):
 def main():
     model_dir = Path(sys.argv[1])
     encoder = json.loads((model_dir / "encoder.json").read_text())
-    if encoder.get("signal") == "audio":
+    sequence = encoder.get("signal") == "audio"
+    if sequence:
         samples = audio_latents(encoder)
     else:
         samples = [latents(encoder, image) for image in tw.training_images()[0]]
@@ -113,7 +120,7 @@ def main():
     top_counts = np.zeros((channels, CLASSES, 2), dtype=np.int64)
     for q in samples:
         for c in range(channels):
-            plane_stats(np.array(q[c]), class_counts[c], sign_counts[c], top_counts[c])
+            plane_stats(np.array(q[c]), class_counts[c], sign_counts[c], top_counts[c], sequence)
     prior = {
         "format": "terse-walloc-context/1",
         "activity": ACTIVITY,

@@ -190,6 +190,31 @@ def batch(images, size, crop, rng):
     return torch.from_numpy(out)
 
 
+def train(encoder, decoder, to_uniform, to_normal, next_batch, analysis, synthesis, args):
+    """The WaLLoC training loop: MSE through the transform, uniform noise in place of rounding,
+    AdamW with a one-cycle schedule. Returns the losses and the start time."""
+    params = list(encoder.parameters()) + list(decoder.parameters())
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.1)
+    losses = []
+    start = time.time()
+    for step in range(args.steps):
+        x = next_batch()
+        u = to_uniform(encoder(analysis(x, args.levels)))
+        u = u + torch.rand_like(u) - 0.5
+        y = synthesis(decoder(to_normal(u)), args.levels)
+        loss = F.mse_loss(y, x)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(float(loss))
+        if step % 100 == 0 or step == args.steps - 1:
+            recent = np.mean(losses[-100:])
+            print(f"step {step} loss {recent:.3e} psnr {10 * math.log10(1 / recent):.2f} dB {time.time() - start:.0f}s", flush=True)
+    return losses, start
+
+
 def export(out, args, weight, bias, to_normal, counts, input_offset, extra=None):
     """Writes encoder.json (linear encoder [L, bands], bias, integer->normal table) and
     prior.json (per-channel factorized prior fitted on the `counts` histograms, terse-cdf-table/1)."""
@@ -259,33 +284,15 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    train, train_paths = training_images()
+    train_images, train_paths = training_images()
     val, val_paths = validation_images()
     bands = 3 * 4 ** args.levels
     encoder = nn.Conv2d(bands, args.latent_dim, 1)
     to_uniform = ToUniform(args.bits, args.scale)
     decoder = Decoder(args.latent_dim, bands, args.width, args.blocks)
     to_normal = ToNormal(args.bits, args.scale)
-    params = list(encoder.parameters()) + list(decoder.parameters())
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.1)
     rng = np.random.default_rng(0)
-    losses = []
-    start = time.time()
-    for step in range(args.steps):
-        x = batch(train, args.batch, args.crop, rng) - 0.5
-        u = to_uniform(encoder(wpt2d(x, args.levels)))
-        u = u + torch.rand_like(u) - 0.5
-        y = iwpt2d(decoder(to_normal(u)), args.levels)
-        loss = F.mse_loss(y, x)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(float(loss))
-        if step % 100 == 0 or step == args.steps - 1:
-            recent = np.mean(losses[-100:])
-            print(f"step {step} loss {recent:.6f} psnr {10 * math.log10(1 / recent):.2f} dB {time.time() - start:.0f}s", flush=True)
+    losses, start = train(encoder, decoder, to_uniform, to_normal, lambda: batch(train_images, args.batch, args.crop, rng) - 0.5, wpt2d, iwpt2d, args)
 
     encoder.eval()
     decoder.eval()
@@ -303,7 +310,7 @@ def main():
             mse = float(((y - torch.from_numpy(img.transpose(2, 0, 1))[None]) ** 2).mean())
             psnrs.append(10 * math.log10(1 / mse))
         # Prior: histogram of rounded latents over the training images (whole images).
-        for img in train:
+        for img in train_images:
             h, w = img.shape[:2]
             h, w = h - h % block, w - w % block
             x = torch.from_numpy(img[:h, :w].transpose(2, 0, 1).copy())[None] - 0.5
@@ -321,7 +328,7 @@ def main():
     entropy = entropy_bits(counts)
     (out / "training.json").write_text(json.dumps({
         "args": vars(args),
-        "train_images": len(train),
+        "train_images": len(train_images),
         "validation_images": val_paths,
         "validation_psnr_db": float(np.mean(psnrs)),
         "validation_psnr_per_image": psnrs,

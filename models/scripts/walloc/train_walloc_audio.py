@@ -142,26 +142,8 @@ def main():
     to_uniform = tw.ToUniform(args.bits, args.scale)
     decoder = Decoder(args.latent_dim, bands, args.width, args.blocks)
     to_normal = tw.ToNormal(args.bits, args.scale)
-    params = list(encoder.parameters()) + list(decoder.parameters())
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.1)
     rng = np.random.default_rng(0)
-    losses = []
-    start = time.time()
-    for step in range(args.steps):
-        x = batch(train, args.batch, args.crop, rng)
-        u = to_uniform(encoder(wpt1d(x, args.levels)))
-        u = u + torch.rand_like(u) - 0.5
-        y = iwpt1d(decoder(to_normal(u)), args.levels)
-        loss = F.mse_loss(y, x)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(float(loss))
-        if step % 100 == 0 or step == args.steps - 1:
-            recent = np.mean(losses[-100:])
-            print(f"step {step} loss {recent:.3e} psnr {10 * math.log10(1 / recent):.2f} dB {time.time() - start:.0f}s", flush=True)
+    losses, start = tw.train(encoder, decoder, to_uniform, to_normal, lambda: batch(train, args.batch, args.crop, rng), wpt1d, iwpt1d, args)
 
     encoder.eval()
     decoder.eval()

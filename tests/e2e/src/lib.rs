@@ -262,3 +262,31 @@ pub fn flip_byte(file: &Path, index: usize, mask: u8) {
     bytes[index] ^= mask;
     std::fs::write(file, bytes).expect("file writable");
 }
+
+/// A file cut into upload chunks of `size` bytes with their offsets (the chunk messages of the
+/// streamed encode calls).
+pub fn upload_chunks(bytes: &[u8], size: usize) -> Vec<terse_proto::common::v1::Chunk> {
+    bytes
+        .chunks(size)
+        .enumerate()
+        .map(|(i, data)| terse_proto::common::v1::Chunk {
+            data: data.to_vec(),
+            offset: (i * size) as u64,
+        })
+        .collect()
+}
+
+/// Asserts that a call failed with `code` and a message containing `needle`.
+pub fn assert_status<T: std::fmt::Debug>(
+    result: Result<T, tonic::Status>,
+    code: tonic::Code,
+    needle: &str,
+) {
+    let err = result.unwrap_err();
+    assert_eq!(err.code(), code, "{err:?}");
+    assert!(
+        err.message().contains(needle),
+        "`{}` lacks `{needle}`",
+        err.message()
+    );
+}

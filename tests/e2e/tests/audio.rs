@@ -3,13 +3,13 @@
 //! resampled input; latents; streaming; precise errors and limits.
 
 use terse_audio_io::{AudioClip, DecodeLimits, decode_audio_file};
-use terse_e2e::{ConfigFile, Server, workspace};
+use terse_e2e::{ConfigFile, Server, assert_status, upload_chunks, workspace};
 use terse_proto::{
     audio::v1::{
         DecodeRequest, DecodeStreamRequest, EncodeOptions, EncodeRequest, EncodeStreamRequest,
         ListCodecsRequest, audio_service_client::AudioServiceClient, encode_stream_request::Part,
     },
-    common::v1::{Chunk, DataType},
+    common::v1::DataType,
 };
 use tonic::{Code, transport::Channel};
 
@@ -199,14 +199,10 @@ async fn streamed_upload_matches_unary_and_errors_are_precise() {
         part: Some(Part::Options(EncodeOptions::default())),
     }];
     parts.extend(
-        audio
-            .chunks(16_384)
-            .enumerate()
-            .map(|(i, data)| EncodeStreamRequest {
-                part: Some(Part::Chunk(Chunk {
-                    data: data.to_vec(),
-                    offset: (i * 16_384) as u64,
-                })),
+        upload_chunks(&audio, 16_384)
+            .into_iter()
+            .map(|chunk| EncodeStreamRequest {
+                part: Some(Part::Chunk(chunk)),
             }),
     );
     let streamed = client
@@ -267,13 +263,7 @@ async fn streamed_upload_matches_unary_and_errors_are_precise() {
         ),
     ];
     for (result, code, needle) in cases {
-        let err = result.unwrap_err();
-        assert_eq!(err.code(), code, "{err:?}");
-        assert!(
-            err.message().contains(needle),
-            "`{}` lacks `{needle}`",
-            err.message()
-        );
+        assert_status(result, code, needle);
     }
 
     let small = ConfigFile::new("[server]\nservices = [\"audio\"]\n[audio]\nmax_seconds = 2.5\n");

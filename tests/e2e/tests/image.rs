@@ -1,9 +1,9 @@
 //! `compress.image.v1.ImageService` on the real `terse` binary with the shipped WaLLoC models:
 //! the PSNR an encode reports is the PSNR of what Decode returns; latents; streaming; errors.
 
-use terse_e2e::{ConfigFile, Server, workspace};
+use terse_e2e::{ConfigFile, Server, assert_status, upload_chunks, workspace};
 use terse_proto::{
-    common::v1::{Chunk, DataType},
+    common::v1::DataType,
     image::v1::{
         DecodeRequest, DecodeStreamRequest, EncodeOptions, EncodeRequest, EncodeStreamRequest,
         ImageFormat, ListCodecsRequest, encode_stream_request::Part,
@@ -121,14 +121,10 @@ async fn streamed_upload_matches_unary_and_errors_are_precise() {
         part: Some(Part::Options(EncodeOptions::default())),
     }];
     parts.extend(
-        image
-            .chunks(10_000)
-            .enumerate()
-            .map(|(i, data)| EncodeStreamRequest {
-                part: Some(Part::Chunk(Chunk {
-                    data: data.to_vec(),
-                    offset: (i * 10_000) as u64,
-                })),
+        upload_chunks(&image, 10_000)
+            .into_iter()
+            .map(|chunk| EncodeStreamRequest {
+                part: Some(Part::Chunk(chunk)),
             }),
     );
     let streamed = client
@@ -215,13 +211,7 @@ async fn streamed_upload_matches_unary_and_errors_are_precise() {
         ),
     ];
     for (result, code, needle) in cases {
-        let err = result.unwrap_err();
-        assert_eq!(err.code(), code, "{err:?}");
-        assert!(
-            err.message().contains(needle),
-            "`{}` lacks `{needle}`",
-            err.message()
-        );
+        assert_status(result, code, needle);
     }
 
     let small = ConfigFile::new("[server]\nservices = [\"image\"]\n[image]\nmax_pixels = 10000\n");

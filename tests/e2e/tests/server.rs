@@ -126,7 +126,7 @@ async fn serves_health_reflection_models_api_and_the_shipped_models() {
     );
     let unknown = HealthClient::new(channel.clone())
         .check(HealthCheckRequest {
-            service: "compress.audio.v1.AudioService".into(),
+            service: "compress.context.v1.ContextService".into(),
         })
         .await
         .unwrap_err();
@@ -163,6 +163,7 @@ async fn serves_health_reflection_models_api_and_the_shipped_models() {
     assert_eq!(
         names,
         vec![
+            "compress.audio.v1.AudioService".to_string(),
             "compress.image.v1.ImageService".to_string(),
             MODELS_SERVICE.to_string(),
             "compress.splat.v1.SplatService".to_string(),
@@ -221,7 +222,8 @@ async fn serves_health_reflection_models_api_and_the_shipped_models() {
             "haar-wpt2d-analysis",
             "haar-wpt2d-synthesis",
             "walloc-rgb-16x",
-            "walloc-rgb-4x"
+            "walloc-rgb-4x",
+            "walloc-stereo-19x"
         ]
     );
     for info in &listed.models {

@@ -1,14 +1,11 @@
 //! `compress.splat.v1.SplatService` on the real `terse` binary: encode (unary and streamed),
 //! decode to PLY and SPZ (unary and streamed), info, precise errors and limits.
 
-use terse_e2e::{ConfigFile, Server, workspace};
-use terse_proto::{
-    common::v1::Chunk,
-    splat::v1::{
-        DecodeRequest, DecodeStreamRequest, EncodeOptions, EncodeRequest, EncodeResult,
-        EncodeStreamRequest, InfoRequest, Preset, SplatFormat, encode_stream_request::Part,
-        splat_service_client::SplatServiceClient,
-    },
+use terse_e2e::{ConfigFile, Server, upload_chunks, workspace};
+use terse_proto::splat::v1::{
+    DecodeRequest, DecodeStreamRequest, EncodeOptions, EncodeRequest, EncodeResult,
+    EncodeStreamRequest, InfoRequest, Preset, SplatFormat, encode_stream_request::Part,
+    splat_service_client::SplatServiceClient,
 };
 use terse_splat::{
     ply::{read_ply, write_ply},
@@ -48,14 +45,10 @@ fn stream_parts(options: EncodeOptions, scene: &[u8], chunk: usize) -> Vec<Encod
         part: Some(Part::Options(options)),
     }];
     parts.extend(
-        scene
-            .chunks(chunk)
-            .enumerate()
-            .map(|(i, data)| EncodeStreamRequest {
-                part: Some(Part::Chunk(Chunk {
-                    data: data.to_vec(),
-                    offset: (i * chunk) as u64,
-                })),
+        upload_chunks(scene, chunk)
+            .into_iter()
+            .map(|chunk| EncodeStreamRequest {
+                part: Some(Part::Chunk(chunk)),
             }),
     );
     parts
