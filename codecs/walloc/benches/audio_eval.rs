@@ -136,6 +136,41 @@ fn opus_matched(original: &AudioClip, target: f64, dir: &std::path::Path) -> Opt
     best
 }
 
+/// Our codec on one clip with `shift` latent bits dropped, measured on the 16-bit WAV a client
+/// gets.
+fn ours_at(
+    codec: &WallocAudioCodec,
+    decoder: &BlockingDecoder,
+    clip: &AudioClip,
+    shift: u32,
+) -> (Row, terse_walloc::AudioLatents) {
+    let start = Instant::now();
+    let (bitstream, latents) = codec
+        .encode(clip.samples.view(), clip.sample_rate, shift)
+        .unwrap();
+    let encode_s = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let samples = codec.decode(&bitstream, decoder, u64::MAX).unwrap();
+    let decode_s = start.elapsed().as_secs_f64();
+    let wav = encode_wav(&AudioClip {
+        sample_rate: clip.sample_rate,
+        samples,
+    })
+    .unwrap();
+    let decoded = decode_audio_file(&wav, LIMITS).unwrap();
+    let (psnr, snr) = measure(clip, &decoded);
+    let row = Row {
+        bits: bitstream.len() as f64 * 8.0,
+        psnr,
+        snr,
+        encode_s,
+        decode_s,
+        seconds: clip.seconds(),
+        count: 0.0,
+    };
+    (row, latents)
+}
+
 fn main() {
     std::env::set_current_dir(ROOT).expect("workspace root");
     let seconds: f64 = std::env::var("TERSE_EVAL_SECONDS")
@@ -171,32 +206,8 @@ fn main() {
         let mut ours = Row::default();
         let (mut prior_bytes, mut context_bytes, mut webp_bytes) = (0, 0, 0);
         for (_, clip) in &tracks {
-            let start = Instant::now();
-            let (bitstream, latents) = codec.encode(clip.samples.view(), clip.sample_rate).unwrap();
-            let encode_s = start.elapsed().as_secs_f64();
-            let start = Instant::now();
-            let samples = codec.decode(&bitstream, &decoder, u64::MAX).unwrap();
-            let decode_s = start.elapsed().as_secs_f64();
-            // What a client gets: 16-bit WAV.
-            let decoded = decode_audio_file(
-                &encode_wav(&AudioClip {
-                    sample_rate: clip.sample_rate,
-                    samples,
-                })
-                .unwrap(),
-                LIMITS,
-            )
-            .unwrap();
-            let (psnr, snr) = measure(clip, &decoded);
-            ours.add(Row {
-                bits: bitstream.len() as f64 * 8.0,
-                psnr,
-                snr,
-                encode_s,
-                decode_s,
-                seconds: clip.seconds(),
-                count: 0.0,
-            });
+            let (row, latents) = ours_at(codec, &decoder, clip, 0);
+            ours.add(row);
             let (factorized, contextual) = codec.code_latents(&latents).unwrap();
             prior_bytes += factorized.len();
             context_bytes += contextual.len();
@@ -213,6 +224,14 @@ fn main() {
             "codec", "kbps", "PSNR", "SNR", "enc ×RT", "dec ×RT"
         );
         ours.print(&format!("terse {name}"));
+        for bits in [7, 6, 5, 4] {
+            let shift = codec.shift_for(bits).unwrap();
+            let mut row = Row::default();
+            for (_, clip) in &tracks {
+                row.add(ours_at(codec, &decoder, clip, shift).0);
+            }
+            row.print(&format!("terse {name} b={bits}"));
+        }
         if tool("opusenc") && tool("opusdec") {
             let mut matched = Row::default();
             for (_, clip) in &tracks {

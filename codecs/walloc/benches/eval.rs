@@ -1,8 +1,9 @@
 //! Image evaluation table: every hosted WaLLoC config against JPEG (libjpeg-turbo), WebP, AVIF
 //! and JPEG XL at matched bits per pixel, on the McMaster validation photos (never trained on):
 //! bpp, PSNR, MS-SSIM, encode and decode MPix/s. Also the size of the latents written as the
-//! reference does (8-bit planes in lossless WebP) against our prior-coded latents, and a
-//! two-point BD-rate against WebP.
+//! reference does (8-bit planes in lossless WebP) against our prior-coded latents, and the
+//! latent-bits rate knob of every config against WebP at matched bpp with the BD-rate of the
+//! whole curve (`TERSE_EVAL_KNOB=0` skips that part).
 //!
 //! Run: `cargo bench -p terse-walloc --bench eval` (`TERSE_EVAL_PHOTOS=n` evaluates the first
 //! n photos only, `TERSE_EVAL_CONFIG=name` one model, `TERSE_EVAL_BASELINES=0` skips the
@@ -232,23 +233,8 @@ fn main() {
         let mut context_latents = 0usize;
         let mut baselines: Vec<(&str, Row)> = Vec::new();
         for photo in &photos {
-            let (original, _) =
-                decode_image_file(&std::fs::read(photo).unwrap(), u64::MAX).unwrap();
-            let pixels = f64::from(original.width()) * f64::from(original.height());
-            let start = Instant::now();
-            let (bitstream, latents) = codec.encode(&original).unwrap();
-            let encode_s = start.elapsed().as_secs_f64();
-            let start = Instant::now();
-            let decoded = codec.decode(&bitstream, decoder, u64::MAX).unwrap();
-            let decode_s = start.elapsed().as_secs_f64();
-            let row = Row {
-                bpp: bitstream.len() as f64 * 8.0 / pixels,
-                psnr: psnr(&original, &decoded),
-                ms_ssim: ms_ssim(&original, &decoded).unwrap_or(f64::NAN),
-                encode_s,
-                decode_s,
-                pixels,
-            };
+            let original = load(photo);
+            let (row, latents) = ours_at(codec, decoder, &original, 0);
             ours.add(row);
             let (factorized, contextual) = codec.code_latents(&latents).unwrap();
             prior_latents += factorized.len();
@@ -287,5 +273,121 @@ fn main() {
             );
         }
     }
+    if std::env::var("TERSE_EVAL_KNOB").map_or(true, |v| v != "0") && tool("cwebp") {
+        rate_knob(&configs, &photos, &dir);
+    }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+fn load(photo: &Path) -> RgbImage {
+    decode_image_file(&std::fs::read(photo).unwrap(), u64::MAX)
+        .unwrap()
+        .0
+}
+
+/// Our codec on one photo with `shift` latent bits dropped.
+fn ours_at(
+    codec: &WallocImageCodec,
+    decoder: &BlockingDecoder,
+    original: &RgbImage,
+    shift: u32,
+) -> (Row, terse_walloc::Latents) {
+    let pixels = f64::from(original.width()) * f64::from(original.height());
+    let start = Instant::now();
+    let (bitstream, latents) = codec.encode_at(original, shift).unwrap();
+    let encode_s = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let decoded = codec.decode(&bitstream, decoder, u64::MAX).unwrap();
+    let decode_s = start.elapsed().as_secs_f64();
+    let row = Row {
+        bpp: bitstream.len() as f64 * 8.0 / pixels,
+        psnr: psnr(original, &decoded),
+        ms_ssim: ms_ssim(original, &decoded).unwrap_or(f64::NAN),
+        encode_s,
+        decode_s,
+        pixels,
+    };
+    (row, latents)
+}
+
+/// The latent-bits rate knob of every config against WebP at matched bpp, and the BD-rate of
+/// the whole terse curve against WebP's.
+fn rate_knob(
+    configs: &[(String, std::sync::Arc<WallocImageCodec>, BlockingDecoder)],
+    photos: &[PathBuf],
+    dir: &Path,
+) {
+    let webp = Baseline::all()
+        .into_iter()
+        .find(|b| b.binary == "cwebp")
+        .expect("WebP baseline");
+    let n = photos.len() as f64;
+    let (mut ours_curve, mut webp_curve) = (Vec::new(), Vec::new());
+    println!("\nrate knob (latent bits) against WebP at matched bpp");
+    println!(
+        "  {:<28} {:>6} {:>7} {:>8} {:>7}",
+        "terse config", "bpp", "PSNR", "WebP bpp", "PSNR"
+    );
+    for (name, codec, decoder) in configs {
+        for bits in [8, 7, 6, 5, 4] {
+            let shift = codec.shift_for(bits).unwrap();
+            let (mut ours, mut theirs) = (Row::default(), Row::default());
+            for photo in photos {
+                let original = load(photo);
+                let (row, _) = ours_at(codec, decoder, &original, shift);
+                ours.add(row);
+                if let Some(r) = webp.matched(&original, dir, row.bpp) {
+                    theirs.add(r);
+                }
+            }
+            println!(
+                "  {:<28} {:>6.3} {:>7.2} {:>8.3} {:>7.2}",
+                format!("{name} b={bits}"),
+                ours.bpp / n,
+                ours.psnr / n,
+                theirs.bpp / n,
+                theirs.psnr / n
+            );
+            ours_curve.push((ours.bpp / n, ours.psnr / n));
+            webp_curve.push((theirs.bpp / n, theirs.psnr / n));
+        }
+    }
+    match bd_rate(&ours_curve, &webp_curve) {
+        Some(rate) => println!(
+            "  BD-rate against WebP (piecewise-linear log-rate over the shared PSNR range): {rate:+.1}%"
+        ),
+        None => println!("  BD-rate: the PSNR ranges do not overlap"),
+    }
+}
+
+/// Bjøntegaard delta rate of `ours` against `reference` ((bpp, PSNR) points): the mean
+/// difference of log-rate at equal PSNR over the shared PSNR range, with log-rate interpolated
+/// piecewise-linearly in PSNR; in percent (negative: ours needs fewer bits).
+fn bd_rate(ours: &[(f64, f64)], reference: &[(f64, f64)]) -> Option<f64> {
+    let curve = |points: &[(f64, f64)]| {
+        let mut c: Vec<(f64, f64)> = points.iter().map(|&(r, q)| (q, r.ln())).collect();
+        c.sort_by(|a, b| a.0.total_cmp(&b.0));
+        c.dedup_by(|a, b| a.0 == b.0);
+        c
+    };
+    let (a, b) = (curve(ours), curve(reference));
+    let lo = a.first()?.0.max(b.first()?.0);
+    let hi = a.last()?.0.min(b.last()?.0);
+    if hi <= lo {
+        return None;
+    }
+    let at = |c: &[(f64, f64)], q: f64| {
+        let i = c.partition_point(|p| p.0 < q).clamp(1, c.len() - 1);
+        let ((q0, r0), (q1, r1)) = (c[i - 1], c[i]);
+        r0 + (r1 - r0) * (q - q0) / (q1 - q0)
+    };
+    let steps = 1000;
+    let mean = (0..=steps)
+        .map(|k| {
+            let q = lo + (hi - lo) * k as f64 / steps as f64;
+            at(&a, q) - at(&b, q)
+        })
+        .sum::<f64>()
+        / f64::from(steps + 1);
+    Some((mean.exp() - 1.0) * 100.0)
 }

@@ -12,8 +12,10 @@ use crate::{
 /// Integer latents of one clip.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AudioLatents {
-    /// `[L, 1, t]`, each in `±(2^(b−1) − 1)`.
+    /// `[L, 1, t]`, each in `±((2^(b−1) − 1) >> shift)`.
     pub values: Array3<i32>,
+    /// Bits dropped from the model's `b` latent bits (the rate knob).
+    pub shift: u32,
     /// Frames (samples per channel) of the clip.
     pub frames: u64,
     /// Channels of the clip: the model's, or 1 for a mono clip coded as identical channels.
@@ -63,9 +65,25 @@ impl WallocAudioCodec {
         self.coder.weights.channels
     }
 
-    /// Latents of a clip `[channels, frames]` of samples in [−1, 1] at the model's rate (the
-    /// "encode to latents" output). A mono clip is coded as identical channels.
-    pub fn analyze(&self, samples: ArrayView2<f32>, sample_rate: u32) -> Result<AudioLatents> {
+    /// The grid shift that leaves `latent_bits` bits per latent (0: the model's own).
+    pub fn shift_for(&self, latent_bits: u32) -> Result<u32> {
+        self.coder.shift_for(latent_bits)
+    }
+
+    /// Latents of a clip `[channels, frames]` of samples in [−1, 1] at the model's rate with
+    /// `shift` latent bits dropped (the "encode to latents" output). A mono clip is coded as
+    /// identical channels.
+    pub fn analyze(
+        &self,
+        samples: ArrayView2<f32>,
+        sample_rate: u32,
+        shift: u32,
+    ) -> Result<AudioLatents> {
+        if shift > self.coder.max_shift() {
+            return Err(WallocError::Invalid(format!(
+                "latent shift {shift} is too large"
+            )));
+        }
         let (channels, frames) = samples.dim();
         if sample_rate != self.sample_rate {
             return Err(WallocError::Invalid(format!(
@@ -96,7 +114,8 @@ impl WallocAudioCodec {
         let bands = terse_wavelet::wpt1d(&terse_wavelet::bior44(), signal.view(), weights.levels)
             .map_err(|e| WallocError::Invalid(e.to_string()))?;
         Ok(AudioLatents {
-            values: weights.encode_bands(bands.insert_axis(Axis(1)).view()),
+            values: weights.encode_bands(bands.insert_axis(Axis(1)).view(), shift),
+            shift,
             frames: frames as u64,
             channels: channels as u32,
             sample_rate,
@@ -105,19 +124,21 @@ impl WallocAudioCodec {
 
     /// The latents coded both ways: (factorized prior, context model) payloads.
     pub fn code_latents(&self, latents: &AudioLatents) -> Result<(Vec<u8>, Vec<u8>)> {
-        self.coder.code_latents(&latents.values)
+        self.coder.code_latents(&latents.values, latents.shift)
     }
 
-    /// Encodes a clip into a container bitstream.
+    /// Encodes a clip into a container bitstream with `shift` latent bits dropped (0: full
+    /// precision).
     pub fn encode(
         &self,
         samples: ArrayView2<f32>,
         sample_rate: u32,
+        shift: u32,
     ) -> Result<(Vec<u8>, AudioLatents)> {
-        let latents = self.analyze(samples, sample_rate)?;
-        let mut container = self
-            .coder
-            .container(CodecId::WallocAudio, &latents.values)?;
+        let latents = self.analyze(samples, sample_rate, shift)?;
+        let mut container =
+            self.coder
+                .container(CodecId::WallocAudio, &latents.values, latents.shift)?;
         container.put_u64("frames", latents.frames);
         container.put_u64("channels", u64::from(latents.channels));
         container.put_u64("sample_rate", u64::from(latents.sample_rate));
@@ -151,8 +172,10 @@ impl WallocAudioCodec {
             )));
         }
         let steps = frames.div_ceil(self.coder.weights.block() as u64) as usize;
+        let (values, shift) = self.coder.read_latents(&container, (1, steps))?;
         Ok(AudioLatents {
-            values: self.coder.read_latents(&container, (1, steps))?,
+            values,
+            shift,
             frames,
             channels: channels as u32,
             sample_rate: self.sample_rate,
@@ -162,7 +185,7 @@ impl WallocAudioCodec {
     /// Decoder input for integer latents: `[1, L, t]`.
     pub fn normal_latents(&self, latents: &AudioLatents) -> Array3<f32> {
         self.coder
-            .normal_latents(&latents.values)
+            .normal_latents(&latents.values, latents.shift)
             .permuted_axes([1, 0, 2])
             .as_standard_layout()
             .to_owned()

@@ -10,8 +10,11 @@ use crate::{
 /// Integer latents of one image.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Latents {
-    /// `[L, h, w]`, each in `±(2^(b−1) − 1)`.
+    /// `[L, h, w]`, each in `±((2^(b−1) − 1) >> shift)`.
     pub values: Array3<i32>,
+    /// Bits dropped from the model's `b` latent bits (the rate knob): values lie on a grid
+    /// `2^shift` times coarser.
+    pub shift: u32,
     /// Image width in pixels.
     pub width: u32,
     /// Image height in pixels.
@@ -69,8 +72,25 @@ impl WallocImageCodec {
         &self.coder.model
     }
 
-    /// Latents of an image (the "encode to latents" output, for learning on compressed data).
+    /// The grid shift that leaves `latent_bits` bits per latent (0: the model's own), or
+    /// `Invalid` when the model cannot.
+    pub fn shift_for(&self, latent_bits: u32) -> Result<u32> {
+        self.coder.shift_for(latent_bits)
+    }
+
+    /// Latents of an image at full latent precision (the "encode to latents" output, for
+    /// learning on compressed data).
     pub fn analyze(&self, image: &RgbImage) -> Result<Latents> {
+        self.analyze_at(image, 0)
+    }
+
+    /// Latents of an image with `shift` latent bits dropped.
+    pub fn analyze_at(&self, image: &RgbImage, shift: u32) -> Result<Latents> {
+        if shift > self.coder.max_shift() {
+            return Err(WallocError::Invalid(format!(
+                "latent shift {shift} is too large"
+            )));
+        }
         let (width, height) = image.dimensions();
         if width == 0 || height == 0 {
             return Err(WallocError::Invalid("image has no pixels".into()));
@@ -89,7 +109,8 @@ impl WallocImageCodec {
         let bands = terse_wavelet::wpt2d(&terse_wavelet::bior44(), planes.view(), weights.levels)
             .map_err(|e| WallocError::Invalid(e.to_string()))?;
         Ok(Latents {
-            values: weights.encode_bands(bands.view()),
+            values: weights.encode_bands(bands.view(), shift),
+            shift,
             width,
             height,
         })
@@ -97,15 +118,20 @@ impl WallocImageCodec {
 
     /// The latents coded both ways: (factorized prior, context model) payloads.
     pub fn code_latents(&self, latents: &Latents) -> Result<(Vec<u8>, Vec<u8>)> {
-        self.coder.code_latents(&latents.values)
+        self.coder.code_latents(&latents.values, latents.shift)
     }
 
-    /// Encodes an image into a container bitstream.
+    /// Encodes an image into a container bitstream at full latent precision.
     pub fn encode(&self, image: &RgbImage) -> Result<(Vec<u8>, Latents)> {
-        let latents = self.analyze(image)?;
-        let mut container = self
-            .coder
-            .container(CodecId::WallocImage, &latents.values)?;
+        self.encode_at(image, 0)
+    }
+
+    /// Encodes an image with `shift` latent bits dropped (smaller, lower quality).
+    pub fn encode_at(&self, image: &RgbImage, shift: u32) -> Result<(Vec<u8>, Latents)> {
+        let latents = self.analyze_at(image, shift)?;
+        let mut container =
+            self.coder
+                .container(CodecId::WallocImage, &latents.values, latents.shift)?;
         container.put_u64("width", u64::from(latents.width));
         container.put_u64("height", u64::from(latents.height));
         Ok((container.to_bytes()?, latents))
@@ -132,8 +158,10 @@ impl WallocImageCodec {
             height.div_ceil(block) as usize,
             width.div_ceil(block) as usize,
         );
+        let (values, shift) = self.coder.read_latents(&container, shape)?;
         Ok(Latents {
-            values: self.coder.read_latents(&container, shape)?,
+            values,
+            shift,
             width: width as u32,
             height: height as u32,
         })
@@ -142,7 +170,7 @@ impl WallocImageCodec {
     /// Decoder input for integer latents: `[1, L, h, w]` from the fixed ToNormal table.
     pub fn normal_latents(&self, latents: &Latents) -> Array4<f32> {
         self.coder
-            .normal_latents(&latents.values)
+            .normal_latents(&latents.values, latents.shift)
             .insert_axis(Axis(0))
     }
 

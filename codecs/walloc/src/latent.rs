@@ -3,7 +3,7 @@
 //! or context-adaptive model, whichever is smaller).
 
 use ndarray::Array3;
-use terse_entropy::{Container, FactorizedPrior, ModelTag, TableFile};
+use terse_entropy::{Container, FactorizedPrior, IndexedCdfTable, ModelTag, TableFile};
 
 use crate::{EncoderWeights, Result, Signal, WallocError, context};
 
@@ -21,6 +21,8 @@ pub enum LatentCoding {
 pub(crate) struct LatentCoder {
     pub(crate) weights: EncoderWeights,
     prior: FactorizedPrior,
+    /// The prior's rows merged onto the coarser grids: entry `s − 1` for shift `s`.
+    coarse_priors: Vec<IndexedCdfTable>,
     context_prior: Option<(context::ContextPrior, u32)>,
     pub(crate) model: ModelTag,
 }
@@ -50,9 +52,13 @@ impl LatentCoder {
                 weights.latent_dim
             )));
         }
+        let coarse_priors = (1..weights.bits - 1)
+            .map(|shift| coarse_table(prior.table(), shift))
+            .collect::<Result<_>>()?;
         Ok(Self {
             weights,
             prior,
+            coarse_priors,
             context_prior: None,
             model,
         })
@@ -95,12 +101,43 @@ impl LatentCoder {
         self.context_prior.as_ref().map_or(0, |p| u64::from(p.1))
     }
 
-    /// The latents coded both ways: (factorized prior, context model) payloads.
-    pub(crate) fn code_latents(&self, values: &Array3<i32>) -> Result<(Vec<u8>, Vec<u8>)> {
+    /// Most bits that can be dropped from the latents (at least 2 bits remain).
+    pub(crate) fn max_shift(&self) -> u32 {
+        self.weights.bits - 2
+    }
+
+    /// The shift that leaves `latent_bits` bits (0: the model's own), or why it cannot.
+    pub(crate) fn shift_for(&self, latent_bits: u32) -> Result<u32> {
+        let bits = self.weights.bits;
+        match latent_bits {
+            0 => Ok(0),
+            b if (2..=bits).contains(&b) => Ok(bits - b),
+            b => Err(WallocError::Invalid(format!(
+                "latent_bits {b} is outside 2..={bits} for this model"
+            ))),
+        }
+    }
+
+    fn prior_table(&self, shift: u32) -> &IndexedCdfTable {
+        match shift {
+            0 => self.prior.table(),
+            s => &self.coarse_priors[s as usize - 1],
+        }
+    }
+
+    /// The latents (on the grid of `shift`) coded both ways: (factorized prior, context model)
+    /// payloads.
+    pub(crate) fn code_latents(
+        &self,
+        values: &Array3<i32>,
+        shift: u32,
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
         let (_, h, w) = values.dim();
         let symbols: Vec<i32> = values.iter().copied().collect();
         let indexes: Vec<u32> = (0..symbols.len()).map(|i| (i / (h * w)) as u32).collect();
-        let factorized = self.prior.table().encode_with_indexes(&symbols, &indexes)?;
+        let factorized = self
+            .prior_table(shift)
+            .encode_with_indexes(&symbols, &indexes)?;
         let contextual = context::encode_context(
             values,
             self.context_prior.as_ref().map(|p| &p.0),
@@ -115,8 +152,9 @@ impl LatentCoder {
         &self,
         codec: terse_entropy::CodecId,
         values: &Array3<i32>,
+        shift: u32,
     ) -> Result<Container> {
-        let (factorized, contextual) = self.code_latents(values)?;
+        let (factorized, contextual) = self.code_latents(values, shift)?;
         let (coding, tag, payload) = if contextual.len() < factorized.len() {
             (LatentCoding::Context, *b"LCTX", contextual)
         } else {
@@ -127,6 +165,7 @@ impl LatentCoder {
         container.put_u64("latent_dim", self.weights.latent_dim as u64);
         container.put_u64("levels", u64::from(self.weights.levels));
         container.put_u64("latent_coding", coding as u64);
+        container.put_u64("latent_shift", u64::from(shift));
         if coding == LatentCoding::Context {
             container.put_u64("context_prior", self.context_checksum());
         }
@@ -166,20 +205,37 @@ impl LatentCoder {
         Ok(container)
     }
 
-    /// Decodes the latents `[L, h, w]` of an opened container.
+    /// Decodes the latents `[L, h, w]` of an opened container and their grid shift.
     pub(crate) fn read_latents(
         &self,
         container: &Container,
         (h, w): (usize, usize),
+    ) -> Result<(Array3<i32>, u32)> {
+        let shift = container.u64("latent_shift")?;
+        if shift > u64::from(self.max_shift()) {
+            return Err(WallocError::Invalid(format!(
+                "latent shift {shift} exceeds {}",
+                self.max_shift()
+            )));
+        }
+        let shift = shift as u32;
+        let values = self.read_values(container, (h, w), shift)?;
+        Ok((values, shift))
+    }
+
+    fn read_values(
+        &self,
+        container: &Container,
+        (h, w): (usize, usize),
+        shift: u32,
     ) -> Result<Array3<i32>> {
         let l = self.weights.latent_dim;
-        let bound = self.weights.max_level();
+        let bound = self.weights.max_level_at(shift);
         match container.u64("latent_coding")? {
             0 => {
                 let indexes: Vec<u32> = (0..l * h * w).map(|i| (i / (h * w)) as u32).collect();
                 let symbols = self
-                    .prior
-                    .table()
+                    .prior_table(shift)
                     .decode_with_indexes(container.section(*b"LATN")?, &indexes)?;
                 if symbols.iter().any(|s| s.abs() > bound) {
                     return Err(WallocError::Invalid(format!(
@@ -209,12 +265,38 @@ impl LatentCoder {
         }
     }
 
-    /// Decoder input for integer latents (same shape), from the fixed ToNormal table.
-    pub(crate) fn normal_latents(&self, values: &Array3<i32>) -> Array3<f32> {
+    /// Decoder input for integer latents on the grid of `shift` (same shape), from the fixed
+    /// ToNormal table.
+    pub(crate) fn normal_latents(&self, values: &Array3<i32>, shift: u32) -> Array3<f32> {
         let table = &self.weights.to_normal;
         let bound = self.weights.max_level();
-        values.mapv(|q| table[(q.clamp(-bound, bound) + bound) as usize])
+        values.mapv(|q| table[((q << shift).clamp(-bound, bound) + bound) as usize])
     }
+}
+
+/// A prior's rows merged onto the grid `2^shift` times coarser: coarse value `c` gets the
+/// frequencies of the fine values that round to it (`round(v / 2^shift)`, halves away from
+/// zero), the escape keeps its own. Integer sums, so every machine builds the same table.
+fn coarse_table(fine: &IndexedCdfTable, shift: u32) -> Result<IndexedCdfTable> {
+    let step = 1i64 << shift;
+    let coarse_of = |v: i64| (v.signum() * ((v.abs() + step / 2) >> shift)) as i32;
+    let (mut pmfs, mut tails, mut offsets) = (Vec::new(), Vec::new(), Vec::new());
+    for row in 0..fine.rows() {
+        let cdf = fine.cdf(row);
+        let offset = i64::from(fine.offset(row));
+        let values = cdf.len() - 2; // the last interval is the escape
+        let lo = coarse_of(offset);
+        let hi = coarse_of(offset + values as i64 - 1);
+        let mut pmf = vec![0f64; (hi - lo + 1) as usize];
+        for k in 0..values {
+            let freq = f64::from(cdf[k + 1] - cdf[k]);
+            pmf[(coarse_of(offset + k as i64) - lo) as usize] += freq;
+        }
+        pmfs.push(pmf);
+        tails.push(f64::from(cdf[values + 1] - cdf[values]));
+        offsets.push(lo);
+    }
+    Ok(IndexedCdfTable::from_pmfs(&pmfs, &tails, &offsets)?)
 }
 
 fn hex(bytes: &[u8]) -> String {

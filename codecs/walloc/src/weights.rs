@@ -139,9 +139,15 @@ impl EncoderWeights {
         (1i32 << (self.bits - 1)) - 1
     }
 
+    /// Largest latent magnitude when `shift` bits are dropped: `(2^(b−1) − 1) >> shift`.
+    pub fn max_level_at(&self, shift: u32) -> i32 {
+        self.max_level() >> shift
+    }
+
     /// Linear encoder, ToUniform and rounding: bands `[B, h, w]` → integers `[L, h, w]`
-    /// (audio: `h` = 1).
-    pub fn encode_bands(&self, bands: ArrayView3<f32>) -> Array3<i32> {
+    /// (audio: `h` = 1). With `shift` > 0 the squashed values are rounded on a grid `2^shift`
+    /// times coarser (fewer latent bits, fewer bytes).
+    pub fn encode_bands(&self, bands: ArrayView3<f32>, shift: u32) -> Array3<i32> {
         let (b, h, w) = bands.dim();
         let flat = bands.to_shape((b, h * w)).expect("contiguous bands");
         let mut z = self.weight.dot(&flat);
@@ -149,12 +155,13 @@ impl EncoderWeights {
             row += bias;
         }
         let latent_max = f64::from(self.max_level()) + 0.5;
-        let bound = self.max_level();
+        let bound = self.max_level_at(shift);
+        let step = f64::from(1u32 << shift);
         let q = z.mapv(|v| {
             let u = (0.5 * libm::erfc(-f64::from(v) / self.scale / std::f64::consts::SQRT_2) - 0.5)
                 * 2.0
                 * latent_max;
-            (u.round() as i32).clamp(-bound, bound)
+            ((u / step).round() as i32).clamp(-bound, bound)
         });
         q.into_shape_with_order((self.latent_dim, h, w))
             .expect("sized")

@@ -49,7 +49,9 @@ fn latents_round_trip_and_decoding_reaches_trained_quality() {
         (48_000, (2, 288_000))
     );
     for (codec, decoder) in &codecs {
-        let (bitstream, latents) = codec.encode(clip.samples.view(), clip.sample_rate).unwrap();
+        let (bitstream, latents) = codec
+            .encode(clip.samples.view(), clip.sample_rate, 0)
+            .unwrap();
         assert_eq!(codec.decode_latents(&bitstream, u64::MAX).unwrap(), latents);
         let (factorized, contextual) = codec.code_latents(&latents).unwrap();
         let overhead = bitstream.len() as i64 - factorized.len().min(contextual.len()) as i64;
@@ -72,13 +74,34 @@ fn latents_round_trip_and_decoding_reaches_trained_quality() {
             decoded
         );
 
+        // The rate knob: each latent bit fewer gives a smaller bitstream that still decodes.
+        let mut previous = (bitstream.len(), quality);
+        for bits in [6, 4] {
+            let shift = codec.shift_for(bits).unwrap();
+            let (coarse, latents) = codec
+                .encode(clip.samples.view(), clip.sample_rate, shift)
+                .unwrap();
+            assert_eq!(codec.decode_latents(&coarse, u64::MAX).unwrap(), latents);
+            let coarse_quality = snr(
+                clip.samples.view(),
+                codec.decode(&coarse, decoder, u64::MAX).unwrap().view(),
+            );
+            assert!(
+                coarse.len() < previous.0 && coarse_quality < previous.1,
+                "{bits} bits: {} B, {coarse_quality:.2} dB",
+                coarse.len()
+            );
+            previous = (coarse.len(), coarse_quality);
+        }
+        assert!(codec.shift_for(1).is_err() && codec.shift_for(9).is_err());
+
         // A mono clip is coded as identical channels and comes back mono.
         let mono = clip
             .samples
             .mean_axis(ndarray::Axis(0))
             .unwrap()
             .insert_axis(ndarray::Axis(0));
-        let (mono_bits, _) = codec.encode(mono.view(), 48_000).unwrap();
+        let (mono_bits, _) = codec.encode(mono.view(), 48_000, 0).unwrap();
         let back = codec.decode(&mono_bits, decoder, u64::MAX).unwrap();
         assert_eq!(back.dim(), (1, 288_000));
         assert!(snr(mono.view(), back.view()) > 8.0);
@@ -89,14 +112,14 @@ fn latents_round_trip_and_decoding_reaches_trained_quality() {
 fn wrong_input_and_malformed_bitstreams_are_refused() {
     let (codec, _) = codecs().into_iter().next().expect("a walloc-audio model");
     let clip = music();
-    let err = codec.encode(clip.samples.view(), 44_100).unwrap_err();
+    let err = codec.encode(clip.samples.view(), 44_100, 0).unwrap_err();
     assert!(err.to_string().contains("resample"), "{err}");
     let surround = ndarray::Array2::<f32>::zeros((6, 1000));
     assert!(matches!(
-        codec.encode(surround.view(), 48_000),
+        codec.encode(surround.view(), 48_000, 0),
         Err(WallocError::Invalid(_))
     ));
-    let (bitstream, _) = codec.encode(clip.samples.view(), 48_000).unwrap();
+    let (bitstream, _) = codec.encode(clip.samples.view(), 48_000, 0).unwrap();
     for cut in [0, 10, bitstream.len() / 2, bitstream.len() - 1] {
         assert!(codec.decode_latents(&bitstream[..cut], u64::MAX).is_err());
     }

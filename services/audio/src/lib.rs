@@ -14,7 +14,7 @@ use terse_proto::{audio::v1 as api, common::v1 as common};
 use terse_runtime::ModelRegistry;
 use terse_service_common::{collect_upload, download_chunks, run_blocking};
 use terse_walloc::{AudioLatents, WallocAudioCodec};
-use terse_walloc_host::{Hosted, decode_bands, walloc_status};
+use terse_walloc_host::{Hosted, decode_bands, latent_tensor, walloc_status};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -111,6 +111,7 @@ impl AudioService {
             max_channels: 2,
         };
         let allow_resample = options.resample;
+        let requested_bits = options.latent_bits;
         let encoded = run_blocking(move || {
             let mut clip = decode_audio_file(&file, limits).map_err(audio_status)?;
             let mut resampled_from = 0;
@@ -126,8 +127,9 @@ impl AudioService {
                 resampled_from = clip.sample_rate;
                 clip = resample(&clip, codec.sample_rate()).map_err(audio_status)?;
             }
+            let shift = codec.shift_for(requested_bits).map_err(walloc_status)?;
             let (bitstream, latents) = codec
-                .encode(clip.samples.view(), clip.sample_rate)
+                .encode(clip.samples.view(), clip.sample_rate, shift)
                 .map_err(walloc_status)?;
             Ok(Encoded {
                 clip,
@@ -150,19 +152,10 @@ impl AudioService {
             kilobits_per_second: Some(bitstream.len() as f64 * 8.0 / seconds / 1000.0),
             ..Default::default()
         };
-        let latent_tensor = options.return_latents.then(|| {
-            let (l, h, t) = latents.values.dim();
-            common::Tensor {
-                name: "latents".into(),
-                datatype: common::DataType::Int32 as i32,
-                shape: vec![l as i64, h as i64, t as i64],
-                raw_contents: latents
-                    .values
-                    .iter()
-                    .flat_map(|v| v.to_le_bytes())
-                    .collect(),
-            }
-        });
+        let latent_tensor = options
+            .return_latents
+            .then(|| latent_tensor(&latents.values, latents.shift));
+        let latent_bits = hosted.codec.weights().bits - latents.shift;
         let (channels, frames) = clip.samples.dim();
         let sample_rate = clip.sample_rate;
         let mut reconstruction = Vec::new();
@@ -205,6 +198,7 @@ impl AudioService {
             }),
             reconstruction,
             latents: latent_tensor,
+            latent_bits,
             resampled_from,
         })
     }

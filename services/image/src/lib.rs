@@ -10,7 +10,7 @@ use terse_proto::{common::v1 as common, image::v1 as api};
 use terse_runtime::ModelRegistry;
 use terse_service_common::{collect_upload, download_chunks, run_blocking};
 use terse_walloc::{ImageFormat, Latents, WallocImageCodec, decode_image_file, encode_image_file};
-use terse_walloc_host::{Hosted, WallocModel, decode_bands, walloc_status};
+use terse_walloc_host::{Hosted, WallocModel, decode_bands, latent_tensor, walloc_status};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -88,9 +88,11 @@ impl ImageService {
         let hosted = terse_walloc_host::pick(&self.codecs, &options.codec)?;
         let codec = Arc::clone(&hosted.codec);
         let max_pixels = self.limits.max_pixels;
+        let requested_bits = options.latent_bits;
         let (original, alpha, bitstream, latents) = run_blocking(move || {
             let (rgb, alpha) = decode_image_file(&image, max_pixels).map_err(walloc_status)?;
-            let (bitstream, latents) = codec.encode(&rgb).map_err(walloc_status)?;
+            let shift = codec.shift_for(requested_bits).map_err(walloc_status)?;
+            let (bitstream, latents) = codec.encode_at(&rgb, shift).map_err(walloc_status)?;
             Ok((rgb, alpha, bitstream, latents))
         })
         .await?;
@@ -102,19 +104,10 @@ impl ImageService {
             bits_per_pixel: Some(bitstream.len() as f64 * 8.0 / pixels),
             ..Default::default()
         };
-        let latent_tensor = options.return_latents.then(|| {
-            let (l, h, w) = latents.values.dim();
-            common::Tensor {
-                name: "latents".into(),
-                datatype: common::DataType::Int32 as i32,
-                shape: vec![l as i64, h as i64, w as i64],
-                raw_contents: latents
-                    .values
-                    .iter()
-                    .flat_map(|v| v.to_le_bytes())
-                    .collect(),
-            }
-        });
+        let latent_tensor = options
+            .return_latents
+            .then(|| latent_tensor(&latents.values, latents.shift));
+        let latent_bits = hosted.codec.weights().bits - latents.shift;
         let mut reconstruction = Vec::new();
         if options.measure_quality || options.return_reconstruction {
             let decoded = self.reconstruct(hosted, latents).await?;
@@ -149,6 +142,7 @@ impl ImageService {
             }),
             reconstruction,
             latents: latent_tensor,
+            latent_bits,
             warnings: if alpha {
                 vec!["the alpha channel is not coded (RGB only)".into()]
             } else {

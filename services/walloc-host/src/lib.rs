@@ -185,6 +185,21 @@ pub fn codec_for_bitstream<'a, C: WallocModel>(
     Ok(found)
 }
 
+/// The integer latents `[L, h, w]` as an INT32 tensor on the model's full-precision scale
+/// (values of a coarser grid multiplied back by `2^shift`).
+pub fn latent_tensor(values: &ndarray::Array3<i32>, shift: u32) -> terse_proto::common::v1::Tensor {
+    let (l, h, w) = values.dim();
+    terse_proto::common::v1::Tensor {
+        name: "latents".into(),
+        datatype: terse_proto::common::v1::DataType::Int32 as i32,
+        shape: vec![l as i64, h as i64, w as i64],
+        raw_contents: values
+            .iter()
+            .flat_map(|v| (v << shift).to_le_bytes())
+            .collect(),
+    }
+}
+
 /// gRPC status of a codec error.
 pub fn walloc_status(e: WallocError) -> Status {
     match e {

@@ -231,3 +231,59 @@ async fn streamed_upload_matches_unary_and_errors_are_precise() {
         err.message()
     );
 }
+
+#[tokio::test]
+async fn fewer_latent_bits_give_smaller_files_that_decode() {
+    let server = Server::start(&["--config", "config/terse.toml", "--services", "image"]).await;
+    let mut client = client(&server).await;
+    let mut previous: Option<(usize, f64)> = None;
+    for bits in [8, 6, 4] {
+        let result = client
+            .encode(EncodeRequest {
+                image: photo(),
+                options: Some(EncodeOptions {
+                    latent_bits: bits,
+                    measure_quality: true,
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .result
+            .unwrap();
+        assert_eq!(result.latent_bits, bits);
+        let psnr = result.rate_distortion.unwrap().psnr_db.unwrap();
+        let decoded = client
+            .decode(DecodeRequest {
+                bitstream: result.bitstream.clone(),
+                format: ImageFormat::Png as i32,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let measured = terse_walloc::psnr(&rgb(&photo()), &rgb(&decoded.image));
+        assert!((measured - psnr).abs() < 1e-9, "{bits} bits");
+        if let Some((bytes, quality)) = previous {
+            assert!(
+                result.bitstream.len() < bytes && psnr < quality,
+                "{bits} bits: {} B {psnr:.2} dB after {bytes} B {quality:.2} dB",
+                result.bitstream.len()
+            );
+        }
+        previous = Some((result.bitstream.len(), psnr));
+    }
+    assert_status(
+        client
+            .encode(EncodeRequest {
+                image: photo(),
+                options: Some(EncodeOptions {
+                    latent_bits: 1,
+                    ..Default::default()
+                }),
+            })
+            .await,
+        Code::InvalidArgument,
+        "latent_bits 1 is outside 2..=8",
+    );
+}
