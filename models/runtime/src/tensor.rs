@@ -137,6 +137,16 @@ impl TensorData {
         })
     }
 
+    /// Builds an `int64` tensor from values (token ids, masks).
+    pub fn from_i64(name: impl Into<String>, shape: Vec<i64>, values: &[i64]) -> Self {
+        Self {
+            name: name.into(),
+            datatype: DataType::Int64,
+            shape,
+            bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        }
+    }
+
     /// An `f32` tensor from an array of any rank.
     pub fn from_f32_array(name: impl Into<String>, array: ndarray::ArrayViewD<f32>) -> Self {
         let shape = array.shape().iter().map(|&d| d as i64).collect();

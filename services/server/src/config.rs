@@ -19,10 +19,12 @@ pub enum ServiceKind {
     Image,
     /// `compress.audio.v1.AudioService`.
     Audio,
+    /// `compress.context.v1.ContextService`.
+    Context,
 }
 
 /// Services the API defines that this build does not implement yet (named in errors).
-const PLANNED_SERVICES: &[&str] = &["context"];
+const PLANNED_SERVICES: &[&str] = &[];
 
 impl ServiceKind {
     /// Every service this build implements.
@@ -32,6 +34,7 @@ impl ServiceKind {
         ServiceKind::Vision,
         ServiceKind::Image,
         ServiceKind::Audio,
+        ServiceKind::Context,
     ];
 
     /// Config name.
@@ -42,6 +45,7 @@ impl ServiceKind {
             Self::Vision => "vision",
             Self::Image => "image",
             Self::Audio => "audio",
+            Self::Context => "context",
         }
     }
 
@@ -53,6 +57,7 @@ impl ServiceKind {
             Self::Vision => "compress.vision.v1.VisionService",
             Self::Image => "compress.image.v1.ImageService",
             Self::Audio => "compress.audio.v1.AudioService",
+            Self::Context => "compress.context.v1.ContextService",
         }
     }
 
@@ -115,7 +120,7 @@ impl Default for ServerSection {
         Self {
             listen: "127.0.0.1:50051".parse().expect("valid address"),
             metrics_listen: "127.0.0.1:9464".to_string(),
-            services: ["models", "splat", "vision", "image", "audio"]
+            services: ["models", "splat", "vision", "image", "audio", "context"]
                 .map(String::from)
                 .to_vec(),
             max_concurrent_requests: 256,
@@ -192,6 +197,31 @@ pub struct Config {
     pub image: ImageSection,
     /// Audio codec limits.
     pub audio: AudioSection,
+    /// Context compression limits.
+    pub context: ContextSection,
+}
+
+/// `[context]`: limits and batching of the context compression service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContextSection {
+    /// Most target-LLM (cl100k) tokens in one request; more gets INVALID_ARGUMENT.
+    pub max_input_tokens: usize,
+    /// Most requests in one CompressPromptBatch call.
+    pub max_batch_requests: usize,
+    /// Classifier batch layout: "longest" pads rows to the longest in the batch (faster),
+    /// "reference" to 512 tokens like llmlingua (bit-identical logits).
+    pub padding: String,
+}
+
+impl Default for ContextSection {
+    fn default() -> Self {
+        Self {
+            max_input_tokens: 100_000,
+            max_batch_requests: 64,
+            padding: "longest".into(),
+        }
+    }
 }
 
 /// `[audio]`: limits of the audio codec service.
@@ -325,6 +355,15 @@ impl Config {
         if self.runtime.sessions.pool_size == 0 {
             bail!("runtime.sessions.pool_size must be positive");
         }
+        if !["longest", "reference"].contains(&self.context.padding.as_str()) {
+            bail!(
+                "context.padding `{}` is neither \"longest\" nor \"reference\"",
+                self.context.padding
+            );
+        }
+        if self.context.max_input_tokens == 0 || self.context.max_batch_requests == 0 {
+            bail!("context.max_input_tokens and context.max_batch_requests must be positive");
+        }
         if !(self.audio.max_seconds.is_finite() && self.audio.max_seconds > 0.0) {
             bail!("audio.max_seconds must be a positive number");
         }
@@ -404,13 +443,8 @@ mod tests {
         let err = config.resolve().unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown service `teleport` (available: models, splat, vision, image, audio)"
+            "unknown service `teleport` (available: models, splat, vision, image, audio, context)"
         );
-
-        let mut config = Config::default();
-        config.server.services = vec!["context".into()];
-        let err = config.resolve().unwrap_err().to_string();
-        assert!(err.contains("not implemented in this build"), "{err}");
 
         let err = toml::from_str::<Config>("[server]\nlisten_port = 1")
             .unwrap_err()

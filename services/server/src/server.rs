@@ -4,6 +4,7 @@ use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use terse_audio_service::{AudioLimits, AudioService, AudioServiceServer};
+use terse_context_service::{ContextLimits, ContextService, ContextServiceServer, Padding};
 use terse_image_service::{ImageLimits, ImageService, ImageServiceServer};
 use terse_models_service::{ModelRepository, ModelRepositoryServiceServer};
 use terse_runtime::{
@@ -193,6 +194,28 @@ pub async fn run(resolved: Resolved, check_only: bool) -> anyhow::Result<()> {
                 tracing::info!(codecs = ?audio.codec_names(), "audio codecs");
                 router.add_service(
                     AudioServiceServer::new(audio)
+                        .max_decoding_message_size(resolved.max_request_bytes(service))
+                        .max_encoding_message_size(resolved.max_response_bytes(service)),
+                )
+            }
+            ServiceKind::Context => {
+                let section = &resolved.config.context;
+                let context = ContextService::from_registry(
+                    &registry,
+                    ContextLimits {
+                        max_input_tokens: section.max_input_tokens,
+                        max_batch_requests: section.max_batch_requests,
+                    },
+                    if section.padding == "reference" {
+                        Padding::MaxSeqLen
+                    } else {
+                        Padding::Longest
+                    },
+                )
+                .map_err(|e| anyhow::anyhow!("context service: {e}"))?;
+                tracing::info!(models = ?context.model_names(), "keep classifiers");
+                router.add_service(
+                    ContextServiceServer::new(context)
                         .max_decoding_message_size(resolved.max_request_bytes(service))
                         .max_encoding_message_size(resolved.max_response_bytes(service)),
                 )

@@ -126,7 +126,7 @@ async fn serves_health_reflection_models_api_and_the_shipped_models() {
     );
     let unknown = HealthClient::new(channel.clone())
         .check(HealthCheckRequest {
-            service: "compress.context.v1.ContextService".into(),
+            service: "compress.nothing.v1.NothingService".into(),
         })
         .await
         .unwrap_err();
@@ -164,6 +164,7 @@ async fn serves_health_reflection_models_api_and_the_shipped_models() {
         names,
         vec![
             "compress.audio.v1.AudioService".to_string(),
+            "compress.context.v1.ContextService".to_string(),
             "compress.image.v1.ImageService".to_string(),
             MODELS_SERVICE.to_string(),
             "compress.splat.v1.SplatService".to_string(),
@@ -221,6 +222,7 @@ async fn serves_health_reflection_models_api_and_the_shipped_models() {
         [
             "haar-wpt2d-analysis",
             "haar-wpt2d-synthesis",
+            "lingua-minilm-keep",
             "walloc-rgb-16x",
             "walloc-rgb-4x",
             "walloc-stereo-19x"

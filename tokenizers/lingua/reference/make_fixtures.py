@@ -6,7 +6,7 @@ The reference loads the shipped model's PyTorch twin (models/scripts/lingua/trai
 writes it to <out>/hf) from a directory whose name contains "bert-base-multilingual-cased" (the
 reference picks its word-merge rules by model name), and its forward pass is replaced by the
 shipped ONNX graph through onnxruntime, so both sides classify with bit-identical weights and
-kernels. cl100k_base (the reference's target-LLM tokenizer) is read from the copy that the
+kernels, one chunk per call as terse runs it. cl100k_base (the reference's target-LLM tokenizer) is read from the copy that the
 `tiktoken-rs` crate ships, so nothing is downloaded.
 
   TIKTOKEN_CACHE_DIR=... python tokenizers/lingua/reference/make_fixtures.py /tmp/lingua-minilm/hf \
@@ -47,10 +47,15 @@ class OnnxTokenClassifier(torch.nn.Module):
         self.session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
 
     def forward(self, input_ids, attention_mask):
-        logits = self.session.run(["logits"], {
-            "input_ids": input_ids.numpy().astype(np.int64),
-            "attention_mask": attention_mask.numpy().astype(np.int64),
-        })[0]
+        # One row per call, as terse runs the int8 graph (its activation quantization is per
+        # call, so batch-mates would change a row's logits).
+        logits = np.concatenate([
+            self.session.run(["logits"], {
+                "input_ids": input_ids[i : i + 1].numpy().astype(np.int64),
+                "attention_mask": attention_mask[i : i + 1].numpy().astype(np.int64),
+            })[0]
+            for i in range(input_ids.shape[0])
+        ])
 
         class Out:
             loss = None

@@ -433,6 +433,9 @@ impl Lingua2 {
             let rate = (lo + hi) / 2.0;
             let result = self.finish_once(plan, probs, rate, -1)?;
             let tokens = result.compressed_tokens as f64;
+            if (tokens - target).abs() <= tolerance * target {
+                return Ok(result);
+            }
             let better = best.as_ref().is_none_or(|b| {
                 let d = |x: f64| (x - target).abs();
                 let (over_new, over_old) = (tokens > target, b.compressed_tokens as f64 > target);
@@ -443,9 +446,7 @@ impl Lingua2 {
             if better {
                 best = Some(result);
             }
-            if (tokens - target).abs() <= tolerance * target {
-                break;
-            }
+
             if tokens > target {
                 hi = rate;
             } else {

@@ -58,8 +58,13 @@ impl TextTokenizer {
     /// Loads a `tokenizer.json`; the family and special tokens are read from it (a WordPiece
     /// decoder means BERT, a Metaspace decoder SentencePiece).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let inner =
+        let mut inner =
             Tokenizer::from_bytes(bytes).map_err(|e| TextError::Tokenizer(e.to_string()))?;
+        // `tokenize` never truncates or pads (a saved tokenizer.json may carry both settings).
+        inner
+            .with_truncation(None)
+            .map_err(|e| TextError::Tokenizer(e.to_string()))?;
+        inner.with_padding(None);
         let json: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| TextError::Tokenizer(e.to_string()))?;
         let decoder = json["decoder"]["type"].as_str().unwrap_or_default();

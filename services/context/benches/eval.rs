@@ -1,0 +1,325 @@
+//! Context-compression evaluation table on SQuAD (../shared/datasets/text, dev part a): for
+//! each method and rate, the compression ratio in target-LLM (cl100k) tokens, answer
+//! retention (a gold answer string survives compression, case-insensitively), throughput
+//! (input tokens per second) and p50/p99 latency per request. Two settings: the gold paragraph
+//! alone, and a long context (the gold paragraph among four distractor paragraphs of other
+//! articles, at a random position). Baselines at the same token rate: random word keep (seeded)
+//! and keep-the-first-N words. RECOMP keeps the top sentences for the question; the pipeline
+//! then compresses them with LLMLingua-2.
+//!
+//! Run: `cargo bench -p terse-context-service --bench eval` (`TERSE_EVAL_QUESTIONS=n`, default
+//! 300; needs `scripts/setup` and the shipped models).
+
+use std::{path::PathBuf, sync::Arc, time::Instant};
+
+use serde_json::Value;
+use terse_context_service::{KeepClassifier, Padding, SentenceEncoder};
+use terse_lingua::Options;
+use terse_runtime::{ModelRegistry, ModelSelection, ModelState, OnnxRuntime, SessionOptions};
+use terse_text::TokenCounter;
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+struct Sample {
+    question: String,
+    answers: Vec<String>,
+    gold: String,
+    long: String,
+}
+
+fn samples(limit: usize) -> Vec<Sample> {
+    let path = PathBuf::from(ROOT).join("../shared/datasets/text/squad-v1.1-dev-part-a.json");
+    let data: Value = serde_json::from_slice(&std::fs::read(path).expect("SQuAD")).unwrap();
+    let articles = data["data"].as_array().unwrap();
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut out = Vec::new();
+    'articles: for (a, article) in articles.iter().enumerate() {
+        for paragraph in article["paragraphs"].as_array().unwrap() {
+            let gold = paragraph["context"].as_str().unwrap().to_string();
+            for qa in paragraph["qas"].as_array().unwrap().iter().take(2) {
+                let mut parts: Vec<String> = (0..4)
+                    .map(|_| {
+                        let other = loop {
+                            let o = (next() as usize) % articles.len();
+                            if o != a {
+                                break o;
+                            }
+                        };
+                        let ps = articles[other]["paragraphs"].as_array().unwrap();
+                        ps[(next() as usize) % ps.len()]["context"]
+                            .as_str()
+                            .unwrap()
+                            .to_string()
+                    })
+                    .collect();
+                parts.insert((next() as usize) % 5, gold.clone());
+                out.push(Sample {
+                    question: qa["question"].as_str().unwrap().to_string(),
+                    answers: qa["answers"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|x| x["text"].as_str().unwrap().to_string())
+                        .collect(),
+                    gold: gold.clone(),
+                    long: parts.join("\n\n"),
+                });
+                if out.len() >= limit {
+                    break 'articles;
+                }
+            }
+        }
+    }
+    out
+}
+
+#[derive(Default)]
+struct Tally {
+    origin: usize,
+    kept: usize,
+    retained: usize,
+    n: usize,
+    latencies: Vec<f64>,
+}
+
+impl Tally {
+    fn add(
+        &mut self,
+        sample: &Sample,
+        origin: usize,
+        output: &str,
+        counter: &TokenCounter,
+        seconds: f64,
+    ) {
+        self.origin += origin;
+        self.kept += counter.count(output);
+        let lower = output.to_lowercase();
+        if sample
+            .answers
+            .iter()
+            .any(|a| lower.contains(&a.to_lowercase()))
+        {
+            self.retained += 1;
+        }
+        self.n += 1;
+        self.latencies.push(seconds);
+    }
+
+    fn print(&mut self, name: &str) {
+        self.latencies.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            self.latencies[((self.latencies.len() - 1) as f64 * q).round() as usize] * 1000.0
+        };
+        let total: f64 = self.latencies.iter().sum();
+        println!(
+            "  {name:<34} {:>6.2}x {:>8.1}% {:>11.0} {:>8.2} {:>8.2}",
+            self.origin as f64 / self.kept.max(1) as f64,
+            100.0 * self.retained as f64 / self.n as f64,
+            if total > 0.0 {
+                self.origin as f64 / total
+            } else {
+                f64::INFINITY
+            },
+            at(0.5),
+            at(0.99),
+        );
+    }
+}
+
+/// Words of `text` kept by a rule until `budget` target tokens, joined by spaces.
+fn keep_words(
+    text: &str,
+    budget: usize,
+    counter: &TokenCounter,
+    pick: &mut dyn FnMut(usize) -> Vec<usize>,
+) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut kept = Vec::new();
+    let mut tokens = 0;
+    for i in pick(words.len()) {
+        let cost = counter.count(words[i]);
+        if tokens + cost > budget {
+            continue;
+        }
+        tokens += cost;
+        kept.push(i);
+    }
+    kept.sort_unstable();
+    kept.iter().map(|&i| words[i]).collect::<Vec<_>>().join(" ")
+}
+
+fn main() {
+    std::env::set_current_dir(ROOT).unwrap();
+    let limit = std::env::var("TERSE_EVAL_QUESTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let ort =
+        OnnxRuntime::load(&terse_runtime::resolve_library_path(None).expect("run scripts/setup"))
+            .unwrap();
+    let registry = ModelRegistry::load(
+        &ort,
+        &PathBuf::from("models/repository"),
+        &ModelSelection::default(),
+        &SessionOptions::default(),
+        None,
+    )
+    .unwrap();
+    let find = |task: &str| {
+        registry.entries().iter().find_map(|e| match &e.state {
+            ModelState::Ready(m) if e.entry.manifest.task == task => {
+                Some((e.entry.clone(), Arc::clone(m)))
+            }
+            _ => None,
+        })
+    };
+    let (entry, model) = find("keep-classifier").expect("keep-classifier model");
+    let classifier = KeepClassifier::new(&entry, model).unwrap();
+    let (entry, model) = find("sentence-encoder").expect("sentence-encoder model");
+    let encoder = SentenceEncoder::new(&entry, model).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let counter = TokenCounter::default();
+    let samples = samples(limit);
+    println!(
+        "SQuAD v1.1 dev (part a): {} questions; answer retention = a gold answer survives (case-insensitive)",
+        samples.len()
+    );
+    println!(
+        "  {:<34} {:>7} {:>9} {:>11} {:>8} {:>8}",
+        "method", "ratio", "retained", "tokens/s", "p50 ms", "p99 ms"
+    );
+    for long in [false, true] {
+        println!(
+            "{}",
+            if long {
+                "long context (gold + 4 distractor paragraphs)"
+            } else {
+                "gold paragraph"
+            }
+        );
+        for rate in [0.5, 0.33] {
+            let mut ours = Tally::default();
+            let mut random = Tally::default();
+            let mut first = Tally::default();
+            let mut seed = 7u64;
+            for s in &samples {
+                let text = if long { &s.long } else { &s.gold };
+                let origin = counter.count(text);
+                let options = Options {
+                    rate,
+                    ..Options::default()
+                };
+                let start = Instant::now();
+                let plan = classifier
+                    .lingua
+                    .plan(std::slice::from_ref(text), &options)
+                    .unwrap();
+                let probs = runtime
+                    .block_on(classifier.keep_probabilities(&plan.inputs(), Padding::Longest))
+                    .unwrap();
+                let result = classifier.lingua.finish(&plan, &probs).unwrap();
+                ours.add(
+                    s,
+                    origin,
+                    &result.compressed_prompt,
+                    &counter,
+                    start.elapsed().as_secs_f64(),
+                );
+                let budget = result.compressed_tokens;
+                let start = Instant::now();
+                let out = keep_words(text, budget, &counter, &mut |n| {
+                    let mut order: Vec<usize> = (0..n).collect();
+                    for i in (1..n).rev() {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        order.swap(i, (seed as usize) % (i + 1));
+                    }
+                    order
+                });
+                random.add(s, origin, &out, &counter, start.elapsed().as_secs_f64());
+                let start = Instant::now();
+                let out = keep_words(text, budget, &counter, &mut |n| (0..n).collect());
+                first.add(s, origin, &out, &counter, start.elapsed().as_secs_f64());
+            }
+            ours.print(&format!("LLMLingua-2 (terse) rate {rate}"));
+            random.print("random words, same tokens");
+            first.print("first words, same tokens");
+        }
+        if long {
+            for k in [1usize, 2] {
+                let mut recomp = Tally::default();
+                let mut piped = Tally::default();
+                for s in &samples {
+                    let origin = counter.count(&s.long);
+                    let start = Instant::now();
+                    let docs: Vec<terse_recomp::Document> = s
+                        .long
+                        .split("\n\n")
+                        .enumerate()
+                        .map(|(i, t)| terse_recomp::Document {
+                            id: i.to_string(),
+                            text: t.to_string(),
+                        })
+                        .collect();
+                    let sentences = terse_recomp::split(&docs);
+                    let mut rows = vec![encoder.ids(&s.question).unwrap()];
+                    rows.extend(sentences.iter().map(|x| encoder.ids(&x.text).unwrap()));
+                    let embeddings = runtime.block_on(encoder.embed(&rows)).unwrap();
+                    let scores: Vec<f32> = embeddings[1..]
+                        .iter()
+                        .map(|e| terse_recomp::cosine(&embeddings[0], e))
+                        .collect();
+                    let kept = terse_recomp::select(
+                        &sentences,
+                        &scores,
+                        terse_recomp::Selection {
+                            top_k: Some(k),
+                            ..Default::default()
+                        },
+                        &counter,
+                    );
+                    let selected = terse_recomp::render(&sentences, &kept);
+                    recomp.add(
+                        s,
+                        origin,
+                        &selected,
+                        &counter,
+                        start.elapsed().as_secs_f64(),
+                    );
+                    let plan = classifier
+                        .lingua
+                        .plan(
+                            &[selected],
+                            &Options {
+                                rate: 0.5,
+                                ..Options::default()
+                            },
+                        )
+                        .unwrap();
+                    let probs = runtime
+                        .block_on(classifier.keep_probabilities(&plan.inputs(), Padding::Longest))
+                        .unwrap();
+                    let result = classifier.lingua.finish(&plan, &probs).unwrap();
+                    piped.add(
+                        s,
+                        origin,
+                        &result.compressed_prompt,
+                        &counter,
+                        start.elapsed().as_secs_f64(),
+                    );
+                }
+                recomp.print(&format!("RECOMP top-{k} sentences"));
+                piped.print(&format!("RECOMP top-{k} + LLMLingua-2 0.5"));
+            }
+        }
+    }
+}

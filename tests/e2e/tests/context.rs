@@ -1,0 +1,318 @@
+//! `compress.context.v1.ContextService` on the real `terse` binary with the shipped keep/drop
+//! model: prompt compression at a rate and within a token budget, original-text output, word
+//! labels, batches equal to single calls, and precise errors.
+
+use terse_e2e::{ConfigFile, Server, assert_status, workspace};
+use terse_proto::context::v1::{
+    CompressContextRequest, CompressPromptBatchRequest, CompressPromptRequest, Document,
+    ListModelsRequest, OutputText, PromptOptions, context_service_client::ContextServiceClient,
+};
+use tonic::{Code, transport::Channel};
+
+fn squad_paragraphs(n: usize) -> Vec<String> {
+    let text =
+        std::fs::read_to_string(workspace().join("tokenizers/lingua/tests/fixtures/parity.json"))
+            .unwrap();
+    let cases: serde_json::Value = serde_json::from_str(&text).unwrap();
+    cases
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["context"].as_array().unwrap().clone())
+        .map(|c| c.as_str().unwrap().to_string())
+        .filter(|c| c.len() < 2000)
+        .take(n)
+        .collect()
+}
+
+async fn client(server: &Server) -> ContextServiceClient<Channel> {
+    ContextServiceClient::new(server.channel().await)
+}
+
+fn request(context: Vec<String>, options: PromptOptions) -> CompressPromptRequest {
+    CompressPromptRequest {
+        context,
+        options: Some(options),
+        model: None,
+    }
+}
+
+#[tokio::test]
+async fn compresses_to_the_rate_and_within_the_budget() {
+    let server = Server::start(&["--config", "config/terse.toml", "--services", "context"]).await;
+    let mut client = client(&server).await;
+    let models = client
+        .list_models(ListModelsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .models;
+    let kinds: Vec<(&str, u32)> = models
+        .iter()
+        .map(|m| (m.kind.as_str(), m.max_seq_len))
+        .collect();
+    assert_eq!(kinds, [("keep-classifier", 512), ("sentence-encoder", 256)]);
+
+    let paragraph = squad_paragraphs(1).remove(0);
+    let result = client
+        .compress_prompt(request(
+            vec![paragraph.clone()],
+            PromptOptions {
+                rate: Some(0.5),
+                return_word_label: true,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(result.compressed_tokens > 0 && result.compressed_tokens < result.origin_tokens);
+    assert!(
+        (result.ratio - f64::from(result.origin_tokens) / f64::from(result.compressed_tokens))
+            .abs()
+            < 1e-9
+    );
+    // Original-text output: every kept word is written as in the input (case included).
+    for word in result.compressed_prompt.split_whitespace() {
+        assert!(paragraph.contains(word), "`{word}` is not in the input");
+    }
+    let kept: Vec<&str> = result
+        .word_labels
+        .iter()
+        .filter(|w| w.kept)
+        .map(|w| w.word.as_str())
+        .collect();
+    assert!(!kept.is_empty() && kept.len() < result.word_labels.len());
+
+    // A budget lands within 5 % (the reference's rate-based guess often misses it).
+    let long = squad_paragraphs(6).join("\n\n");
+    for budget in [60i64, 150] {
+        let result = client
+            .compress_prompt(request(
+                vec![long.clone()],
+                PromptOptions {
+                    target_token: Some(budget),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let got = f64::from(result.compressed_tokens);
+        assert!(
+            (got - budget as f64).abs() <= 0.05 * budget as f64,
+            "budget {budget}: {got} tokens"
+        );
+    }
+
+    // The reference's own text output is lowercased by the uncased model.
+    let reference = client
+        .compress_prompt(request(
+            vec![paragraph],
+            PromptOptions {
+                rate: Some(0.5),
+                output: OutputText::Reference as i32,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        reference.compressed_prompt,
+        reference.compressed_prompt.to_lowercase()
+    );
+}
+
+#[tokio::test]
+async fn batches_equal_single_calls_and_errors_are_precise() {
+    let server = Server::start(&["--config", "config/terse.toml", "--services", "context"]).await;
+    let mut client = client(&server).await;
+    let paragraphs = squad_paragraphs(3);
+    let requests: Vec<CompressPromptRequest> = paragraphs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            request(
+                vec![p.clone()],
+                PromptOptions {
+                    rate: Some(0.3 + 0.2 * i as f64),
+                    force_tokens: vec![".".into(), "\n".into()],
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+    let batch = client
+        .compress_prompt_batch(CompressPromptBatchRequest {
+            requests: requests.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .responses;
+    assert_eq!(batch.len(), requests.len());
+    for (single, batched) in requests.into_iter().zip(&batch) {
+        let single = client.compress_prompt(single).await.unwrap().into_inner();
+        assert_eq!(&single.compressed_prompt, &batched.compressed_prompt);
+    }
+
+    let cases = [
+        (
+            request(vec![], PromptOptions::default()),
+            "the prompt is empty",
+        ),
+        (
+            request(vec!["   ".into()], PromptOptions::default()),
+            "the prompt is empty",
+        ),
+        (
+            request(
+                vec![paragraphs[0].clone()],
+                PromptOptions {
+                    rate: Some(1.5),
+                    ..Default::default()
+                },
+            ),
+            "rate 1.5 is outside (0, 1]",
+        ),
+        (
+            request(
+                vec![paragraphs[0].clone()],
+                PromptOptions {
+                    rate: Some(0.0),
+                    ..Default::default()
+                },
+            ),
+            "rate 0 is outside (0, 1]",
+        ),
+        (
+            request(
+                vec![paragraphs[0].clone()],
+                PromptOptions {
+                    force_tokens: (0..101).map(|i| format!("t{i}")).collect(),
+                    ..Default::default()
+                },
+            ),
+            "101 force tokens exceed the limit of 100",
+        ),
+    ];
+    for (request, needle) in cases {
+        assert_status(
+            client.compress_prompt(request).await,
+            Code::InvalidArgument,
+            needle,
+        );
+    }
+    assert_status(
+        client
+            .compress_prompt(CompressPromptRequest {
+                model: Some(terse_proto::common::v1::ModelRef {
+                    name: "xlm-roberta-large".into(),
+                    version: String::new(),
+                }),
+                ..request(vec![paragraphs[0].clone()], PromptOptions::default())
+            })
+            .await,
+        Code::NotFound,
+        "keep-classifier `xlm-roberta-large` is not hosted",
+    );
+
+    let small =
+        ConfigFile::new("[server]\nservices = [\"context\"]\n[context]\nmax_input_tokens = 50\n");
+    let limited = Server::start(&["--config", small.arg()]).await;
+    assert_status(
+        ContextServiceClient::new(limited.channel().await)
+            .compress_prompt(request(
+                vec![paragraphs[0].clone()],
+                PromptOptions::default(),
+            ))
+            .await,
+        Code::InvalidArgument,
+        "over the limit of 50",
+    );
+}
+
+#[tokio::test]
+async fn recomp_keeps_the_relevant_sentences_in_order_or_nothing() {
+    let server = Server::start(&["--config", "config/terse.toml", "--services", "context"]).await;
+    let mut client = client(&server).await;
+    let documents = vec![
+        Document {
+            id: "football".into(),
+            title: String::new(),
+            text: "Super Bowl 50 was an American football game. The Denver Broncos defeated the \
+                   Carolina Panthers 24-10. The game was played at Levi's Stadium in Santa Clara."
+                .into(),
+        },
+        Document {
+            id: "plants".into(),
+            title: String::new(),
+            text: "Photosynthesis converts light into chemical energy. Chlorophyll absorbs red \
+                   and blue light."
+                .into(),
+        },
+    ];
+    let result = client
+        .compress_context(CompressContextRequest {
+            query: "Which team won Super Bowl 50?".into(),
+            documents: documents.clone(),
+            top_k_sentences: Some(2),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(result.sentences_scored, 5);
+    let picked: Vec<(&str, u32)> = result
+        .sentences
+        .iter()
+        .map(|s| (s.document_id.as_str(), s.sentence_index))
+        .collect();
+    assert!(picked.iter().all(|(d, _)| *d == "football"), "{picked:?}");
+    assert!(picked.windows(2).all(|w| w[0].1 < w[1].1), "original order");
+    assert!(result.compressed_context.contains("Broncos defeated"));
+    assert!(result.compressed_tokens < result.original_tokens);
+
+    // Selective augmentation: nothing relevant enough keeps nothing.
+    let none = client
+        .compress_context(CompressContextRequest {
+            query: "Which team won Super Bowl 50?".into(),
+            documents: documents.clone(),
+            min_score: Some(0.99),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(none.sentences.is_empty() && none.compressed_context.is_empty());
+
+    // Pipeline: selection, then LLMLingua-2 on what was selected.
+    let piped = client
+        .compress_context(CompressContextRequest {
+            query: "Which team won Super Bowl 50?".into(),
+            documents: documents.clone(),
+            top_k_sentences: Some(2),
+            then_compress: Some(PromptOptions {
+                rate: Some(0.5),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(piped.compressed_tokens < piped.selected_tokens);
+
+    assert_status(
+        client
+            .compress_context(CompressContextRequest {
+                query: " ".into(),
+                documents,
+                ..Default::default()
+            })
+            .await,
+        Code::InvalidArgument,
+        "the query is empty",
+    );
+}
