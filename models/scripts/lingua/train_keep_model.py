@@ -109,15 +109,20 @@ def surprisal_labels(texts, batch):
     return out
 
 
-def soft_targets(scored):
+def soft_targets(scored, carry=0.0):
+    """Percentile rank of each word's surprisal within its paragraph. With `carry` > 0 a word
+    also inherits `carry` times the score of the word before it, so that the predictable rest
+    of a surprising phrase ("Denver *Broncos*") is kept with its head."""
     scores = np.array([s for _, s in scored])
+    if carry > 0:
+        scores = np.maximum(scores, carry * np.concatenate([[0.0], scores[:-1]]))
     ranks = scores.argsort().argsort()
     return (ranks + 0.5) / len(scores)
 
 
-def encode(tokenizer, scored, max_len):
+def encode(tokenizer, scored, max_len, carry=0.0):
     words = [w for w, _ in scored]
-    targets = soft_targets(scored)
+    targets = soft_targets(scored, carry)
     enc = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_len)
     labels = [-1.0 if wid is None else float(targets[wid]) for wid in enc.word_ids()]
     return enc["input_ids"], labels
@@ -147,6 +152,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--carry", type=float, default=0.0, help="share of the previous word's surprisal a word inherits")
     parser.add_argument("--labels", default="", help="cache of the surprisal labels (json)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
@@ -178,8 +184,8 @@ def main():
     tokenizer.add_special_tokens({"additional_special_tokens": FORCE_PLACEHOLDERS})
     model = AutoModelForTokenClassification.from_pretrained(base, num_labels=2)
     model.resize_token_embeddings(len(tokenizer))
-    data = [encode(tokenizer, s, 512) for s in labelled["train"]]
-    val_data = [encode(tokenizer, s, 512) for s in labelled["val"]]
+    data = [encode(tokenizer, s, 512, args.carry) for s in labelled["train"]]
+    val_data = [encode(tokenizer, s, 512, args.carry) for s in labelled["val"]]
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     steps = args.epochs * math.ceil(len(data) / args.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.1)

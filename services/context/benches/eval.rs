@@ -7,8 +7,13 @@
 //! and keep-the-first-N words. RECOMP keeps the top sentences for the question; the pipeline
 //! then compresses them with LLMLingua-2.
 //!
+//! Last, the Python package (llmlingua 0.2.2) on the same model and gold paragraphs at rate 0.5
+//! (tokenizers/lingua/reference/bench_reference.py, run when `TERSE_EVAL_PYTHON` or
+//! `.venv-train/bin/python` has it): its throughput next to ours and how many outputs are equal.
+//!
 //! Run: `cargo bench -p terse-context-service --bench eval` (`TERSE_EVAL_QUESTIONS=n`, default
-//! 300; needs `scripts/setup` and the shipped models).
+//! 300; `TERSE_EVAL_REPOSITORY=dir` another model repository; needs `scripts/setup` and the
+//! shipped models).
 
 use std::{path::PathBuf, sync::Arc, time::Instant};
 
@@ -143,7 +148,8 @@ fn keep_words(
     let mut kept = Vec::new();
     let mut tokens = 0;
     for i in pick(words.len()) {
-        let cost = counter.count(words[i]);
+        // In-context cost: a word after a space, as it appears in the joined output.
+        let cost = counter.count(&format!(" {}", words[i]));
         if tokens + cost > budget {
             continue;
         }
@@ -152,6 +158,81 @@ fn keep_words(
     }
     kept.sort_unstable();
     kept.iter().map(|&i| words[i]).collect::<Vec<_>>().join(" ")
+}
+
+/// Our LLMLingua-2 (reference text output) against the Python package on the gold paragraphs.
+fn compare_with_python(
+    samples: &[Sample],
+    classifier: &KeepClassifier,
+    runtime: &tokio::runtime::Runtime,
+    counter: &TokenCounter,
+) {
+    let python =
+        std::env::var("TERSE_EVAL_PYTHON").unwrap_or_else(|_| ".venv-train/bin/python".into());
+    if !std::path::Path::new(&python).exists() {
+        println!("(no Python with llmlingua at {python}: reference comparison skipped)");
+        return;
+    }
+    let texts: Vec<&str> = samples.iter().map(|s| s.gold.as_str()).collect();
+    let dir = std::env::temp_dir().join(format!("terse-context-eval-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (input, output) = (dir.join("in.json"), dir.join("out.json"));
+    std::fs::write(
+        &input,
+        serde_json::json!({"texts": texts, "rate": 0.5}).to_string(),
+    )
+    .unwrap();
+    let status = std::process::Command::new(&python)
+        .args(["tokenizers/lingua/reference/bench_reference.py"])
+        .arg(&input)
+        .arg(&output)
+        .stderr(std::process::Stdio::null())
+        .status();
+    let Some(reference) = status
+        .ok()
+        .filter(|s| s.success())
+        .and_then(|_| std::fs::read(&output).ok())
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+    else {
+        println!("(the Python reference did not run: comparison skipped)");
+        return;
+    };
+    let tokens: usize = texts.iter().map(|t| counter.count(t)).sum();
+    let theirs: f64 = reference["seconds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .sum();
+    let options = Options {
+        rate: 0.5,
+        output: terse_lingua::OutputText::Reference,
+        ..Options::default()
+    };
+    let start = Instant::now();
+    let mut equal = 0;
+    for (text, theirs) in texts.iter().zip(reference["outputs"].as_array().unwrap()) {
+        let plan = classifier
+            .lingua
+            .plan(&[text.to_string()], &options)
+            .unwrap();
+        let probs = runtime
+            .block_on(classifier.keep_probabilities(&plan.inputs(), Padding::MaxSeqLen))
+            .unwrap();
+        let ours = classifier.lingua.finish(&plan, &probs).unwrap();
+        equal += usize::from(Some(ours.compressed_prompt.as_str()) == theirs.as_str());
+    }
+    let ours = start.elapsed().as_secs_f64();
+    println!(
+        "same model, {} gold paragraphs, rate 0.5, one chunk per call padded to 512 as the reference: outputs equal {equal}/{}; \
+         llmlingua 0.2.2 {:.0} tokens/s, terse {:.0} tokens/s ({:.1}x)",
+        texts.len(),
+        texts.len(),
+        tokens as f64 / theirs,
+        tokens as f64 / ours,
+        theirs / ours
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 fn main() {
@@ -165,7 +246,9 @@ fn main() {
             .unwrap();
     let registry = ModelRegistry::load(
         &ort,
-        &PathBuf::from("models/repository"),
+        &PathBuf::from(
+            std::env::var("TERSE_EVAL_REPOSITORY").unwrap_or_else(|_| "models/repository".into()),
+        ),
         &ModelSelection::default(),
         &SessionOptions::default(),
         None,
@@ -196,6 +279,7 @@ fn main() {
         "  {:<34} {:>7} {:>9} {:>11} {:>8} {:>8}",
         "method", "ratio", "retained", "tokens/s", "p50 ms", "p99 ms"
     );
+    compare_with_python(&samples, &classifier, &runtime, &counter);
     for long in [false, true] {
         println!(
             "{}",
@@ -255,7 +339,7 @@ fn main() {
             first.print("first words, same tokens");
         }
         if long {
-            for k in [1usize, 2] {
+            for (k, window) in [(1usize, None), (2, None), (1, Some(1usize)), (2, Some(1))] {
                 let mut recomp = Tally::default();
                 let mut piped = Tally::default();
                 for s in &samples {
@@ -273,10 +357,29 @@ fn main() {
                     let sentences = terse_recomp::split(&docs);
                     let mut rows = vec![encoder.ids(&s.question).unwrap()];
                     rows.extend(sentences.iter().map(|x| encoder.ids(&x.text).unwrap()));
+                    if let Some(w) = window {
+                        rows.extend(
+                            terse_recomp::windows(&sentences, w)
+                                .iter()
+                                .map(|x| encoder.ids(x).unwrap()),
+                        );
+                    }
                     let embeddings = runtime.block_on(encoder.embed(&rows)).unwrap();
-                    let scores: Vec<f32> = embeddings[1..]
-                        .iter()
-                        .map(|e| terse_recomp::cosine(&embeddings[0], e))
+                    let n = sentences.len();
+                    let scores: Vec<f32> = (0..n)
+                        .map(|i| {
+                            let own = terse_recomp::cosine(&embeddings[0], &embeddings[1 + i]);
+                            match window {
+                                None => own,
+                                Some(_) => {
+                                    0.5 * (own
+                                        + terse_recomp::cosine(
+                                            &embeddings[0],
+                                            &embeddings[1 + n + i],
+                                        ))
+                                }
+                            }
+                        })
                         .collect();
                     let kept = terse_recomp::select(
                         &sentences,
@@ -317,8 +420,13 @@ fn main() {
                         start.elapsed().as_secs_f64(),
                     );
                 }
-                recomp.print(&format!("RECOMP top-{k} sentences"));
-                piped.print(&format!("RECOMP top-{k} + LLMLingua-2 0.5"));
+                let name = if window.is_some() {
+                    "EXIT-style window"
+                } else {
+                    "RECOMP"
+                };
+                recomp.print(&format!("{name} top-{k} sentences"));
+                piped.print(&format!("{name} top-{k} + LLMLingua-2 0.5"));
             }
         }
     }

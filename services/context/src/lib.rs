@@ -292,6 +292,16 @@ impl ContextService {
         let encoder = Arc::clone(&hosted.classifier);
         let max_tokens = self.limits.max_input_tokens;
         let query = request.query.clone();
+        let window = match api::SelectionMode::try_from(request.mode) {
+            Ok(api::SelectionMode::SentenceUnspecified) => None,
+            Ok(api::SelectionMode::ContextWindow) => Some(request.window.max(1) as usize),
+            Err(_) => {
+                return Err(Status::invalid_argument(format!(
+                    "unknown selection mode {}",
+                    request.mode
+                )));
+            }
+        };
         let (sentences, rows, origin_tokens) = run_blocking(move || {
             let counter = terse_text::TokenCounter::default();
             let origin_tokens: usize = documents.iter().map(|d| counter.count(&d.text)).sum();
@@ -305,14 +315,25 @@ impl ContextService {
             for s in &sentences {
                 rows.push(encoder.ids(&s.text).map_err(Status::invalid_argument)?);
             }
+            if let Some(window) = window {
+                for text in terse_recomp::windows(&sentences, window) {
+                    rows.push(encoder.ids(&text).map_err(Status::invalid_argument)?);
+                }
+            }
             Ok((sentences, rows, origin_tokens))
         })
         .await?;
         let embeddings = hosted.classifier.embed(&rows).await.map_err(infer_status)?;
-        let scores: Vec<f32> = embeddings[1..]
-            .iter()
-            .map(|e| terse_recomp::cosine(&embeddings[0], e))
-            .collect();
+        let similarity = |e: &Vec<f32>| terse_recomp::cosine(&embeddings[0], e);
+        let own = &embeddings[1..=sentences.len()];
+        let scores: Vec<f32> = match window {
+            None => own.iter().map(similarity).collect(),
+            Some(_) => own
+                .iter()
+                .zip(&embeddings[1 + sentences.len()..])
+                .map(|(s, w)| 0.5 * (similarity(s) + similarity(w)))
+                .collect(),
+        };
         let counter = terse_text::TokenCounter::default();
         let selection = terse_recomp::Selection {
             top_k: request.top_k_sentences.map(|k| k as usize),

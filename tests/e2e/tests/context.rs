@@ -5,7 +5,8 @@
 use terse_e2e::{ConfigFile, Server, assert_status, workspace};
 use terse_proto::context::v1::{
     CompressContextRequest, CompressPromptBatchRequest, CompressPromptRequest, Document,
-    ListModelsRequest, OutputText, PromptOptions, context_service_client::ContextServiceClient,
+    ListModelsRequest, OutputText, PromptOptions, SelectionMode,
+    context_service_client::ContextServiceClient,
 };
 use tonic::{Code, transport::Channel};
 
@@ -303,6 +304,21 @@ async fn recomp_keeps_the_relevant_sentences_in_order_or_nothing() {
         .unwrap()
         .into_inner();
     assert!(piped.compressed_tokens < piped.selected_tokens);
+
+    // EXIT-style scoring with neighbouring sentences also finds the answer sentence.
+    let windowed = client
+        .compress_context(CompressContextRequest {
+            query: "Which team won Super Bowl 50?".into(),
+            documents: documents.clone(),
+            top_k_sentences: Some(1),
+            mode: SelectionMode::ContextWindow as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(windowed.sentences.len(), 1);
+    assert_eq!(windowed.sentences[0].document_id, "football");
 
     assert_status(
         client

@@ -223,6 +223,7 @@ async fn serves_health_reflection_models_api_and_the_shipped_models() {
             "haar-wpt2d-analysis",
             "haar-wpt2d-synthesis",
             "lingua-minilm-keep",
+            "minilm-sentence",
             "walloc-rgb-16x",
             "walloc-rgb-4x",
             "walloc-stereo-19x"

@@ -1,68 +1,20 @@
 """Parity fixtures for terse's LLMLingua-2 port: runs the Python reference (PyPI `llmlingua`
-0.2.2, `PromptCompressor(use_llmlingua2=True)`) on SQuAD contexts with many option sets and
-writes what it returns to tests/fixtures/parity.json.
+0.2.2, `PromptCompressor(use_llmlingua2=True)`) over the shipped keep/drop model on SQuAD
+contexts with many option sets and writes what it returns to tests/fixtures/parity.json. The
+reference's forward pass is the shipped ONNX graph (see reference_compressor.py), so both sides
+classify with bit-identical weights and kernels.
 
-The reference loads the shipped model's PyTorch twin (models/scripts/lingua/train_keep_model.py
-writes it to <out>/hf) from a directory whose name contains "bert-base-multilingual-cased" (the
-reference picks its word-merge rules by model name), and its forward pass is replaced by the
-shipped ONNX graph through onnxruntime, so both sides classify with bit-identical weights and
-kernels, one chunk per call as terse runs it. cl100k_base (the reference's target-LLM tokenizer) is read from the copy that the
-`tiktoken-rs` crate ships, so nothing is downloaded.
-
-  TIKTOKEN_CACHE_DIR=... python tokenizers/lingua/reference/make_fixtures.py /tmp/lingua-minilm/hf \
-      models/repository/lingua-minilm-keep/1/model.onnx
+  python tokenizers/lingua/reference/make_fixtures.py
 """
 
-import hashlib
 import json
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
-import numpy as np
-import onnxruntime as ort
-import torch
+sys.path.insert(0, str(Path(__file__).parent))
+from reference_compressor import ROOT, reference_compressor  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[3]
 SQUAD = ROOT / ".." / "shared" / "datasets" / "text" / "squad-v1.1-dev-part-a.json"
-
-
-def tiktoken_offline():
-    import glob
-    import os
-
-    url = b"https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
-    cache = Path(tempfile.mkdtemp())
-    source = sorted(glob.glob(str(Path.home() / ".cargo/registry/src/*/tiktoken-rs-*/assets/cl100k_base.tiktoken")))[-1]
-    shutil.copyfile(source, cache / hashlib.sha1(url).hexdigest())
-    os.environ["TIKTOKEN_CACHE_DIR"] = str(cache)
-
-
-class OnnxTokenClassifier(torch.nn.Module):
-    """Stands in for the PyTorch model inside the reference: same call, logits from ONNX."""
-
-    def __init__(self, path):
-        super().__init__()
-        self.session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-
-    def forward(self, input_ids, attention_mask):
-        # One row per call, as terse runs the int8 graph (its activation quantization is per
-        # call, so batch-mates would change a row's logits).
-        logits = np.concatenate([
-            self.session.run(["logits"], {
-                "input_ids": input_ids[i : i + 1].numpy().astype(np.int64),
-                "attention_mask": attention_mask[i : i + 1].numpy().astype(np.int64),
-            })[0]
-            for i in range(input_ids.shape[0])
-        ])
-
-        class Out:
-            loss = None
-
-        out = Out()
-        out.logits = torch.from_numpy(logits)
-        return out
 
 
 def contexts():
@@ -72,14 +24,7 @@ def contexts():
 
 
 def main():
-    hf_dir, onnx_path = Path(sys.argv[1]), sys.argv[2]
-    tiktoken_offline()
-    from llmlingua import PromptCompressor
-
-    work = Path(tempfile.mkdtemp()) / "bert-base-multilingual-cased-terse-keep"
-    shutil.copytree(hf_dir, work)
-    compressor = PromptCompressor(model_name=str(work), use_llmlingua2=True, device_map="cpu")
-    compressor.model = OnnxTokenClassifier(onnx_path)
+    compressor = reference_compressor()
 
     paras = contexts()
     short = [p for _, p in paras[:40]]

@@ -61,6 +61,28 @@ pub struct Selection {
     pub target_tokens: Option<usize>,
 }
 
+/// Each sentence with up to `window` neighbours on each side from the same document, joined by
+/// spaces: the context an EXIT-style (context-aware) score reads.
+pub fn windows(sentences: &[Sentence], window: usize) -> Vec<String> {
+    (0..sentences.len())
+        .map(|i| {
+            let document = sentences[i].document;
+            let first = (i.saturating_sub(window)..=i)
+                .find(|&j| sentences[j].document == document)
+                .unwrap_or(i);
+            let last = (i..=(i + window).min(sentences.len() - 1))
+                .rev()
+                .find(|&j| sentences[j].document == document)
+                .unwrap_or(i);
+            sentences[first..=last]
+                .iter()
+                .map(|s| s.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
 /// Cosine similarity of unit vectors.
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -134,6 +156,18 @@ mod tests {
                 text: "Photosynthesis makes sugar.  \n\n It needs light.".into(),
             },
         ]
+    }
+
+    #[test]
+    fn windows_stay_inside_their_document() {
+        let sentences = split(&docs());
+        let w = windows(&sentences, 1);
+        assert_eq!(
+            w[0],
+            "Super Bowl 50 was played in 2016. The Broncos won it."
+        );
+        assert_eq!(w[2], "The Broncos won it. Tickets sold out.");
+        assert_eq!(w[3], "Photosynthesis makes sugar. It needs light.");
     }
 
     #[test]
