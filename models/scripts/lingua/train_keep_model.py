@@ -109,6 +109,25 @@ def surprisal_labels(texts, batch):
     return out
 
 
+class Logits(torch.nn.Module):
+    """A token classifier as the ONNX graph terse runs: (input_ids, attention_mask) -> logits."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask):
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+
+def export_onnx(model, path):
+    """Exports a token classifier with dynamic batch and length."""
+    dummy = torch.ones((1, 8), dtype=torch.long)
+    torch.onnx.export(Logits(model), (dummy, dummy), str(path), input_names=["input_ids", "attention_mask"], output_names=["logits"],
+                      dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}, "logits": {0: "batch", 1: "tokens"}},
+                      opset_version=17, dynamo=False)
+
+
 def soft_targets(scored, carry=0.0):
     """Percentile rank of each word's surprisal within its paragraph. With `carry` > 0 a word
     also inherits `carry` times the score of the word before it, so that the predictable rest
@@ -240,19 +259,7 @@ def main():
     model.save_pretrained(hf)
     tokenizer.save_pretrained(hf)
     tokenizer.backend_tokenizer.save(str(out / "tokenizer.json"))
-    dummy = torch.ones((1, 8), dtype=torch.long)
-
-    class Logits(torch.nn.Module):
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, input_ids, attention_mask):
-            return self.m(input_ids=input_ids, attention_mask=attention_mask).logits
-
-    torch.onnx.export(Logits(model), (dummy, dummy), str(out / "model.fp32.onnx"), input_names=["input_ids", "attention_mask"],
-                      output_names=["logits"], dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}, "logits": {0: "batch", 1: "tokens"}},
-                      opset_version=17, dynamo=False)
+    export_onnx(model, out / "model.fp32.onnx")
     # Ship int8 weights (MatMul and the embedding Gather): 23 MB instead of 90 MB.
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
