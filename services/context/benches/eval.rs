@@ -12,8 +12,8 @@
 //! `.venv-train/bin/python` has it): its throughput next to ours and how many outputs are equal.
 //!
 //! Run: `cargo bench -p terse-context-service --bench eval` (`TERSE_EVAL_QUESTIONS=n`, default
-//! 300; `TERSE_EVAL_REPOSITORY=dir` another model repository; needs `scripts/setup` and the
-//! shipped models).
+//! 300; `TERSE_EVAL_REPOSITORY=dir` another model repository; `TERSE_EVAL_SELECTION=0` skips
+//! the RECOMP and window rows; needs `scripts/setup` and the shipped models).
 
 use std::{path::PathBuf, sync::Arc, time::Instant};
 
@@ -338,7 +338,7 @@ fn main() {
             random.print("random words, same tokens");
             first.print("first words, same tokens");
         }
-        if long {
+        if long && std::env::var("TERSE_EVAL_SELECTION").map_or(true, |v| v != "0") {
             for (k, window) in [(1usize, None), (2, None), (1, Some(1usize)), (2, Some(1))] {
                 let mut recomp = Tally::default();
                 let mut piped = Tally::default();
