@@ -4,7 +4,7 @@
 //! (input tokens per second) and p50/p99 latency per request. Two settings: the gold paragraph
 //! alone, and a long context (the gold paragraph among four distractor paragraphs of other
 //! articles, at a random position). Baselines at the same token rate: random word keep (seeded)
-//! and keep-the-first-N words. RECOMP keeps the top sentences for the question; the pipeline
+//! and keep-the-first-N words; LLMLingua-2 also with `force_reserve_digit`. RECOMP keeps the top sentences for the question; the pipeline
 //! then compresses them with LLMLingua-2.
 //!
 //! Last, the Python package (llmlingua 0.2.2) on the same model and gold paragraphs at rate 0.5
@@ -289,7 +289,7 @@ fn main() {
                 "gold paragraph"
             }
         );
-        for rate in [0.5, 0.33] {
+        for (rate, digits) in [(0.5, false), (0.33, false), (0.5, true)] {
             let mut ours = Tally::default();
             let mut random = Tally::default();
             let mut first = Tally::default();
@@ -299,6 +299,7 @@ fn main() {
                 let origin = counter.count(text);
                 let options = Options {
                     rate,
+                    force_reserve_digit: digits,
                     ..Options::default()
                 };
                 let start = Instant::now();
@@ -334,7 +335,10 @@ fn main() {
                 let out = keep_words(text, budget, &counter, &mut |n| (0..n).collect());
                 first.add(s, origin, &out, &counter, start.elapsed().as_secs_f64());
             }
-            ours.print(&format!("LLMLingua-2 (terse) rate {rate}"));
+            ours.print(&format!(
+                "LLMLingua-2 (terse) rate {rate}{}",
+                if digits { " +digits" } else { "" }
+            ));
             random.print("random words, same tokens");
             first.print("first words, same tokens");
         }
