@@ -67,48 +67,57 @@ impl KeepClassifier {
         })
     }
 
-    /// Keep probabilities of every token of every input, in batches of `max_batch_size`.
+    /// Keep probabilities of every token of every input, in batches of `max_batch_size`; the
+    /// batches run concurrently on the model's session pool, results in input order.
     pub async fn keep_probabilities(
         &self,
         inputs: &[&[u32]],
         padding: Padding,
     ) -> Result<Vec<Vec<f32>>, InferError> {
-        let mut out = Vec::with_capacity(inputs.len());
-        for batch in inputs.chunks(self.max_batch_size) {
-            let width = match padding {
-                Padding::MaxSeqLen => self.max_seq_len,
-                Padding::Longest => batch.iter().map(|r| r.len()).max().unwrap_or(1).max(1),
-            };
-            let output = self
-                .model
-                .infer(encoder_inputs(batch, width, self.pad_id), &[])
-                .await?;
-            let logits = output
-                .outputs
-                .first()
-                .and_then(|t| t.to_f32())
-                .ok_or_else(|| {
-                    InferError::Execution("classifier returned no fp32 logits".into())
-                })?;
-            if logits.len() != batch.len() * width * 2 {
-                return Err(InferError::Execution(format!(
-                    "classifier returned {} logits for {} x {width} tokens",
-                    logits.len(),
-                    batch.len()
-                )));
-            }
-            for (r, row) in batch.iter().enumerate() {
-                out.push(
-                    (0..row.len())
-                        .map(|t| {
-                            let at = (r * width + t) * 2;
-                            keep_probability(logits[at], logits[at + 1])
-                        })
-                        .collect(),
-                );
-            }
+        let batches = inputs
+            .chunks(self.max_batch_size)
+            .map(|batch| self.classify_batch(batch, padding));
+        let results = futures_util::future::try_join_all(batches).await?;
+        Ok(results.into_iter().flatten().collect())
+    }
+
+    async fn classify_batch(
+        &self,
+        batch: &[&[u32]],
+        padding: Padding,
+    ) -> Result<Vec<Vec<f32>>, InferError> {
+        let width = match padding {
+            Padding::MaxSeqLen => self.max_seq_len,
+            Padding::Longest => batch.iter().map(|r| r.len()).max().unwrap_or(1).max(1),
+        };
+        let output = self
+            .model
+            .infer(encoder_inputs(batch, width, self.pad_id), &[])
+            .await?;
+        let logits = output
+            .outputs
+            .first()
+            .and_then(|t| t.to_f32())
+            .ok_or_else(|| InferError::Execution("classifier returned no fp32 logits".into()))?;
+        if logits.len() != batch.len() * width * 2 {
+            return Err(InferError::Execution(format!(
+                "classifier returned {} logits for {} x {width} tokens",
+                logits.len(),
+                batch.len()
+            )));
         }
-        Ok(out)
+        Ok(batch
+            .iter()
+            .enumerate()
+            .map(|(r, row)| {
+                (0..row.len())
+                    .map(|t| {
+                        let at = (r * width + t) * 2;
+                        keep_probability(logits[at], logits[at + 1])
+                    })
+                    .collect()
+            })
+            .collect())
     }
 }
 

@@ -424,19 +424,20 @@ impl ContextService {
         for request in requests {
             plans.push(self.plan(hosted, request).await?.0);
         }
-        // Each request's chunks are classified in batches of their own: the int8 model quantizes
-        // activations per batch, so sharing a batch with another request would change the
-        // result.
-        let mut probs = Vec::new();
-        for plan in &plans {
-            probs.extend(
-                hosted
-                    .classifier
-                    .keep_probabilities(&plan.inputs(), self.padding)
-                    .await
-                    .map_err(infer_status)?,
-            );
-        }
+        // Each request's chunks are classified in calls of their own (the int8 model quantizes
+        // activations per call, so sharing a call with another request would change the
+        // result); the requests run concurrently on the session pool.
+        let padding = self.padding;
+        let per_request = plans.iter().map(|plan| async move {
+            let inputs = plan.inputs();
+            hosted.classifier.keep_probabilities(&inputs, padding).await
+        });
+        let probs: Vec<Vec<f32>> = futures_util::future::try_join_all(per_request)
+            .await
+            .map_err(infer_status)?
+            .into_iter()
+            .flatten()
+            .collect();
         let classifier = Arc::clone(&hosted.classifier);
         let results = run_blocking(move || {
             let mut rows = probs.as_slice();
