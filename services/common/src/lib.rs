@@ -138,3 +138,15 @@ pub fn download_chunks<T>(bytes: &[u8], make: impl Fn(Chunk) -> T) -> Vec<Result
         })
         .collect()
 }
+
+/// The gRPC status of a model-runtime error: unknown model NOT_FOUND, model not ready
+/// FAILED_PRECONDITION, bad tensors INVALID_ARGUMENT, execution failures INTERNAL.
+pub fn infer_status(error: terse_runtime::InferError) -> Status {
+    use terse_runtime::InferError;
+    match error {
+        InferError::NotFound(m) => Status::not_found(m),
+        InferError::Unavailable(m) => Status::failed_precondition(m),
+        InferError::InvalidInput(m) => Status::invalid_argument(m),
+        InferError::Execution(m) => Status::internal(m),
+    }
+}

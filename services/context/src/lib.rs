@@ -17,8 +17,8 @@ pub use encoder::SentenceEncoder;
 
 use terse_lingua::{Compressed, LinguaError, Options, OutputText, Plan, TokenToWord};
 use terse_proto::{common::v1 as common, context::v1 as api};
-use terse_runtime::{InferError, ModelRegistry, ModelState};
-use terse_service_common::run_blocking;
+use terse_runtime::{ModelRegistry, ModelState};
+use terse_service_common::{infer_status, run_blocking};
 use tonic::{Request, Response, Status};
 
 pub use api::context_service_server::ContextServiceServer;
@@ -39,7 +39,7 @@ pub struct ContextLimits {
 
 /// A hosted network with its manifest facts.
 struct Hosted<M> {
-    classifier: Arc<M>,
+    network: Arc<M>,
     name: String,
     version: String,
     description: String,
@@ -72,7 +72,7 @@ fn host<M>(
         let built = make(&entry.entry, Arc::clone(model))
             .map_err(|e| format!("model {}: {e}", entry.entry.id()))?;
         hosted.push(Hosted {
-            classifier: Arc::new(built),
+            network: Arc::new(built),
             name: manifest.name.clone(),
             version: manifest.version.clone(),
             description: manifest.description.clone(),
@@ -121,15 +121,6 @@ fn lingua_status(e: LinguaError) -> Status {
         LinguaError::Invalid(m) => Status::invalid_argument(m),
         LinguaError::Text(e) => Status::invalid_argument(e.to_string()),
         LinguaError::Classifier(m) => Status::internal(m),
-    }
-}
-
-fn infer_status(e: InferError) -> Status {
-    match e {
-        InferError::NotFound(m) => Status::not_found(m),
-        InferError::Unavailable(m) => Status::failed_precondition(m),
-        InferError::InvalidInput(m) => Status::invalid_argument(m),
-        InferError::Execution(m) => Status::internal(m),
     }
 }
 
@@ -289,7 +280,7 @@ impl ContextService {
                 text: d.text.clone(),
             })
             .collect();
-        let encoder = Arc::clone(&hosted.classifier);
+        let encoder = Arc::clone(&hosted.network);
         let max_tokens = self.limits.max_input_tokens;
         let query = request.query.clone();
         let window = match api::SelectionMode::try_from(request.mode) {
@@ -323,7 +314,7 @@ impl ContextService {
             Ok((sentences, rows, origin_tokens))
         })
         .await?;
-        let embeddings = hosted.classifier.embed(&rows).await.map_err(infer_status)?;
+        let embeddings = hosted.network.embed(&rows).await.map_err(infer_status)?;
         let similarity = |e: &Vec<f32>| terse_recomp::cosine(&embeddings[0], e);
         let own = &embeddings[1..=sentences.len()];
         let scores: Vec<f32> = match window {
@@ -395,7 +386,7 @@ impl ContextService {
             ));
         }
         let options = options(request.options)?;
-        let classifier = Arc::clone(&hosted.classifier);
+        let classifier = Arc::clone(&hosted.network);
         let max_tokens = self.limits.max_input_tokens;
         run_blocking(move || {
             let counter = classifier.lingua.counter();
@@ -430,7 +421,7 @@ impl ContextService {
         let padding = self.padding;
         let per_request = plans.iter().map(|plan| async move {
             let inputs = plan.inputs();
-            hosted.classifier.keep_probabilities(&inputs, padding).await
+            hosted.network.keep_probabilities(&inputs, padding).await
         });
         let probs: Vec<Vec<f32>> = futures_util::future::try_join_all(per_request)
             .await
@@ -438,7 +429,7 @@ impl ContextService {
             .into_iter()
             .flatten()
             .collect();
-        let classifier = Arc::clone(&hosted.classifier);
+        let classifier = Arc::clone(&hosted.network);
         let results = run_blocking(move || {
             let mut rows = probs.as_slice();
             let mut results = Vec::with_capacity(plans.len());
@@ -473,13 +464,13 @@ impl api::context_service_server::ContextService for ContextService {
                     model: Some(h.model_ref()),
                     kind: KEEP_CLASSIFIER_TASK.into(),
                     description: h.description.clone(),
-                    max_seq_len: h.classifier.max_seq_len as u32,
+                    max_seq_len: h.network.max_seq_len as u32,
                 })
                 .chain(self.encoders.iter().map(|h| api::ContextModel {
                     model: Some(h.model_ref()),
                     kind: SENTENCE_ENCODER_TASK.into(),
                     description: h.description.clone(),
-                    max_seq_len: h.classifier.max_seq_len() as u32,
+                    max_seq_len: h.network.max_seq_len() as u32,
                 }))
                 .collect(),
         }))

@@ -11,22 +11,13 @@ use terse_proto::{
     models::v1::{self as api, model_repository_service_server::ModelRepositoryService},
 };
 use terse_runtime::{
-    DataType, InferError, ModelRegistry, ModelState, OnnxRuntime, ProviderKind, RegistryEntry,
-    TensorData, TensorSpec,
+    DataType, ModelRegistry, ModelState, OnnxRuntime, ProviderKind, RegistryEntry, TensorData,
+    TensorSpec,
 };
+use terse_service_common::infer_status;
 use tonic::{Request, Response, Status};
 
 pub use api::model_repository_service_server::ModelRepositoryServiceServer;
-
-/// Maps runtime errors to the gRPC status a caller can act on.
-pub fn status_from_infer_error(error: InferError) -> Status {
-    match error {
-        InferError::NotFound(m) => Status::not_found(m),
-        InferError::Unavailable(m) => Status::failed_precondition(m),
-        InferError::InvalidInput(m) => Status::invalid_argument(m),
-        InferError::Execution(m) => Status::internal(m),
-    }
-}
 
 /// Proto enum value of a runtime data type.
 pub fn datatype_to_proto(datatype: DataType) -> common::DataType {
@@ -227,7 +218,7 @@ impl ModelRepositoryService for ModelRepository {
         let entry = self
             .registry
             .find(&model.name, &model.version)
-            .map_err(status_from_infer_error)?;
+            .map_err(infer_status)?;
         Ok(Response::new(api::GetModelResponse {
             model: Some(model_info(entry)),
         }))
@@ -244,7 +235,7 @@ impl ModelRepositoryService for ModelRepository {
             let entry = self
                 .registry
                 .find(&model.name, &model.version)
-                .map_err(status_from_infer_error)?;
+                .map_err(infer_status)?;
             vec![statistics(entry)]
         };
         Ok(Response::new(api::GetModelStatisticsResponse {
@@ -261,7 +252,7 @@ impl ModelRepositoryService for ModelRepository {
         let model = self
             .registry
             .get(&model_ref.name, &model_ref.version)
-            .map_err(status_from_infer_error)?;
+            .map_err(infer_status)?;
         let inputs = request
             .inputs
             .into_iter()
@@ -270,7 +261,7 @@ impl ModelRepositoryService for ModelRepository {
         let output = model
             .infer(inputs, &request.outputs)
             .await
-            .map_err(status_from_infer_error)?;
+            .map_err(infer_status)?;
         let manifest = &model.entry().manifest;
         Ok(Response::new(api::InferResponse {
             model_name: manifest.name.clone(),

@@ -9,9 +9,10 @@ use std::{path::Path, sync::Arc};
 use ndarray::ArrayD;
 use terse_entropy::{Container, ModelTag};
 use terse_runtime::{
-    InferError, LoadedModel, ManifestEntry, ModelRegistry, ModelSelection, ModelState, OnnxRuntime,
+    LoadedModel, ManifestEntry, ModelRegistry, ModelSelection, ModelState, OnnxRuntime,
     SessionOptions,
 };
+use terse_service_common::infer_status;
 use terse_walloc::{BandDecoder, EncoderWeights, WallocAudioCodec, WallocError, WallocImageCodec};
 use tonic::Status;
 
@@ -207,16 +208,6 @@ pub fn walloc_status(e: WallocError) -> Status {
         WallocError::TooLarge(m) => Status::resource_exhausted(m),
         WallocError::Entropy(e) => Status::invalid_argument(format!("bitstream: {e}")),
         WallocError::Model(m) | WallocError::Decoder(m) => Status::internal(m),
-    }
-}
-
-/// gRPC status of a model-runtime error.
-pub fn infer_status(e: InferError) -> Status {
-    match e {
-        InferError::NotFound(m) => Status::not_found(m),
-        InferError::Unavailable(m) => Status::failed_precondition(m),
-        InferError::InvalidInput(m) => Status::invalid_argument(m),
-        InferError::Execution(m) => Status::internal(m),
     }
 }
 
