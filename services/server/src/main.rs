@@ -1,16 +1,14 @@
 //! `terse`: the compression service suite server. Hosts any subset of the services over gRPC,
 //! chosen by a TOML config file, environment variables and flags (flags win).
 
-mod config;
-mod guard;
-mod metrics;
-mod server;
-
 use std::{io::IsTerminal, net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::Parser;
-use config::{Config, LogFormat};
 use terse_runtime::ProviderKind;
+use terse_server::{
+    config::{self, Config, LogFormat},
+    server,
+};
 
 /// Command-line flags. Each can also be set by the environment variable shown in `--help`.
 #[derive(Debug, Parser)]

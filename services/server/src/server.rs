@@ -1,6 +1,6 @@
 //! Start-up (runtime, models, listeners) and the serving loop with graceful shutdown.
 
-use std::{sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use terse_audio_service::{AudioLimits, AudioService, AudioServiceServer};
@@ -14,7 +14,7 @@ use terse_splat_service::{SplatLimits, SplatService, SplatServiceServer};
 use terse_vision_service::{VisionLimits, VisionService, VisionServiceServer};
 use tokio::{net::TcpListener, sync::watch};
 use tonic::transport::{Server, server::TcpIncoming};
-use tonic_health::ServingStatus;
+use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
     config::{Resolved, ServiceKind},
@@ -88,9 +88,9 @@ fn reflection_builder(services: &[ServiceKind]) -> tonic_reflection::server::Bui
 
 /// Runs the server until SIGINT/SIGTERM; with `check_only`, stops after loading the models.
 pub async fn run(resolved: Resolved, check_only: bool) -> anyhow::Result<()> {
-    let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
-    let (runtime, registry) = tokio::task::block_in_place(|| load_models(&resolved, &metrics))?;
     if check_only {
+        let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
+        let (runtime, registry) = tokio::task::block_in_place(|| load_models(&resolved, &metrics))?;
         println!(
             "terse: configuration OK: services {:?}, ONNX Runtime {}, {} model(s) ready",
             resolved
@@ -107,7 +107,80 @@ pub async fn run(resolved: Resolved, check_only: bool) -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    let running = start(resolved).await?;
+    println!(
+        "terse ready grpc={} metrics={}",
+        running.grpc_addr,
+        running
+            .metrics_addr
+            .map_or_else(|| "off".to_string(), |a| a.to_string())
+    );
+    let stopper = running.stopper();
+    tokio::spawn(async move {
+        termination_signal().await;
+        stopper.stop().await;
+    });
+    running.wait().await
+}
 
+/// A server started by [`start`]: its addresses, and the means to stop it and wait for it.
+pub struct Running {
+    /// Where the gRPC listener is bound.
+    pub grpc_addr: SocketAddr,
+    /// Where the metrics listener is bound, when enabled.
+    pub metrics_addr: Option<SocketAddr>,
+    stopper: Stopper,
+    serve: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Asks a running server to drain and stop (health turns NOT_SERVING first).
+#[derive(Clone)]
+pub struct Stopper {
+    health: HealthReporter,
+    services: Vec<ServiceKind>,
+    stop: Arc<watch::Sender<bool>>,
+}
+
+impl Stopper {
+    /// Marks every service NOT_SERVING, refuses new calls and drains in-flight calls.
+    pub async fn stop(&self) {
+        tracing::info!("shutdown requested: refusing new calls, draining in-flight calls");
+        for service in &self.services {
+            self.health
+                .set_service_status(service.grpc_name(), ServingStatus::NotServing)
+                .await;
+        }
+        self.health
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        let _ = self.stop.send(true);
+    }
+}
+
+impl Running {
+    /// A handle that stops this server (cheap to clone, usable from another task).
+    pub fn stopper(&self) -> Stopper {
+        self.stopper.clone()
+    }
+
+    /// Waits until the server has stopped (after [`Stopper::stop`] and the drain).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.serve.await.context("server task failed")?
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.stopper.stop().await;
+        self.wait().await
+    }
+}
+
+/// Loads the runtime and models, binds the listeners and serves in the background until
+/// stopped through the returned [`Running`]. The binary and in-process hosts (the CLI's
+/// local mode) start servers the same way.
+pub async fn start(resolved: Resolved) -> anyhow::Result<Running> {
+    let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
+    let (runtime, registry) = tokio::task::block_in_place(|| load_models(&resolved, &metrics))?;
     let server = &resolved.config.server;
     let listener = TcpListener::bind(server.listen)
         .await
@@ -238,21 +311,6 @@ pub async fn run(resolved: Resolved, check_only: bool) -> anyhow::Result<()> {
         };
     }
 
-    let services = resolved.services.clone();
-    tokio::spawn(async move {
-        termination_signal().await;
-        tracing::info!("shutdown requested: refusing new calls, draining in-flight calls");
-        for service in &services {
-            health
-                .set_service_status(service.grpc_name(), ServingStatus::NotServing)
-                .await;
-        }
-        health
-            .set_service_status("", ServingStatus::NotServing)
-            .await;
-        let _ = stop_tx.send(true);
-    });
-
     let mut drain_rx = stop_rx.clone();
     // With our own listener, tonic's `tcp_nodelay` does not apply: set it on accepted sockets,
     // or small responses wait for delayed ACKs (~40 ms each).
@@ -263,10 +321,6 @@ pub async fn run(resolved: Resolved, check_only: bool) -> anyhow::Result<()> {
         let _ = drain_rx.wait_for(|stop| *stop).await;
     });
     tracing::info!(grpc = %grpc_addr, metrics = ?metrics_addr, "serving");
-    println!(
-        "terse ready grpc={grpc_addr} metrics={}",
-        metrics_addr.map_or_else(|| "off".to_string(), |a| a.to_string())
-    );
 
     let grace = Duration::from_millis(server.shutdown_grace_ms);
     let mut grace_rx = stop_rx;
@@ -274,10 +328,22 @@ pub async fn run(resolved: Resolved, check_only: bool) -> anyhow::Result<()> {
         let _ = grace_rx.wait_for(|stop| *stop).await;
         tokio::time::sleep(grace).await;
     };
-    tokio::select! {
-        result = serve => result.context("gRPC server failed")?,
-        _ = grace_expired => tracing::warn!(grace_ms = grace.as_millis() as u64, "grace period over; exiting with calls still in flight"),
-    }
-    tracing::info!("stopped");
-    Ok(())
+    let serve = tokio::spawn(async move {
+        tokio::select! {
+            result = serve => result.context("gRPC server failed")?,
+            _ = grace_expired => tracing::warn!(grace_ms = grace.as_millis() as u64, "grace period over; exiting with calls still in flight"),
+        }
+        tracing::info!("stopped");
+        Ok(())
+    });
+    Ok(Running {
+        grpc_addr,
+        metrics_addr,
+        stopper: Stopper {
+            health,
+            services: resolved.services.clone(),
+            stop: Arc::new(stop_tx),
+        },
+        serve,
+    })
 }

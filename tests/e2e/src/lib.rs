@@ -100,7 +100,13 @@ pub struct Server {
 impl Server {
     /// Starts `terse` with ephemeral ports plus `args`, and waits for it to be ready.
     pub async fn start(args: &[&str]) -> Self {
-        let mut all = vec!["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"];
+        Self::start_on("127.0.0.1:0", args).await
+    }
+
+    /// Starts `terse` with its gRPC listener on `listen` (metrics on an ephemeral port) plus
+    /// `args`, and waits for it to be ready.
+    pub async fn start_on(listen: &str, args: &[&str]) -> Self {
+        let mut all = vec!["--listen", listen, "--metrics-listen", "127.0.0.1:0"];
         all.extend_from_slice(args);
         let mut child = command(&all)
             .stdout(Stdio::piped())
