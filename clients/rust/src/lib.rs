@@ -53,8 +53,8 @@ use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The server answered with a gRPC status (after retries, for `UNAVAILABLE`).
-    #[error("{}: {}", .0.code(), .0.message())]
-    Status(#[from] Status),
+    #[error("{:?}: {}", .0.code(), .0.message())]
+    Status(Status),
     /// The channel could not be set up or connected.
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -67,6 +67,12 @@ pub enum Error {
     /// Reading a local file failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl From<Status> for Error {
+    fn from(status: Status) -> Self {
+        Error::Status(status)
+    }
 }
 
 impl Error {

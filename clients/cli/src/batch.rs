@@ -1,0 +1,417 @@
+//! `encode` and `decode` over many files: parallel requests, a progress bar, a summary table,
+//! and a failure exit naming every file that failed.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use futures_util::{StreamExt, stream};
+use indicatif::{ProgressBar, ProgressStyle};
+use terse_client::{
+    Client,
+    proto::{audio::v1 as audio, image::v1 as image, splat::v1 as splat},
+};
+
+use crate::{
+    Connection,
+    files::{self, Job, Kind},
+};
+
+/// Splat quantization presets.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Preset {
+    /// Highest fidelity.
+    High,
+    /// The default trade-off.
+    Balanced,
+    /// Smallest files.
+    Small,
+}
+
+/// `encode` options.
+#[derive(Debug, Args)]
+pub struct EncodeArgs {
+    /// Files and folders (walked recursively; unknown file types inside folders are skipped).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Output folder (mirrors the input tree); default: next to each input.
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    /// Image or audio codec name (default: the service's default).
+    #[arg(long)]
+    codec: Option<String>,
+    /// Latent precision for image/audio codecs, 2..8 (fewer bits: smaller, lower quality).
+    #[arg(long)]
+    latent_bits: Option<u32>,
+    /// Resample audio that is not at the codec's rate (otherwise such files fail).
+    #[arg(long)]
+    resample: bool,
+    /// Splat preset.
+    #[arg(long, value_enum, default_value_t = Preset::Balanced)]
+    preset: Preset,
+    /// Skip inputs whose output already exists (resume an interrupted run).
+    #[arg(long)]
+    skip_existing: bool,
+}
+
+/// Image output formats.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ImageOut {
+    /// Lossless PNG.
+    Png,
+    /// Lossless WebP.
+    Webp,
+}
+
+/// Splat output formats.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum SplatOut {
+    /// 3DGS binary PLY.
+    Ply,
+    /// Niantic SPZ (latest version).
+    Spz,
+}
+
+/// `decode` options.
+#[derive(Debug, Args)]
+pub struct DecodeArgs {
+    /// `.terse-image`, `.terse-audio`, `.terse-splat` files and folders.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Output folder (mirrors the input tree); default: next to each input.
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    /// Format of decoded images.
+    #[arg(long, value_enum, default_value_t = ImageOut::Png)]
+    image_format: ImageOut,
+    /// Format of decoded splat scenes.
+    #[arg(long, value_enum, default_value_t = SplatOut::Ply)]
+    splat_format: SplatOut,
+    /// Skip inputs whose output already exists.
+    #[arg(long)]
+    skip_existing: bool,
+}
+
+/// What happened to one file.
+struct Outcome {
+    job: Job,
+    result: Result<Done, String>,
+}
+
+/// A file that was processed (or skipped because its output existed).
+struct Done {
+    bytes_in: u64,
+    bytes_out: u64,
+    /// PSNR in dB of the reconstruction (encode), when the service measured it.
+    psnr_db: Option<f64>,
+    skipped: bool,
+}
+
+/// Writes `bytes` to `path` through a temporary name, so an interrupted run never leaves a
+/// truncated output that `--skip-existing` would trust.
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    std::fs::write(&partial, bytes).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::rename(&partial, path).with_context(|| format!("renaming to {}", path.display()))
+}
+
+async fn encode_one(client: &Client, args: &EncodeArgs, job: &Job) -> anyhow::Result<Done> {
+    let data = std::fs::read(&job.input)?;
+    let codec = args.codec.clone().unwrap_or_default();
+    let latent_bits = args.latent_bits.unwrap_or(0);
+    let (bitstream, psnr_db) = match job.kind {
+        Kind::Image => {
+            let options = image::EncodeOptions {
+                codec,
+                latent_bits,
+                measure_quality: true,
+                ..Default::default()
+            };
+            let result = client.encode_image(&data, options).await?;
+            let psnr = result.rate_distortion.and_then(|rd| rd.psnr_db);
+            (result.bitstream, psnr)
+        }
+        Kind::Audio => {
+            let options = audio::EncodeOptions {
+                codec,
+                latent_bits,
+                measure_quality: true,
+                resample: args.resample,
+                ..Default::default()
+            };
+            let result = client.encode_audio(&data, options).await?;
+            let psnr = result.rate_distortion.and_then(|rd| rd.psnr_db);
+            (result.bitstream, psnr)
+        }
+        Kind::Splat => {
+            let preset = match args.preset {
+                Preset::High => splat::Preset::High,
+                Preset::Balanced => splat::Preset::Balanced,
+                Preset::Small => splat::Preset::Small,
+            };
+            let options = splat::EncodeOptions {
+                preset: preset as i32,
+                ..Default::default()
+            };
+            let result = client.encode_splat(&data, options).await?;
+            // The colour PSNR is reported on the SH DC term.
+            let psnr = result
+                .attribute_errors
+                .iter()
+                .find(|e| e.attribute == "sh_dc")
+                .and_then(|e| e.psnr_db);
+            (result.bitstream, psnr)
+        }
+    };
+    write_atomically(&job.output, &bitstream)?;
+    Ok(Done {
+        bytes_in: data.len() as u64,
+        bytes_out: bitstream.len() as u64,
+        psnr_db,
+        skipped: false,
+    })
+}
+
+async fn decode_one(client: &Client, args: &DecodeArgs, job: &Job) -> anyhow::Result<Done> {
+    let bitstream = std::fs::read(&job.input)?;
+    let decoded = match job.kind {
+        Kind::Image => {
+            let format = match args.image_format {
+                ImageOut::Png => image::ImageFormat::Png,
+                ImageOut::Webp => image::ImageFormat::Webp,
+            };
+            client.decode_image(&bitstream, format).await?.image
+        }
+        Kind::Audio => client.decode_audio(&bitstream).await?.wav,
+        Kind::Splat => {
+            let format = match args.splat_format {
+                SplatOut::Ply => splat::SplatFormat::Ply,
+                SplatOut::Spz => splat::SplatFormat::Spz,
+            };
+            client.decode_splat(&bitstream, format, 0).await?.scene
+        }
+    };
+    write_atomically(&job.output, &decoded)?;
+    Ok(Done {
+        bytes_in: bitstream.len() as u64,
+        bytes_out: decoded.len() as u64,
+        psnr_db: None,
+        skipped: false,
+    })
+}
+
+/// The services the jobs need (for the in-process mode).
+fn services(jobs: &[Job]) -> Vec<&'static str> {
+    let mut kinds: Vec<Kind> = jobs.iter().map(|job| job.kind).collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds.into_iter().map(Kind::service).collect()
+}
+
+/// Runs `work` over the jobs, `connection.jobs` at a time, with a progress bar; prints the
+/// table; `Ok(false)` when any file failed.
+async fn run_jobs<F, Fut>(
+    connection: &Connection,
+    jobs: Vec<Job>,
+    skip_existing: bool,
+    work: F,
+) -> anyhow::Result<bool>
+where
+    F: Fn(Client, Job) -> Fut,
+    Fut: std::future::Future<Output = Outcome>,
+{
+    if jobs.is_empty() {
+        anyhow::bail!("no input files of a known type");
+    }
+    let (client, local) = connection.open(&services(&jobs)).await?;
+    let progress = Arc::new(ProgressBar::new(jobs.len() as u64));
+    progress.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed} {wide_msg}")
+            .expect("valid template"),
+    );
+    let outcomes: Vec<Outcome> = stream::iter(jobs)
+        .map(|job| {
+            let progress = Arc::clone(&progress);
+            let client = client.clone();
+            let fut = if skip_existing && job.output.exists() {
+                None
+            } else {
+                Some(work(client, job.clone()))
+            };
+            async move {
+                let outcome = match fut {
+                    Some(fut) => fut.await,
+                    None => Outcome {
+                        result: Ok(Done {
+                            bytes_in: file_size(&job.input),
+                            bytes_out: file_size(&job.output),
+                            psnr_db: None,
+                            skipped: true,
+                        }),
+                        job,
+                    },
+                };
+                progress.set_message(outcome.job.input.display().to_string());
+                progress.inc(1);
+                outcome
+            }
+        })
+        .buffered(connection.jobs.max(1))
+        .collect()
+        .await;
+    progress.finish_and_clear();
+    if let Some(local) = local {
+        local.stop().await?;
+    }
+    print_table(&outcomes);
+    let mut ok = true;
+    for outcome in &outcomes {
+        if let Err(message) = &outcome.result {
+            eprintln!("terse-cli: {}: {message}", outcome.job.input.display());
+            ok = false;
+        }
+    }
+    Ok(ok)
+}
+
+fn file_size(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Prints one row per file and a total: bytes in and out, the ratio larger/smaller, PSNR.
+fn print_table(outcomes: &[Outcome]) {
+    let width = outcomes
+        .iter()
+        .map(|o| o.job.input.display().to_string().len())
+        .max()
+        .unwrap_or(4)
+        .max(5);
+    println!(
+        "{:<width$}  {:<5}  {:>12}  {:>12}  {:>7}  {:>8}  status",
+        "file", "kind", "bytes in", "bytes out", "ratio", "PSNR dB"
+    );
+    let ratio = |a: u64, b: u64| {
+        let (big, small) = (a.max(b), a.min(b));
+        if small == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.2}", big as f64 / small as f64)
+        }
+    };
+    let (mut total_in, mut total_out, mut failed) = (0u64, 0u64, 0usize);
+    for outcome in outcomes {
+        let name = outcome.job.input.display().to_string();
+        match &outcome.result {
+            Ok(done) => {
+                total_in += done.bytes_in;
+                total_out += done.bytes_out;
+                println!(
+                    "{name:<width$}  {:<5}  {:>12}  {:>12}  {:>7}  {:>8}  {}",
+                    outcome.job.kind.name(),
+                    done.bytes_in,
+                    done.bytes_out,
+                    ratio(done.bytes_in, done.bytes_out),
+                    done.psnr_db.map_or("-".into(), |p| format!("{p:.2}")),
+                    if done.skipped { "skipped" } else { "ok" }
+                );
+            }
+            Err(_) => {
+                failed += 1;
+                println!(
+                    "{name:<width$}  {:<5}  {:>12}  {:>12}  {:>7}  {:>8}  FAILED",
+                    outcome.job.kind.name(),
+                    "-",
+                    "-",
+                    "-",
+                    "-"
+                );
+            }
+        }
+    }
+    println!(
+        "{:<width$}  {:<5}  {:>12}  {:>12}  {:>7}  {:>8}  {} ok, {} failed",
+        format!("total ({} files)", outcomes.len()),
+        "",
+        total_in,
+        total_out,
+        ratio(total_in, total_out),
+        "",
+        outcomes.len() - failed,
+        failed
+    );
+}
+
+/// `terse-cli encode`.
+pub async fn encode(connection: &Connection, args: EncodeArgs) -> anyhow::Result<bool> {
+    let jobs = files::collect(&args.inputs, Kind::of_source)?
+        .into_iter()
+        .map(|(input, base, kind)| {
+            let name = files::compressed_name(&input, kind);
+            let output = files::output_path(&input, &base, args.out.as_deref(), &name);
+            Job {
+                input,
+                kind,
+                output,
+            }
+        })
+        .collect();
+    let skip = args.skip_existing;
+    let args = Arc::new(args);
+    run_jobs(connection, jobs, skip, |client, job| {
+        let args = Arc::clone(&args);
+        async move {
+            let result = encode_one(&client, &args, &job)
+                .await
+                .map_err(|e| format!("{e:#}"));
+            Outcome { job, result }
+        }
+    })
+    .await
+}
+
+/// `terse-cli decode`.
+pub async fn decode(connection: &Connection, args: DecodeArgs) -> anyhow::Result<bool> {
+    let jobs = files::collect(&args.inputs, Kind::of_compressed)?
+        .into_iter()
+        .map(|(input, base, kind)| {
+            let extension = match kind {
+                Kind::Image => match args.image_format {
+                    ImageOut::Png => "png",
+                    ImageOut::Webp => "webp",
+                },
+                Kind::Audio => "wav",
+                Kind::Splat => match args.splat_format {
+                    SplatOut::Ply => "ply",
+                    SplatOut::Spz => "spz",
+                },
+            };
+            let name = files::decoded_name(&input, extension);
+            let output = files::output_path(&input, &base, args.out.as_deref(), &name);
+            Job {
+                input,
+                kind,
+                output,
+            }
+        })
+        .collect();
+    let skip = args.skip_existing;
+    let args = Arc::new(args);
+    run_jobs(connection, jobs, skip, |client, job| {
+        let args = Arc::clone(&args);
+        async move {
+            let result = decode_one(&client, &args, &job)
+                .await
+                .map_err(|e| format!("{e:#}"));
+            Outcome { job, result }
+        }
+    })
+    .await
+}

@@ -1,0 +1,195 @@
+//! `terse-cli` against the real server, and in its in-process mode.
+
+use std::{path::Path, process::Output};
+
+use terse_e2e::{Server, binary, workspace};
+
+/// Runs `terse-cli` from the workspace root (bounded) with `stdin`.
+async fn cli(args: &[&str], stdin: &[u8]) -> Output {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(binary("terse-cli"))
+        .current_dir(workspace())
+        .args(args)
+        .env_remove("TERSE_SERVER")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("terse-cli starts");
+    let mut pipe = child.stdin.take().expect("stdin");
+    pipe.write_all(stdin).await.expect("stdin written");
+    drop(pipe);
+    tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        child.wait_with_output(),
+    )
+    .await
+    .expect("terse-cli finishes in time")
+    .expect("terse-cli runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn copy(from: &str, to: &Path) {
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    std::fs::copy(workspace().join("tests/fixtures").join(from), to).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folders_encode_and_decode_with_a_table_and_failures_named() {
+    let server = Server::start(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    copy("images/astronaut_200x136.png", &input.join("a.png"));
+    copy("audio/through_space_6s.ogg", &input.join("deep/clip.ogg"));
+    copy("splats/yashica_1024_sh3.ply", &input.join("deep/scene.ply"));
+    std::fs::write(input.join("notes.txt"), "not media").unwrap();
+    let (input_s, enc, dec) = (
+        input.to_str().unwrap(),
+        dir.path().join("enc"),
+        dir.path().join("dec"),
+    );
+    let (enc_s, dec_s) = (enc.to_str().unwrap(), dec.to_str().unwrap());
+    let server_flag = ["--server", server.grpc_url.as_str()];
+
+    let out = cli(
+        &[
+            &server_flag[..],
+            &["encode", input_s, "-o", enc_s, "-j", "3"],
+        ]
+        .concat(),
+        b"",
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(table.contains("3 ok, 0 failed"), "{table}");
+    let psnr_rows = table
+        .lines()
+        .filter(|line| line.trim_end().ends_with("ok") && !line.starts_with("total"))
+        .filter(|line| {
+            let psnr: f64 = line
+                .split_whitespace()
+                .rev()
+                .nth(1)
+                .unwrap()
+                .parse()
+                .unwrap();
+            psnr > 20.0
+        })
+        .count();
+    assert_eq!(psnr_rows, 3, "every row reports a PSNR: {table}");
+    for name in [
+        "a.png.terse-image",
+        "deep/clip.ogg.terse-audio",
+        "deep/scene.ply.terse-splat",
+    ] {
+        assert!(enc.join(name).is_file(), "{name} missing");
+    }
+
+    let out = cli(
+        &[&server_flag[..], &["decode", enc_s, "-o", dec_s]].concat(),
+        b"",
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let png = image::open(dec.join("a.png")).expect("decoded PNG");
+    assert_eq!((png.width(), png.height()), (200, 136));
+    assert!(
+        std::fs::read(dec.join("deep/clip.wav"))
+            .unwrap()
+            .starts_with(b"RIFF")
+    );
+    assert!(
+        std::fs::read(dec.join("deep/scene.ply"))
+            .unwrap()
+            .starts_with(b"ply\n")
+    );
+
+    // Resuming skips finished outputs; a truncated bitstream fails the run and is named.
+    let bitstream = std::fs::read(enc.join("a.png.terse-image")).unwrap();
+    std::fs::write(
+        enc.join("broken.terse-image"),
+        &bitstream[..bitstream.len() / 3],
+    )
+    .unwrap();
+    let out = cli(
+        &[
+            &server_flag[..],
+            &["decode", enc_s, "-o", dec_s, "--skip-existing"],
+        ]
+        .concat(),
+        b"",
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let (table, errors) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        table.contains("skipped") && table.contains("FAILED"),
+        "{table}"
+    );
+    assert!(table.contains("3 ok, 1 failed"), "{table}");
+    assert!(
+        errors.contains("broken.terse-image: InvalidArgument"),
+        "{errors}"
+    );
+    assert!(!dec.join("broken.png").exists());
+
+    // A file named explicitly must be of a known type.
+    let out = cli(
+        &[
+            &server_flag[..],
+            &["encode", input.join("notes.txt").to_str().unwrap()],
+        ]
+        .concat(),
+        b"",
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unrecognised file type"));
+}
+
+const PASSAGE: &str = "The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in \
+    Paris, France. It is named after the engineer Gustave Eiffel, whose company designed and \
+    built the tower from 1887 to 1889. Locally nicknamed La dame de fer, it was constructed as \
+    the centrepiece of the 1889 World's Fair.";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compress_context_runs_in_process_without_a_server() {
+    let out = cli(&["compress-context", "--rate", "0.5"], PASSAGE.as_bytes()).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let compressed = text(&out.stdout);
+    assert!(!compressed.trim().is_empty());
+    assert!(compressed.split_whitespace().count() < PASSAGE.split_whitespace().count());
+    assert!(
+        text(&out.stderr).contains("tokens"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Selection for a query, from a file.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("doc.txt");
+    std::fs::write(&file, PASSAGE).unwrap();
+    let out = cli(
+        &[
+            "compress-context",
+            file.to_str().unwrap(),
+            "--query",
+            "Which engineer is the tower named after?",
+            "--top-k",
+            "1",
+        ],
+        b"",
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("Gustave Eiffel"),
+        "{}",
+        text(&out.stdout)
+    );
+}
