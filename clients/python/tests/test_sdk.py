@@ -1,0 +1,165 @@
+"""The Python SDK against the real server: every service, sync and asyncio, errors, retries."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import subprocess
+import sys
+import threading
+import time
+import wave
+
+import grpc
+import numpy as np
+import pytest
+
+from conftest import FIXTURES, ROOT, Server
+from terse_client import AsyncClient, Client
+
+PASSAGE = (
+    "The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, France. "
+    "It is named after the engineer Gustave Eiffel, whose company designed and built the tower "
+    "from 1887 to 1889. Locally nicknamed La dame de fer, it was constructed as the centrepiece "
+    "of the 1889 World's Fair."
+)
+
+
+def test_image_round_trip_from_a_path_and_streamed(server):
+    with Client(server.address, timeout=60) as client:
+        path = FIXTURES / "images" / "astronaut_200x136.png"
+        result = client.image.encode(path)
+        assert (result.width, result.height) == (200, 136)
+        assert result.rate_distortion.psnr_db > 20
+        assert result.rate_distortion.bits_per_pixel == pytest.approx(
+            8 * len(result.bitstream) / (200 * 136)
+        )
+        decoded = client.image.decode(result.bitstream, format="png")
+        assert decoded.image.startswith(b"\x89PNG")
+        assert (decoded.width, decoded.height) == (200, 136)
+    # Inputs over chunk_bytes go through EncodeStream: the bitstream is the same.
+    with Client(server.address, chunk_bytes=4096) as chunked:
+        assert chunked.image.encode(path.read_bytes()).bitstream == result.bitstream
+        coarse = chunked.image.encode(path, latent_bits=5)
+        assert len(coarse.bitstream) < len(result.bitstream)
+
+
+def test_audio_and_splats(server):
+    with Client(server.address, timeout=60) as client:
+        encoded = client.audio.encode(FIXTURES / "audio" / "speech_16k_mono_3s.wav", resample=True)
+        assert encoded.resampled_from == 16000
+        wav = client.audio.decode(encoded.bitstream).wav
+        with wave.open(io.BytesIO(wav)) as reader:
+            assert reader.getnframes() == encoded.frames
+        with pytest.raises(grpc.RpcError) as refused:
+            client.audio.encode(FIXTURES / "audio" / "speech_16k_mono_3s.wav")
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+        ply = FIXTURES / "splats" / "yashica_1024_sh3.ply"
+        scene = client.splat.encode(ply, preset="small")
+        assert scene.splat_count == 1024
+        assert client.splat.info(scene.bitstream).splat_count == 1024
+        decoded = client.splat.decode(scene.bitstream, format="spz")
+        assert decoded.splat_count == 1024 and len(decoded.scene) > 0
+
+
+def test_context_compression(server):
+    with Client(server.address) as client:
+        response = client.context.compress_prompt(PASSAGE, rate=0.5, force_tokens=["."])
+        assert 0 < response.compressed_tokens < response.origin_tokens
+        assert response.compressed_prompt
+        selected = client.context.compress_context(
+            "Which engineer is the tower named after?", [PASSAGE], top_k_sentences=1
+        )
+        assert len(selected.sentences) == 1
+        assert "Gustave Eiffel" in selected.compressed_context
+        with pytest.raises(grpc.RpcError) as bad:
+            client.context.compress_prompt(PASSAGE, rate=1.5)
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_visual_tokens_numpy_in_and_out(server):
+    rng = np.random.default_rng(7)
+    tokens = rng.standard_normal((2, 64, 16)).astype(np.float32)
+    attention = rng.random((2, 64)).astype(np.float32)
+    with Client(server.address) as client:
+        images = client.vision.prune_tokens(
+            tokens, method="fastervlm", keep=8, cls_attention=attention
+        )
+        assert len(images) == 2
+        for b, image in enumerate(images):
+            assert image.tokens.shape == (8, 16)
+            expected = np.sort(np.argsort(-attention[b], kind="stable")[:8])
+            np.testing.assert_array_equal(image.kept_indices, expected)
+            np.testing.assert_array_equal(image.tokens, tokens[b, image.kept_indices])
+        ratio = client.vision.prune_tokens(tokens[0], method="uniform", keep=0.25)
+        assert ratio[0].tokens.shape == (16, 16)
+
+
+def test_async_client_runs_calls_concurrently(server):
+    async def main():
+        async with AsyncClient(server.address, timeout=60) as client:
+            assert await client.serving()
+            png = (FIXTURES / "images" / "coffee_131x97.png").read_bytes()
+            encoded, prompt = await asyncio.gather(
+                client.image.encode(png), client.context.compress_prompt(PASSAGE, rate=0.5)
+            )
+            decoded = await client.image.decode(encoded.bitstream)
+            return decoded, prompt
+
+    decoded, prompt = asyncio.run(main())
+    assert (decoded.width, decoded.height) == (131, 97)
+    assert prompt.compressed_tokens < prompt.origin_tokens
+
+
+def test_unavailable_is_retried_until_the_server_comes_up(free_port):
+    address = f"127.0.0.1:{free_port}"
+    with Client(address, retries=0) as impatient:
+        with pytest.raises(grpc.RpcError) as error:
+            impatient.serving()
+        assert error.value.code() == grpc.StatusCode.UNAVAILABLE
+
+    started = {}
+
+    def start_later():
+        time.sleep(0.3)
+        started["server"] = Server(listen=address, services="vision")
+
+    thread = threading.Thread(target=start_later)
+    thread.start()
+    try:
+        with Client(address, retries=12, backoff=0.05) as patient:
+            assert patient.serving()
+    finally:
+        thread.join()
+        started["server"].stop()
+
+
+def test_deadline_is_enforced(server):
+    with Client(server.address, timeout=0.001, retries=0) as client:
+        with pytest.raises(grpc.RpcError) as error:
+            client.context.compress_prompt(PASSAGE * 40, rate=0.5)
+        assert error.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+@pytest.mark.parametrize(
+    "example, args, expect",
+    [
+        ("roundtrip_image.py", ["images/astronaut_200x136.png"], "200x136"),
+        ("compress_context.py", [], "tokens"),
+        ("prune_tokens.py", [], "kept 64 of 576"),
+    ],
+)
+def test_examples_print_what_the_readme_says(server, tmp_path, example, args, expect):
+    paths = [str(FIXTURES / arg) for arg in args]
+    output = subprocess.run(
+        [sys.executable, str(ROOT / "clients" / "python" / "examples" / example), server.address]
+        + paths
+        + [str(tmp_path / "out.png")] * bool(args),
+        input=PASSAGE,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert expect in output.stdout + output.stderr

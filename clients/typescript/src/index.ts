@@ -1,0 +1,402 @@
+/**
+ * TypeScript SDK for the terse compression services (Node, `@grpc/grpc-js`).
+ *
+ * The message types and service clients under `./gen` are generated from `proto/` by ts-proto
+ * (`clients/generate`); {@link TerseClient} adds a Promise API with deadlines, bearer-token
+ * auth, TLS, retries on `UNAVAILABLE` and automatic streaming of large uploads.
+ *
+ * ```ts
+ * const client = new TerseClient("127.0.0.1:50051", { timeoutMs: 30_000 });
+ * const encoded = await client.image.encode("photo.png");
+ * const png = (await client.image.decode(encoded.bitstream)).image;
+ * const short = (await client.context.compressPrompt(text, { rate: 0.5 })).compressedPrompt;
+ * client.close();
+ * ```
+ */
+
+import { readFile } from "node:fs/promises";
+import {
+  ChannelCredentials,
+  type CallOptions,
+  type ClientWritableStream,
+  Metadata,
+  type ServiceError,
+  status,
+} from "@grpc/grpc-js";
+
+import * as audio from "./gen/compress/audio/v1/audio";
+import * as common from "./gen/compress/common/v1/common";
+import * as context from "./gen/compress/context/v1/context";
+import * as image from "./gen/compress/image/v1/image";
+import * as models from "./gen/compress/models/v1/models";
+import * as splat from "./gen/compress/splat/v1/splat";
+import * as vision from "./gen/compress/vision/v1/vision";
+
+export { audio, common, context, image, models, splat, vision };
+
+/** A file path or the file's bytes. */
+export type Source = string | Uint8Array;
+
+/** Options of a {@link TerseClient}. */
+export interface ClientOptions {
+  /** Per-call deadline in milliseconds (default 60 000). */
+  timeoutMs?: number;
+  /** Retries after `UNAVAILABLE` (default 3), waiting `backoffMs`, doubling each time. */
+  retries?: number;
+  /** First back-off in milliseconds (default 100). */
+  backoffMs?: number;
+  /** Bearer token sent as `authorization: Bearer <token>` (default `$TERSE_TOKEN`). */
+  token?: string;
+  /** TLS with the system roots, or with `rootCerts` (PEM). */
+  tls?: boolean;
+  /** PEM of the CA that signed the server certificate (implies TLS). */
+  rootCerts?: Buffer;
+  /** Client key and certificate chain (PEM) for mutual TLS. */
+  privateKey?: Buffer;
+  /** Client certificate chain (PEM) for mutual TLS. */
+  certChain?: Buffer;
+  /** Largest message either way (default 256 MiB). */
+  maxMessageBytes?: number;
+  /** Uploads larger than this are streamed in chunks of this size (default 1 MiB). */
+  chunkBytes?: number;
+}
+
+/** A float32 tensor: row-major values and their shape. */
+export interface Float32Tensor {
+  data: Float32Array;
+  shape: number[];
+}
+
+/** One image's reduced visual tokens. */
+export interface PrunedImage {
+  /** Indices of the kept input tokens, ascending. */
+  keptIndices: number[];
+  /** Output tokens `[slots, D]`: kept tokens in index order, then merged tokens. */
+  tokens: Float32Tensor;
+  /** Per input token, its output slot or -1 when dropped. */
+  slot: number[];
+  /** Per output slot, how many input tokens it stands for. */
+  sizes: number[];
+  /** Tokens the reduced sequence counts as. */
+  effectiveTokens: number;
+  /** Per-token scores, when asked for. */
+  scores: number[];
+}
+
+type Callback<T> = (error: ServiceError | null, response: T) => void;
+type Unary<Req, Res> = (
+  request: Req,
+  metadata: Metadata,
+  options: Partial<CallOptions>,
+  callback: Callback<Res>,
+) => unknown;
+type Upload<Req, Res> = (
+  metadata: Metadata,
+  options: Partial<CallOptions>,
+  callback: Callback<Res>,
+) => ClientWritableStream<Req>;
+
+/** Converts a float32 tensor to its message (little-endian raw contents). */
+export function toTensor(name: string, tensor: Float32Tensor): common.Tensor {
+  const elements = tensor.shape.reduce((n, d) => n * d, 1);
+  if (elements !== tensor.data.length) {
+    throw new RangeError(`tensor ${name}: shape [${tensor.shape}] needs ${elements} values, got ${tensor.data.length}`);
+  }
+  const raw = Buffer.alloc(tensor.data.length * 4);
+  tensor.data.forEach((value, i) => raw.writeFloatLE(value, i * 4));
+  return { name, datatype: common.DataType.DATA_TYPE_FP32, shape: tensor.shape, rawContents: raw };
+}
+
+/** Reads a float32 tensor message; other types and length mismatches are errors. */
+export function fromTensor(tensor: common.Tensor): Float32Tensor {
+  if (tensor.datatype !== common.DataType.DATA_TYPE_FP32) {
+    throw new TypeError(`tensor ${tensor.name}: expected FP32, got ${common.dataTypeToJSON(tensor.datatype)}`);
+  }
+  const elements = tensor.shape.reduce((n, d) => n * d, 1);
+  if (elements * 4 !== tensor.rawContents.length) {
+    throw new RangeError(`tensor ${tensor.name}: shape [${tensor.shape}] needs ${elements * 4} bytes, got ${tensor.rawContents.length}`);
+  }
+  const data = new Float32Array(elements);
+  const raw = Buffer.from(tensor.rawContents);
+  for (let i = 0; i < elements; i++) data[i] = raw.readFloatLE(i * 4);
+  return { data, shape: [...tensor.shape] };
+}
+
+async function read(source: Source): Promise<Buffer> {
+  return typeof source === "string" ? readFile(source) : Buffer.from(source);
+}
+
+function enumValue<T extends Record<string, string | number>>(table: T, prefix: string, name: string): T[keyof T] {
+  const key = `${prefix}${name.toUpperCase()}`;
+  if (!(key in table) || key.endsWith("UNSPECIFIED")) {
+    const known = Object.keys(table)
+      .filter((k) => Number.isNaN(Number(k)) && !k.endsWith("UNSPECIFIED"))
+      .map((k) => k.slice(prefix.length).toLowerCase());
+    throw new RangeError(`unknown ${prefix.toLowerCase()}${name}: expected one of ${known.join(", ")}`);
+  }
+  return table[key as keyof T];
+}
+
+/** Performs calls: deadline, metadata, retries on UNAVAILABLE. */
+class Invoker {
+  constructor(
+    private readonly metadata: () => Metadata,
+    private readonly timeoutMs: number,
+    private readonly retries: number,
+    private readonly backoffMs: number,
+  ) {}
+
+  private options(): Partial<CallOptions> {
+    return { deadline: new Date(Date.now() + this.timeoutMs) };
+  }
+
+  async call<Res>(once: (metadata: Metadata, options: Partial<CallOptions>, callback: Callback<Res>) => void): Promise<Res> {
+    let delay = this.backoffMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await new Promise<Res>((resolve, reject) =>
+          once(this.metadata(), this.options(), (error, response) => (error ? reject(error) : resolve(response))),
+        );
+      } catch (error) {
+        if ((error as ServiceError).code !== status.UNAVAILABLE || attempt >= this.retries) throw error;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay *= 2;
+      }
+    }
+  }
+
+  unary<Req, Res>(method: Unary<Req, Res>, target: object, request: Req): Promise<Res> {
+    return this.call<Res>((metadata, options, callback) => method.call(target, request, metadata, options, callback));
+  }
+
+  upload<Req, Res>(method: Upload<Req, Res>, target: object, parts: Req[]): Promise<Res> {
+    return this.call<Res>((metadata, options, callback) => {
+      const stream = method.call(target, metadata, options, callback);
+      for (const part of parts) stream.write(part);
+      stream.end();
+    });
+  }
+}
+
+/** Unary `Encode` for small inputs, else `EncodeStream` with the options first, then chunks. */
+async function encodeUpload<Opts, Res>(
+  chunkBytes: number,
+  data: Buffer,
+  options: Opts,
+  unary: () => Promise<{ result?: Res | undefined }>,
+  stream: (parts: { options?: Opts; chunk?: common.Chunk }[]) => Promise<{ result?: Res | undefined }>,
+): Promise<Res> {
+  let response: { result?: Res | undefined };
+  if (data.length <= chunkBytes) {
+    response = await unary();
+  } else {
+    const parts: { options?: Opts; chunk?: common.Chunk }[] = [{ options }];
+    for (let offset = 0; offset < data.length; offset += chunkBytes) {
+      parts.push({ chunk: { data: data.subarray(offset, offset + chunkBytes), offset } });
+    }
+    response = await stream(parts);
+  }
+  if (!response.result) throw new Error("EncodeResponse without a result");
+  return response.result;
+}
+
+/** A connection to a terse server with a Promise API per service. */
+export class TerseClient {
+  /** The generated clients, for calls the helpers do not cover. */
+  readonly raw: {
+    image: image.ImageServiceClient;
+    audio: audio.AudioServiceClient;
+    splat: splat.SplatServiceClient;
+    context: context.ContextServiceClient;
+    vision: vision.VisionServiceClient;
+    models: models.ModelRepositoryServiceClient;
+  };
+  private readonly invoker: Invoker;
+  private readonly chunkBytes: number;
+
+  constructor(address: string, options: ClientOptions = {}) {
+    const target = address.replace(/^https?:\/\//, "");
+    const secure = options.tls || options.rootCerts || options.privateKey || options.certChain;
+    const credentials = secure
+      ? ChannelCredentials.createSsl(options.rootCerts ?? null, options.privateKey ?? null, options.certChain ?? null)
+      : ChannelCredentials.createInsecure();
+    const max = options.maxMessageBytes ?? 256 * 1024 * 1024;
+    const channelOptions = {
+      "grpc.max_send_message_length": max,
+      "grpc.max_receive_message_length": max,
+      "grpc.keepalive_time_ms": 30_000,
+    };
+    this.raw = {
+      image: new image.ImageServiceClient(target, credentials, channelOptions),
+      audio: new audio.AudioServiceClient(target, credentials, channelOptions),
+      splat: new splat.SplatServiceClient(target, credentials, channelOptions),
+      context: new context.ContextServiceClient(target, credentials, channelOptions),
+      vision: new vision.VisionServiceClient(target, credentials, channelOptions),
+      models: new models.ModelRepositoryServiceClient(target, credentials, channelOptions),
+    };
+    const token = options.token ?? process.env.TERSE_TOKEN;
+    const metadata = () => {
+      const m = new Metadata();
+      if (token) m.set("authorization", `Bearer ${token}`);
+      return m;
+    };
+    this.invoker = new Invoker(metadata, options.timeoutMs ?? 60_000, options.retries ?? 3, options.backoffMs ?? 100);
+    this.chunkBytes = Math.max(1, options.chunkBytes ?? 1024 * 1024);
+  }
+
+  /** Closes every channel. */
+  close(): void {
+    for (const client of Object.values(this.raw)) client.close();
+  }
+
+  /** `compress.image.v1`: learned image codecs. */
+  readonly image = {
+    /** The codecs the server hosts. */
+    listCodecs: async (): Promise<image.CodecInfo[]> =>
+      (await this.invoker.unary(this.raw.image.listCodecs, this.raw.image, {})).codecs,
+    /**
+     * Encodes a PNG/JPEG/WebP/BMP/TIFF file (path or bytes). `latentBits` (2..8, 0: the codec's
+     * default) is the quality knob. Quality is measured unless `measureQuality: false`.
+     */
+    encode: async (source: Source, options: Partial<image.EncodeOptions> = {}): Promise<image.EncodeResult> => {
+      const data = await read(source);
+      const opts = image.EncodeOptions.fromPartial({ measureQuality: true, ...options });
+      return encodeUpload(
+        this.chunkBytes,
+        data,
+        opts,
+        () => this.invoker.unary(this.raw.image.encode, this.raw.image, { image: data, options: opts }),
+        (parts) => this.invoker.upload(this.raw.image.encodeStream, this.raw.image, parts),
+      );
+    },
+    /** Decodes a bitstream to `png`, `webp` or `raw_rgb8`. */
+    decode: (bitstream: Uint8Array, format = "png"): Promise<image.DecodeResponse> =>
+      this.invoker.unary(this.raw.image.decode, this.raw.image, {
+        bitstream: Buffer.from(bitstream),
+        format: enumValue(image.ImageFormat, "IMAGE_FORMAT_", format),
+      }),
+  };
+
+  /** `compress.audio.v1`: learned audio codecs. */
+  readonly audio = {
+    /** Encodes a WAV/FLAC/MP3/OGG file; other rates than the codec's need `resample: true`. */
+    encode: async (source: Source, options: Partial<audio.EncodeOptions> = {}): Promise<audio.EncodeResult> => {
+      const data = await read(source);
+      const opts = audio.EncodeOptions.fromPartial({ measureQuality: true, ...options });
+      return encodeUpload(
+        this.chunkBytes,
+        data,
+        opts,
+        () => this.invoker.unary(this.raw.audio.encode, this.raw.audio, { audio: data, options: opts }),
+        (parts) => this.invoker.upload(this.raw.audio.encodeStream, this.raw.audio, parts),
+      );
+    },
+    /** Decodes a bitstream to 16-bit WAV (`wav`). */
+    decode: (bitstream: Uint8Array): Promise<audio.DecodeResponse> =>
+      this.invoker.unary(this.raw.audio.decode, this.raw.audio, { bitstream: Buffer.from(bitstream) }),
+  };
+
+  /** `compress.splat.v1`: 3D Gaussian-splat scenes. */
+  readonly splat = {
+    /** Encodes a 3DGS `.ply` or SPZ scene; `preset` is `high`, `balanced` (default) or `small`. */
+    encode: async (
+      source: Source,
+      options: Partial<Omit<splat.EncodeOptions, "preset">> & { preset?: string } = {},
+    ): Promise<splat.EncodeResult> => {
+      const data = await read(source);
+      const { preset, ...rest } = options;
+      const opts = splat.EncodeOptions.fromPartial({
+        ...rest,
+        preset: enumValue(splat.Preset, "PRESET_", preset ?? "balanced"),
+      });
+      return encodeUpload(
+        this.chunkBytes,
+        data,
+        opts,
+        () => this.invoker.unary(this.raw.splat.encode, this.raw.splat, { scene: data, options: opts }),
+        (parts) => this.invoker.upload(this.raw.splat.encodeStream, this.raw.splat, parts),
+      );
+    },
+    /** Decodes to `ply` or `spz` (`spzVersion` 0: the latest). */
+    decode: (bitstream: Uint8Array, format = "ply", spzVersion = 0): Promise<splat.DecodeResponse> =>
+      this.invoker.unary(this.raw.splat.decode, this.raw.splat, {
+        bitstream: Buffer.from(bitstream),
+        outputFormat: enumValue(splat.SplatFormat, "SPLAT_FORMAT_", format),
+        spzVersion,
+      }),
+  };
+
+  /** `compress.context.v1`: prompt (LLMLingua-2) and RAG-context (RECOMP) compression. */
+  readonly context = {
+    /** Compresses one text or several contexts; `options` are `PromptOptions` fields. */
+    compressPrompt: (
+      text: string | string[],
+      options: Partial<context.PromptOptions> = {},
+    ): Promise<context.CompressPromptResponse> =>
+      this.invoker.unary(this.raw.context.compressPrompt, this.raw.context, {
+        context: typeof text === "string" ? [text] : text,
+        options: context.PromptOptions.fromPartial(options),
+      }),
+    /** Keeps the sentences of `documents` that answer `query` (strings or `Document`s). */
+    compressContext: (
+      query: string,
+      documents: (string | Partial<context.Document>)[],
+      options: Partial<Omit<context.CompressContextRequest, "query" | "documents">> = {},
+    ): Promise<context.CompressContextResponse> =>
+      this.invoker.unary(
+        this.raw.context.compressContext,
+        this.raw.context,
+        context.CompressContextRequest.fromPartial({
+          ...options,
+          query,
+          documents: documents.map((d, i) => (typeof d === "string" ? { id: String(i), text: d } : d)),
+        }),
+      ),
+  };
+
+  /** `compress.vision.v1`: training-free visual-token reduction. */
+  readonly vision = {
+    /**
+     * Prunes patch tokens `[N, D]` or `[B, N, D]` with `method` (`fastervlm`, `visionzip`,
+     * `divprune`, `prumerge`, `prumerge_plus`, `tome`, `idpruner`, `uniform`, `avg_pool`);
+     * `keep` is a count (integer) or a ratio (fraction below 1).
+     */
+    pruneTokens: async (
+      tokens: Float32Tensor,
+      method: string,
+      keep: number,
+      inputs: { clsAttention?: Float32Tensor; keys?: Float32Tensor; query?: Float32Tensor; importance?: Float32Tensor; params?: Partial<vision.MethodParams>; returnScores?: boolean } = {},
+    ): Promise<PrunedImage[]> => {
+      const optional = (name: string, t?: Float32Tensor) => (t ? toTensor(name, t) : undefined);
+      const response = await this.invoker.unary(this.raw.vision.pruneTokens, this.raw.vision, {
+        tokens: toTensor("tokens", tokens),
+        clsAttention: optional("cls_attention", inputs.clsAttention),
+        keys: optional("keys", inputs.keys),
+        query: optional("query", inputs.query),
+        importance: optional("importance", inputs.importance),
+        method: enumValue(vision.PruneMethod, "PRUNE_METHOD_", method),
+        keep: Number.isInteger(keep) ? { count: keep } : { ratio: keep },
+        params: inputs.params ? vision.MethodParams.fromPartial(inputs.params) : undefined,
+        returnScores: inputs.returnScores ?? false,
+      });
+      return response.images.map((reduction) => {
+        if (!reduction.tokens) throw new Error("reduction without tokens");
+        return {
+          keptIndices: reduction.keptIndices,
+          tokens: fromTensor(reduction.tokens),
+          slot: reduction.slot,
+          sizes: reduction.sizes,
+          effectiveTokens: reduction.effectiveTokens,
+          scores: reduction.scores,
+        };
+      });
+    },
+  };
+
+  /** `compress.models.v1`: the model repository. */
+  readonly models = {
+    /** Every model in the repository with its state. */
+    list: async (): Promise<models.ModelInfo[]> =>
+      (await this.invoker.unary(this.raw.models.listModels, this.raw.models, models.ListModelsRequest.fromPartial({}))).models,
+  };
+}

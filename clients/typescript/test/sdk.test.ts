@@ -1,0 +1,154 @@
+/** The TypeScript SDK against the real server: every service, errors, retries, examples. */
+
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { promisify } from "node:util";
+
+import { status, type ServiceError } from "@grpc/grpc-js";
+
+import { TerseClient } from "../src/index";
+import { FIXTURES, Server, freePort } from "./server";
+
+const PASSAGE =
+  "The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, France. " +
+  "It is named after the engineer Gustave Eiffel, whose company designed and built the tower " +
+  "from 1887 to 1889. Locally nicknamed La dame de fer, it was constructed as the centrepiece " +
+  "of the 1889 World's Fair.";
+
+let server: Server;
+let client: TerseClient;
+
+before(async () => {
+  server = await Server.start();
+  client = new TerseClient(server.address, { timeoutMs: 60_000 });
+});
+
+after(async () => {
+  client.close();
+  await server.stop();
+});
+
+async function rejectsWith(promise: Promise<unknown>, code: status): Promise<void> {
+  await assert.rejects(promise, (error: ServiceError) => {
+    assert.equal(error.code, code, error.message);
+    return true;
+  });
+}
+
+test("images round-trip from a path, unary and streamed", async () => {
+  const path = join(FIXTURES, "images", "astronaut_200x136.png");
+  const encoded = await client.image.encode(path);
+  assert.equal(encoded.width, 200);
+  assert.equal(encoded.height, 136);
+  assert.ok(encoded.rateDistortion!.psnrDb! > 20);
+  const decoded = await client.image.decode(encoded.bitstream, "png");
+  assert.deepEqual([decoded.width, decoded.height], [200, 136]);
+  assert.equal(decoded.image.subarray(1, 4).toString(), "PNG");
+
+  const chunked = new TerseClient(server.address, { chunkBytes: 4096 });
+  try {
+    const streamed = await chunked.image.encode(readFileSync(path));
+    assert.deepEqual(Buffer.from(streamed.bitstream), Buffer.from(encoded.bitstream));
+  } finally {
+    chunked.close();
+  }
+  await rejectsWith(client.image.decode(Buffer.from("not a bitstream")), status.INVALID_ARGUMENT);
+  assert.throws(() => client.image.decode(encoded.bitstream, "gif"), /unknown image_format_gif/);
+});
+
+test("audio and splat scenes", async () => {
+  const speech = join(FIXTURES, "audio", "speech_16k_mono_3s.wav");
+  const encoded = await client.audio.encode(speech, { resample: true });
+  assert.equal(encoded.resampledFrom, 16000);
+  const wav = await client.audio.decode(encoded.bitstream);
+  assert.equal(wav.wav.subarray(0, 4).toString(), "RIFF");
+  assert.equal(wav.frames, encoded.frames);
+  await rejectsWith(client.audio.encode(speech), status.INVALID_ARGUMENT);
+
+  const scene = await client.splat.encode(join(FIXTURES, "splats", "yashica_1024_sh3.ply"), { preset: "small" });
+  assert.equal(scene.splatCount, 1024);
+  const ply = await client.splat.decode(scene.bitstream, "ply");
+  assert.equal(ply.splatCount, 1024);
+  assert.equal(ply.scene.subarray(0, 4).toString(), "ply\n");
+});
+
+test("prompt and context compression", async () => {
+  const prompt = await client.context.compressPrompt(PASSAGE, { rate: 0.5 });
+  assert.ok(prompt.compressedTokens > 0 && prompt.compressedTokens < prompt.originTokens);
+  const selected = await client.context.compressContext("Which engineer is the tower named after?", [PASSAGE], {
+    topKSentences: 1,
+  });
+  assert.equal(selected.sentences.length, 1);
+  assert.match(selected.compressedContext, /Gustave Eiffel/);
+  await rejectsWith(client.context.compressPrompt(PASSAGE, { rate: 1.5 }), status.INVALID_ARGUMENT);
+});
+
+test("visual tokens: typed arrays in and out", async () => {
+  const [n, d] = [64, 16];
+  const tokens = Float32Array.from({ length: 2 * n * d }, (_, i) => Math.sin(i));
+  const attention = Float32Array.from({ length: 2 * n }, (_, i) => ((i * 37) % 101) / 101);
+  const images = await client.vision.pruneTokens({ data: tokens, shape: [2, n, d] }, "fastervlm", 8, {
+    clsAttention: { data: attention, shape: [2, n] },
+  });
+  assert.equal(images.length, 2);
+  images.forEach((image, b) => {
+    const scores = Array.from(attention.subarray(b * n, (b + 1) * n));
+    const expected = scores
+      .map((score, index) => ({ score, index }))
+      .sort((x, y) => y.score - x.score || x.index - y.index)
+      .slice(0, 8)
+      .map((x) => x.index)
+      .sort((x, y) => x - y);
+    assert.deepEqual(image.keptIndices, expected);
+    assert.deepEqual(image.tokens.shape, [8, d]);
+    image.keptIndices.forEach((index, row) => {
+      const source = tokens.subarray((b * n + index) * d, (b * n + index + 1) * d);
+      assert.deepEqual(Array.from(image.tokens.data.subarray(row * d, (row + 1) * d)), Array.from(source));
+    });
+  });
+  const ratio = await client.vision.pruneTokens({ data: tokens.subarray(0, n * d), shape: [n, d] }, "uniform", 0.25);
+  assert.deepEqual(ratio[0].tokens.shape, [16, d]);
+});
+
+test("UNAVAILABLE is retried until the server comes up", async () => {
+  const address = `127.0.0.1:${await freePort()}`;
+  const tokens = { data: new Float32Array(8 * 4).fill(1), shape: [8, 4] };
+  const impatient = new TerseClient(address, { retries: 0 });
+  await rejectsWith(impatient.vision.pruneTokens(tokens, "uniform", 2), status.UNAVAILABLE);
+  impatient.close();
+
+  const patient = new TerseClient(address, { retries: 12, backoffMs: 50 });
+  const later = new Promise<Server>((done, fail) =>
+    setTimeout(() => Server.start(address, "vision").then(done, fail), 300),
+  );
+  try {
+    const images = await patient.vision.pruneTokens(tokens, "uniform", 2);
+    assert.equal(images[0].keptIndices.length, 2);
+  } finally {
+    patient.close();
+    await (await later).stop();
+  }
+});
+
+test("the deadline is enforced", async () => {
+  const hurried = new TerseClient(server.address, { timeoutMs: 1, retries: 0 });
+  try {
+    await rejectsWith(hurried.context.compressPrompt(PASSAGE.repeat(40), { rate: 0.5 }), status.DEADLINE_EXCEEDED);
+  } finally {
+    hurried.close();
+  }
+});
+
+test("examples print what the README says", async () => {
+  const run = promisify(execFile);
+  const example = (name: string) => join(__dirname, "..", "examples", name);
+  const out = join(tmpdir(), `terse-ts-${process.pid}.png`);
+  const image = await run("node", [example("roundtrip_image.js"), server.address, join(FIXTURES, "images", "coffee_131x97.png"), out]);
+  assert.match(image.stdout, /131x97: \d+ -> \d+ bytes/);
+  const pruned = await run("node", [example("prune_tokens.js"), server.address]);
+  assert.match(pruned.stdout, /kept 64 of 576 tokens/);
+});
