@@ -1,4 +1,5 @@
-//! Encodes an image with the default codec, decodes it back to PNG and prints what it cost.
+//! Encodes an image with the default codec, decodes it back to PNG and prints what it cost
+//! (raw RGB bytes -> bitstream bytes, bits per pixel, PSNR).
 //!
 //! `cargo run -p terse-client --example roundtrip_image -- http://127.0.0.1:50051 photo.png out.png`
 
@@ -29,8 +30,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{}x{}: {} -> {} bytes, {:.3} bpp, PSNR {:.2} dB",
         encoded.width,
         encoded.height,
-        original.len(),
-        encoded.bitstream.len(),
+        rd.original_bytes,
+        rd.compressed_bytes,
         rd.bits_per_pixel.unwrap_or_default(),
         rd.psnr_db.unwrap_or_default()
     );
