@@ -216,18 +216,13 @@ fn services(jobs: &[Job]) -> Vec<&'static str> {
     kinds.into_iter().map(Kind::service).collect()
 }
 
-/// Runs `work` over the jobs, `connection.jobs` at a time, with a progress bar; prints the
+/// Runs `command` over the jobs, `connection.jobs` at a time, with a progress bar; prints the
 /// table; `Ok(false)` when any file failed.
-async fn run_jobs<F, Fut>(
+async fn run_jobs<C: FileCommand>(
     connection: &Connection,
     jobs: Vec<Job>,
-    skip_existing: bool,
-    work: F,
-) -> anyhow::Result<bool>
-where
-    F: Fn(Client, Job) -> Fut,
-    Fut: std::future::Future<Output = Outcome>,
-{
+    command: &C,
+) -> anyhow::Result<bool> {
     if jobs.is_empty() {
         anyhow::bail!("no input files of a known type");
     }
@@ -241,24 +236,22 @@ where
         .map(|job| {
             let progress = Arc::clone(&progress);
             let client = client.clone();
-            let fut = if skip_existing && job.output.exists() {
-                None
-            } else {
-                Some(work(client, job.clone()))
-            };
+            let skip = command.skip_existing() && job.output.exists();
             async move {
-                let outcome = match fut {
-                    Some(fut) => fut.await,
-                    None => Outcome {
-                        result: Ok(Done {
-                            bytes_in: file_size(&job.input),
-                            bytes_out: file_size(&job.output),
-                            psnr_db: None,
-                            skipped: true,
-                        }),
-                        job,
-                    },
+                let result = if skip {
+                    Ok(Done {
+                        bytes_in: file_size(&job.input),
+                        bytes_out: file_size(&job.output),
+                        psnr_db: None,
+                        skipped: true,
+                    })
+                } else {
+                    command
+                        .process(&client, &job)
+                        .await
+                        .map_err(|e| format!("{e:#}"))
                 };
+                let outcome = Outcome { job, result };
                 progress.set_message(outcome.job.input.display().to_string());
                 progress.inc(1);
                 outcome
@@ -349,13 +342,86 @@ fn print_table(outcomes: &[Outcome]) {
     );
 }
 
-/// `terse-cli encode`.
-pub async fn encode(connection: &Connection, args: EncodeArgs) -> anyhow::Result<bool> {
-    let jobs = files::collect(&args.inputs, Kind::of_source)?
+/// A command that turns each input file into one output file.
+trait FileCommand: Send + Sync + 'static {
+    /// Files and folders named on the command line.
+    fn inputs(&self) -> &[PathBuf];
+    /// The output folder, if any.
+    fn out(&self) -> Option<&Path>;
+    /// Whether existing outputs are kept.
+    fn skip_existing(&self) -> bool;
+    /// The kind of an input file, `None` for files this command does not take.
+    fn classify(path: &Path) -> Option<Kind>;
+    /// The output file name of `input`.
+    fn output_name(&self, input: &Path, kind: Kind) -> String;
+    /// Processes one file.
+    fn process(
+        &self,
+        client: &Client,
+        job: &Job,
+    ) -> impl std::future::Future<Output = anyhow::Result<Done>>;
+}
+
+impl FileCommand for EncodeArgs {
+    fn inputs(&self) -> &[PathBuf] {
+        &self.inputs
+    }
+    fn out(&self) -> Option<&Path> {
+        self.out.as_deref()
+    }
+    fn skip_existing(&self) -> bool {
+        self.skip_existing
+    }
+    fn classify(path: &Path) -> Option<Kind> {
+        Kind::of_source(path)
+    }
+    fn output_name(&self, input: &Path, kind: Kind) -> String {
+        files::compressed_name(input, kind)
+    }
+    async fn process(&self, client: &Client, job: &Job) -> anyhow::Result<Done> {
+        encode_one(client, self, job).await
+    }
+}
+
+impl FileCommand for DecodeArgs {
+    fn inputs(&self) -> &[PathBuf] {
+        &self.inputs
+    }
+    fn out(&self) -> Option<&Path> {
+        self.out.as_deref()
+    }
+    fn skip_existing(&self) -> bool {
+        self.skip_existing
+    }
+    fn classify(path: &Path) -> Option<Kind> {
+        Kind::of_compressed(path)
+    }
+    fn output_name(&self, input: &Path, kind: Kind) -> String {
+        let extension = match kind {
+            Kind::Image => match self.image_format {
+                ImageOut::Png => "png",
+                ImageOut::Webp => "webp",
+            },
+            Kind::Audio => "wav",
+            Kind::Splat => match self.splat_format {
+                SplatOut::Ply => "ply",
+                SplatOut::Spz => "spz",
+            },
+        };
+        files::decoded_name(input, extension)
+    }
+    async fn process(&self, client: &Client, job: &Job) -> anyhow::Result<Done> {
+        decode_one(client, self, job).await
+    }
+}
+
+/// Collects the command's files and runs it over them.
+async fn run_command<C: FileCommand>(connection: &Connection, command: C) -> anyhow::Result<bool> {
+    let jobs = files::collect(command.inputs(), C::classify)?
         .into_iter()
         .map(|(input, base, kind)| {
-            let name = files::compressed_name(&input, kind);
-            let output = files::output_path(&input, &base, args.out.as_deref(), &name);
+            let name = command.output_name(&input, kind);
+            let output = files::output_path(&input, &base, command.out(), &name);
             Job {
                 input,
                 kind,
@@ -363,55 +429,15 @@ pub async fn encode(connection: &Connection, args: EncodeArgs) -> anyhow::Result
             }
         })
         .collect();
-    let skip = args.skip_existing;
-    let args = Arc::new(args);
-    run_jobs(connection, jobs, skip, |client, job| {
-        let args = Arc::clone(&args);
-        async move {
-            let result = encode_one(&client, &args, &job)
-                .await
-                .map_err(|e| format!("{e:#}"));
-            Outcome { job, result }
-        }
-    })
-    .await
+    run_jobs(connection, jobs, &command).await
+}
+
+/// `terse-cli encode`.
+pub async fn encode(connection: &Connection, args: EncodeArgs) -> anyhow::Result<bool> {
+    run_command(connection, args).await
 }
 
 /// `terse-cli decode`.
 pub async fn decode(connection: &Connection, args: DecodeArgs) -> anyhow::Result<bool> {
-    let jobs = files::collect(&args.inputs, Kind::of_compressed)?
-        .into_iter()
-        .map(|(input, base, kind)| {
-            let extension = match kind {
-                Kind::Image => match args.image_format {
-                    ImageOut::Png => "png",
-                    ImageOut::Webp => "webp",
-                },
-                Kind::Audio => "wav",
-                Kind::Splat => match args.splat_format {
-                    SplatOut::Ply => "ply",
-                    SplatOut::Spz => "spz",
-                },
-            };
-            let name = files::decoded_name(&input, extension);
-            let output = files::output_path(&input, &base, args.out.as_deref(), &name);
-            Job {
-                input,
-                kind,
-                output,
-            }
-        })
-        .collect();
-    let skip = args.skip_existing;
-    let args = Arc::new(args);
-    run_jobs(connection, jobs, skip, |client, job| {
-        let args = Arc::clone(&args);
-        async move {
-            let result = decode_one(&client, &args, &job)
-                .await
-                .map_err(|e| format!("{e:#}"));
-            Outcome { job, result }
-        }
-    })
-    .await
+    run_command(connection, args).await
 }

@@ -440,7 +440,59 @@ def _credentials(tls: bool, root_certificates, private_key, certificate_chain):
     )
 
 
+def _is_serving(response: health_pb2.HealthCheckResponse) -> bool:
+    return response.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def _metadata(token: str | None):
+    if token is None:
+        token = os.environ.get("TERSE_TOKEN") or None
+    return (("authorization", f"Bearer {token}"),) if token else None
+
+
 class _Base:
+    """The constructor and service attributes both clients share; subclasses pick the gRPC
+    channel flavour (blocking or ``grpc.aio``) and the invoker."""
+
+    _secure_channel: Callable = staticmethod(grpc.secure_channel)
+    _insecure_channel: Callable = staticmethod(grpc.insecure_channel)
+    _invoker_class: type = _SyncInvoker
+
+    def __init__(
+        self,
+        address: str = "127.0.0.1:50051",
+        *,
+        timeout: float | None = 60.0,
+        retries: int = 3,
+        backoff: float = 0.1,
+        token: str | None = None,
+        tls: bool = False,
+        root_certificates: Source | None = None,
+        private_key: Source | None = None,
+        certificate_chain: Source | None = None,
+        max_message_bytes: int = _MAX_MESSAGE,
+        chunk_bytes: int = 1 << 20,
+    ) -> None:
+        credentials = _credentials(tls, root_certificates, private_key, certificate_chain)
+        options = _options(max_message_bytes)
+        target = _target(address)
+        self._channel = (
+            self._secure_channel(target, credentials, options)
+            if credentials
+            else self._insecure_channel(target, options)
+        )
+        invoker = self._invoker_class(self._channel, timeout, retries, backoff, _metadata(token))
+        self._setup(invoker, chunk_bytes)
+
+    def serving(self, service: str = ""):
+        """Whether ``service`` (empty: the server) reports SERVING on the health protocol
+        (awaitable on :class:`AsyncClient`)."""
+        return self._invoker.call(
+            health_pb2_grpc.HealthStub(self._channel).Check,
+            lambda: health_pb2.HealthCheckRequest(service=service),
+            _is_serving,
+        )
+
     def _setup(self, invoker: _SyncInvoker, chunk_bytes: int) -> None:
         channel = invoker.channel
         #: Images (``compress.image.v1``).
@@ -464,16 +516,6 @@ class _Base:
         self._invoker = invoker
 
 
-def _is_serving(response: health_pb2.HealthCheckResponse) -> bool:
-    return response.status == health_pb2.HealthCheckResponse.SERVING
-
-
-def _metadata(token: str | None):
-    if token is None:
-        token = os.environ.get("TERSE_TOKEN") or None
-    return (("authorization", f"Bearer {token}"),) if token else None
-
-
 class Client(_Base):
     """A blocking client. Use as a context manager or call :meth:`close`.
 
@@ -482,41 +524,6 @@ class Client(_Base):
     exponential back-off; ``token`` (default ``$TERSE_TOKEN``) is sent as a bearer token; TLS is
     on with ``tls=True`` or any of the PEM options (bytes or paths).
     """
-
-    def __init__(
-        self,
-        address: str = "127.0.0.1:50051",
-        *,
-        timeout: float | None = 60.0,
-        retries: int = 3,
-        backoff: float = 0.1,
-        token: str | None = None,
-        tls: bool = False,
-        root_certificates: Source | None = None,
-        private_key: Source | None = None,
-        certificate_chain: Source | None = None,
-        max_message_bytes: int = _MAX_MESSAGE,
-        chunk_bytes: int = 1 << 20,
-    ) -> None:
-        credentials = _credentials(tls, root_certificates, private_key, certificate_chain)
-        options = _options(max_message_bytes)
-        target = _target(address)
-        self._channel = (
-            grpc.secure_channel(target, credentials, options)
-            if credentials
-            else grpc.insecure_channel(target, options)
-        )
-        self._setup(
-            _SyncInvoker(self._channel, timeout, retries, backoff, _metadata(token)), chunk_bytes
-        )
-
-    def serving(self, service: str = "") -> bool:
-        """Whether ``service`` (empty: the server) reports SERVING on the health protocol."""
-        return self._invoker.call(
-            health_pb2_grpc.HealthStub(self._channel).Check,
-            lambda: health_pb2.HealthCheckRequest(service=service),
-            _is_serving,
-        )
 
     def close(self) -> None:
         """Closes the channel."""
@@ -530,43 +537,12 @@ class Client(_Base):
 
 
 class AsyncClient(_Base):
-    """The asyncio twin of :class:`Client` (``grpc.aio``): every method is awaitable. Use
-    ``async with`` or ``await client.close()``."""
+    """The asyncio twin of :class:`Client` (``grpc.aio``), with the same constructor: every
+    method is awaitable. Use ``async with`` or ``await client.close()``."""
 
-    def __init__(
-        self,
-        address: str = "127.0.0.1:50051",
-        *,
-        timeout: float | None = 60.0,
-        retries: int = 3,
-        backoff: float = 0.1,
-        token: str | None = None,
-        tls: bool = False,
-        root_certificates: Source | None = None,
-        private_key: Source | None = None,
-        certificate_chain: Source | None = None,
-        max_message_bytes: int = _MAX_MESSAGE,
-        chunk_bytes: int = 1 << 20,
-    ) -> None:
-        credentials = _credentials(tls, root_certificates, private_key, certificate_chain)
-        options = _options(max_message_bytes)
-        target = _target(address)
-        self._channel = (
-            grpc.aio.secure_channel(target, credentials, options)
-            if credentials
-            else grpc.aio.insecure_channel(target, options)
-        )
-        self._setup(
-            _AsyncInvoker(self._channel, timeout, retries, backoff, _metadata(token)), chunk_bytes
-        )
-
-    async def serving(self, service: str = "") -> bool:
-        """Whether ``service`` (empty: the server) reports SERVING on the health protocol."""
-        return await self._invoker.call(
-            health_pb2_grpc.HealthStub(self._channel).Check,
-            lambda: health_pb2.HealthCheckRequest(service=service),
-            _is_serving,
-        )
+    _secure_channel = staticmethod(grpc.aio.secure_channel)
+    _insecure_channel = staticmethod(grpc.aio.insecure_channel)
+    _invoker_class = _AsyncInvoker
 
     async def close(self) -> None:
         """Closes the channel."""
