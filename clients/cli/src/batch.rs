@@ -34,12 +34,8 @@ pub enum Preset {
 /// `encode` options.
 #[derive(Debug, Args)]
 pub struct EncodeArgs {
-    /// Files and folders (walked recursively; unknown file types inside folders are skipped).
-    #[arg(required = true)]
-    inputs: Vec<PathBuf>,
-    /// Output folder (mirrors the input tree); default: next to each input.
-    #[arg(long, short)]
-    out: Option<PathBuf>,
+    #[command(flatten)]
+    files: FileArgs,
     /// Image or audio codec name (default: the service's default).
     #[arg(long)]
     codec: Option<String>,
@@ -52,6 +48,17 @@ pub struct EncodeArgs {
     /// Splat preset.
     #[arg(long, value_enum, default_value_t = Preset::Balanced)]
     preset: Preset,
+}
+
+/// The files a command works on and where its outputs go.
+#[derive(Debug, Args)]
+pub struct FileArgs {
+    /// Files and folders (walked recursively; files of other types inside folders are skipped).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Output folder (mirrors the input tree); default: next to each input.
+    #[arg(long, short)]
+    out: Option<PathBuf>,
     /// Skip inputs whose output already exists (resume an interrupted run).
     #[arg(long)]
     skip_existing: bool,
@@ -78,21 +85,15 @@ pub enum SplatOut {
 /// `decode` options.
 #[derive(Debug, Args)]
 pub struct DecodeArgs {
-    /// `.terse-image`, `.terse-audio`, `.terse-splat` files and folders.
-    #[arg(required = true)]
-    inputs: Vec<PathBuf>,
-    /// Output folder (mirrors the input tree); default: next to each input.
-    #[arg(long, short)]
-    out: Option<PathBuf>,
+    /// `.terse-image`, `.terse-audio` and `.terse-splat` files and folders.
+    #[command(flatten)]
+    files: FileArgs,
     /// Format of decoded images.
     #[arg(long, value_enum, default_value_t = ImageOut::Png)]
     image_format: ImageOut,
     /// Format of decoded splat scenes.
     #[arg(long, value_enum, default_value_t = SplatOut::Ply)]
     splat_format: SplatOut,
-    /// Skip inputs whose output already exists.
-    #[arg(long)]
-    skip_existing: bool,
 }
 
 /// What happened to one file.
@@ -236,7 +237,7 @@ async fn run_jobs<C: FileCommand>(
         .map(|job| {
             let progress = Arc::clone(&progress);
             let client = client.clone();
-            let skip = command.skip_existing() && job.output.exists();
+            let skip = command.files().skip_existing && job.output.exists();
             async move {
                 let result = if skip {
                     Ok(Done {
@@ -344,12 +345,8 @@ fn print_table(outcomes: &[Outcome]) {
 
 /// A command that turns each input file into one output file.
 trait FileCommand: Send + Sync + 'static {
-    /// Files and folders named on the command line.
-    fn inputs(&self) -> &[PathBuf];
-    /// The output folder, if any.
-    fn out(&self) -> Option<&Path>;
-    /// Whether existing outputs are kept.
-    fn skip_existing(&self) -> bool;
+    /// The inputs, output folder and resume flag.
+    fn files(&self) -> &FileArgs;
     /// The kind of an input file, `None` for files this command does not take.
     fn classify(path: &Path) -> Option<Kind>;
     /// The output file name of `input`.
@@ -363,14 +360,8 @@ trait FileCommand: Send + Sync + 'static {
 }
 
 impl FileCommand for EncodeArgs {
-    fn inputs(&self) -> &[PathBuf] {
-        &self.inputs
-    }
-    fn out(&self) -> Option<&Path> {
-        self.out.as_deref()
-    }
-    fn skip_existing(&self) -> bool {
-        self.skip_existing
+    fn files(&self) -> &FileArgs {
+        &self.files
     }
     fn classify(path: &Path) -> Option<Kind> {
         Kind::of_source(path)
@@ -384,14 +375,8 @@ impl FileCommand for EncodeArgs {
 }
 
 impl FileCommand for DecodeArgs {
-    fn inputs(&self) -> &[PathBuf] {
-        &self.inputs
-    }
-    fn out(&self) -> Option<&Path> {
-        self.out.as_deref()
-    }
-    fn skip_existing(&self) -> bool {
-        self.skip_existing
+    fn files(&self) -> &FileArgs {
+        &self.files
     }
     fn classify(path: &Path) -> Option<Kind> {
         Kind::of_compressed(path)
@@ -417,11 +402,11 @@ impl FileCommand for DecodeArgs {
 
 /// Collects the command's files and runs it over them.
 async fn run_command<C: FileCommand>(connection: &Connection, command: C) -> anyhow::Result<bool> {
-    let jobs = files::collect(command.inputs(), C::classify)?
+    let jobs = files::collect(&command.files().inputs, C::classify)?
         .into_iter()
         .map(|(input, base, kind)| {
             let name = command.output_name(&input, kind);
-            let output = files::output_path(&input, &base, command.out(), &name);
+            let output = files::output_path(&input, &base, command.files().out.as_deref(), &name);
             Job {
                 input,
                 kind,
