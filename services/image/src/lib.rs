@@ -1,11 +1,16 @@
-//! gRPC transport of `compress.image.v1.ImageService`: WaLLoC codecs found in the model
-//! repository (task `walloc-image`), encoding in Rust, the decoder network through the model
-//! runtime.
+//! gRPC transport of `compress.image.v1.ImageService` over the codecs found in the model
+//! repository: WaLLoC (task `walloc-image`, the fast mode: encoding in Rust, the decoder network
+//! through the model runtime) and the MLIC-style codecs (task `mlic-image` + `mlic-analysis`,
+//! the high-quality mode: both networks through the runtime, the entropy model in integers).
 
 #![warn(missing_docs)]
 
+mod mlic;
+
 use std::{pin::Pin, sync::Arc};
 
+use terse_entropy::{CodecId, Container};
+use terse_mlic::MlicCodec;
 use terse_proto::{common::v1 as common, image::v1 as api};
 use terse_runtime::ModelRegistry;
 use terse_service_common::{collect_upload, download_chunks, run_blocking};
@@ -15,6 +20,7 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 pub use api::image_service_server::ImageServiceServer;
+pub use mlic::{HostedMlic, MLIC_ANALYSIS_TASK, MLIC_TASK, host_mlic};
 
 /// Task name of WaLLoC image decoders in model manifests.
 pub const WALLOC_IMAGE_TASK: &str = WallocImageCodec::TASK;
@@ -31,21 +37,25 @@ pub struct ImageLimits {
 /// The service.
 pub struct ImageService {
     codecs: Vec<Hosted<WallocImageCodec>>,
+    mlic: Vec<HostedMlic>,
     limits: ImageLimits,
 }
 
 impl ImageService {
-    /// Hosts every ready `walloc-image` model of the registry.
+    /// Hosts every ready `walloc-image` and `mlic-image` model of the registry.
     pub fn from_registry(registry: &ModelRegistry, limits: ImageLimits) -> Result<Self, String> {
         Ok(Self {
             codecs: terse_walloc_host::host_all(registry)?,
+            mlic: mlic::host_mlic(registry)?,
             limits,
         })
     }
 
     /// Names of the hosted codecs.
     pub fn codec_names(&self) -> Vec<String> {
-        terse_walloc_host::names(&self.codecs)
+        let mut names = terse_walloc_host::names(&self.codecs);
+        names.extend(self.mlic.iter().map(|m| m.codec.model().name.clone()));
+        names
     }
 
     fn check_bytes(&self, len: usize, what: &str) -> Result<(), Status> {
@@ -79,12 +89,55 @@ impl ImageService {
         .await
     }
 
+    /// PSNR, MS-SSIM and the reconstruction file, as `options` ask.
+    async fn measure(
+        original: terse_walloc::RgbImage,
+        decoded: terse_walloc::RgbImage,
+        options: &api::EncodeOptions,
+        rate: &mut common::RateDistortion,
+    ) -> Result<Vec<u8>, Status> {
+        let format = options.reconstruction_format;
+        let want_file = options.return_reconstruction;
+        let (psnr, ms_ssim, file) = run_blocking(move || {
+            let file = if want_file {
+                output_file(&decoded, format)?
+            } else {
+                Vec::new()
+            };
+            Ok((
+                terse_walloc::psnr(&original, &decoded),
+                terse_walloc::ms_ssim(&original, &decoded),
+                file,
+            ))
+        })
+        .await?;
+        rate.psnr_db = psnr.is_finite().then_some(psnr);
+        rate.ms_ssim = ms_ssim;
+        Ok(file)
+    }
+
+    fn find_mlic(&self, name: &str) -> Option<&HostedMlic> {
+        self.mlic.iter().find(|m| m.codec.model().name == name)
+    }
+
     async fn encode_image(
         &self,
         image: Vec<u8>,
         options: api::EncodeOptions,
     ) -> Result<api::EncodeResult, Status> {
         self.check_bytes(image.len(), "image")?;
+        if let Some(hosted) = self.find_mlic(&options.codec) {
+            return self.encode_mlic(hosted, image, options).await;
+        }
+        if !options.codec.is_empty()
+            && !terse_walloc_host::names(&self.codecs).contains(&options.codec)
+        {
+            return Err(Status::not_found(format!(
+                "codec `{}` is not hosted (available: {})",
+                options.codec,
+                self.codec_names().join(", ")
+            )));
+        }
         let hosted = terse_walloc_host::pick(&self.codecs, &options.codec)?;
         let codec = Arc::clone(&hosted.codec);
         let max_pixels = self.limits.max_pixels;
@@ -111,24 +164,7 @@ impl ImageService {
         let mut reconstruction = Vec::new();
         if options.measure_quality || options.return_reconstruction {
             let decoded = self.reconstruct(hosted, latents).await?;
-            let format = options.reconstruction_format;
-            let want_file = options.return_reconstruction;
-            let (psnr, ms_ssim, file) = run_blocking(move || {
-                let file = if want_file {
-                    output_file(&decoded, format)?
-                } else {
-                    Vec::new()
-                };
-                Ok((
-                    terse_walloc::psnr(&original, &decoded),
-                    terse_walloc::ms_ssim(&original, &decoded),
-                    file,
-                ))
-            })
-            .await?;
-            rate.psnr_db = psnr.is_finite().then_some(psnr);
-            rate.ms_ssim = ms_ssim;
-            reconstruction = file;
+            reconstruction = Self::measure(original, decoded, &options, &mut rate).await?;
         }
         Ok(api::EncodeResult {
             bitstream,
@@ -151,22 +187,128 @@ impl ImageService {
         })
     }
 
+    /// Encodes with an MLIC rate point: analysis network, integer entropy coding, and the
+    /// synthesis network when quality or the reconstruction is asked for.
+    async fn encode_mlic(
+        &self,
+        hosted: &HostedMlic,
+        image: Vec<u8>,
+        options: api::EncodeOptions,
+    ) -> Result<api::EncodeResult, Status> {
+        if options.latent_bits != 0 {
+            return Err(Status::invalid_argument(format!(
+                "latent_bits applies to WaLLoC codecs; MLIC rate points are separate codecs ({})",
+                self.mlic
+                    .iter()
+                    .map(|m| m.codec.model().name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let max_pixels = self.limits.max_pixels;
+        let (original, alpha, input) = run_blocking(move || {
+            let (rgb, alpha) = decode_image_file(&image, max_pixels).map_err(walloc_status)?;
+            let input = MlicCodec::image_tensor(&rgb).map_err(mlic::mlic_status)?;
+            Ok((rgb, alpha, input))
+        })
+        .await?;
+        let (width, height) = original.dimensions();
+        let outputs = mlic::run_stage(&hosted.analysis, "image", input.into_dyn()).await?;
+        let codec = Arc::clone(&hosted.codec);
+        let encoded = run_blocking(move || {
+            codec
+                .encode_latents(width, height, outputs)
+                .map_err(mlic::mlic_status)
+        })
+        .await?;
+        let pixels = f64::from(width) * f64::from(height);
+        let mut rate = common::RateDistortion {
+            compressed_bytes: encoded.bitstream.len() as u64,
+            original_bytes: u64::from(width) * u64::from(height) * 3,
+            bits_per_pixel: Some(encoded.bitstream.len() as f64 * 8.0 / pixels),
+            ..Default::default()
+        };
+        let latents = options.return_latents.then(|| {
+            let y_hat = encoded.y_hat.index_axis(ndarray::Axis(0), 0);
+            common::Tensor {
+                name: "y_hat".into(),
+                datatype: common::DataType::Fp32 as i32,
+                shape: y_hat.shape().iter().map(|&d| d as i64).collect(),
+                raw_contents: y_hat.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            }
+        });
+        let mut reconstruction = Vec::new();
+        if options.measure_quality || options.return_reconstruction {
+            let outputs =
+                mlic::run_stage(&hosted.synthesis, "y_hat", encoded.y_hat.into_dyn()).await?;
+            let decoded = run_blocking(move || {
+                MlicCodec::reconstruct(outputs, width, height).map_err(mlic::mlic_status)
+            })
+            .await?;
+            reconstruction = Self::measure(original, decoded, &options, &mut rate).await?;
+        }
+        Ok(api::EncodeResult {
+            bitstream: encoded.bitstream,
+            width,
+            height,
+            channels: 3,
+            rate_distortion: Some(rate),
+            model: Some(common::ModelRef {
+                name: hosted.codec.model().name.clone(),
+                version: hosted.version.clone(),
+            }),
+            reconstruction,
+            latents,
+            latent_bits: 0,
+            warnings: if alpha {
+                vec!["the alpha channel is not coded (RGB only)".into()]
+            } else {
+                Vec::new()
+            },
+        })
+    }
+
+    /// Decodes an MLIC bitstream to an image.
+    async fn decode_mlic(&self, bitstream: Vec<u8>) -> Result<terse_walloc::RgbImage, Status> {
+        let hosted = terse_walloc_host::find_by_tag(&self.mlic, |m| m.codec.model(), &bitstream)?;
+        let codec = Arc::clone(&hosted.codec);
+        let max_pixels = self.limits.max_pixels;
+        let (y_hat, width, height) = run_blocking(move || {
+            codec
+                .decode_latents(&bitstream, max_pixels)
+                .map_err(mlic::mlic_status)
+        })
+        .await?;
+        let outputs = mlic::run_stage(&hosted.synthesis, "y_hat", y_hat.into_dyn()).await?;
+        run_blocking(move || {
+            MlicCodec::reconstruct(outputs, width, height).map_err(mlic::mlic_status)
+        })
+        .await
+    }
+
     async fn decode_bitstream(
         &self,
         bitstream: Vec<u8>,
         format: i32,
     ) -> Result<(Vec<u8>, u32, u32, i32), Status> {
         self.check_bytes(bitstream.len(), "bitstream")?;
-        let hosted = terse_walloc_host::codec_for_bitstream(&self.codecs, &bitstream)?;
-        let codec = Arc::clone(&hosted.codec);
-        let max_pixels = self.limits.max_pixels;
-        let latents = run_blocking(move || {
-            codec
-                .decode_latents(&bitstream, max_pixels)
-                .map_err(walloc_status)
-        })
-        .await?;
-        let decoded = self.reconstruct(hosted, latents).await?;
+        let is_mlic = Container::parse(&bitstream)
+            .map(|c| c.codec == CodecId::MlicImage)
+            .unwrap_or(false);
+        let decoded = if is_mlic {
+            self.decode_mlic(bitstream).await?
+        } else {
+            let hosted = terse_walloc_host::codec_for_bitstream(&self.codecs, &bitstream)?;
+            let codec = Arc::clone(&hosted.codec);
+            let max_pixels = self.limits.max_pixels;
+            let latents = run_blocking(move || {
+                codec
+                    .decode_latents(&bitstream, max_pixels)
+                    .map_err(walloc_status)
+            })
+            .await?;
+            self.reconstruct(hosted, latents).await?
+        };
         let (w, h) = decoded.dimensions();
         let file = run_blocking(move || output_file(&decoded, format)).await?;
         Ok((
@@ -221,7 +363,20 @@ impl api::image_service_server::ImageService for ImageService {
                     latent_channels: c.codec.weights().latent_dim as u32,
                     levels: c.codec.weights().levels,
                     latent_bits: c.codec.weights().bits,
+                    family: "walloc".into(),
                 })
+                .chain(self.mlic.iter().map(|m| api::CodecInfo {
+                    name: m.codec.model().name.clone(),
+                    model: Some(common::ModelRef {
+                        name: m.codec.model().name.clone(),
+                        version: m.version.clone(),
+                    }),
+                    description: m.description.clone(),
+                    latent_channels: m.codec.entropy().latent_channels() as u32,
+                    levels: 4,
+                    latent_bits: 0,
+                    family: "mlic".into(),
+                }))
                 .collect(),
         }))
     }

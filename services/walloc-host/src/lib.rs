@@ -161,6 +161,16 @@ pub fn codec_for_bitstream<'a, C: WallocModel>(
     hosted: &'a [Hosted<C>],
     bitstream: &[u8],
 ) -> Result<&'a Hosted<C>, Status> {
+    find_by_tag(hosted, |h| h.codec.tag(), bitstream)
+}
+
+/// The entry of `hosted` whose model (`tag_of`) a bitstream's container names, with the same
+/// statuses as [`codec_for_bitstream`], for any kind of hosted codec.
+pub fn find_by_tag<'a, T>(
+    hosted: &'a [T],
+    tag_of: impl Fn(&T) -> &ModelTag,
+    bitstream: &[u8],
+) -> Result<&'a T, Status> {
     let container = Container::parse(bitstream)
         .map_err(|e| Status::invalid_argument(format!("bitstream: {e}")))?;
     let model = container
@@ -168,19 +178,19 @@ pub fn codec_for_bitstream<'a, C: WallocModel>(
         .ok_or_else(|| Status::invalid_argument("bitstream names no model"))?;
     let found = hosted
         .iter()
-        .find(|h| h.codec.tag().name == model.name)
+        .find(|h| tag_of(h).name == model.name)
         .ok_or_else(|| {
             Status::not_found(format!(
                 "bitstream needs codec `{}`, which this server does not host",
                 model.name
             ))
         })?;
-    if *found.codec.tag() != model {
+    if *tag_of(found) != model {
         return Err(Status::failed_precondition(format!(
             "bitstream was coded with another build of `{}` (decoder sha256 prefix {}); this server has {}",
             model.name,
             hex::encode(model.sha256_prefix),
-            hex::encode(found.codec.tag().sha256_prefix)
+            hex::encode(tag_of(found).sha256_prefix)
         )));
     }
     Ok(found)

@@ -79,20 +79,29 @@ export function imageFormatToJSON(object: ImageFormat): string {
 
 /** A codec hosted by the server. */
 export interface CodecInfo {
-  /** Codec name, e.g. "walloc-rgb-16x" (the name of its model). */
+  /** Codec name, e.g. "walloc-rgb-16x" or "mlic-q3" (the name of its model). */
   name: string;
   model?: ModelRef | undefined;
   description: string;
-  /** Latent channels and wavelet levels: the dimension reduction is 3*4^levels / latent_channels. */
+  /**
+   * WaLLoC: latent channels and wavelet levels (the dimension reduction is
+   * 3*4^levels / latent_channels). MLIC: latent channels and stride-2 stages (4: 1/16 resolution).
+   */
   latentChannels: number;
   levels: number;
-  /** Bits per latent value. */
+  /** Bits per latent value (WaLLoC; 0 for MLIC, whose latents are unbounded integers). */
   latentBits: number;
+  /**
+   * "walloc": the fast mode (linear encoder, learned decoder; rate knob latent_bits).
+   * "mlic": the high-quality mode (hyperprior + channel and checkerboard context); one codec per
+   * rate point (mlic-q1 smallest ... mlic-q4 best), the bitstream records which.
+   */
+  family: string;
 }
 
 /** Options of an encode. */
 export interface EncodeOptions {
-  /** Codec name (see ListCodecs); empty picks the server default (the smallest files). */
+  /** Codec name (see ListCodecs); empty picks the server default (the smallest WaLLoC files). */
   codec: string;
   /** Decode the bitstream and report PSNR and MS-SSIM (costs a decode). */
   measureQuality: boolean;
@@ -105,8 +114,9 @@ export interface EncodeOptions {
    */
   returnLatents: boolean;
   /**
-   * Rate knob: bits per latent value, 2 up to the codec's latent_bits (0: the codec's own). Each
-   * bit fewer rounds the latents on a grid twice as coarse: fewer bytes, lower quality.
+   * Rate knob of WaLLoC codecs: bits per latent value, 2 up to the codec's latent_bits (0: the
+   * codec's own). Each bit fewer rounds the latents on a grid twice as coarse: fewer bytes, lower
+   * quality. MLIC codecs refuse it: their rate points are separate codecs.
    */
   latentBits: number;
 }
@@ -197,7 +207,7 @@ export interface DecodeStreamResponse {
 }
 
 function createBaseCodecInfo(): CodecInfo {
-  return { name: "", model: undefined, description: "", latentChannels: 0, levels: 0, latentBits: 0 };
+  return { name: "", model: undefined, description: "", latentChannels: 0, levels: 0, latentBits: 0, family: "" };
 }
 
 export const CodecInfo: MessageFns<CodecInfo> = {
@@ -219,6 +229,9 @@ export const CodecInfo: MessageFns<CodecInfo> = {
     }
     if (message.latentBits !== 0) {
       writer.uint32(48).uint32(message.latentBits);
+    }
+    if (message.family !== "") {
+      writer.uint32(58).string(message.family);
     }
     return writer;
   },
@@ -284,6 +297,14 @@ export const CodecInfo: MessageFns<CodecInfo> = {
             message.latentBits = reader.uint32();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.family = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -312,6 +333,7 @@ export const CodecInfo: MessageFns<CodecInfo> = {
         : isSet(object.latent_bits)
         ? globalThis.Number(object.latent_bits)
         : 0,
+      family: isSet(object.family) ? globalThis.String(object.family) : "",
     };
   },
 
@@ -335,6 +357,9 @@ export const CodecInfo: MessageFns<CodecInfo> = {
     if (message.latentBits !== 0) {
       obj.latentBits = Math.round(message.latentBits);
     }
+    if (message.family !== "") {
+      obj.family = message.family;
+    }
     return obj;
   },
 
@@ -351,6 +376,7 @@ export const CodecInfo: MessageFns<CodecInfo> = {
     message.latentChannels = object.latentChannels ?? 0;
     message.levels = object.levels ?? 0;
     message.latentBits = object.latentBits ?? 0;
+    message.family = object.family ?? "";
     return message;
   },
 };

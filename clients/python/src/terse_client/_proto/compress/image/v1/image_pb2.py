@@ -25,41 +25,41 @@ _sym_db = _symbol_database.Default()
 from terse_client._proto.compress.common.v1 import common_pb2 as compress_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63ompress/image/v1/image.proto\x12\x11\x63ompress.image.v1\x1a\x1f\x63ompress/common/v1/common.proto\"\x99\x01\n\tCodecInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x05model\x18\x02 \x01(\x0b\x32\x1c.compress.common.v1.ModelRef\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x17\n\x0flatent_channels\x18\x04 \x01(\r\x12\x0e\n\x06levels\x18\x05 \x01(\r\x12\x13\n\x0blatent_bits\x18\x06 \x01(\r\"\xc2\x01\n\rEncodeOptions\x12\r\n\x05\x63odec\x18\x01 \x01(\t\x12\x17\n\x0fmeasure_quality\x18\x02 \x01(\x08\x12\x1d\n\x15return_reconstruction\x18\x03 \x01(\x08\x12=\n\x15reconstruction_format\x18\x04 \x01(\x0e\x32\x1e.compress.image.v1.ImageFormat\x12\x16\n\x0ereturn_latents\x18\x05 \x01(\x08\x12\x13\n\x0blatent_bits\x18\x06 \x01(\r\"\xa8\x02\n\x0c\x45ncodeResult\x12\x11\n\tbitstream\x18\x01 \x01(\x0c\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\x12\x10\n\x08\x63hannels\x18\x04 \x01(\r\x12;\n\x0frate_distortion\x18\x05 \x01(\x0b\x32\".compress.common.v1.RateDistortion\x12+\n\x05model\x18\x06 \x01(\x0b\x32\x1c.compress.common.v1.ModelRef\x12\x16\n\x0ereconstruction\x18\x07 \x01(\x0c\x12+\n\x07latents\x18\x08 \x01(\x0b\x32\x1a.compress.common.v1.Tensor\x12\x10\n\x08warnings\x18\t \x03(\t\x12\x13\n\x0blatent_bits\x18\n \x01(\r\"\x13\n\x11ListCodecsRequest\"B\n\x12ListCodecsResponse\x12,\n\x06\x63odecs\x18\x01 \x03(\x0b\x32\x1c.compress.image.v1.CodecInfo\"Q\n\rEncodeRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\x31\n\x07options\x18\x02 \x01(\x0b\x32 .compress.image.v1.EncodeOptions\"A\n\x0e\x45ncodeResponse\x12/\n\x06result\x18\x01 \x01(\x0b\x32\x1f.compress.image.v1.EncodeResult\"~\n\x13\x45ncodeStreamRequest\x12\x33\n\x07options\x18\x01 \x01(\x0b\x32 .compress.image.v1.EncodeOptionsH\x00\x12*\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x19.compress.common.v1.ChunkH\x00\x42\x06\n\x04part\"G\n\x14\x45ncodeStreamResponse\x12/\n\x06result\x18\x01 \x01(\x0b\x32\x1f.compress.image.v1.EncodeResult\"R\n\rDecodeRequest\x12\x11\n\tbitstream\x18\x01 \x01(\x0c\x12.\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x1e.compress.image.v1.ImageFormat\"\x80\x01\n\x0e\x44\x65\x63odeResponse\x12\r\n\x05image\x18\x01 \x01(\x0c\x12.\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x1e.compress.image.v1.ImageFormat\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\x12\x10\n\x08\x63hannels\x18\x05 \x01(\r\"X\n\x13\x44\x65\x63odeStreamRequest\x12\x11\n\tbitstream\x18\x01 \x01(\x0c\x12.\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x1e.compress.image.v1.ImageFormat\"q\n\x14\x44\x65\x63odeStreamResponse\x12\r\n\x05width\x18\x01 \x01(\r\x12\x0e\n\x06height\x18\x02 \x01(\r\x12\x10\n\x08\x63hannels\x18\x03 \x01(\r\x12(\n\x05\x63hunk\x18\x04 \x01(\x0b\x32\x19.compress.common.v1.Chunk*s\n\x0bImageFormat\x12\x1c\n\x18IMAGE_FORMAT_UNSPECIFIED\x10\x00\x12\x14\n\x10IMAGE_FORMAT_PNG\x10\x01\x12\x15\n\x11IMAGE_FORMAT_WEBP\x10\x02\x12\x19\n\x15IMAGE_FORMAT_RAW_RGB8\x10\x03\x32\xcd\x03\n\x0cImageService\x12Y\n\nListCodecs\x12$.compress.image.v1.ListCodecsRequest\x1a%.compress.image.v1.ListCodecsResponse\x12M\n\x06\x45ncode\x12 .compress.image.v1.EncodeRequest\x1a!.compress.image.v1.EncodeResponse\x12\x61\n\x0c\x45ncodeStream\x12&.compress.image.v1.EncodeStreamRequest\x1a\'.compress.image.v1.EncodeStreamResponse(\x01\x12M\n\x06\x44\x65\x63ode\x12 .compress.image.v1.DecodeRequest\x1a!.compress.image.v1.DecodeResponse\x12\x61\n\x0c\x44\x65\x63odeStream\x12&.compress.image.v1.DecodeStreamRequest\x1a\'.compress.image.v1.DecodeStreamResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63ompress/image/v1/image.proto\x12\x11\x63ompress.image.v1\x1a\x1f\x63ompress/common/v1/common.proto\"\xa9\x01\n\tCodecInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x05model\x18\x02 \x01(\x0b\x32\x1c.compress.common.v1.ModelRef\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x17\n\x0flatent_channels\x18\x04 \x01(\r\x12\x0e\n\x06levels\x18\x05 \x01(\r\x12\x13\n\x0blatent_bits\x18\x06 \x01(\r\x12\x0e\n\x06\x66\x61mily\x18\x07 \x01(\t\"\xc2\x01\n\rEncodeOptions\x12\r\n\x05\x63odec\x18\x01 \x01(\t\x12\x17\n\x0fmeasure_quality\x18\x02 \x01(\x08\x12\x1d\n\x15return_reconstruction\x18\x03 \x01(\x08\x12=\n\x15reconstruction_format\x18\x04 \x01(\x0e\x32\x1e.compress.image.v1.ImageFormat\x12\x16\n\x0ereturn_latents\x18\x05 \x01(\x08\x12\x13\n\x0blatent_bits\x18\x06 \x01(\r\"\xa8\x02\n\x0c\x45ncodeResult\x12\x11\n\tbitstream\x18\x01 \x01(\x0c\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\x12\x10\n\x08\x63hannels\x18\x04 \x01(\r\x12;\n\x0frate_distortion\x18\x05 \x01(\x0b\x32\".compress.common.v1.RateDistortion\x12+\n\x05model\x18\x06 \x01(\x0b\x32\x1c.compress.common.v1.ModelRef\x12\x16\n\x0ereconstruction\x18\x07 \x01(\x0c\x12+\n\x07latents\x18\x08 \x01(\x0b\x32\x1a.compress.common.v1.Tensor\x12\x10\n\x08warnings\x18\t \x03(\t\x12\x13\n\x0blatent_bits\x18\n \x01(\r\"\x13\n\x11ListCodecsRequest\"B\n\x12ListCodecsResponse\x12,\n\x06\x63odecs\x18\x01 \x03(\x0b\x32\x1c.compress.image.v1.CodecInfo\"Q\n\rEncodeRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\x31\n\x07options\x18\x02 \x01(\x0b\x32 .compress.image.v1.EncodeOptions\"A\n\x0e\x45ncodeResponse\x12/\n\x06result\x18\x01 \x01(\x0b\x32\x1f.compress.image.v1.EncodeResult\"~\n\x13\x45ncodeStreamRequest\x12\x33\n\x07options\x18\x01 \x01(\x0b\x32 .compress.image.v1.EncodeOptionsH\x00\x12*\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x19.compress.common.v1.ChunkH\x00\x42\x06\n\x04part\"G\n\x14\x45ncodeStreamResponse\x12/\n\x06result\x18\x01 \x01(\x0b\x32\x1f.compress.image.v1.EncodeResult\"R\n\rDecodeRequest\x12\x11\n\tbitstream\x18\x01 \x01(\x0c\x12.\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x1e.compress.image.v1.ImageFormat\"\x80\x01\n\x0e\x44\x65\x63odeResponse\x12\r\n\x05image\x18\x01 \x01(\x0c\x12.\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x1e.compress.image.v1.ImageFormat\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\x12\x10\n\x08\x63hannels\x18\x05 \x01(\r\"X\n\x13\x44\x65\x63odeStreamRequest\x12\x11\n\tbitstream\x18\x01 \x01(\x0c\x12.\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x1e.compress.image.v1.ImageFormat\"q\n\x14\x44\x65\x63odeStreamResponse\x12\r\n\x05width\x18\x01 \x01(\r\x12\x0e\n\x06height\x18\x02 \x01(\r\x12\x10\n\x08\x63hannels\x18\x03 \x01(\r\x12(\n\x05\x63hunk\x18\x04 \x01(\x0b\x32\x19.compress.common.v1.Chunk*s\n\x0bImageFormat\x12\x1c\n\x18IMAGE_FORMAT_UNSPECIFIED\x10\x00\x12\x14\n\x10IMAGE_FORMAT_PNG\x10\x01\x12\x15\n\x11IMAGE_FORMAT_WEBP\x10\x02\x12\x19\n\x15IMAGE_FORMAT_RAW_RGB8\x10\x03\x32\xcd\x03\n\x0cImageService\x12Y\n\nListCodecs\x12$.compress.image.v1.ListCodecsRequest\x1a%.compress.image.v1.ListCodecsResponse\x12M\n\x06\x45ncode\x12 .compress.image.v1.EncodeRequest\x1a!.compress.image.v1.EncodeResponse\x12\x61\n\x0c\x45ncodeStream\x12&.compress.image.v1.EncodeStreamRequest\x1a\'.compress.image.v1.EncodeStreamResponse(\x01\x12M\n\x06\x44\x65\x63ode\x12 .compress.image.v1.DecodeRequest\x1a!.compress.image.v1.DecodeResponse\x12\x61\n\x0c\x44\x65\x63odeStream\x12&.compress.image.v1.DecodeStreamRequest\x1a\'.compress.image.v1.DecodeStreamResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'compress.image.v1.image_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_IMAGEFORMAT']._serialized_start=1597
-  _globals['_IMAGEFORMAT']._serialized_end=1712
+  _globals['_IMAGEFORMAT']._serialized_start=1613
+  _globals['_IMAGEFORMAT']._serialized_end=1728
   _globals['_CODECINFO']._serialized_start=86
-  _globals['_CODECINFO']._serialized_end=239
-  _globals['_ENCODEOPTIONS']._serialized_start=242
-  _globals['_ENCODEOPTIONS']._serialized_end=436
-  _globals['_ENCODERESULT']._serialized_start=439
-  _globals['_ENCODERESULT']._serialized_end=735
-  _globals['_LISTCODECSREQUEST']._serialized_start=737
-  _globals['_LISTCODECSREQUEST']._serialized_end=756
-  _globals['_LISTCODECSRESPONSE']._serialized_start=758
-  _globals['_LISTCODECSRESPONSE']._serialized_end=824
-  _globals['_ENCODEREQUEST']._serialized_start=826
-  _globals['_ENCODEREQUEST']._serialized_end=907
-  _globals['_ENCODERESPONSE']._serialized_start=909
-  _globals['_ENCODERESPONSE']._serialized_end=974
-  _globals['_ENCODESTREAMREQUEST']._serialized_start=976
-  _globals['_ENCODESTREAMREQUEST']._serialized_end=1102
-  _globals['_ENCODESTREAMRESPONSE']._serialized_start=1104
-  _globals['_ENCODESTREAMRESPONSE']._serialized_end=1175
-  _globals['_DECODEREQUEST']._serialized_start=1177
-  _globals['_DECODEREQUEST']._serialized_end=1259
-  _globals['_DECODERESPONSE']._serialized_start=1262
-  _globals['_DECODERESPONSE']._serialized_end=1390
-  _globals['_DECODESTREAMREQUEST']._serialized_start=1392
-  _globals['_DECODESTREAMREQUEST']._serialized_end=1480
-  _globals['_DECODESTREAMRESPONSE']._serialized_start=1482
-  _globals['_DECODESTREAMRESPONSE']._serialized_end=1595
-  _globals['_IMAGESERVICE']._serialized_start=1715
-  _globals['_IMAGESERVICE']._serialized_end=2176
+  _globals['_CODECINFO']._serialized_end=255
+  _globals['_ENCODEOPTIONS']._serialized_start=258
+  _globals['_ENCODEOPTIONS']._serialized_end=452
+  _globals['_ENCODERESULT']._serialized_start=455
+  _globals['_ENCODERESULT']._serialized_end=751
+  _globals['_LISTCODECSREQUEST']._serialized_start=753
+  _globals['_LISTCODECSREQUEST']._serialized_end=772
+  _globals['_LISTCODECSRESPONSE']._serialized_start=774
+  _globals['_LISTCODECSRESPONSE']._serialized_end=840
+  _globals['_ENCODEREQUEST']._serialized_start=842
+  _globals['_ENCODEREQUEST']._serialized_end=923
+  _globals['_ENCODERESPONSE']._serialized_start=925
+  _globals['_ENCODERESPONSE']._serialized_end=990
+  _globals['_ENCODESTREAMREQUEST']._serialized_start=992
+  _globals['_ENCODESTREAMREQUEST']._serialized_end=1118
+  _globals['_ENCODESTREAMRESPONSE']._serialized_start=1120
+  _globals['_ENCODESTREAMRESPONSE']._serialized_end=1191
+  _globals['_DECODEREQUEST']._serialized_start=1193
+  _globals['_DECODEREQUEST']._serialized_end=1275
+  _globals['_DECODERESPONSE']._serialized_start=1278
+  _globals['_DECODERESPONSE']._serialized_end=1406
+  _globals['_DECODESTREAMREQUEST']._serialized_start=1408
+  _globals['_DECODESTREAMREQUEST']._serialized_end=1496
+  _globals['_DECODESTREAMRESPONSE']._serialized_start=1498
+  _globals['_DECODESTREAMRESPONSE']._serialized_end=1611
+  _globals['_IMAGESERVICE']._serialized_start=1731
+  _globals['_IMAGESERVICE']._serialized_end=2192
 # @@protoc_insertion_point(module_scope)

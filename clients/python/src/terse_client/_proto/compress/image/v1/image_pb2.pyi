@@ -20,20 +20,22 @@ IMAGE_FORMAT_WEBP: ImageFormat
 IMAGE_FORMAT_RAW_RGB8: ImageFormat
 
 class CodecInfo(_message.Message):
-    __slots__ = ("name", "model", "description", "latent_channels", "levels", "latent_bits")
+    __slots__ = ("name", "model", "description", "latent_channels", "levels", "latent_bits", "family")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     LATENT_CHANNELS_FIELD_NUMBER: _ClassVar[int]
     LEVELS_FIELD_NUMBER: _ClassVar[int]
     LATENT_BITS_FIELD_NUMBER: _ClassVar[int]
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
     name: str
     model: _common_pb2.ModelRef
     description: str
     latent_channels: int
     levels: int
     latent_bits: int
-    def __init__(self, name: _Optional[str] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., description: _Optional[str] = ..., latent_channels: _Optional[int] = ..., levels: _Optional[int] = ..., latent_bits: _Optional[int] = ...) -> None: ...
+    family: str
+    def __init__(self, name: _Optional[str] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., description: _Optional[str] = ..., latent_channels: _Optional[int] = ..., levels: _Optional[int] = ..., latent_bits: _Optional[int] = ..., family: _Optional[str] = ...) -> None: ...
 
 class EncodeOptions(_message.Message):
     __slots__ = ("codec", "measure_quality", "return_reconstruction", "reconstruction_format", "return_latents", "latent_bits")

@@ -1,0 +1,280 @@
+//! The codec: padding, the float stages behind [`Network`], the integer entropy model, and
+//! the terse container (`CodecId::MlicImage`, sections `ZHAT` and one per slice pass).
+
+use std::collections::BTreeMap;
+
+use image::RgbImage;
+use ndarray::{Array3, Array4, ArrayD, Ix4};
+use terse_entropy::{CodecId, Container, ModelTag};
+
+use crate::{
+    MlicError, Network, Result,
+    entropy_model::{EntropyModel, RoundingCoder, SectionDecoder},
+};
+
+/// Images are padded (edge replication) to a multiple of this before analysis: ×16 for y,
+/// ×4 more for z.
+pub const ALIGN: u32 = 64;
+const Z_TAG: [u8; 4] = *b"ZHAT";
+/// Largest side accepted from a bitstream header before any allocation.
+pub const MAX_SIDE: u32 = 1 << 15;
+
+/// What an encode produced.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    /// The container bytes.
+    pub bitstream: Vec<u8>,
+    /// The dequantized latents `[1, M, h, w]` the decoder will see (feed `g_s` to measure).
+    pub y_hat: Array4<f32>,
+    /// Bytes of the hyper-latent section.
+    pub z_bytes: usize,
+    /// Bytes of the latent sections.
+    pub y_bytes: usize,
+}
+
+/// One trained rate point of the codec.
+#[derive(Debug)]
+pub struct MlicCodec {
+    entropy: EntropyModel,
+    model: ModelTag,
+}
+
+fn stage(stage: &'static str) -> impl Fn(String) -> MlicError {
+    move |message| MlicError::Network { stage, message }
+}
+
+fn four(array: ArrayD<f32>, stage_name: &'static str, expect: [usize; 4]) -> Result<Array4<f32>> {
+    let array = array
+        .into_dimensionality::<Ix4>()
+        .map_err(|e| MlicError::Network {
+            stage: stage_name,
+            message: e.to_string(),
+        })?;
+    if array.shape() != expect {
+        return Err(MlicError::Network {
+            stage: stage_name,
+            message: format!("output {:?}, expected {:?}", array.shape(), expect),
+        });
+    }
+    Ok(array)
+}
+
+fn padded(side: u32) -> u32 {
+    side.div_ceil(ALIGN) * ALIGN
+}
+
+impl MlicCodec {
+    /// A codec from its entropy model and the tag that bitstreams carry.
+    pub fn new(entropy: EntropyModel, model: ModelTag) -> Self {
+        Self { entropy, model }
+    }
+
+    /// A codec from `entropy.json`, `entropy.bin` and `prior.json`.
+    pub fn from_assets(
+        entropy_json: &[u8],
+        entropy_bin: &[u8],
+        prior_json: &[u8],
+        model: ModelTag,
+    ) -> Result<Self> {
+        Ok(Self::new(
+            EntropyModel::from_assets(entropy_json, entropy_bin, prior_json)?,
+            model,
+        ))
+    }
+
+    /// The model bitstreams of this codec carry.
+    pub fn model(&self) -> &ModelTag {
+        &self.model
+    }
+
+    /// The entropy model.
+    pub fn entropy(&self) -> &EntropyModel {
+        &self.entropy
+    }
+
+    /// The image as `[1, 3, H', W']` in [0, 1], edge-padded to multiples of [`ALIGN`].
+    pub fn image_tensor(image: &RgbImage) -> Result<Array4<f32>> {
+        let (w, h) = image.dimensions();
+        if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
+            return Err(MlicError::Image(format!(
+                "{w}x{h} is outside 1..={MAX_SIDE} per side"
+            )));
+        }
+        let (pw, ph) = (padded(w) as usize, padded(h) as usize);
+        Ok(Array4::from_shape_fn((1, 3, ph, pw), |(_, c, i, j)| {
+            let pixel = image.get_pixel((j as u32).min(w - 1), (i as u32).min(h - 1));
+            f32::from(pixel[c]) / 255.0
+        }))
+    }
+
+    /// Encodes an image: the analysis network (`g_a` + `h_a`), then [`MlicCodec::encode_latents`].
+    pub fn encode(&self, image: &RgbImage, analysis: &dyn Network) -> Result<Encoded> {
+        let x = Self::image_tensor(image)?;
+        let outputs = analysis.run(x.into_dyn()).map_err(stage("analysis"))?;
+        self.encode_latents(image.width(), image.height(), outputs)
+    }
+
+    /// Codes the analysis outputs `[y, z]` of a `width × height` image (padded as
+    /// [`MlicCodec::image_tensor`] pads it) into a bitstream.
+    pub fn encode_latents(
+        &self,
+        width: u32,
+        height: u32,
+        outputs: Vec<ArrayD<f32>>,
+    ) -> Result<Encoded> {
+        if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE {
+            return Err(MlicError::Image(format!(
+                "{width}x{height} is outside 1..={MAX_SIDE} per side"
+            )));
+        }
+        let (ph, pw) = (padded(height) as usize, padded(width) as usize);
+        let m = self.entropy.latent_channels();
+        let zc = self.entropy.hyper_channels();
+        let mut outputs = outputs.into_iter();
+        let (Some(y), Some(z), None) = (outputs.next(), outputs.next(), outputs.next()) else {
+            return Err(MlicError::Network {
+                stage: "analysis",
+                message: "expected outputs [y, z]".into(),
+            });
+        };
+        let y = four(y, "analysis", [1, m, ph / 16, pw / 16])?;
+        let z = four(z, "analysis", [1, zc, ph / 64, pw / 64])?;
+        let limit = f32::from(1u16 << 14);
+        if z.iter().any(|v| !v.is_finite()) || y.iter().any(|v| !v.is_finite()) {
+            return Err(MlicError::Network {
+                stage: "analysis",
+                message: "non-finite latents".into(),
+            });
+        }
+        let z_rounded: Vec<f32> = z.iter().map(|v| v.round().clamp(-limit, limit)).collect();
+        let plane = (ph / 64) * (pw / 64);
+        let z_bytes = self.entropy.prior().compress(&z_rounded, plane)?;
+        let z_hat = Array3::from_shape_vec(
+            (zc, ph / 64, pw / 64),
+            z_rounded.iter().map(|&v| v as i32).collect(),
+        )
+        .expect("sized");
+        let y3 = y.index_axis(ndarray::Axis(0), 0);
+        let mut coder = RoundingCoder::new(y3);
+        let y_hat_q = self.entropy.run(z_hat.view(), &mut coder)?;
+
+        let mut container = Container::new(CodecId::MlicImage);
+        container.model = Some(self.model.clone());
+        container.put_u64("width", u64::from(width));
+        container.put_u64("height", u64::from(height));
+        let y_bytes = coder.sections.values().map(Vec::len).sum();
+        container.push_section(Z_TAG, z_bytes.clone());
+        for (tag, bytes) in coder.sections {
+            container.push_section(tag, bytes);
+        }
+        let scale = (1u64 << self.entropy.activation_bits()) as f32;
+        Ok(Encoded {
+            bitstream: container.to_bytes()?,
+            y_hat: y_hat_q
+                .mapv(|v| v as f32 / scale)
+                .insert_axis(ndarray::Axis(0)),
+            z_bytes: z_bytes.len(),
+            y_bytes,
+        })
+    }
+
+    /// Decodes the latents `[1, M, h, w]` and the image size, refusing images over `max_pixels`
+    /// before allocating anything for them.
+    pub fn decode_latents(
+        &self,
+        bitstream: &[u8],
+        max_pixels: u64,
+    ) -> Result<(Array4<f32>, u32, u32)> {
+        let container = Container::parse(bitstream)?;
+        container.expect_codec(CodecId::MlicImage)?;
+        match &container.model {
+            Some(tag) if *tag == self.model => {}
+            Some(tag) => {
+                return Err(MlicError::Bitstream(format!(
+                    "coded with model `{}`, this codec is `{}`",
+                    tag.name, self.model.name
+                )));
+            }
+            None => return Err(MlicError::Bitstream("no model tag".into())),
+        }
+        let (width, height) = (container.u64("width")?, container.u64("height")?);
+        if width == 0 || height == 0 || width > u64::from(MAX_SIDE) || height > u64::from(MAX_SIDE)
+        {
+            return Err(MlicError::Bitstream(format!("image size {width}x{height}")));
+        }
+        if width * height > max_pixels {
+            return Err(MlicError::TooLarge(format!(
+                "{width}x{height} is over the limit of {max_pixels} pixels"
+            )));
+        }
+        let (w, h) = (width as u32, height as u32);
+        let (zh, zw) = (padded(h) as usize / 64, padded(w) as usize / 64);
+        let zc = self.entropy.hyper_channels();
+        let z =
+            self.entropy
+                .prior()
+                .decompress(container.section(Z_TAG)?, zc * zh * zw, zh * zw)?;
+        let z_hat = Array3::from_shape_vec((zc, zh, zw), z.iter().map(|&v| v as i32).collect())
+            .expect("sized");
+        let sections: BTreeMap<[u8; 4], Vec<u8>> = container
+            .sections()
+            .filter(|(tag, _)| *tag != Z_TAG)
+            .map(|(tag, bytes)| (tag, bytes.to_vec()))
+            .collect();
+        let y_hat_q = self
+            .entropy
+            .run(z_hat.view(), &mut SectionDecoder::new(&sections))?;
+        let scale = (1u64 << self.entropy.activation_bits()) as f32;
+        Ok((
+            y_hat_q
+                .mapv(|v| v as f32 / scale)
+                .insert_axis(ndarray::Axis(0)),
+            w,
+            h,
+        ))
+    }
+
+    /// The image from the synthesis outputs (`[1, 3, H', W']`), cropped to `width × height`.
+    pub fn reconstruct(outputs: Vec<ArrayD<f32>>, width: u32, height: u32) -> Result<RgbImage> {
+        let x_hat = outputs
+            .into_iter()
+            .next()
+            .ok_or_else(|| MlicError::Network {
+                stage: "synthesis",
+                message: "no output".into(),
+            })?
+            .into_dimensionality::<Ix4>()
+            .map_err(|e| MlicError::Network {
+                stage: "synthesis",
+                message: e.to_string(),
+            })?;
+        let (n, c, h, w) = x_hat.dim();
+        if n != 1 || c != 3 || h < height as usize || w < width as usize {
+            return Err(MlicError::Network {
+                stage: "synthesis",
+                message: format!("output {:?}", x_hat.shape()),
+            });
+        }
+        Ok(RgbImage::from_fn(width, height, |j, i| {
+            image::Rgb(std::array::from_fn(|k| {
+                (x_hat[[0, k, i as usize, j as usize]] * 255.0)
+                    .round()
+                    .clamp(0.0, 255.0) as u8
+            }))
+        }))
+    }
+
+    /// Decodes a bitstream to an image with the synthesis network.
+    pub fn decode(
+        &self,
+        bitstream: &[u8],
+        max_pixels: u64,
+        synthesis: &dyn Network,
+    ) -> Result<RgbImage> {
+        let (y_hat, width, height) = self.decode_latents(bitstream, max_pixels)?;
+        let outputs = synthesis
+            .run(y_hat.into_dyn())
+            .map_err(stage("synthesis"))?;
+        Self::reconstruct(outputs, width, height)
+    }
+}

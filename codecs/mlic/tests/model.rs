@@ -1,0 +1,287 @@
+//! The shipped MLIC-style codec: the integer entropy path equals the training script's bit for
+//! bit (fixture), bitstreams decode to exactly the encoder's latents whatever the ONNX Runtime
+//! thread count, quality reaches what training measured, and malformed input is refused.
+//!
+//! `TERSE_MLIC_REPOSITORY` / `TERSE_MLIC_MODEL` point the tests at another packaged model
+//! (default: models/repository, `mlic-q3`).
+
+use std::{
+    path::PathBuf,
+    sync::{Arc, OnceLock},
+};
+
+use ndarray::{Array3, ArrayD};
+use terse_entropy::ModelTag;
+use terse_mlic::{
+    MlicCodec, MlicError, Network,
+    entropy_model::{RoundingCoder, SectionDecoder},
+};
+use terse_runtime::{
+    LoadedModel, ModelRegistry, ModelSelection, OnnxRuntime, SessionOptions, TensorData,
+};
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+fn model_name() -> String {
+    std::env::var("TERSE_MLIC_MODEL").unwrap_or_else(|_| "mlic-q3".into())
+}
+
+fn repository() -> PathBuf {
+    std::env::var_os("TERSE_MLIC_REPOSITORY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(ROOT).join("models/repository"))
+}
+
+fn runtime() -> &'static OnnxRuntime {
+    static RUNTIME: OnceLock<OnnxRuntime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        std::env::set_current_dir(ROOT).unwrap();
+        let library = terse_runtime::resolve_library_path(None).expect("scripts/setup makes .venv");
+        OnnxRuntime::load(&library).unwrap()
+    })
+}
+
+/// An ONNX stage run through the runtime (blocking).
+struct Stage {
+    model: Arc<LoadedModel>,
+    input: &'static str,
+    tokio: tokio::runtime::Runtime,
+}
+
+impl Network for Stage {
+    fn run(&self, input: ArrayD<f32>) -> Result<Vec<ArrayD<f32>>, String> {
+        let tensor = TensorData::from_f32_array(self.input, input.view());
+        let output = self
+            .tokio
+            .block_on(self.model.infer(vec![tensor], &[]))
+            .map_err(|e| e.to_string())?;
+        output
+            .outputs
+            .iter()
+            .map(|t| {
+                t.to_f32_array()
+                    .ok_or_else(|| format!("`{}` is not fp32", t.name))
+            })
+            .collect()
+    }
+}
+
+struct Loaded {
+    codec: MlicCodec,
+    analysis: Stage,
+    synthesis: Stage,
+    validation_psnr: f64,
+}
+
+fn load(threads: usize) -> Loaded {
+    let options = SessionOptions {
+        intra_op_threads: threads,
+        pool_size: 1,
+        ..Default::default()
+    };
+    let registry = ModelRegistry::load(
+        runtime(),
+        &repository(),
+        &ModelSelection::default(),
+        &options,
+        None,
+    )
+    .unwrap();
+    let name = model_name();
+    let synthesis = registry.get(&name, "1").expect("packaged synthesis model");
+    let analysis = registry
+        .get(&format!("{name}-analysis"), "1")
+        .expect("packaged analysis model");
+    let entry = synthesis.entry();
+    let asset = |a: &str| entry.read_asset(a).unwrap();
+    let training: serde_json::Value = serde_json::from_slice(&asset("training")).unwrap();
+    let tag = ModelTag::from_sha256_hex(&name, &entry.manifest.sha256).unwrap();
+    let codec = MlicCodec::from_assets(
+        &asset("entropy"),
+        &asset("entropy-weights"),
+        &asset("prior"),
+        tag,
+    )
+    .unwrap();
+    let stage = |model, input| Stage {
+        model,
+        input,
+        tokio: tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap(),
+    };
+    Loaded {
+        codec,
+        analysis: stage(analysis, "image"),
+        synthesis: stage(synthesis, "y_hat"),
+        validation_psnr: training["validation_psnr"].as_f64().unwrap(),
+    }
+}
+
+fn photo(name: &str) -> image::RgbImage {
+    image::open(PathBuf::from(ROOT).join("tests/fixtures/images").join(name))
+        .unwrap()
+        .to_rgb8()
+}
+
+fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    let mse = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum::<f64>()
+        / a.as_raw().len() as f64;
+    10.0 * (255.0f64 * 255.0 / mse).log10()
+}
+
+#[test]
+fn integer_entropy_path_equals_the_training_script() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("tests/fixtures/{}.json", model_name()));
+    let fixture: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let dims = |key: &str| -> Vec<usize> {
+        fixture[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect()
+    };
+    let ints = |key: &str| -> Vec<i64> {
+        fixture[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect()
+    };
+    let (y_shape, z_shape) = (dims("y_shape"), dims("z_shape"));
+    let y: Vec<f32> = fixture["y"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect();
+    let y = Array3::from_shape_vec((y_shape[0], y_shape[1], y_shape[2]), y).unwrap();
+    let z_hat = Array3::from_shape_vec(
+        (z_shape[0], z_shape[1], z_shape[2]),
+        ints("z_hat").into_iter().map(|v| v as i32).collect(),
+    )
+    .unwrap();
+    let loaded = load(1);
+    let model = loaded.codec.entropy();
+    let mut encoder = RoundingCoder::new(y.view());
+    let y_hat_q = model.run(z_hat.view(), &mut encoder).unwrap();
+    assert_eq!(
+        y_hat_q.iter().copied().collect::<Vec<_>>(),
+        ints("y_hat_q"),
+        "y_hat (Q10)"
+    );
+    let decoded = model
+        .run(z_hat.view(), &mut SectionDecoder::new(&encoder.sections))
+        .unwrap();
+    assert_eq!(decoded, y_hat_q);
+}
+
+#[test]
+fn decoding_is_bit_exact_across_thread_counts_and_reaches_trained_quality() {
+    let (one, two) = (load(1), load(2));
+    for name in ["astronaut_200x136.png", "coffee_131x97.png"] {
+        let original = photo(name);
+        for encoder in [&one, &two] {
+            let encoded = encoder.codec.encode(&original, &encoder.analysis).unwrap();
+            // The latents depend only on integer arithmetic: every decoder agrees exactly.
+            for decoder in [&one, &two] {
+                let (y_hat, w, h) = decoder
+                    .codec
+                    .decode_latents(&encoded.bitstream, u64::MAX)
+                    .unwrap();
+                assert_eq!((w, h), original.dimensions());
+                assert_eq!(y_hat, encoded.y_hat, "{name}");
+            }
+            let a = one
+                .codec
+                .decode(&encoded.bitstream, u64::MAX, &one.synthesis)
+                .unwrap();
+            let b = two
+                .codec
+                .decode(&encoded.bitstream, u64::MAX, &two.synthesis)
+                .unwrap();
+            let differing = a
+                .as_raw()
+                .iter()
+                .zip(b.as_raw())
+                .filter(|(x, y)| x.abs_diff(**y) > 1)
+                .count();
+            assert_eq!(
+                differing, 0,
+                "synthesis differs by more than 1 level across thread counts"
+            );
+            let quality = psnr(&original, &a);
+            let bpp = encoded.bitstream.len() as f64 * 8.0
+                / f64::from(original.width() * original.height());
+            assert!(
+                quality > encoder.validation_psnr - 4.0,
+                "{name}: {quality:.2} dB at {bpp:.3} bpp (validation {:.2} dB)",
+                encoder.validation_psnr
+            );
+        }
+    }
+}
+
+#[test]
+fn malformed_bitstreams_are_refused() {
+    let loaded = load(1);
+    let original = photo("coffee_131x97.png");
+    let encoded = loaded.codec.encode(&original, &loaded.analysis).unwrap();
+    for cut in [
+        0,
+        10,
+        encoded.bitstream.len() / 2,
+        encoded.bitstream.len() - 1,
+    ] {
+        assert!(
+            loaded
+                .codec
+                .decode_latents(&encoded.bitstream[..cut], u64::MAX)
+                .is_err(),
+            "cut {cut}"
+        );
+    }
+    let mut flipped = encoded.bitstream.clone();
+    let last = flipped.len() - 3;
+    flipped[last] ^= 0x55;
+    assert!(
+        loaded.codec.decode_latents(&flipped, u64::MAX).is_err(),
+        "checksum"
+    );
+    assert!(matches!(
+        loaded.codec.decode_latents(&encoded.bitstream, 1000),
+        Err(MlicError::TooLarge(_))
+    ));
+    let other = MlicCodec::new(
+        terse_mlic::EntropyModel::from_assets(
+            &loaded
+                .synthesis
+                .model
+                .entry()
+                .read_asset("entropy")
+                .unwrap(),
+            &loaded
+                .synthesis
+                .model
+                .entry()
+                .read_asset("entropy-weights")
+                .unwrap(),
+            &loaded.synthesis.model.entry().read_asset("prior").unwrap(),
+        )
+        .unwrap(),
+        ModelTag::from_sha256_hex("another", &"ab".repeat(32)).unwrap(),
+    );
+    assert!(matches!(
+        other.decode_latents(&encoded.bitstream, u64::MAX),
+        Err(MlicError::Bitstream(_))
+    ));
+}
