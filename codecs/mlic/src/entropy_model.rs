@@ -66,7 +66,7 @@ impl Pass {
     fn includes(self, i: usize, j: usize) -> bool {
         match self {
             Pass::All => true,
-            Pass::Anchor => (i + j) % 2 == 0,
+            Pass::Anchor => (i + j).is_multiple_of(2),
             Pass::NonAnchor => (i + j) % 2 == 1,
         }
     }
@@ -133,14 +133,14 @@ impl EntropyModel {
         }
         if file.slices == 0
             || file.slices > 10
-            || file.latent_channels % file.slices != 0
+            || !file.latent_channels.is_multiple_of(file.slices)
             || !(4..=16).contains(&file.activation_bits)
         {
             return Err(MlicError::Model(
                 "entropy.json: bad slices / channels / bits".into(),
             ));
         }
-        if entropy_bin.len() % 4 != 0 {
+        if !entropy_bin.len().is_multiple_of(4) {
             return Err(MlicError::Model(
                 "entropy.bin is not a whole number of i32".into(),
             ));

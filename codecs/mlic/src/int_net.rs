@@ -59,7 +59,7 @@ impl IntNetwork {
             )));
         }
         let slice = |offset: usize, len: usize| -> Result<Vec<i64>> {
-            blob.get(offset..offset.checked_add(len).unwrap_or(usize::MAX))
+            blob.get(offset..offset.saturating_add(len))
                 .map(|s| s.iter().map(|&v| i64::from(v)).collect())
                 .ok_or_else(|| {
                     MlicError::Model(format!("parameters {offset}+{len} beyond entropy.bin"))

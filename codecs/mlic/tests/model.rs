@@ -5,118 +5,18 @@
 //! `TERSE_MLIC_REPOSITORY` / `TERSE_MLIC_MODEL` point the tests at another packaged model
 //! (default: models/repository, `mlic-q3`).
 
-use std::{
-    path::PathBuf,
-    sync::{Arc, OnceLock},
-};
+use std::path::PathBuf;
 
-use ndarray::{Array3, ArrayD};
+use ndarray::Array3;
 use terse_entropy::ModelTag;
 use terse_mlic::{
-    MlicCodec, MlicError, Network,
+    MlicCodec, MlicError,
     entropy_model::{RoundingCoder, SectionDecoder},
 };
-use terse_runtime::{
-    LoadedModel, ModelRegistry, ModelSelection, OnnxRuntime, SessionOptions, TensorData,
-};
 
-const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+mod support;
 
-fn model_name() -> String {
-    std::env::var("TERSE_MLIC_MODEL").unwrap_or_else(|_| "mlic-q3".into())
-}
-
-fn repository() -> PathBuf {
-    std::env::var_os("TERSE_MLIC_REPOSITORY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(ROOT).join("models/repository"))
-}
-
-fn runtime() -> &'static OnnxRuntime {
-    static RUNTIME: OnceLock<OnnxRuntime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        std::env::set_current_dir(ROOT).unwrap();
-        let library = terse_runtime::resolve_library_path(None).expect("scripts/setup makes .venv");
-        OnnxRuntime::load(&library).unwrap()
-    })
-}
-
-/// An ONNX stage run through the runtime (blocking).
-struct Stage {
-    model: Arc<LoadedModel>,
-    input: &'static str,
-    tokio: tokio::runtime::Runtime,
-}
-
-impl Network for Stage {
-    fn run(&self, input: ArrayD<f32>) -> Result<Vec<ArrayD<f32>>, String> {
-        let tensor = TensorData::from_f32_array(self.input, input.view());
-        let output = self
-            .tokio
-            .block_on(self.model.infer(vec![tensor], &[]))
-            .map_err(|e| e.to_string())?;
-        output
-            .outputs
-            .iter()
-            .map(|t| {
-                t.to_f32_array()
-                    .ok_or_else(|| format!("`{}` is not fp32", t.name))
-            })
-            .collect()
-    }
-}
-
-struct Loaded {
-    codec: MlicCodec,
-    analysis: Stage,
-    synthesis: Stage,
-    validation_psnr: f64,
-}
-
-fn load(threads: usize) -> Loaded {
-    let options = SessionOptions {
-        intra_op_threads: threads,
-        pool_size: 1,
-        ..Default::default()
-    };
-    let registry = ModelRegistry::load(
-        runtime(),
-        &repository(),
-        &ModelSelection::default(),
-        &options,
-        None,
-    )
-    .unwrap();
-    let name = model_name();
-    let synthesis = registry.get(&name, "1").expect("packaged synthesis model");
-    let analysis = registry
-        .get(&format!("{name}-analysis"), "1")
-        .expect("packaged analysis model");
-    let entry = synthesis.entry();
-    let asset = |a: &str| entry.read_asset(a).unwrap();
-    let training: serde_json::Value = serde_json::from_slice(&asset("training")).unwrap();
-    let tag = ModelTag::from_sha256_hex(&name, &entry.manifest.sha256).unwrap();
-    let codec = MlicCodec::from_assets(
-        &asset("entropy"),
-        &asset("entropy-weights"),
-        &asset("prior"),
-        tag,
-    )
-    .unwrap();
-    let stage = |model, input| Stage {
-        model,
-        input,
-        tokio: tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap(),
-    };
-    Loaded {
-        codec,
-        analysis: stage(analysis, "image"),
-        synthesis: stage(synthesis, "y_hat"),
-        validation_psnr: training["validation_psnr"].as_f64().unwrap(),
-    }
-}
+use support::{ROOT, load, model_name};
 
 fn photo(name: &str) -> image::RgbImage {
     image::open(PathBuf::from(ROOT).join("tests/fixtures/images").join(name))

@@ -1,25 +1,10 @@
 //! Helpers both evaluation benches use: command-line tools and the reference's latent coding.
 
-use std::{path::Path, process::Command};
+use std::path::Path;
 
 use ndarray::Array3;
 
-/// Whether a command-line tool is on the PATH.
-pub fn tool(name: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-/// A command with arguments.
-pub fn cmd(program: &str, args: &[&str]) -> Command {
-    let mut c = Command::new(program);
-    c.args(args);
-    c
-}
+pub use terse_image_eval::{cmd, tool};
 
 /// Bytes of the latents coded as the reference does: each channel shifted to uint8 (`bias`
 /// added), all channels tiled into one grayscale image, lossless WebP (`cwebp -lossless -z 9`).

@@ -1,0 +1,152 @@
+//! Evaluation table of the MLIC-style codec on the McMaster validation photos (never trained
+//! on): every shipped rate point (models/repository, task `mlic-image`), the WaLLoC codecs, and
+//! JPEG, WebP, AVIF and JPEG XL at the bpp of each rate point; bpp, PSNR, MS-SSIM, encode and
+//! decode MPix/s (CPU); BD-rate of the MLIC curve against WebP and AVIF; and the ablation
+//! (hyperprior only → + channel context → + checkerboard spatial context) from the models in
+//! models/ablation, trained at the same lambda as the rate point they are compared with.
+//!
+//! Run: `cargo bench -p terse-mlic --bench eval` (`TERSE_EVAL_PHOTOS=n`: first n photos;
+//! `TERSE_EVAL_BASELINES=0`: no reference codecs; needs `scripts/setup`, the models, and
+//! ../shared/datasets/images/mcmaster; reference codecs from the Debian packages
+//! libjpeg-turbo-progs webp libavif-bin libjxl-tools, skipped when missing).
+
+use std::{path::Path, time::Instant};
+
+use terse_image_eval::{
+    Baseline, RgbImage, Row, bd_rate, load, ms_ssim, print_row, psnr, tool, validation_photos,
+};
+use terse_walloc::WallocImageCodec;
+use terse_walloc_host::{BlockingDecoder, host_repository};
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use support::{Loaded, ROOT, load_all};
+
+fn ours(model: &Loaded, original: &RgbImage) -> Row {
+    let pixels = f64::from(original.width()) * f64::from(original.height());
+    let start = Instant::now();
+    let encoded = model.codec.encode(original, &model.analysis).unwrap();
+    let encode_s = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let decoded = model
+        .codec
+        .decode(&encoded.bitstream, u64::MAX, &model.synthesis)
+        .unwrap();
+    let decode_s = start.elapsed().as_secs_f64();
+    Row {
+        bpp: encoded.bitstream.len() as f64 * 8.0 / pixels,
+        psnr: psnr(original, &decoded),
+        ms_ssim: ms_ssim(original, &decoded).unwrap_or(f64::NAN),
+        encode_s,
+        decode_s,
+        pixels,
+    }
+}
+
+fn header() {
+    println!(
+        "  {:<22} {:>6} {:>7} {:>8} {:>9} {:>9}",
+        "codec", "bpp", "PSNR", "MS-SSIM", "enc MP/s", "dec MP/s"
+    );
+}
+
+fn main() {
+    std::env::set_current_dir(ROOT).expect("workspace root");
+    let photos = validation_photos(Path::new(ROOT));
+    if photos.is_empty() {
+        println!("no validation photos under ../shared/datasets/images/mcmaster: nothing to evaluate");
+        return;
+    }
+    let images: Vec<RgbImage> = photos.iter().map(|p| load(p)).collect();
+    let n = images.len() as f64;
+    let rate_points = load_all(Path::new("models/repository"), 0);
+    let dir = std::env::temp_dir().join(format!("terse-mlic-eval-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    println!("McMaster validation set: {} photos (500x500), never trained on; CPU, ONNX Runtime default threads", images.len());
+
+    // Every rate point, with the reference codecs matched to its bpp photo by photo.
+    let run_baselines = std::env::var("TERSE_EVAL_BASELINES").map_or(true, |v| v != "0");
+    let baselines: Vec<Baseline> = Baseline::all()
+        .into_iter()
+        .filter(|b| run_baselines && tool(b.binary))
+        .collect();
+    let mut curves: Vec<(&str, Vec<(f64, f64)>)> = vec![("terse MLIC", Vec::new())];
+    curves.extend(baselines.iter().map(|b| (b.label, Vec::new())));
+    for model in &rate_points {
+        let mut rows = vec![Row::default(); 1 + baselines.len()];
+        for original in &images {
+            let row = ours(model, original);
+            rows[0].add(row);
+            for (i, baseline) in baselines.iter().enumerate() {
+                if let Some(r) = baseline.matched(original, &dir, row.bpp) {
+                    rows[i + 1].add(r);
+                }
+            }
+        }
+        println!("\n{} (reference codecs at the same bpp, photo by photo)", model.name);
+        header();
+        print_row(&format!("terse {}", model.name), rows[0], n);
+        for (i, baseline) in baselines.iter().enumerate() {
+            print_row(baseline.label, rows[i + 1], n);
+        }
+        for (curve, row) in curves.iter_mut().zip(&rows) {
+            curve.1.push((row.bpp / n, row.psnr / n));
+        }
+    }
+    for reference in ["WebP", "AVIF (libavif)"] {
+        let Some((_, theirs)) = curves.iter().find(|(label, _)| *label == reference) else {
+            continue;
+        };
+        match bd_rate(&curves[0].1, theirs) {
+            Some(rate) => println!(
+                "BD-rate of the MLIC curve ({} rate points) against {reference}: {rate:+.1}% (piecewise-linear log-rate over the shared PSNR range)",
+                curves[0].1.len()
+            ),
+            None => println!("BD-rate against {reference}: the PSNR ranges do not overlap"),
+        }
+    }
+
+    // WaLLoC (the fast mode) on the same photos.
+    println!("\nWaLLoC codecs on the same photos");
+    header();
+    for hosted in host_repository::<WallocImageCodec>(Path::new("models/repository")).unwrap() {
+        let decoder = BlockingDecoder::new(hosted.decoder).unwrap();
+        let mut total = Row::default();
+        for original in &images {
+            let pixels = f64::from(original.width()) * f64::from(original.height());
+            let start = Instant::now();
+            let (bitstream, _) = hosted.codec.encode(original).unwrap();
+            let encode_s = start.elapsed().as_secs_f64();
+            let start = Instant::now();
+            let decoded = hosted.codec.decode(&bitstream, &decoder, u64::MAX).unwrap();
+            total.add(Row {
+                bpp: bitstream.len() as f64 * 8.0 / pixels,
+                psnr: psnr(original, &decoded),
+                ms_ssim: ms_ssim(original, &decoded).unwrap_or(f64::NAN),
+                encode_s,
+                decode_s: start.elapsed().as_secs_f64(),
+                pixels,
+            });
+        }
+        print_row(&format!("terse {}", hosted.codec.model().name), total, n);
+    }
+
+    // Ablation: the entropy model's references, one at a time, at one lambda.
+    let ablation = load_all(Path::new("models/ablation"), 0);
+    if !ablation.is_empty() {
+        println!("\nablation (same lambda, same transforms' training recipe; context networks added one at a time)");
+        header();
+        for model in ablation.iter().chain(rate_points.iter().filter(|m| {
+            ablation.iter().any(|a| a.name.starts_with(&format!("{}-", m.name)))
+        })) {
+            let mut total = Row::default();
+            for original in &images {
+                total.add(ours(model, original));
+            }
+            let context = format!("{:?}", model.codec.entropy().context()).to_lowercase();
+            print_row(&format!("{} ({context})", model.name), total, n);
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
