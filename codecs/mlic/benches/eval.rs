@@ -55,7 +55,9 @@ fn main() {
     std::env::set_current_dir(ROOT).expect("workspace root");
     let photos = validation_photos(Path::new(ROOT));
     if photos.is_empty() {
-        println!("no validation photos under ../shared/datasets/images/mcmaster: nothing to evaluate");
+        println!(
+            "no validation photos under ../shared/datasets/images/mcmaster: nothing to evaluate"
+        );
         return;
     }
     let images: Vec<RgbImage> = photos.iter().map(|p| load(p)).collect();
@@ -63,7 +65,10 @@ fn main() {
     let rate_points = load_all(Path::new("models/repository"), 0);
     let dir = std::env::temp_dir().join(format!("terse-mlic-eval-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    println!("McMaster validation set: {} photos (500x500), never trained on; CPU, ONNX Runtime default threads", images.len());
+    println!(
+        "McMaster validation set: {} photos (500x500), never trained on; CPU, ONNX Runtime default threads",
+        images.len()
+    );
 
     // Every rate point, with the reference codecs matched to its bpp photo by photo.
     let run_baselines = std::env::var("TERSE_EVAL_BASELINES").map_or(true, |v| v != "0");
@@ -84,7 +89,10 @@ fn main() {
                 }
             }
         }
-        println!("\n{} (reference codecs at the same bpp, photo by photo)", model.name);
+        println!(
+            "\n{} (reference codecs at the same bpp, photo by photo)",
+            model.name
+        );
         header();
         print_row(&format!("terse {}", model.name), rows[0], n);
         for (i, baseline) in baselines.iter().enumerate() {
@@ -135,10 +143,14 @@ fn main() {
     // Ablation: the entropy model's references, one at a time, at one lambda.
     let ablation = load_all(Path::new("models/ablation"), 0);
     if !ablation.is_empty() {
-        println!("\nablation (same lambda, same transforms' training recipe; context networks added one at a time)");
+        println!(
+            "\nablation (same lambda, same transforms' training recipe; context networks added one at a time)"
+        );
         header();
         for model in ablation.iter().chain(rate_points.iter().filter(|m| {
-            ablation.iter().any(|a| a.name.starts_with(&format!("{}-", m.name)))
+            ablation
+                .iter()
+                .any(|a| a.name.starts_with(&format!("{}-", m.name)))
         })) {
             let mut total = Row::default();
             for original in &images {

@@ -48,6 +48,9 @@ struct EntropyFile {
     networks: Networks,
 }
 
+/// Largest latent symbol magnitude an encoder writes and a decoder accepts.
+pub const MAX_SYMBOL: i32 = 1 << 20;
+
 /// The format tag of `entropy.json`.
 pub const ENTROPY_FORMAT: &str = "terse-mlic-entropy/1";
 
@@ -329,7 +332,7 @@ impl EntropyModel {
             ));
         }
         for ((&(c, i, j), &mean), &symbol) in positions.iter().zip(&means).zip(&symbols) {
-            y_hat[[c, i, j]] = (i64::from(symbol) << self.activation_bits) + mean;
+            y_hat[[c, i, j]] = (i64::from(symbol) << self.activation_bits).wrapping_add(mean);
         }
         Ok(())
     }
@@ -366,7 +369,7 @@ impl SymbolCoder for RoundingCoder<'_> {
             .map(|(&(c, i, j), &mean)| {
                 let y = f64::from(self.y[[params.slice * cs + c, i, j]]);
                 let v = (y - mean as f64 / scale + 0.5).floor();
-                v.clamp(f64::from(i32::MIN / 2), f64::from(i32::MAX / 2)) as i32
+                v.clamp(-f64::from(MAX_SYMBOL), f64::from(MAX_SYMBOL)) as i32
             })
             .collect();
         let bytes = model.conditional.encode_symbols(&symbols, params.indexes)?;
@@ -394,6 +397,13 @@ impl SymbolCoder for SectionDecoder<'_> {
         let bytes = self.sections.get(&tag).ok_or_else(|| {
             MlicError::Bitstream(format!("section {} missing", String::from_utf8_lossy(&tag)))
         })?;
-        Ok(model.conditional.decode_symbols(bytes, params.indexes)?)
+        let symbols = model.conditional.decode_symbols(bytes, params.indexes)?;
+        if symbols.iter().any(|s| s.unsigned_abs() > MAX_SYMBOL as u32) {
+            return Err(MlicError::Bitstream(format!(
+                "section {} holds a symbol beyond ±{MAX_SYMBOL}",
+                String::from_utf8_lossy(&tag)
+            )));
+        }
+        Ok(symbols)
     }
 }

@@ -177,8 +177,10 @@ fn conv(
                         let row_out = &mut acc[i * w + j0..i * w + j1];
                         let start = (si * w) as isize + j0 as isize + dx;
                         let row_in = &src[start as usize..start as usize + (j1 - j0)];
+                        // Wrapping: a hostile bitstream can drive activations anywhere; the
+                        // result must still be the same on every machine, never a panic.
                         for (a, &v) in row_out.iter_mut().zip(row_in) {
-                            *a += wv * v;
+                            *a = a.wrapping_add(wv.wrapping_mul(v));
                         }
                     }
                 }
@@ -186,7 +188,7 @@ fn conv(
         }
         let half = 1i64 << (weight_bits - 1);
         for a in acc.iter_mut() {
-            *a = (*a + half) >> weight_bits;
+            *a = a.wrapping_add(half) >> weight_bits;
         }
     }
     Ok(Array3::from_shape_vec((cout, h, w), out).expect("sized"))

@@ -185,3 +185,43 @@ fn malformed_bitstreams_are_refused() {
         Err(MlicError::Bitstream(_))
     ));
 }
+
+#[test]
+fn hostile_sections_in_a_valid_container_never_panic() {
+    use terse_entropy::{CodecId, Container};
+    let loaded = load(1);
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..24 {
+        let mut container = Container::new(CodecId::MlicImage);
+        container.model = Some(loaded.codec.model().clone());
+        container.put_u64("width", 1 + next() % 130);
+        container.put_u64("height", 1 + next() % 130);
+        let mut tags: Vec<[u8; 4]> = vec![*b"ZHAT"];
+        for slice in 0..4u8 {
+            for pass in [b'A', b'N', b'F'] {
+                tags.push([b'Y', b'0' + slice, pass, b' ']);
+            }
+        }
+        for tag in tags {
+            if next() % 8 == 0 {
+                continue; // a missing section
+            }
+            let len = (next() % 64) as usize;
+            container.push_section(tag, (0..len).map(|_| next() as u8).collect());
+        }
+        let bytes = container.to_bytes().unwrap();
+        // Ok (garbage latents) or a typed error; never a panic, whatever the bytes.
+        let _ = loaded.codec.decode_latents(&bytes, u64::MAX).map_err(|e| {
+            assert!(
+                matches!(e, MlicError::Bitstream(_) | MlicError::Entropy(_)),
+                "round {round}: {e}"
+            )
+        });
+    }
+}

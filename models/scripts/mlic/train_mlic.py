@@ -454,7 +454,10 @@ def main():
         rng = np.random.default_rng(args.seed + start_step)
         print(f"resumed at step {start_step}", flush=True)
     elif args.init:
-        codec.load_state_dict(torch.load(args.init, weights_only=False)["model"])
+        # strict=False: an ablation (fewer context networks) starts from a full model's transforms.
+        missing, unexpected = codec.load_state_dict(torch.load(args.init, weights_only=False)["model"], strict=False)
+        if missing:
+            raise SystemExit(f"--init lacks {missing}")
         print(f"initialised from {args.init}", flush=True)
 
     if args.export_only:

@@ -1,5 +1,6 @@
-//! `compress.image.v1.ImageService` on the real `terse` binary with the shipped WaLLoC models:
-//! the PSNR an encode reports is the PSNR of what Decode returns; latents; streaming; errors.
+//! `compress.image.v1.ImageService` on the real `terse` binary with the shipped WaLLoC and MLIC
+//! models: the PSNR an encode reports is the PSNR of what Decode returns; latents; streaming;
+//! the MLIC rate ladder; errors.
 
 use terse_e2e::{ConfigFile, Server, assert_status, upload_chunks, workspace};
 use terse_proto::{
@@ -64,11 +65,21 @@ async fn reported_quality_is_what_decode_returns() {
             "MS-SSIM needs 161+ pixel sides"
         );
         let latents = result.latents.unwrap();
-        assert_eq!(latents.datatype, DataType::Int32 as i32);
-        assert_eq!(
-            latents.shape,
-            vec![i64::from(codec.latent_channels), 17, 25]
-        );
+        if codec.family == "mlic" {
+            // y_hat [M, H/16, W/16] of the image padded to multiples of 64 (256 x 192).
+            assert_eq!(latents.datatype, DataType::Fp32 as i32);
+            assert_eq!(
+                latents.shape,
+                vec![i64::from(codec.latent_channels), 12, 16]
+            );
+        } else {
+            assert_eq!(codec.family, "walloc");
+            assert_eq!(latents.datatype, DataType::Int32 as i32);
+            assert_eq!(
+                latents.shape,
+                vec![i64::from(codec.latent_channels), 17, 25]
+            );
+        }
 
         let decoded = client
             .decode(DecodeRequest {
@@ -286,4 +297,78 @@ async fn fewer_latent_bits_give_smaller_files_that_decode() {
         Code::InvalidArgument,
         "latent_bits 1 is outside 2..=8",
     );
+}
+
+#[tokio::test]
+async fn mlic_rate_points_form_a_ladder_and_refuse_what_they_cannot_do() {
+    let server = Server::start(&["--config", "config/terse.toml", "--services", "image"]).await;
+    let mut client = client(&server).await;
+    let codecs = client
+        .list_codecs(ListCodecsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .codecs;
+    let mlic: Vec<String> = codecs
+        .iter()
+        .filter(|c| c.family == "mlic")
+        .map(|c| c.name.clone())
+        .collect();
+    assert_eq!(mlic, ["mlic-q1", "mlic-q2", "mlic-q3", "mlic-q4"]);
+    let mut previous: Option<(usize, f64)> = None;
+    let mut bitstream = Vec::new();
+    for name in &mlic {
+        let result = client
+            .encode(EncodeRequest {
+                image: photo(),
+                options: Some(EncodeOptions {
+                    codec: name.clone(),
+                    measure_quality: true,
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .result
+            .unwrap();
+        assert_eq!(result.model.unwrap().name, *name);
+        let psnr = result.rate_distortion.unwrap().psnr_db.unwrap();
+        if let Some((bytes, quality)) = previous {
+            assert!(
+                result.bitstream.len() > bytes && psnr > quality,
+                "{name}: {} B {psnr:.2} dB after {bytes} B {quality:.2} dB",
+                result.bitstream.len()
+            );
+        }
+        previous = Some((result.bitstream.len(), psnr));
+        bitstream = result.bitstream;
+    }
+    assert_status(
+        client
+            .encode(EncodeRequest {
+                image: photo(),
+                options: Some(EncodeOptions {
+                    codec: "mlic-q2".into(),
+                    latent_bits: 6,
+                    ..Default::default()
+                }),
+            })
+            .await,
+        Code::InvalidArgument,
+        "MLIC rate points are separate codecs",
+    );
+    for cut in [20, bitstream.len() / 2, bitstream.len() - 1] {
+        let result = client
+            .decode(DecodeRequest {
+                bitstream: bitstream[..cut].to_vec(),
+                format: ImageFormat::Png as i32,
+            })
+            .await;
+        assert_eq!(
+            result.unwrap_err().code(),
+            Code::InvalidArgument,
+            "cut at {cut}"
+        );
+    }
 }
