@@ -73,6 +73,14 @@ impl Row {
     }
 }
 
+/// Prints the column header of [`print_row`].
+pub fn print_header() {
+    println!(
+        "  {:<22} {:>6} {:>7} {:>8} {:>9} {:>9}",
+        "codec", "bpp", "PSNR", "MS-SSIM", "enc MP/s", "dec MP/s"
+    );
+}
+
 /// Prints a row averaged over `n` photos (bpp, PSNR, MS-SSIM, encode and decode MPix/s).
 pub fn print_row(name: &str, r: Row, n: f64) {
     println!(

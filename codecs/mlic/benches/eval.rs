@@ -13,7 +13,8 @@
 use std::{path::Path, time::Instant};
 
 use terse_image_eval::{
-    Baseline, RgbImage, Row, bd_rate, load, ms_ssim, print_row, psnr, tool, validation_photos,
+    Baseline, RgbImage, Row, bd_rate, load, ms_ssim, print_header, print_row, psnr, tool,
+    validation_photos,
 };
 use terse_walloc::WallocImageCodec;
 use terse_walloc_host::{BlockingDecoder, host_repository};
@@ -42,13 +43,6 @@ fn ours(model: &Loaded, original: &RgbImage) -> Row {
         decode_s,
         pixels,
     }
-}
-
-fn header() {
-    println!(
-        "  {:<22} {:>6} {:>7} {:>8} {:>9} {:>9}",
-        "codec", "bpp", "PSNR", "MS-SSIM", "enc MP/s", "dec MP/s"
-    );
 }
 
 fn main() {
@@ -93,7 +87,7 @@ fn main() {
             "\n{} (reference codecs at the same bpp, photo by photo)",
             model.name
         );
-        header();
+        print_header();
         print_row(&format!("terse {}", model.name), rows[0], n);
         for (i, baseline) in baselines.iter().enumerate() {
             print_row(baseline.label, rows[i + 1], n);
@@ -117,7 +111,7 @@ fn main() {
 
     // WaLLoC (the fast mode) on the same photos.
     println!("\nWaLLoC codecs on the same photos");
-    header();
+    print_header();
     for hosted in host_repository::<WallocImageCodec>(Path::new("models/repository")).unwrap() {
         let decoder = BlockingDecoder::new(hosted.decoder).unwrap();
         let mut total = Row::default();
@@ -146,7 +140,7 @@ fn main() {
         println!(
             "\nablation (same lambda, same transforms' training recipe; context networks added one at a time)"
         );
-        header();
+        print_header();
         for model in ablation.iter().chain(rate_points.iter().filter(|m| {
             ablation
                 .iter()

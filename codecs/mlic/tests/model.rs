@@ -17,22 +17,12 @@ use terse_mlic::{
 mod support;
 
 use support::{ROOT, load, model_name};
+use terse_walloc::psnr;
 
 fn photo(name: &str) -> image::RgbImage {
     image::open(PathBuf::from(ROOT).join("tests/fixtures/images").join(name))
         .unwrap()
         .to_rgb8()
-}
-
-fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
-    let mse = a
-        .as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
-        .sum::<f64>()
-        / a.as_raw().len() as f64;
-    10.0 * (255.0f64 * 255.0 / mse).log10()
 }
 
 #[test]

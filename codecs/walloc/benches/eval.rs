@@ -17,7 +17,8 @@ use std::{
 };
 
 use terse_image_eval::{
-    Baseline, RgbImage, Row, bd_rate, load, ms_ssim, print_row, psnr, tool, validation_photos,
+    Baseline, RgbImage, Row, bd_rate, load, ms_ssim, print_header, print_row, psnr, tool,
+    validation_photos,
 };
 use terse_walloc::WallocImageCodec;
 use terse_walloc_host::{BlockingDecoder, host_repository};
@@ -88,10 +89,7 @@ fn main() {
             }
         }
         println!("\n{name} (bpp matched per photo)");
-        println!(
-            "  {:<22} {:>6} {:>7} {:>8} {:>9} {:>9}",
-            "codec", "bpp", "PSNR", "MS-SSIM", "enc MP/s", "dec MP/s"
-        );
+        print_header();
         print_row(&format!("terse {name}"), ours, n);
         for (label, r) in &baselines {
             print_row(label, *r, n);

@@ -150,13 +150,7 @@ impl ImageService {
         })
         .await?;
         let (width, height) = original.dimensions();
-        let pixels = f64::from(width) * f64::from(height);
-        let mut rate = common::RateDistortion {
-            compressed_bytes: bitstream.len() as u64,
-            original_bytes: u64::from(width) * u64::from(height) * 3,
-            bits_per_pixel: Some(bitstream.len() as f64 * 8.0 / pixels),
-            ..Default::default()
-        };
+        let mut rate = rate_of(bitstream.len(), width, height);
         let latent_tensor = options
             .return_latents
             .then(|| latent_tensor(&latents.values, latents.shift));
@@ -179,11 +173,7 @@ impl ImageService {
             reconstruction,
             latents: latent_tensor,
             latent_bits,
-            warnings: if alpha {
-                vec!["the alpha channel is not coded (RGB only)".into()]
-            } else {
-                Vec::new()
-            },
+            warnings: alpha_warning(alpha),
         })
     }
 
@@ -221,13 +211,7 @@ impl ImageService {
                 .map_err(mlic::mlic_status)
         })
         .await?;
-        let pixels = f64::from(width) * f64::from(height);
-        let mut rate = common::RateDistortion {
-            compressed_bytes: encoded.bitstream.len() as u64,
-            original_bytes: u64::from(width) * u64::from(height) * 3,
-            bits_per_pixel: Some(encoded.bitstream.len() as f64 * 8.0 / pixels),
-            ..Default::default()
-        };
+        let mut rate = rate_of(encoded.bitstream.len(), width, height);
         let latents = options.return_latents.then(|| {
             let y_hat = encoded.y_hat.index_axis(ndarray::Axis(0), 0);
             common::Tensor {
@@ -260,11 +244,7 @@ impl ImageService {
             reconstruction,
             latents,
             latent_bits: 0,
-            warnings: if alpha {
-                vec!["the alpha channel is not coded (RGB only)".into()]
-            } else {
-                Vec::new()
-            },
+            warnings: alpha_warning(alpha),
         })
     }
 
@@ -321,6 +301,25 @@ impl ImageService {
                 format
             },
         ))
+    }
+}
+
+/// Bytes and bits per pixel of a bitstream for a `width × height` RGB image.
+fn rate_of(bytes: usize, width: u32, height: u32) -> common::RateDistortion {
+    common::RateDistortion {
+        compressed_bytes: bytes as u64,
+        original_bytes: u64::from(width) * u64::from(height) * 3,
+        bits_per_pixel: Some(bytes as f64 * 8.0 / (f64::from(width) * f64::from(height))),
+        ..Default::default()
+    }
+}
+
+/// The warning an input with an alpha channel gets.
+fn alpha_warning(alpha: bool) -> Vec<String> {
+    if alpha {
+        vec!["the alpha channel is not coded (RGB only)".into()]
+    } else {
+        Vec::new()
     }
 }
 
