@@ -163,7 +163,8 @@ impl MlicCodec {
         container.put_u64("width", u64::from(width));
         container.put_u64("height", u64::from(height));
         let y_bytes = coder.sections.values().map(Vec::len).sum();
-        container.push_section(Z_TAG, z_bytes.clone());
+        let z_len = z_bytes.len();
+        container.push_section(Z_TAG, z_bytes);
         for (tag, bytes) in coder.sections {
             container.push_section(tag, bytes);
         }
@@ -173,7 +174,7 @@ impl MlicCodec {
             y_hat: y_hat_q
                 .mapv(|v| v as f32 / scale)
                 .insert_axis(ndarray::Axis(0)),
-            z_bytes: z_bytes.len(),
+            z_bytes: z_len,
             y_bytes,
         })
     }
