@@ -172,8 +172,7 @@ impl Baseline {
         let input = dir.join(format!("input.{}", self.input));
         original.save(&input).ok()?;
         let coded = dir.join("coded.bin");
-        let decoded = dir.join(format!("decoded.{}", self.output));
-        let (i, c, d) = (input.to_str()?, coded.to_str()?, decoded.to_str()?);
+        let (i, c) = (input.to_str()?, coded.to_str()?);
         let pixels = f64::from(original.width()) * f64::from(original.height());
         let encode = |q: u32| -> Option<(f64, f64)> {
             let start = Instant::now();
@@ -202,7 +201,26 @@ impl Baseline {
                 lo = q + 1;
             }
         }
-        let (bpp, encode_s) = encode(best?.1)?;
+        self.at(original, dir, best?.1)
+    }
+
+    /// Encodes at quality setting `q` (within `range`), decodes, and measures.
+    pub fn at(&self, original: &RgbImage, dir: &Path, q: u32) -> Option<Row> {
+        let input = dir.join(format!("input.{}", self.input));
+        original.save(&input).ok()?;
+        let coded = dir.join("coded.bin");
+        let decoded = dir.join(format!("decoded.{}", self.output));
+        let (i, c, d) = (input.to_str()?, coded.to_str()?, decoded.to_str()?);
+        let pixels = f64::from(original.width()) * f64::from(original.height());
+        let start = Instant::now();
+        (self.encode)(q, i, c)
+            .output()
+            .ok()?
+            .status
+            .success()
+            .then_some(())?;
+        let encode_s = start.elapsed().as_secs_f64();
+        let bpp = std::fs::metadata(&coded).ok()?.len() as f64 * 8.0 / pixels;
         let start = Instant::now();
         (self.decode)(c, d)
             .output()
@@ -220,6 +238,23 @@ impl Baseline {
             decode_s,
             pixels,
         })
+    }
+
+    /// Its rate-distortion curve over `images`: the mean (bpp, PSNR) at `steps` quality settings
+    /// spread evenly over its range.
+    pub fn curve(&self, images: &[RgbImage], dir: &Path, steps: u32) -> Vec<(f64, f64)> {
+        let (lo, hi) = self.range;
+        (0..steps)
+            .filter_map(|k| {
+                let q = lo + (hi - lo) * k / (steps - 1).max(1);
+                let mut total = Row::default();
+                for image in images {
+                    total.add(self.at(image, dir, q)?);
+                }
+                let n = images.len() as f64;
+                Some((total.bpp / n, total.psnr / n))
+            })
+            .collect()
     }
 }
 

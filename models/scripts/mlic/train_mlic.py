@@ -454,10 +454,15 @@ def main():
         rng = np.random.default_rng(args.seed + start_step)
         print(f"resumed at step {start_step}", flush=True)
     elif args.init:
-        # strict=False: an ablation (fewer context networks) starts from a full model's transforms.
-        missing, unexpected = codec.load_state_dict(torch.load(args.init, weights_only=False)["model"], strict=False)
-        if missing:
-            raise SystemExit(f"--init lacks {missing}")
+        # An ablation (fewer context networks) starts from a full model's transforms: parameters
+        # the two models do not share by name and shape keep their fresh initialisation.
+        source = torch.load(args.init, weights_only=False)["model"]
+        own = codec.state_dict()
+        shared = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+        codec.load_state_dict(shared, strict=False)
+        fresh = sorted(k for k in own if k not in shared)
+        if fresh:
+            print(f"fresh (not in --init by name and shape): {fresh}", flush=True)
         print(f"initialised from {args.init}", flush=True)
 
     if args.export_only:

@@ -27,7 +27,8 @@ pub fn repository() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(ROOT).join("models/repository"))
 }
 
-fn runtime() -> &'static OnnxRuntime {
+/// The process's ONNX Runtime (one environment per process).
+pub fn runtime() -> &'static OnnxRuntime {
     static RUNTIME: OnceLock<OnnxRuntime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
         std::env::set_current_dir(ROOT).unwrap();
