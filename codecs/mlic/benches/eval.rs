@@ -3,7 +3,7 @@
 //! JPEG, WebP, AVIF and JPEG XL at the bpp of each rate point; bpp, PSNR, MS-SSIM, encode and
 //! decode MPix/s (CPU); BD-rate of the MLIC curve against WebP and AVIF; and the ablation
 //! (hyperprior only → + channel context → + checkerboard spatial context) from the models in
-//! models/ablation, trained at the same lambda as the rate point they are compared with.
+//! models/ablation, each fine-tuned the same 1000 steps from `mlic-q3` at its lambda.
 //!
 //! Run: `cargo bench -p terse-mlic --bench eval` (`TERSE_EVAL_PHOTOS=n`: first n photos;
 //! `TERSE_EVAL_BASELINES=0`: no reference codecs; needs `scripts/setup`, the models, and
@@ -150,22 +150,20 @@ fn main() {
         print_row(&format!("terse {}", hosted.codec.model().name), total, n);
     }
 
-    // Ablation: the entropy model's references, one at a time, at one lambda.
-    let ablation = if Path::new("models/ablation").is_dir() {
+    // Ablation: the entropy model's references added one at a time, each model fine-tuned the
+    // same number of steps from the same start (models/ablation, train_ladder.sh).
+    let mut ablation = if Path::new("models/ablation").is_dir() {
         load_all(Path::new("models/ablation"), 0)
     } else {
         Vec::new()
     };
+    ablation.sort_by_key(|m| m.codec.entropy().context() as u8);
     if !ablation.is_empty() {
         println!(
-            "\nablation (same lambda, same transforms' training recipe; context networks added one at a time)"
+            "\nablation (same lambda, same start, same fine-tuning steps; references added one at a time)"
         );
         print_header();
-        for model in ablation.iter().chain(rate_points.iter().filter(|m| {
-            ablation
-                .iter()
-                .any(|a| a.name.starts_with(&format!("{}-", m.name)))
-        })) {
+        for model in &ablation {
             let mut total = Row::default();
             for original in &images {
                 total.add(ours(model, original));

@@ -8,8 +8,8 @@
 #
 # - mlic-q3 (lambda 0.013): trained from scratch, 5000 steps of 8 x 192^2 crops;
 # - mlic-q1, q2, q4 (lambda 0.0035, 0.0067, 0.025): fine-tuned from q3, 1500 steps each;
-# - models/ablation/mlic-q3-hyper and -channel: q3's transforms fine-tuned 1000 steps with the
-#   hyperprior-only and channel-context-only entropy models (the eval bench prints them beside q3).
+# - models/ablation/mlic-q3-hyper, -channel and -full: q3 fine-tuned 1000 more steps with the
+#   hyperprior-only, channel-context-only and full entropy models (the eval bench's ablation).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 cd "$root"
@@ -33,7 +33,9 @@ for point in "q1 0.0035" "q2 0.0067" "q4 0.025"; do
   set -- $point
   run "$1" --lmbda "$2" --steps 1500 --crop 192 --lr 5e-4 --init "$work/q3/checkpoint.pt"
 done
-for context in hyper channel; do
+# The ablation: each entropy model fine-tuned the same 1000 steps from q3, full context included,
+# so the comparison is not confounded by training length.
+for context in hyper channel full; do
   run "q3-$context" --lmbda 0.013 --context "$context" --steps 1000 --crop 192 --lr 5e-4 \
     --init "$work/q3/checkpoint.pt"
 done
@@ -41,6 +43,6 @@ done
 for q in q1 q2 q3 q4; do
   "$python" "$package" "$work/$q" "mlic-$q"
 done
-for context in hyper channel; do
+for context in hyper channel full; do
   TERSE_MODEL_REPOSITORY=models/ablation "$python" "$package" "$work/q3-$context" "mlic-q3-$context"
 done
