@@ -27,6 +27,21 @@ pub fn cmd(program: &str, args: &[&str]) -> Command {
     c
 }
 
+/// What every eval bench does first: work from the workspace `root` (the ONNX Runtime in
+/// ./.venv and the model repository are relative to it) and list the validation photos; `None`,
+/// after saying why, when there are none.
+pub fn start_eval(root: &Path) -> Option<Vec<PathBuf>> {
+    std::env::set_current_dir(root).expect("workspace root");
+    let photos = validation_photos(root);
+    if photos.is_empty() {
+        println!(
+            "no validation photos under ../shared/datasets/images/mcmaster: nothing to evaluate"
+        );
+        return None;
+    }
+    Some(photos)
+}
+
 /// The McMaster validation photos (never trained on) under `root/../shared/datasets`, the
 /// first `TERSE_EVAL_PHOTOS` of them when set.
 pub fn validation_photos(root: &Path) -> Vec<PathBuf> {

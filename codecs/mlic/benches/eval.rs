@@ -13,8 +13,8 @@
 use std::{path::Path, time::Instant};
 
 use terse_image_eval::{
-    Baseline, RgbImage, Row, bd_rate, load, ms_ssim, print_header, print_row, psnr, tool,
-    validation_photos,
+    Baseline, RgbImage, Row, bd_rate, load, ms_ssim, print_header, print_row, psnr, start_eval,
+    tool,
 };
 use terse_runtime::{ModelRegistry, ModelSelection, SessionOptions};
 use terse_walloc::WallocImageCodec;
@@ -47,14 +47,9 @@ fn ours(model: &Loaded, original: &RgbImage) -> Row {
 }
 
 fn main() {
-    std::env::set_current_dir(ROOT).expect("workspace root");
-    let photos = validation_photos(Path::new(ROOT));
-    if photos.is_empty() {
-        println!(
-            "no validation photos under ../shared/datasets/images/mcmaster: nothing to evaluate"
-        );
+    let Some(photos) = start_eval(Path::new(ROOT)) else {
         return;
-    }
+    };
     let images: Vec<RgbImage> = photos.iter().map(|p| load(p)).collect();
     let n = images.len() as f64;
     let rate_points = load_all(Path::new("models/repository"), 0);

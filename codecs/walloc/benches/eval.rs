@@ -17,8 +17,8 @@ use std::{
 };
 
 use terse_image_eval::{
-    Baseline, RgbImage, Row, bd_rate, load, ms_ssim, print_header, print_row, psnr, tool,
-    validation_photos,
+    Baseline, RgbImage, Row, bd_rate, load, ms_ssim, print_header, print_row, psnr, start_eval,
+    tool,
 };
 use terse_walloc::WallocImageCodec;
 use terse_walloc_host::{BlockingDecoder, host_repository};
@@ -30,16 +30,9 @@ use shared::webp_latent_bytes;
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
 fn main() {
-    // Paths (the ONNX Runtime in ./.venv, the repository) are relative to the workspace root.
-    std::env::set_current_dir(ROOT).expect("workspace root");
-    let photos = validation_photos(Path::new(ROOT));
-    if photos.is_empty() {
-        println!(
-            "no validation photos under ../shared/datasets/images/mcmaster: nothing to evaluate"
-        );
+    let Some(photos) = start_eval(Path::new(ROOT)) else {
         return;
-    }
-    std::env::set_current_dir(ROOT).unwrap();
+    };
     let mut configs = Vec::new();
     for hosted in host_repository::<WallocImageCodec>(&PathBuf::from("models/repository"))
         .expect("run scripts/setup first")
