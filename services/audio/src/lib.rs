@@ -20,6 +20,9 @@ use tonic::{Request, Response, Status, Streaming};
 
 pub use api::audio_service_server::AudioServiceServer;
 
+/// Model tasks this service hosts (a failed model of one of them makes the service NOT_SERVING).
+pub const MODEL_TASKS: &[&str] = &[<WallocAudioCodec as terse_walloc_host::WallocModel>::TASK];
+
 /// Limits of the audio service.
 #[derive(Debug, Clone, Copy)]
 pub struct AudioLimits {

@@ -28,6 +28,9 @@ pub const KEEP_CLASSIFIER_TASK: &str = "keep-classifier";
 /// Task name of sentence encoders in model manifests.
 pub const SENTENCE_ENCODER_TASK: &str = "sentence-encoder";
 
+/// Model tasks this service hosts (a failed model of one of them makes the service NOT_SERVING).
+pub const MODEL_TASKS: &[&str] = &[KEEP_CLASSIFIER_TASK, SENTENCE_ENCODER_TASK];
+
 /// Limits of the context service.
 #[derive(Debug, Clone, Copy)]
 pub struct ContextLimits {

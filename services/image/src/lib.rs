@@ -25,6 +25,9 @@ pub use mlic::{HostedMlic, MLIC_ANALYSIS_TASK, MLIC_TASK, host_mlic};
 /// Task name of WaLLoC image decoders in model manifests.
 pub const WALLOC_IMAGE_TASK: &str = WallocImageCodec::TASK;
 
+/// Model tasks this service hosts (a failed model of one of them makes the service NOT_SERVING).
+pub const MODEL_TASKS: &[&str] = &[WALLOC_IMAGE_TASK, MLIC_TASK, MLIC_ANALYSIS_TASK];
+
 /// Limits of the image service.
 #[derive(Debug, Clone, Copy)]
 pub struct ImageLimits {

@@ -1,10 +1,12 @@
 //! Server configuration: a TOML file, overridden by environment variables and CLI flags.
 
-use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use terse_runtime::{ModelSelection, SessionOptions};
+
+use crate::auth::TokenSet;
 
 /// A service this binary can host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -199,6 +201,45 @@ pub struct Config {
     pub audio: AudioSection,
     /// Context compression limits.
     pub context: ContextSection,
+    /// Transport security.
+    pub tls: TlsSection,
+    /// Bearer-token authentication.
+    pub auth: AuthSection,
+}
+
+/// `[tls]`: serve gRPC over TLS (rustls), optionally requiring client certificates.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM certificate chain of the server; with `key`, turns TLS on.
+    pub cert: Option<PathBuf>,
+    /// PEM private key of `cert`.
+    pub key: Option<PathBuf>,
+    /// PEM bundle of the CAs whose client certificates are accepted; set, it turns on mutual
+    /// TLS: a client without a certificate signed by one of them cannot connect.
+    pub client_ca: Option<PathBuf>,
+}
+
+/// `[auth]`: bearer tokens (`authorization: Bearer <token>`) required on every call.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSection {
+    /// File of accepted tokens, one per line (blank lines and `#` comments ignored).
+    pub tokens_file: Option<PathBuf>,
+    /// Name of an environment variable holding accepted tokens, comma or newline separated.
+    pub tokens_env: Option<String>,
+    /// gRPC services callable without a token (health, so that probes need no secret).
+    pub exempt: Vec<String>,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        Self {
+            tokens_file: None,
+            tokens_env: None,
+            exempt: vec!["grpc.health.v1.Health".to_string()],
+        }
+    }
 }
 
 /// `[context]`: limits and batching of the context compression service.
@@ -307,6 +348,118 @@ pub struct Resolved {
     pub services: Vec<ServiceKind>,
     /// Metrics address, if enabled.
     pub metrics_listen: Option<SocketAddr>,
+    /// Certificates and keys read from `[tls]`, when TLS is on.
+    pub tls: Option<TlsMaterial>,
+    /// Accepted bearer tokens from `[auth]`, when authentication is on.
+    pub tokens: Option<Arc<TokenSet>>,
+}
+
+/// The PEM files named in `[tls]`, read at start-up. `Debug` shows sizes only.
+#[derive(Clone)]
+pub struct TlsMaterial {
+    /// Server certificate chain.
+    pub cert_pem: Vec<u8>,
+    /// Server private key.
+    pub key_pem: Vec<u8>,
+    /// Client CA bundle: mutual TLS when present.
+    pub client_ca_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for TlsMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsMaterial")
+            .field("cert_bytes", &self.cert_pem.len())
+            .field("key", &"<redacted>")
+            .field("mutual", &self.client_ca_pem.is_some())
+            .finish()
+    }
+}
+
+/// Shortest accepted token: shorter secrets are guessable and refused at start-up.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+fn read_pem(path: &std::path::Path, what: &str) -> anyhow::Result<Vec<u8>> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))?;
+    if !bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+        bail!("{what} {} is not a PEM file", path.display());
+    }
+    Ok(bytes)
+}
+
+impl TlsSection {
+    fn load(&self) -> anyhow::Result<Option<TlsMaterial>> {
+        match (&self.cert, &self.key) {
+            (None, None) => {
+                if self.client_ca.is_some() {
+                    bail!("tls.client_ca needs tls.cert and tls.key (mutual TLS runs over TLS)");
+                }
+                Ok(None)
+            }
+            (Some(cert), Some(key)) => Ok(Some(TlsMaterial {
+                cert_pem: read_pem(cert, "tls.cert")?,
+                key_pem: read_pem(key, "tls.key")?,
+                client_ca_pem: self
+                    .client_ca
+                    .as_deref()
+                    .map(|ca| read_pem(ca, "tls.client_ca"))
+                    .transpose()?,
+            })),
+            _ => bail!("tls.cert and tls.key must be set together"),
+        }
+    }
+}
+
+impl AuthSection {
+    fn load(&self) -> anyhow::Result<Option<Arc<TokenSet>>> {
+        if self.tokens_file.is_none() && self.tokens_env.is_none() {
+            return Ok(None);
+        }
+        let mut tokens = Vec::new();
+        if let Some(path) = &self.tokens_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read auth.tokens_file {}", path.display()))?;
+            tokens.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(String::from),
+            );
+        }
+        if let Some(name) = &self.tokens_env {
+            let value = std::env::var(name).with_context(|| {
+                format!("auth.tokens_env names ${name}, which is not set (or not UTF-8)")
+            })?;
+            tokens.extend(
+                value
+                    .split([',', '\n'])
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(String::from),
+            );
+        }
+        if tokens.is_empty() {
+            bail!(
+                "authentication is configured but no token was found (auth.tokens_file / auth.tokens_env)"
+            );
+        }
+        if let Some(position) = tokens.iter().position(|t| t.len() < MIN_TOKEN_LEN) {
+            bail!(
+                "auth token #{} is shorter than {MIN_TOKEN_LEN} characters",
+                position + 1
+            );
+        }
+        if let Some(bad) = tokens
+            .iter()
+            .position(|t| !t.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            bail!(
+                "auth token #{} has characters other than printable ASCII",
+                bad + 1
+            );
+        }
+        Ok(Some(Arc::new(TokenSet::new(&tokens))))
+    }
 }
 
 impl Config {
@@ -377,10 +530,22 @@ impl Config {
                     .with_context(|| format!("server.metrics_listen `{metrics}`"))?,
             )
         };
+        for name in &self.auth.exempt {
+            if name != "grpc.health.v1.Health"
+                && !name.starts_with("grpc.reflection.")
+                && !ServiceKind::ALL.iter().any(|k| k.grpc_name() == name)
+            {
+                bail!("auth.exempt names `{name}`, which is not a gRPC service of this server");
+            }
+        }
+        let tls = self.tls.load()?;
+        let tokens = self.auth.load()?;
         Ok(Resolved {
             config: self,
             services,
             metrics_listen,
+            tls,
+            tokens,
         })
     }
 }

@@ -1,5 +1,6 @@
-//! The tower layer in front of every gRPC service: global concurrency limit with load shedding,
-//! request deadlines, and per-method metrics (calls by code, latency, bytes in and out).
+//! The tower layer in front of every gRPC service: bearer-token authentication, services that
+//! could not start answering UNAVAILABLE, a global concurrency limit with load shedding, request
+//! deadlines, and per-method metrics (calls by code, latency, bytes in and out).
 
 use std::{
     pin::Pin,
@@ -15,7 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::{Code, Status, body::Body};
 use tower::{Layer, Service};
 
-use crate::metrics::Metrics;
+use crate::{auth::TokenSet, metrics::Metrics};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -26,12 +27,55 @@ fn deadline_margin(deadline: Duration) -> Duration {
     (deadline / 10).clamp(Duration::from_millis(5), Duration::from_millis(250))
 }
 
+/// What the guard enforces.
+pub struct GuardSettings {
+    /// Most calls at once (health and reflection exempt).
+    pub limit: usize,
+    /// Server-side deadline; the client's wins when shorter.
+    pub timeout: Option<Duration>,
+    /// Accepted bearer tokens; `None`: no authentication.
+    pub tokens: Option<Arc<TokenSet>>,
+    /// gRPC service names callable without a token.
+    pub auth_exempt: Vec<String>,
+    /// Services configured but not serving (gRPC name, why): their calls get UNAVAILABLE.
+    pub unavailable: Vec<(String, String)>,
+}
+
 /// Settings and shared state of the guard.
 pub struct GuardState {
     permits: Arc<Semaphore>,
     limit: usize,
     timeout: Option<Duration>,
+    tokens: Option<Arc<TokenSet>>,
+    /// `/service/` prefixes callable without a token.
+    auth_exempt: Vec<String>,
+    /// `/service/` prefixes of services that are not serving, with the reason.
+    unavailable: Vec<(String, String)>,
     metrics: Arc<Metrics>,
+}
+
+impl GuardState {
+    /// The status a call to `path` gets before it reaches its service, if any.
+    fn refusal(&self, path: &str, headers: &HeaderMap) -> Option<Status> {
+        if let Some(tokens) = &self.tokens
+            && !self
+                .auth_exempt
+                .iter()
+                .any(|prefix| path.starts_with(prefix))
+            && let Err(status) = tokens.check(headers)
+        {
+            return Some(status);
+        }
+        self.unavailable
+            .iter()
+            .find(|(prefix, _)| path.starts_with(prefix))
+            .map(|(prefix, reason)| {
+                Status::unavailable(format!(
+                    "{} is not serving on this instance: {reason}",
+                    prefix.trim_matches('/')
+                ))
+            })
+    }
 }
 
 /// Layer that wraps services in a [`Guard`].
@@ -41,14 +85,21 @@ pub struct GuardLayer {
 }
 
 impl GuardLayer {
-    /// At most `limit` calls at once (health and reflection exempt), each bounded by `timeout`
-    /// or the client's deadline, whichever is shorter.
-    pub fn new(limit: usize, timeout: Option<Duration>, metrics: Arc<Metrics>) -> Self {
+    /// A guard enforcing `settings`, reporting to `metrics`.
+    pub fn new(settings: GuardSettings, metrics: Arc<Metrics>) -> Self {
+        let prefix = |name: &String| format!("/{name}/");
         Self {
             state: Arc::new(GuardState {
-                permits: Arc::new(Semaphore::new(limit)),
-                limit,
-                timeout,
+                permits: Arc::new(Semaphore::new(settings.limit)),
+                limit: settings.limit,
+                timeout: settings.timeout,
+                tokens: settings.tokens,
+                auth_exempt: settings.auth_exempt.iter().map(prefix).collect(),
+                unavailable: settings
+                    .unavailable
+                    .iter()
+                    .map(|(name, reason)| (prefix(name), reason.clone()))
+                    .collect(),
                 metrics,
             }),
         }
@@ -271,6 +322,9 @@ where
                 metrics: Arc::clone(&metrics),
                 _permit: None,
             };
+            if let Some(status) = state.refusal(request.uri().path(), request.headers()) {
+                return Ok(status_response(status, record));
+            }
             if !is_exempt(request.uri().path()) {
                 match Arc::clone(&state.permits).try_acquire_owned() {
                     Ok(permit) => record._permit = Some(permit),

@@ -45,6 +45,18 @@ struct Cli {
     /// Log filter, e.g. `info` or `debug,ort=warn`.
     #[arg(long, env = "TERSE_LOG_LEVEL")]
     log_level: Option<String>,
+    /// PEM certificate chain: serve over TLS (with --tls-key).
+    #[arg(long, env = "TERSE_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "TERSE_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// PEM CA bundle for client certificates: require mutual TLS.
+    #[arg(long, env = "TERSE_TLS_CLIENT_CA")]
+    tls_client_ca: Option<PathBuf>,
+    /// File of accepted bearer tokens, one per line: require `authorization: Bearer <token>`.
+    #[arg(long, env = "TERSE_AUTH_TOKENS_FILE")]
+    auth_tokens_file: Option<PathBuf>,
     /// Check the configuration and load every model, then exit without serving.
     #[arg(long)]
     check: bool,
@@ -74,6 +86,18 @@ impl Cli {
         }
         if let Some(providers) = self.providers {
             config.runtime.sessions.providers = providers;
+        }
+        if let Some(cert) = self.tls_cert {
+            config.tls.cert = Some(cert);
+        }
+        if let Some(key) = self.tls_key {
+            config.tls.key = Some(key);
+        }
+        if let Some(ca) = self.tls_client_ca {
+            config.tls.client_ca = Some(ca);
+        }
+        if let Some(tokens) = self.auth_tokens_file {
+            config.auth.tokens_file = Some(tokens);
         }
         if let Some(format) = self.log_format {
             config.log.format = format;

@@ -13,12 +13,12 @@ use terse_runtime::{
 use terse_splat_service::{SplatLimits, SplatService, SplatServiceServer};
 use terse_vision_service::{VisionLimits, VisionService, VisionServiceServer};
 use tokio::{net::TcpListener, sync::watch};
-use tonic::transport::{Server, server::TcpIncoming};
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
-    config::{Resolved, ServiceKind},
-    guard::GuardLayer,
+    config::{Resolved, ServiceKind, TlsMaterial},
+    guard::{GuardLayer, GuardSettings},
     metrics::{self, Metrics},
 };
 
@@ -50,6 +50,43 @@ fn load_models(
         }
     }
     Ok((runtime, Arc::new(registry)))
+}
+
+/// Models of `kind`'s tasks that were selected but failed to load, as `name:version`.
+fn failed_models(registry: &ModelRegistry, kind: ServiceKind) -> Vec<String> {
+    let tasks: &[&str] = match kind {
+        ServiceKind::Image => terse_image_service::MODEL_TASKS,
+        ServiceKind::Audio => terse_audio_service::MODEL_TASKS,
+        ServiceKind::Context => terse_context_service::MODEL_TASKS,
+        ServiceKind::Models | ServiceKind::Vision | ServiceKind::Splat => &[],
+    };
+    registry
+        .entries()
+        .iter()
+        .filter(|e| {
+            tasks.contains(&e.entry.manifest.task.as_str())
+                && matches!(e.state, ModelState::Failed(_))
+        })
+        .map(|e| e.entry.id())
+        .collect()
+}
+
+/// rustls settings from the PEM files of `[tls]`.
+fn server_tls(tls: &TlsMaterial) -> ServerTlsConfig {
+    let config = ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem));
+    match &tls.client_ca_pem {
+        Some(ca) => config.client_ca_root(Certificate::from_pem(ca)),
+        None => config,
+    }
+}
+
+/// `off`, `tls` or `mtls`: what the ready line and the start-up log say.
+fn tls_mode(resolved: &Resolved) -> &'static str {
+    match &resolved.tls {
+        None => "off",
+        Some(tls) if tls.client_ca_pem.is_some() => "mtls",
+        Some(_) => "tls",
+    }
 }
 
 /// Waits for SIGINT or SIGTERM.
@@ -109,11 +146,13 @@ pub async fn run(resolved: Resolved, check_only: bool) -> anyhow::Result<()> {
     }
     let running = start(resolved).await?;
     println!(
-        "terse ready grpc={} metrics={}",
+        "terse ready grpc={} metrics={} tls={} auth={}",
         running.grpc_addr,
         running
             .metrics_addr
-            .map_or_else(|| "off".to_string(), |a| a.to_string())
+            .map_or_else(|| "off".to_string(), |a| a.to_string()),
+        running.tls,
+        if running.auth { "on" } else { "off" }
     );
     let stopper = running.stopper();
     tokio::spawn(async move {
@@ -129,6 +168,10 @@ pub struct Running {
     pub grpc_addr: SocketAddr,
     /// Where the metrics listener is bound, when enabled.
     pub metrics_addr: Option<SocketAddr>,
+    /// `off`, `tls` or `mtls`.
+    pub tls: &'static str,
+    /// Whether calls need a bearer token.
+    pub auth: bool,
     stopper: Stopper,
     serve: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -208,108 +251,178 @@ pub async fn start(resolved: Resolved) -> anyhow::Result<Running> {
         ));
     }
 
+    let strict = resolved.config.runtime.models.strict;
+    let mut not_serving: Vec<(ServiceKind, String)> = Vec::new();
+    let mut build = |kind: ServiceKind, make: &mut dyn FnMut() -> Result<(), String>| {
+        if !resolved.services.contains(&kind) {
+            return Ok(());
+        }
+        match make() {
+            Ok(()) => Ok(()),
+            Err(e) if strict => Err(anyhow::anyhow!("{} service: {e}", kind.name())),
+            Err(e) => {
+                tracing::error!(service = kind.name(), error = %e, "service cannot start; it answers UNAVAILABLE and reports NOT_SERVING");
+                not_serving.push((kind, e));
+                Ok(())
+            }
+        }
+    };
+    let mut image = None;
+    build(ServiceKind::Image, &mut || {
+        let built = ImageService::from_registry(
+            &registry,
+            ImageLimits {
+                max_pixels: resolved.config.image.max_pixels,
+                max_bytes: resolved.config.image.max_bytes,
+            },
+        )?;
+        tracing::info!(codecs = ?built.codec_names(), "image codecs");
+        image = Some(built);
+        Ok(())
+    })?;
+    let mut audio = None;
+    build(ServiceKind::Audio, &mut || {
+        let built = AudioService::from_registry(
+            &registry,
+            AudioLimits {
+                max_seconds: resolved.config.audio.max_seconds,
+                max_bytes: resolved.config.audio.max_bytes,
+            },
+        )?;
+        tracing::info!(codecs = ?built.codec_names(), "audio codecs");
+        audio = Some(built);
+        Ok(())
+    })?;
+    let mut context = None;
+    build(ServiceKind::Context, &mut || {
+        let section = &resolved.config.context;
+        let built = ContextService::from_registry(
+            &registry,
+            ContextLimits {
+                max_input_tokens: section.max_input_tokens,
+                max_batch_requests: section.max_batch_requests,
+            },
+            if section.padding == "reference" {
+                Padding::MaxSeqLen
+            } else {
+                Padding::Longest
+            },
+        )?;
+        tracing::info!(models = ?built.model_names(), "keep classifiers");
+        context = Some(built);
+        Ok(())
+    })?;
+    // A service that started without some of its models (lenient start-up) is NOT_SERVING too,
+    // so readiness probes move traffic to complete replicas; it still serves what it has.
+    for &kind in &resolved.services {
+        let failed = failed_models(&registry, kind);
+        if !failed.is_empty() && !not_serving.iter().any(|(k, _)| *k == kind) {
+            tracing::error!(service = kind.name(), models = ?failed, "models failed to load; service reports NOT_SERVING");
+            not_serving.push((
+                kind,
+                format!("models failed to load: {}", failed.join(", ")),
+            ));
+        }
+    }
+
     let (health, health_service) = tonic_health::server::health_reporter();
     for service in &resolved.services {
-        health
-            .set_service_status(service.grpc_name(), ServingStatus::Serving)
-            .await;
+        let status = if not_serving.iter().any(|(kind, _)| kind == service) {
+            ServingStatus::NotServing
+        } else {
+            ServingStatus::Serving
+        };
+        health.set_service_status(service.grpc_name(), status).await;
     }
     health.set_service_status("", ServingStatus::Serving).await;
 
+    let limits = |service: ServiceKind| {
+        (
+            resolved.max_request_bytes(service),
+            resolved.max_response_bytes(service),
+        )
+    };
     let reflection_v1 = reflection_builder(&resolved.services).build_v1()?;
     let reflection_v1alpha = reflection_builder(&resolved.services).build_v1alpha()?;
-    let mut router = Server::builder()
+    let mut builder = Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)));
+    if let Some(tls) = &resolved.tls {
+        builder = builder
+            .tls_config(server_tls(tls))
+            .context("TLS configuration")?;
+    }
+    let (max_in, max_out) = limits(ServiceKind::Models);
+    let models = resolved.services.contains(&ServiceKind::Models).then(|| {
+        ModelRepositoryServiceServer::new(ModelRepository::new(Arc::clone(&registry), &runtime))
+            .max_decoding_message_size(max_in)
+            .max_encoding_message_size(max_out)
+    });
+    let (max_in, max_out) = limits(ServiceKind::Vision);
+    let vision = resolved.services.contains(&ServiceKind::Vision).then(|| {
+        VisionServiceServer::new(VisionService::new(VisionLimits {
+            max_elements: resolved.config.vision.max_elements,
+        }))
+        .max_decoding_message_size(max_in)
+        .max_encoding_message_size(max_out)
+    });
+    let (max_in, max_out) = limits(ServiceKind::Splat);
+    let splat = resolved.services.contains(&ServiceKind::Splat).then(|| {
+        SplatServiceServer::new(SplatService::new(SplatLimits {
+            max_splats: resolved.config.splat.max_splats,
+            max_scene_bytes: resolved.config.splat.max_scene_bytes,
+        }))
+        .max_decoding_message_size(max_in)
+        .max_encoding_message_size(max_out)
+    });
+    let (max_in, max_out) = limits(ServiceKind::Image);
+    let image = image.map(|built| {
+        ImageServiceServer::new(built)
+            .max_decoding_message_size(max_in)
+            .max_encoding_message_size(max_out)
+    });
+    let (max_in, max_out) = limits(ServiceKind::Audio);
+    let audio = audio.map(|built| {
+        AudioServiceServer::new(built)
+            .max_decoding_message_size(max_in)
+            .max_encoding_message_size(max_out)
+    });
+    let (max_in, max_out) = limits(ServiceKind::Context);
+    let context = context.map(|built| {
+        ContextServiceServer::new(built)
+            .max_decoding_message_size(max_in)
+            .max_encoding_message_size(max_out)
+    });
+    let unavailable = not_serving
+        .iter()
+        .filter(|(kind, _)| match kind {
+            ServiceKind::Image => image.is_none(),
+            ServiceKind::Audio => audio.is_none(),
+            ServiceKind::Context => context.is_none(),
+            _ => false,
+        })
+        .map(|(kind, reason)| (kind.grpc_name().to_string(), reason.clone()))
+        .collect();
+    let router = builder
         .layer(GuardLayer::new(
-            server.max_concurrent_requests,
-            resolved.request_timeout(),
+            GuardSettings {
+                limit: server.max_concurrent_requests,
+                timeout: resolved.request_timeout(),
+                tokens: resolved.tokens.clone(),
+                auth_exempt: resolved.config.auth.exempt.clone(),
+                unavailable,
+            },
             Arc::clone(&metrics),
         ))
         .add_service(health_service)
         .add_service(reflection_v1)
-        .add_service(reflection_v1alpha);
-    for &service in &resolved.services {
-        router = match service {
-            ServiceKind::Models => router.add_service(
-                ModelRepositoryServiceServer::new(ModelRepository::new(
-                    Arc::clone(&registry),
-                    &runtime,
-                ))
-                .max_decoding_message_size(resolved.max_request_bytes(service))
-                .max_encoding_message_size(resolved.max_response_bytes(service)),
-            ),
-            ServiceKind::Image => {
-                let image = ImageService::from_registry(
-                    &registry,
-                    ImageLimits {
-                        max_pixels: resolved.config.image.max_pixels,
-                        max_bytes: resolved.config.image.max_bytes,
-                    },
-                )
-                .map_err(|e| anyhow::anyhow!("image service: {e}"))?;
-                tracing::info!(codecs = ?image.codec_names(), "image codecs");
-                router.add_service(
-                    ImageServiceServer::new(image)
-                        .max_decoding_message_size(resolved.max_request_bytes(service))
-                        .max_encoding_message_size(resolved.max_response_bytes(service)),
-                )
-            }
-            ServiceKind::Audio => {
-                let audio = AudioService::from_registry(
-                    &registry,
-                    AudioLimits {
-                        max_seconds: resolved.config.audio.max_seconds,
-                        max_bytes: resolved.config.audio.max_bytes,
-                    },
-                )
-                .map_err(|e| anyhow::anyhow!("audio service: {e}"))?;
-                tracing::info!(codecs = ?audio.codec_names(), "audio codecs");
-                router.add_service(
-                    AudioServiceServer::new(audio)
-                        .max_decoding_message_size(resolved.max_request_bytes(service))
-                        .max_encoding_message_size(resolved.max_response_bytes(service)),
-                )
-            }
-            ServiceKind::Context => {
-                let section = &resolved.config.context;
-                let context = ContextService::from_registry(
-                    &registry,
-                    ContextLimits {
-                        max_input_tokens: section.max_input_tokens,
-                        max_batch_requests: section.max_batch_requests,
-                    },
-                    if section.padding == "reference" {
-                        Padding::MaxSeqLen
-                    } else {
-                        Padding::Longest
-                    },
-                )
-                .map_err(|e| anyhow::anyhow!("context service: {e}"))?;
-                tracing::info!(models = ?context.model_names(), "keep classifiers");
-                router.add_service(
-                    ContextServiceServer::new(context)
-                        .max_decoding_message_size(resolved.max_request_bytes(service))
-                        .max_encoding_message_size(resolved.max_response_bytes(service)),
-                )
-            }
-            ServiceKind::Vision => router.add_service(
-                VisionServiceServer::new(VisionService::new(VisionLimits {
-                    max_elements: resolved.config.vision.max_elements,
-                }))
-                .max_decoding_message_size(resolved.max_request_bytes(service))
-                .max_encoding_message_size(resolved.max_response_bytes(service)),
-            ),
-            ServiceKind::Splat => router.add_service(
-                SplatServiceServer::new(SplatService::new(SplatLimits {
-                    max_splats: resolved.config.splat.max_splats,
-                    max_scene_bytes: resolved.config.splat.max_scene_bytes,
-                }))
-                .max_decoding_message_size(resolved.max_request_bytes(service))
-                .max_encoding_message_size(resolved.max_response_bytes(service)),
-            ),
-        };
-    }
+        .add_service(reflection_v1alpha)
+        .add_optional_service(models)
+        .add_optional_service(vision)
+        .add_optional_service(splat)
+        .add_optional_service(image)
+        .add_optional_service(audio)
+        .add_optional_service(context);
 
     let mut drain_rx = stop_rx.clone();
     // With our own listener, tonic's `tcp_nodelay` does not apply: set it on accepted sockets,
@@ -320,7 +433,13 @@ pub async fn start(resolved: Resolved) -> anyhow::Result<Running> {
     let serve = router.serve_with_incoming_shutdown(incoming, async move {
         let _ = drain_rx.wait_for(|stop| *stop).await;
     });
-    tracing::info!(grpc = %grpc_addr, metrics = ?metrics_addr, "serving");
+    tracing::info!(
+        grpc = %grpc_addr,
+        metrics = ?metrics_addr,
+        tls = tls_mode(&resolved),
+        auth = resolved.tokens.as_ref().map_or(0, |t| t.len()),
+        "serving"
+    );
 
     let grace = Duration::from_millis(server.shutdown_grace_ms);
     let mut grace_rx = stop_rx;
@@ -339,6 +458,8 @@ pub async fn start(resolved: Resolved) -> anyhow::Result<Running> {
     Ok(Running {
         grpc_addr,
         metrics_addr,
+        tls: tls_mode(&resolved),
+        auth: resolved.tokens.is_some(),
         stopper: Stopper {
             health,
             services: resolved.services.clone(),

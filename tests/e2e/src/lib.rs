@@ -113,31 +113,7 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .expect("terse starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let ready = tokio::time::timeout(START_TIMEOUT, lines.next_line()).await;
-        let line = match ready {
-            Ok(Ok(Some(line))) if line.starts_with("terse ready ") => line,
-            other => {
-                let mut stderr = String::new();
-                if let Some(mut pipe) = child.stderr.take() {
-                    let _ = tokio::time::timeout(
-                        Duration::from_secs(5),
-                        pipe.read_to_string(&mut stderr),
-                    )
-                    .await;
-                }
-                panic!("terse did not become ready ({other:?}); stderr:\n{stderr}");
-            }
-        };
-        let field = |key: &str| {
-            line.split_whitespace()
-                .find_map(|part| part.strip_prefix(key))
-                .unwrap_or_else(|| panic!("ready line `{line}` lacks {key}"))
-                .to_string()
-        };
-        let grpc_addr = field("grpc=");
-        let metrics_addr = field("metrics=");
+        // Drain stderr from the start: a verbose server must never block on a full pipe.
         let stderr = Arc::new(Mutex::new(String::new()));
         let pipe = child.stderr.take().expect("piped stderr");
         let sink = Arc::clone(&stderr);
@@ -149,6 +125,26 @@ impl Server {
                 text.push('\n');
             }
         });
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(START_TIMEOUT, lines.next_line()).await;
+        let line = match ready {
+            Ok(Ok(Some(line))) if line.starts_with("terse ready ") => line,
+            other => {
+                let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let log = stderr.lock().expect("stderr buffer").clone();
+                panic!("terse did not become ready ({other:?}); stderr:\n{log}");
+            }
+        };
+        let field = |key: &str| {
+            line.split_whitespace()
+                .find_map(|part| part.strip_prefix(key))
+                .unwrap_or_else(|| panic!("ready line `{line}` lacks {key}"))
+                .to_string()
+        };
+        let grpc_addr = field("grpc=");
+        let metrics_addr = field("metrics=");
         Self {
             stderr,
             stderr_task: Some(stderr_task),
@@ -166,6 +162,25 @@ impl Server {
             .connect()
             .await
             .expect("connects to terse")
+    }
+
+    /// Waits (up to 5 s) until `/metrics` has exactly the line `line`.
+    pub async fn wait_for_metric(&self, line: &str) {
+        for _ in 0..200 {
+            if self.metrics().await.lines().any(|l| l == line) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "metric line `{line}` never appeared:\n{}",
+            self.metrics().await
+        );
+    }
+
+    /// What the server wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().expect("stderr buffer").clone()
     }
 
     /// Process id.
@@ -295,4 +310,18 @@ pub fn assert_status<T: std::fmt::Debug>(
         "`{}` lacks `{needle}`",
         err.message()
     );
+}
+
+/// The gRPC health status of `service` ("" for the whole server).
+pub async fn health_status(
+    channel: tonic::transport::Channel,
+    service: &str,
+) -> tonic_health::pb::health_check_response::ServingStatus {
+    let response = tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: service.to_string(),
+        })
+        .await
+        .expect("health check answers");
+    response.into_inner().status()
 }

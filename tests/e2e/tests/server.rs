@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use terse_e2e::{ConfigFile, Server, binary, flip_byte, repository_copy, workspace};
+use terse_e2e::{ConfigFile, Server, binary, flip_byte, health_status, repository_copy, workspace};
 use terse_proto::{
     common::v1::{DataType, ModelRef, Tensor},
     models::v1::{
@@ -58,16 +58,6 @@ fn analysis_request(height: i64, width: i64) -> (InferRequest, Vec<f32>) {
     (request, image)
 }
 
-async fn health_status(channel: Channel, service: &str) -> ServingStatus {
-    let response = HealthClient::new(channel)
-        .check(HealthCheckRequest {
-            service: service.to_string(),
-        })
-        .await
-        .expect("health check answers");
-    response.into_inner().status()
-}
-
 /// Starts an Infer call whose request stream stays open until the returned sender sends the
 /// request (or is dropped): the call holds a concurrency permit meanwhile.
 async fn open_infer_call(
@@ -95,19 +85,6 @@ async fn open_infer_call(
             .map(|response| response.into_inner())
     });
     (sender, task)
-}
-
-async fn wait_for_metric(server: &Server, line: &str) {
-    for _ in 0..200 {
-        if server.metrics().await.lines().any(|l| l == line) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!(
-        "metric line `{line}` never appeared:\n{}",
-        server.metrics().await
-    );
 }
 
 #[tokio::test]
@@ -381,7 +358,9 @@ async fn overload_is_shed_and_deadlines_are_enforced() {
 
     // One call holds the only permit...
     let (sender, held) = open_infer_call(channel.clone(), None).await;
-    wait_for_metric(&server, "terse_grpc_in_flight_requests 1").await;
+    server
+        .wait_for_metric("terse_grpc_in_flight_requests 1")
+        .await;
     // ...so the next one is shed at once, while health checks still answer.
     let shed = ModelRepositoryServiceClient::new(channel.clone())
         .list_models(ListModelsRequest::default())
@@ -418,7 +397,9 @@ async fn sigterm_drains_in_flight_calls_then_exits_cleanly() {
     let server = Server::start(&["--config", "config/terse.toml", "--log-format", "json"]).await;
     let channel = server.channel().await;
     let (sender, held) = open_infer_call(channel.clone(), None).await;
-    wait_for_metric(&server, "terse_grpc_in_flight_requests 1").await;
+    server
+        .wait_for_metric("terse_grpc_in_flight_requests 1")
+        .await;
 
     server.terminate().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -452,7 +433,9 @@ async fn shutdown_grace_bounds_how_long_a_stuck_call_keeps_the_server_alive() {
     let config = ConfigFile::new("[server]\nshutdown_grace_ms = 300\nrequest_timeout_ms = 0\n");
     let server = Server::start(&["--config", config.arg()]).await;
     let (_sender, _held) = open_infer_call(server.channel().await, None).await;
-    wait_for_metric(&server, "terse_grpc_in_flight_requests 1").await;
+    server
+        .wait_for_metric("terse_grpc_in_flight_requests 1")
+        .await;
     let started = std::time::Instant::now();
     server.terminate().await;
     let exit = server.wait(Duration::from_secs(20)).await;
