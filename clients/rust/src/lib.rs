@@ -49,6 +49,19 @@ use tonic::{
 };
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
+/// Whether a failed call may be sent again: the server was unavailable, or the connection
+/// broke under the call (a killed replica: `Unknown` with a transport error as its source).
+/// Retrying the second kind is safe because every call of this API is a pure function of its
+/// request.
+fn retryable(status: &Status) -> bool {
+    status.code() == Code::Unavailable
+        || std::error::Error::source(status)
+            .is_some_and(|source| source.is::<tonic::transport::Error>())
+}
+
+/// Longest wait between two retries.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
 /// Everything a call through this SDK can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -107,6 +120,7 @@ pub type Channel = InterceptedService<tonic::transport::Channel, BearerToken>;
 #[derive(Clone, Debug)]
 pub struct ClientBuilder {
     address: String,
+    replicas: Vec<String>,
     timeout: Option<Duration>,
     connect_timeout: Duration,
     retries: u32,
@@ -124,14 +138,24 @@ impl ClientBuilder {
         self
     }
 
+    /// More addresses of the same service (replicas): calls are spread over every address
+    /// that is up, client-side (power of two choices), and a replica that goes away is skipped
+    /// by the retries. The channel then connects lazily.
+    pub fn replicas<S: Into<String>>(mut self, addresses: impl IntoIterator<Item = S>) -> Self {
+        self.replicas.extend(addresses.into_iter().map(Into::into));
+        self
+    }
+
     /// How long connecting may take (default 10 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
-    /// Retries after `UNAVAILABLE` (default 3), waiting `backoff`, then twice as long each time
-    /// (default 100 ms). Other codes are returned at once: they would fail again.
+    /// Retries after `UNAVAILABLE` or a broken connection (default 3), waiting `backoff`, then twice as long each time
+    /// up to [`MAX_BACKOFF`] (default 100 ms). Other codes are returned at once: they would fail
+    /// again. Every call of this API is a pure function of its request, so a retry after a lost
+    /// connection is safe.
     pub fn retries(mut self, retries: u32, backoff: Duration) -> Self {
         self.retries = retries;
         self.backoff = backoff;
@@ -189,16 +213,16 @@ impl ClientBuilder {
         self
     }
 
-    fn endpoint(&self) -> Result<Endpoint, Error> {
-        let address = if self.address.contains("://") {
-            self.address.clone()
+    fn endpoint(&self, address: &str) -> Result<Endpoint, Error> {
+        let url = if address.contains("://") {
+            address.to_string()
         } else if self.tls.is_some() {
-            format!("https://{}", self.address)
+            format!("https://{address}")
         } else {
-            format!("http://{}", self.address)
+            format!("http://{address}")
         };
-        let mut endpoint = Endpoint::from_shared(address)
-            .map_err(|e| Error::Option(format!("address `{}`: {e}", self.address)))?
+        let mut endpoint = Endpoint::from_shared(url)
+            .map_err(|e| Error::Option(format!("address `{address}`: {e}")))?
             .connect_timeout(self.connect_timeout)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(30))
@@ -227,16 +251,28 @@ impl ClientBuilder {
         })
     }
 
-    /// Connects now (fails fast when the server is not there).
+    /// Connects now (fails fast when the server is not there); with [`Self::replicas`],
+    /// connects lazily.
     pub async fn connect(self) -> Result<Client, Error> {
-        let channel = self.endpoint()?.connect().await?;
+        if !self.replicas.is_empty() {
+            return self.connect_lazy();
+        }
+        let channel = self.endpoint(&self.address)?.connect().await?;
         self.finish(channel)
     }
 
     /// Connects on first use (and reconnects after failures), for clients made before the
     /// server is up.
     pub fn connect_lazy(self) -> Result<Client, Error> {
-        let channel = self.endpoint()?.connect_lazy();
+        let channel = if self.replicas.is_empty() {
+            self.endpoint(&self.address)?.connect_lazy()
+        } else {
+            let endpoints = std::iter::once(&self.address)
+                .chain(&self.replicas)
+                .map(|address| self.endpoint(address))
+                .collect::<Result<Vec<_>, _>>()?;
+            tonic::transport::Channel::balance_list(endpoints.into_iter())
+        };
         self.finish(channel)
     }
 }
@@ -304,6 +340,7 @@ impl Client {
     pub fn builder(address: impl Into<String>) -> ClientBuilder {
         ClientBuilder {
             address: address.into(),
+            replicas: Vec::new(),
             timeout: None,
             connect_timeout: Duration::from_secs(10),
             retries: 3,
@@ -371,10 +408,10 @@ impl Client {
         loop {
             match call().await {
                 Ok(response) => return Ok(response.into_inner()),
-                Err(status) if status.code() == Code::Unavailable && attempt < self.retries => {
+                Err(status) if retryable(&status) && attempt < self.retries => {
                     attempt += 1;
                     tokio::time::sleep(delay).await;
-                    delay = delay.saturating_mul(2);
+                    delay = delay.saturating_mul(2).min(MAX_BACKOFF);
                 }
                 Err(status) => return Err(status.into()),
             }

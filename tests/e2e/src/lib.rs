@@ -188,6 +188,11 @@ impl Server {
         self.child.id().expect("running")
     }
 
+    /// Kills the process at once (SIGKILL: no drain) and waits for it to be gone.
+    pub async fn kill(mut self) {
+        self.child.kill().await.expect("kill works");
+    }
+
     /// Sends SIGTERM.
     pub async fn terminate(&self) {
         let status = Command::new("kill")
@@ -324,4 +329,11 @@ pub async fn health_status(
         .await
         .expect("health check answers");
     response.into_inner().status()
+}
+
+/// A loopback address with a port that was free a moment ago (for servers that must come back
+/// on the same port).
+pub fn free_loopback_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("bound address").to_string()
 }
