@@ -25,10 +25,13 @@ def terse_binary() -> pathlib.Path:
 class Server:
     """A running ``terse`` process; ``address`` is ``127.0.0.1:PORT``."""
 
-    def __init__(self, listen: str = "127.0.0.1:0", services: str | None = None) -> None:
+    def __init__(
+        self, listen: str = "127.0.0.1:0", services: str | None = None, extra: list[str] = ()
+    ) -> None:
         args = [str(terse_binary()), "--listen", listen, "--metrics-listen", ""]
         if services:
             args += ["--services", services]
+        args += list(extra)
         self.process = subprocess.Popen(
             args,
             cwd=ROOT,

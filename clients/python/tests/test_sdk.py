@@ -135,6 +135,60 @@ def test_unavailable_is_retried_until_the_server_comes_up(free_port):
         started["server"].stop()
 
 
+def test_mutual_tls_and_bearer_token(tmp_path):
+    tls = FIXTURES / "tls"
+    token = "python-sdk-token-5e8f0a7c"
+    tokens = tmp_path / "tokens"
+    tokens.write_text(token + "\n")
+    secured = Server(
+        services="models",
+        extra=[
+            "--tls-cert", str(tls / "server.pem"),
+            "--tls-key", str(tls / "server.key"),
+            "--tls-client-ca", str(tls / "ca.pem"),
+            "--auth-tokens-file", str(tokens),
+        ],
+    )
+    address = "localhost:" + secured.address.rsplit(":", 1)[1]
+    identity = dict(
+        root_certificates=tls / "ca.pem",
+        private_key=tls / "client.key",
+        certificate_chain=tls / "client.pem",
+        retries=0,
+    )
+    try:
+        with Client(address, token=token, **identity) as client:
+            assert client.serving()
+            assert len(client.models.list()) > 0
+        with Client(address, **identity) as anonymous:
+            assert anonymous.serving()  # health needs no token
+            with pytest.raises(grpc.RpcError) as error:
+                anonymous.models.list()
+            assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with Client(address, token=token, root_certificates=tls / "ca.pem", retries=0) as no_cert:
+            with pytest.raises(grpc.RpcError) as error:
+                no_cert.models.list()
+            assert error.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        secured.stop()
+    assert token not in "".join(secured._stderr)
+
+
+def test_calls_are_spread_over_replicas():
+    replicas = [Server(services="vision", extra=["--log-level", "debug"]) for _ in range(2)]
+    try:
+        target = "ipv4:" + ",".join(r.address for r in replicas)
+        with Client(target) as client:
+            for _ in range(20):
+                assert client.serving("compress.vision.v1.VisionService")
+        time.sleep(0.2)
+        calls = ["".join(r._stderr).count("call finished") for r in replicas]
+        assert all(n > 0 for n in calls), calls
+    finally:
+        for replica in replicas:
+            replica.stop()
+
+
 def test_deadline_is_enforced(server):
     with Client(server.address, timeout=0.001, retries=0) as client:
         with pytest.raises(grpc.RpcError) as error:

@@ -225,6 +225,8 @@ export class TerseClient {
       "grpc.max_send_message_length": max,
       "grpc.max_receive_message_length": max,
       "grpc.keepalive_time_ms": 30_000,
+      // Spread calls over every address the target resolves to (a headless Service's pods).
+      "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
     };
     this.raw = {
       image: new image.ImageServiceClient(target, credentials, channelOptions),

@@ -127,8 +127,8 @@ fn lingua_status(e: LinguaError) -> Status {
     }
 }
 
-/// Request options in the library's terms, checked.
-fn options(request: Option<api::PromptOptions>) -> Result<Options, Status> {
+/// Request options in the library's terms, checked (INVALID_ARGUMENT for values out of range).
+pub fn prompt_options(request: Option<api::PromptOptions>) -> Result<Options, Status> {
     let o = request.unwrap_or_default();
     let defaults = Options::default();
     let non_negative = |v: Option<i64>, what: &str| -> Result<i64, Status> {
@@ -388,7 +388,7 @@ impl ContextService {
                 "the prompt is empty: give at least one non-blank context",
             ));
         }
-        let options = options(request.options)?;
+        let options = prompt_options(request.options)?;
         let classifier = Arc::clone(&hosted.network);
         let max_tokens = self.limits.max_input_tokens;
         run_blocking(move || {

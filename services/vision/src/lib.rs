@@ -196,7 +196,9 @@ fn reduce_image(
     })
 }
 
-fn prune(
+/// PruneTokens without the transport: checks the request against `limits` and prunes (blocking;
+/// the service runs it off the async threads). Also the entry point of the fuzz targets.
+pub fn prune(
     request: api::PruneTokensRequest,
     limits: VisionLimits,
 ) -> Result<api::PruneTokensResponse, Status> {
@@ -280,7 +282,8 @@ fn prune(
     })
 }
 
-fn prune_frames(
+/// PruneFrames without the transport (blocking), as [`prune`].
+pub fn prune_frames(
     request: api::PruneFramesRequest,
     limits: VisionLimits,
 ) -> Result<api::PruneFramesResponse, Status> {

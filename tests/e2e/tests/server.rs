@@ -470,7 +470,12 @@ async fn bounded_load_is_served_without_errors() {
         "{report}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(report.lines().any(|l| l == "codes Ok=300"), "{report}");
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with("| models.Infer | 8 | 300 |") && l.contains("| Ok=300 |")),
+        "{report}"
+    );
     let metrics = server.metrics().await;
     assert!(
         metrics.contains(r#"terse_model_execution_seconds_count{model="haar-wpt2d-analysis",outcome="ok",version="1"} 300"#),
@@ -532,5 +537,69 @@ strict = false
     assert!(
         metrics.contains(r#"terse_model_ready{model="haar-wpt2d-synthesis",version="1"} 0"#),
         "{metrics}"
+    );
+}
+
+/// The columns of the terse-load table row for `method`.
+fn load_row(report: &str, method: &str) -> Vec<String> {
+    report
+        .lines()
+        .find(|l| l.starts_with(&format!("| {method} |")))
+        .unwrap_or_else(|| panic!("no row for {method}:\n{report}"))
+        .split('|')
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+#[tokio::test]
+async fn overload_is_shed_and_memory_stays_bounded() {
+    let config = ConfigFile::new("[server]\nmax_concurrent_requests = 4\n");
+    let server = Server::start(&["--config", config.arg(), "--services", "vision"]).await;
+    let start_kib = std::fs::read_to_string(format!("/proc/{}/status", server.pid()))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap();
+    // 64 clients, each with a 2.3 MB request, against a limit of 4 calls in flight.
+    let output = tokio::process::Command::new(binary("terse-load"))
+        .args(["--addr", &server.grpc_url, "--method", "vision"])
+        .args([
+            "--concurrency",
+            "64",
+            "--requests",
+            "400",
+            "--max-seconds",
+            "120",
+        ])
+        .args(["--server-pid", &server.pid().to_string()])
+        .output()
+        .await
+        .expect("terse-load runs");
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let row = load_row(&report, "vision.PruneTokens");
+    let codes = &row[8];
+    let count = |code: &str| -> u64 {
+        codes
+            .split_whitespace()
+            .find_map(|c| c.strip_prefix(&format!("{code}=")))
+            .map_or(0, |n| n.parse().unwrap())
+    };
+    assert!(count("Ok") > 0, "{report}");
+    assert!(count("ResourceExhausted") > 0, "{report}");
+    assert_eq!(count("Ok") + count("ResourceExhausted"), 400, "{report}");
+    // Shed calls are refused before their bodies are read: memory grows by a few in-flight
+    // requests, not by 64 of them (an unbounded queue grows ~350 MiB here).
+    let peak_mib: u64 = row[9].parse().unwrap();
+    let growth = peak_mib.saturating_sub(start_kib / 1024);
+    assert!(
+        growth < 150,
+        "server grew {growth} MiB under overload:\n{report}"
     );
 }

@@ -414,6 +414,9 @@ def _options(max_message_bytes: int) -> list[tuple[str, Any]]:
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.keepalive_time_ms", 30_000),
+        # Spread calls over every address the target resolves to (a headless Service's pods,
+        # or ``ipv4:host:port,host:port``); one address behaves as before.
+        ("grpc.lb_policy_name", "round_robin"),
     ]
 
 
@@ -476,6 +479,10 @@ class _Base:
         credentials = _credentials(tls, root_certificates, private_key, certificate_chain)
         options = _options(max_message_bytes)
         target = _target(address)
+        if "," in target:
+            # ``ipv4:a:1,b:2`` is not a valid HTTP/2 :authority; name the first replica instead.
+            first = target.split(":", 1)[1].split(",")[0]
+            options.append(("grpc.default_authority", first))
         self._channel = (
             self._secure_channel(target, credentials, options)
             if credentials

@@ -1,0 +1,519 @@
+//! Every parser and decoder that reads bytes from the network, as a fuzz entry point.
+//!
+//! Each [`Target`] takes arbitrary bytes and must return (its result is dropped) without
+//! panicking, hanging or allocating beyond the limits it is given. The same functions are
+//! driven three ways:
+//! - by libFuzzer through `cargo fuzz` (the `fuzz/` package, `scripts/fuzz`), bounded in time;
+//! - by this crate's tests in every CI run: every file of the committed corpora
+//!   (`fuzz/corpus/<target>`) and crash regressions (`fuzz/regressions/<target>`) is replayed,
+//!   and proptest feeds random and mutated inputs;
+//! - by `fuzz-seeds`, which writes valid inputs made from the test fixtures as starting corpora.
+//!
+//! Targets that need a model read its assets from the shipped repository once (no ONNX Runtime:
+//! the decoders under test are the entropy-coding and parsing paths that run before a network).
+
+use std::{
+    path::{Path, PathBuf},
+    sync::OnceLock,
+};
+
+use prost::Message;
+use terse_entropy::{Container, ModelTag};
+use terse_lingua::Lingua2;
+use terse_mlic::MlicCodec;
+use terse_proto::{context::v1 as context, vision::v1 as vision};
+use terse_runtime::{ManifestEntry, manifest::read_manifest};
+use terse_walloc::{WallocAudioCodec, WallocImageCodec};
+use terse_walloc_host::{WallocModel, read_asset};
+
+/// Largest image any target decodes (pixels).
+pub const MAX_PIXELS: u64 = 1 << 20;
+/// Most splats any target decodes.
+pub const MAX_SPLATS: u64 = 1 << 14;
+/// Most audio frames any target decodes.
+pub const MAX_FRAMES: u64 = 1 << 20;
+/// Most float elements of a vision tensor.
+pub const MAX_ELEMENTS: usize = 1 << 16;
+
+/// One fuzz entry point.
+pub struct Target {
+    /// Name: the cargo-fuzz binary and the corpus folder.
+    pub name: &'static str,
+    /// What it feeds the bytes to.
+    pub about: &'static str,
+    /// Runs one input; true when it was accepted (decoded), false for a typed error.
+    pub run: fn(&[u8]) -> bool,
+    /// Valid inputs to start from, made from the fixtures.
+    pub seeds: fn() -> Vec<Vec<u8>>,
+}
+
+/// Every target.
+pub const TARGETS: &[Target] = &[
+    Target {
+        name: "container",
+        about: "terse_entropy::Container::parse (every codec's bitstream framing)",
+        run: container,
+        seeds: container_seeds,
+    },
+    Target {
+        name: "entropy_decoders",
+        about: "IndexedCdfTable::decode_with_indexes and the adaptive range decoder",
+        run: entropy_decoders,
+        seeds: entropy_seeds,
+    },
+    Target {
+        name: "splat_ply",
+        about: "terse_splat::ply::read_ply",
+        run: splat_ply,
+        seeds: ply_seeds,
+    },
+    Target {
+        name: "splat_spz",
+        about: "terse_splat::spz::read_spz (gzip + SPZ v2/v3/v4)",
+        run: splat_spz,
+        seeds: spz_seeds,
+    },
+    Target {
+        name: "splat_bitstream",
+        about: "terse_splat::codec::{inspect, decode}",
+        run: splat_bitstream,
+        seeds: splat_bitstream_seeds,
+    },
+    Target {
+        name: "image_file",
+        about: "terse_walloc::decode_image_file (PNG, JPEG, WebP, BMP, TIFF ingestion)",
+        run: image_file,
+        seeds: image_seeds,
+    },
+    Target {
+        name: "audio_file",
+        about: "terse_audio_io::decode_audio_file (WAV, FLAC, MP3, OGG Vorbis ingestion)",
+        run: audio_file,
+        seeds: audio_seeds,
+    },
+    Target {
+        name: "walloc_image_bitstream",
+        about: "WallocImageCodec::decode_latents (walloc-rgb-16x)",
+        run: walloc_image_bitstream,
+        seeds: walloc_image_seeds,
+    },
+    Target {
+        name: "walloc_audio_bitstream",
+        about: "WallocAudioCodec::decode_latents (walloc-stereo-19x)",
+        run: walloc_audio_bitstream,
+        seeds: walloc_audio_seeds,
+    },
+    Target {
+        name: "mlic_bitstream",
+        about: "MlicCodec::decode_latents (mlic-q3: hyperprior, channel and checkerboard contexts)",
+        run: mlic_bitstream,
+        seeds: mlic_seeds,
+    },
+    Target {
+        name: "vision_request",
+        about: "PruneTokensRequest protobuf -> terse_vision_service::prune (tensor dtype/shape/length checks, every method)",
+        run: vision_request,
+        seeds: vision_seeds,
+    },
+    Target {
+        name: "prompt_request",
+        about: "CompressPromptRequest protobuf -> prompt_options -> LLMLingua-2 plan and post-processing",
+        run: prompt_request,
+        seeds: prompt_seeds,
+    },
+];
+
+/// The target called `name`.
+pub fn target(name: &str) -> Option<&'static Target> {
+    TARGETS.iter().find(|t| t.name == name)
+}
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn fixture(path: &str) -> Vec<u8> {
+    std::fs::read(workspace().join("tests/fixtures").join(path))
+        .unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+}
+
+fn manifest(model: &str) -> ManifestEntry {
+    let path = workspace()
+        .join("models/repository")
+        .join(model)
+        .join("1/manifest.toml");
+    read_manifest(&path).unwrap_or_else(|e| panic!("{model}: {e}"))
+}
+
+fn tag(entry: &ManifestEntry) -> ModelTag {
+    ModelTag::from_sha256_hex(&entry.manifest.name, &entry.manifest.sha256).expect("valid tag")
+}
+
+fn walloc<C: WallocModel>(model: &str) -> C {
+    let entry = manifest(model);
+    C::from_assets(|name| read_asset(&entry, name), tag(&entry))
+        .unwrap_or_else(|e| panic!("{model}: {e}"))
+}
+
+fn walloc_image() -> &'static WallocImageCodec {
+    static CODEC: OnceLock<WallocImageCodec> = OnceLock::new();
+    CODEC.get_or_init(|| walloc("walloc-rgb-16x"))
+}
+
+fn walloc_audio() -> &'static WallocAudioCodec {
+    static CODEC: OnceLock<WallocAudioCodec> = OnceLock::new();
+    CODEC.get_or_init(|| walloc("walloc-stereo-19x"))
+}
+
+fn mlic() -> &'static MlicCodec {
+    static CODEC: OnceLock<MlicCodec> = OnceLock::new();
+    CODEC.get_or_init(|| {
+        let entry = manifest("mlic-q3");
+        let asset = |name: &str| entry.read_asset(name).expect("mlic asset");
+        MlicCodec::from_assets(
+            &asset("entropy"),
+            &asset("entropy-weights"),
+            &asset("prior"),
+            tag(&entry),
+        )
+        .expect("mlic-q3 codec")
+    })
+}
+
+fn lingua() -> &'static Lingua2 {
+    static LINGUA: OnceLock<Lingua2> = OnceLock::new();
+    LINGUA.get_or_init(|| {
+        let entry = manifest("lingua-minilm-keep");
+        let tokenizer = terse_text::TextTokenizer::from_bytes(
+            &entry.read_asset("tokenizer").expect("tokenizer asset"),
+        )
+        .expect("tokenizer");
+        Lingua2::new(tokenizer, 512).expect("lingua")
+    })
+}
+
+/// See [`TARGETS`].
+/// What parses re-serializes to the same bytes (the format has one encoding per value).
+pub fn container(data: &[u8]) -> bool {
+    let Ok(container) = Container::parse(data) else {
+        return false;
+    };
+    let bytes = container.to_bytes().expect("a parsed container serializes");
+    assert_eq!(bytes, data, "container round trip changed the bytes");
+    true
+}
+
+/// See [`TARGETS`]: arbitrary coded streams fed to the ANS table decoder and the adaptive
+/// range decoder under fixed models.
+pub fn entropy_decoders(data: &[u8]) -> bool {
+    use terse_entropy::{AdaptiveDecoder, AdaptiveIntegers, IndexedCdfTable};
+    static TABLE: OnceLock<IndexedCdfTable> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        IndexedCdfTable::from_pmfs(
+            &[vec![0.25, 0.5, 0.25], vec![0.9, 0.1]],
+            &[1e-3, 1e-2],
+            &[-1, 0],
+        )
+        .expect("valid table")
+    });
+    let indexes: Vec<u32> = (0..128).map(|i| i % 2).collect();
+    let table_ok = table.decode_with_indexes(data, &indexes).is_ok();
+    let mut adaptive_ok = false;
+    if let Ok(mut decoder) = AdaptiveDecoder::new(data) {
+        let mut model = AdaptiveIntegers::new(-100, 100, 2).expect("valid model");
+        adaptive_ok = (0..256).all(|i| model.decode(&mut decoder, i % 2).is_ok());
+    }
+    table_ok || adaptive_ok
+}
+
+/// See [`TARGETS`].
+pub fn splat_ply(data: &[u8]) -> bool {
+    terse_splat::ply::read_ply(data, MAX_SPLATS).is_ok()
+}
+
+/// See [`TARGETS`].
+pub fn splat_spz(data: &[u8]) -> bool {
+    terse_splat::spz::read_spz(data, MAX_SPLATS).is_ok()
+}
+
+/// See [`TARGETS`].
+pub fn splat_bitstream(data: &[u8]) -> bool {
+    let info = terse_splat::codec::inspect(data).is_ok();
+    terse_splat::codec::decode(data, MAX_SPLATS).is_ok() && info
+}
+
+/// See [`TARGETS`].
+pub fn image_file(data: &[u8]) -> bool {
+    terse_walloc::decode_image_file(data, MAX_PIXELS).is_ok()
+}
+
+/// See [`TARGETS`].
+pub fn audio_file(data: &[u8]) -> bool {
+    terse_audio_io::decode_audio_file(
+        data,
+        terse_audio_io::DecodeLimits {
+            max_seconds: 20.0,
+            max_channels: 8,
+        },
+    )
+    .is_ok()
+}
+
+/// See [`TARGETS`].
+pub fn walloc_image_bitstream(data: &[u8]) -> bool {
+    walloc_image().decode_latents(data, MAX_PIXELS).is_ok()
+}
+
+/// See [`TARGETS`].
+pub fn walloc_audio_bitstream(data: &[u8]) -> bool {
+    walloc_audio().decode_latents(data, MAX_FRAMES).is_ok()
+}
+
+/// See [`TARGETS`].
+pub fn mlic_bitstream(data: &[u8]) -> bool {
+    mlic().decode_latents(data, MAX_PIXELS).is_ok()
+}
+
+/// See [`TARGETS`].
+pub fn vision_request(data: &[u8]) -> bool {
+    let Ok(request) = vision::PruneTokensRequest::decode(data) else {
+        return false;
+    };
+    terse_vision_service::prune(
+        request,
+        terse_vision_service::VisionLimits {
+            max_elements: MAX_ELEMENTS,
+        },
+    )
+    .is_ok()
+}
+
+/// Keep-probabilities for a plan's inputs, derived from the input bytes (the classifier's
+/// output is a float per token in [0, 1]; any such values must be handled).
+fn probabilities(inputs: &[&[u32]], data: &[u8]) -> Vec<Vec<f32>> {
+    let mut state = data
+        .iter()
+        .fold(0x9e37_79b9_u32, |h, &b| h.rotate_left(5) ^ u32::from(b));
+    inputs
+        .iter()
+        .map(|ids| {
+            ids.iter()
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 17;
+                    state ^= state << 5;
+                    (state % 1001) as f32 / 1000.0
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// See [`TARGETS`].
+pub fn prompt_request(data: &[u8]) -> bool {
+    let Ok(request) = context::CompressPromptRequest::decode(data) else {
+        return false;
+    };
+    let Ok(options) = terse_context_service::prompt_options(request.options) else {
+        return false;
+    };
+    let lingua = lingua();
+    let Ok(plan) = lingua.plan(&request.context, &options) else {
+        return false;
+    };
+    let probs = probabilities(&plan.inputs(), data);
+    lingua.finish(&plan, &probs).is_ok()
+}
+
+fn container_seeds() -> Vec<Vec<u8>> {
+    let mut seeds = walloc_image_seeds();
+    seeds.extend(splat_bitstream_seeds());
+    seeds
+}
+
+fn entropy_seeds() -> Vec<Vec<u8>> {
+    use terse_entropy::IndexedCdfTable;
+    let table = IndexedCdfTable::from_pmfs(
+        &[vec![0.25, 0.5, 0.25], vec![0.9, 0.1]],
+        &[1e-3, 1e-2],
+        &[-1, 0],
+    )
+    .expect("valid table");
+    let indexes: Vec<u32> = (0..128).map(|i| i % 2).collect();
+    let symbols: Vec<i32> = (0..128)
+        .map(|i| if i % 2 == 0 { (i / 2) % 3 - 1 } else { 0 })
+        .collect();
+    vec![
+        table
+            .encode_with_indexes(&symbols, &indexes)
+            .expect("encode"),
+    ]
+}
+
+fn small_scene() -> terse_splat::SplatScene {
+    terse_splat::synth::surface_scene(64, 1, 7)
+}
+
+fn ply_seeds() -> Vec<Vec<u8>> {
+    vec![
+        terse_splat::ply::write_ply(&small_scene()),
+        terse_splat::ply::write_ply(&terse_splat::synth::surface_scene(16, 3, 1)),
+    ]
+}
+
+fn spz_seeds() -> Vec<Vec<u8>> {
+    vec![
+        fixture("splats/yashica_1024_sh3.reference_v3.spz"),
+        fixture("splats/yashica_1024_sh3.reference_v4.spz"),
+    ]
+}
+
+fn splat_bitstream_seeds() -> Vec<Vec<u8>> {
+    let options = terse_splat::CodecOptions::default();
+    vec![
+        terse_splat::codec::encode(&small_scene(), &options, MAX_SPLATS)
+            .expect("encode")
+            .bitstream,
+    ]
+}
+
+fn small_image() -> terse_walloc::RgbImage {
+    terse_walloc::RgbImage::from_fn(40, 24, |x, y| {
+        image::Rgb([(x * 6) as u8, (y * 10) as u8, ((x + y) * 3) as u8])
+    })
+}
+
+fn image_seeds() -> Vec<Vec<u8>> {
+    let mut seeds = vec![fixture("images/coffee_131x97.png")];
+    for format in [
+        terse_walloc::ImageFormat::Png,
+        terse_walloc::ImageFormat::WebP,
+    ] {
+        seeds.push(terse_walloc::encode_image_file(&small_image(), format).expect("encode"));
+    }
+    seeds
+}
+
+fn audio_seeds() -> Vec<Vec<u8>> {
+    let wav = fixture("audio/speech_16k_mono_3s.wav");
+    vec![
+        wav[..wav.len().min(8192)].to_vec(),
+        fixture("audio/through_space_6s.ogg"),
+    ]
+}
+
+fn walloc_image_seeds() -> Vec<Vec<u8>> {
+    vec![walloc_image().encode(&small_image()).expect("encode").0]
+}
+
+fn walloc_audio_seeds() -> Vec<Vec<u8>> {
+    let codec = walloc_audio();
+    let rate = codec
+        .weights()
+        .sample_rate
+        .expect("audio models have a rate");
+    let samples = ndarray::Array2::from_shape_fn((2, 4096), |(c, i)| {
+        (i as f32 * 0.01 * (c + 1) as f32).sin() * 0.5
+    });
+    vec![codec.encode(samples.view(), rate, 0).expect("encode").0]
+}
+
+fn mlic_seeds() -> Vec<Vec<u8>> {
+    let text = std::fs::read_to_string(workspace().join("codecs/mlic/tests/fixtures/mlic-q3.json"))
+        .expect("mlic fixture");
+    let fixture: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let array = |values: &str, shape: &str| {
+        let shape: Vec<usize> = fixture[shape]
+            .as_array()
+            .expect("shape")
+            .iter()
+            .map(|v| v.as_u64().expect("dim") as usize)
+            .collect();
+        let values: Vec<f32> = fixture[values]
+            .as_array()
+            .expect("values")
+            .iter()
+            .map(|v| v.as_f64().expect("value") as f32)
+            .collect();
+        let mut full = vec![1];
+        full.extend(shape);
+        ndarray::ArrayD::from_shape_vec(full, values).expect("shape matches")
+    };
+    let y = array("y", "y_shape");
+    let z = array("z_hat", "z_shape");
+    let (h, w) = (y.shape()[2] as u32 * 16, y.shape()[3] as u32 * 16);
+    vec![
+        mlic()
+            .encode_latents(w, h, vec![y, z])
+            .expect("encode")
+            .bitstream,
+    ]
+}
+
+fn vision_seeds() -> Vec<Vec<u8>> {
+    use terse_proto::common::v1::{DataType, Tensor};
+    let tensor = |shape: Vec<i64>| {
+        let n: i64 = shape.iter().product();
+        Tensor {
+            name: String::new(),
+            datatype: DataType::Fp32.into(),
+            raw_contents: (0..n)
+                .flat_map(|i| ((i % 17) as f32 / 17.0).to_le_bytes())
+                .collect(),
+            shape,
+        }
+    };
+    [
+        vision::PruneMethod::Fastervlm,
+        vision::PruneMethod::Visionzip,
+        vision::PruneMethod::Prumerge,
+        vision::PruneMethod::Divprune,
+        vision::PruneMethod::Tome,
+        vision::PruneMethod::Idpruner,
+    ]
+    .into_iter()
+    .map(|method| {
+        vision::PruneTokensRequest {
+            tokens: Some(tensor(vec![16, 8])),
+            cls_attention: Some(tensor(vec![2, 16])),
+            method: method.into(),
+            keep: Some(vision::Keep {
+                budget: Some(vision::keep::Budget::Count(10)),
+            }),
+            ..Default::default()
+        }
+        .encode_to_vec()
+    })
+    .collect()
+}
+
+fn prompt_seeds() -> Vec<Vec<u8>> {
+    let text = "The Normans were the people who in the 10th and 11th centuries gave their name \
+                to Normandy, a region in France. They were descended from Norse raiders.";
+    vec![
+        context::CompressPromptRequest {
+            context: vec![text.into()],
+            options: Some(context::PromptOptions {
+                rate: Some(0.5),
+                force_tokens: vec!["\n".into(), ".".into()],
+                force_reserve_digit: true,
+                drop_consecutive: true,
+                ..Default::default()
+            }),
+            model: None,
+        }
+        .encode_to_vec(),
+        context::CompressPromptRequest {
+            context: vec![text.into(), "A second context, 1234.".into()],
+            options: Some(context::PromptOptions {
+                target_token: Some(20),
+                use_context_level_filter: true,
+                return_word_label: true,
+                ..Default::default()
+            }),
+            model: None,
+        }
+        .encode_to_vec(),
+    ]
+}

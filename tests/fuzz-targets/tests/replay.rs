@@ -1,0 +1,158 @@
+//! Every fuzz target, in every CI run: the committed corpora and crash regressions replay
+//! without a panic, and random and mutated inputs return (Ok or a typed error) without one.
+
+use std::path::Path;
+
+use proptest::prelude::*;
+use terse_fuzz_targets::{TARGETS, Target, workspace};
+
+fn files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<_> = entries
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn committed_corpora_and_regressions_replay_without_a_panic() {
+    for target in TARGETS {
+        let corpus = files(&workspace().join("fuzz/corpus").join(target.name));
+        assert!(
+            !corpus.is_empty(),
+            "fuzz/corpus/{} is empty: run scripts/fuzz",
+            target.name
+        );
+        let regressions = files(&workspace().join("fuzz/regressions").join(target.name));
+        for file in corpus.iter().chain(&regressions) {
+            let data = std::fs::read(file).expect("corpus file");
+            (target.run)(&data);
+        }
+    }
+}
+
+#[test]
+fn every_seed_is_a_valid_input() {
+    for target in TARGETS {
+        for (i, seed) in (target.seeds)().iter().enumerate() {
+            assert!((target.run)(seed), "{} seed {i} is refused", target.name);
+        }
+    }
+}
+
+#[test]
+fn every_target_has_a_cargo_fuzz_binary() {
+    let manifest = std::fs::read_to_string(workspace().join("fuzz/Cargo.toml")).unwrap();
+    for target in TARGETS {
+        assert!(
+            manifest.contains(&format!("name = \"{}\"", target.name)),
+            "fuzz/Cargo.toml lacks [[bin]] {}",
+            target.name
+        );
+        let source = workspace()
+            .join("fuzz/fuzz_targets")
+            .join(format!("{}.rs", target.name));
+        let text = std::fs::read_to_string(&source).unwrap_or_default();
+        assert!(
+            text.contains(&format!("terse_fuzz_targets::{}(", target.name)),
+            "{} does not call terse_fuzz_targets::{}",
+            source.display(),
+            target.name
+        );
+    }
+}
+
+/// One edit of a seed: flip bits, cut, overwrite with an extreme value, or duplicate a slice.
+#[derive(Debug, Clone)]
+enum Edit {
+    Flip(usize, u8),
+    Truncate(usize),
+    Extreme(usize, u32),
+    Duplicate(usize, usize),
+}
+
+fn apply(mut data: Vec<u8>, edits: &[Edit]) -> Vec<u8> {
+    for edit in edits {
+        if data.is_empty() {
+            break;
+        }
+        let len = data.len();
+        match *edit {
+            Edit::Flip(at, mask) => data[at % len] ^= mask.max(1),
+            Edit::Truncate(at) => data.truncate(at % len),
+            Edit::Extreme(at, value) => {
+                let at = at % len;
+                let bytes = value.to_le_bytes();
+                let end = (at + 4).min(len);
+                data[at..end].copy_from_slice(&bytes[..end - at]);
+            }
+            Edit::Duplicate(at, size) => {
+                let at = at % len;
+                let end = (at + size % 64).min(len);
+                let slice = data[at..end].to_vec();
+                data.splice(at..at, slice);
+            }
+        }
+    }
+    data
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        (any::<usize>(), any::<u8>()).prop_map(|(a, m)| Edit::Flip(a, m)),
+        any::<usize>().prop_map(Edit::Truncate),
+        (
+            any::<usize>(),
+            prop_oneof![
+                Just(0u32),
+                Just(u32::MAX),
+                Just(1 << 31),
+                Just(0xFFFF),
+                any::<u32>()
+            ]
+        )
+            .prop_map(|(a, v)| Edit::Extreme(a, v)),
+        (any::<usize>(), any::<usize>()).prop_map(|(a, s)| Edit::Duplicate(a, s)),
+    ]
+}
+
+fn check_target(
+    target: &Target,
+    seeds: &[Vec<u8>],
+    runner: &mut proptest::test_runner::TestRunner,
+) {
+    let strategy = (
+        0..seeds.len(),
+        proptest::collection::vec(edit(), 1..6),
+        proptest::collection::vec(any::<u8>(), 0..512),
+    );
+    runner
+        .run(&strategy, |(seed, edits, noise)| {
+            (target.run)(&apply(seeds[seed].clone(), &edits));
+            (target.run)(&noise);
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{}: {e}", target.name));
+}
+
+#[test]
+fn random_and_mutated_inputs_never_panic() {
+    let cases = std::env::var("TERSE_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(48);
+    for target in TARGETS {
+        let seeds = (target.seeds)();
+        assert!(!seeds.is_empty(), "{} has no seeds", target.name);
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+            cases,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        });
+        check_target(target, &seeds, &mut runner);
+    }
+}
