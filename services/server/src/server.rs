@@ -52,6 +52,11 @@ fn load_models(
     Ok((runtime, Arc::new(registry)))
 }
 
+/// Health name that is SERVING when every hosted service is (same as ""): the readiness probe.
+pub const READINESS: &str = "readiness";
+/// Health name that is SERVING while the process serves at all: the liveness probe.
+pub const LIVENESS: &str = "liveness";
+
 /// Models of `kind`'s tasks that were selected but failed to load, as `name:version`.
 fn failed_models(registry: &ModelRegistry, kind: ServiceKind) -> Vec<String> {
     let tasks: &[&str] = match kind {
@@ -193,9 +198,11 @@ impl Stopper {
                 .set_service_status(service.grpc_name(), ServingStatus::NotServing)
                 .await;
         }
-        self.health
-            .set_service_status("", ServingStatus::NotServing)
-            .await;
+        for name in ["", READINESS, LIVENESS] {
+            self.health
+                .set_service_status(name, ServingStatus::NotServing)
+                .await;
+        }
         let _ = self.stop.send(true);
     }
 }
@@ -334,7 +341,19 @@ pub async fn start(resolved: Resolved) -> anyhow::Result<Running> {
         };
         health.set_service_status(service.grpc_name(), status).await;
     }
-    health.set_service_status("", ServingStatus::Serving).await;
+    // "" and "readiness": every hosted service is serving (the readiness probe); "liveness":
+    // the process answers (the liveness probe: a degraded replica is not restarted for it).
+    let overall = if not_serving.is_empty() {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    };
+    for name in ["", READINESS] {
+        health.set_service_status(name, overall).await;
+    }
+    health
+        .set_service_status(LIVENESS, ServingStatus::Serving)
+        .await;
 
     let limits = |service: ServiceKind| {
         (

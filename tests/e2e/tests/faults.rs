@@ -76,8 +76,15 @@ async fn a_service_whose_model_fails_to_load_is_not_serving_while_the_others_ser
         health_status(channel.clone(), MODELS).await,
         ServingStatus::Serving
     );
+    // Readiness ("" and "readiness") is withheld while a service is degraded; liveness is not.
+    for name in ["", "readiness"] {
+        assert_eq!(
+            health_status(channel.clone(), name).await,
+            ServingStatus::NotServing
+        );
+    }
     assert_eq!(
-        health_status(channel.clone(), "").await,
+        health_status(channel.clone(), "liveness").await,
         ServingStatus::Serving
     );
 
