@@ -18,6 +18,7 @@ use terse_client::{
 use crate::{
     Connection,
     files::{self, Job, Kind},
+    shard,
 };
 
 /// Splat quantization presets.
@@ -54,8 +55,23 @@ pub struct EncodeArgs {
 #[derive(Debug, Args)]
 pub struct FileArgs {
     /// Files and folders (walked recursively; files of other types inside folders are skipped).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "list")]
     inputs: Vec<PathBuf>,
+    /// A file listing inputs, one path per line (relative to the list's folder, whose tree
+    /// `--out` mirrors); with the positional inputs, if any.
+    #[arg(long)]
+    list: Option<PathBuf>,
+    /// Process only shard INDEX/COUNT of the sorted inputs (a batch split over COUNT workers).
+    #[arg(long, value_name = "INDEX/COUNT")]
+    shard: Option<crate::shard::Shard>,
+    /// Number of shards, the index coming from $JOB_COMPLETION_INDEX (Kubernetes Indexed Job).
+    #[arg(long, conflicts_with = "shard")]
+    shard_count: Option<usize>,
+    /// Write a JSON Lines manifest of this run's results (one row per input: status, sizes,
+    /// PSNR, output SHA-256, error); rows of an earlier run's manifest are kept for inputs it
+    /// skips with --skip-existing.
+    #[arg(long)]
+    manifest: Option<PathBuf>,
     /// Output folder (mirrors the input tree); default: next to each input.
     #[arg(long, short)]
     out: Option<PathBuf>,
@@ -225,6 +241,14 @@ async fn run_jobs<C: FileCommand>(
     command: &C,
 ) -> anyhow::Result<bool> {
     if jobs.is_empty() {
+        if command.files().shard.is_some() || command.files().shard_count.is_some() {
+            // More workers than files: this one has nothing to do, which is not an error.
+            println!("no inputs in this shard");
+            if let Some(path) = &command.files().manifest {
+                shard::write_manifest(path, &[])?;
+            }
+            return Ok(true);
+        }
         anyhow::bail!("no input files of a known type");
     }
     let (client, local) = connection.open(&services(&jobs)).await?;
@@ -266,6 +290,9 @@ async fn run_jobs<C: FileCommand>(
         local.stop().await?;
     }
     print_table(&outcomes);
+    if let Some(path) = &command.files().manifest {
+        write_results(path, &outcomes)?;
+    }
     let mut ok = true;
     for outcome in &outcomes {
         if let Err(message) = &outcome.result {
@@ -274,6 +301,40 @@ async fn run_jobs<C: FileCommand>(
         }
     }
     Ok(ok)
+}
+
+/// The manifest of this run; skipped inputs keep their earlier row's PSNR.
+fn write_results(path: &Path, outcomes: &[Outcome]) -> anyhow::Result<()> {
+    let earlier = shard::read_manifest(path)?;
+    let rows: Vec<serde_json::Value> = outcomes
+        .iter()
+        .map(|outcome| {
+            let job = &outcome.job;
+            let kind = job.kind.name();
+            match &outcome.result {
+                Ok(done) => {
+                    let psnr = done.psnr_db.or_else(|| {
+                        earlier
+                            .get(&job.input.display().to_string())
+                            .and_then(|row| row["psnr_db"].as_f64())
+                    });
+                    let status = if done.skipped { "skipped" } else { "ok" };
+                    let bytes = Some((done.bytes_in, done.bytes_out));
+                    shard::row(&job.input, &job.output, kind, status, bytes, psnr, None)
+                }
+                Err(message) => shard::row(
+                    &job.input,
+                    &job.output,
+                    kind,
+                    "failed",
+                    None,
+                    None,
+                    Some(message),
+                ),
+            }
+        })
+        .collect();
+    shard::write_manifest(path, &rows)
 }
 
 fn file_size(path: &Path) -> u64 {
@@ -400,9 +461,32 @@ impl FileCommand for DecodeArgs {
     }
 }
 
+/// The command's inputs (positional and listed), sorted by path without duplicates, and of
+/// those this worker's shard, each with the folder its output tree is mirrored from.
+fn inputs<C: FileCommand>(args: &FileArgs) -> anyhow::Result<Vec<(PathBuf, PathBuf, Kind)>> {
+    let mut found = files::collect(&args.inputs, C::classify)?;
+    if let Some(list) = &args.list {
+        let root = list.parent().unwrap_or(Path::new(".")).to_path_buf();
+        for (input, base, kind) in files::collect(&shard::read_list(list)?, C::classify)? {
+            let base = if input.starts_with(&root) {
+                root.clone()
+            } else {
+                base
+            };
+            found.push((input, base, kind));
+        }
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found.dedup_by(|a, b| a.0 == b.0);
+    Ok(match shard::Shard::resolve(args.shard, args.shard_count)? {
+        Some(shard) => shard.select(found),
+        None => found,
+    })
+}
+
 /// Collects the command's files and runs it over them.
 async fn run_command<C: FileCommand>(connection: &Connection, command: C) -> anyhow::Result<bool> {
-    let jobs = files::collect(&command.files().inputs, C::classify)?
+    let jobs = inputs::<C>(command.files())?
         .into_iter()
         .map(|(input, base, kind)| {
             let name = command.output_name(&input, kind);

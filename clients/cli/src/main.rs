@@ -5,6 +5,7 @@
 mod batch;
 mod files;
 mod local;
+mod shard;
 mod text;
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};

@@ -193,3 +193,108 @@ async fn compress_context_runs_in_process_without_a_server() {
         text(&out.stdout)
     );
 }
+
+/// The manifest rows of a sharded run, as (input file name, status).
+fn manifest_rows(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharded_batches_cover_every_input_once_and_resume() {
+    let server = Server::start(&["--services", "image"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut names = Vec::new();
+    for i in 0..7 {
+        let fixture = if i % 2 == 0 {
+            "images/astronaut_200x136.png"
+        } else {
+            "images/coffee_131x97.png"
+        };
+        let name = format!("set{}/img{i}.png", i % 3);
+        copy(fixture, &data.join(&name));
+        names.push(name);
+    }
+    // An object list, as a batch system would hand out (one duplicate, one comment).
+    let list = data.join("objects.txt");
+    std::fs::write(
+        &list,
+        format!("# batch 1\n{}\n{}\n", names.join("\n"), names[0]),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let run = |shard: &str, extra: &[&str]| {
+        let manifest = dir.path().join(format!("manifest-{}.jsonl", &shard[..1]));
+        let mut args: Vec<String> = vec![
+            "--server".into(),
+            server.grpc_url.clone(),
+            "encode".into(),
+            "--list".into(),
+            list.display().to_string(),
+            "--out".into(),
+            out.display().to_string(),
+            "--shard".into(),
+            shard.into(),
+            "--manifest".into(),
+            manifest.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let output = cli(&args, b"").await;
+            assert!(
+                output.status.success(),
+                "{}{}",
+                text(&output.stdout),
+                text(&output.stderr)
+            );
+            manifest_rows(&manifest)
+        }
+    };
+    let mut covered = Vec::new();
+    for shard in ["0/3", "1/3", "2/3"] {
+        let rows = run(shard, &[]).await;
+        assert!(rows.len() == 2 || rows.len() == 3, "{rows:?}");
+        for row in &rows {
+            assert_eq!(row["status"], "ok", "{row}");
+            assert_eq!(row["output_sha256"].as_str().unwrap().len(), 64);
+            assert!(row["psnr_db"].as_f64().unwrap() > 20.0);
+            covered.push(row["input"].as_str().unwrap().to_string());
+        }
+    }
+    covered.sort();
+    let mut expected: Vec<String> = names
+        .iter()
+        .map(|n| data.join(n).display().to_string())
+        .collect();
+    expected.sort();
+    assert_eq!(
+        covered, expected,
+        "every input exactly once across the shards"
+    );
+    // Outputs mirror the list's tree.
+    assert!(out.join("set1/img1.png.terse-image").is_file());
+
+    // A worker that died is rerun: what exists is skipped, what is missing is done again.
+    let first = manifest_rows(&dir.path().join("manifest-0.jsonl"));
+    let lost = first[0]["output"].as_str().unwrap().to_string();
+    std::fs::remove_file(&lost).unwrap();
+    let rows = run("0/3", &["--skip-existing"]).await;
+    for row in &rows {
+        let expected = if row["output"] == lost.as_str() {
+            "ok"
+        } else {
+            "skipped"
+        };
+        assert_eq!(row["status"], expected, "{row}");
+        assert!(row["psnr_db"].as_f64().is_some(), "{row}");
+    }
+    assert_eq!(
+        rows[0]["output_sha256"], first[0]["output_sha256"],
+        "deterministic output"
+    );
+}
