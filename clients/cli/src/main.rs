@@ -67,6 +67,13 @@ enum Command {
     /// Compress a prompt (LLMLingua-2) or, with `--query`, select from documents (RECOMP),
     /// reading files or stdin; the result goes to stdout, the figures to stderr.
     CompressContext(text::ContextArgs),
+    /// Asks a server's gRPC health service (for container health checks): prints the status and
+    /// exits 0 when SERVING, 1 otherwise.
+    Health {
+        /// Health name: `readiness` (every hosted service), `liveness`, or a gRPC service name.
+        #[arg(default_value = "readiness")]
+        service: String,
+    },
 }
 
 impl Connection {
@@ -101,6 +108,15 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Encode(args) => batch::encode(&cli.connection, args).await,
         Command::Decode(args) => batch::decode(&cli.connection, args).await,
         Command::CompressContext(args) => text::compress(&cli.connection, args).await,
+        Command::Health { service } => {
+            if cli.connection.server.is_none() {
+                anyhow::bail!("health needs --server (or $TERSE_SERVER)");
+            }
+            let (client, _) = cli.connection.open(&[]).await?;
+            let serving = client.serving(&service).await?;
+            println!("{}", if serving { "SERVING" } else { "NOT_SERVING" });
+            Ok(serving)
+        }
     }
 }
 

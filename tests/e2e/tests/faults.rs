@@ -41,6 +41,17 @@ fn prompt() -> CompressPromptRequest {
     }
 }
 
+/// Asserts the health status of each named service.
+async fn assert_health(channel: &tonic::transport::Channel, expected: &[(&str, ServingStatus)]) {
+    for (name, status) in expected {
+        assert_eq!(
+            health_status(channel.clone(), name).await,
+            *status,
+            "health of `{name}`"
+        );
+    }
+}
+
 async fn start_lenient(repository: &std::path::Path, config: &ConfigFile) -> Server {
     Server::start(&[
         "--config",
@@ -64,29 +75,19 @@ async fn a_service_whose_model_fails_to_load_is_not_serving_while_the_others_ser
     let config = ConfigFile::new(LENIENT);
     let server = start_lenient(repository.path(), &config).await;
     let channel = server.channel().await;
-    assert_eq!(
-        health_status(channel.clone(), CONTEXT).await,
-        ServingStatus::NotServing
-    );
-    assert_eq!(
-        health_status(channel.clone(), VISION).await,
-        ServingStatus::Serving
-    );
-    assert_eq!(
-        health_status(channel.clone(), MODELS).await,
-        ServingStatus::Serving
-    );
     // Readiness ("" and "readiness") is withheld while a service is degraded; liveness is not.
-    for name in ["", "readiness"] {
-        assert_eq!(
-            health_status(channel.clone(), name).await,
-            ServingStatus::NotServing
-        );
-    }
-    assert_eq!(
-        health_status(channel.clone(), "liveness").await,
-        ServingStatus::Serving
-    );
+    assert_health(
+        &channel,
+        &[
+            (CONTEXT, ServingStatus::NotServing),
+            (VISION, ServingStatus::Serving),
+            (MODELS, ServingStatus::Serving),
+            ("", ServingStatus::NotServing),
+            ("readiness", ServingStatus::NotServing),
+            ("liveness", ServingStatus::Serving),
+        ],
+    )
+    .await;
 
     // What needs the failed model is refused with a precise status; the rest still answers.
     let refused = ContextServiceClient::new(channel.clone())
@@ -156,14 +157,14 @@ async fn a_service_that_cannot_start_answers_unavailable_or_stops_a_strict_start
     let config = ConfigFile::new(LENIENT);
     let server = start_lenient(repository.path(), &config).await;
     let channel = server.channel().await;
-    assert_eq!(
-        health_status(channel.clone(), CONTEXT).await,
-        ServingStatus::NotServing
-    );
-    assert_eq!(
-        health_status(channel.clone(), VISION).await,
-        ServingStatus::Serving
-    );
+    assert_health(
+        &channel,
+        &[
+            (CONTEXT, ServingStatus::NotServing),
+            (VISION, ServingStatus::Serving),
+        ],
+    )
+    .await;
     let refused = ContextServiceClient::new(channel.clone())
         .compress_prompt(prompt())
         .await

@@ -453,25 +453,20 @@ async fn shutdown_grace_bounds_how_long_a_stuck_call_keeps_the_server_alive() {
 #[tokio::test]
 async fn bounded_load_is_served_without_errors() {
     let server = Server::start(&["--config", "config/terse.toml"]).await;
-    let output = tokio::process::Command::new(binary("terse-load"))
-        .args([
-            "--addr",
-            &server.grpc_url,
+    let report = run_load(
+        &server,
+        &[
             "--concurrency",
             "8",
             "--requests",
             "300",
-        ])
-        .args(["--shape", "1,3,32,32", "--max-seconds", "60"])
-        .output()
-        .await
-        .expect("terse-load runs");
-    let report = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{report}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+            "--shape",
+            "1,3,32,32",
+            "--max-seconds",
+            "60",
+        ],
+    )
+    .await;
     assert!(
         report
             .lines()
@@ -543,6 +538,24 @@ strict = false
     );
 }
 
+/// Runs terse-load with `args` against `server` and returns its report (stdout), failing the
+/// test when it fails.
+async fn run_load(server: &Server, args: &[&str]) -> String {
+    let output = tokio::process::Command::new(binary("terse-load"))
+        .args(["--addr", &server.grpc_url])
+        .args(args)
+        .output()
+        .await
+        .expect("terse-load runs");
+    let report = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    report
+}
+
 /// The columns of the terse-load table row for `method`.
 fn load_row(report: &str, method: &str) -> Vec<String> {
     report
@@ -566,26 +579,23 @@ async fn overload_is_shed_and_memory_stays_bounded() {
         .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
         .unwrap();
     // 64 clients, each with a 2.3 MB request, against a limit of 4 calls in flight.
-    let output = tokio::process::Command::new(binary("terse-load"))
-        .args(["--addr", &server.grpc_url, "--method", "vision"])
-        .args([
+    let pid = server.pid().to_string();
+    let report = run_load(
+        &server,
+        &[
+            "--method",
+            "vision",
             "--concurrency",
             "64",
             "--requests",
             "400",
             "--max-seconds",
             "120",
-        ])
-        .args(["--server-pid", &server.pid().to_string()])
-        .output()
-        .await
-        .expect("terse-load runs");
-    let report = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{report}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+            "--server-pid",
+            &pid,
+        ],
+    )
+    .await;
     let row = load_row(&report, "vision.PruneTokens");
     let codes = &row[8];
     let count = |code: &str| -> u64 {
