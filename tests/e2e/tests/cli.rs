@@ -206,6 +206,14 @@ fn manifest_rows(path: &Path) -> Vec<serde_json::Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sharded_batches_cover_every_input_once_and_resume() {
     let server = Server::start(&["--services", "image"]).await;
+    // The container health check.
+    for name in ["readiness", "liveness", "compress.image.v1.ImageService"] {
+        let health = cli(&["--server", &server.grpc_url, "health", name], b"").await;
+        assert!(health.status.success(), "{name}: {}", text(&health.stderr));
+        assert_eq!(text(&health.stdout).trim(), "SERVING");
+    }
+    let unknown = cli(&["--server", &server.grpc_url, "health", "nope"], b"").await;
+    assert!(!unknown.status.success());
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut names = Vec::new();
