@@ -35,7 +35,7 @@ enum Method {
     Infer,
     /// ImageService/Encode of an image file (default codec).
     Image,
-    /// AudioService/Encode of an audio file.
+    /// AudioService/Encode of an audio file (resampled to the codec's rate).
     Audio,
     /// SplatService/Encode of a PLY scene.
     Splat,
@@ -217,7 +217,10 @@ impl Options {
             }),
             Method::Audio => Call::Audio(audio::EncodeRequest {
                 audio: read(&self.file, "audio/speech_16k_mono_3s.wav")?,
-                options: None,
+                options: Some(audio::EncodeOptions {
+                    resample: true,
+                    ..Default::default()
+                }),
             }),
             Method::Splat => Call::Splat(splat::EncodeRequest {
                 scene: read(&self.file, "splats/yashica_1024_sh3.ply")?,
