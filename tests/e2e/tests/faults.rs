@@ -68,7 +68,7 @@ async fn start_lenient(repository: &std::path::Path, config: &ConfigFile) -> Ser
 async fn a_service_whose_model_fails_to_load_is_not_serving_while_the_others_serve() {
     let repository = repository_copy();
     flip_byte(
-        &repository.path().join("lingua-minilm-keep/1/model.onnx"),
+        &keep_model_dir(repository.path()).join("model.onnx"),
         100,
         1,
     );
@@ -112,10 +112,21 @@ async fn a_service_whose_model_fails_to_load_is_not_serving_while_the_others_ser
     );
 }
 
+/// The shipped keep classifier's version folder (its only version) in a repository copy.
+fn keep_model_dir(repository: &std::path::Path) -> std::path::PathBuf {
+    let model = repository.join("lingua-minilm-keep");
+    let mut versions: Vec<_> = std::fs::read_dir(&model)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(versions.len(), 1, "{versions:?}");
+    versions.remove(0)
+}
+
 /// Replaces the keep classifier's tokenizer with a file that is not a tokenizer and fixes its
 /// checksum in the manifest, so the model loads but the service cannot be built from it.
 fn break_tokenizer(repository: &std::path::Path) {
-    let dir = repository.join("lingua-minilm-keep/1");
+    let dir = keep_model_dir(repository);
     let old = std::fs::read(dir.join("tokenizer.json")).unwrap();
     let new = b"{\"not\": \"a tokenizer\"}";
     std::fs::write(dir.join("tokenizer.json"), new).unwrap();
