@@ -259,7 +259,8 @@ pub async fn start(resolved: Resolved) -> anyhow::Result<Running> {
     }
 
     let strict = resolved.config.runtime.models.strict;
-    let mut not_serving: Vec<(ServiceKind, String)> = Vec::new();
+    // Services that could not be built (they answer UNAVAILABLE), with the reason.
+    let mut cannot_start: Vec<(ServiceKind, String)> = Vec::new();
     let mut build = |kind: ServiceKind, make: &mut dyn FnMut() -> Result<(), String>| {
         if !resolved.services.contains(&kind) {
             return Ok(());
@@ -269,7 +270,7 @@ pub async fn start(resolved: Resolved) -> anyhow::Result<Running> {
             Err(e) if strict => Err(anyhow::anyhow!("{} service: {e}", kind.name())),
             Err(e) => {
                 tracing::error!(service = kind.name(), error = %e, "service cannot start; it answers UNAVAILABLE and reports NOT_SERVING");
-                not_serving.push((kind, e));
+                cannot_start.push((kind, e));
                 Ok(())
             }
         }
@@ -319,6 +320,7 @@ pub async fn start(resolved: Resolved) -> anyhow::Result<Running> {
         context = Some(built);
         Ok(())
     })?;
+    let mut not_serving = cannot_start.clone();
     // A service that started without some of its models (lenient start-up) is NOT_SERVING too,
     // so readiness probes move traffic to complete replicas; it still serves what it has.
     for &kind in &resolved.services {
@@ -412,14 +414,8 @@ pub async fn start(resolved: Resolved) -> anyhow::Result<Running> {
             .max_decoding_message_size(max_in)
             .max_encoding_message_size(max_out)
     });
-    let unavailable = not_serving
+    let unavailable = cannot_start
         .iter()
-        .filter(|(kind, _)| match kind {
-            ServiceKind::Image => image.is_none(),
-            ServiceKind::Audio => audio.is_none(),
-            ServiceKind::Context => context.is_none(),
-            _ => false,
-        })
         .map(|(kind, reason)| (kind.grpc_name().to_string(), reason.clone()))
         .collect();
     let router = builder
