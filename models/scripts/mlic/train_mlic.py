@@ -43,7 +43,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "walloc"))
-from train_walloc import batch, training_images, validation_images  # noqa: E402
 
 ACT_BITS = 10  # fractional bits of integer activations
 WEIGHT_BITS = 12  # fractional bits of integer weights
@@ -79,9 +78,10 @@ class Upsample(nn.Module):
         return F.interpolate(x, scale_factor=2, mode="nearest")
 
 
-def entropy_parameters(cin, out):
+def entropy_parameters(cin, out, hidden=(96, 64)):
     return nn.Sequential(
-        nn.Conv2d(cin, 96, 1), nn.ReLU(), nn.Conv2d(96, 64, 1), nn.ReLU(), nn.Conv2d(64, 2 * out, 1)
+        nn.Conv2d(cin, hidden[0], 1), nn.ReLU(), nn.Conv2d(hidden[0], hidden[1], 1), nn.ReLU(),
+        nn.Conv2d(hidden[1], 2 * out, 1),
     )
 
 
@@ -103,7 +103,7 @@ def gaussian_likelihood(residual, sigma):
 
 
 class Codec(nn.Module):
-    def __init__(self, n=64, m=64, z=32, slices=4, context="full"):
+    def __init__(self, n=64, m=64, z=32, slices=4, context="full", ep_hidden=(96, 64)):
         super().__init__()
         self.n, self.m, self.z, self.slices, self.context = n, m, z, slices, context
         self.cs = m // slices
@@ -119,12 +119,12 @@ class Codec(nn.Module):
         )
         channel = context in ("channel", "full")
         self.ep_anchor = nn.ModuleList(
-            entropy_parameters(2 * m + (self.cs * s if channel else 0), self.cs) for s in range(slices)
+            entropy_parameters(2 * m + (self.cs * s if channel else 0), self.cs, ep_hidden) for s in range(slices)
         )
         if context == "full":
             self.spatial = nn.ModuleList(nn.Conv2d(self.cs, 2 * self.cs, 5, 1, 2) for _ in range(slices))
             self.ep_other = nn.ModuleList(
-                entropy_parameters(2 * m + self.cs * s + 2 * self.cs, self.cs) for s in range(slices)
+                entropy_parameters(2 * m + self.cs * s + 2 * self.cs, self.cs, ep_hidden) for s in range(slices)
             )
         # z: per-channel discretized Laplace for training (the shipped prior is a fitted table).
         self.z_loc = nn.Parameter(torch.zeros(z))
@@ -285,9 +285,10 @@ def pad64(x):
     return F.pad(x, (0, pw, 0, ph), mode="replicate"), (h, w)
 
 
-def evaluate(codec, images, prior_counts=None):
-    """bpp (z by the fitted histogram entropy, y by the integer path's Gaussian bits) and PSNR
-    of the reconstruction from the integer path's y_hat, over `images`."""
+def evaluate(codec, images, gain=None, inverse_gain=None):
+    """bpp (z by the training Laplace prior, y by the integer path's Gaussian bits) and PSNR
+    of the reconstruction from the integer path's y_hat, over `images`. A variable-rate model
+    passes the rate point's `gain` and `inverse_gain` ([M] tensors)."""
     integer = IntegerModel(codec)
     total_bits = total_pixels = 0
     psnrs = []
@@ -295,9 +296,13 @@ def evaluate(codec, images, prior_counts=None):
         for img in images:
             x, (h, w) = pad64(torch.from_numpy(img.transpose(2, 0, 1)[None].copy()))
             y = codec.g_a(x)
+            if gain is not None:
+                y = y * gain.view(1, -1, 1, 1)
             z_hat = torch.round(codec.h_a(y))[0].numpy().astype(np.int64)
             symbols, indexes, y_hat_q = integer.code(y[0].numpy(), z_hat)
             y_hat = torch.from_numpy((y_hat_q / 2**ACT_BITS).astype(np.float32))[None]
+            if inverse_gain is not None:
+                y_hat = y_hat * inverse_gain.view(1, -1, 1, 1)
             x_hat = codec.g_s(y_hat).clamp(0, 1)[:, :, :h, :w]
             mse = F.mse_loss(x_hat, x[:, :, :h, :w]).item()
             psnrs.append(10 * math.log10(1 / mse))
@@ -327,16 +332,9 @@ def export_onnx(module, example, path, in_name, out_names):
     )
 
 
-def export(codec, out, train_images, args, record):
-    codec.eval()
-    x = torch.rand(1, 3, 128, 128)
-    with torch.no_grad():
-        y = codec.g_a(x)
-    export_onnx(Analysis(codec), x, out / "analysis.onnx", "image", ["y", "z"])
-    export_onnx(codec.g_s, y, out / "synthesis.onnx", "y_hat", ["image"])
-
-    # Integer networks: one blob of i32 weights/biases, described layer by layer.
-    blob, networks = [], {}
+def write_integer_networks(codec, out, extra=None):
+    """entropy.bin (i32 LE weights and biases) and entropy.json (layer-by-layer description)."""
+    blob = []
 
     def put(array):
         flat = np.asarray(array, dtype=np.int64).ravel()
@@ -358,12 +356,14 @@ def export(codec, out, train_images, args, record):
         return described
 
     integer = IntegerModel(codec)
-    networks["h_s"] = describe(integer.h_s)
-    networks["ep_anchor"] = [describe(n) for n in integer.ep_anchor]
-    networks["spatial"] = [describe([("conv", p)]) for p in integer.spatial]
-    networks["ep_other"] = [describe(n) for n in integer.ep_other]
+    networks = {
+        "h_s": describe(integer.h_s),
+        "ep_anchor": [describe(n) for n in integer.ep_anchor],
+        "spatial": [describe([("conv", p)]) for p in integer.spatial],
+        "ep_other": [describe(n) for n in integer.ep_other],
+    }
     (out / "entropy.bin").write_bytes(np.concatenate(blob).astype("<i4").tobytes())
-    (out / "entropy.json").write_text(json.dumps({
+    description = {
         "format": "terse-mlic-entropy/1",
         "context": codec.context,
         "latent_channels": codec.m,
@@ -373,21 +373,23 @@ def export(codec, out, train_images, args, record):
         "weight_bits": WEIGHT_BITS,
         "scale_table": SCALES.tolist(),
         "networks": networks,
-    }, indent=1))
+    }
+    description.update(extra or {})
+    (out / "entropy.json").write_text(json.dumps(description, indent=1))
 
-    # z prior: per-channel histograms of round(z) over the training images.
+
+def write_z_prior(z_hats, channels, out):
+    """prior.json (terse-cdf-table/1): per-channel histograms of the rounded hyper-latents
+    `z_hats` (arrays [Z, h, w]), smoothed, with an escape tail."""
     lo, hi = -64, 64
-    counts = np.zeros((codec.z, hi - lo + 1))
-    with torch.no_grad():
-        for img in train_images:
-            xx, _ = pad64(torch.from_numpy(img.transpose(2, 0, 1)[None].copy()))
-            z_hat = torch.round(codec.h_a(codec.g_a(xx)))[0].numpy().astype(np.int64)
-            for c in range(codec.z):
-                vals = np.clip(z_hat[c].ravel(), lo, hi) - lo
-                counts[c] += np.bincount(vals, minlength=hi - lo + 1)
+    counts = np.zeros((channels, hi - lo + 1))
+    for z_hat in z_hats:
+        for c in range(channels):
+            vals = np.clip(z_hat[c].ravel(), lo, hi) - lo
+            counts[c] += np.bincount(vals, minlength=hi - lo + 1)
     cdfs = []
     symbols = hi - lo + 1
-    for c in range(codec.z):
+    for c in range(channels):
         pmf = (counts[c] + 0.05) / (counts[c] + 0.05).sum()
         tail = 1e-6
         freqs = np.floor(np.append(pmf * (1 - tail), tail) * (65536 - symbols - 1)).astype(np.int64) + 1
@@ -395,8 +397,26 @@ def export(codec, out, train_images, args, record):
         cdfs.append(np.concatenate([[0], np.cumsum(freqs)]).tolist())
     (out / "prior.json").write_text(json.dumps({
         "format": "terse-cdf-table/1", "precision": 16, "quantized_cdf": cdfs,
-        "cdf_length": [len(c) for c in cdfs], "offset": [lo] * codec.z, "medians": [0.0] * codec.z,
+        "cdf_length": [len(c) for c in cdfs], "offset": [lo] * channels, "medians": [0.0] * channels,
     }))
+
+
+def export(codec, out, train_images, args, record):
+    codec.eval()
+    x = torch.rand(1, 3, 128, 128)
+    with torch.no_grad():
+        y = codec.g_a(x)
+    export_onnx(Analysis(codec), x, out / "analysis.onnx", "image", ["y", "z"])
+    export_onnx(codec.g_s, y, out / "synthesis.onnx", "y_hat", ["image"])
+    write_integer_networks(codec, out)
+
+    def z_hats():
+        with torch.no_grad():
+            for img in train_images:
+                xx, _ = pad64(torch.from_numpy(img.transpose(2, 0, 1)[None].copy()))
+                yield torch.round(codec.h_a(codec.g_a(xx)))[0].numpy().astype(np.int64)
+
+    write_z_prior(z_hats(), codec.z, out)
     (out / "training.json").write_text(json.dumps(record, indent=1))
 
 
@@ -418,6 +438,8 @@ def write_fixture(codec, image, path):
 
 
 def main():
+    from train_walloc import batch, training_images, validation_images
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lmbda", type=float, default=0.0067, help="rate-distortion weight (x 255^2 MSE)")
     parser.add_argument("--context", choices=["hyper", "channel", "full"], default="full")

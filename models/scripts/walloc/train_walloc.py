@@ -45,7 +45,7 @@ def _analysis_1d(x, dim):
     shape = x.shape
     flat = x.reshape(-1, 1, shape[-1])
     padded = torch.cat([flat[..., -4:], flat, flat[..., :5]], dim=-1)
-    weight = torch.stack([DEC_LO.flip(0), DEC_HI.flip(0)]).unsqueeze(1)
+    weight = torch.stack([DEC_LO.flip(0), DEC_HI.flip(0)]).unsqueeze(1).to(padded)
     out = F.conv1d(padded, weight, stride=2)
     lo = out[:, 0].reshape(*shape[:-1], shape[-1] // 2).movedim(-1, dim)
     hi = out[:, 1].reshape(*shape[:-1], shape[-1] // 2).movedim(-1, dim)
@@ -57,12 +57,12 @@ def _synthesis_1d(lo, hi, dim):
     lo, hi = lo.movedim(dim, -1), hi.movedim(dim, -1)
     shape = lo.shape
     n = shape[-1] * 2
-    up = torch.zeros(*shape[:-1], 2, n, dtype=lo.dtype)
+    up = torch.zeros(*shape[:-1], 2, n, dtype=lo.dtype, device=lo.device)
     up[..., 0, 0::2] = lo
     up[..., 1, 0::2] = hi
     flat = up.reshape(-1, 2, n)
     padded = torch.cat([flat[..., -5:], flat, flat[..., :4]], dim=-1)
-    weight = torch.stack([REC_LO.flip(0), REC_HI.flip(0)]).unsqueeze(0)
+    weight = torch.stack([REC_LO.flip(0), REC_HI.flip(0)]).unsqueeze(0).to(padded)
     out = F.conv1d(padded, weight)
     return out.reshape(*shape[:-1], n).movedim(-1, dim)
 
@@ -171,6 +171,18 @@ def training_images():
     return images, [str(p) for p in paths]
 
 
+def pack_images(path):
+    """The photos of a pack (models/scripts/image_data/build_pack.py) as float arrays in [0, 1]."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(path) as pack:
+        index = json.loads(pack.read("index.json"))
+        images = [np.asarray(Image.open(io.BytesIO(pack.read(e["file"]))).convert("RGB"), dtype=np.float32) / 255.0
+                  for e in index["images"]]
+    return images, [f"{e['repo']}@{e['commit'][:12]}:{e['path']}" for e in index["images"]]
+
+
 def validation_images():
     shared = Path(__file__).resolve().parents[3] / ".." / "shared" / "datasets" / "images"
     paths = sorted((shared / "mcmaster").glob("*.tif"))
@@ -192,13 +204,20 @@ def batch(images, size, crop, rng):
 
 def train(encoder, decoder, to_uniform, to_normal, next_batch, analysis, synthesis, args):
     """The WaLLoC training loop: MSE through the transform, uniform noise in place of rounding,
-    AdamW with a one-cycle schedule. Returns the losses and the start time."""
+    AdamW with a one-cycle schedule over --steps, or, with --minutes, a warm-up then cosine decay
+    over that time budget (steps as many as fit). Returns the losses and the start time."""
     params = list(encoder.parameters()) + list(decoder.parameters())
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.1)
+    budget = getattr(args, "minutes", None)
+    sched = None if budget else torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.1)
     losses = []
     start = time.time()
-    for step in range(args.steps):
+    step = 0
+    while (time.time() - start < budget * 60) if budget else step < args.steps:
+        if budget:
+            t = (time.time() - start) / (budget * 60)
+            for group in opt.param_groups:
+                group["lr"] = args.lr * min(1.0, (step + 1) / 500) * max(0.02, 0.5 * (1 + math.cos(math.pi * t)))
         x = next_batch()
         u = to_uniform(encoder(analysis(x, args.levels)))
         u = u + torch.rand_like(u) - 0.5
@@ -206,13 +225,17 @@ def train(encoder, decoder, to_uniform, to_normal, next_batch, analysis, synthes
         loss = F.mse_loss(y, x)
         opt.zero_grad()
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        sched.step()
-        losses.append(float(loss))
-        if step % 100 == 0 or step == args.steps - 1:
+        if sched:
+            sched.step()
+        losses.append(loss.detach())
+        if step % 100 == 0:
+            losses[-100:] = [float(v) for v in losses[-100:]]
             recent = np.mean(losses[-100:])
             print(f"step {step} loss {recent:.3e} psnr {10 * math.log10(1 / recent):.2f} dB {time.time() - start:.0f}s", flush=True)
-    return losses, start
+        step += 1
+    return [float(v) for v in losses], start
 
 
 def export(out, args, weight, bias, to_normal, counts, input_offset, extra=None):
@@ -278,21 +301,46 @@ def main():
     parser.add_argument("--crop", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--data", type=Path, help="photo pack (models/scripts/image_data/build_pack.py) instead of CBSD68 + scikit-image")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--minutes", type=float, help="train for this long instead of --steps")
+    parser.add_argument("--export-only", action="store_true", help="validate and export --out/checkpoint.pt")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     check_against_pywt()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    train_images, train_paths = training_images()
+    train_images, train_paths = pack_images(args.data) if args.data else training_images()
     val, val_paths = validation_images()
     bands = 3 * 4 ** args.levels
     encoder = nn.Conv2d(bands, args.latent_dim, 1)
     to_uniform = ToUniform(args.bits, args.scale)
     decoder = Decoder(args.latent_dim, bands, args.width, args.blocks)
     to_normal = ToNormal(args.bits, args.scale)
-    rng = np.random.default_rng(0)
-    losses, start = train(encoder, decoder, to_uniform, to_normal, lambda: batch(train_images, args.batch, args.crop, rng) - 0.5, wpt2d, iwpt2d, args)
+    checkpoint = out / "checkpoint.pt"
+    if args.export_only:
+        state = torch.load(checkpoint, map_location="cpu")
+        encoder.load_state_dict(state["encoder"])
+        decoder.load_state_dict(state["decoder"])
+        losses, start, trained = state["losses"], time.time() - state["seconds"], state["run"]
+    else:
+        device = torch.device(args.device)
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        encoder.to(device)
+        decoder.to(device)
+        rng = np.random.default_rng(0)
+        losses, start = train(encoder, decoder, to_uniform, to_normal, lambda: (batch(train_images, args.batch, args.crop, rng) - 0.5).to(device, non_blocking=True), wpt2d, iwpt2d, args)
+        encoder.cpu()
+        decoder.cpu()
+        trained = {"steps": len(losses), "seconds": time.time() - start, "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu"}
+        torch.save({"encoder": encoder.state_dict(), "decoder": decoder.state_dict(), "losses": losses,
+                    "seconds": time.time() - start, "run": trained}, checkpoint)
+        print(f"{trained['steps']} steps in {trained['seconds']:.0f} s", flush=True)
+        if args.device != "cpu":
+            return  # validation and export run on CPU (--export-only)
 
     encoder.eval()
     decoder.eval()
@@ -327,15 +375,17 @@ def main():
                       opset_version=17, dynamo=False)
     entropy = entropy_bits(counts)
     (out / "training.json").write_text(json.dumps({
-        "args": vars(args),
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "train_images": len(train_images),
+        "train_data": str(args.data) if args.data else "CBSD68 + scikit-image",
+        "run": trained,
         "validation_images": val_paths,
         "validation_psnr_db": float(np.mean(psnrs)),
         "validation_psnr_per_image": psnrs,
         "latent_entropy_bits_per_latent_pixel": float(entropy),
         "bpp_estimate": float(entropy / 4 ** args.levels),
         "loss_curve_every_100": [float(np.mean(losses[i:i + 100])) for i in range(0, len(losses), 100)],
-        "seconds": time.time() - start,
+        "seconds": trained["seconds"],
         "decoder_parameters": sum(p.numel() for p in decoder.parameters()),
     }, indent=1))
     print(json.loads((out / "training.json").read_text())["bpp_estimate"], "bpp estimate")
