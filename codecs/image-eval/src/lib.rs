@@ -28,26 +28,42 @@ pub fn cmd(program: &str, args: &[&str]) -> Command {
 }
 
 /// What every eval bench does first: work from the workspace `root` (the ONNX Runtime in
-/// ./.venv and the model repository are relative to it) and list the validation photos; `None`,
+/// ./.venv and the model repository are relative to it) and list the evaluation photos; `None`,
 /// after saying why, when there are none.
 pub fn start_eval(root: &Path) -> Option<Vec<PathBuf>> {
     std::env::set_current_dir(root).expect("workspace root");
     let photos = validation_photos(root);
     if photos.is_empty() {
         println!(
-            "no validation photos under ../shared/datasets/images/mcmaster: nothing to evaluate"
+            "no photos in {}: nothing to evaluate",
+            eval_folder(root).display()
         );
         return None;
     }
     Some(photos)
 }
 
-/// The McMaster validation photos (never trained on) under `root/../shared/datasets`, the
-/// first `TERSE_EVAL_PHOTOS` of them when set.
+/// The folder of evaluation photos: `TERSE_EVAL_DIR` (any folder of PNG/TIFF/JPEG photos, e.g.
+/// the 24 Kodak PNGs), else the McMaster set under `root/../shared/datasets` (never trained on).
+pub fn eval_folder(root: &Path) -> PathBuf {
+    std::env::var_os("TERSE_EVAL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("../shared/datasets/images/mcmaster"))
+}
+
+/// The photos of [`eval_folder`], sorted, the first `TERSE_EVAL_PHOTOS` of them when set.
 pub fn validation_photos(root: &Path) -> Vec<PathBuf> {
-    let shared = root.join("../shared/datasets/images/mcmaster");
-    let mut photos: Vec<PathBuf> = std::fs::read_dir(&shared)
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+    let is_photo = |p: &Path| {
+        p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+            ["png", "tif", "tiff", "jpg", "jpeg", "bmp"].contains(&e.to_ascii_lowercase().as_str())
+        })
+    };
+    let mut photos: Vec<PathBuf> = std::fs::read_dir(eval_folder(root))
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| is_photo(p))
+                .collect()
+        })
         .unwrap_or_default();
     photos.sort();
     if let Some(limit) = std::env::var("TERSE_EVAL_PHOTOS")
@@ -310,4 +326,129 @@ pub fn bd_rate(ours: &[(f64, f64)], reference: &[(f64, f64)]) -> Option<f64> {
         .sum::<f64>()
         / f64::from(steps + 1);
     Some((mean.exp() - 1.0) * 100.0)
+}
+
+/// A published rate-distortion curve: mean (bpp, PSNR-RGB) per setting.
+pub struct PublishedCurve {
+    /// Codec name.
+    pub name: String,
+    /// Points, in the order published.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// The published Kodak curves (VTM, BPG, CompressAI) committed in `published/kodak.json` with
+/// their source, when the photos evaluated are the 24 Kodak PNGs (`kodim01.png` …
+/// `kodim24.png`); empty otherwise, since the numbers hold only for that set.
+pub fn published_curves(photos: &[PathBuf]) -> Vec<PublishedCurve> {
+    let kodak = photos.len() == 24
+        && photos.iter().enumerate().all(|(i, p)| {
+            p.file_name().and_then(|n| n.to_str()) == Some(&format!("kodim{:02}.png", i + 1))
+        });
+    if !kodak {
+        return Vec::new();
+    }
+    let text = include_str!("../published/kodak.json");
+    let file: serde_json::Value = serde_json::from_str(text).expect("published/kodak.json");
+    let numbers = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array()
+            .expect("array")
+            .iter()
+            .map(|x| x.as_f64().expect("number"))
+            .collect()
+    };
+    file["curves"]
+        .as_array()
+        .expect("curves")
+        .iter()
+        .map(|c| PublishedCurve {
+            name: c["name"].as_str().expect("name").to_string(),
+            points: numbers(&c["bpp"])
+                .into_iter()
+                .zip(numbers(&c["psnr_rgb"]))
+                .collect(),
+        })
+        .collect()
+}
+
+/// Writes a rate-distortion plot (PSNR-RGB over bpp, one polyline with markers per curve) as
+/// an SVG file.
+pub fn write_rd_svg(
+    path: &Path,
+    title: &str,
+    curves: &[(String, Vec<(f64, f64)>)],
+) -> std::io::Result<()> {
+    const COLOURS: [&str; 10] = [
+        "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+        "#17becf", "#bcbd22",
+    ];
+    let points = curves.iter().flat_map(|(_, c)| c.iter().copied());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for (x, y) in points {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    if x0 > x1 {
+        return Ok(());
+    }
+    let (x0, x1, y0, y1) = (0.0, x1 * 1.05, y0.floor() - 0.5, y1.ceil() + 0.5);
+    let (w, h, margin) = (720.0, 480.0, 60.0);
+    let sx = |x: f64| margin + (x - x0) / (x1 - x0) * (w - 2.0 * margin);
+    let sy = |y: f64| h - margin - (y - y0) / (y1 - y0) * (h - 2.0 * margin);
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{}\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">{title}</text>\n",
+        w / 2.0
+    );
+    svg += &format!(
+        "<line x1=\"{m}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"black\"/><line x1=\"{m}\" y1=\"{m}\" x2=\"{m}\" y2=\"{b}\" stroke=\"black\"/>\n",
+        m = margin,
+        b = h - margin,
+        r = w - margin
+    );
+    for k in 0..=5 {
+        let x = x0 + (x1 - x0) * f64::from(k) / 5.0;
+        let y = y0 + (y1 - y0) * f64::from(k) / 5.0;
+        svg += &format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{x:.2}</text><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{y:.1}</text>\n",
+            sx(x),
+            h - margin + 18.0,
+            margin - 6.0,
+            sy(y) + 4.0
+        );
+    }
+    svg += &format!(
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">bits per pixel</text><text x=\"16\" y=\"{}\" transform=\"rotate(-90 16 {})\" text-anchor=\"middle\">PSNR-RGB (dB)</text>\n",
+        w / 2.0,
+        h - 16.0,
+        h / 2.0,
+        h / 2.0
+    );
+    for (i, (name, curve)) in curves.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        let mut sorted = curve.clone();
+        sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let line: Vec<String> = sorted
+            .iter()
+            .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
+            .collect();
+        svg += &format!(
+            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>\n",
+            line.join(" ")
+        );
+        for &(x, y) in &sorted {
+            svg += &format!(
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{colour}\"/>\n",
+                sx(x),
+                sy(y)
+            );
+        }
+        let ly = margin + 10.0 + 18.0 * i as f64;
+        svg += &format!(
+            "<line x1=\"{:.1}\" y1=\"{ly:.1}\" x2=\"{:.1}\" y2=\"{ly:.1}\" stroke=\"{colour}\" stroke-width=\"2\"/><text x=\"{:.1}\" y=\"{:.1}\">{name}</text>\n",
+            w - margin - 230.0,
+            w - margin - 205.0,
+            w - margin - 198.0,
+            ly + 4.0
+        );
+    }
+    svg += "</svg>\n";
+    std::fs::write(path, svg)
 }

@@ -1,20 +1,26 @@
-//! Evaluation table of the MLIC-style codec on the McMaster validation photos (never trained
-//! on): every shipped rate point (models/repository, task `mlic-image`), the WaLLoC codecs, and
-//! JPEG, WebP, AVIF and JPEG XL at the bpp of each rate point; bpp, PSNR, MS-SSIM, encode and
-//! decode MPix/s (CPU); BD-rate of the MLIC curve against WebP and AVIF; and the ablation
-//! (hyperprior only → + channel context → + checkerboard spatial context) from the models in
-//! models/ablation, each fine-tuned the same 1000 steps from `mlic-q3` at its lambda.
+//! Evaluation table of the MLIC-style codec on a folder of photos never trained on (McMaster by
+//! default; `TERSE_EVAL_DIR` for another, e.g. the 24 Kodak PNGs): every shipped rate point
+//! (models/repository, task `mlic-image`), the WaLLoC codecs, and JPEG, WebP, AVIF and JPEG XL
+//! at the bpp of each rate point; bpp, PSNR, MS-SSIM, encode and decode MPix/s (CPU); BD-rate
+//! of the MLIC curve against each reference codec's own 8-setting curve measured in the same
+//! run and, on Kodak, against the published VTM, BPG and CompressAI curves
+//! (terse-image-eval's `published/kodak.json`); an RD plot (SVG, `TERSE_EVAL_PLOT=path`); and
+//! the ablation (hyperprior only → + channel context → + checkerboard spatial context) from the
+//! models in models/ablation, each fine-tuned the same 1000 steps from the earlier `mlic-q3`.
+//!
+//! BD-rate: mean difference of log-rate at equal PSNR-RGB over the overlapping PSNR range,
+//! log-rate interpolated piecewise-linearly in PSNR (terse_image_eval::bd_rate).
 //!
 //! Run: `cargo bench -p terse-mlic --bench eval` (`TERSE_EVAL_PHOTOS=n`: first n photos;
-//! `TERSE_EVAL_BASELINES=0`: no reference codecs; needs `scripts/setup`, the models, and
-//! ../shared/datasets/images/mcmaster; reference codecs from the Debian packages
-//! libjpeg-turbo-progs webp libavif-bin libjxl-tools, skipped when missing).
+//! `TERSE_EVAL_BASELINES=0`: no reference codecs; needs `scripts/setup`, the models, and the
+//! photos; reference codecs from the Debian packages libjpeg-turbo-progs webp libavif-bin
+//! libjxl-tools, skipped when missing).
 
 use std::{path::Path, time::Instant};
 
 use terse_image_eval::{
-    Baseline, RgbImage, Row, bd_rate, load, ms_ssim, print_header, print_row, psnr, start_eval,
-    tool,
+    Baseline, RgbImage, Row, bd_rate, eval_folder, load, ms_ssim, print_header, print_row, psnr,
+    published_curves, start_eval, tool, write_rd_svg,
 };
 use terse_runtime::{ModelRegistry, ModelSelection, SessionOptions};
 use terse_walloc::WallocImageCodec;
@@ -24,6 +30,9 @@ use terse_walloc_host::{BlockingDecoder, host_all};
 mod support;
 
 use support::{Loaded, ROOT, load_all, runtime};
+
+/// Mean (bpp, PSNR) points of one codec.
+type Curve = Vec<(f64, f64)>;
 
 fn ours(model: &Loaded, original: &RgbImage) -> Row {
     let pixels = f64::from(original.width()) * f64::from(original.height());
@@ -56,7 +65,8 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("terse-mlic-eval-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     println!(
-        "McMaster validation set: {} photos (500x500), never trained on; CPU, ONNX Runtime default threads",
+        "{}: {} photos, never trained on; CPU, ONNX Runtime default threads",
+        eval_folder(Path::new(ROOT)).display(),
         images.len()
     );
 
@@ -90,23 +100,47 @@ fn main() {
         curves[0].1.push((rows[0].bpp / n, rows[0].psnr / n));
     }
     // BD-rate against each reference codec's own curve (8 quality settings over its range,
-    // averaged over the photos), so the PSNR ranges overlap.
-    for baseline in baselines
+    // averaged over the photos), so the PSNR ranges overlap; then the published curves.
+    let mut plot: Vec<(String, Curve)> = vec![("terse MLIC".to_string(), curves[0].1.clone())];
+    let mut references: Vec<(String, Curve, &str)> = baselines
         .iter()
-        .filter(|b| ["cwebp", "avifenc"].contains(&b.binary))
-    {
-        let theirs = baseline.curve(&images, &dir, 8);
+        .map(|b| {
+            (
+                b.label.to_string(),
+                b.curve(&images, &dir, 8),
+                "measured in this run, 8 quality settings",
+            )
+        })
+        .collect();
+    references.extend(
+        published_curves(&photos)
+            .into_iter()
+            .map(|c| (c.name, c.points, "published Kodak curve")),
+    );
+    println!();
+    for (label, theirs, kind) in references {
         match bd_rate(&curves[0].1, &theirs) {
             Some(rate) => println!(
-                "BD-rate of the MLIC curve ({} rate points) against {} (8 quality settings): {rate:+.1}%",
-                curves[0].1.len(),
-                baseline.label
+                "BD-rate of the MLIC curve ({} rate points) against {label} ({kind}): {rate:+.1}%",
+                curves[0].1.len()
             ),
-            None => println!(
-                "BD-rate against {}: the PSNR ranges do not overlap",
-                baseline.label
-            ),
+            None => println!("BD-rate against {label}: the PSNR ranges do not overlap"),
         }
+        plot.push((label, theirs));
+    }
+    if let Some(path) = std::env::var_os("TERSE_EVAL_PLOT") {
+        write_rd_svg(
+            Path::new(&path),
+            &format!(
+                "MLIC on {}",
+                eval_folder(Path::new(ROOT))
+                    .file_name()
+                    .map_or(String::new(), |n| n.to_string_lossy().into_owned())
+            ),
+            &plot,
+        )
+        .unwrap();
+        println!("RD plot: {}", Path::new(&path).display());
     }
 
     // WaLLoC (the fast mode) on the same photos.

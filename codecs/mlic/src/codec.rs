@@ -1,7 +1,7 @@
 //! The codec: padding, the float stages behind [`Network`], the integer entropy model, and
 //! the terse container (`CodecId::MlicImage`, sections `ZHAT` and one per slice pass).
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use image::RgbImage;
 use ndarray::{Array3, Array4, ArrayD, Ix4};
@@ -10,6 +10,7 @@ use terse_entropy::{CodecId, Container, ModelTag};
 use crate::{
     MlicError, Network, Result,
     entropy_model::{EntropyModel, RoundingCoder, SectionDecoder},
+    rate::RatePoint,
 };
 
 /// Images are padded (edge replication) to a multiple of this before analysis: ×16 for y,
@@ -32,11 +33,13 @@ pub struct Encoded {
     pub y_bytes: usize,
 }
 
-/// One trained rate point of the codec.
-#[derive(Debug)]
+/// One rate point of the codec: a fixed-rate model, or one gain vector of a variable-rate
+/// model (several codecs then share one [`EntropyModel`]).
+#[derive(Debug, Clone)]
 pub struct MlicCodec {
-    entropy: EntropyModel,
+    entropy: Arc<EntropyModel>,
     model: ModelTag,
+    rate: Option<RatePoint>,
 }
 
 fn stage(stage: &'static str) -> impl Fn(String) -> MlicError {
@@ -64,9 +67,98 @@ fn padded(side: u32) -> u32 {
 }
 
 impl MlicCodec {
-    /// A codec from its entropy model and the tag that bitstreams carry.
+    /// A fixed-rate codec from its entropy model and the tag that bitstreams carry.
     pub fn new(entropy: EntropyModel, model: ModelTag) -> Self {
-        Self { entropy, model }
+        Self {
+            entropy: Arc::new(entropy),
+            model,
+            rate: None,
+        }
+    }
+
+    /// One rate point of a variable-rate model: bitstreams carry `model` (conventionally named
+    /// by [`crate::rate_point_name`]) and the rate index; the analysis takes the point's gains.
+    pub fn at_rate(entropy: Arc<EntropyModel>, model: ModelTag, rate: RatePoint) -> Result<Self> {
+        if rate.gain.len() != entropy.latent_channels() {
+            return Err(MlicError::Model(format!(
+                "rate point {} has {} gains for {} latent channels",
+                rate.index,
+                rate.gain.len(),
+                entropy.latent_channels()
+            )));
+        }
+        Ok(Self {
+            entropy,
+            model,
+            rate: Some(rate),
+        })
+    }
+
+    /// Every codec a packaged model serves: a fixed-rate model's one codec, tagged `name`, or
+    /// one per rate point of a variable-rate model (`rates` in `entropy.json`), tagged with
+    /// [`crate::rate_point_name`] and sharing one entropy model. `sha256_hex` is the model
+    /// file's checksum, which the tags carry.
+    pub fn from_package(
+        entropy_json: &[u8],
+        entropy_bin: &[u8],
+        prior_json: &[u8],
+        name: &str,
+        sha256_hex: &str,
+    ) -> Result<Vec<Self>> {
+        let entropy = Arc::new(EntropyModel::from_assets(
+            entropy_json,
+            entropy_bin,
+            prior_json,
+        )?);
+        let tag = |name: &str| ModelTag::from_sha256_hex(name, sha256_hex);
+        let rates = RatePoint::from_entropy_json(entropy_json)?;
+        if rates.is_empty() {
+            return Ok(vec![Self {
+                entropy,
+                model: tag(name)?,
+                rate: None,
+            }]);
+        }
+        rates
+            .into_iter()
+            .map(|rate| {
+                let point = crate::rate_point_name(name, rate.index);
+                Self::at_rate(Arc::clone(&entropy), tag(&point)?, rate)
+            })
+            .collect()
+    }
+
+    /// The rate point of a variable-rate model (`None`: a fixed-rate model).
+    pub fn rate(&self) -> Option<&RatePoint> {
+        self.rate.as_ref()
+    }
+
+    /// The inputs of the analysis network for `image`: the padded image tensor, then, for a
+    /// variable-rate model, the rate point's gains as `[1, M, 1, 1]`.
+    pub fn analysis_inputs(&self, image: &RgbImage) -> Result<Vec<ArrayD<f32>>> {
+        let mut inputs = vec![Self::image_tensor(image)?.into_dyn()];
+        if let Some(rate) = &self.rate {
+            inputs.push(rate.gain_tensor().into_dyn());
+        }
+        Ok(inputs)
+    }
+
+    /// Dequantized latents for the synthesis network: Q`A` integers scaled down, times the
+    /// inverse gains of a variable-rate model.
+    fn synthesis_input(&self, y_hat_q: &Array3<i64>) -> Array4<f32> {
+        let scale = (1u64 << self.entropy.activation_bits()) as f32;
+        let mut y_hat = y_hat_q
+            .mapv(|v| v as f32 / scale)
+            .insert_axis(ndarray::Axis(0));
+        if let Some(rate) = &self.rate {
+            for (mut channel, &inverse) in y_hat
+                .axis_iter_mut(ndarray::Axis(1))
+                .zip(&rate.inverse_gain)
+            {
+                channel.mapv_inplace(|v| v * inverse);
+            }
+        }
+        y_hat
     }
 
     /// A codec from `entropy.json`, `entropy.bin` and `prior.json`.
@@ -109,8 +201,9 @@ impl MlicCodec {
 
     /// Encodes an image: the analysis network (`g_a` + `h_a`), then [`MlicCodec::encode_latents`].
     pub fn encode(&self, image: &RgbImage, analysis: &dyn Network) -> Result<Encoded> {
-        let x = Self::image_tensor(image)?;
-        let outputs = analysis.run(x.into_dyn()).map_err(stage("analysis"))?;
+        let outputs = analysis
+            .run(self.analysis_inputs(image)?)
+            .map_err(stage("analysis"))?;
         self.encode_latents(image.width(), image.height(), outputs)
     }
 
@@ -162,18 +255,18 @@ impl MlicCodec {
         container.model = Some(self.model.clone());
         container.put_u64("width", u64::from(width));
         container.put_u64("height", u64::from(height));
+        if let Some(rate) = &self.rate {
+            container.put_u64("rate", rate.index as u64);
+        }
         let y_bytes = coder.sections.values().map(Vec::len).sum();
         let z_len = z_bytes.len();
         container.push_section(Z_TAG, z_bytes);
         for (tag, bytes) in coder.sections {
             container.push_section(tag, bytes);
         }
-        let scale = (1u64 << self.entropy.activation_bits()) as f32;
         Ok(Encoded {
             bitstream: container.to_bytes()?,
-            y_hat: y_hat_q
-                .mapv(|v| v as f32 / scale)
-                .insert_axis(ndarray::Axis(0)),
+            y_hat: self.synthesis_input(&y_hat_q),
             z_bytes: z_len,
             y_bytes,
         })
@@ -197,6 +290,15 @@ impl MlicCodec {
                 )));
             }
             None => return Err(MlicError::Bitstream("no model tag".into())),
+        }
+        if let Some(rate) = &self.rate {
+            let coded = container.u64("rate")?;
+            if coded != rate.index as u64 {
+                return Err(MlicError::Bitstream(format!(
+                    "coded at rate point {coded}, this codec is rate point {}",
+                    rate.index
+                )));
+            }
         }
         let (width, height) = (container.u64("width")?, container.u64("height")?);
         if width == 0 || height == 0 || width > u64::from(MAX_SIDE) || height > u64::from(MAX_SIDE)
@@ -225,14 +327,7 @@ impl MlicCodec {
         let y_hat_q = self
             .entropy
             .run(z_hat.view(), &mut SectionDecoder::new(&sections))?;
-        let scale = (1u64 << self.entropy.activation_bits()) as f32;
-        Ok((
-            y_hat_q
-                .mapv(|v| v as f32 / scale)
-                .insert_axis(ndarray::Axis(0)),
-            w,
-            h,
-        ))
+        Ok((self.synthesis_input(&y_hat_q), w, h))
     }
 
     /// The image from the synthesis outputs (`[1, 3, H', W']`), cropped to `width × height`.
@@ -274,7 +369,7 @@ impl MlicCodec {
     ) -> Result<RgbImage> {
         let (y_hat, width, height) = self.decode_latents(bitstream, max_pixels)?;
         let outputs = synthesis
-            .run(y_hat.into_dyn())
+            .run(vec![y_hat.into_dyn()])
             .map_err(stage("synthesis"))?;
         Self::reconstruct(outputs, width, height)
     }

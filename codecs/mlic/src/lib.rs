@@ -11,17 +11,20 @@
 pub mod codec;
 pub mod entropy_model;
 pub mod int_net;
+pub mod rate;
 
 pub use codec::{Encoded, MlicCodec};
 pub use entropy_model::{ContextKind, EntropyModel};
+pub use rate::{RatePoint, rate_point_name};
 
-/// A float network stage (ONNX graph) the codec calls: the analysis (`g_a` + `h_a`: image →
-/// `[y, z]`) or the synthesis (`g_s`: `y_hat` → `[image]`).
+/// A float network stage (ONNX graph) the codec calls: the analysis (`g_a` + `h_a`: image,
+/// and for a variable-rate model its gains → `[y, z]`) or the synthesis (`g_s`: `y_hat` →
+/// `[image]`).
 pub trait Network {
-    /// Runs the stage on one NCHW tensor and returns its outputs in graph order.
+    /// Runs the stage on its inputs (in graph order) and returns its outputs in graph order.
     fn run(
         &self,
-        input: ndarray::ArrayD<f32>,
+        inputs: Vec<ndarray::ArrayD<f32>>,
     ) -> std::result::Result<Vec<ndarray::ArrayD<f32>>, String>;
 }
 

@@ -15,7 +15,8 @@ Sources (all public GitHub repositories; licences as their owners state them):
     research / non-commercial use);
   - BIDS/BSDS500 `BSDS500/data/images/{train,test}` (400 photos, research use). `val` is left
     out: it holds the 68 photos of CBSD68, an evaluation set.
-Evaluation photos are never packed: Kodak (cszn/FFDNet testsets/Kodak24), McMaster and CBSD68.
+Evaluation photos are never packed: Kodak (the 24 full-size PNGs of Zelex/images `kodak/`, and the
+500x500 crops of cszn/FFDNet testsets/Kodak24), McMaster and CBSD68.
 Any source image whose 16x16 grey thumbnail matches one of theirs is dropped as a duplicate.
 
   python models/scripts/image_data/build_pack.py SNAPSHOTS_DIR OUT.zip
@@ -49,7 +50,7 @@ SOURCES = [
         "licence": "ImageNet terms of access: research and non-commercial use only",
     },
 ]
-EVAL_SETS = ["cszn/FFDNet:testsets/Kodak24", "cszn/FFDNet:testsets/McMaster", "cszn/FFDNet:testsets/CBSD68"]
+EVAL_SETS = ["Zelex/images:kodak", "cszn/FFDNet:testsets/Kodak24", "cszn/FFDNet:testsets/McMaster", "cszn/FFDNet:testsets/CBSD68"]
 
 
 def folder(snapshots, repo):

@@ -43,7 +43,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_mlic import (  # noqa: E402
-    Codec, anchor_mask, evaluate, export_onnx, gaussian_likelihood, pad64, ste_round,
+    Codec, IntegerModel, anchor_mask, evaluate, export_onnx, gaussian_likelihood, pad64, ste_round,
     write_integer_networks, write_z_prior,
 )
 
@@ -296,6 +296,25 @@ def export(args, codec, images, index):
     }, indent=1))
 
 
+def write_fixture(codec, image, rate, path):
+    """Integer-path fixture for terse-mlic's parity test at one rate point: the gained latents y'
+    (float), z_hat, and the expected symbols, scale indexes and y_hat' (Q10) of every slice."""
+    x, _ = pad64(torch.from_numpy(image.transpose(2, 0, 1)[None].copy()))
+    gain, _ = codec.gains(torch.tensor([rate]))
+    with torch.no_grad():
+        y = (codec.g_a(x) * gain.view(1, -1, 1, 1))[0].numpy()
+        z_hat = torch.round(codec.h_a(torch.from_numpy(y)[None]))[0].numpy().astype(np.int64)
+    symbols, indexes, y_hat_q = IntegerModel(codec).code(y, z_hat)
+    path.write_text(json.dumps({
+        "rate": rate,
+        "y_shape": list(y.shape), "y": y.ravel().tolist(),
+        "z_shape": list(z_hat.shape), "z_hat": z_hat.ravel().tolist(),
+        "symbols": np.concatenate(symbols).ravel().tolist(),
+        "indexes": np.concatenate(indexes).ravel().tolist(),
+        "y_hat_q": y_hat_q.ravel().tolist(),
+    }))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="pack from models/scripts/image_data/build_pack.py")
@@ -315,6 +334,8 @@ def main():
     parser.add_argument("--init", action="store_true", help="start from the model shards in --out")
     parser.add_argument("--export-only", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fixture", type=Path, help="with --export-only: write the parity fixture here")
+    parser.add_argument("--fixture-rate", type=int, default=3)
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -327,6 +348,12 @@ def main():
     codec = build(args)
     if args.init or args.export_only:
         codec.load_state_dict(load_shards(args.out, "model"))
+    if args.export_only and args.fixture:
+        codec.eval()
+        shared = Path(__file__).resolve().parents[3] / ".." / "shared" / "datasets" / "images" / "mcmaster"
+        photo = np.asarray(Image.open(sorted(shared.glob("*.tif"))[0]).convert("RGB"), dtype=np.float32) / 255.0
+        write_fixture(codec, photo[:128, :192], args.fixture_rate, args.fixture)
+        return
     if args.export_only:
         export(args, codec, images, index)
         return

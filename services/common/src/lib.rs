@@ -150,3 +150,35 @@ pub fn infer_status(error: terse_runtime::InferError) -> Status {
         InferError::Execution(m) => Status::internal(m),
     }
 }
+
+/// Most characters of user input (a model or codec name, an option value) echoed into an error
+/// message.
+pub const ECHO_CHARS: usize = 200;
+
+/// `input` as echoed into an error message: at most [`ECHO_CHARS`] characters, with the number
+/// left out said, so a huge name cannot blow up the status trailer (issue 18, finding 15).
+pub fn echo(input: &str) -> String {
+    match input.char_indices().nth(ECHO_CHARS) {
+        None => input.to_string(),
+        Some((cut, _)) => format!(
+            "{}… ({} more characters)",
+            &input[..cut],
+            input[cut..].chars().count()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod echo_tests {
+    use super::*;
+
+    #[test]
+    fn echoed_input_is_cut_at_a_character_boundary() {
+        assert_eq!(echo("mlic-q3"), "mlic-q3");
+        let long = "é".repeat(100_000);
+        let echoed = echo(&long);
+        assert!(echoed.starts_with(&"é".repeat(ECHO_CHARS)));
+        assert!(echoed.ends_with("(99800 more characters)"));
+        assert!(echoed.len() < 500);
+    }
+}

@@ -18,7 +18,7 @@ pub use encoder::SentenceEncoder;
 use terse_lingua::{Compressed, LinguaError, Options, OutputText, Plan, TokenToWord};
 use terse_proto::{common::v1 as common, context::v1 as api};
 use terse_runtime::{ModelRegistry, ModelState};
-use terse_service_common::{infer_status, run_blocking};
+use terse_service_common::{echo, infer_status, run_blocking};
 use tonic::{Request, Response, Status};
 
 pub use api::context_service_server::ContextServiceServer;
@@ -96,19 +96,31 @@ fn pick<'a, M>(
             "no {task} model is loaded"
         )));
     };
-    match model.map(|m| m.name.as_str()).filter(|n| !n.is_empty()) {
-        None => Ok(first),
+    let version = model.map_or("", |m| m.version.as_str());
+    let found = match model.map(|m| m.name.as_str()).filter(|n| !n.is_empty()) {
+        None => first,
         Some(name) => hosted.iter().find(|h| h.name == name).ok_or_else(|| {
             Status::not_found(format!(
-                "{task} `{name}` is not hosted (available: {})",
+                "{task} `{}` is not hosted (available: {})",
+                echo(name),
                 hosted
                     .iter()
                     .map(|h| h.name.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
             ))
-        }),
+        })?,
+    };
+    // A version that is asked for must be the one served (issue 18, finding 9).
+    if !version.is_empty() && version != found.version {
+        return Err(Status::not_found(format!(
+            "{task} `{}` has no version `{}` (this server has version {})",
+            found.name,
+            echo(version),
+            found.version
+        )));
     }
+    Ok(found)
 }
 
 /// The service.

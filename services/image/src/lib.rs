@@ -13,7 +13,7 @@ use terse_entropy::{CodecId, Container};
 use terse_mlic::MlicCodec;
 use terse_proto::{common::v1 as common, image::v1 as api};
 use terse_runtime::ModelRegistry;
-use terse_service_common::{collect_upload, download_chunks, run_blocking};
+use terse_service_common::{collect_upload, download_chunks, echo, run_blocking};
 use terse_walloc::{ImageFormat, Latents, WallocImageCodec, decode_image_file, encode_image_file};
 use terse_walloc_host::{Hosted, WallocModel, decode_bands, latent_tensor, walloc_status};
 use tokio_stream::Stream;
@@ -137,7 +137,7 @@ impl ImageService {
         {
             return Err(Status::not_found(format!(
                 "codec `{}` is not hosted (available: {})",
-                options.codec,
+                echo(&options.codec),
                 self.codec_names().join(", ")
             )));
         }
@@ -199,14 +199,20 @@ impl ImageService {
             )));
         }
         let max_pixels = self.limits.max_pixels;
-        let (original, alpha, input) = run_blocking(move || {
+        let codec = Arc::clone(&hosted.codec);
+        let (original, alpha, inputs) = run_blocking(move || {
             let (rgb, alpha) = decode_image_file(&image, max_pixels).map_err(walloc_status)?;
-            let input = MlicCodec::image_tensor(&rgb).map_err(mlic::mlic_status)?;
-            Ok((rgb, alpha, input))
+            let inputs = codec.analysis_inputs(&rgb).map_err(mlic::mlic_status)?;
+            Ok((rgb, alpha, inputs))
         })
         .await?;
         let (width, height) = original.dimensions();
-        let outputs = mlic::run_stage(&hosted.analysis, "image", input.into_dyn()).await?;
+        let names: &[&str] = if hosted.codec.rate().is_some() {
+            &["image", "gain"]
+        } else {
+            &["image"]
+        };
+        let outputs = mlic::run_stage(&hosted.analysis, names, inputs).await?;
         let codec = Arc::clone(&hosted.codec);
         let encoded = run_blocking(move || {
             codec
@@ -226,8 +232,12 @@ impl ImageService {
         });
         let mut reconstruction = Vec::new();
         if options.measure_quality || options.return_reconstruction {
-            let outputs =
-                mlic::run_stage(&hosted.synthesis, "y_hat", encoded.y_hat.into_dyn()).await?;
+            let outputs = mlic::run_stage(
+                &hosted.synthesis,
+                &["y_hat"],
+                vec![encoded.y_hat.into_dyn()],
+            )
+            .await?;
             let decoded = run_blocking(move || {
                 MlicCodec::reconstruct(outputs, width, height).map_err(mlic::mlic_status)
             })
@@ -241,7 +251,7 @@ impl ImageService {
             channels: 3,
             rate_distortion: Some(rate),
             model: Some(common::ModelRef {
-                name: hosted.codec.model().name.clone(),
+                name: hosted.model.clone(),
                 version: hosted.version.clone(),
             }),
             reconstruction,
@@ -262,7 +272,8 @@ impl ImageService {
                 .map_err(mlic::mlic_status)
         })
         .await?;
-        let outputs = mlic::run_stage(&hosted.synthesis, "y_hat", y_hat.into_dyn()).await?;
+        let outputs =
+            mlic::run_stage(&hosted.synthesis, &["y_hat"], vec![y_hat.into_dyn()]).await?;
         run_blocking(move || {
             MlicCodec::reconstruct(outputs, width, height).map_err(mlic::mlic_status)
         })
@@ -370,7 +381,7 @@ impl api::image_service_server::ImageService for ImageService {
                 .chain(self.mlic.iter().map(|m| api::CodecInfo {
                     name: m.codec.model().name.clone(),
                     model: Some(common::ModelRef {
-                        name: m.codec.model().name.clone(),
+                        name: m.model.clone(),
                         version: m.version.clone(),
                     }),
                     description: m.description.clone(),

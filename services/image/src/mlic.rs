@@ -1,10 +1,10 @@
 //! Hosting of the MLIC-style codecs (the high-quality mode): each `mlic-image` model (synthesis
-//! network + integer entropy model as assets) pairs with its `<name>-analysis` model.
+//! network + integer entropy model as assets) pairs with its `<name>-analysis` model. A
+//! variable-rate model serves one codec per rate point (`mlic-q1` … `mlic-q6`).
 
 use std::sync::Arc;
 
 use ndarray::ArrayD;
-use terse_entropy::ModelTag;
 use terse_mlic::{MlicCodec, MlicError};
 use terse_runtime::{LoadedModel, ModelRegistry, ModelState, TensorData};
 use terse_service_common::infer_status;
@@ -18,19 +18,21 @@ pub const MLIC_ANALYSIS_TASK: &str = "mlic-analysis";
 
 /// An MLIC rate point the server hosts.
 pub struct HostedMlic {
-    /// The codec (integer entropy model, container).
+    /// The codec (integer entropy model, container, rate point).
     pub codec: Arc<MlicCodec>,
-    /// `g_a` + `h_a`: image → `[y, z]`.
+    /// `g_a` + `h_a`: image (and a variable-rate model's gains) → `[y, z]`.
     pub analysis: Arc<LoadedModel>,
     /// `g_s`: `y_hat` → image.
     pub synthesis: Arc<LoadedModel>,
+    /// Name of the model (a variable-rate model serves several rate points).
+    pub model: String,
     /// Model version.
     pub version: String,
     /// Model description.
     pub description: String,
 }
 
-/// Every ready `mlic-image` model with its analysis model, by name (mlic-q1 … mlic-q4).
+/// Every rate point of every ready `mlic-image` model with its analysis model, by codec name.
 pub fn host_mlic(registry: &ModelRegistry) -> Result<Vec<HostedMlic>, String> {
     let mut hosted = Vec::new();
     for entry in registry.entries() {
@@ -54,22 +56,34 @@ pub fn host_mlic(registry: &ModelRegistry) -> Result<Vec<HostedMlic>, String> {
             read_asset(&entry.entry, name)?
                 .ok_or_else(|| format!("model {} has no `{name}` asset", entry.entry.id()))
         };
-        let tag = ModelTag::from_sha256_hex(&manifest.name, &manifest.sha256)
-            .map_err(|e| e.to_string())?;
-        let codec = MlicCodec::from_assets(
+        let codecs = MlicCodec::from_package(
             &asset("entropy")?,
             &asset("entropy-weights")?,
             &asset("prior")?,
-            tag,
+            &manifest.name,
+            &manifest.sha256,
         )
         .map_err(|e| format!("model {}: {e}", entry.entry.id()))?;
-        hosted.push(HostedMlic {
-            codec: Arc::new(codec),
-            analysis,
-            synthesis: Arc::clone(synthesis),
-            version: manifest.version.clone(),
-            description: manifest.description.clone(),
-        });
+        for codec in codecs {
+            let description = match codec.rate() {
+                Some(rate) => format!(
+                    "Rate point {} (lambda {}) of {}. {}",
+                    rate.index + 1,
+                    rate.lambda,
+                    manifest.name,
+                    manifest.description
+                ),
+                None => manifest.description.clone(),
+            };
+            hosted.push(HostedMlic {
+                codec: Arc::new(codec),
+                analysis: Arc::clone(&analysis),
+                synthesis: Arc::clone(synthesis),
+                model: manifest.name.clone(),
+                version: manifest.version.clone(),
+                description,
+            });
+        }
     }
     hosted.sort_by(|a, b| a.codec.model().name.cmp(&b.codec.model().name));
     Ok(hosted)
@@ -86,16 +100,25 @@ pub fn mlic_status(e: MlicError) -> Status {
     }
 }
 
-/// Runs one stage on a single input and returns its outputs as f32 arrays.
+/// Runs one stage on its named inputs and returns its outputs as f32 arrays.
 pub async fn run_stage(
     model: &LoadedModel,
-    input: &str,
-    array: ArrayD<f32>,
+    inputs: &[&str],
+    arrays: Vec<ArrayD<f32>>,
 ) -> Result<Vec<ArrayD<f32>>, Status> {
-    let output = model
-        .infer(vec![TensorData::from_f32_array(input, array.view())], &[])
-        .await
-        .map_err(infer_status)?;
+    if inputs.len() != arrays.len() {
+        return Err(Status::internal(format!(
+            "{} tensors for the inputs {inputs:?} of {}",
+            arrays.len(),
+            model.entry().id()
+        )));
+    }
+    let tensors = inputs
+        .iter()
+        .zip(&arrays)
+        .map(|(name, array)| TensorData::from_f32_array(*name, array.view()))
+        .collect();
+    let output = model.infer(tensors, &[]).await.map_err(infer_status)?;
     output
         .outputs
         .iter()

@@ -310,12 +310,17 @@ pub struct VisionSection {
     /// Most float elements in any one input tensor (tokens, keys, frames); more gets
     /// RESOURCE_EXHAUSTED.
     pub max_elements: usize,
+    /// Most tokens per image for the methods whose cost grows with the square of the token
+    /// count (DivPrune, IDPruner, PruMerge/PruMerge+, ToMe); more gets RESOURCE_EXHAUSTED
+    /// before any work.
+    pub max_pairwise_tokens: usize,
 }
 
 impl Default for VisionSection {
     fn default() -> Self {
         Self {
             max_elements: 16 << 20,
+            max_pairwise_tokens: 8192,
         }
     }
 }

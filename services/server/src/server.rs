@@ -383,6 +383,7 @@ pub async fn start(resolved: Resolved) -> anyhow::Result<Running> {
     let vision = resolved.services.contains(&ServiceKind::Vision).then(|| {
         VisionServiceServer::new(VisionService::new(VisionLimits {
             max_elements: resolved.config.vision.max_elements,
+            max_pairwise_tokens: resolved.config.vision.max_pairwise_tokens,
         }))
         .max_decoding_message_size(max_in)
         .max_encoding_message_size(max_out)

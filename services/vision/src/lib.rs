@@ -21,6 +21,17 @@ pub use vision_service_server::VisionServiceServer;
 pub struct VisionLimits {
     /// Most float elements in any one input tensor.
     pub max_elements: usize,
+    /// Most tokens per image for the methods whose cost is quadratic in the token count.
+    pub max_pairwise_tokens: usize,
+}
+
+/// Whether `method` compares every token with every other (memory and time O(N²)).
+fn is_pairwise(method: api::PruneMethod) -> bool {
+    use api::PruneMethod as M;
+    matches!(
+        method,
+        M::Divprune | M::Idpruner | M::Prumerge | M::PrumergePlus | M::Tome
+    )
 }
 
 /// The service.
@@ -220,6 +231,13 @@ pub fn prune(
     };
     if batch == 0 || n == 0 {
         return Err(Status::invalid_argument("tokens hold no image or no token"));
+    }
+    if is_pairwise(method) && n > limits.max_pairwise_tokens {
+        return Err(Status::resource_exhausted(format!(
+            "{} compares every pair of tokens: {n} tokens per image is over the limit of {} (vision.max_pairwise_tokens)",
+            method.as_str_name(),
+            limits.max_pairwise_tokens
+        )));
     }
     let k = keep_count(request.keep.as_ref(), n)?;
     let optional = |t: &Option<terse_proto::common::v1::Tensor>,

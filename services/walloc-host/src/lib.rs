@@ -12,7 +12,7 @@ use terse_runtime::{
     LoadedModel, ManifestEntry, ModelRegistry, ModelSelection, ModelState, OnnxRuntime,
     SessionOptions,
 };
-use terse_service_common::infer_status;
+use terse_service_common::{echo, infer_status};
 use terse_walloc::{BandDecoder, EncoderWeights, WallocAudioCodec, WallocError, WallocImageCodec};
 use tonic::Status;
 
@@ -144,7 +144,8 @@ pub fn pick<'a, C: WallocModel>(
         .find(|h| h.codec.tag().name == name)
         .ok_or_else(|| {
             Status::not_found(format!(
-                "codec `{name}` is not hosted (available: {})",
+                "codec `{}` is not hosted (available: {})",
+                echo(name),
                 names(hosted).join(", ")
             ))
         })

@@ -197,6 +197,26 @@ async fn batches_equal_single_calls_and_errors_are_precise() {
             ),
             "101 force tokens exceed the limit of 100",
         ),
+        (
+            request(
+                vec![paragraphs[0].clone()],
+                PromptOptions {
+                    force_tokens: vec![String::new()],
+                    ..Default::default()
+                },
+            ),
+            "force_tokens[0] is empty or only spaces",
+        ),
+        (
+            request(
+                vec![paragraphs[0].clone()],
+                PromptOptions {
+                    force_tokens: vec!["\n".into(), " ".into()],
+                    ..Default::default()
+                },
+            ),
+            "force_tokens[1] is empty or only spaces",
+        ),
     ];
     for (request, needle) in cases {
         assert_status(
@@ -218,6 +238,33 @@ async fn batches_equal_single_calls_and_errors_are_precise() {
         Code::NotFound,
         "keep-classifier `xlm-roberta-large` is not hosted",
     );
+    // Issue 18, findings 9 and 15: a version that does not exist is NOT_FOUND (it used to be
+    // served by the latest), and a huge name is echoed cut short.
+    assert_status(
+        client
+            .compress_prompt(CompressPromptRequest {
+                model: Some(terse_proto::common::v1::ModelRef {
+                    name: "lingua-minilm-keep".into(),
+                    version: "99".into(),
+                }),
+                ..request(vec![paragraphs[0].clone()], PromptOptions::default())
+            })
+            .await,
+        Code::NotFound,
+        "has no version `99`",
+    );
+    let huge = client
+        .compress_prompt(CompressPromptRequest {
+            model: Some(terse_proto::common::v1::ModelRef {
+                name: "x".repeat(100_000),
+                version: String::new(),
+            }),
+            ..request(vec![paragraphs[0].clone()], PromptOptions::default())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(huge.code(), Code::NotFound, "{}", huge.message());
+    assert!(huge.message().len() < 1000 && huge.message().contains("more characters"));
 
     let small =
         ConfigFile::new("[server]\nservices = [\"context\"]\n[context]\nmax_input_tokens = 50\n");

@@ -314,7 +314,12 @@ async fn mlic_rate_points_form_a_ladder_and_refuse_what_they_cannot_do() {
         .filter(|c| c.family == "mlic")
         .map(|c| c.name.clone())
         .collect();
-    assert_eq!(mlic, ["mlic-q1", "mlic-q2", "mlic-q3", "mlic-q4"]);
+    assert_eq!(
+        mlic,
+        [
+            "mlic-q1", "mlic-q2", "mlic-q3", "mlic-q4", "mlic-q5", "mlic-q6"
+        ]
+    );
     let mut previous: Option<(usize, f64)> = None;
     let mut bitstream = Vec::new();
     for name in &mlic {
@@ -332,7 +337,7 @@ async fn mlic_rate_points_form_a_ladder_and_refuse_what_they_cannot_do() {
             .into_inner()
             .result
             .unwrap();
-        assert_eq!(result.model.unwrap().name, *name);
+        assert_eq!(result.model.unwrap().name, "mlic");
         let psnr = result.rate_distortion.unwrap().psnr_db.unwrap();
         if let Some((bytes, quality)) = previous {
             assert!(
@@ -358,6 +363,43 @@ async fn mlic_rate_points_form_a_ladder_and_refuse_what_they_cannot_do() {
         Code::InvalidArgument,
         "MLIC rate points are separate codecs",
     );
+    // The top rate point's bitstream decodes; an earlier build of it is named; a bitstream
+    // whose recorded rate point was changed is refused.
+    let decoded = client
+        .decode(DecodeRequest {
+            bitstream: bitstream.clone(),
+            format: ImageFormat::Png as i32,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((decoded.width, decoded.height), (200, 136));
+    let container = terse_entropy::Container::parse(&bitstream).unwrap();
+    let mut other_build = container.clone();
+    let mut tag = other_build.model.clone().unwrap();
+    tag.sha256_prefix[0] ^= 0xff;
+    other_build.model = Some(tag);
+    let mut other_rate = container.clone();
+    other_rate.put_u64("rate", 2);
+    for (tampered, code, needle) in [
+        (
+            other_build,
+            Code::FailedPrecondition,
+            "another build of `mlic-q6`",
+        ),
+        (other_rate, Code::InvalidArgument, "rate point 2"),
+    ] {
+        assert_status(
+            client
+                .decode(DecodeRequest {
+                    bitstream: tampered.to_bytes().unwrap(),
+                    format: ImageFormat::Png as i32,
+                })
+                .await,
+            code,
+            needle,
+        );
+    }
     for cut in [20, bitstream.len() / 2, bitstream.len() - 1] {
         let result = client
             .decode(DecodeRequest {

@@ -3,7 +3,7 @@
 //! streams; precise errors.
 
 use ndarray::Array2;
-use terse_e2e::Server;
+use terse_e2e::{Server, assert_status};
 use terse_proto::{
     common::v1::{DataType, Tensor},
     vision::v1::{
@@ -373,4 +373,44 @@ async fn bad_requests_get_invalid_argument_with_reasons() {
             .message()
             .contains("keep is required")
     );
+}
+
+/// Issue 18, finding 1: DivPrune on ~100k tokens (a 400 KB request) used to allocate an N×N
+/// matrix (40 GB) and abort the process. Every pairwise method is now refused before any work
+/// above `vision.max_pairwise_tokens`; linear methods still serve the same request, and the
+/// server stays up.
+#[tokio::test]
+async fn pairwise_methods_are_refused_over_their_token_limit_before_any_work() {
+    let server = Server::start(&["--config", "config/terse.toml", "--services", "vision"]).await;
+    let mut client = client(&server).await;
+    let n = 99_856;
+    let tokens = Array2::from_shape_fn((n, 1), |(i, _)| (i % 97) as f32 / 97.0);
+    let attention = Array2::from_elem((1, n), 1.0 / n as f32);
+    for method in [
+        PruneMethod::Divprune,
+        PruneMethod::Idpruner,
+        PruneMethod::Prumerge,
+        PruneMethod::PrumergePlus,
+        PruneMethod::Tome,
+    ] {
+        let started = std::time::Instant::now();
+        assert_status(
+            client
+                .prune_tokens(request(&tokens, Some(&attention), method, 64))
+                .await,
+            Code::ResourceExhausted,
+            "vision.max_pairwise_tokens",
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{method:?} took {:?}",
+            started.elapsed()
+        );
+    }
+    let kept = client
+        .prune_tokens(request(&tokens, None, PruneMethod::Uniform, 64))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(kept.images[0].kept_indices.len(), 64);
 }

@@ -105,7 +105,7 @@ pub const TARGETS: &[Target] = &[
     },
     Target {
         name: "mlic_bitstream",
-        about: "MlicCodec::decode_latents (mlic-q3: hyperprior, channel and checkerboard contexts)",
+        about: "MlicCodec::decode_latents (mlic rate point q4: hyperprior, channel and checkerboard contexts, gains)",
         run: mlic_bitstream,
         seeds: mlic_seeds,
     },
@@ -173,15 +173,19 @@ fn walloc_audio() -> &'static WallocAudioCodec {
 fn mlic() -> &'static MlicCodec {
     static CODEC: OnceLock<MlicCodec> = OnceLock::new();
     CODEC.get_or_init(|| {
-        let entry = manifest("mlic-q3");
+        let entry = manifest("mlic");
         let asset = |name: &str| entry.read_asset(name).expect("mlic asset");
-        MlicCodec::from_assets(
+        MlicCodec::from_package(
             &asset("entropy"),
             &asset("entropy-weights"),
             &asset("prior"),
-            tag(&entry),
+            &entry.manifest.name,
+            &entry.manifest.sha256,
         )
-        .expect("mlic-q3 codec")
+        .expect("mlic codecs")
+        .into_iter()
+        .nth(3)
+        .expect("rate point q4")
     })
 }
 
@@ -288,6 +292,7 @@ pub fn vision_request(data: &[u8]) -> bool {
         request,
         terse_vision_service::VisionLimits {
             max_elements: MAX_ELEMENTS,
+            max_pairwise_tokens: 4096,
         },
     )
     .is_ok()
@@ -424,7 +429,7 @@ fn walloc_audio_seeds() -> Vec<Vec<u8>> {
 }
 
 fn mlic_seeds() -> Vec<Vec<u8>> {
-    let text = std::fs::read_to_string(workspace().join("codecs/mlic/tests/fixtures/mlic-q3.json"))
+    let text = std::fs::read_to_string(workspace().join("codecs/mlic/tests/fixtures/mlic-q4.json"))
         .expect("mlic fixture");
     let fixture: serde_json::Value = serde_json::from_str(&text).expect("json");
     let array = |values: &str, shape: &str| {

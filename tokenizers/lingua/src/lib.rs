@@ -287,6 +287,18 @@ impl Lingua2 {
                 options.force_tokens.len()
             )));
         }
+        // An empty force token would be substituted between every pair of characters, and one
+        // of spaces inside every word gap (issue 18, finding 6); "\n" stays allowed, as in the
+        // reference's documented `force_tokens=['\n', '.', ...]`.
+        if let Some(i) = options
+            .force_tokens
+            .iter()
+            .position(|t| t.chars().all(|c| c == ' ' || c == '\t'))
+        {
+            return Err(LinguaError::Invalid(format!(
+                "force_tokens[{i}] is empty or only spaces"
+            )));
+        }
         let mut token_map: Vec<(String, String)> = Vec::new();
         for (i, t) in options.force_tokens.iter().enumerate() {
             if self.tokenizer.tokenize(t)?.len() != 1 && !token_map.iter().any(|(o, _)| o == t) {

@@ -8,7 +8,6 @@ use std::{
 };
 
 use ndarray::ArrayD;
-use terse_entropy::ModelTag;
 use terse_mlic::{MlicCodec, Network};
 use terse_runtime::{
     LoadedModel, ModelRegistry, ModelSelection, OnnxRuntime, SessionOptions, TensorData,
@@ -18,7 +17,7 @@ use terse_runtime::{
 pub const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
 pub fn model_name() -> String {
-    std::env::var("TERSE_MLIC_MODEL").unwrap_or_else(|_| "mlic-q3".into())
+    std::env::var("TERSE_MLIC_MODEL").unwrap_or_else(|_| "mlic-q4".into())
 }
 
 pub fn repository() -> PathBuf {
@@ -40,16 +39,24 @@ pub fn runtime() -> &'static OnnxRuntime {
 /// An ONNX stage run through the runtime (blocking).
 pub struct Stage {
     pub model: Arc<LoadedModel>,
-    input: &'static str,
+    inputs: &'static [&'static str],
     tokio: tokio::runtime::Runtime,
 }
 
 impl Network for Stage {
-    fn run(&self, input: ArrayD<f32>) -> Result<Vec<ArrayD<f32>>, String> {
-        let tensor = TensorData::from_f32_array(self.input, input.view());
+    fn run(&self, inputs: Vec<ArrayD<f32>>) -> Result<Vec<ArrayD<f32>>, String> {
+        if inputs.len() != self.inputs.len() {
+            return Err(format!("{} inputs for {:?}", inputs.len(), self.inputs));
+        }
+        let tensors = self
+            .inputs
+            .iter()
+            .zip(&inputs)
+            .map(|(name, array)| TensorData::from_f32_array(*name, array.view()))
+            .collect();
         let output = self
             .tokio
-            .block_on(self.model.infer(vec![tensor], &[]))
+            .block_on(self.model.infer(tensors, &[]))
             .map_err(|e| e.to_string())?;
         output
             .outputs
@@ -62,7 +69,8 @@ impl Network for Stage {
     }
 }
 
-/// A packaged rate point: the codec and its two networks.
+/// A packaged rate point (a fixed-rate model, or one rate of a variable-rate model): the codec
+/// and its two networks.
 pub struct Loaded {
     pub name: String,
     pub codec: MlicCodec,
@@ -79,7 +87,8 @@ pub fn load(threads: usize) -> Loaded {
         .unwrap_or_else(|| panic!("no packaged model {}", model_name()))
 }
 
-/// Every `mlic-image` model of `repository` (with its analysis model), by name.
+/// Every rate point of every `mlic-image` model of `repository` (with its analysis model), by
+/// codec name.
 pub fn load_all(repository: &Path, threads: usize) -> Vec<Loaded> {
     let options = SessionOptions {
         intra_op_threads: threads,
@@ -103,11 +112,11 @@ pub fn load_all(repository: &Path, threads: usize) -> Vec<Loaded> {
     names.sort();
     names
         .into_iter()
-        .map(|name| load_one(&registry, name))
+        .flat_map(|name| load_one(&registry, name))
         .collect()
 }
 
-fn load_one(registry: &ModelRegistry, name: String) -> Loaded {
+fn load_one(registry: &ModelRegistry, name: String) -> Vec<Loaded> {
     let synthesis = registry.get(&name, "1").expect("packaged synthesis model");
     let analysis = registry
         .get(&format!("{name}-analysis"), "1")
@@ -115,26 +124,37 @@ fn load_one(registry: &ModelRegistry, name: String) -> Loaded {
     let entry = synthesis.entry();
     let asset = |a: &str| entry.read_asset(a).unwrap();
     let training: serde_json::Value = serde_json::from_slice(&asset("training")).unwrap();
-    let tag = ModelTag::from_sha256_hex(&name, &entry.manifest.sha256).unwrap();
-    let codec = MlicCodec::from_assets(
-        &asset("entropy"),
-        &asset("entropy-weights"),
-        &asset("prior"),
-        tag,
-    )
-    .unwrap();
-    let stage = |model, input| Stage {
-        model,
-        input,
+    let stage = |model: &Arc<LoadedModel>, inputs| Stage {
+        model: Arc::clone(model),
+        inputs,
         tokio: tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap(),
     };
-    Loaded {
-        name,
-        codec,
-        analysis: stage(analysis, "image"),
-        synthesis: stage(synthesis, "y_hat"),
-        validation_psnr: training["validation_psnr"].as_f64().unwrap(),
-    }
+    MlicCodec::from_package(
+        &asset("entropy"),
+        &asset("entropy-weights"),
+        &asset("prior"),
+        &name,
+        &entry.manifest.sha256,
+    )
+    .unwrap()
+    .into_iter()
+    .map(|codec| {
+        let (analysis_inputs, validation_psnr) = match codec.rate() {
+            None => (&["image"][..], &training["validation_psnr"]),
+            Some(rate) => (
+                &["image", "gain"][..],
+                &training["validation_mcmaster"][rate.index]["psnr"],
+            ),
+        };
+        Loaded {
+            name: codec.model().name.clone(),
+            analysis: stage(&analysis, analysis_inputs),
+            synthesis: stage(&synthesis, &["y_hat"]),
+            validation_psnr: validation_psnr.as_f64().unwrap(),
+            codec,
+        }
+    })
+    .collect()
 }
