@@ -9,7 +9,7 @@ mod tensors;
 
 use ndarray::{Array2, ArrayView2};
 use terse_proto::vision::v1::{self as api, vision_service_server};
-use terse_service_common::run_blocking;
+use terse_service_common::{float_option, run_blocking};
 use terse_vision::{PruMergeBudget, PruneError, Reduction, StreamParams};
 use tonic::{Request, Response, Status};
 
@@ -199,7 +199,7 @@ fn reduce_image(
                 tokens,
                 &importance,
                 k,
-                f64::from(params.lambda.unwrap_or(0.5)),
+                f64::from(float_option("lambda", params.lambda, 0.5, 0.0..=1.0)?),
             )
         }
         M::Uniform => terse_vision::uniform(tokens, k),
@@ -324,8 +324,13 @@ pub fn prune_frames(
     let views: Vec<ArrayView2<f32>> = list.iter().map(|f| f.view()).collect();
     let params = StreamParams {
         keep,
-        reuse_threshold: f64::from(request.reuse_threshold.unwrap_or(0.9)),
-        alpha: f64::from(request.alpha.unwrap_or(0.5)),
+        reuse_threshold: f64::from(float_option(
+            "reuse_threshold",
+            request.reuse_threshold,
+            0.9,
+            -1.0..=1.0,
+        )?),
+        alpha: f64::from(float_option("alpha", request.alpha, 0.5, 0.0..=1.0)?),
     };
     let result = terse_vision::stream_reduce(&views, params).map_err(|e| prune_status(0, 1, e))?;
     Ok(api::PruneFramesResponse {

@@ -379,3 +379,39 @@ async fn recomp_keeps_the_relevant_sentences_in_order_or_nothing() {
         "the query is empty",
     );
 }
+
+/// Issue 18, finding 8: a `target_token` budget at or above the input used to drop words, and
+/// budgets from 2^61 + 257 up were ignored (rate-0.5 output). Now such a budget keeps every
+/// word, in both budget modes.
+#[tokio::test]
+async fn a_budget_at_or_above_the_input_keeps_everything() {
+    let server = Server::start(&["--config", "config/terse.toml", "--services", "context"]).await;
+    let mut client = client(&server).await;
+    let paragraph = squad_paragraphs(1).remove(0);
+    let words = |text: &str| text.split_whitespace().count();
+    for (target, reference_budget) in [
+        (1_000, false),
+        (1_000, true),
+        (i64::MAX, false),
+        ((1 << 61) + 257, true),
+    ] {
+        let result = client
+            .compress_prompt(request(
+                vec![paragraph.clone()],
+                PromptOptions {
+                    target_token: Some(target),
+                    reference_budget,
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(result.origin_tokens < 1_000);
+        assert_eq!(
+            words(&result.compressed_prompt),
+            words(&paragraph),
+            "target {target}, reference_budget {reference_budget}"
+        );
+    }
+}

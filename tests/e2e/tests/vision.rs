@@ -414,3 +414,51 @@ async fn pairwise_methods_are_refused_over_their_token_limit_before_any_work() {
         .into_inner();
     assert_eq!(kept.images[0].kept_indices.len(), 64);
 }
+
+/// Issue 18, finding 7: `reuse_threshold: NaN` (or -2) used to be accepted and report a changed
+/// frame as static. Every float option is now checked (finite, in range) before any work.
+#[tokio::test]
+async fn float_options_must_be_finite_and_in_range() {
+    let server = Server::start(&["--config", "config/terse.toml", "--services", "vision"]).await;
+    let mut client = client(&server).await;
+    let frames: Vec<f32> = (0..2 * 16 * 4).map(|i| (i % 7) as f32 / 7.0).collect();
+    let frames_request = |reuse_threshold: Option<f32>, alpha: Option<f32>| PruneFramesRequest {
+        frames: Some(tensor(&frames, &[2, 16, 4])),
+        keep: Some(Keep {
+            budget: Some(Budget::Count(4)),
+        }),
+        reuse_threshold,
+        alpha,
+        ..Default::default()
+    };
+    for (reuse, alpha, needle) in [
+        (Some(f32::NAN), None, "reuse_threshold NaN"),
+        (Some(-2.0), None, "reuse_threshold -2"),
+        (None, Some(f32::INFINITY), "alpha inf"),
+        (None, Some(1.5), "alpha 1.5"),
+    ] {
+        assert_status(
+            client.prune_frames(frames_request(reuse, alpha)).await,
+            Code::InvalidArgument,
+            needle,
+        );
+    }
+    assert!(
+        client
+            .prune_frames(frames_request(Some(0.5), Some(0.25)))
+            .await
+            .is_ok()
+    );
+    let (tokens, _) = scene(5, 36, 8, 2);
+    let mut idpruner = request(&tokens, None, PruneMethod::Idpruner, 4);
+    idpruner.importance = Some(tensor(&[1.0; 36], &[36]));
+    idpruner.params = Some(terse_proto::vision::v1::MethodParams {
+        lambda: Some(f32::NAN),
+        ..Default::default()
+    });
+    assert_status(
+        client.prune_tokens(idpruner).await,
+        Code::InvalidArgument,
+        "lambda NaN",
+    );
+}

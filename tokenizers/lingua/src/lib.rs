@@ -422,6 +422,11 @@ impl Lingua2 {
             }
         }
         let options = &plan.options;
+        if options.target_token > 0 && options.target_token as u64 >= plan.origin_tokens as u64 {
+            // A budget at or above the input keeps everything (issue 18, finding 8), whatever
+            // the mode; this also covers budgets too large for any rate arithmetic.
+            return self.finish_once(plan, probs, 1.0, -1);
+        }
         match options.budget_tolerance {
             Some(tolerance) if options.target_token > 0 => {
                 self.finish_within_budget(plan, probs, tolerance)

@@ -79,7 +79,7 @@ export function imageFormatToJSON(object: ImageFormat): string {
 
 /** A codec hosted by the server. */
 export interface CodecInfo {
-  /** Codec name, e.g. "walloc-rgb-16x" or "mlic-q3" (the name of its model). */
+  /** Codec name, e.g. "walloc-rgb-16x" or "mlic-q3" (a WaLLoC model, or a rate point of an MLIC model). */
   name: string;
   model?: ModelRef | undefined;
   description: string;
@@ -94,7 +94,8 @@ export interface CodecInfo {
   /**
    * "walloc": the fast mode (linear encoder, learned decoder; rate knob latent_bits).
    * "mlic": the high-quality mode (hyperprior + channel and checkerboard context); one codec per
-   * rate point (mlic-q1 smallest ... mlic-q4 best), the bitstream records which.
+   * rate point (mlic-q1 smallest ... mlic-q6 best, all served by one variable-rate model), the
+   * bitstream records which.
    */
   family: string;
 }
