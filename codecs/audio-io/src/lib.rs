@@ -56,6 +56,12 @@ impl AudioClip {
     }
 }
 
+/// Sample rates a file may declare, in Hz. Outside this range the file is refused before any
+/// sample is kept: a header claiming 4,294,967,295 Hz or 1 Hz would otherwise turn a few bytes
+/// into gigabytes of resampled audio (issue 18, finding 2). 768 kHz is the highest rate of
+/// professional converters; 1 kHz is below any speech codec's.
+pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 1_000..=768_000;
+
 /// What [`decode_audio_file`] accepts.
 #[derive(Debug, Clone, Copy)]
 pub struct DecodeLimits {
@@ -128,8 +134,12 @@ pub fn decode_audio_file(bytes: &[u8], limits: DecodeLimits) -> Result<AudioClip
                         limits.max_channels
                     )));
                 }
-                if rate == 0 {
-                    return Err(AudioError::Invalid("sample rate 0".into()));
+                if !SAMPLE_RATES.contains(&rate) {
+                    return Err(AudioError::Invalid(format!(
+                        "sample rate {rate} Hz is outside {}..={} Hz",
+                        SAMPLE_RATES.start(),
+                        SAMPLE_RATES.end()
+                    )));
                 }
                 spec = Some((rate, channels));
             }

@@ -293,3 +293,34 @@ async fn streamed_upload_matches_unary_and_errors_are_precise() {
         );
     }
 }
+
+/// Issue 18, finding 2: a 192 KB WAV whose header says 4,294,967,295 Hz, with `resample`, used
+/// to resample past its deadline to 12 GB; a 444-byte WAV at 1 Hz became 4.8 M frames. Both are
+/// now refused at once, before any sample is kept.
+#[tokio::test]
+async fn absurd_sample_rates_are_refused_before_any_work() {
+    let server = Server::start(&["--config", "config/terse.toml", "--services", "audio"]).await;
+    let mut client = client(&server).await;
+    let speech = fixture("speech_16k_mono_3s.wav");
+    assert_eq!(&speech[..4], b"RIFF");
+    assert_eq!(&speech[12..16], b"fmt ");
+    for rate in [u32::MAX, 1, 999, 768_001] {
+        let mut wav = speech.clone();
+        wav[24..28].copy_from_slice(&rate.to_le_bytes());
+        let started = std::time::Instant::now();
+        assert_status(
+            client
+                .encode(EncodeRequest {
+                    audio: wav,
+                    options: Some(EncodeOptions {
+                        resample: true,
+                        ..Default::default()
+                    }),
+                })
+                .await,
+            Code::InvalidArgument,
+            &format!("sample rate {rate} Hz is outside 1000..=768000 Hz"),
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+}
