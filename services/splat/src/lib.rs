@@ -282,7 +282,26 @@ fn decode_to_file(
     Ok((bytes, format, scene))
 }
 
-fn info(data: &[u8]) -> Result<api::InfoResponse, Status> {
+/// Refuses a header that declares more splats than `limits` allow (issue 18, finding 16: Info
+/// used to answer OK for 2^40).
+fn within_limits(
+    response: api::InfoResponse,
+    limits: &SplatLimits,
+) -> Result<api::InfoResponse, Status> {
+    if response.splat_count > limits.max_splats {
+        return Err(Status::resource_exhausted(format!(
+            "the header declares {} splats, over the limit of {}",
+            response.splat_count, limits.max_splats
+        )));
+    }
+    Ok(response)
+}
+
+fn info(data: &[u8], limits: &SplatLimits) -> Result<api::InfoResponse, Status> {
+    within_limits(describe(data)?, limits)
+}
+
+fn describe(data: &[u8]) -> Result<api::InfoResponse, Status> {
     let sections = |s: Vec<(String, usize)>| {
         s.into_iter()
             .map(|(tag, b)| api::Section {
@@ -404,8 +423,9 @@ impl splat_service_server::SplatService for SplatService {
     ) -> Result<Response<api::InfoResponse>, Status> {
         let request = request.into_inner();
         check_size(request.data.len(), &self.limits, "data")?;
+        let limits = self.limits;
         Ok(Response::new(
-            run_blocking(move || info(&request.data)).await?,
+            run_blocking(move || info(&request.data, &limits)).await?,
         ))
     }
 }

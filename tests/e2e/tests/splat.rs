@@ -1,7 +1,7 @@
 //! `compress.splat.v1.SplatService` on the real `terse` binary: encode (unary and streamed),
 //! decode to PLY and SPZ (unary and streamed), info, precise errors and limits.
 
-use terse_e2e::{ConfigFile, Server, upload_chunks, workspace};
+use terse_e2e::{ConfigFile, Server, assert_status, upload_chunks, workspace};
 use terse_proto::splat::v1::{
     DecodeRequest, DecodeStreamRequest, EncodeOptions, EncodeRequest, EncodeResult,
     EncodeStreamRequest, InfoRequest, Preset, SplatFormat, encode_stream_request::Part,
@@ -427,4 +427,20 @@ async fn splat_count_and_scene_size_limits_give_resource_exhausted() {
     let restored = read_ply(&scene.scene, u64::MAX).unwrap().0;
     let original = surface_scene(400, 0, 4);
     assert_eq!(restored.len(), original.len());
+    // Issue 18, finding 16: Info answered OK with whatever count a header declared (2^40). A
+    // PLY header over the limit is now refused like the scene itself.
+    let mut huge = write_ply(&surface_scene(10, 0, 5));
+    let header = String::from_utf8_lossy(&huge[..200]).into_owned();
+    let declared = header
+        .find("element vertex 10\n")
+        .expect("vertex count line");
+    huge.splice(
+        declared..declared + "element vertex 10".len(),
+        "element vertex 1099511627776".bytes(),
+    );
+    assert_status(
+        client.info(InfoRequest { data: huge }).await,
+        Code::ResourceExhausted,
+        "declares 1099511627776 splats, over the limit of 500",
+    );
 }
