@@ -187,9 +187,13 @@ impl MlicCodec {
     /// The image as `[1, 3, H', W']` in [0, 1], edge-padded to multiples of [`ALIGN`].
     pub fn image_tensor(image: &RgbImage) -> Result<Array4<f32>> {
         let (w, h) = image.dimensions();
-        if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
-            return Err(MlicError::Image(format!(
-                "{w}x{h} is outside 1..={MAX_SIDE} per side"
+        if w == 0 || h == 0 {
+            return Err(MlicError::Image(format!("{w}x{h} has no pixels")));
+        }
+        if w > MAX_SIDE || h > MAX_SIDE {
+            // Over a size limit: RESOURCE_EXHAUSTED, as for WaLLoC (issue 18, finding 13).
+            return Err(MlicError::TooLarge(format!(
+                "{w}x{h} is over the limit of {MAX_SIDE} pixels per side"
             )));
         }
         let (pw, ph) = (padded(w) as usize, padded(h) as usize);
@@ -372,5 +376,30 @@ impl MlicCodec {
             .run(vec![y_hat.into_dyn()])
             .map_err(stage("synthesis"))?;
         Self::reconstruct(outputs, width, height)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversized_images_are_too_large_and_empty_ones_invalid() {
+        let wide = RgbImage::new(MAX_SIDE + 1, 1);
+        assert!(matches!(
+            MlicCodec::image_tensor(&wide),
+            Err(MlicError::TooLarge(_))
+        ));
+        let empty = RgbImage::new(0, 4);
+        assert!(matches!(
+            MlicCodec::image_tensor(&empty),
+            Err(MlicError::Image(_))
+        ));
+        assert_eq!(
+            MlicCodec::image_tensor(&RgbImage::new(65, 3))
+                .unwrap()
+                .shape(),
+            [1, 3, 64, 128]
+        );
     }
 }

@@ -212,6 +212,10 @@ impl AudioService {
         bitstream: Vec<u8>,
     ) -> Result<(Vec<u8>, u32, u32, u64), Status> {
         self.check_bytes(bitstream.len(), "bitstream")?;
+        terse_service_common::expect_codec_family(
+            &bitstream,
+            &[terse_entropy::CodecId::WallocAudio],
+        )?;
         let hosted = terse_walloc_host::codec_for_bitstream(&self.codecs, &bitstream)?;
         let codec = Arc::clone(&hosted.codec);
         let max_frames = self.max_frames(&codec);

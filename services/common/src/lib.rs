@@ -221,3 +221,34 @@ mod float_option_tests {
         }
     }
 }
+
+/// The service that decodes bitstreams of `codec`.
+fn service_of(codec: terse_entropy::CodecId) -> &'static str {
+    use terse_entropy::CodecId;
+    match codec {
+        CodecId::Splat => "compress.splat.v1.SplatService",
+        CodecId::WallocImage | CodecId::MlicImage => "compress.image.v1.ImageService",
+        CodecId::WallocAudio => "compress.audio.v1.AudioService",
+        CodecId::Test => "no service (a test payload)",
+    }
+}
+
+/// Refuses a well-formed container of a codec this service does not decode with
+/// FAILED_PRECONDITION naming the service that does (issue 18, finding 13: it used to be
+/// NOT_FOUND "which this server does not host"). Anything that is not a container is left to
+/// the service's own parser, which says what is wrong with it.
+pub fn expect_codec_family(
+    bitstream: &[u8],
+    accepted: &[terse_entropy::CodecId],
+) -> Result<(), Status> {
+    match terse_entropy::Container::parse(bitstream) {
+        Ok(container) if !accepted.contains(&container.codec) => {
+            Err(Status::failed_precondition(format!(
+                "this is a {:?} bitstream: {} decodes it",
+                container.codec,
+                service_of(container.codec)
+            )))
+        }
+        _ => Ok(()),
+    }
+}

@@ -286,6 +286,10 @@ impl ImageService {
         format: i32,
     ) -> Result<(Vec<u8>, u32, u32, i32), Status> {
         self.check_bytes(bitstream.len(), "bitstream")?;
+        terse_service_common::expect_codec_family(
+            &bitstream,
+            &[CodecId::WallocImage, CodecId::MlicImage],
+        )?;
         let is_mlic = Container::parse(&bitstream)
             .map(|c| c.codec == CodecId::MlicImage)
             .unwrap_or(false);

@@ -53,6 +53,7 @@ impl SplatService {
         spz_version: u32,
     ) -> Result<(Vec<u8>, api::SplatFormat, SplatScene), Status> {
         check_size(bitstream.len(), &self.limits, "bitstream")?;
+        terse_service_common::expect_codec_family(&bitstream, &[terse_entropy::CodecId::Splat])?;
         let limits = self.limits;
         run_blocking(move || decode_to_file(&bitstream, output_format, spz_version, limits)).await
     }

@@ -198,6 +198,23 @@ async fn streamed_upload_matches_unary_and_errors_are_precise() {
             Code::InvalidArgument,
             "checksum mismatch",
         ),
+        // Issue 18, finding 13: another service's bitstream says which service decodes it.
+        (
+            client
+                .decode(DecodeRequest {
+                    bitstream: {
+                        let mut other =
+                            terse_entropy::Container::new(terse_entropy::CodecId::WallocAudio);
+                        other.put_u64("frames", 1);
+                        other.to_bytes().unwrap()
+                    },
+                    format: 0,
+                })
+                .await
+                .map(|_| ()),
+            Code::FailedPrecondition,
+            "WallocAudio bitstream: compress.audio.v1.AudioService decodes it",
+        ),
         (
             client
                 .decode(DecodeRequest {
