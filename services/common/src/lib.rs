@@ -4,14 +4,133 @@
 
 use tonic::Status;
 
+use std::{
+    any::Any,
+    cell::RefCell,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+/// What a call shares with the blocking work it starts: a token that keeps the call's
+/// concurrency permit taken until the work ends (so work abandoned at a deadline or by a
+/// cancelled client still counts against `server.max_concurrent_requests`, and memory stays
+/// bounded by the limit: issue 18, finding 3), and a flag that says the call has ended.
+#[derive(Clone, Default)]
+pub struct CallScope {
+    /// Kept alive (never read) while the call or any of its blocking work runs.
+    _hold: Option<Arc<dyn Any + Send + Sync>>,
+    ended: Arc<AtomicBool>,
+}
+
+impl CallScope {
+    /// A scope keeping `hold` (e.g. the call's semaphore permit) alive while any of its work
+    /// runs.
+    pub fn new(hold: Arc<dyn Any + Send + Sync>) -> Self {
+        Self {
+            _hold: Some(hold),
+            ended: Arc::default(),
+        }
+    }
+
+    /// Marks the call as ended: work that checks [`call_ended`] stops early.
+    pub fn end(&self) {
+        self.ended.store(true, Ordering::Relaxed);
+    }
+
+    /// Runs `future` (the call) inside this scope, so [`run_blocking`] finds it.
+    pub async fn run<F: std::future::Future>(self, future: F) -> F::Output {
+        CALL.scope(self, future).await
+    }
+}
+
+tokio::task_local! {
+    static CALL: CallScope;
+}
+
+thread_local! {
+    static WORKER: RefCell<Option<Arc<AtomicBool>>> = const { RefCell::new(None) };
+}
+
+/// In blocking work started by [`run_blocking`]: whether its call has already ended (deadline,
+/// client cancellation, shutdown), so long work can stop between stages.
+pub fn call_ended() -> bool {
+    WORKER.with(|w| {
+        w.borrow()
+            .as_ref()
+            .is_some_and(|e| e.load(Ordering::Relaxed))
+    })
+}
+
 /// Runs CPU-bound request work on the blocking pool so it never stalls the async runtime; a
-/// panic in the work becomes INTERNAL instead of taking the connection down.
+/// panic in the work becomes INTERNAL instead of taking the connection down. Inside a call's
+/// [`CallScope`] the work holds the call's permit until it returns, even if the call itself
+/// ended first.
 pub async fn run_blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, Status> + Send + 'static,
 ) -> Result<T, Status> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| Status::internal(format!("worker failed: {e}")))?
+    let scope = CALL.try_with(CallScope::clone).ok();
+    tokio::task::spawn_blocking(move || {
+        WORKER.with(|w| *w.borrow_mut() = scope.as_ref().map(|s| Arc::clone(&s.ended)));
+        let result = if call_ended() {
+            Err(Status::cancelled("the call ended before its work started"))
+        } else {
+            work()
+        };
+        WORKER.with(|w| *w.borrow_mut() = None);
+        drop(scope);
+        result
+    })
+    .await
+    .map_err(|e| Status::internal(format!("worker failed: {e}")))?
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn blocking_work_holds_the_scope_and_sees_the_end_of_its_call() {
+        let permit: Arc<dyn Any + Send + Sync> = Arc::new(());
+        let weak = Arc::downgrade(&permit);
+        let scope = CallScope::new(permit);
+        let (started, wait) = std::sync::mpsc::channel::<()>();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let ended = scope.clone();
+        let call = scope.run(async move {
+            run_blocking(move || {
+                started.send(()).unwrap();
+                released.recv().unwrap();
+                Ok(call_ended())
+            })
+            .await
+        });
+        let handle = tokio::spawn(call);
+        tokio::task::spawn_blocking(move || wait.recv().unwrap())
+            .await
+            .unwrap();
+        // The call is abandoned (as at a deadline): its work still holds the permit.
+        handle.abort();
+        ended.end();
+        drop(ended);
+        assert!(
+            weak.upgrade().is_some(),
+            "the permit is held while the work runs"
+        );
+        release.send(()).unwrap();
+        for _ in 0..200 {
+            if weak.upgrade().is_none() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert!(
+            weak.upgrade().is_none(),
+            "the permit is released when the work ends"
+        );
+        assert!(!call_ended(), "outside blocking work nothing has ended");
+    }
 }
 
 use terse_proto::common::v1::Chunk;

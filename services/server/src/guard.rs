@@ -16,6 +16,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::{Code, Status, body::Body};
 use tower::{Layer, Service};
 
+use terse_service_common::CallScope;
+
 use crate::{auth::TokenSet, metrics::Metrics};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -155,11 +157,17 @@ struct CallRecord {
     /// False until the response body has ended; a body dropped before that was cancelled.
     finished: bool,
     metrics: Arc<Metrics>,
-    _permit: Option<OwnedSemaphorePermit>,
+    /// The call's concurrency permit, also held by blocking work it started (see `scope`).
+    _permit: Option<Arc<OwnedSemaphorePermit>>,
+    /// Shared with the call's blocking work: marked ended when this record goes.
+    scope: Option<CallScope>,
 }
 
 impl Drop for CallRecord {
     fn drop(&mut self) {
+        if let Some(scope) = &self.scope {
+            scope.end();
+        }
         if !self.finished {
             self.code = Code::Cancelled;
         }
@@ -321,13 +329,20 @@ where
                 finished: false,
                 metrics: Arc::clone(&metrics),
                 _permit: None,
+                scope: None,
             };
             if let Some(status) = state.refusal(request.uri().path(), request.headers()) {
                 return Ok(status_response(status, record));
             }
             if !is_exempt(request.uri().path()) {
                 match Arc::clone(&state.permits).try_acquire_owned() {
-                    Ok(permit) => record._permit = Some(permit),
+                    Ok(permit) => {
+                        // Blocking work started by the call keeps the permit until it ends,
+                        // even when the call ends first (deadline, cancellation).
+                        let permit = Arc::new(permit);
+                        record.scope = Some(CallScope::new(Arc::clone(&permit) as _));
+                        record._permit = Some(permit);
+                    }
                     Err(_) => {
                         let status = Status::resource_exhausted(format!(
                             "server is at its limit of {} concurrent requests; retry with backoff",
@@ -343,7 +358,8 @@ where
             };
             let bytes_in = metrics.bytes_in.with_label_values(&[&method]);
             let request = request.map(|body| Body::new(MeteredBody::new(body, bytes_in, None)));
-            let call = inner.call(request);
+            let scope = record.scope.clone().unwrap_or_default();
+            let call = scope.run(inner.call(request));
             let response = match deadline {
                 None => call.await.map_err(Into::into)?,
                 Some(deadline) => {

@@ -431,3 +431,49 @@ async fn mlic_rate_points_form_a_ladder_and_refuse_what_they_cannot_do() {
         );
     }
 }
+
+/// Issue 18, finding 3: a call that ended at its deadline stopped counting against
+/// `max_concurrent_requests` while its blocking work went on, so abandoned calls could take a
+/// limited server far past its memory budget. The work now keeps the permit until it ends.
+#[tokio::test]
+async fn abandoned_work_keeps_its_permit_until_it_ends() {
+    let config = ConfigFile::new("[server]\nservices = [\"image\"]\nmax_concurrent_requests = 1\n");
+    let server = Server::start(&["--config", config.arg()]).await;
+    let mut client = client(&server).await;
+    let side = 1024u32;
+    let gradient = image::RgbImage::from_fn(side, side, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
+    });
+    let mut png = Vec::new();
+    gradient
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let mut request = tonic::Request::new(EncodeRequest {
+        image: png,
+        options: Some(EncodeOptions {
+            measure_quality: true,
+            ..Default::default()
+        }),
+    });
+    request.set_timeout(std::time::Duration::from_millis(150));
+    let started = std::time::Instant::now();
+    assert_eq!(
+        client.encode(request).await.unwrap_err().code(),
+        Code::DeadlineExceeded
+    );
+    // The encode is still running on the server: its permit is still taken.
+    let shed = client.list_codecs(ListCodecsRequest {}).await.unwrap_err();
+    assert_eq!(shed.code(), Code::ResourceExhausted, "{shed:?}");
+    // Once the abandoned work ends, the permit returns.
+    loop {
+        match client.list_codecs(ListCodecsRequest {}).await {
+            Ok(_) => break,
+            Err(status) => assert_eq!(status.code(), Code::ResourceExhausted),
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "the permit never came back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
