@@ -371,7 +371,9 @@ pub fn published_curves(photos: &[PathBuf]) -> Vec<PublishedCurve> {
 }
 
 /// Writes a rate-distortion plot (PSNR-RGB over bpp, one polyline with markers per curve) as
-/// an SVG file.
+/// an SVG file. The window is set by the first curve (ours): bpp from 0 to 1.4× its largest,
+/// PSNR from 3 dB under its lowest to 4 dB over its highest; other curves are clipped to it and
+/// non-finite points (a lossless setting's infinite PSNR) are left out.
 pub fn write_rd_svg(
     path: &Path,
     title: &str,
@@ -381,33 +383,52 @@ pub fn write_rd_svg(
         "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
         "#17becf", "#bcbd22",
     ];
-    let points = curves.iter().flat_map(|(_, c)| c.iter().copied());
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for (x, y) in points {
-        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
-    }
-    if x0 > x1 {
+    let finite = |c: &[(f64, f64)]| -> Vec<(f64, f64)> {
+        let mut points: Vec<(f64, f64)> = c
+            .iter()
+            .copied()
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .collect();
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        points
+    };
+    let Some((_, ours)) = curves.first() else {
+        return Ok(());
+    };
+    let ours = finite(ours);
+    if ours.is_empty() {
         return Ok(());
     }
-    let (x0, x1, y0, y1) = (0.0, x1 * 1.05, y0.floor() - 0.5, y1.ceil() + 0.5);
-    let (w, h, margin) = (720.0, 480.0, 60.0);
+    let max_x = ours.iter().map(|p| p.0).fold(0.0, f64::max);
+    let (min_y, max_y) = ours.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+        (lo.min(p.1), hi.max(p.1))
+    });
+    let (x0, x1, y0, y1) = (
+        0.0,
+        max_x * 1.4,
+        (min_y - 3.0).floor(),
+        (max_y + 4.0).ceil(),
+    );
+    let (w, h, margin) = (760.0, 500.0, 60.0);
     let sx = |x: f64| margin + (x - x0) / (x1 - x0) * (w - 2.0 * margin);
     let sy = |y: f64| h - margin - (y - y0) / (y1 - y0) * (h - 2.0 * margin);
     let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{}\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">{title}</text>\n",
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<defs><clipPath id=\"plot\"><rect x=\"{margin}\" y=\"{margin}\" width=\"{}\" height=\"{}\"/></clipPath></defs>\n<text x=\"{}\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">{title}</text>\n",
+        w - 2.0 * margin,
+        h - 2.0 * margin,
         w / 2.0
-    );
-    svg += &format!(
-        "<line x1=\"{m}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"black\"/><line x1=\"{m}\" y1=\"{m}\" x2=\"{m}\" y2=\"{b}\" stroke=\"black\"/>\n",
-        m = margin,
-        b = h - margin,
-        r = w - margin
     );
     for k in 0..=5 {
         let x = x0 + (x1 - x0) * f64::from(k) / 5.0;
         let y = y0 + (y1 - y0) * f64::from(k) / 5.0;
         svg += &format!(
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{x:.2}</text><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{y:.1}</text>\n",
+            "<line x1=\"{:.1}\" y1=\"{margin}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#eee\"/><line x1=\"{margin}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#eee\"/>\n<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{x:.2}</text><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{y:.1}</text>\n",
+            sx(x),
+            sx(x),
+            h - margin,
+            sy(y),
+            w - margin,
+            sy(y),
             sx(x),
             h - margin + 18.0,
             margin - 6.0,
@@ -415,7 +436,9 @@ pub fn write_rd_svg(
         );
     }
     svg += &format!(
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">bits per pixel</text><text x=\"16\" y=\"{}\" transform=\"rotate(-90 16 {})\" text-anchor=\"middle\">PSNR-RGB (dB)</text>\n",
+        "<rect x=\"{margin}\" y=\"{margin}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"black\"/>\n<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">bits per pixel</text><text x=\"16\" y=\"{}\" transform=\"rotate(-90 16 {})\" text-anchor=\"middle\">PSNR-RGB (dB)</text>\n",
+        w - 2.0 * margin,
+        h - 2.0 * margin,
         w / 2.0,
         h - 16.0,
         h / 2.0,
@@ -423,32 +446,64 @@ pub fn write_rd_svg(
     );
     for (i, (name, curve)) in curves.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
-        let mut sorted = curve.clone();
-        sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let line: Vec<String> = sorted
+        let points = finite(curve);
+        let line: Vec<String> = points
             .iter()
             .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
             .collect();
+        let width = if i == 0 { 3 } else { 2 };
         svg += &format!(
-            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>\n",
+            "<g clip-path=\"url(#plot)\"><polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"{width}\" points=\"{}\"/>\n",
             line.join(" ")
         );
-        for &(x, y) in &sorted {
+        for &(x, y) in &points {
             svg += &format!(
-                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{colour}\"/>\n",
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{colour}\"/>",
                 sx(x),
                 sy(y)
             );
         }
-        let ly = margin + 10.0 + 18.0 * i as f64;
+        let ly = margin + 14.0 + 18.0 * i as f64;
         svg += &format!(
-            "<line x1=\"{:.1}\" y1=\"{ly:.1}\" x2=\"{:.1}\" y2=\"{ly:.1}\" stroke=\"{colour}\" stroke-width=\"2\"/><text x=\"{:.1}\" y=\"{:.1}\">{name}</text>\n",
-            w - margin - 230.0,
-            w - margin - 205.0,
-            w - margin - 198.0,
+            "</g>\n<line x1=\"{:.1}\" y1=\"{ly:.1}\" x2=\"{:.1}\" y2=\"{ly:.1}\" stroke=\"{colour}\" stroke-width=\"{width}\"/><text x=\"{:.1}\" y=\"{:.1}\">{name}</text>\n",
+            w - margin - 250.0,
+            w - margin - 225.0,
+            w - margin - 218.0,
             ly + 4.0
         );
     }
     svg += "</svg>\n";
     std::fs::write(path, svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rd_plot_is_windowed_on_our_curve_and_skips_non_finite_points() {
+        let path = std::env::temp_dir().join(format!("terse-rd-{}.svg", std::process::id()));
+        let ours = vec![(0.3, 28.0), (0.7, 31.9), (1.05, 33.5)];
+        let theirs = vec![(0.2, 26.0), (0.9, 33.0), (9.2, f64::INFINITY), (f64::NAN, 30.0)];
+        write_rd_svg(
+            &path,
+            "test",
+            &[("ours".into(), ours), ("theirs".into(), theirs)],
+        )
+        .unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_file(&path).ok();
+        assert!(svg.contains("clipPath") && svg.contains(">ours<") && svg.contains(">theirs<"));
+        assert!(!svg.contains("inf") && !svg.contains("NaN"), "{svg}");
+        // x runs to 1.4 x 1.05 bpp, y from 25 to 38 dB.
+        assert!(svg.contains(">1.47<") && svg.contains(">25.0<") && svg.contains(">38.0<"), "{svg}");
+    }
+
+    #[test]
+    fn bd_rate_of_a_curve_against_itself_is_zero_and_halving_bits_is_minus_fifty() {
+        let curve = vec![(0.2, 28.0), (0.4, 30.0), (0.8, 32.0)];
+        assert!(bd_rate(&curve, &curve).unwrap().abs() < 1e-9);
+        let half: Vec<(f64, f64)> = curve.iter().map(|&(r, q)| (r / 2.0, q)).collect();
+        assert!((bd_rate(&half, &curve).unwrap() + 50.0).abs() < 1e-6);
+    }
 }

@@ -126,6 +126,14 @@ fn main() {
             ),
             None => println!("BD-rate against {label}: the PSNR ranges do not overlap"),
         }
+        println!(
+            "  {label} points (bpp, PSNR): {}",
+            theirs
+                .iter()
+                .map(|(b, p)| format!("({b:.3}, {p:.2})"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
         plot.push((label, theirs));
     }
     if let Some(path) = std::env::var_os("TERSE_EVAL_PLOT") {
