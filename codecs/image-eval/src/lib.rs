@@ -484,7 +484,12 @@ mod tests {
     fn the_rd_plot_is_windowed_on_our_curve_and_skips_non_finite_points() {
         let path = std::env::temp_dir().join(format!("terse-rd-{}.svg", std::process::id()));
         let ours = vec![(0.3, 28.0), (0.7, 31.9), (1.05, 33.5)];
-        let theirs = vec![(0.2, 26.0), (0.9, 33.0), (9.2, f64::INFINITY), (f64::NAN, 30.0)];
+        let theirs = vec![
+            (0.2, 26.0),
+            (0.9, 33.0),
+            (9.2, f64::INFINITY),
+            (f64::NAN, 30.0),
+        ];
         write_rd_svg(
             &path,
             "test",
@@ -496,7 +501,10 @@ mod tests {
         assert!(svg.contains("clipPath") && svg.contains(">ours<") && svg.contains(">theirs<"));
         assert!(!svg.contains("inf") && !svg.contains("NaN"), "{svg}");
         // x runs to 1.4 x 1.05 bpp, y from 25 to 38 dB.
-        assert!(svg.contains(">1.47<") && svg.contains(">25.0<") && svg.contains(">38.0<"), "{svg}");
+        assert!(
+            svg.contains(">1.47<") && svg.contains(">25.0<") && svg.contains(">38.0<"),
+            "{svg}"
+        );
     }
 
     #[test]
