@@ -23,7 +23,7 @@ pub use image::RgbImage;
 pub use image_codec::{Latents, WallocImageCodec};
 pub use image_io::{ImageFormat, decode_image_file, encode_image_file};
 pub use latent::LatentCoding;
-pub use metrics::{audio_psnr, ms_ssim, psnr, snr};
+pub use metrics::{audio_psnr, ms_ssim, ms_ssim_scaled, psnr, snr};
 pub use weights::{EncoderWeights, Signal};
 
 use ndarray::ArrayD;

@@ -141,26 +141,39 @@ fn downsample(plane: &[f64], w: usize, h: usize) -> (Vec<f64>, usize, usize) {
     (out, ow, oh)
 }
 
-/// MS-SSIM in [0, 1]; `None` when a side is shorter than 161 pixels (5 scales need it).
+/// MS-SSIM in [0, 1] over the standard 5 scales; `None` when a side is shorter than 161
+/// pixels (5 scales need it). See [`ms_ssim_scaled`] for smaller images.
 pub fn ms_ssim(a: &RgbImage, b: &RgbImage) -> Option<f64> {
+    match ms_ssim_scaled(a, b) {
+        Some((value, scales)) if scales == WEIGHTS.len() => Some(value),
+        _ => None,
+    }
+}
+
+/// MS-SSIM over as many of the 5 standard scales as the image allows (each scale halves it and
+/// needs a side over 10 × 2^scale pixels), with the weights of the scales used renormalised to
+/// sum to 1; with the number of scales. `None` when a side is 10 pixels or less.
+pub fn ms_ssim_scaled(a: &RgbImage, b: &RgbImage) -> Option<(f64, usize)> {
     assert_eq!(
         a.dimensions(),
         b.dimensions(),
         "images must have the same size"
     );
     let (w, h) = (a.width() as usize, a.height() as usize);
-    if w.min(h) <= (WINDOW - 1) * 16 {
-        return None;
-    }
+    let scales = (1..=WEIGHTS.len())
+        .rev()
+        .find(|&s| w.min(h) > (WINDOW - 1) << (s - 1))?;
+    let total: f64 = WEIGHTS[..scales].iter().sum();
+    let weights: Vec<f64> = WEIGHTS[..scales].iter().map(|w| w / total).collect();
     let g = gaussian();
     let mut total = 0.0;
     for c in 0..3 {
         let plane = |img: &RgbImage| img.pixels().map(|p| f64::from(p[c])).collect::<Vec<f64>>();
         let (mut pa, mut pb, mut cw, mut ch) = (plane(a), plane(b), w, h);
         let mut value = 1.0;
-        for (scale, weight) in WEIGHTS.iter().enumerate() {
+        for (scale, weight) in weights.iter().enumerate() {
             let (ssim, cs) = ssim_cs(&pa, &pb, cw, ch, &g);
-            if scale == WEIGHTS.len() - 1 {
+            if scale == weights.len() - 1 {
                 value *= ssim.max(0.0).powf(*weight);
             } else {
                 value *= cs.max(0.0).powf(*weight);
@@ -172,5 +185,35 @@ pub fn ms_ssim(a: &RgbImage, b: &RgbImage) -> Option<f64> {
         }
         total += value;
     }
-    Some(total / 3.0)
+    Some((total / 3.0, scales))
+}
+
+#[cfg(test)]
+mod scale_tests {
+    use super::*;
+
+    #[test]
+    fn small_images_get_ms_ssim_over_the_scales_that_fit() {
+        let img = RgbImage::from_fn(131, 97, |x, y| {
+            image::Rgb([(x * 2) as u8, (y * 2) as u8, 7])
+        });
+        let mut noisy = img.clone();
+        for (i, p) in noisy.pixels_mut().enumerate() {
+            p[0] = p[0].wrapping_add((i % 7) as u8);
+        }
+        let (same, scales) = ms_ssim_scaled(&img, &img).unwrap();
+        assert_eq!(scales, 4);
+        assert!((same - 1.0).abs() < 1e-9);
+        let (worse, _) = ms_ssim_scaled(&img, &noisy).unwrap();
+        assert!(worse < 1.0 && worse > 0.5, "{worse}");
+        assert_eq!(
+            ms_ssim(&img, &img),
+            None,
+            "the 5-scale figure stays undefined"
+        );
+        let tiny = RgbImage::new(10, 40);
+        assert!(ms_ssim_scaled(&tiny, &tiny).is_none());
+        let big = RgbImage::new(161, 161);
+        assert_eq!(ms_ssim_scaled(&big, &big).unwrap().1, 5);
+    }
 }

@@ -92,13 +92,14 @@ impl ImageService {
         .await
     }
 
-    /// PSNR, MS-SSIM and the reconstruction file, as `options` ask.
+    /// PSNR, MS-SSIM and the reconstruction file, as `options` ask; with a warning when MS-SSIM
+    /// had to use fewer than its 5 scales (an image under 161 pixels per side).
     async fn measure(
         original: terse_walloc::RgbImage,
         decoded: terse_walloc::RgbImage,
         options: &api::EncodeOptions,
         rate: &mut common::RateDistortion,
-    ) -> Result<Vec<u8>, Status> {
+    ) -> Result<(Vec<u8>, Vec<String>), Status> {
         let format = options.reconstruction_format;
         let want_file = options.return_reconstruction;
         let (psnr, ms_ssim, file) = run_blocking(move || {
@@ -109,14 +110,23 @@ impl ImageService {
             };
             Ok((
                 terse_walloc::psnr(&original, &decoded),
-                terse_walloc::ms_ssim(&original, &decoded),
+                terse_walloc::ms_ssim_scaled(&original, &decoded),
                 file,
             ))
         })
         .await?;
         rate.psnr_db = psnr.is_finite().then_some(psnr);
-        rate.ms_ssim = ms_ssim;
-        Ok(file)
+        rate.ms_ssim = ms_ssim.map(|(value, _)| value);
+        let note = match ms_ssim {
+            Some((_, scales)) if scales < 5 => vec![format!(
+                "MS-SSIM is computed over {scales} of its 5 scales (weights renormalised): the image is under 161 pixels per side"
+            )],
+            Some(_) => Vec::new(),
+            None => {
+                vec!["MS-SSIM is not defined for an image of 10 pixels or less per side".into()]
+            }
+        };
+        Ok((file, note))
     }
 
     fn find_mlic(&self, name: &str) -> Option<&HostedMlic> {
@@ -159,9 +169,10 @@ impl ImageService {
             .then(|| latent_tensor(&latents.values, latents.shift));
         let latent_bits = hosted.codec.weights().bits - latents.shift;
         let mut reconstruction = Vec::new();
+        let mut notes = Vec::new();
         if options.measure_quality || options.return_reconstruction {
             let decoded = self.reconstruct(hosted, latents).await?;
-            reconstruction = Self::measure(original, decoded, &options, &mut rate).await?;
+            (reconstruction, notes) = Self::measure(original, decoded, &options, &mut rate).await?;
         }
         Ok(api::EncodeResult {
             bitstream,
@@ -176,7 +187,7 @@ impl ImageService {
             reconstruction,
             latents: latent_tensor,
             latent_bits,
-            warnings: alpha_warning(alpha),
+            warnings: alpha_warning(alpha).into_iter().chain(notes).collect(),
         })
     }
 
@@ -231,6 +242,7 @@ impl ImageService {
             }
         });
         let mut reconstruction = Vec::new();
+        let mut notes = Vec::new();
         if options.measure_quality || options.return_reconstruction {
             let outputs = mlic::run_stage(
                 &hosted.synthesis,
@@ -242,7 +254,7 @@ impl ImageService {
                 MlicCodec::reconstruct(outputs, width, height).map_err(mlic::mlic_status)
             })
             .await?;
-            reconstruction = Self::measure(original, decoded, &options, &mut rate).await?;
+            (reconstruction, notes) = Self::measure(original, decoded, &options, &mut rate).await?;
         }
         Ok(api::EncodeResult {
             bitstream: encoded.bitstream,
@@ -257,7 +269,7 @@ impl ImageService {
             reconstruction,
             latents,
             latent_bits: 0,
-            warnings: alpha_warning(alpha),
+            warnings: alpha_warning(alpha).into_iter().chain(notes).collect(),
         })
     }
 
