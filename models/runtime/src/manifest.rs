@@ -29,10 +29,19 @@ pub struct TensorSpec {
     /// a stride-2 transform), checked before execution so nothing is silently cropped.
     #[serde(default)]
     pub multiple_of: Option<Vec<i64>>,
+    /// Optional per-dimension upper bound of dynamic dimensions (-1: none), e.g. the number of
+    /// position embeddings of a transformer's sequence axis.
+    #[serde(default)]
+    pub max_shape: Option<Vec<i64>>,
+    /// Optional inclusive range of the values of an integer input, e.g. `[0, vocab - 1]` for
+    /// token ids.
+    #[serde(default)]
+    pub value_range: Option<[i64; 2]>,
 }
 
 impl TensorSpec {
-    /// Checks a concrete shape against this spec.
+    /// Checks a concrete shape against this spec: rank, fixed dimensions, no empty dimension,
+    /// divisors and upper bounds.
     pub fn check_shape(&self, shape: &[i64]) -> Result<(), String> {
         if shape.len() != self.shape.len() {
             return Err(format!(
@@ -41,6 +50,23 @@ impl TensorSpec {
                 self.shape.len(),
                 self.shape
             ));
+        }
+        if let Some(axis) = shape.iter().position(|&d| d < 1) {
+            return Err(format!(
+                "`{}` dimension {axis} is {}: every dimension must be at least 1, got shape {shape:?}",
+                self.name, shape[axis]
+            ));
+        }
+        for (axis, &got) in shape.iter().enumerate() {
+            if let Some(&most) = self.max_shape.as_ref().and_then(|m| m.get(axis))
+                && most >= 0
+                && got > most
+            {
+                return Err(format!(
+                    "`{}` dimension {axis} is {got}, over this model's limit of {most}",
+                    self.name
+                ));
+            }
         }
         for (axis, (&want, &got)) in self.shape.iter().zip(shape).enumerate() {
             if want >= 0 && want != got {
@@ -60,6 +86,34 @@ impl TensorSpec {
             }
         }
         Ok(())
+    }
+
+    /// Checks the values of an integer input against [`TensorSpec::value_range`] (so an
+    /// out-of-vocabulary or negative token id is refused before it reaches the graph).
+    pub fn check_values(&self, tensor: &crate::TensorData) -> Result<(), String> {
+        let Some([lo, hi]) = self.value_range else {
+            return Ok(());
+        };
+        let values: Vec<i64> = match tensor.datatype {
+            crate::DataType::Int64 => tensor
+                .bytes
+                .chunks_exact(8)
+                .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+                .collect(),
+            crate::DataType::Int32 => tensor
+                .bytes
+                .chunks_exact(4)
+                .map(|c| i64::from(i32::from_le_bytes(c.try_into().expect("4 bytes"))))
+                .collect(),
+            _ => return Ok(()),
+        };
+        match values.iter().position(|v| !(lo..=hi).contains(v)) {
+            None => Ok(()),
+            Some(i) => Err(format!(
+                "`{}` element {i} is {}, outside {lo}..={hi}",
+                self.name, values[i]
+            )),
+        }
     }
 }
 
@@ -213,6 +267,17 @@ pub fn read_manifest(path: &Path) -> Result<ManifestEntry, LoadError> {
         }
     }
     for spec in manifest.inputs.iter().chain(&manifest.outputs) {
+        if let Some(most) = &spec.max_shape
+            && most.len() != spec.shape.len()
+        {
+            return Err(manifest_error(
+                path,
+                format!(
+                    "`{}`: max_shape must have one entry per dimension",
+                    spec.name
+                ),
+            ));
+        }
         if let Some(multiple) = &spec.multiple_of
             && multiple.len() != spec.shape.len()
         {
@@ -278,7 +343,41 @@ mod tests {
             datatype: DataType::Fp32,
             shape,
             multiple_of,
+            max_shape: None,
+            value_range: None,
         }
+    }
+
+    #[test]
+    fn empty_dimensions_bounds_and_value_ranges_are_enforced() {
+        let mut s = spec(vec![-1, -1], None);
+        s.datatype = DataType::Int64;
+        s.max_shape = Some(vec![-1, 512]);
+        s.value_range = Some([0, 30521]);
+        assert!(s.check_shape(&[2, 512]).is_ok());
+        assert!(s.check_shape(&[0, 5]).unwrap_err().contains("at least 1"));
+        assert!(
+            s.check_shape(&[1, 513])
+                .unwrap_err()
+                .contains("limit of 512")
+        );
+        let ids = |values: &[i64]| crate::TensorData {
+            name: "x".into(),
+            datatype: DataType::Int64,
+            shape: vec![1, values.len() as i64],
+            bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        };
+        assert!(s.check_values(&ids(&[0, 101, 30521])).is_ok());
+        assert!(
+            s.check_values(&ids(&[5, -1]))
+                .unwrap_err()
+                .contains("element 1 is -1")
+        );
+        assert!(
+            s.check_values(&ids(&[30522]))
+                .unwrap_err()
+                .contains("outside 0..=30521")
+        );
     }
 
     #[test]

@@ -248,6 +248,8 @@ impl LoadedModel {
             spec.check_shape(&tensor.shape)
                 .map_err(InferError::InvalidInput)?;
             tensor.validate()?;
+            spec.check_values(&tensor)
+                .map_err(InferError::InvalidInput)?;
             if slots[index].replace(tensor).is_some() {
                 return Err(InferError::InvalidInput(format!(
                     "input `{}` given twice",

@@ -75,12 +75,18 @@ sha256 = "{sha256(dst / 'model.onnx')}"
 license = "{license}"
 source = "{source}"
 '''
-    for input_name in ("input_ids", "attention_mask"):
+    # Bounds checked before execution: BERT's 512 position embeddings, ids inside the embedding
+    # table (the tokenizer's vocabulary plus its added tokens), a 0/1 mask.
+    tok = json.loads((dst / "tokenizer.json").read_text())
+    vocab = 1 + max(max(tok["model"]["vocab"].values()), *(t["id"] for t in tok.get("added_tokens", [])))
+    for input_name, top in (("input_ids", vocab - 1), ("attention_mask", 1)):
         manifest += f'''
 [[inputs]]
 name = "{input_name}"
 datatype = "int64"
 shape = [-1, -1]
+max_shape = [-1, 512]
+value_range = [0, {top}]
 '''
     manifest += f'''
 [[outputs]]

@@ -610,3 +610,60 @@ async fn overload_is_shed_and_memory_stays_bounded() {
         "server grew {growth} MiB under overload:\n{report}"
     );
 }
+
+/// Issue 18, finding 14: Infer inputs with an empty dimension, token ids outside the
+/// vocabulary (or negative) and sequences longer than the model's positions used to reach ONNX
+/// Runtime and come back INTERNAL. The manifest's bounds now refuse them with INVALID_ARGUMENT.
+#[tokio::test]
+async fn infer_inputs_outside_the_manifest_bounds_are_invalid_arguments() {
+    let server = Server::start(&["--config", "config/terse.toml", "--services", "models"]).await;
+    let mut client = ModelRepositoryServiceClient::new(server.channel().await);
+    let ids = |name: &str, values: &[i64], len: i64| Tensor {
+        name: name.to_string(),
+        datatype: DataType::Int64.into(),
+        shape: vec![1, len],
+        raw_contents: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    };
+    let request = |input_ids: &[i64], mask: &[i64], len: i64| InferRequest {
+        model: model("lingua-minilm-keep"),
+        inputs: vec![
+            ids("input_ids", input_ids, len),
+            ids("attention_mask", mask, len),
+        ],
+        outputs: vec![],
+    };
+    let cases = [
+        (request(&[], &[], 0), "dimension 1 is 0"),
+        (
+            request(&[101, -7, 102], &[1, 1, 1], 3),
+            "`input_ids` element 1 is -7",
+        ),
+        (
+            request(&[101, 40_000, 102], &[1, 1, 1], 3),
+            "outside 0..=30621",
+        ),
+        (
+            request(&[101, 2023, 102], &[1, 2, 1], 3),
+            "`attention_mask` element 1 is 2",
+        ),
+        (
+            request(&vec![1000; 600], &vec![1; 600], 600),
+            "over this model's limit of 512",
+        ),
+    ];
+    for (request, needle) in cases {
+        let status = client.infer(request).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert!(
+            status.message().contains(needle),
+            "`{}` lacks `{needle}`",
+            status.message()
+        );
+    }
+    let fine = client
+        .infer(request(&[101, 2023, 102], &[1, 1, 1], 3))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(fine.outputs[0].shape, vec![1, 3, 2]);
+}
