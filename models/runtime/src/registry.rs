@@ -21,6 +21,10 @@ pub struct ModelSelection {
     /// When true (the default) a model that fails to load stops start-up; when false the server
     /// starts, the model is reported FAILED with its reason and services needing it are NOT_SERVING.
     pub strict: bool,
+    /// When set, only models of these tasks load (the others stay unloaded): the server sets it
+    /// from the services it hosts, so a splat-only server loads no model. Not a config key.
+    #[serde(skip)]
+    pub tasks: Option<Vec<String>>,
 }
 
 impl Default for ModelSelection {
@@ -28,15 +32,22 @@ impl Default for ModelSelection {
         Self {
             load: vec!["*".to_string()],
             strict: true,
+            tasks: None,
         }
     }
 }
 
 impl ModelSelection {
     fn selects(&self, entry: &ManifestEntry) -> bool {
-        self.load
-            .iter()
-            .any(|item| item == "*" || *item == entry.manifest.name || *item == entry.id())
+        let task_needed = self
+            .tasks
+            .as_ref()
+            .is_none_or(|tasks| tasks.iter().any(|t| *t == entry.manifest.task));
+        task_needed
+            && self
+                .load
+                .iter()
+                .any(|item| item == "*" || *item == entry.manifest.name || *item == entry.id())
     }
 }
 

@@ -35,6 +35,7 @@ fn registry(load: &[&str], options: &SessionOptions) -> ModelRegistry {
     let selection = ModelSelection {
         load: load.iter().map(|s| s.to_string()).collect(),
         strict: true,
+        tasks: None,
     };
     ModelRegistry::load(runtime(), &repository(), &selection, options, None).unwrap()
 }
@@ -196,6 +197,7 @@ async fn unavailable_gpu_providers_fall_back_to_cpu_with_reasons() {
     let selection = ModelSelection {
         load: vec!["haar-wpt2d-analysis".into()],
         strict: true,
+        tasks: None,
     };
     let err =
         ModelRegistry::load(runtime(), &repository(), &selection, &gpu_only, None).unwrap_err();
@@ -252,6 +254,7 @@ async fn broken_models_fail_start_up_when_strict_and_are_reported_when_not() {
     let unknown = ModelSelection {
         load: vec!["no-such-model".into()],
         strict: true,
+        tasks: None,
     };
     let err = ModelRegistry::load(runtime(), &repository(), &unknown, &options, None).unwrap_err();
     assert!(

@@ -31,10 +31,23 @@ fn load_models(
     let library = resolve_library_path(runtime_config.library.as_deref())?;
     let runtime = OnnxRuntime::load(&library)?;
     let observer: Arc<dyn ExecutionObserver> = Arc::clone(metrics) as Arc<dyn ExecutionObserver>;
+    // Without the model-repository service (which serves any model) only the models of the
+    // hosted services' tasks are loaded: a splat-only server loads none (issue 18, finding 19).
+    let mut selection = runtime_config.models.clone();
+    if !resolved.services.contains(&ServiceKind::Models) {
+        selection.tasks = Some(
+            resolved
+                .services
+                .iter()
+                .flat_map(|&kind| model_tasks(kind))
+                .map(|task| task.to_string())
+                .collect(),
+        );
+    }
     let registry = ModelRegistry::load(
         &runtime,
         &runtime_config.repository,
-        &runtime_config.models,
+        &selection,
         &runtime_config.sessions,
         Some(observer),
     )?;
@@ -46,7 +59,7 @@ fn load_models(
             .with_label_values(&[&manifest.name, &manifest.version])
             .set(i64::from(ready));
         if matches!(entry.state, ModelState::Unloaded) {
-            tracing::info!(model = %entry.entry.id(), "model not selected by runtime.models.load");
+            tracing::info!(model = %entry.entry.id(), "model not loaded: not selected by runtime.models.load, or no hosted service needs it");
         }
     }
     Ok((runtime, Arc::new(registry)))
@@ -57,14 +70,19 @@ pub const READINESS: &str = "readiness";
 /// Health name that is SERVING while the process serves at all: the liveness probe.
 pub const LIVENESS: &str = "liveness";
 
-/// Models of `kind`'s tasks that were selected but failed to load, as `name:version`.
-fn failed_models(registry: &ModelRegistry, kind: ServiceKind) -> Vec<String> {
-    let tasks: &[&str] = match kind {
+/// The model tasks service `kind` runs (the model-repository service serves any model).
+fn model_tasks(kind: ServiceKind) -> &'static [&'static str] {
+    match kind {
         ServiceKind::Image => terse_image_service::MODEL_TASKS,
         ServiceKind::Audio => terse_audio_service::MODEL_TASKS,
         ServiceKind::Context => terse_context_service::MODEL_TASKS,
         ServiceKind::Models | ServiceKind::Vision | ServiceKind::Splat => &[],
-    };
+    }
+}
+
+/// Models of `kind`'s tasks that were selected but failed to load, as `name:version`.
+fn failed_models(registry: &ModelRegistry, kind: ServiceKind) -> Vec<String> {
+    let tasks = model_tasks(kind);
     registry
         .entries()
         .iter()

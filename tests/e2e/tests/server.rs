@@ -667,3 +667,39 @@ async fn infer_inputs_outside_the_manifest_bounds_are_invalid_arguments() {
         .into_inner();
     assert_eq!(fine.outputs[0].shape, vec![1, 3, 2]);
 }
+
+/// Issue 18, finding 19: `--services splat` used to load all the ONNX models. Without the
+/// model-repository service, only the models the hosted services run are loaded.
+#[tokio::test]
+async fn only_the_models_of_the_hosted_services_are_loaded() {
+    let ready = |metrics: &str, model: &str| -> Option<i64> {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("terse_model_ready{") && l.contains(&format!("model=\"{model}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    };
+    let splat = Server::start(&["--config", "config/terse.toml", "--services", "splat"]).await;
+    let metrics = splat.metrics().await;
+    for model in [
+        "mlic",
+        "walloc-rgb-16x",
+        "lingua-minilm-keep",
+        "haar-wpt2d-analysis",
+    ] {
+        assert_eq!(ready(&metrics, model), Some(0), "{model}: {metrics}");
+    }
+    drop(splat);
+    let image = Server::start(&["--config", "config/terse.toml", "--services", "image"]).await;
+    let metrics = image.metrics().await;
+    for (model, loaded) in [
+        ("mlic", 1),
+        ("mlic-analysis", 1),
+        ("walloc-rgb-16x", 1),
+        ("walloc-stereo-19x", 0),
+        ("lingua-minilm-keep", 0),
+    ] {
+        assert_eq!(ready(&metrics, model), Some(loaded), "{model}: {metrics}");
+    }
+}
