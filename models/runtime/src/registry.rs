@@ -42,7 +42,7 @@ impl ModelSelection {
         let task_needed = self
             .tasks
             .as_ref()
-            .is_none_or(|tasks| tasks.iter().any(|t| *t == entry.manifest.task));
+            .is_none_or(|tasks| tasks.contains(&entry.manifest.task));
         task_needed
             && self
                 .load
