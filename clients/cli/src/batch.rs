@@ -78,6 +78,10 @@ pub struct FileArgs {
     /// Skip inputs whose output already exists (resume an interrupted run).
     #[arg(long)]
     skip_existing: bool,
+    /// Replace existing output files that terse did not write (by default the run refuses to
+    /// start rather than overwrite them).
+    #[arg(long, conflicts_with = "skip_existing")]
+    overwrite: bool,
 }
 
 /// Image output formats.
@@ -497,8 +501,47 @@ async fn run_command<C: FileCommand>(connection: &Connection, command: C) -> any
                 output,
             }
         })
-        .collect();
+        .collect::<Vec<Job>>();
+    check_outputs(&jobs, command.files())?;
     run_jobs(connection, jobs, &command).await
+}
+
+/// Refuses, before any work, a run that would lose data (issue 18, findings 10 and 11): two
+/// inputs that would write the same output, or an existing file that terse did not write (it
+/// is not a terse container, e.g. the original photo a decode would replace) without
+/// `--overwrite`.
+fn check_outputs(jobs: &[Job], args: &FileArgs) -> anyhow::Result<()> {
+    let mut writers: std::collections::BTreeMap<&Path, &Path> = Default::default();
+    for job in jobs {
+        if let Some(first) = writers.insert(&job.output, &job.input) {
+            anyhow::bail!(
+                "{} and {} would both write {}: process them into separate --out folders",
+                first.display(),
+                job.input.display(),
+                job.output.display()
+            );
+        }
+        if !args.skip_existing
+            && !args.overwrite
+            && job.output.exists()
+            && !written_by_terse(&job.output)
+        {
+            anyhow::bail!(
+                "{} exists and was not written by terse: pass --overwrite to replace it, or --out to write elsewhere",
+                job.output.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Whether `path` starts like a terse bitstream (an earlier encode's output).
+fn written_by_terse(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| terse_entropy::Container::sniff(&head))
 }
 
 /// `terse-cli encode`.

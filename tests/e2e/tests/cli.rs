@@ -306,3 +306,63 @@ async fn sharded_batches_cover_every_input_once_and_resume() {
         "deterministic output"
     );
 }
+
+/// Issue 18, findings 10 and 11: `encode a/ b/ -o out/` with `a/x.png` and `b/x.png` wrote both
+/// to `out/x.png.terse-image` and said "2 ok"; `decode DIR` after `encode DIR` replaced each
+/// original with its lossy reconstruction. Both are now refused before any work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_that_would_lose_files_are_refused_before_any_work() {
+    let server = Server::start(&["--config", "config/terse.toml", "--services", "image"]).await;
+    let server_flag = ["--server", server.grpc_url.as_str()];
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, out) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("out"),
+    );
+    copy("images/astronaut_200x136.png", &a.join("x.png"));
+    copy("images/coffee_131x97.png", &b.join("x.png"));
+    let (a_s, b_s, out_s) = (
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        out.to_str().unwrap(),
+    );
+    let clash = cli(
+        &[&server_flag[..], &["encode", a_s, b_s, "-o", out_s]].concat(),
+        b"",
+    )
+    .await;
+    assert!(!clash.status.success());
+    assert!(
+        text(&clash.stderr).contains("would both write"),
+        "{}",
+        text(&clash.stderr)
+    );
+    assert!(!out.exists(), "nothing was written");
+
+    let original = std::fs::read(a.join("x.png")).unwrap();
+    let encoded = cli(&[&server_flag[..], &["encode", a_s]].concat(), b"").await;
+    assert!(encoded.status.success(), "{}", text(&encoded.stderr));
+    // Encoding again may replace its own earlier output.
+    let again = cli(&[&server_flag[..], &["encode", a_s]].concat(), b"").await;
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    let decode = cli(&[&server_flag[..], &["decode", a_s]].concat(), b"").await;
+    assert!(!decode.status.success());
+    assert!(
+        text(&decode.stderr).contains("exists and was not written by terse: pass --overwrite"),
+        "{}",
+        text(&decode.stderr)
+    );
+    assert_eq!(
+        std::fs::read(a.join("x.png")).unwrap(),
+        original,
+        "the original is intact"
+    );
+    let forced = cli(
+        &[&server_flag[..], &["decode", a_s, "--overwrite"]].concat(),
+        b"",
+    )
+    .await;
+    assert!(forced.status.success(), "{}", text(&forced.stderr));
+    assert_ne!(std::fs::read(a.join("x.png")).unwrap(), original);
+}
