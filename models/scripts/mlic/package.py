@@ -59,6 +59,21 @@ def manifest(dst, name, version, task, description, source, inputs, outputs, ass
     (dst / "manifest.toml").write_text("\n".join(lines) + "\n")
 
 
+def package_synthesis(src, name, version, m, description, source, license="Apache-2.0"):
+    """models/repository/<name>/<version>: g_s as model.onnx, the entropy model, prior and
+    training log as assets."""
+    dst = REPOSITORY / name / version
+    dst.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src / "synthesis.onnx", dst / "model.onnx")
+    assets = ["entropy.json", "entropy.bin", "prior.json", "training.json"]
+    for asset in assets:
+        shutil.copyfile(src / asset, dst / asset)
+    manifest(
+        dst, name, version, "mlic-image", description, source,
+        [("y_hat", f"[1, {m}, -1, -1]", None)], [("image", "[1, 3, -1, -1]", None)], assets, license,
+    )
+
+
 def package_variable_rate(src, name, version, training, entropy):
     """A train_mlic_vr.py model: one synthesis model serving every rate point; the analysis takes
     the rate point's gains as a second input."""
@@ -83,21 +98,14 @@ def package_variable_rate(src, name, version, training, entropy):
                        for v in training["validation_mcmaster"])
     quality = f"Validation (McMaster, 18 photos, integer entropy path): {points}."
     rates = len(entropy["rates"])
-    dst = REPOSITORY / name / version
-    dst.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src / "synthesis.onnx", dst / "model.onnx")
-    assets = ["entropy.json", "entropy.bin", "prior.json", "training.json"]
-    for asset in assets:
-        shutil.copyfile(src / asset, dst / asset)
-    manifest(
-        dst, name, version, "mlic-image",
+    package_synthesis(
+        src, name, version, m,
         f"Variable-rate MLIC-style learned image codec ({rates} rate points, served as {name}-q1 ... {name}-q{rates}, "
         f"gain units): synthesis g_s maps y_hat [1,{m},H/16,W/16] (after the rate point's inverse gains) to the "
         f"image; entropy.json/entropy.bin hold the integer hyper-synthesis, channel/checkerboard context and "
         f"entropy-parameter networks ({entropy['slices']} slices) and the per-rate gains, prior.json the factorized "
         f"prior of z. Pairs with {name}-analysis. {quality}",
-        source,
-        [("y_hat", f"[1, {m}, -1, -1]", None)], [("image", "[1, 3, -1, -1]", None)], assets, license,
+        source, license,
     )
     dst = REPOSITORY / f"{name}-analysis" / version
     dst.mkdir(parents=True, exist_ok=True)
@@ -139,20 +147,13 @@ def main():
         f"at about {training['validation_bpp_estimate']:.3f} bpp."
     )
 
-    dst = REPOSITORY / name / version
-    dst.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src / "synthesis.onnx", dst / "model.onnx")
-    assets = ["entropy.json", "entropy.bin", "prior.json", "training.json"]
-    for asset in assets:
-        shutil.copyfile(src / asset, dst / asset)
-    manifest(
-        dst, name, version, "mlic-image",
+    package_synthesis(
+        src, name, version, m,
         f"MLIC-style learned image codec, lambda {training['lmbda']} ({training['context']} context): synthesis g_s "
         f"maps y_hat [1,{m},H/16,W/16] to the image; entropy.json/entropy.bin hold the integer hyper-synthesis, "
         f"channel/checkerboard context and entropy-parameter networks ({entropy['slices']} slices), prior.json the "
         f"factorized prior of z. Pairs with {name}-analysis. {quality}",
         source,
-        [("y_hat", f"[1, {m}, -1, -1]", None)], [("image", "[1, 3, -1, -1]", None)], assets,
     )
 
     dst = REPOSITORY / f"{name}-analysis" / version

@@ -420,15 +420,20 @@ def export(codec, out, train_images, args, record):
     (out / "training.json").write_text(json.dumps(record, indent=1))
 
 
-def write_fixture(codec, image, path):
-    """Integer-path fixture for terse-mlic's tests: z_hat, y (float), and the expected symbols,
-    scale indexes and y_hat (Q10) of every slice."""
+def write_fixture(codec, image, path, gain=None, extra=None):
+    """Integer-path fixture for terse-mlic's tests: z_hat, y (float; times `gain` [M] for a
+    variable-rate model), and the expected symbols, scale indexes and y_hat (Q10) of every slice;
+    `extra` fields are added (e.g. the rate point)."""
     x, _ = pad64(torch.from_numpy(image.transpose(2, 0, 1)[None].copy()))
     with torch.no_grad():
-        y = codec.g_a(x)[0].numpy()
+        y = codec.g_a(x)
+        if gain is not None:
+            y = y * gain.view(1, -1, 1, 1)
+        y = y[0].numpy()
         z_hat = torch.round(codec.h_a(torch.from_numpy(y)[None]))[0].numpy().astype(np.int64)
     symbols, indexes, y_hat_q = IntegerModel(codec).code(y, z_hat)
     path.write_text(json.dumps({
+        **(extra or {}),
         "y_shape": list(y.shape), "y": y.ravel().tolist(),
         "z_shape": list(z_hat.shape), "z_hat": z_hat.ravel().tolist(),
         "symbols": np.concatenate(symbols).ravel().tolist(),

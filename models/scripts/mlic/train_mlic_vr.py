@@ -42,8 +42,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import train_mlic  # noqa: E402
 from train_mlic import (  # noqa: E402
-    Codec, IntegerModel, anchor_mask, evaluate, export_onnx, gaussian_likelihood, pad64, ste_round,
+    Codec, anchor_mask, evaluate, export_onnx, gaussian_likelihood, pad64, ste_round,
     write_integer_networks, write_z_prior,
 )
 
@@ -297,22 +298,10 @@ def export(args, codec, images, index):
 
 
 def write_fixture(codec, image, rate, path):
-    """Integer-path fixture for terse-mlic's parity test at one rate point: the gained latents y'
-    (float), z_hat, and the expected symbols, scale indexes and y_hat' (Q10) of every slice."""
-    x, _ = pad64(torch.from_numpy(image.transpose(2, 0, 1)[None].copy()))
+    """train_mlic.py's parity fixture at one rate point (the gained latents y')."""
     gain, _ = codec.gains(torch.tensor([rate]))
     with torch.no_grad():
-        y = (codec.g_a(x) * gain.view(1, -1, 1, 1))[0].numpy()
-        z_hat = torch.round(codec.h_a(torch.from_numpy(y)[None]))[0].numpy().astype(np.int64)
-    symbols, indexes, y_hat_q = IntegerModel(codec).code(y, z_hat)
-    path.write_text(json.dumps({
-        "rate": rate,
-        "y_shape": list(y.shape), "y": y.ravel().tolist(),
-        "z_shape": list(z_hat.shape), "z_hat": z_hat.ravel().tolist(),
-        "symbols": np.concatenate(symbols).ravel().tolist(),
-        "indexes": np.concatenate(indexes).ravel().tolist(),
-        "y_hat_q": y_hat_q.ravel().tolist(),
-    }))
+        train_mlic.write_fixture(codec, image, path, gain[0], {"rate": rate})
 
 
 def main():
