@@ -355,11 +355,12 @@ fn service_of(codec: terse_entropy::CodecId) -> &'static str {
 /// Refuses a well-formed container of a codec this service does not decode with
 /// FAILED_PRECONDITION naming the service that does (issue 18, finding 13: it used to be
 /// NOT_FOUND "which this server does not host"). Anything that is not a container is left to
-/// the service's own parser, which says what is wrong with it.
+/// the service's own parser, which says what is wrong with it. Returns the codec of a
+/// well-formed container, so the caller need not parse it again to dispatch.
 pub fn expect_codec_family(
     bitstream: &[u8],
     accepted: &[terse_entropy::CodecId],
-) -> Result<(), Status> {
+) -> Result<Option<terse_entropy::CodecId>, Status> {
     match terse_entropy::Container::parse(bitstream) {
         Ok(container) if !accepted.contains(&container.codec) => {
             Err(Status::failed_precondition(format!(
@@ -368,6 +369,7 @@ pub fn expect_codec_family(
                 service_of(container.codec)
             )))
         }
-        _ => Ok(()),
+        Ok(container) => Ok(Some(container.codec)),
+        Err(_) => Ok(None),
     }
 }

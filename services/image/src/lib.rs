@@ -9,7 +9,7 @@ mod mlic;
 
 use std::{pin::Pin, sync::Arc};
 
-use terse_entropy::{CodecId, Container};
+use terse_entropy::CodecId;
 use terse_mlic::MlicCodec;
 use terse_proto::{common::v1 as common, image::v1 as api};
 use terse_runtime::ModelRegistry;
@@ -298,13 +298,11 @@ impl ImageService {
         format: i32,
     ) -> Result<(Vec<u8>, u32, u32, i32), Status> {
         self.check_bytes(bitstream.len(), "bitstream")?;
-        terse_service_common::expect_codec_family(
+        let codec = terse_service_common::expect_codec_family(
             &bitstream,
             &[CodecId::WallocImage, CodecId::MlicImage],
         )?;
-        let is_mlic = Container::parse(&bitstream)
-            .map(|c| c.codec == CodecId::MlicImage)
-            .unwrap_or(false);
+        let is_mlic = codec == Some(CodecId::MlicImage);
         let decoded = if is_mlic {
             self.decode_mlic(bitstream).await?
         } else {
