@@ -317,6 +317,17 @@ impl Container {
         bytes.starts_with(&MAGIC)
     }
 
+    /// The codec a container of this build's format says it holds, read from the 8-byte
+    /// prelude alone (no checksum is verified: use [`Container::parse`] to validate); `None` for
+    /// anything else.
+    pub fn peek_codec(bytes: &[u8]) -> Option<CodecId> {
+        let prelude = bytes.get(..8)?;
+        if prelude[..4] != MAGIC || u16::from_le_bytes([prelude[4], prelude[5]]) != FORMAT_VERSION {
+            return None;
+        }
+        CodecId::from_u16(u16::from_le_bytes([prelude[6], prelude[7]]))
+    }
+
     /// Parses and validates a container.
     pub fn parse(bytes: &[u8]) -> Result<Self> {
         let mut r = Reader { bytes, pos: 0 };
@@ -502,6 +513,19 @@ mod tests {
         c.push_section(*b"POS0", vec![1, 2, 3]);
         c.push_section(*b"EMPT", vec![]);
         c
+    }
+
+    #[test]
+    fn peek_codec_reads_the_prelude_only() {
+        let mut bytes = Container::new(CodecId::WallocAudio).to_bytes().unwrap();
+        assert_eq!(Container::peek_codec(&bytes), Some(CodecId::WallocAudio));
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1; // a checksum error later on does not matter to the peek
+        assert_eq!(Container::peek_codec(&bytes), Some(CodecId::WallocAudio));
+        assert_eq!(Container::peek_codec(&bytes[..7]), None);
+        assert_eq!(Container::peek_codec(b"not a container"), None);
+        bytes[4] ^= 0xff; // another format version
+        assert_eq!(Container::peek_codec(&bytes), None);
     }
 
     #[test]

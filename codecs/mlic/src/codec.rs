@@ -133,6 +133,15 @@ impl MlicCodec {
         self.rate.as_ref()
     }
 
+    /// Names of the analysis network's inputs, in the order of [`MlicCodec::analysis_inputs`].
+    pub fn analysis_input_names(&self) -> &'static [&'static str] {
+        if self.rate.is_some() {
+            &["image", "gain"]
+        } else {
+            &["image"]
+        }
+    }
+
     /// The inputs of the analysis network for `image`: the padded image tensor, then, for a
     /// variable-rate model, the rate point's gains as `[1, M, 1, 1]`.
     pub fn analysis_inputs(&self, image: &RgbImage) -> Result<Vec<ArrayD<f32>>> {

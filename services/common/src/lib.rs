@@ -355,21 +355,18 @@ fn service_of(codec: terse_entropy::CodecId) -> &'static str {
 /// Refuses a well-formed container of a codec this service does not decode with
 /// FAILED_PRECONDITION naming the service that does (issue 18, finding 13: it used to be
 /// NOT_FOUND "which this server does not host"). Anything that is not a container is left to
-/// the service's own parser, which says what is wrong with it. Returns the codec of a
-/// well-formed container, so the caller need not parse it again to dispatch.
+/// the service's own parser, which says what is wrong with it. Only the container's prelude is
+/// read (the decoder validates the rest); returns the codec it names, so the caller can
+/// dispatch on it.
 pub fn expect_codec_family(
     bitstream: &[u8],
     accepted: &[terse_entropy::CodecId],
 ) -> Result<Option<terse_entropy::CodecId>, Status> {
-    match terse_entropy::Container::parse(bitstream) {
-        Ok(container) if !accepted.contains(&container.codec) => {
-            Err(Status::failed_precondition(format!(
-                "this is a {:?} bitstream: {} decodes it",
-                container.codec,
-                service_of(container.codec)
-            )))
-        }
-        Ok(container) => Ok(Some(container.codec)),
-        Err(_) => Ok(None),
+    match terse_entropy::Container::peek_codec(bitstream) {
+        Some(codec) if !accepted.contains(&codec) => Err(Status::failed_precondition(format!(
+            "this is a {codec:?} bitstream: {} decodes it",
+            service_of(codec)
+        ))),
+        codec => Ok(codec),
     }
 }

@@ -218,11 +218,7 @@ impl ImageService {
         })
         .await?;
         let (width, height) = original.dimensions();
-        let names: &[&str] = if hosted.codec.rate().is_some() {
-            &["image", "gain"]
-        } else {
-            &["image"]
-        };
+        let names = hosted.codec.analysis_input_names();
         let outputs = mlic::run_stage(&hosted.analysis, names, inputs).await?;
         let codec = Arc::clone(&hosted.codec);
         let encoded = run_blocking(move || {

@@ -289,12 +289,8 @@ fn within_limits(
     response: api::InfoResponse,
     limits: &SplatLimits,
 ) -> Result<api::InfoResponse, Status> {
-    if response.splat_count > limits.max_splats {
-        return Err(Status::resource_exhausted(format!(
-            "the header declares {} splats, over the limit of {}",
-            response.splat_count, limits.max_splats
-        )));
-    }
+    terse_splat::scene::check_splat_limit(response.splat_count, limits.max_splats)
+        .map_err(status_from_splat_error)?;
     Ok(response)
 }
 

@@ -441,6 +441,6 @@ async fn splat_count_and_scene_size_limits_give_resource_exhausted() {
     assert_status(
         client.info(InfoRequest { data: huge }).await,
         Code::ResourceExhausted,
-        "declares 1099511627776 splats, over the limit of 500",
+        "scene has 1099511627776 splats, the limit is 500",
     );
 }

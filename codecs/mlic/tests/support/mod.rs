@@ -141,12 +141,10 @@ fn load_one(registry: &ModelRegistry, name: String) -> Vec<Loaded> {
     .unwrap()
     .into_iter()
     .map(|codec| {
-        let (analysis_inputs, validation_psnr) = match codec.rate() {
-            None => (&["image"][..], &training["validation_psnr"]),
-            Some(rate) => (
-                &["image", "gain"][..],
-                &training["validation_mcmaster"][rate.index]["psnr"],
-            ),
+        let analysis_inputs = codec.analysis_input_names();
+        let validation_psnr = match codec.rate() {
+            None => &training["validation_psnr"],
+            Some(rate) => &training["validation_mcmaster"][rate.index]["psnr"],
         };
         Loaded {
             name: codec.model().name.clone(),
