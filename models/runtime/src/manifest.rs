@@ -267,27 +267,19 @@ pub fn read_manifest(path: &Path) -> Result<ManifestEntry, LoadError> {
         }
     }
     for spec in manifest.inputs.iter().chain(&manifest.outputs) {
-        if let Some(most) = &spec.max_shape
-            && most.len() != spec.shape.len()
-        {
-            return Err(manifest_error(
-                path,
-                format!(
-                    "`{}`: max_shape must have one entry per dimension",
-                    spec.name
-                ),
-            ));
-        }
-        if let Some(multiple) = &spec.multiple_of
-            && multiple.len() != spec.shape.len()
-        {
-            return Err(manifest_error(
-                path,
-                format!(
-                    "`{}`: multiple_of must have one entry per dimension",
-                    spec.name
-                ),
-            ));
+        for (key, per_dimension) in [
+            ("max_shape", &spec.max_shape),
+            ("multiple_of", &spec.multiple_of),
+        ] {
+            if per_dimension
+                .as_ref()
+                .is_some_and(|v| v.len() != spec.shape.len())
+            {
+                return Err(manifest_error(
+                    path,
+                    format!("`{}`: {key} must have one entry per dimension", spec.name),
+                ));
+            }
         }
     }
     Ok(ManifestEntry { manifest, dir })
