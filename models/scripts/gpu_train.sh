@@ -14,18 +14,31 @@
 # and models/repository, models/ablation and fuzz/corpus moved out of the checkout for the call
 # (the working tree that travels is capped at 64 MiB). Measured on an H200: MLIC 20 steps/s
 # (batch 16 x 256^2, bf16 autocast), WaLLoC 24 steps/s (batch 32 x 256^2) side by side.
+#
+# Settings (environment): MINUTES (8), PACK (.data/images.zip), WALLOC=0 skips WaLLoC (and the
+# wheel), MLIC_INIT=DIR continues MLIC from the model shards in DIR (e.g. a previous call's
+# checkpoint stored as fp16 to fit the cap) at MLIC_LR (2e-4) instead of training from scratch.
 set -u
 out=${OUT:-/tmp/gpu-train}
 minutes=${MINUTES:-8}
-mkdir -p "$out/mlic" "$out/walloc"
-python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
+pack=${PACK:-.data/images.zip}
+mkdir -p "$out/mlic"
 nvidia-smi -L
 export PYTHONUNBUFFERED=1
-python3 models/scripts/walloc/train_walloc.py --data .data/images.zip --device cuda --minutes "$minutes" \
-  --latent-dim 12 --levels 3 --bits 8 --width 160 --blocks 8 --batch 32 --crop 256 --lr 4e-4 \
-  --out "$out/walloc" > "$out/walloc.log" 2>&1 &
-python3 models/scripts/mlic/train_mlic_vr.py --data .data/images.zip --device cuda --minutes "$minutes" \
-  --out "$out/mlic" 2>&1 | tee "$out/mlic.log"
+if [ "${WALLOC:-1}" != 0 ]; then
+  mkdir -p "$out/walloc"
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
+  python3 models/scripts/walloc/train_walloc.py --data "$pack" --device cuda --minutes "$minutes" \
+    --latent-dim 12 --levels 3 --bits 8 --width 160 --blocks 8 --batch 32 --crop 256 --lr 4e-4 \
+    --out "$out/walloc" > "$out/walloc.log" 2>&1 &
+fi
+mlic_args=()
+if [ -n "${MLIC_INIT:-}" ]; then
+  cp "$MLIC_INIT"/model-*.pt "$out/mlic/"
+  mlic_args=(--init --lr "${MLIC_LR:-2e-4}")
+fi
+python3 models/scripts/mlic/train_mlic_vr.py --data "$pack" --device cuda --minutes "$minutes" \
+  --out "$out/mlic" "${mlic_args[@]}" 2>&1 | tee "$out/mlic.log"
 wait
-tail -5 "$out/walloc.log"
-ls -la "$out" "$out/mlic" "$out/walloc"
+[ -f "$out/walloc.log" ] && tail -5 "$out/walloc.log"
+ls -la "$out" "$out"/*/
