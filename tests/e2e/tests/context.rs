@@ -8,6 +8,7 @@ use terse_proto::context::v1::{
     ListModelsRequest, OutputText, PromptOptions, SelectionMode,
     context_service_client::ContextServiceClient,
 };
+use terse_text::TokenCounter;
 use tonic::{Code, transport::Channel};
 
 fn squad_paragraphs(n: usize) -> Vec<String> {
@@ -85,7 +86,9 @@ async fn compresses_to_the_rate_and_within_the_budget() {
         .collect();
     assert!(!kept.is_empty() && kept.len() < result.word_labels.len());
 
-    // A budget lands within 5 % (the reference's rate-based guess often misses it).
+    // A budget is a cap: the output never exceeds it and lands close under it (the reference's
+    // rate-based guess often misses it). Words come whole, so one request may land a little
+    // more than 5 % under; the eval bench counts how many do.
     let long = squad_paragraphs(6).join("\n\n");
     for budget in [60i64, 150] {
         let result = client
@@ -100,9 +103,10 @@ async fn compresses_to_the_rate_and_within_the_budget() {
             .unwrap()
             .into_inner();
         let got = f64::from(result.compressed_tokens);
+        let joined = TokenCounter::default().count(&result.compressed_prompt) as f64;
         assert!(
-            (got - budget as f64).abs() <= 0.05 * budget as f64,
-            "budget {budget}: {got} tokens"
+            got <= budget as f64 && joined <= budget as f64 && got >= 0.9 * budget as f64,
+            "budget {budget}: {got} tokens ({joined} joined)"
         );
     }
 
@@ -414,4 +418,30 @@ async fn a_budget_at_or_above_the_input_keeps_everything() {
             "target {target}, reference_budget {reference_budget}"
         );
     }
+}
+
+/// Issue 20: a budget is a cap. One that no output of the request's options fits (every kept
+/// force token already costs more) is refused, not answered over budget.
+#[tokio::test]
+async fn a_budget_no_output_fits_is_refused() {
+    let server = Server::start(&["--config", "config/terse.toml", "--services", "context"]).await;
+    let mut client = client(&server).await;
+    let paragraph = squad_paragraphs(1).remove(0);
+    let status = client
+        .compress_prompt(request(
+            vec![paragraph],
+            PromptOptions {
+                target_token: Some(2),
+                force_tokens: vec![".".into(), ",".into()],
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains("below the smallest output"),
+        "{}",
+        status.message()
+    );
 }

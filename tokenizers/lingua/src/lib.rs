@@ -17,7 +17,8 @@
 //!
 //! Beyond the reference: [`OutputText::Original`] returns kept words as they are written in the
 //! input (the reference re-detokenizes them, which lowercases with an uncased model), and
-//! [`Options::budget_tolerance`] makes `target_token` land within a tolerance of the budget.
+//! [`Options::budget_tolerance`] makes `target_token` a cap the output never exceeds, landing
+//! within a tolerance under it.
 
 #![warn(missing_docs)]
 
@@ -104,9 +105,9 @@ pub struct Options {
     pub chunk_end_tokens: Vec<String>,
     /// Output text style.
     pub output: OutputText,
-    /// With `target_token` > 0: when set, the keep rate is searched until the compressed prompt
-    /// is within this fraction of the budget (the reference sets the rate once and often
-    /// overshoots). `None`: reference behaviour.
+    /// With `target_token` > 0: when set, `target_token` is a cap: the keep rate is searched
+    /// until the compressed prompt fits it and is no more than this fraction under it (the
+    /// reference sets the rate once and often overshoots). `None`: reference behaviour.
     pub budget_tolerance: Option<f64>,
 }
 
@@ -436,41 +437,52 @@ impl Lingua2 {
     }
 
     /// Searches the keep rate (bisection on the rate the reference would derive) until the
-    /// output is within `tolerance` of `target_token`, or as close as the words allow.
+    /// output fits the budget `target_token` and lands no more than `tolerance` of it under:
+    /// the budget is a cap, never exceeded. Otherwise the largest output under the cap the
+    /// search met; when even the smallest output exceeds the cap (force tokens, many
+    /// contexts), the request is refused rather than answered over budget.
     fn finish_within_budget(
         &self,
         plan: &Plan,
         probs: &[Vec<f32>],
         tolerance: f64,
     ) -> Result<Compressed> {
-        let target = plan.options.target_token as f64;
+        let target = usize::try_from(plan.options.target_token).unwrap_or(usize::MAX);
+        let floor = ((1.0 - tolerance) * target as f64).ceil() as usize;
         let (mut lo, mut hi) = (0.0f64, 1.0f64);
-        let mut best: Option<Compressed> = None;
-        for _ in 0..20 {
+        let mut best: Option<(usize, Compressed)> = None;
+        let mut smallest = usize::MAX;
+        for _ in 0..24 {
             let rate = (lo + hi) / 2.0;
             let result = self.finish_once(plan, probs, rate, -1)?;
-            let tokens = result.compressed_tokens as f64;
-            if (tokens - target).abs() <= tolerance * target {
-                return Ok(result);
-            }
-            let better = best.as_ref().is_none_or(|b| {
-                let d = |x: f64| (x - target).abs();
-                let (over_new, over_old) = (tokens > target, b.compressed_tokens as f64 > target);
-                // Prefer not exceeding the budget, then closeness.
-                (over_old && !over_new)
-                    || (over_old == over_new && d(tokens) < d(b.compressed_tokens as f64))
-            });
-            if better {
-                best = Some(result);
-            }
-
+            let tokens = self.output_tokens(&result);
+            smallest = smallest.min(tokens);
             if tokens > target {
                 hi = rate;
-            } else {
-                lo = rate;
+                continue;
+            }
+            if tokens >= floor {
+                return Ok(result);
+            }
+            lo = rate;
+            if best.as_ref().is_none_or(|(t, _)| tokens > *t) {
+                best = Some((tokens, result));
             }
         }
-        Ok(best.expect("at least one try"))
+        best.map(|(_, result)| result).ok_or_else(|| {
+            LinguaError::Invalid(format!(
+                "target_token {target} is below the smallest output these options allow \
+                 ({smallest} tokens)"
+            ))
+        })
+    }
+
+    /// Target-LLM tokens of a result as it is sent on: the joined prompt, or the sum over its
+    /// contexts if that is larger.
+    fn output_tokens(&self, result: &Compressed) -> usize {
+        self.counter
+            .count(&result.compressed_prompt)
+            .max(result.compressed_tokens)
     }
 
     fn finish_once(
