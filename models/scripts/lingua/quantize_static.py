@@ -118,9 +118,15 @@ class Reader:
         self.at = 0
 
 
-def quantize(source, tokenizer, target, paragraphs=256, method="percentile", keep_fp32=()):
-    """Writes the static-int8 graph of `source` to `target`; MatMul nodes whose name contains one
-    of `keep_fp32` stay fp32 (still padding-independent, slower)."""
+# The feed-forward down-projections (after GELU, the widest activation range): left fp32 by
+# default, as int8 there costs most of the accuracy (on SQuAD paragraphs, keep-probability Pearson
+# with the fp32 graph: 0.954 all int8, 0.995 with these fp32; dynamic int8 0.994).
+FFN_OUTPUTS = (r"layer\.\d+/output/dense/MatMul$",)
+
+
+def quantize(source, tokenizer, target, paragraphs=256, method="percentile", keep_fp32=FFN_OUTPUTS):
+    """Writes the static-int8 graph of `source` to `target`; MatMul nodes whose name matches a
+    regular expression of `keep_fp32` stay fp32 (still padding-independent, slower)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     model = onnx.load(str(source))
@@ -131,7 +137,7 @@ def quantize(source, tokenizer, target, paragraphs=256, method="percentile", kee
         onnx.save(model, str(fp32))
         inits = {i.name for i in model.graph.initializer}
         weight_matmuls = [n.name for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in inits
-                          and not any(k in n.name for k in keep_fp32)]
+                          and not any(re.search(k, n.name) for k in keep_fp32)]
         methods = {"percentile": CalibrationMethod.Percentile, "minmax": CalibrationMethod.MinMax,
                    "entropy": CalibrationMethod.Entropy}
         quantize_static(
@@ -151,7 +157,8 @@ def main():
     parser.add_argument("target", type=Path)
     parser.add_argument("--paragraphs", type=int, default=256)
     parser.add_argument("--calibration", choices=["percentile", "minmax", "entropy"], default="percentile")
-    parser.add_argument("--keep-fp32", nargs="*", default=[], help="MatMul name parts left in fp32")
+    parser.add_argument("--keep-fp32", nargs="*", default=list(FFN_OUTPUTS),
+                        help="regular expressions of MatMul names left fp32 (default: the FFN down-projections)")
     args = parser.parse_args()
     quantize(args.source, args.tokenizer, args.target, args.paragraphs, args.calibration, args.keep_fp32)
     print(f"wrote {args.target} ({args.target.stat().st_size} bytes)")

@@ -78,19 +78,28 @@ def package_variable_rate(src, name, version, training, entropy):
     """A train_mlic_vr.py model: one synthesis model serving every rate point; the analysis takes
     the rate point's gains as a second input."""
     m, z = entropy["latent_channels"], entropy["hyper_channels"]
-    args = training["args"]
-    command = (
-        f"python models/scripts/mlic/train_mlic_vr.py --data PACK --device cuda --minutes {args['minutes']} "
-        f"--batch {args['batch']} --crop {args['crop']} --lr {args['lr']} --n {args['n']} --m {args['m']} "
-        f"--z {args['z']} --slices {args['slices']} --ep-hidden {' '.join(map(str, args['ep_hidden']))} --out DIR"
+    def command(run):
+        args = run["args"]
+        return (
+            f"python models/scripts/mlic/train_mlic_vr.py --data PACK --device cuda --minutes {args['minutes']} "
+            f"--batch {args['batch']} --crop {args['crop']} --lr {args['lr']} --n {args['n']} --m {args['m']} "
+            f"--z {args['z']} --slices {args['slices']} --ep-hidden {' '.join(map(str, args['ep_hidden']))}"
+            + (" --init" if args.get("init") else "") + " --out DIR"
+        )
+
+    runs = training.get("previous_stages", []) + [training]
+    trained = "; then ".join(
+        f"`{command(run)}` on {run['device']} ({run['steps']} steps, {run['seconds']:.0f} s"
+        + (f", pack {Path(run['args']['data']).name}" if run["args"].get("data") else "") + ")"
+        for run in runs
     )
     sources = "; ".join(f"{repo}@{commit} ({licence})" for repo, commit, licence in training["data"]["sources"])
     source = (
-        f"Trained by terse with `{command}` on {training['device']} ({training['steps']} steps, "
-        f"{training['seconds']:.0f} s), then exported with --export-only on CPU; packaged by "
+        f"Trained by terse with {trained}, then exported with --export-only on CPU; packaged by "
         f"models/scripts/mlic/package.py. Data: {training['data']['images']} photos packed by "
-        f"models/scripts/image_data/build_pack.py from {sources}; Kodak, McMaster and CBSD68 excluded. "
-        "training.json holds the loss curve and per-rate validation."
+        f"models/scripts/image_data/build_pack.py from {sources} (images-gpu.zip: its smallest files, to fit "
+        "the GPU call's 64 MiB cap); Kodak, McMaster and CBSD68 excluded. "
+        "training.json holds the loss curves and per-rate validation."
     )
     license = ("Apache-2.0 for terse's code; these weights were trained on research/non-commercial data "
                "(ImageNet sample photos, BSDS500): research and non-commercial use")

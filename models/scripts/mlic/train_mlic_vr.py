@@ -223,7 +223,11 @@ def train(args, codec, batches, device):
             last_save = time.time()
     save_shards(codec.state_dict(), args.out, "model")
     seconds = time.time() - start
+    # A continued run (--init) keeps the record of the runs it continues.
+    previous = json.loads((args.out / "run.json").read_text()) if args.init and (args.out / "run.json").exists() else None
+    stages = [] if previous is None else previous.pop("previous_stages", []) + [previous]
     (args.out / "run.json").write_text(json.dumps({
+        "previous_stages": stages,
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
         "steps": step, "skipped_batches": skipped, "seconds": seconds, "steps_per_second": step / seconds, "loss_every_50": losses,

@@ -1,15 +1,20 @@
-//! Context-compression evaluation table on SQuAD (../shared/datasets/text, dev part a): for
-//! each method and rate, the compression ratio in target-LLM (cl100k) tokens, answer
-//! retention (a gold answer string survives compression, case-insensitively), throughput
-//! (input tokens per second) and p50/p99 latency per request. Two settings: the gold paragraph
-//! alone, and a long context (the gold paragraph among four distractor paragraphs of other
-//! articles, at a random position). Baselines at the same token rate: random word keep (seeded)
-//! and keep-the-first-N words; LLMLingua-2 also with `force_reserve_digit`. RECOMP keeps the top sentences for the question; the pipeline
-//! then compresses them with LLMLingua-2.
+//! Context-compression evaluation on SQuAD (../shared/datasets/text, dev part a), in one run:
 //!
-//! Last, the Python package (llmlingua 0.2.2) on the same model and gold paragraphs at rate 0.5
-//! (tokenizers/lingua/reference/bench_reference.py, run when `TERSE_EVAL_PYTHON` or
-//! `.venv-train/bin/python` has it): its throughput next to ours and how many outputs are equal.
+//! 1. Parity and speed: the Python package (llmlingua 0.2.2, tokenizers/lingua/reference/
+//!    bench_reference.py, run when `TERSE_EVAL_PYTHON` or `.venv-train/bin/python` has it) and
+//!    terse's default configuration on the same model, gold paragraphs and 30 multi-chunk
+//!    contexts at rate 0.5: how many outputs are equal, and the throughput ratio.
+//! 2. Budgets: with `target_token` at a half and a third of each text, how often the output
+//!    exceeds it and how often it lands within 5 % under it (default mode and `reference_budget`).
+//! 3. Retention: for each method and rate, the compression ratio in target-LLM (cl100k) tokens,
+//!    answer retention (a gold answer string survives compression, case-insensitively) with 95 %
+//!    Wilson intervals, split by where the answer starts (first or second half of its paragraph),
+//!    throughput and p50/p99 latency. Two settings: the gold paragraph alone, and a long context
+//!    (the gold paragraph among four distractor paragraphs of other articles, at a random
+//!    position). Baselines at the same token count: random word keep (seeded) and keep-the-first-N
+//!    words, each compared with LLMLingua-2 question by question (difference, 95 % interval, sign
+//!    test). RECOMP keeps the top sentences for the question; the pipeline then compresses them
+//!    with LLMLingua-2.
 //!
 //! Questions: two per paragraph drawn at random (seeded), from articles the shipped keep model
 //! never trained on (its training.json names them).
@@ -22,7 +27,7 @@
 use std::{path::PathBuf, sync::Arc, time::Instant};
 
 use serde_json::Value;
-use terse_context_service::{KeepClassifier, Padding, SentenceEncoder};
+use terse_context_service::{KeepClassifier, SentenceEncoder};
 use terse_lingua::Options;
 use terse_runtime::{ModelRegistry, ModelSelection, ModelState, OnnxRuntime, SessionOptions};
 use terse_text::TokenCounter;
@@ -32,6 +37,9 @@ const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 struct Sample {
     question: String,
     answers: Vec<String>,
+    /// The first gold answer starts in the second half of its paragraph (where keep-first-N
+    /// fails).
+    late: bool,
     gold: String,
     long: String,
 }
@@ -90,7 +98,9 @@ fn samples(limit: usize, skip: Option<(usize, usize)>) -> Vec<Sample> {
                     })
                     .collect();
                 parts.insert((next() as usize) % 5, gold.clone());
+                let start = qa["answers"][0]["answer_start"].as_u64().unwrap_or(0) as usize;
                 out.push(Sample {
+                    late: 2 * start >= gold.len(),
                     question: qa["question"].as_str().unwrap().to_string(),
                     answers: qa["answers"]
                         .as_array()
@@ -114,9 +124,68 @@ fn samples(limit: usize, skip: Option<(usize, usize)>) -> Vec<Sample> {
 struct Tally {
     origin: usize,
     kept: usize,
-    retained: usize,
-    n: usize,
+    /// Per question: a gold answer survived; its answer sits in the paragraph's second half.
+    hits: Vec<(bool, bool)>,
     latencies: Vec<f64>,
+}
+
+/// `p` ± the half-width of its 95 % Wilson interval, in percent.
+fn percent_ci(hits: usize, n: usize) -> String {
+    if n == 0 {
+        return "-".into();
+    }
+    let (z, n_f) = (1.96f64, n as f64);
+    let p = hits as f64 / n_f;
+    let centre = (p + z * z / (2.0 * n_f)) / (1.0 + z * z / n_f);
+    let half = z * (p * (1.0 - p) / n_f + z * z / (4.0 * n_f * n_f)).sqrt() / (1.0 + z * z / n_f);
+    format!(
+        "{:.1} ({:.1}-{:.1})",
+        100.0 * p,
+        100.0 * (centre - half),
+        100.0 * (centre + half)
+    )
+}
+
+/// Two-sided exact sign test on the discordant pairs `b` (only the first method kept the
+/// answer) and `c` (only the second).
+fn sign_test(b: usize, c: usize) -> f64 {
+    let n = b + c;
+    if n == 0 {
+        return 1.0;
+    }
+    let ln_choose = |k: usize| -> f64 {
+        (1..=k)
+            .map(|i| ((n - k + i) as f64).ln() - (i as f64).ln())
+            .sum()
+    };
+    let tail: f64 = (0..=b.min(c))
+        .map(|k| (ln_choose(k) - n as f64 * std::f64::consts::LN_2).exp())
+        .sum();
+    (2.0 * tail).min(1.0)
+}
+
+/// Paired comparison of two methods on the same questions: difference in retention (points)
+/// with a 95 % interval, and the sign test.
+fn paired(name: &str, ours: &Tally, theirs: &Tally) {
+    let n = ours.hits.len();
+    let d: Vec<f64> = ours
+        .hits
+        .iter()
+        .zip(&theirs.hits)
+        .map(|(a, b)| f64::from(u8::from(a.0)) - f64::from(u8::from(b.0)))
+        .collect();
+    let mean = d.iter().sum::<f64>() / n as f64;
+    let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0).max(1.0);
+    let half = 1.96 * (var / n as f64).sqrt();
+    let b = d.iter().filter(|&&x| x > 0.0).count();
+    let c = d.iter().filter(|&&x| x < 0.0).count();
+    println!(
+        "    {name}: {:+.1} points (95 % CI {:+.1} to {:+.1}), sign test p = {:.3} ({b} vs {c} discordant)",
+        100.0 * mean,
+        100.0 * (mean - half),
+        100.0 * (mean + half),
+        sign_test(b, c)
+    );
 }
 
 impl Tally {
@@ -131,14 +200,11 @@ impl Tally {
         self.origin += origin;
         self.kept += counter.count(output);
         let lower = output.to_lowercase();
-        if sample
+        let hit = sample
             .answers
             .iter()
-            .any(|a| lower.contains(&a.to_lowercase()))
-        {
-            self.retained += 1;
-        }
-        self.n += 1;
+            .any(|a| lower.contains(&a.to_lowercase()));
+        self.hits.push((hit, sample.late));
         self.latencies.push(seconds);
     }
 
@@ -148,10 +214,21 @@ impl Tally {
             self.latencies[((self.latencies.len() - 1) as f64 * q).round() as usize] * 1000.0
         };
         let total: f64 = self.latencies.iter().sum();
+        let count = |late: Option<bool>| {
+            let of: Vec<bool> = self
+                .hits
+                .iter()
+                .filter(|(_, l)| late.is_none_or(|want| *l == want))
+                .map(|(h, _)| *h)
+                .collect();
+            percent_ci(of.iter().filter(|&&h| h).count(), of.len())
+        };
         println!(
-            "  {name:<34} {:>6.2}x {:>8.1}% {:>11.0} {:>8.2} {:>8.2}",
+            "  {name:<34} {:>6.2}x {:>19} {:>19} {:>19} {:>9.0} {:>7.2} {:>7.2}",
             self.origin as f64 / self.kept.max(1) as f64,
-            100.0 * self.retained as f64 / self.n as f64,
+            count(None),
+            count(Some(false)),
+            count(Some(true)),
             if total > 0.0 {
                 self.origin as f64 / total
             } else {
@@ -186,7 +263,11 @@ fn keep_words(
     kept.iter().map(|&i| words[i]).collect::<Vec<_>>().join(" ")
 }
 
-/// Our LLMLingua-2 (reference text output) against the Python package on the gold paragraphs.
+/// Our LLMLingua-2 (reference text output) against the Python package on the same model: gold
+/// paragraphs and multi-chunk contexts (gold + 4 distractors), rate 0.5. The package runs one
+/// text per call, one chunk per forward pass padded to 512 tokens, as it ships; terse runs as
+/// it serves a CompressPromptBatch call: every chunk of every text shares batches padded to
+/// their longest.
 fn compare_with_python(
     samples: &[Sample],
     classifier: &KeepClassifier,
@@ -199,7 +280,10 @@ fn compare_with_python(
         println!("(no Python with llmlingua at {python}: reference comparison skipped)");
         return;
     }
-    let texts: Vec<&str> = samples.iter().map(|s| s.gold.as_str()).collect();
+    let mut paragraphs: Vec<&str> = samples.iter().map(|s| s.gold.as_str()).collect();
+    paragraphs.dedup();
+    let multi: Vec<&str> = samples.iter().take(30).map(|s| s.long.as_str()).collect();
+    let texts: Vec<&str> = paragraphs.iter().chain(&multi).copied().collect();
     let dir = std::env::temp_dir().join(format!("terse-context-eval-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (input, output) = (dir.join("in.json"), dir.join("out.json"));
@@ -223,42 +307,117 @@ fn compare_with_python(
         println!("(the Python reference did not run: comparison skipped)");
         return;
     };
-    let tokens: usize = texts.iter().map(|t| counter.count(t)).sum();
-    let theirs: f64 = reference["seconds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .sum();
+    std::fs::remove_dir_all(&dir).ok();
     let options = Options {
         rate: 0.5,
         output: terse_lingua::OutputText::Reference,
         ..Options::default()
     };
-    let start = Instant::now();
-    let mut equal = 0;
-    for (text, theirs) in texts.iter().zip(reference["outputs"].as_array().unwrap()) {
-        let plan = classifier
-            .lingua
-            .plan(&[text.to_string()], &options)
-            .unwrap();
+    let seconds = |v: &[Value]| -> f64 { v.iter().map(|x| x.as_f64().unwrap()).sum() };
+    let theirs_seconds = reference["seconds"].as_array().unwrap();
+    let theirs_outputs = reference["outputs"].as_array().unwrap();
+    for (label, range) in [
+        ("gold paragraphs", 0..paragraphs.len()),
+        ("multi-chunk contexts", paragraphs.len()..texts.len()),
+    ] {
+        let group = &texts[range.clone()];
+        let tokens: usize = group.iter().map(|t| counter.count(t)).sum();
+        let start = Instant::now();
+        let plans: Vec<_> = group
+            .iter()
+            .map(|t| classifier.lingua.plan(&[t.to_string()], &options).unwrap())
+            .collect();
+        let inputs: Vec<&[u32]> = plans.iter().flat_map(|p| p.inputs()).collect();
         let probs = runtime
-            .block_on(classifier.keep_probabilities(&plan.inputs(), Padding::MaxSeqLen))
+            .block_on(classifier.keep_probabilities(&inputs))
             .unwrap();
-        let ours = classifier.lingua.finish(&plan, &probs).unwrap();
-        equal += usize::from(Some(ours.compressed_prompt.as_str()) == theirs.as_str());
+        let mut rows = probs.as_slice();
+        let ours: Vec<String> = plans
+            .iter()
+            .map(|plan| {
+                let (mine, rest) = rows.split_at(plan.inputs().len());
+                rows = rest;
+                classifier
+                    .lingua
+                    .finish(plan, mine)
+                    .unwrap()
+                    .compressed_prompt
+            })
+            .collect();
+        let ours_seconds = start.elapsed().as_secs_f64();
+        let theirs = seconds(&theirs_seconds[range.clone()]);
+        let equal = ours
+            .iter()
+            .zip(&theirs_outputs[range])
+            .filter(|(a, b)| Some(a.as_str()) == b.as_str())
+            .count();
+        let chunks = inputs.len();
+        println!(
+            "  same model, {} {label} ({chunks} chunks), rate 0.5: outputs equal to llmlingua 0.2.2 {equal}/{}; \
+             llmlingua {:.0} tokens/s, terse {:.0} tokens/s ({:.1}x)",
+            group.len(),
+            group.len(),
+            tokens as f64 / theirs,
+            tokens as f64 / ours_seconds,
+            theirs / ours_seconds
+        );
     }
-    let ours = start.elapsed().as_secs_f64();
-    println!(
-        "same model, {} gold paragraphs, rate 0.5, one chunk per call padded to 512 as the reference: outputs equal {equal}/{}; \
-         llmlingua 0.2.2 {:.0} tokens/s, terse {:.0} tokens/s ({:.1}x)",
-        texts.len(),
-        texts.len(),
-        tokens as f64 / theirs,
-        tokens as f64 / ours,
-        theirs / ours
-    );
-    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `target_token` as a cap: for budgets of half and a third of each text, how often the output
+/// (the joined prompt, cl100k) exceeds the budget, and how often it lands within 5 % under it,
+/// in terse's default budget mode and with `reference_budget`.
+fn budgets(
+    samples: &[Sample],
+    classifier: &KeepClassifier,
+    runtime: &tokio::runtime::Runtime,
+    counter: &TokenCounter,
+) {
+    for (label, reference) in [("default", false), ("reference_budget", true)] {
+        let (mut n, mut over, mut within, mut refused) = (0, 0, 0, 0);
+        let mut under = Vec::new();
+        for s in samples {
+            for text in [&s.gold, &s.long] {
+                let origin = counter.count(text);
+                for share in [0.5, 0.33] {
+                    let budget = ((origin as f64 * share).round() as i64).max(1);
+                    let options = Options {
+                        target_token: budget,
+                        budget_tolerance: (!reference).then_some(0.05),
+                        ..Options::default()
+                    };
+                    let plan = classifier
+                        .lingua
+                        .plan(std::slice::from_ref(text), &options)
+                        .unwrap();
+                    let probs = runtime
+                        .block_on(classifier.keep_probabilities(&plan.inputs()))
+                        .unwrap();
+                    n += 1;
+                    let Ok(result) = classifier.lingua.finish(&plan, &probs) else {
+                        refused += 1;
+                        continue;
+                    };
+                    let got = counter.count(&result.compressed_prompt) as f64;
+                    let budget = budget as f64;
+                    if got > budget {
+                        over += 1;
+                    } else if got >= 0.95 * budget {
+                        within += 1;
+                    }
+                    under.push((budget - got) / budget);
+                }
+            }
+        }
+        under.sort_by(f64::total_cmp);
+        println!(
+            "  {label:<17} {n} requests: over budget {over} ({:.1} %), within 5 % under {within} ({:.1} %), refused {refused}; \
+             median shortfall {:.1} %",
+            100.0 * over as f64 / n as f64,
+            100.0 * within as f64 / n as f64,
+            100.0 * under[under.len() / 2]
+        );
+    }
 }
 
 fn main() {
@@ -302,11 +461,26 @@ fn main() {
         "SQuAD v1.1 dev (part a): {} questions; answer retention = a gold answer survives (case-insensitive)",
         samples.len()
     );
-    println!(
-        "  {:<34} {:>7} {:>9} {:>11} {:>8} {:>8}",
-        "method", "ratio", "retained", "tokens/s", "p50 ms", "p99 ms"
-    );
+    println!("parity and speed against the Python package");
     compare_with_python(&samples, &classifier, &runtime, &counter);
+    println!("token budgets (target_token)");
+    budgets(&samples, &classifier, &runtime, &counter);
+    println!(
+        "retention in % with 95 % Wilson intervals; 'answer early/late': the answer starts in the first/second half of its paragraph ({} / {} questions)",
+        samples.iter().filter(|s| !s.late).count(),
+        samples.iter().filter(|s| s.late).count()
+    );
+    println!(
+        "  {:<34} {:>7} {:>19} {:>19} {:>19} {:>9} {:>7} {:>7}",
+        "method",
+        "ratio",
+        "retained",
+        "answer early",
+        "answer late",
+        "tokens/s",
+        "p50 ms",
+        "p99 ms"
+    );
     for long in [false, true] {
         println!(
             "{}",
@@ -335,7 +509,7 @@ fn main() {
                     .plan(std::slice::from_ref(text), &options)
                     .unwrap();
                 let probs = runtime
-                    .block_on(classifier.keep_probabilities(&plan.inputs(), Padding::Longest))
+                    .block_on(classifier.keep_probabilities(&plan.inputs()))
                     .unwrap();
                 let result = classifier.lingua.finish(&plan, &probs).unwrap();
                 ours.add(
@@ -368,6 +542,8 @@ fn main() {
             ));
             random.print("random words, same tokens");
             first.print("first words, same tokens");
+            paired("LLMLingua-2 - first words", &ours, &first);
+            paired("LLMLingua-2 - random words", &ours, &random);
         }
         if long && std::env::var("TERSE_EVAL_SELECTION").map_or(true, |v| v != "0") {
             for (k, window) in [(1usize, None), (2, None), (1, Some(1usize)), (2, Some(1))] {
@@ -440,7 +616,7 @@ fn main() {
                         )
                         .unwrap();
                     let probs = runtime
-                        .block_on(classifier.keep_probabilities(&plan.inputs(), Padding::Longest))
+                        .block_on(classifier.keep_probabilities(&plan.inputs()))
                         .unwrap();
                     let result = classifier.lingua.finish(&plan, &probs).unwrap();
                     piped.add(

@@ -7,16 +7,6 @@ use terse_lingua::Lingua2;
 use terse_runtime::{InferError, LoadedModel, ManifestEntry, TensorData};
 use terse_text::TextTokenizer;
 
-/// How chunks are laid out in classifier batches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Padding {
-    /// Every row padded to the model's `max_seq_len`, as the reference does (bit-identical
-    /// logits to it).
-    MaxSeqLen,
-    /// Rows padded to the longest in the batch (faster).
-    Longest,
-}
-
 #[derive(Deserialize)]
 struct ClassifierConfig {
     format: String,
@@ -67,29 +57,28 @@ impl KeepClassifier {
         })
     }
 
-    /// Keep probabilities of every token of every input, in batches of `max_batch_size`; the
-    /// batches run concurrently on the model's session pool, results in input order.
-    pub async fn keep_probabilities(
-        &self,
-        inputs: &[&[u32]],
-        padding: Padding,
-    ) -> Result<Vec<Vec<f32>>, InferError> {
-        let batches = inputs
+    /// Keep probabilities of every token of every input, in batches of `max_batch_size` rows
+    /// padded to the batch's longest; the batches run concurrently on the model's session pool,
+    /// results in input order. A model with static activation scales gives every row the same
+    /// probabilities whatever its padding and batch-mates (the parity test holds it to that).
+    pub async fn keep_probabilities(&self, inputs: &[&[u32]]) -> Result<Vec<Vec<f32>>, InferError> {
+        // Rows of similar length share a batch, so little of a call is padding.
+        let mut order: Vec<usize> = (0..inputs.len()).collect();
+        order.sort_by_key(|&i| inputs[i].len());
+        let sorted: Vec<&[u32]> = order.iter().map(|&i| inputs[i]).collect();
+        let batches = sorted
             .chunks(self.max_batch_size)
-            .map(|batch| self.classify_batch(batch, padding));
+            .map(|batch| self.classify_batch(batch));
         let results = futures_util::future::try_join_all(batches).await?;
-        Ok(results.into_iter().flatten().collect())
+        let mut out = vec![Vec::new(); inputs.len()];
+        for (&i, row) in order.iter().zip(results.into_iter().flatten()) {
+            out[i] = row;
+        }
+        Ok(out)
     }
 
-    async fn classify_batch(
-        &self,
-        batch: &[&[u32]],
-        padding: Padding,
-    ) -> Result<Vec<Vec<f32>>, InferError> {
-        let width = match padding {
-            Padding::MaxSeqLen => self.max_seq_len,
-            Padding::Longest => batch.iter().map(|r| r.len()).max().unwrap_or(1).max(1),
-        };
+    async fn classify_batch(&self, batch: &[&[u32]]) -> Result<Vec<Vec<f32>>, InferError> {
+        let width = batch.iter().map(|r| r.len()).max().unwrap_or(1).max(1);
         let output = self
             .model
             .infer(encoder_inputs(batch, width, self.pad_id), &[])

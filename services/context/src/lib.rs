@@ -12,7 +12,7 @@ mod encoder;
 
 use std::sync::Arc;
 
-pub use classifier::{KeepClassifier, Padding};
+pub use classifier::KeepClassifier;
 pub use encoder::SentenceEncoder;
 
 use terse_lingua::{Compressed, LinguaError, Options, OutputText, Plan, TokenToWord};
@@ -128,7 +128,6 @@ pub struct ContextService {
     classifiers: Vec<Hosted<KeepClassifier>>,
     encoders: Vec<Hosted<SentenceEncoder>>,
     limits: ContextLimits,
-    padding: Padding,
 }
 
 fn lingua_status(e: LinguaError) -> Status {
@@ -238,18 +237,12 @@ fn response(result: Compressed, hosted: &Hosted<KeepClassifier>) -> api::Compres
 }
 
 impl ContextService {
-    /// Hosts every ready keep-classifier and sentence encoder of the registry. `padding` picks
-    /// the classifier batch layout (`MaxSeqLen` reproduces the reference's logits bit for bit).
-    pub fn from_registry(
-        registry: &ModelRegistry,
-        limits: ContextLimits,
-        padding: Padding,
-    ) -> Result<Self, String> {
+    /// Hosts every ready keep-classifier and sentence encoder of the registry.
+    pub fn from_registry(registry: &ModelRegistry, limits: ContextLimits) -> Result<Self, String> {
         Ok(Self {
             classifiers: host(registry, KEEP_CLASSIFIER_TASK, KeepClassifier::new)?,
             encoders: host(registry, SENTENCE_ENCODER_TASK, SentenceEncoder::new)?,
             limits,
-            padding,
         })
     }
 
@@ -430,20 +423,14 @@ impl ContextService {
         for request in requests {
             plans.push(self.plan(hosted, request).await?.0);
         }
-        // Each request's chunks are classified in calls of their own (the int8 model quantizes
-        // activations per call, so sharing a call with another request would change the
-        // result); the requests run concurrently on the session pool.
-        let padding = self.padding;
-        let per_request = plans.iter().map(|plan| async move {
-            let inputs = plan.inputs();
-            hosted.network.keep_probabilities(&inputs, padding).await
-        });
-        let probs: Vec<Vec<f32>> = futures_util::future::try_join_all(per_request)
+        // The chunks of every request share classifier calls: a chunk's keep-probabilities do
+        // not depend on its batch-mates (static activation scales).
+        let inputs: Vec<&[u32]> = plans.iter().flat_map(|plan| plan.inputs()).collect();
+        let probs = hosted
+            .network
+            .keep_probabilities(&inputs)
             .await
-            .map_err(infer_status)?
-            .into_iter()
-            .flatten()
-            .collect();
+            .map_err(infer_status)?;
         let classifier = Arc::clone(&hosted.network);
         let results = run_blocking(move || {
             let mut rows = probs.as_slice();

@@ -1,11 +1,12 @@
 //! Word-for-word parity with the Python reference (llmlingua 0.2.2) on the shipped keep/drop
 //! model: tokenizers/lingua/reference/make_fixtures.py ran the reference on SQuAD contexts with
-//! the same ONNX graph and recorded what it returned.
+//! the same ONNX graph (one chunk per call, padded to 512) and recorded what it returned. terse
+//! runs as it serves: the chunks of every case share batches, padded to the batch's longest.
 
 use std::{path::PathBuf, sync::Arc};
 
 use serde_json::Value;
-use terse_context_service::{KeepClassifier, Padding};
+use terse_context_service::KeepClassifier;
 use terse_lingua::{Options, OutputText, TokenToWord};
 use terse_runtime::{ModelRegistry, ModelSelection, ModelState, OnnxRuntime, SessionOptions};
 
@@ -79,21 +80,31 @@ async fn compressions_equal_the_python_package_word_for_word() {
     .unwrap();
     let cases = fixtures.as_array().unwrap();
     assert!(cases.len() >= 10);
-    for case in cases {
+    let plans: Vec<_> = cases
+        .iter()
+        .map(|case| {
+            let contexts: Vec<String> = case["context"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap().to_string())
+                .collect();
+            classifier
+                .lingua
+                .plan(&contexts, &options(&case["options"]))
+                .unwrap()
+        })
+        .collect();
+    // Every case's chunks in one call, as the service batches requests.
+    let inputs: Vec<&[u32]> = plans.iter().flat_map(|plan| plan.inputs()).collect();
+    assert!(inputs.len() > classifier.max_batch_size, "several batches");
+    let all = classifier.keep_probabilities(&inputs).await.unwrap();
+    let mut rows = all.as_slice();
+    for (case, plan) in cases.iter().zip(&plans) {
         let name = case["name"].as_str().unwrap();
-        let contexts: Vec<String> = case["context"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_str().unwrap().to_string())
-            .collect();
-        let options = options(&case["options"]);
-        let plan = classifier.lingua.plan(&contexts, &options).unwrap();
-        let probs = classifier
-            .keep_probabilities(&plan.inputs(), Padding::MaxSeqLen)
-            .await
-            .unwrap();
-        let ours = classifier.lingua.finish(&plan, &probs).unwrap();
+        let (probs, rest) = rows.split_at(plan.inputs().len());
+        rows = rest;
+        let ours = classifier.lingua.finish(plan, probs).unwrap();
         let theirs = &case["result"];
         assert_eq!(
             ours.compressed_prompt,

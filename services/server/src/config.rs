@@ -250,9 +250,6 @@ pub struct ContextSection {
     pub max_input_tokens: usize,
     /// Most requests in one CompressPromptBatch call.
     pub max_batch_requests: usize,
-    /// Classifier batch layout: "longest" pads rows to the longest in the batch (faster),
-    /// "reference" to 512 tokens like llmlingua (bit-identical logits).
-    pub padding: String,
 }
 
 impl Default for ContextSection {
@@ -260,7 +257,6 @@ impl Default for ContextSection {
         Self {
             max_input_tokens: 100_000,
             max_batch_requests: 64,
-            padding: "longest".into(),
         }
     }
 }
@@ -512,12 +508,6 @@ impl Config {
         }
         if self.runtime.sessions.pool_size == 0 {
             bail!("runtime.sessions.pool_size must be positive");
-        }
-        if !["longest", "reference"].contains(&self.context.padding.as_str()) {
-            bail!(
-                "context.padding `{}` is neither \"longest\" nor \"reference\"",
-                self.context.padding
-            );
         }
         if self.context.max_input_tokens == 0 || self.context.max_batch_requests == 0 {
             bail!("context.max_input_tokens and context.max_batch_requests must be positive");

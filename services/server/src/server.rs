@@ -4,7 +4,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use terse_audio_service::{AudioLimits, AudioService, AudioServiceServer};
-use terse_context_service::{ContextLimits, ContextService, ContextServiceServer, Padding};
+use terse_context_service::{ContextLimits, ContextService, ContextServiceServer};
 use terse_image_service::{ImageLimits, ImageService, ImageServiceServer};
 use terse_models_service::{ModelRepository, ModelRepositoryServiceServer};
 use terse_runtime::{
@@ -327,11 +327,6 @@ pub async fn start(resolved: Resolved) -> anyhow::Result<Running> {
             ContextLimits {
                 max_input_tokens: section.max_input_tokens,
                 max_batch_requests: section.max_batch_requests,
-            },
-            if section.padding == "reference" {
-                Padding::MaxSeqLen
-            } else {
-                Padding::Longest
             },
         )?;
         tracing::info!(models = ?built.model_names(), "keep classifiers");

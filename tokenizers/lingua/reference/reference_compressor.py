@@ -22,7 +22,7 @@ import onnxruntime as ort
 import torch
 
 ROOT = Path(__file__).resolve().parents[3]
-MODEL = ROOT / "models" / "repository" / "lingua-minilm-keep" / "2"
+MODEL = ROOT / "models" / "repository" / "lingua-minilm-keep" / "3"
 
 
 def tiktoken_offline():

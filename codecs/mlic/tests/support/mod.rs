@@ -103,23 +103,31 @@ pub fn load_all(repository: &Path, threads: usize) -> Vec<Loaded> {
         None,
     )
     .unwrap();
-    let mut names: Vec<String> = registry
+    let mut models: Vec<(String, String)> = registry
         .entries()
         .iter()
         .filter(|e| e.entry.manifest.task == "mlic-image")
-        .map(|e| e.entry.manifest.name.clone())
+        .map(|e| {
+            (
+                e.entry.manifest.name.clone(),
+                e.entry.manifest.version.clone(),
+            )
+        })
         .collect();
-    names.sort();
-    names
+    models.sort();
+    models
         .into_iter()
-        .flat_map(|name| load_one(&registry, name))
+        .flat_map(|(name, version)| load_one(&registry, name, &version))
         .collect()
 }
 
-fn load_one(registry: &ModelRegistry, name: String) -> Vec<Loaded> {
-    let synthesis = registry.get(&name, "1").expect("packaged synthesis model");
+/// A synthesis model and the analysis model of the same version.
+fn load_one(registry: &ModelRegistry, name: String, version: &str) -> Vec<Loaded> {
+    let synthesis = registry
+        .get(&name, version)
+        .expect("packaged synthesis model");
     let analysis = registry
-        .get(&format!("{name}-analysis"), "1")
+        .get(&format!("{name}-analysis"), version)
         .expect("packaged analysis model");
     let entry = synthesis.entry();
     let asset = |a: &str| entry.read_asset(a).unwrap();
