@@ -16,7 +16,6 @@ SQuAD, which the eval asks about), tokenized with the model's tokenizer.json.
 """
 
 import argparse
-import bz2
 import re
 import tempfile
 from pathlib import Path
@@ -71,19 +70,12 @@ def dequantize_matmul_integer(model):
 
 def calibration_paragraphs(count):
     """The first `count` paragraphs (>= 40 words) of the gensim test corpora, alternating
-    Wikipedia and news."""
-    import gensim
-    from gensim.corpora.wikicorpus import extract_pages, filter_wiki
+    Wikipedia and news (the keep model's training corpora, train_keep_model.py)."""
+    from train_keep_model import paragraphs
 
-    data = Path(gensim.__file__).parent / "test" / "test_data"
-    wiki = []
-    source = data / "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
-    for _, text, _ in extract_pages(bz2.BZ2File(source)):
-        for p in filter_wiki(text).split("\n"):
-            p = re.sub(r"\s+", " ", p).strip()
-            if len(p.split()) >= 40:
-                wiki.append(p)
-    news = [line for line in (data / "lee_background.cor").read_text().split("\n") if len(line.split()) >= 40]
+    every = paragraphs(None)
+    wiki = [text for source, text in every if source.startswith("wiki:")]
+    news = [text for source, text in every if source.startswith("lee:")]
     mixed = [p for pair in zip(wiki, news) for p in pair]
     return mixed[:count]
 

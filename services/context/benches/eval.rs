@@ -364,6 +364,20 @@ fn compare_with_python(
     }
 }
 
+/// One text through LLMLingua-2 as the service runs it.
+fn compress(
+    classifier: &KeepClassifier,
+    runtime: &tokio::runtime::Runtime,
+    text: &str,
+    options: &Options,
+) -> Result<terse_lingua::Compressed, terse_lingua::LinguaError> {
+    let plan = classifier.lingua.plan(&[text.to_string()], options)?;
+    let probs = runtime
+        .block_on(classifier.keep_probabilities(&plan.inputs()))
+        .expect("classifier");
+    classifier.lingua.finish(&plan, &probs)
+}
+
 /// `target_token` as a cap: for budgets of half and a third of each text, how often the output
 /// (the joined prompt, cl100k) exceeds the budget, and how often it lands within 5 % under it,
 /// in terse's default budget mode and with `reference_budget`.
@@ -386,15 +400,8 @@ fn budgets(
                         budget_tolerance: (!reference).then_some(0.05),
                         ..Options::default()
                     };
-                    let plan = classifier
-                        .lingua
-                        .plan(std::slice::from_ref(text), &options)
-                        .unwrap();
-                    let probs = runtime
-                        .block_on(classifier.keep_probabilities(&plan.inputs()))
-                        .unwrap();
                     n += 1;
-                    let Ok(result) = classifier.lingua.finish(&plan, &probs) else {
+                    let Ok(result) = compress(classifier, runtime, text, &options) else {
                         refused += 1;
                         continue;
                     };
@@ -504,14 +511,7 @@ fn main() {
                     ..Options::default()
                 };
                 let start = Instant::now();
-                let plan = classifier
-                    .lingua
-                    .plan(std::slice::from_ref(text), &options)
-                    .unwrap();
-                let probs = runtime
-                    .block_on(classifier.keep_probabilities(&plan.inputs()))
-                    .unwrap();
-                let result = classifier.lingua.finish(&plan, &probs).unwrap();
+                let result = compress(&classifier, &runtime, text, &options).unwrap();
                 ours.add(
                     s,
                     origin,
