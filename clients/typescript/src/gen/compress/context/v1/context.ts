@@ -202,10 +202,13 @@ export interface PromptOptions {
   output: OutputText;
   /**
    * With target_token: follow the reference, which sets the keep rate once and often misses
-   * the budget. By default the rate is searched until the output is within budget_tolerance.
+   * the budget. By default target_token is a cap: the output (the joined compressed_prompt,
+   * in cl100k tokens) never exceeds it and the rate is searched until it lands within
+   * budget_tolerance under it; a budget no output of these options fits (force tokens, many
+   * contexts) is refused with INVALID_ARGUMENT.
    */
   referenceBudget: boolean;
-  /** Relative budget tolerance; unset: 0.05. */
+  /** How far under target_token the output may land, as a fraction of it; unset: 0.05. */
   budgetTolerance?: number | undefined;
 }
 
