@@ -139,7 +139,7 @@ fn main() {
         for &v in &values {
             model.encode(&mut enc, 0, v).unwrap();
         }
-        enc.finish()
+        enc.seal().unwrap()
     });
     let (dec_s, ok) = best_of(3, || {
         let mut model = AdaptiveIntegers::new(-64, 64, 1).unwrap();

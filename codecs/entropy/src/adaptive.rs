@@ -11,7 +11,9 @@ use constriction::stream::{
 
 use crate::{
     error::{EntropyError, Result},
-    raw::{RAW_CHUNK_BITS, bit_length, chunk_model, chunks, length_model},
+    raw::{
+        RANGE_SEAL, RANGE_SEAL_BITS, RAW_CHUNK_BITS, bit_length, chunk_model, chunks, length_model,
+    },
     table::{TABLE_PRECISION, TableModel},
     words::{bytes_to_words, unzigzag, words_to_bytes, zigzag},
 };
@@ -166,14 +168,16 @@ impl AdaptiveEncoder {
         self.coder.num_bits()
     }
 
-    /// The finished stream.
-    pub fn finish(self) -> Vec<u8> {
-        words_to_bytes(
+    /// The finished stream, closed by a seal that [`AdaptiveDecoder::close`] checks, so a
+    /// decoder detects symbol counts that do not match the data.
+    pub fn seal(mut self) -> Result<Vec<u8>> {
+        self.encode_bits(RANGE_SEAL, RANGE_SEAL_BITS)?;
+        Ok(words_to_bytes(
             &self
                 .coder
                 .into_compressed()
                 .expect("vector backend cannot fail"),
-        )
+        ))
     }
 }
 
@@ -212,6 +216,23 @@ impl AdaptiveDecoder {
             value |= (chunk as u64) << (i as u32 * RAW_CHUNK_BITS);
         }
         Ok(value)
+    }
+
+    /// Ends a stream written with [`AdaptiveEncoder::seal`]: checks the seal that follows the
+    /// last symbol and that no data is left after it. Decoding more symbols than were coded
+    /// (the range decoder reads zeros past the end) or fewer fails here.
+    pub fn close(mut self) -> Result<()> {
+        if self.decode_bits(RANGE_SEAL_BITS)? != RANGE_SEAL {
+            return Err(EntropyError::Corrupt(
+                "stream seal not found: the symbol count does not match the data".into(),
+            ));
+        }
+        if !self.coder.maybe_exhausted() {
+            return Err(EntropyError::Corrupt(
+                "stream has data left after its seal".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Decodes a value written by [`AdaptiveEncoder::encode_raw_i64`].
@@ -343,7 +364,7 @@ mod tests {
         for &s in &symbols {
             enc.encode(&mut model, s).unwrap();
         }
-        let bytes = enc.finish();
+        let bytes = enc.seal().unwrap();
         // Entropy of a 0.9/0.1 source is 0.469 bits/symbol.
         let bits_per_symbol = bytes.len() as f64 * 8.0 / symbols.len() as f64;
         assert!(bits_per_symbol < 0.55, "{bits_per_symbol}");
@@ -363,7 +384,7 @@ mod tests {
             for (i, &v) in values.iter().enumerate() {
                 model.encode(&mut enc, i % 2, v).unwrap();
             }
-            let bytes = enc.finish();
+            let bytes = enc.seal().unwrap();
             let mut model = AdaptiveIntegers::new(lo, hi, 2).unwrap();
             let mut dec = AdaptiveDecoder::new(&bytes).unwrap();
             for (i, &v) in values.iter().enumerate() {

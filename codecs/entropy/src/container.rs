@@ -22,8 +22,10 @@ use crate::error::{EntropyError, Result};
 
 /// The first four bytes of every terse bitstream.
 pub const MAGIC: [u8; 4] = *b"TRSE";
-/// The container layout version this build writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The container layout version this build writes and reads. Version 2 closes every
+/// entropy-coded section with a seal (see [`crate::raw::RANGE_SEAL`]); version 1 streams, whose
+/// counts cannot be checked against their data, are refused with a request to re-encode.
+pub const FORMAT_VERSION: u16 = 2;
 /// Most sections a container may declare.
 pub const MAX_SECTIONS: u32 = 4096;
 /// Largest header block accepted.
@@ -317,12 +319,13 @@ impl Container {
         bytes.starts_with(&MAGIC)
     }
 
-    /// The codec a container of this build's format says it holds, read from the 8-byte
-    /// prelude alone (no checksum is verified: use [`Container::parse`] to validate); `None` for
-    /// anything else.
+    /// The codec a terse container (of this or an earlier format) says it holds, read from the
+    /// 8-byte prelude alone (no checksum is verified: use [`Container::parse`] to validate);
+    /// `None` for anything else.
     pub fn peek_codec(bytes: &[u8]) -> Option<CodecId> {
         let prelude = bytes.get(..8)?;
-        if prelude[..4] != MAGIC || u16::from_le_bytes([prelude[4], prelude[5]]) != FORMAT_VERSION {
+        let version = u16::from_le_bytes([prelude[4], prelude[5]]);
+        if prelude[..4] != MAGIC || !(1..=FORMAT_VERSION).contains(&version) {
             return None;
         }
         CodecId::from_u16(u16::from_le_bytes([prelude[6], prelude[7]]))
@@ -339,6 +342,13 @@ impl Container {
             )));
         }
         let version = r.u16("format version")?;
+        if version == 1 {
+            return Err(EntropyError::Container(format!(
+                "format version 1 (written before section seals, so its counts cannot be \
+                 checked) is no longer decoded: re-encode the source (this build reads \
+                 {FORMAT_VERSION})"
+            )));
+        }
         if version != FORMAT_VERSION {
             return Err(EntropyError::Container(format!(
                 "format version {version} is not supported (this build reads {FORMAT_VERSION})"

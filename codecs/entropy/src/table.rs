@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::{EntropyError, Result},
-    raw::{bit_length, chunk_model, chunks, length_model},
+    raw::{ANS_SEAL, RAW_CHUNK_BITS, bit_length, chunk_model, chunks, length_model},
     words::{bytes_to_words, words_to_bytes},
 };
 
@@ -240,6 +240,10 @@ impl IndexedCdfTable {
             steps.extend(chunks(raw, bits).map(|(value, width)| Step::Chunk { value, width }));
         }
         let mut coder = DefaultAnsCoder::new();
+        // Coded first, so decoded last: the seal `decode_with_indexes` checks.
+        coder
+            .encode_symbol(ANS_SEAL, chunk_model(RAW_CHUNK_BITS))
+            .map_err(|e| EntropyError::Encode(format!("{e:?}")))?;
         let lengths = length_model();
         let mut chunk_models = HashMap::new();
         for step in steps.iter().rev() {
@@ -285,7 +289,7 @@ impl IndexedCdfTable {
                 let mut raw = 0u64;
                 for (shift, (_, width)) in chunks(u64::MAX, bits).enumerate() {
                     let chunk = coder.decode_symbol(chunk_model(width)).map_err(corrupt)? as u64;
-                    raw |= chunk << (shift as u32 * crate::raw::RAW_CHUNK_BITS);
+                    raw |= chunk << (shift as u32 * RAW_CHUNK_BITS);
                 }
                 unescape(raw, escape)
                     .ok_or_else(|| EntropyError::Corrupt("escaped value overflows".into()))?
@@ -297,9 +301,20 @@ impl IndexedCdfTable {
                 EntropyError::Corrupt(format!("decoded value {value} does not fit in 32 bits"))
             })?);
         }
+        // A count raised in a header reads past the data (an empty ANS stream keeps yielding
+        // symbols); a lowered one stops inside it. Either way the seal is not where it belongs.
+        if coder
+            .decode_symbol(chunk_model(RAW_CHUNK_BITS))
+            .map_err(corrupt)?
+            != ANS_SEAL
+        {
+            return Err(EntropyError::Corrupt(
+                "ANS stream seal not found: the symbol count does not match the data".into(),
+            ));
+        }
         if !coder.is_empty() {
             return Err(EntropyError::Corrupt(
-                "ANS stream has data left after the last symbol".into(),
+                "ANS stream has data left after its seal".into(),
             ));
         }
         Ok(out)

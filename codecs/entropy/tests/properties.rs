@@ -30,6 +30,13 @@ proptest! {
         symbols.extend(&wild);
         let bytes = table.encode_with_indexes(&symbols, &indexes).unwrap();
         prop_assert_eq!(table.decode_with_indexes(&bytes, &indexes).unwrap(), symbols);
+        // Counts that do not match the data (a tampered header) miss the seal.
+        let mut more = indexes.clone();
+        more.push(0);
+        prop_assert!(table.decode_with_indexes(&bytes, &more).is_err());
+        if !indexes.is_empty() {
+            prop_assert!(table.decode_with_indexes(&bytes, &indexes[1..]).is_err());
+        }
     }
 
     #[test]
@@ -74,11 +81,29 @@ proptest! {
         for &(v, ctx) in &values {
             model.encode(&mut enc, ctx, v).unwrap();
         }
-        let bytes = enc.finish();
+        let bytes = enc.seal().unwrap();
         let mut model = AdaptiveIntegers::new(lo, hi, 3).unwrap();
         let mut dec = AdaptiveDecoder::new(&bytes).unwrap();
         for &(v, ctx) in &values {
             prop_assert_eq!(model.decode(&mut dec, ctx).unwrap(), v);
+        }
+        prop_assert!(dec.close().is_ok());
+        // A count raised by one (as in a tampered header) reads past the data: the seal is missed.
+        let mut model = AdaptiveIntegers::new(lo, hi, 3).unwrap();
+        let mut dec = AdaptiveDecoder::new(&bytes).unwrap();
+        for &(_, ctx) in &values {
+            model.decode(&mut dec, ctx).unwrap();
+        }
+        let _ = model.decode(&mut dec, 0);
+        prop_assert!(dec.close().is_err());
+        // A count lowered by one stops before the data ends.
+        if let Some((_, rest)) = values.split_last() {
+            let mut model = AdaptiveIntegers::new(lo, hi, 3).unwrap();
+            let mut dec = AdaptiveDecoder::new(&bytes).unwrap();
+            for &(_, ctx) in rest {
+                model.decode(&mut dec, ctx).unwrap();
+            }
+            prop_assert!(dec.close().is_err());
         }
     }
 

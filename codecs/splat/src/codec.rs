@@ -264,7 +264,7 @@ fn encode_sh_values(values: &[i64], coeffs: usize) -> Result<(Vec<u8>, [i64; 2])
             previous = q;
         }
     }
-    Ok((enc.finish(), range))
+    Ok((enc.seal()?, range))
 }
 
 /// Inverse of [`encode_sh_values`] for `count` vectors.
@@ -285,6 +285,7 @@ fn decode_sh_values(
             previous = q;
         }
     }
+    dec.close()?;
     Ok(values)
 }
 
@@ -384,7 +385,7 @@ pub fn encode(scene: &SplatScene, options: &CodecOptions, max_splats: u64) -> Re
         previous = code;
         previous_len = len as usize;
     }
-    container.push_section(*b"POSN", enc.finish());
+    container.push_section(*b"POSN", enc.seal()?);
 
     // OPAC: sigmoid space, context = previous splat's top 3 bits.
     let opacity_max = (1i64 << options.opacity_bits) - 1;
@@ -398,7 +399,7 @@ pub fn encode(scene: &SplatScene, options: &CodecOptions, max_splats: u64) -> Re
         previous = (q >> (options.opacity_bits - 3)) as usize;
     }
     container.put_u64("opacity_bits", u64::from(options.opacity_bits));
-    container.push_section(*b"OPAC", enc.finish());
+    container.push_section(*b"OPAC", enc.seal()?);
 
     // SCAL: log-scales; axis 0 in the context of the previous splat's axis 0, axes 1 and 2 in
     // the context of the previous axis of the same splat.
@@ -423,7 +424,7 @@ pub fn encode(scene: &SplatScene, options: &CodecOptions, max_splats: u64) -> Re
     }
     container.put_f64("scale_step", scale_step);
     container.put_i64s("scale_range", &scale_range);
-    container.push_section(*b"SCAL", enc.finish());
+    container.push_section(*b"SCAL", enc.seal()?);
 
     // ROTN: smallest three.
     let m = (1i64 << options.rotation_bits) - 1;
@@ -440,7 +441,7 @@ pub fn encode(scene: &SplatScene, options: &CodecOptions, max_splats: u64) -> Re
         previous = largest;
     }
     container.put_u64("rotation_bits", u64::from(options.rotation_bits));
-    container.push_section(*b"ROTN", enc.finish());
+    container.push_section(*b"ROTN", enc.seal()?);
 
     // COLR: green, then red − green and blue − green.
     let color_step = f64::from(options.color_step);
@@ -465,7 +466,7 @@ pub fn encode(scene: &SplatScene, options: &CodecOptions, max_splats: u64) -> Re
     }
     container.put_f64("color_step", color_step);
     container.put_i64s("color_ranges", &color_ranges.concat());
-    container.push_section(*b"COLR", enc.finish());
+    container.push_section(*b"COLR", enc.seal()?);
 
     // SH: scalar (SHRS) or a k-means codebook (SHCB) plus one index per splat (SHIX).
     if coeffs > 0 {
@@ -500,7 +501,7 @@ pub fn encode(scene: &SplatScene, options: &CodecOptions, max_splats: u64) -> Re
             for &index in &indices {
                 model.encode(&mut enc, 0, i64::from(index))?;
             }
-            container.push_section(*b"SHIX", enc.finish());
+            container.push_section(*b"SHIX", enc.seal()?);
         } else {
             let values: Vec<i64> = scaled.iter().map(|v| v.round() as i64).collect();
             let (bytes, range) = encode_sh_values(&values, coeffs)?;
@@ -647,6 +648,7 @@ pub fn decode(bitstream: &[u8], max_splats: u64) -> Result<SplatScene> {
             (lo[k] + f64::from(q[k]) * cell) as f32
         }));
     }
+    dec.close()?;
 
     let opacity_bits = ranged(&container, "opacity_bits", 4, 12)? as u32;
     let opacity_max = (1i64 << opacity_bits) - 1;
@@ -665,6 +667,7 @@ pub fn decode(bitstream: &[u8], max_splats: u64) -> Result<SplatScene> {
         ));
         previous = (q >> (opacity_bits - 3)) as usize;
     }
+    dec.close()?;
 
     let scale_step = step_field(&container, "scale_step")?;
     let scale_range = range_field(&container, "scale_range")?;
@@ -684,6 +687,7 @@ pub fn decode(bitstream: &[u8], max_splats: u64) -> Result<SplatScene> {
         previous = bucket(s0, scale_range);
         scales.push([s0, s1, s2].map(|q| (q as f64 * scale_step) as f32));
     }
+    dec.close()?;
 
     let rotation_bits = ranged(&container, "rotation_bits", 4, 15)? as u32;
     let m = (1i64 << rotation_bits) - 1;
@@ -708,6 +712,7 @@ pub fn decode(bitstream: &[u8], max_splats: u64) -> Result<SplatScene> {
         rotations.push(dequantize_rotation(largest, rest, m));
         previous = largest;
     }
+    dec.close()?;
 
     let color_step = step_field(&container, "color_step")?;
     let r = container.i64s::<6>("color_ranges")?;
@@ -727,6 +732,7 @@ pub fn decode(bitstream: &[u8], max_splats: u64) -> Result<SplatScene> {
         let q = [green.saturating_add(red), green, green.saturating_add(blue)];
         colors.push(q.map(|v| (v as f64 * color_step) as f32));
     }
+    dec.close()?;
 
     let coeffs = sh_coeffs_per_channel(sh_degree);
     let mut sh_rest = vec![0f32; n * 3 * coeffs];
@@ -751,6 +757,7 @@ pub fn decode(bitstream: &[u8], max_splats: u64) -> Result<SplatScene> {
                     .ok_or_else(|| corrupt(format!("SH codebook index {index} out of range")))?;
                 values.extend_from_slice(&entries[index * dim..(index + 1) * dim]);
             }
+            dec.close()?;
             values
         } else {
             decode_sh_values(container.section(*b"SHRS")?, n, coeffs, range)?

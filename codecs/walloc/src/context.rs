@@ -226,7 +226,7 @@ pub fn encode_context(
             }
         }
     }
-    Ok(enc.finish())
+    Ok(enc.seal()?)
 }
 
 /// Inverse of [`encode_context`].
@@ -259,6 +259,7 @@ pub fn decode_context(
             }
         }
     }
+    dec.close()?;
     Ok(Array3::from_shape_vec((l, h, w), data).expect("sized"))
 }
 

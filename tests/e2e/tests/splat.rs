@@ -381,6 +381,37 @@ async fn malformed_input_gets_invalid_argument_with_a_precise_message() {
             err.message()
         );
     }
+
+    // Issue 18, finding 5: a raised (or lowered) splat count with the checksums recomputed
+    // must not decode into invented splats (25 KB in, 24.8 MB of PLY out before the fix).
+    let n = terse_splat::codec::inspect(&bitstream).unwrap().splats;
+    for count in [n + 1, n * 1000, n - 1] {
+        let mut container = terse_entropy::Container::parse(&bitstream).unwrap();
+        container.put_u64("splats", count);
+        let err = client
+            .decode(DecodeRequest {
+                bitstream: container.to_bytes().unwrap(),
+                output_format: 0,
+                spz_version: 0,
+            })
+            .await
+            .map(|r| r.into_inner().scene.len())
+            .expect_err("a tampered splat count decoded");
+        assert_eq!(err.code(), Code::InvalidArgument, "count {count}: {err:?}");
+    }
+    // A bitstream of container format 1 (before section seals) is refused with a reason.
+    let mut legacy = bitstream.clone();
+    legacy[4..6].copy_from_slice(&1u16.to_le_bytes());
+    let err = client
+        .decode(DecodeRequest {
+            bitstream: legacy,
+            output_format: 0,
+            spz_version: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("re-encode"), "{}", err.message());
 }
 
 #[tokio::test]
