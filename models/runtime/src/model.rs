@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use ort::session::Session;
+use ort::session::{RunOptions, Session};
 use tokio::sync::Semaphore;
 
 use crate::{
@@ -326,6 +326,12 @@ impl LoadedModel {
             })?;
         let queued = queued_at.elapsed();
         let pool = Arc::clone(&self.pool);
+        let run_options = Arc::new(
+            RunOptions::new().map_err(|e| InferError::Execution(format!("run options: {e}")))?,
+        );
+        // Dropping this future (the call's deadline passed, the client cancelled) terminates
+        // the run inside ONNX Runtime instead of letting it finish for nobody.
+        let abandon = TerminateOnDrop(Some(Arc::clone(&run_options)));
         let job = tokio::task::spawn_blocking(move || {
             let mut session = pool
                 .sessions
@@ -335,7 +341,7 @@ impl LoadedModel {
                 .expect("a permit guarantees a free session");
             let started = Instant::now();
             let result = catch_unwind(AssertUnwindSafe(|| {
-                run_session(&mut session, &inputs, &wanted)
+                run_session(&mut session, &inputs, &wanted, &run_options)
             }))
             .unwrap_or_else(|_| Err(InferError::Execution("ONNX Runtime panicked".to_string())));
             let elapsed = started.elapsed();
@@ -349,6 +355,7 @@ impl LoadedModel {
         let (result, elapsed) = job
             .await
             .map_err(|e| InferError::Execution(format!("execution task failed: {e}")))?;
+        abandon.disarm();
         let ok = result.is_ok();
         self.stats.record(queued, elapsed, ok);
         if let Some(observer) = &self.observer {
@@ -366,17 +373,37 @@ impl LoadedModel {
     }
 }
 
+/// Terminates a run of ONNX Runtime when dropped before [`Self::disarm`].
+struct TerminateOnDrop(Option<Arc<RunOptions>>);
+
+impl TerminateOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for TerminateOnDrop {
+    fn drop(&mut self) {
+        if let Some(options) = self.0.take() {
+            if let Err(e) = options.terminate() {
+                tracing::warn!(error = %e, "could not terminate an abandoned ONNX Runtime run");
+            }
+        }
+    }
+}
+
 fn run_session(
     session: &mut Session,
     inputs: &[TensorData],
     wanted: &[String],
+    options: &RunOptions,
 ) -> Result<Vec<TensorData>, InferError> {
     let values = inputs
         .iter()
         .map(|t| Ok((t.name.clone(), t.to_ort_value()?)))
         .collect::<Result<Vec<_>, InferError>>()?;
     let outputs = session
-        .run(values)
+        .run_with_options(values, options)
         .map_err(|e| InferError::Execution(e.to_string()))?;
     wanted
         .iter()

@@ -1,6 +1,12 @@
 //! Server configuration: a TOML file, overridden by environment variables and CLI flags.
 
-use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -464,17 +470,60 @@ impl AuthSection {
 }
 
 impl Config {
-    /// Reads a TOML file.
-    pub fn from_file(path: &std::path::Path) -> anyhow::Result<Self> {
+    /// Reads a TOML file. Relative paths written in it are relative to the file's directory
+    /// (so `terse --config /etc/terse/terse.toml` works from any directory); built-in
+    /// defaults, flags and environment variables stay relative to the working directory.
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
-        toml::from_str(&text).map_err(|e| {
+        let parse_error = |e: toml::de::Error| {
             anyhow::anyhow!(
                 "config file {}: {}",
                 path.display(),
                 e.to_string().replace('\n', " ")
             )
-        })
+        };
+        let mut config: Self = toml::from_str(&text).map_err(parse_error)?;
+        let written: toml::Table = toml::from_str(&text).map_err(parse_error)?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        config.rebase_written_paths(&written, base);
+        Ok(config)
+    }
+
+    /// Joins every relative path that `written` (the file's own keys) sets onto `base`.
+    fn rebase_written_paths(&mut self, written: &toml::Table, base: &Path) {
+        let is_written = |key: &str| {
+            let mut value = None::<&toml::Value>;
+            let mut table = Some(written);
+            for part in key.split('.') {
+                value = table.and_then(|t| t.get(part));
+                table = value.and_then(toml::Value::as_table);
+            }
+            value.is_some()
+        };
+        let rebase = |path: &mut PathBuf| {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        };
+        if is_written("runtime.repository") {
+            rebase(&mut self.runtime.repository);
+        }
+        for (key, path) in [
+            ("runtime.library", &mut self.runtime.library),
+            (
+                "runtime.sessions.tensorrt_engine_cache",
+                &mut self.runtime.sessions.tensorrt_engine_cache,
+            ),
+            ("tls.cert", &mut self.tls.cert),
+            ("tls.key", &mut self.tls.key),
+            ("tls.client_ca", &mut self.tls.client_ca),
+            ("auth.tokens_file", &mut self.auth.tokens_file),
+        ] {
+            if let Some(path) = path.as_mut().filter(|_| is_written(key)) {
+                rebase(path);
+            }
+        }
     }
 
     /// Checks the configuration and resolves names and addresses.

@@ -32,6 +32,36 @@ async fn the_shipped_config_checks_out() {
     assert!(result.status.success(), "{}", result.stderr);
 }
 
+/// Issue 18, finding 18: relative paths written in a config file are relative to the file's
+/// directory, so `terse --config /abs/path/terse.toml` works from any working directory.
+#[tokio::test]
+async fn relative_paths_in_a_config_file_are_relative_to_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        terse_e2e::workspace().join("models/repository"),
+        dir.path().join("shipped-models"),
+    )
+    .unwrap();
+    let config = dir.path().join("terse.toml");
+    std::fs::write(
+        &config,
+        "[server]\nservices = [\"models\"]\n[runtime]\nrepository = \"shipped-models\"\n",
+    )
+    .unwrap();
+    // The binary runs from the workspace root, where `shipped-models` does not exist.
+    let result = run_to_exit(&["--check", "--config", arg(&config)], &[]).await;
+    assert!(result.status.success(), "{}", result.stderr);
+    // A flag stays relative to the working directory.
+    let line = start_up_error(&[
+        "--config",
+        arg(&config),
+        "--model-repository",
+        "shipped-models",
+    ])
+    .await;
+    assert!(line.contains("shipped-models"), "{line}");
+}
+
 #[tokio::test]
 async fn unknown_service() {
     let line = start_up_error(&["--services", "models,teleport"]).await;
