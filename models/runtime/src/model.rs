@@ -384,10 +384,8 @@ impl TerminateOnDrop {
 
 impl Drop for TerminateOnDrop {
     fn drop(&mut self) {
-        if let Some(options) = self.0.take() {
-            if let Err(e) = options.terminate() {
-                tracing::warn!(error = %e, "could not terminate an abandoned ONNX Runtime run");
-            }
+        if let Some(Err(e)) = self.0.take().map(|options| options.terminate()) {
+            tracing::warn!(error = %e, "could not terminate an abandoned ONNX Runtime run");
         }
     }
 }
