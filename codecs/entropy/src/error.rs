@@ -15,6 +15,9 @@ pub enum EntropyError {
     /// A container is malformed; the message says which field and why.
     #[error("invalid container: {0}")]
     Container(String),
+    /// The work was asked to stop (its request ended): see [`crate::interrupt`].
+    #[error("interrupted: the request ended")]
+    Interrupted,
 }
 
 /// Result alias of the entropy core.

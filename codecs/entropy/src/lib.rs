@@ -7,6 +7,7 @@
 //! - [`conditional`]: Gaussian / Laplace conditionals over a scale table (`GaussianConditional`).
 //! - [`adaptive`]: context-adaptive models for generic integer streams, range-coded.
 //! - [`container`]: the one checksummed container format every codec writes.
+//! - [`interrupt`]: cooperative interruption of long coding work whose request ended.
 //!
 //! Everything that selects or builds a model is integer arithmetic or deterministic software
 //! floating point (`libm`), so a bitstream decodes identically on every machine.
@@ -17,6 +18,7 @@ pub mod conditional;
 pub mod container;
 pub mod error;
 pub mod factorized;
+pub mod interrupt;
 mod raw;
 pub mod table;
 mod words;

@@ -261,6 +261,7 @@ impl EntropyModel {
         let cs = self.latent_channels / self.slices;
         let mut earlier: Vec<Array3<i64>> = Vec::with_capacity(self.slices);
         for slice in 0..self.slices {
+            terse_entropy::interrupt::check()?;
             let mut inputs = vec![hyper.view()];
             if self.context != ContextKind::Hyper {
                 inputs.extend(earlier.iter().map(|e| e.view()));

@@ -256,6 +256,7 @@ fn scale_context(axis: usize, previous: usize, before: &[i64], range: [i64; 2]) 
 fn encode_sh_values(values: &[i64], coeffs: usize) -> Result<(Vec<u8>, [i64; 2])> {
     let range = range_of(values.iter().copied());
     let mut model = AdaptiveIntegers::new(range[0], range[1], sh_contexts(coeffs))?;
+    terse_entropy::interrupt::check()?;
     let mut enc = AdaptiveEncoder::new();
     for item in values.chunks_exact(3 * coeffs) {
         let mut previous = 0i64;
@@ -275,6 +276,7 @@ fn decode_sh_values(
     range: [i64; 2],
 ) -> Result<Vec<i64>> {
     let mut model = AdaptiveIntegers::new(range[0], range[1], sh_contexts(coeffs))?;
+    terse_entropy::interrupt::check()?;
     let mut dec = AdaptiveDecoder::new(bytes)?;
     let mut values = Vec::with_capacity(count * 3 * coeffs);
     for _ in 0..count {
@@ -366,6 +368,7 @@ pub fn encode(scene: &SplatScene, options: &CodecOptions, max_splats: u64) -> Re
     container.put_f64s("bounds", &[lo[0], lo[1], lo[2], hi[0], hi[1], hi[2]]);
 
     // POSN: Morton deltas as (bit length, top mantissa bits adaptive, rest raw).
+    terse_entropy::interrupt::check()?;
     let mut enc = AdaptiveEncoder::new();
     let mut lengths = AdaptiveIntegers::new(0, 64, 65)?;
     let mut tops = AdaptiveIntegers::new(0, 3, 65)?;
@@ -389,6 +392,7 @@ pub fn encode(scene: &SplatScene, options: &CodecOptions, max_splats: u64) -> Re
 
     // OPAC: sigmoid space, context = previous splat's top 3 bits.
     let opacity_max = (1i64 << options.opacity_bits) - 1;
+    terse_entropy::interrupt::check()?;
     let mut enc = AdaptiveEncoder::new();
     let mut model = AdaptiveIntegers::new(0, opacity_max, 8)?;
     let mut previous = 0usize;
@@ -409,6 +413,7 @@ pub fn encode(scene: &SplatScene, options: &CodecOptions, max_splats: u64) -> Re
         .map(|&i| scene.scales[i].map(|s| quantize(f64::from(s), scale_step)))
         .collect();
     let scale_range = range_of(scales.iter().flatten().copied());
+    terse_entropy::interrupt::check()?;
     let mut enc = AdaptiveEncoder::new();
     let mut model = AdaptiveIntegers::new(scale_range[0], scale_range[1], 3 * BUCKETS)?;
     let mut previous = 0;
@@ -428,6 +433,7 @@ pub fn encode(scene: &SplatScene, options: &CodecOptions, max_splats: u64) -> Re
 
     // ROTN: smallest three.
     let m = (1i64 << options.rotation_bits) - 1;
+    terse_entropy::interrupt::check()?;
     let mut enc = AdaptiveEncoder::new();
     let mut largest_model = AdaptiveIntegers::new(0, 3, 4)?;
     let mut components = AdaptiveIntegers::new(-m, m, 12)?;
@@ -456,6 +462,7 @@ pub fn encode(scene: &SplatScene, options: &CodecOptions, max_splats: u64) -> Re
         .map(|k| range_of(colors.iter().map(|c| c[k])))
         .collect();
     let mut models = color_models(&color_ranges)?;
+    terse_entropy::interrupt::check()?;
     let mut enc = AdaptiveEncoder::new();
     let mut previous = 0;
     for c in &colors {
@@ -497,6 +504,7 @@ pub fn encode(scene: &SplatScene, options: &CodecOptions, max_splats: u64) -> Re
             container.put_i64s("sh_range", &range);
             container.push_section(*b"SHCB", bytes);
             let mut model = AdaptiveIntegers::new(0, size as i64 - 1, 1)?;
+            terse_entropy::interrupt::check()?;
             let mut enc = AdaptiveEncoder::new();
             for &index in &indices {
                 model.encode(&mut enc, 0, i64::from(index))?;
@@ -604,6 +612,8 @@ pub fn decode(bitstream: &[u8], max_splats: u64) -> Result<SplatScene> {
     let (lo, hi) = ([b[0], b[1], b[2]], [b[3], b[4], b[5]]);
     let grid = ((1u64 << bits) - 1) as f64;
 
+    terse_entropy::interrupt::check()?;
+
     let mut dec = AdaptiveDecoder::new(container.section(*b"POSN")?)?;
     let mut lengths = AdaptiveIntegers::new(0, 64, 65)?;
     let mut tops = AdaptiveIntegers::new(0, 3, 65)?;
@@ -652,6 +662,7 @@ pub fn decode(bitstream: &[u8], max_splats: u64) -> Result<SplatScene> {
 
     let opacity_bits = ranged(&container, "opacity_bits", 4, 12)? as u32;
     let opacity_max = (1i64 << opacity_bits) - 1;
+    terse_entropy::interrupt::check()?;
     let mut dec = AdaptiveDecoder::new(container.section(*b"OPAC")?)?;
     let mut model = AdaptiveIntegers::new(0, opacity_max, 8)?;
     let mut opacities = Vec::with_capacity(n);
@@ -671,6 +682,7 @@ pub fn decode(bitstream: &[u8], max_splats: u64) -> Result<SplatScene> {
 
     let scale_step = step_field(&container, "scale_step")?;
     let scale_range = range_field(&container, "scale_range")?;
+    terse_entropy::interrupt::check()?;
     let mut dec = AdaptiveDecoder::new(container.section(*b"SCAL")?)?;
     let mut model = AdaptiveIntegers::new(scale_range[0], scale_range[1], 3 * BUCKETS)?;
     let mut scales = Vec::with_capacity(n);
@@ -691,6 +703,7 @@ pub fn decode(bitstream: &[u8], max_splats: u64) -> Result<SplatScene> {
 
     let rotation_bits = ranged(&container, "rotation_bits", 4, 15)? as u32;
     let m = (1i64 << rotation_bits) - 1;
+    terse_entropy::interrupt::check()?;
     let mut dec = AdaptiveDecoder::new(container.section(*b"ROTN")?)?;
     let mut largest_model = AdaptiveIntegers::new(0, 3, 4)?;
     let mut components = AdaptiveIntegers::new(-m, m, 12)?;
@@ -720,6 +733,7 @@ pub fn decode(bitstream: &[u8], max_splats: u64) -> Result<SplatScene> {
     if color_ranges.iter().any(|r| r[0] > r[1]) {
         return Err(corrupt("header field `color_ranges` holds an empty range"));
     }
+    terse_entropy::interrupt::check()?;
     let mut dec = AdaptiveDecoder::new(container.section(*b"COLR")?)?;
     let mut models = color_models(&color_ranges)?;
     let mut colors = Vec::with_capacity(n);
@@ -747,6 +761,7 @@ pub fn decode(bitstream: &[u8], max_splats: u64) -> Result<SplatScene> {
         let values = if codebook > 0 {
             let entries = decode_sh_values(container.section(*b"SHCB")?, codebook, coeffs, range)?;
             let mut model = AdaptiveIntegers::new(0, codebook as i64 - 1, 1)?;
+            terse_entropy::interrupt::check()?;
             let mut dec = AdaptiveDecoder::new(container.section(*b"SHIX")?)?;
             let mut values = Vec::with_capacity(n * dim);
             for _ in 0..n {

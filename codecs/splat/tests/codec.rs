@@ -285,6 +285,31 @@ fn tampered_counts_with_valid_checksums_are_rejected() {
     assert!(error.to_string().contains("re-encode"), "{error}");
 }
 
+/// Work whose request ended stops at the next section (issue 18, finding 3).
+#[test]
+fn coding_stops_when_interrupted() {
+    use std::sync::{Arc, atomic::AtomicBool};
+    use terse_entropy::{EntropyError, interrupt::run_with_flag};
+    let scene = surface_scene(2000, 1, 3);
+    let bitstream = codec::encode(&scene, &CodecOptions::default(), LIMIT)
+        .unwrap()
+        .bitstream;
+    let ended = Arc::new(AtomicBool::new(true));
+    let encoded = run_with_flag(Arc::clone(&ended), || {
+        codec::encode(&scene, &CodecOptions::default(), LIMIT)
+    });
+    assert!(matches!(
+        encoded,
+        Err(terse_splat::SplatError::Entropy(EntropyError::Interrupted))
+    ));
+    let decoded = run_with_flag(ended, || codec::decode(&bitstream, LIMIT));
+    assert!(matches!(
+        decoded,
+        Err(terse_splat::SplatError::Entropy(EntropyError::Interrupted))
+    ));
+    assert!(codec::decode(&bitstream, LIMIT).is_ok());
+}
+
 #[test]
 fn spz_versions_round_trip_at_spz_precision_and_repack_identically() {
     for scene in [surface_scene(3_000, 3, 8), real_scene()] {

@@ -215,6 +215,7 @@ pub fn encode_context(
     let flat = values.as_standard_layout();
     let data = flat.as_slice().expect("standard layout");
     for c in 0..l {
+        terse_entropy::interrupt::check()?;
         let plane = &data[c * h * w..(c + 1) * h * w];
         let mut left_residual = 0i32;
         for y in 0..h {
@@ -242,6 +243,7 @@ pub fn decode_context(
     let mut dec = AdaptiveDecoder::new(bytes)?;
     let mut data = vec![0i32; l * h * w];
     for c in 0..l {
+        terse_entropy::interrupt::check()?;
         let plane = &mut data[c * h * w..(c + 1) * h * w];
         let mut left_residual = 0i32;
         for y in 0..h {

@@ -6,7 +6,6 @@ use tonic::Status;
 
 use std::{
     any::Any,
-    cell::RefCell,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -49,18 +48,11 @@ tokio::task_local! {
     static CALL: CallScope;
 }
 
-thread_local! {
-    static WORKER: RefCell<Option<Arc<AtomicBool>>> = const { RefCell::new(None) };
-}
-
 /// In blocking work started by [`run_blocking`]: whether its call has already ended (deadline,
-/// client cancellation, shutdown), so long work can stop between stages.
+/// client cancellation, shutdown), so long work can stop between stages. The codecs check the
+/// same flag through [`terse_entropy::interrupt`].
 pub fn call_ended() -> bool {
-    WORKER.with(|w| {
-        w.borrow()
-            .as_ref()
-            .is_some_and(|e| e.load(Ordering::Relaxed))
-    })
+    terse_entropy::interrupt::is_interrupted()
 }
 
 /// Runs CPU-bound request work on the blocking pool so it never stalls the async runtime; a
@@ -72,13 +64,14 @@ pub async fn run_blocking<T: Send + 'static>(
 ) -> Result<T, Status> {
     let scope = CALL.try_with(CallScope::clone).ok();
     tokio::task::spawn_blocking(move || {
-        WORKER.with(|w| *w.borrow_mut() = scope.as_ref().map(|s| Arc::clone(&s.ended)));
-        let result = if call_ended() {
-            Err(Status::cancelled("the call ended before its work started"))
-        } else {
-            work()
-        };
-        WORKER.with(|w| *w.borrow_mut() = None);
+        let ended = scope.as_ref().map(|s| Arc::clone(&s.ended));
+        let result = terse_entropy::interrupt::run_with_flag(ended.unwrap_or_default(), || {
+            if call_ended() {
+                Err(Status::cancelled("the call ended before its work started"))
+            } else {
+                work()
+            }
+        });
         drop(scope);
         result
     })
