@@ -636,9 +636,21 @@ mod tests {
 
     #[test]
     fn shipped_config_file_is_the_default() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/terse.toml");
-        let shipped = Config::from_file(&path).unwrap().resolve().unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut shipped = Config::from_file(&root.join("config/terse.toml"))
+            .unwrap()
+            .resolve()
+            .unwrap();
         let default = Config::default().resolve().unwrap();
+        // The file names the repository relative to itself, the default relative to the
+        // working directory (the repository root): the same directory.
+        assert_eq!(
+            shipped.config.runtime.repository.canonicalize().unwrap(),
+            root.join(&default.config.runtime.repository)
+                .canonicalize()
+                .unwrap()
+        );
+        shipped.config.runtime.repository = default.config.runtime.repository.clone();
         assert_eq!(
             format!("{:?}", shipped.config),
             format!("{:?}", default.config)
