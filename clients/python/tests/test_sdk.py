@@ -217,3 +217,56 @@ def test_examples_print_what_the_readme_says(server, tmp_path, example, args, ex
         check=True,
     )
     assert expect in output.stdout + output.stderr
+
+
+
+def _synthetic_ply(n: int, seed: int = 7) -> bytes:
+    """A binary 3DGS PLY (INRIA layout, SH degree 3) of ``n`` random splats."""
+    rng = np.random.default_rng(seed)
+    names = (
+        ["x", "y", "z", "nx", "ny", "nz"]
+        + [f"f_dc_{i}" for i in range(3)]
+        + [f"f_rest_{i}" for i in range(45)]
+        + ["opacity"]
+        + [f"scale_{i}" for i in range(3)]
+        + [f"rot_{i}" for i in range(4)]
+    )
+    values = np.zeros((n, len(names)), np.float32)
+    values[:, 0:3] = rng.uniform(-1, 1, (n, 3))
+    values[:, 6:9] = rng.normal(0, 0.5, (n, 3))
+    values[:, 9:54] = rng.normal(0, 0.05, (n, 45))
+    values[:, 54] = rng.normal(0, 2, n)
+    values[:, 55:58] = rng.uniform(-6, -3, (n, 3))
+    rotations = rng.normal(0, 1, (n, 4))
+    values[:, 58:62] = rotations / np.linalg.norm(rotations, axis=1, keepdims=True)
+    header = "ply\nformat binary_little_endian 1.0\n" + f"element vertex {n}\n"
+    header += "".join(f"property float {name}\n" for name in names) + "end_header\n"
+    return header.encode() + values.astype("<f4").tobytes()
+
+
+def test_outputs_over_the_response_limit_decode_through_the_stream(tmp_path):
+    """Issue 18, finding 12: decode uses DecodeStream, so an output over the server's
+    response-size limit (lowered to 2 MiB, the smallest allowed; the PLY is 3 MB) still comes
+    back."""
+    config = tmp_path / "terse.toml"
+    config.write_text(
+        '[server]\nservices = ["splat"]\n[server.max_response_bytes]\ndefault = 2097152\n'
+    )
+    ply = _synthetic_ply(12_000)
+    assert len(ply) > 2097152
+    limited = Server(extra=["--config", str(config)])
+    try:
+        with Client(limited.address, timeout=120) as client:
+            encoded = client.splat.encode(ply)
+            decoded = client.splat.decode(encoded.bitstream)
+        assert len(decoded.scene) == len(ply)
+        assert decoded.scene.startswith(b"ply\n")
+        assert decoded.splat_count == 12_000
+
+        async def decode_async():
+            async with AsyncClient(limited.address, timeout=120) as client:
+                return await client.splat.decode(encoded.bitstream)
+
+        assert asyncio.run(decode_async()).scene == decoded.scene
+    finally:
+        limited.stop()

@@ -299,6 +299,51 @@ macro_rules! sized {
 
 /// The body of an `encode_*` helper: unary `Encode` for small inputs, else `EncodeStream`
 /// with the options first and the bytes in chunks.
+/// One message of a streamed download (`DecodeStream`): header fields and a chunk of the file.
+trait DownloadPart {
+    /// Takes the chunk this message carries.
+    fn take_chunk(&mut self) -> Option<Chunk>;
+}
+
+macro_rules! download_part {
+    ($($message:ty),*) => {$(
+        impl DownloadPart for $message {
+            fn take_chunk(&mut self) -> Option<Chunk> {
+                self.chunk.take()
+            }
+        }
+    )*};
+}
+download_part!(
+    image::DecodeStreamResponse,
+    audio::DecodeStreamResponse,
+    splat::DecodeStreamResponse
+);
+
+/// Reads a whole streamed download: the first message (for its header fields) and the file,
+/// each chunk's offset checked against the bytes before it, so nothing is lost or reordered.
+async fn download<P: DownloadPart>(
+    mut stream: tonic::Streaming<P>,
+) -> Result<(P, Vec<u8>), Status> {
+    let mut first = None;
+    let mut data = Vec::new();
+    while let Some(mut part) = stream.message().await? {
+        if let Some(chunk) = part.take_chunk() {
+            if chunk.offset != data.len() as u64 {
+                return Err(Status::data_loss(format!(
+                    "download chunk at offset {} follows {} bytes",
+                    chunk.offset,
+                    data.len()
+                )));
+            }
+            data.extend_from_slice(&chunk.data);
+        }
+        first.get_or_insert(part);
+    }
+    let first = first.ok_or_else(|| Status::data_loss("the download ended without a message"))?;
+    Ok((first, data))
+}
+
 macro_rules! encode_upload {
     ($self:ident, $data:ident, $options:ident, $module:ident, $client:ident, $field:ident) => {{
         use $module::encode_stream_request::Part;
@@ -460,19 +505,34 @@ impl Client {
         encode_upload!(self, data, options, image, image, image)
     }
 
-    /// Decodes an image bitstream to `format` (PNG, WebP or raw RGB8).
+    /// Decodes an image bitstream to `format` (PNG, WebP or raw RGB8). The image comes back
+    /// through `DecodeStream`, so its size is not bounded by the message-size limits.
     pub async fn decode_image(
         &self,
         bitstream: &[u8],
         format: image::ImageFormat,
     ) -> Result<image::DecodeResponse, Error> {
         self.call(|| {
-            let request = self.request(image::DecodeRequest {
+            let request = self.request(image::DecodeStreamRequest {
                 bitstream: bitstream.to_vec(),
                 format: format as i32,
             });
             let mut client = self.image();
-            async move { client.decode(request).await }
+            async move {
+                let stream = client.decode_stream(request).await?.into_inner();
+                let (header, image) = download(stream).await?;
+                let format = match format {
+                    image::ImageFormat::Unspecified => image::ImageFormat::Png,
+                    other => other,
+                };
+                Ok(tonic::Response::new(image::DecodeResponse {
+                    image,
+                    format: format as i32,
+                    width: header.width,
+                    height: header.height,
+                    channels: header.channels,
+                }))
+            }
         })
         .await
     }
@@ -486,14 +546,24 @@ impl Client {
         encode_upload!(self, data, options, audio, audio, audio)
     }
 
-    /// Decodes an audio bitstream to 16-bit WAV.
+    /// Decodes an audio bitstream to 16-bit WAV (through `DecodeStream`, so the WAV's size is
+    /// not bounded by the message-size limits).
     pub async fn decode_audio(&self, bitstream: &[u8]) -> Result<audio::DecodeResponse, Error> {
         self.call(|| {
-            let request = self.request(audio::DecodeRequest {
+            let request = self.request(audio::DecodeStreamRequest {
                 bitstream: bitstream.to_vec(),
             });
             let mut client = self.audio();
-            async move { client.decode(request).await }
+            async move {
+                let stream = client.decode_stream(request).await?.into_inner();
+                let (header, wav) = download(stream).await?;
+                Ok(tonic::Response::new(audio::DecodeResponse {
+                    wav,
+                    sample_rate: header.sample_rate,
+                    channels: header.channels,
+                    frames: header.frames,
+                }))
+            }
         })
         .await
     }
@@ -507,7 +577,9 @@ impl Client {
         encode_upload!(self, data, options, splat, splat, scene)
     }
 
-    /// Decodes a splat bitstream to PLY or SPZ (`spz_version` 0: the latest).
+    /// Decodes a splat bitstream to PLY or SPZ (`spz_version` 0: the latest), through
+    /// `DecodeStream`, so a scene over the message-size limits (a 500k-splat SH2 PLY is over
+    /// 64 MiB) still decodes.
     pub async fn decode_splat(
         &self,
         bitstream: &[u8],
@@ -515,13 +587,26 @@ impl Client {
         spz_version: u32,
     ) -> Result<splat::DecodeResponse, Error> {
         self.call(|| {
-            let request = self.request(splat::DecodeRequest {
+            let request = self.request(splat::DecodeStreamRequest {
                 bitstream: bitstream.to_vec(),
                 output_format: format as i32,
                 spz_version,
             });
             let mut client = self.splat();
-            async move { client.decode(request).await }
+            async move {
+                let stream = client.decode_stream(request).await?.into_inner();
+                let (header, scene) = download(stream).await?;
+                let format = match format {
+                    splat::SplatFormat::Unspecified => splat::SplatFormat::Ply,
+                    other => other,
+                };
+                Ok(tonic::Response::new(splat::DecodeResponse {
+                    scene,
+                    format: format as i32,
+                    splat_count: header.splat_count,
+                    sh_degree: header.sh_degree,
+                }))
+            }
         })
         .await
     }

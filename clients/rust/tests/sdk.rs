@@ -191,3 +191,44 @@ async fn unavailable_is_retried_until_the_server_comes_up() {
     assert!(patient.serving("").await.expect("retried to success"));
     drop(starter.await.unwrap());
 }
+
+/// Issue 18, finding 12: a decoded output over the server's response-size limit comes back
+/// through `DecodeStream`, so the CLI can decode every scene it encoded. The limit is lowered
+/// to 2 MiB (the smallest allowed) here, against a 3 MB PLY; the same holds for a 500k-splat
+/// scene against the default 64 MiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_over_the_response_limit_decode_through_the_stream() {
+    let config = terse_e2e::ConfigFile::new(
+        "[server]\nservices = [\"splat\"]\n[server.max_response_bytes]\ndefault = 2097152\n",
+    );
+    let server = Server::start(&["--config", config.arg()]).await;
+    let client = Client::builder(server.grpc_addr.clone())
+        .timeout(Duration::from_secs(120))
+        .connect()
+        .await
+        .expect("connects");
+    let ply = terse_splat::ply::write_ply(&terse_splat::synth::surface_scene(12_000, 3, 7));
+    assert!(ply.len() > 2_097_152);
+    let encoded = client
+        .encode_splat(&ply, splat::EncodeOptions::default())
+        .await
+        .unwrap();
+    let mut raw = client.splat();
+    let unary = raw
+        .decode(client.request(splat::DecodeRequest {
+            bitstream: encoded.bitstream.clone(),
+            output_format: splat::SplatFormat::Ply as i32,
+            spz_version: 0,
+        }))
+        .await
+        .expect_err("the unary answer is over the limit");
+    assert_eq!(unary.code(), Code::ResourceExhausted, "{unary:?}");
+    let decoded = client
+        .decode_splat(&encoded.bitstream, splat::SplatFormat::Ply, 0)
+        .await
+        .unwrap();
+    assert_eq!(decoded.scene.len(), ply.len());
+    assert!(decoded.scene.starts_with(b"ply\n"));
+    assert_eq!(decoded.splat_count, encoded.splat_count);
+    assert_eq!(decoded.format, splat::SplatFormat::Ply as i32);
+}

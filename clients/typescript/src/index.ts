@@ -18,6 +18,7 @@ import { readFile } from "node:fs/promises";
 import {
   ChannelCredentials,
   type CallOptions,
+  type ClientReadableStream,
   type ClientWritableStream,
   Metadata,
   type ServiceError,
@@ -96,6 +97,8 @@ type Upload<Req, Res> = (
   callback: Callback<Res>,
 ) => ClientWritableStream<Req>;
 
+type Download<Req, Res> = (request: Req, metadata: Metadata, options: Partial<CallOptions>) => ClientReadableStream<Res>;
+
 /** Converts a float32 tensor to its message (little-endian raw contents). */
 export function toTensor(name: string, tensor: Float32Tensor): common.Tensor {
   const elements = tensor.shape.reduce((n, d) => n * d, 1);
@@ -167,6 +170,42 @@ class Invoker {
 
   unary<Req, Res>(method: Unary<Req, Res>, target: object, request: Req): Promise<Res> {
     return this.call<Res>((metadata, options, callback) => method.call(target, request, metadata, options, callback));
+  }
+
+  /**
+   * A `DecodeStream` call read to its end: the first message (for its header fields) and the
+   * file, each chunk's offset checked against the bytes before it. The output's size is not
+   * bounded by the server's response-size limit.
+   */
+  async download<Req, Res extends { chunk?: common.Chunk | undefined }>(
+    method: Download<Req, Res>,
+    target: object,
+    request: Req,
+  ): Promise<{ header: Res; data: Buffer }> {
+    let delay = this.backoffMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const pieces: Buffer[] = [];
+        let size = 0;
+        let header: Res | undefined;
+        for await (const part of method.call(target, request, this.metadata(), this.options()) as AsyncIterable<Res>) {
+          if (part.chunk) {
+            if (part.chunk.offset !== size) {
+              throw new Error(`DecodeStream chunk at offset ${part.chunk.offset} follows ${size} bytes`);
+            }
+            pieces.push(Buffer.from(part.chunk.data));
+            size += part.chunk.data.length;
+          }
+          header ??= part;
+        }
+        if (!header) throw new Error("DecodeStream ended without a message");
+        return { header, data: Buffer.concat(pieces) };
+      } catch (error) {
+        if ((error as ServiceError).code !== status.UNAVAILABLE || attempt >= this.retries) throw error;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay *= 2;
+      }
+    }
   }
 
   upload<Req, Res>(method: Upload<Req, Res>, target: object, parts: Req[]): Promise<Res> {
@@ -271,12 +310,19 @@ export class TerseClient {
         (parts) => this.invoker.upload(this.raw.image.encodeStream, this.raw.image, parts),
       );
     },
-    /** Decodes a bitstream to `png`, `webp` or `raw_rgb8`. */
-    decode: (bitstream: Uint8Array, format = "png"): Promise<image.DecodeResponse> =>
-      this.invoker.unary(this.raw.image.decode, this.raw.image, {
-        bitstream: Buffer.from(bitstream),
-        format: enumValue(image.ImageFormat, "IMAGE_FORMAT_", format),
-      }),
+    /** Decodes a bitstream to `png`, `webp` or `raw_rgb8` (through `DecodeStream`). */
+    decode: (bitstream: Uint8Array, format = "png"): Promise<image.DecodeResponse> => {
+      const code = enumValue(image.ImageFormat, "IMAGE_FORMAT_", format);
+      return this.invoker
+        .download(this.raw.image.decodeStream, this.raw.image, { bitstream: Buffer.from(bitstream), format: code })
+        .then(({ header, data }) => ({
+          image: data,
+          format: code,
+          width: header.width,
+          height: header.height,
+          channels: header.channels,
+        }));
+    },
   };
 
   /** `compress.audio.v1`: learned audio codecs. */
@@ -293,9 +339,13 @@ export class TerseClient {
         (parts) => this.invoker.upload(this.raw.audio.encodeStream, this.raw.audio, parts),
       );
     },
-    /** Decodes a bitstream to 16-bit WAV (`wav`). */
-    decode: (bitstream: Uint8Array): Promise<audio.DecodeResponse> =>
-      this.invoker.unary(this.raw.audio.decode, this.raw.audio, { bitstream: Buffer.from(bitstream) }),
+    /** Decodes a bitstream to 16-bit WAV (`wav`), through `DecodeStream`. */
+    decode: async (bitstream: Uint8Array): Promise<audio.DecodeResponse> => {
+      const { header, data } = await this.invoker.download(this.raw.audio.decodeStream, this.raw.audio, {
+        bitstream: Buffer.from(bitstream),
+      });
+      return { wav: data, sampleRate: header.sampleRate, channels: header.channels, frames: header.frames };
+    },
   };
 
   /** `compress.splat.v1`: 3D Gaussian-splat scenes. */
@@ -319,13 +369,25 @@ export class TerseClient {
         (parts) => this.invoker.upload(this.raw.splat.encodeStream, this.raw.splat, parts),
       );
     },
-    /** Decodes to `ply` or `spz` (`spzVersion` 0: the latest). */
-    decode: (bitstream: Uint8Array, format = "ply", spzVersion = 0): Promise<splat.DecodeResponse> =>
-      this.invoker.unary(this.raw.splat.decode, this.raw.splat, {
-        bitstream: Buffer.from(bitstream),
-        outputFormat: enumValue(splat.SplatFormat, "SPLAT_FORMAT_", format),
-        spzVersion,
-      }),
+    /**
+     * Decodes to `ply` or `spz` (`spzVersion` 0: the latest), through `DecodeStream`, so a scene
+     * over the message-size limits still decodes.
+     */
+    decode: (bitstream: Uint8Array, format = "ply", spzVersion = 0): Promise<splat.DecodeResponse> => {
+      const code = enumValue(splat.SplatFormat, "SPLAT_FORMAT_", format);
+      return this.invoker
+        .download(this.raw.splat.decodeStream, this.raw.splat, {
+          bitstream: Buffer.from(bitstream),
+          outputFormat: code,
+          spzVersion,
+        })
+        .then(({ header, data }) => ({
+          scene: data,
+          format: code,
+          splatCount: header.splatCount,
+          shDegree: header.shDegree,
+        }));
+    },
   };
 
   /** `compress.context.v1`: prompt (LLMLingua-2) and RAG-context (RECOMP) compression. */

@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -74,6 +74,51 @@ test("audio and splat scenes", async () => {
   const ply = await client.splat.decode(scene.bitstream, "ply");
   assert.equal(ply.splatCount, 1024);
   assert.equal(ply.scene.subarray(0, 4).toString(), "ply\n");
+});
+
+/** A binary 3DGS PLY (INRIA layout, SH degree 3) of `n` pseudo-random splats. */
+function syntheticPly(n: number): Buffer {
+  const names = ["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"];
+  for (let i = 0; i < 45; i++) names.push(`f_rest_${i}`);
+  names.push("opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3");
+  let state = 12345;
+  const random = () => ((state = (state * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const values = new Float32Array(n * names.length);
+  for (let s = 0; s < n; s++) {
+    const row = values.subarray(s * names.length, (s + 1) * names.length);
+    for (let k = 0; k < 3; k++) row[k] = 2 * random() - 1;
+    for (let k = 6; k < 54; k++) row[k] = (random() - 0.5) * (k < 9 ? 1 : 0.1);
+    row[54] = 4 * random() - 2;
+    for (let k = 55; k < 58; k++) row[k] = -6 + 3 * random();
+    const q = [random() + 0.1, random() - 0.5, random() - 0.5, random() - 0.5];
+    const norm = Math.hypot(...q);
+    for (let k = 0; k < 4; k++) row[58 + k] = q[k] / norm;
+  }
+  const header =
+    `ply\nformat binary_little_endian 1.0\nelement vertex ${n}\n` +
+    names.map((name) => `property float ${name}\n`).join("") +
+    "end_header\n";
+  return Buffer.concat([Buffer.from(header), Buffer.from(values.buffer)]);
+}
+
+test("outputs over the response limit decode through DecodeStream", async () => {
+  // Issue 18, finding 12: the limit is lowered to 2 MiB (the smallest allowed); the PLY is 3 MB.
+  const config = join(mkdtempSync(join(tmpdir(), "terse-sdk-")), "terse.toml");
+  writeFileSync(config, '[server]\nservices = ["splat"]\n[server.max_response_bytes]\ndefault = 2097152\n');
+  const plyBytes = syntheticPly(12_000);
+  assert.ok(plyBytes.length > 2097152);
+  const limited = await Server.start("127.0.0.1:0", undefined, ["--config", config]);
+  const limitedClient = new TerseClient(limited.address, { timeoutMs: 120_000 });
+  try {
+    const scene = await limitedClient.splat.encode(plyBytes);
+    const ply = await limitedClient.splat.decode(scene.bitstream);
+    assert.equal(ply.scene.length, plyBytes.length);
+    assert.equal(ply.scene.subarray(0, 4).toString(), "ply\n");
+    assert.equal(ply.splatCount, 12_000);
+  } finally {
+    limitedClient.close();
+    await limited.stop();
+  }
 });
 
 test("prompt and context compression", async () => {

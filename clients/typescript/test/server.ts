@@ -17,11 +17,12 @@ export class Server {
     readonly address: string,
   ) {}
 
-  static async start(listen = "127.0.0.1:0", services?: string): Promise<Server> {
+  static async start(listen = "127.0.0.1:0", services?: string, extra: string[] = []): Promise<Server> {
     const binary = join(process.env.TERSE_BIN_DIR ?? join(ROOT, "target", "debug"), "terse");
     if (!existsSync(binary)) throw new Error(`${binary} is missing: run cargo build --workspace first`);
     const args = ["--listen", listen, "--metrics-listen", ""];
     if (services) args.push("--services", services);
+    args.push(...extra);
     const child = spawn(binary, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
     child.stderr!.on("data", (chunk) => (stderr += chunk));

@@ -187,6 +187,9 @@ impl Default for RuntimeSection {
     }
 }
 
+/// Smallest `server.max_response_bytes`: a streamed download's chunk and its header fit.
+const MIN_RESPONSE_BYTES: usize = 2 * terse_service_common::DOWNLOAD_CHUNK_BYTES;
+
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -549,6 +552,13 @@ impl Config {
                 }
                 if value == 0 {
                     bail!("{table}.{key} must be positive");
+                }
+                if table == "server.max_response_bytes" && value < MIN_RESPONSE_BYTES {
+                    bail!(
+                        "{table}.{key} must be at least {MIN_RESPONSE_BYTES} (streamed downloads \
+                         send chunks of {} bytes)",
+                        terse_service_common::DOWNLOAD_CHUNK_BYTES
+                    );
                 }
             }
         }

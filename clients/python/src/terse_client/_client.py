@@ -130,8 +130,24 @@ class _SyncInvoker:
                 time.sleep(delay)
                 delay *= 2
 
+    def download(self, method: Callable, request_factory: Callable[[], Any], post: Callable):
+        """A server-streaming call whose messages are all read, then passed to ``post``."""
+        return self.call(method, request_factory, lambda parts: post(list(parts)))
+
 
 class _AsyncInvoker(_SyncInvoker):
+    async def download(self, method: Callable, request_factory: Callable[[], Any], post: Callable):
+        delay = self.backoff
+        for attempt in range(self.retries + 1):
+            try:
+                call = method(request_factory(), timeout=self.timeout, metadata=self.metadata)
+                return post([part async for part in call])
+            except grpc.aio.AioRpcError as error:
+                if error.code() != grpc.StatusCode.UNAVAILABLE or attempt == self.retries:
+                    raise
+                await asyncio.sleep(delay)
+                delay *= 2
+
     async def call(self, method: Callable, request_factory: Callable[[], Any], post: Callable):
         delay = self.backoff
         for attempt in range(self.retries + 1):
@@ -145,6 +161,22 @@ class _AsyncInvoker(_SyncInvoker):
                     raise
                 await asyncio.sleep(delay)
                 delay *= 2
+
+
+def _assemble(parts: list) -> tuple[Any, bytes]:
+    """The first message of a ``DecodeStream`` (its header fields) and the whole file, each
+    chunk's offset checked against the bytes before it."""
+    if not parts:
+        raise ValueError("DecodeStream ended without a message")
+    data = bytearray()
+    for part in parts:
+        if part.HasField("chunk"):
+            if part.chunk.offset != len(data):
+                raise ValueError(
+                    f"DecodeStream chunk at offset {part.chunk.offset} follows {len(data)} bytes"
+                )
+            data += part.chunk.data
+    return parts[0], bytes(data)
 
 
 class _Service:
@@ -171,6 +203,14 @@ class _Service:
                 yield module.EncodeStreamRequest(chunk=chunk)
 
         return self._invoker.call(self._stub.EncodeStream, parts, result)
+
+    def _download(self, request, build: Callable[[Any, bytes], Any]):
+        """``DecodeStream``: the output comes back in chunks, so its size is not bounded by
+        the server's response-size limit; ``build`` makes the unary response from the first
+        message and the file."""
+        return self._invoker.download(
+            self._stub.DecodeStream, lambda: request, lambda parts: build(*_assemble(parts))
+        )
 
 
 class ImageService(_Service):
@@ -202,11 +242,20 @@ class ImageService(_Service):
         return self._upload(image_pb2, "image", _read(image), options)
 
     def decode(self, bitstream: bytes, *, format: str = "png") -> image_pb2.DecodeResponse:
-        """Decodes a bitstream to ``png``, ``webp`` or ``raw_rgb8``."""
-        request = image_pb2.DecodeRequest(
-            bitstream=bytes(bitstream), format=_choice(_IMAGE_FORMATS, format, "image format")
+        """Decodes a bitstream to ``png``, ``webp`` or ``raw_rgb8`` (through ``DecodeStream``,
+        so the image's size is not bounded by the message-size limits)."""
+        code = _choice(_IMAGE_FORMATS, format, "image format")
+        request = image_pb2.DecodeStreamRequest(bitstream=bytes(bitstream), format=code)
+        return self._download(
+            request,
+            lambda header, data: image_pb2.DecodeResponse(
+                image=data,
+                format=code,
+                width=header.width,
+                height=header.height,
+                channels=header.channels,
+            ),
         )
-        return self._unary("Decode", request)
 
 
 class AudioService(_Service):
@@ -238,8 +287,17 @@ class AudioService(_Service):
         return self._upload(audio_pb2, "audio", _read(audio), options)
 
     def decode(self, bitstream: bytes) -> audio_pb2.DecodeResponse:
-        """Decodes a bitstream to 16-bit WAV (``DecodeResponse.wav``)."""
-        return self._unary("Decode", audio_pb2.DecodeRequest(bitstream=bytes(bitstream)))
+        """Decodes a bitstream to 16-bit WAV (``DecodeResponse.wav``), through
+        ``DecodeStream``."""
+        return self._download(
+            audio_pb2.DecodeStreamRequest(bitstream=bytes(bitstream)),
+            lambda header, data: audio_pb2.DecodeResponse(
+                wav=data,
+                sample_rate=header.sample_rate,
+                channels=header.channels,
+                frames=header.frames,
+            ),
+        )
 
 
 class SplatService(_Service):
@@ -256,13 +314,21 @@ class SplatService(_Service):
     def decode(
         self, bitstream: bytes, *, format: str = "ply", spz_version: int = 0
     ) -> splat_pb2.DecodeResponse:
-        """Decodes to ``ply`` or ``spz`` (``spz_version`` 0: the latest)."""
-        request = splat_pb2.DecodeRequest(
-            bitstream=bytes(bitstream),
-            output_format=_choice(_SPLAT_FORMATS, format, "splat format"),
-            spz_version=spz_version,
+        """Decodes to ``ply`` or ``spz`` (``spz_version`` 0: the latest), through
+        ``DecodeStream``, so a scene over the message-size limits still decodes."""
+        code = _choice(_SPLAT_FORMATS, format, "splat format")
+        request = splat_pb2.DecodeStreamRequest(
+            bitstream=bytes(bitstream), output_format=code, spz_version=spz_version
         )
-        return self._unary("Decode", request)
+        return self._download(
+            request,
+            lambda header, data: splat_pb2.DecodeResponse(
+                scene=data,
+                format=code,
+                splat_count=header.splat_count,
+                sh_degree=header.sh_degree,
+            ),
+        )
 
     def info(self, data: Source) -> splat_pb2.InfoResponse:
         """Format, splat count and sections of a PLY, SPZ or terse file."""
