@@ -668,6 +668,14 @@ mod tests {
     }
 
     #[test]
+    fn a_response_limit_below_one_download_chunk_is_refused() {
+        let config: Config =
+            toml::from_str("[server.max_response_bytes]\ndefault = 131072\n").unwrap();
+        let err = config.resolve().unwrap_err().to_string();
+        assert!(err.contains("must be at least 2097152"), "{err}");
+    }
+
+    #[test]
     fn unknown_services_and_keys_are_rejected() {
         let mut config = Config::default();
         config.server.services = vec!["models".into(), "teleport".into()];
