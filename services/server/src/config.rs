@@ -315,9 +315,9 @@ pub struct VisionSection {
     /// Most float elements in any one input tensor (tokens, keys, frames); more gets
     /// RESOURCE_EXHAUSTED.
     pub max_elements: usize,
-    /// Most tokens per image for the methods whose cost grows with the square of the token
-    /// count (DivPrune, IDPruner, PruMerge/PruMerge+, ToMe); more gets RESOURCE_EXHAUSTED
-    /// before any work.
+    /// Most tokens per image for the methods whose time grows with the square of the token
+    /// count (DivPrune, IDPruner, PruMerge/PruMerge+, ToMe; their memory is O(256 · N)); more
+    /// gets RESOURCE_EXHAUSTED before any work.
     pub max_pairwise_tokens: usize,
 }
 

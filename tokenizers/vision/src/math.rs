@@ -52,3 +52,68 @@ pub fn check_finite(name: &str, values: ArrayView2<f32>) -> Result<()> {
         None => Ok(()),
     }
 }
+
+/// Rows of `a · bᵀ` computed per block of this many rows, so pairwise methods hold
+/// O(block · N) similarities instead of O(N²) (issue 18, finding 1).
+pub const SIMILARITY_BLOCK_ROWS: usize = 256;
+
+/// Calls `visit(i, row)` with row `i` of `a · bᵀ` for every row of `a` in order, computing
+/// [`SIMILARITY_BLOCK_ROWS`] rows at a time. Each block is the matching slice of the whole
+/// product (the same single-precision kernel), so results equal the unblocked product's.
+pub fn for_each_similarity_row(
+    a: ArrayView2<f32>,
+    b: ArrayView2<f32>,
+    mut visit: impl FnMut(usize, ArrayView1<f32>),
+) {
+    let bt = b.t();
+    for start in (0..a.nrows()).step_by(SIMILARITY_BLOCK_ROWS) {
+        let end = (start + SIMILARITY_BLOCK_ROWS).min(a.nrows());
+        let block = a.slice(ndarray::s![start..end, ..]).dot(&bt);
+        for (offset, row) in block.axis_iter(Axis(0)).enumerate() {
+            visit(start + offset, row);
+        }
+    }
+}
+
+/// Cosine similarities among the rows of a row-normalized matrix, for greedy methods that
+/// read one row per pick: the whole N × N matrix while it stays under
+/// [`Similarities::FULL_MATRIX_TOKENS`]² entries (one matrix product is faster than many
+/// row products), else each row computed when it is asked for (memory O(N)).
+pub struct Similarities<'a> {
+    normed: ArrayView2<'a, f32>,
+    full: Option<Array2<f32>>,
+}
+
+impl<'a> Similarities<'a> {
+    /// Up to this many tokens the whole matrix is held (4096² f32 = 64 MiB).
+    pub const FULL_MATRIX_TOKENS: usize = 4096;
+
+    /// Similarities of `normed`'s rows, held whole up to [`Self::FULL_MATRIX_TOKENS`] rows.
+    pub fn new(normed: ArrayView2<'a, f32>) -> Self {
+        Self::with_full_limit(normed, Self::FULL_MATRIX_TOKENS)
+    }
+
+    /// As [`Self::new`] with another limit (tests force the row-by-row path with 0).
+    pub fn with_full_limit(normed: ArrayView2<'a, f32>, full_limit: usize) -> Self {
+        let full = (normed.nrows() <= full_limit).then(|| normed.dot(&normed.t()));
+        Self { normed, full }
+    }
+
+    /// Row `i`: the similarity of token `i` to every token.
+    pub fn row(&self, i: usize) -> std::borrow::Cow<'_, [f32]> {
+        match &self.full {
+            Some(full) => std::borrow::Cow::Borrowed(
+                full.row(i)
+                    .to_slice()
+                    .expect("a row of an owned matrix is contiguous"),
+            ),
+            None => {
+                let row = self
+                    .normed
+                    .slice(ndarray::s![i..i + 1, ..])
+                    .dot(&self.normed.t());
+                std::borrow::Cow::Owned(row.into_raw_vec_and_offset().0)
+            }
+        }
+    }
+}

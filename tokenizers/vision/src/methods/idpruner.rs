@@ -5,7 +5,7 @@ use ndarray::ArrayView2;
 use super::{Reduction, check_tokens, keep_only};
 use crate::{
     error::{Result, invalid},
-    math::{argmax, normalize_rows},
+    math::{Similarities, argmax, normalize_rows},
 };
 
 /// Added to the denominator of the min–max normalization of importance.
@@ -63,8 +63,7 @@ pub fn idpruner(
         .map(|&w| (w - lo) / (hi - lo + IMPORTANCE_EPSILON))
         .collect();
     let normed = normalize_rows(tokens);
-    // One matrix product up front: k matrix–vector products would re-read all tokens k times.
-    let sim = normed.dot(&normed.t());
+    let sim = Similarities::new(normed.view());
     let mut selected = vec![false; n];
     let mut redundancy = vec![0f64; n];
     let mut kept = Vec::with_capacity(k);
@@ -78,7 +77,7 @@ pub fn idpruner(
         }));
         selected[next] = true;
         kept.push(next);
-        for (r, &s) in redundancy.iter_mut().zip(sim.row(next)) {
+        for (r, &s) in redundancy.iter_mut().zip(sim.row(next).iter()) {
             let sim = f64::from(s);
             *r = if step == 0 { sim } else { r.max(sim) };
         }

@@ -5,7 +5,7 @@ use ndarray::{Array1, Array2, ArrayView2, Axis};
 use super::{Reduction, check_attention, check_per_token, check_tokens};
 use crate::{
     error::{Result, invalid},
-    math::normalize_rows,
+    math::{for_each_similarity_row, normalize_rows},
 };
 
 /// How many tokens PruMerge keeps.
@@ -85,18 +85,19 @@ pub fn prumerge(
     }
     let complement: Vec<usize> = (0..n).filter(|&i| !chosen[i]).collect();
     let normed = normalize_rows(keys);
-    let kept_sims = normed.select(Axis(0), &idx).dot(&normed.t());
     let d = tokens.ncols();
     let row = |i: usize| tokens.row(i).mapv(f64::from);
     let mut updated: Vec<(usize, Array1<f64>)> = Vec::with_capacity(idx.len());
-    for (p, &i) in idx.iter().enumerate() {
+    let kept_rows = normed.select(Axis(0), &idx);
+    for_each_similarity_row(kept_rows.view(), normed.view(), |p, kept_sims| {
+        let i = idx[p];
         let rest: Vec<usize> = idx[..p]
             .iter()
             .chain(&idx[p + 1..])
             .chain(&complement)
             .copied()
             .collect();
-        let sims: Vec<f64> = rest.iter().map(|&j| f64::from(kept_sims[[p, j]])).collect();
+        let sims: Vec<f64> = rest.iter().map(|&j| f64::from(kept_sims[j])).collect();
         let mut pick: Vec<usize> = (0..rest.len()).collect();
         pick.sort_by(|&a, &b| sims[b].total_cmp(&sims[a]).then(a.cmp(&b)));
         let mut value = row(i);
@@ -104,7 +105,7 @@ pub fn prumerge(
             value.scaled_add(attn[rest[q]], &row(rest[q]));
         }
         updated.push((i, value));
-    }
+    });
     updated.sort_by_key(|(i, _)| *i);
     let mut extra = Array1::<f64>::zeros(d);
     for &c in &complement {

@@ -5,7 +5,7 @@ use ndarray::{Array2, ArrayView2, Axis};
 use super::{Reduction, check_per_token, check_tokens};
 use crate::{
     error::{Result, invalid},
-    math::normalize_rows,
+    math::{for_each_similarity_row, normalize_rows},
 };
 
 /// ToMe (facebookresearch/ToMe `bipartite_soft_matching` + `merge_wavg`): tokens alternate into
@@ -45,27 +45,26 @@ pub fn tome(
     let normed = normalize_rows(metric);
     let a: Vec<usize> = (0..n).step_by(2).collect();
     let b: Vec<usize> = (1..n).step_by(2).collect();
-    let scores = normed
-        .select(Axis(0), &a)
-        .dot(&normed.select(Axis(0), &b).t());
-    let mut best: Vec<(f64, usize)> = a
-        .iter()
-        .enumerate()
-        .map(|(ai, &i)| {
+    let mut best: Vec<(f64, usize)> = Vec::with_capacity(a.len());
+    for_each_similarity_row(
+        normed.select(Axis(0), &a).view(),
+        normed.select(Axis(0), &b).view(),
+        |ai, scores| {
+            let i = a[ai];
             let mut top = (f64::NEG_INFINITY, 0usize);
-            for (bj, &j) in b.iter().enumerate() {
+            for (bj, (&j, &score)) in b.iter().zip(scores).enumerate() {
                 let score = if i < protected || j < protected {
                     f64::NEG_INFINITY
                 } else {
-                    f64::from(scores[[ai, bj]])
+                    f64::from(score)
                 };
                 if score > top.0 || bj == 0 {
                     top = (score, bj);
                 }
             }
-            top
-        })
-        .collect();
+            best.push(top);
+        },
+    );
     if b.is_empty() {
         best.iter_mut().for_each(|t| *t = (f64::NEG_INFINITY, 0));
     }

@@ -6,7 +6,7 @@ use ndarray::{Array1, Array2, ArrayView2, Axis};
 use super::{Reduction, check_attention, check_per_token, check_tokens, keep_only};
 use crate::{
     error::{Result, invalid},
-    math::{argmax, normalize_rows, top_k},
+    math::{argmax, for_each_similarity_row, normalize_rows, top_k},
 };
 
 /// FasterVLM: keeps the `k` tokens with the highest [CLS] attention averaged over heads.
@@ -75,11 +75,13 @@ pub fn visionzip(
     let targets: Vec<usize> = target_pos.iter().map(|&p| rest[p]).collect();
     let others: Vec<usize> = (0..r).filter(|&p| !is_target[p]).collect();
     let other_rows: Vec<usize> = others.iter().map(|&p| rest[p]).collect();
-    let sims = normed
-        .select(Axis(0), &other_rows)
-        .dot(&normed.select(Axis(0), &targets).t());
-    for (o, &p) in others.iter().enumerate() {
-        let best = argmax(sims.row(o).iter().map(|&s| f64::from(s)));
+    let mut best_target = Vec::with_capacity(others.len());
+    for_each_similarity_row(
+        normed.select(Axis(0), &other_rows).view(),
+        normed.select(Axis(0), &targets).view(),
+        |_, sims| best_target.push(argmax(sims.iter().map(|&s| f64::from(s)))),
+    );
+    for (&p, &best) in others.iter().zip(&best_target) {
         counts[best] += 1;
         for (acc, &v) in sums[best].iter_mut().zip(tokens.row(rest[p])) {
             *acc += f64::from(v);
