@@ -12,7 +12,9 @@ use terse_audio_io::{
 };
 use terse_proto::{audio::v1 as api, common::v1 as common};
 use terse_runtime::ModelRegistry;
-use terse_service_common::{collect_upload, download_chunks, run_blocking};
+use terse_service_common::{
+    MemoryBudget, Reservation, collect_upload, download_chunks, run_blocking,
+};
 use terse_walloc::{AudioLatents, WallocAudioCodec};
 use terse_walloc_host::{Hosted, decode_bands, latent_tensor, walloc_status};
 use tokio_stream::Stream;
@@ -36,6 +38,18 @@ pub struct AudioLimits {
 pub struct AudioService {
     codecs: Vec<Hosted<WallocAudioCodec>>,
     limits: AudioLimits,
+    memory: MemoryBudget,
+}
+
+/// Peak working memory per sample (frames × channels, at the codec's rate) in bytes, measured
+/// by `scripts/cost-model audio` (the rise of a fresh server's peak RSS over one request, 30 s
+/// and 120 s of 48 kHz stereo) plus about 10 %. Decoding runs the decoder network, so an
+/// encode that measures quality or returns the reconstruction costs as much as a decode.
+mod cost {
+    /// WaLLoC encode.
+    pub const ENCODE: u64 = 27;
+    /// WaLLoC decode.
+    pub const DECODE: u64 = 60;
 }
 
 fn audio_status(e: AudioError) -> Status {
@@ -54,12 +68,34 @@ struct Encoded {
 }
 
 impl AudioService {
-    /// Hosts every ready `walloc-audio` model of the registry.
-    pub fn from_registry(registry: &ModelRegistry, limits: AudioLimits) -> Result<Self, String> {
+    /// Hosts every ready `walloc-audio` model of the registry; calls reserve their working
+    /// memory from `memory`.
+    pub fn from_registry(
+        registry: &ModelRegistry,
+        limits: AudioLimits,
+        memory: MemoryBudget,
+    ) -> Result<Self, String> {
         Ok(Self {
             codecs: terse_walloc_host::host_all(registry)?,
             limits,
+            memory,
         })
+    }
+
+    /// Reserves `bytes_per_sample` for each of `frames` × `channels` samples, before the work.
+    fn reserve(
+        &self,
+        frames: u64,
+        channels: u64,
+        bytes_per_sample: u64,
+        what: &str,
+    ) -> Result<Reservation, Status> {
+        self.memory.reserve(
+            frames
+                .saturating_mul(channels)
+                .saturating_mul(bytes_per_sample),
+            &format!("{what} of {frames} frames × {channels} channels"),
+        )
     }
 
     /// Names of the hosted codecs.
@@ -115,7 +151,9 @@ impl AudioService {
         };
         let allow_resample = options.resample;
         let requested_bits = options.latent_bits;
-        let encoded = run_blocking(move || {
+        let codec_for_file = Arc::clone(&codec);
+        let (clip, resampled_from) = run_blocking(move || {
+            let codec = codec_for_file;
             let mut clip = decode_audio_file(&file, limits).map_err(audio_status)?;
             let mut resampled_from = 0;
             if clip.sample_rate != codec.sample_rate() {
@@ -130,6 +168,17 @@ impl AudioService {
                 resampled_from = clip.sample_rate;
                 clip = resample(&clip, codec.sample_rate()).map_err(audio_status)?;
             }
+            Ok((clip, resampled_from))
+        })
+        .await?;
+        let decodes = options.measure_quality || options.return_reconstruction;
+        let _memory = self.reserve(
+            clip.frames() as u64,
+            clip.channels() as u64,
+            if decodes { cost::DECODE } else { cost::ENCODE },
+            "audio encode",
+        )?;
+        let encoded = run_blocking(move || {
             let shift = codec.shift_for(requested_bits).map_err(walloc_status)?;
             let (bitstream, latents) = codec
                 .encode(clip.samples.view(), clip.sample_rate, shift)
@@ -217,6 +266,11 @@ impl AudioService {
             &[terse_entropy::CodecId::WallocAudio],
         )?;
         let hosted = terse_walloc_host::codec_for_bitstream(&self.codecs, &bitstream)?;
+        let (frames, channels) = terse_entropy::Container::parse(&bitstream)
+            .ok()
+            .and_then(|c| Some((c.u64("frames").ok()?, c.u64("channels").ok()?)))
+            .unwrap_or((0, 0));
+        let _memory = self.reserve(frames, channels, cost::DECODE, "audio decode")?;
         let codec = Arc::clone(&hosted.codec);
         let max_frames = self.max_frames(&codec);
         let latents = run_blocking(move || {

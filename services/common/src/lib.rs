@@ -20,6 +20,8 @@ use std::{
 pub struct CallScope {
     /// Kept alive (never read) while the call or any of its blocking work runs.
     _hold: Option<Arc<dyn Any + Send + Sync>>,
+    /// Held the same way: what the call reserved while it ran (its working memory).
+    reservations: Arc<std::sync::Mutex<Vec<Box<dyn Any + Send>>>>,
     ended: Arc<AtomicBool>,
 }
 
@@ -29,7 +31,7 @@ impl CallScope {
     pub fn new(hold: Arc<dyn Any + Send + Sync>) -> Self {
         Self {
             _hold: Some(hold),
-            ended: Arc::default(),
+            ..Self::default()
         }
     }
 
@@ -46,6 +48,85 @@ impl CallScope {
 
 tokio::task_local! {
     static CALL: CallScope;
+}
+
+/// Working memory shared by the calls of one server (issue 18, finding 4). Each call that can
+/// allocate in proportion to its input reserves its estimate (see [`MemoryBudget::reserve`])
+/// before the work starts; the reservation lasts until the call and all its blocking work have
+/// ended, so no request can buy more than the budget, and all calls together stay within it.
+#[derive(Clone)]
+pub struct MemoryBudget {
+    mebibytes: Arc<tokio::sync::Semaphore>,
+    total_mebibytes: u32,
+}
+
+impl MemoryBudget {
+    /// A budget of `bytes` (rounded down to whole MiB, at most 4 PiB).
+    pub fn new(bytes: u64) -> Self {
+        let total = u32::try_from(bytes >> 20)
+            .unwrap_or(u32::MAX)
+            .min(tokio::sync::Semaphore::MAX_PERMITS as u32);
+        Self {
+            mebibytes: Arc::new(tokio::sync::Semaphore::new(total as usize)),
+            total_mebibytes: total,
+        }
+    }
+
+    /// MiB not reserved at the moment.
+    pub fn available_mebibytes(&self) -> usize {
+        self.mebibytes.available_permits()
+    }
+
+    /// Reserves `bytes` of working memory for the current call, held until the call and its
+    /// blocking work have ended (outside a call: until the returned guard drops). Refused with
+    /// RESOURCE_EXHAUSTED when the request alone needs more than the whole budget (it can
+    /// never run here), or when calls in flight hold too much of it right now (try again).
+    /// `what` describes the request in the message (e.g. `MLIC decode of 4096x4096 pixels`).
+    pub fn reserve(&self, bytes: u64, what: &str) -> Result<Reservation, Status> {
+        let needed = bytes.div_ceil(1 << 20).max(1);
+        if needed > u64::from(self.total_mebibytes) {
+            return Err(Status::resource_exhausted(format!(
+                "{what} needs about {needed} MiB of working memory, more than this server's \
+                 budget of {} MiB (server.max_work_memory_bytes)",
+                self.total_mebibytes
+            )));
+        }
+        let permit = Arc::clone(&self.mebibytes)
+            .try_acquire_many_owned(needed as u32)
+            .map_err(|_| {
+                Status::resource_exhausted(format!(
+                    "{what} needs about {needed} MiB of working memory; calls in flight hold \
+                     all but {} MiB of the server's {} MiB: try again later",
+                    self.mebibytes.available_permits(),
+                    self.total_mebibytes
+                ))
+            })?;
+        let permit = Arc::new(permit);
+        let _ = CALL.try_with(|scope| {
+            scope
+                .reservations
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(Box::new(Arc::clone(&permit)));
+        });
+        Ok(Reservation { _permit: permit })
+    }
+}
+
+impl std::fmt::Debug for MemoryBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryBudget")
+            .field("total_mebibytes", &self.total_mebibytes)
+            .field("available_mebibytes", &self.available_mebibytes())
+            .finish()
+    }
+}
+
+/// A working-memory reservation (see [`MemoryBudget::reserve`]); inside a call the call's
+/// scope holds it too, so dropping this guard early releases nothing.
+#[must_use = "outside a call the reservation ends when this guard drops"]
+pub struct Reservation {
+    _permit: Arc<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// In blocking work started by [`run_blocking`]: whether its call has already ended (deadline,
@@ -123,6 +204,60 @@ mod scope_tests {
             "the permit is released when the work ends"
         );
         assert!(!call_ended(), "outside blocking work nothing has ended");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn memory_reservations_last_as_long_as_the_work_of_their_call() {
+        let budget = MemoryBudget::new(100 << 20);
+        let too_big = budget.reserve(101 << 20, "a huge request").err().unwrap();
+        assert_eq!(too_big.code(), tonic::Code::ResourceExhausted);
+        assert!(
+            too_big
+                .message()
+                .contains("more than this server's budget of 100 MiB")
+        );
+
+        let (started, wait) = std::sync::mpsc::channel::<()>();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let scope = CallScope::new(Arc::new(()));
+        let in_call = budget.clone();
+        let call = scope.clone().run(async move {
+            let _reserved = in_call.reserve(60 << 20, "a request")?;
+            run_blocking(move || {
+                started.send(()).unwrap();
+                released.recv().unwrap();
+                Ok(())
+            })
+            .await
+        });
+        let handle = tokio::spawn(call);
+        tokio::task::spawn_blocking(move || wait.recv().unwrap())
+            .await
+            .unwrap();
+        // The call is abandoned; its blocking work still holds the 60 MiB.
+        handle.abort();
+        drop(scope);
+        assert_eq!(budget.available_mebibytes(), 40);
+        let busy = budget.reserve(50 << 20, "another request").err().unwrap();
+        assert!(
+            busy.message().contains("try again later"),
+            "{}",
+            busy.message()
+        );
+        release.send(()).unwrap();
+        for _ in 0..200 {
+            if budget.available_mebibytes() == 100 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            budget.available_mebibytes(),
+            100,
+            "released when the work ends"
+        );
+        let fits = budget.reserve(50 << 20, "another request");
+        assert!(fits.is_ok());
     }
 }
 

@@ -13,7 +13,7 @@ use terse_entropy::CodecId;
 use terse_mlic::MlicCodec;
 use terse_proto::{common::v1 as common, image::v1 as api};
 use terse_runtime::ModelRegistry;
-use terse_service_common::{collect_upload, download_chunks, echo, run_blocking};
+use terse_service_common::{MemoryBudget, collect_upload, download_chunks, echo, run_blocking};
 use terse_walloc::{ImageFormat, Latents, WallocImageCodec, decode_image_file, encode_image_file};
 use terse_walloc_host::{Hosted, WallocModel, decode_bands, latent_tensor, walloc_status};
 use tokio_stream::Stream;
@@ -37,21 +37,79 @@ pub struct ImageLimits {
     pub max_bytes: usize,
 }
 
+/// Peak working memory per pixel in bytes, measured by `scripts/cost-model image` (the rise
+/// of a fresh server's peak RSS over one request, 1024² and 2048² images) plus about 10 %.
+/// Decoding runs the synthesis network, so an encode that measures quality or returns the
+/// reconstruction costs as much as a decode.
+mod cost {
+    /// MLIC encode (analysis network and entropy coding).
+    pub const MLIC_ENCODE: u64 = 480;
+    /// MLIC decode (synthesis network).
+    pub const MLIC_DECODE: u64 = 1100;
+    /// WaLLoC encode (wavelet and linear encoder in Rust).
+    pub const WALLOC_ENCODE: u64 = 70;
+    /// WaLLoC decode (decoder network).
+    pub const WALLOC_DECODE: u64 = 220;
+}
+
 /// The service.
 pub struct ImageService {
     codecs: Vec<Hosted<WallocImageCodec>>,
     mlic: Vec<HostedMlic>,
     limits: ImageLimits,
+    memory: MemoryBudget,
+}
+
+/// Width × height an image file declares in its header (0 when unreadable: decoding then
+/// refuses it with the precise reason).
+fn declared_pixels(file: &[u8]) -> (u64, String) {
+    image::ImageReader::new(std::io::Cursor::new(file))
+        .with_guessed_format()
+        .ok()
+        .and_then(|reader| reader.into_dimensions().ok())
+        .map_or((0, "an image".into()), |(w, h)| {
+            (u64::from(w) * u64::from(h), format!("{w}x{h} pixels"))
+        })
+}
+
+/// Width × height a bitstream's header declares (0 when unreadable).
+fn bitstream_pixels(bitstream: &[u8]) -> (u64, String) {
+    terse_entropy::Container::parse(bitstream)
+        .ok()
+        .and_then(|c| Some((c.u64("width").ok()?, c.u64("height").ok()?)))
+        .map_or((0, "a bitstream".into()), |(w, h)| {
+            (w.saturating_mul(h), format!("{w}x{h} pixels"))
+        })
 }
 
 impl ImageService {
-    /// Hosts every ready `walloc-image` and `mlic-image` model of the registry.
-    pub fn from_registry(registry: &ModelRegistry, limits: ImageLimits) -> Result<Self, String> {
+    /// Hosts every ready `walloc-image` and `mlic-image` model of the registry; calls reserve
+    /// their working memory from `memory`.
+    pub fn from_registry(
+        registry: &ModelRegistry,
+        limits: ImageLimits,
+        memory: MemoryBudget,
+    ) -> Result<Self, String> {
         Ok(Self {
             codecs: terse_walloc_host::host_all(registry)?,
             mlic: mlic::host_mlic(registry)?,
             limits,
+            memory,
         })
+    }
+
+    /// Reserves `bytes_per_pixel` × `pixels` of working memory for this call (its size being
+    /// `what`), before any work.
+    fn reserve(
+        &self,
+        (pixels, size): (u64, String),
+        bytes_per_pixel: u64,
+        what: &str,
+    ) -> Result<terse_service_common::Reservation, Status> {
+        self.memory.reserve(
+            pixels.saturating_mul(bytes_per_pixel),
+            &format!("{what} of {size}"),
+        )
     }
 
     /// Names of the hosted codecs.
@@ -152,6 +210,16 @@ impl ImageService {
             )));
         }
         let hosted = terse_walloc_host::pick(&self.codecs, &options.codec)?;
+        let decodes = options.measure_quality || options.return_reconstruction;
+        let _memory = self.reserve(
+            declared_pixels(&image),
+            if decodes {
+                cost::WALLOC_DECODE
+            } else {
+                cost::WALLOC_ENCODE
+            },
+            "WaLLoC encode",
+        )?;
         let codec = Arc::clone(&hosted.codec);
         let max_pixels = self.limits.max_pixels;
         let requested_bits = options.latent_bits;
@@ -170,7 +238,7 @@ impl ImageService {
         let latent_bits = hosted.codec.weights().bits - latents.shift;
         let mut reconstruction = Vec::new();
         let mut notes = Vec::new();
-        if options.measure_quality || options.return_reconstruction {
+        if decodes {
             let decoded = self.reconstruct(hosted, latents).await?;
             (reconstruction, notes) = Self::measure(original, decoded, &options, &mut rate).await?;
         }
@@ -209,6 +277,15 @@ impl ImageService {
                     .join(", ")
             )));
         }
+        let _memory = self.reserve(
+            declared_pixels(&image),
+            if options.measure_quality || options.return_reconstruction {
+                cost::MLIC_DECODE
+            } else {
+                cost::MLIC_ENCODE
+            },
+            "MLIC encode",
+        )?;
         let max_pixels = self.limits.max_pixels;
         let codec = Arc::clone(&hosted.codec);
         let (original, alpha, inputs) = run_blocking(move || {
@@ -299,6 +376,19 @@ impl ImageService {
             &[CodecId::WallocImage, CodecId::MlicImage],
         )?;
         let is_mlic = codec == Some(CodecId::MlicImage);
+        let _memory = if is_mlic {
+            self.reserve(
+                bitstream_pixels(&bitstream),
+                cost::MLIC_DECODE,
+                "MLIC decode",
+            )?
+        } else {
+            self.reserve(
+                bitstream_pixels(&bitstream),
+                cost::WALLOC_DECODE,
+                "WaLLoC decode",
+            )?
+        };
         let decoded = if is_mlic {
             self.decode_mlic(bitstream).await?
         } else {

@@ -121,6 +121,10 @@ pub struct ServerSection {
     pub max_request_bytes: BTreeMap<String, usize>,
     /// Largest response message per service, in bytes (`default` applies to unnamed services).
     pub max_response_bytes: BTreeMap<String, usize>,
+    /// Working memory all calls together may reserve, in bytes: each image, audio and splat
+    /// call reserves its estimate (docs/operations.md) before its work, and one over the whole
+    /// budget or over what is free gets RESOURCE_EXHAUSTED.
+    pub max_work_memory_bytes: u64,
 }
 
 impl Default for ServerSection {
@@ -139,6 +143,7 @@ impl Default for ServerSection {
                 "default".to_string(),
                 DEFAULT_MAX_RESPONSE_BYTES,
             )]),
+            max_work_memory_bytes: 8 << 30,
         }
     }
 }
@@ -561,6 +566,9 @@ impl Config {
                     );
                 }
             }
+        }
+        if self.server.max_work_memory_bytes < 1 << 20 {
+            bail!("server.max_work_memory_bytes must be at least 1 MiB");
         }
         if self.server.max_concurrent_requests == 0 {
             bail!("server.max_concurrent_requests must be positive");

@@ -10,6 +10,7 @@ use terse_models_service::{ModelRepository, ModelRepositoryServiceServer};
 use terse_runtime::{
     ExecutionObserver, ModelRegistry, ModelState, OnnxRuntime, resolve_library_path,
 };
+use terse_service_common::MemoryBudget;
 use terse_splat_service::{SplatLimits, SplatService, SplatServiceServer};
 use terse_vision_service::{VisionLimits, VisionService, VisionServiceServer};
 use tokio::{net::TcpListener, sync::watch};
@@ -293,6 +294,7 @@ pub async fn start(resolved: Resolved) -> anyhow::Result<Running> {
             }
         }
     };
+    let memory = MemoryBudget::new(server.max_work_memory_bytes);
     let mut image = None;
     build(ServiceKind::Image, &mut || {
         let built = ImageService::from_registry(
@@ -301,6 +303,7 @@ pub async fn start(resolved: Resolved) -> anyhow::Result<Running> {
                 max_pixels: resolved.config.image.max_pixels,
                 max_bytes: resolved.config.image.max_bytes,
             },
+            memory.clone(),
         )?;
         tracing::info!(codecs = ?built.codec_names(), "image codecs");
         image = Some(built);
@@ -314,6 +317,7 @@ pub async fn start(resolved: Resolved) -> anyhow::Result<Running> {
                 max_seconds: resolved.config.audio.max_seconds,
                 max_bytes: resolved.config.audio.max_bytes,
             },
+            memory.clone(),
         )?;
         tracing::info!(codecs = ?built.codec_names(), "audio codecs");
         audio = Some(built);
@@ -403,10 +407,13 @@ pub async fn start(resolved: Resolved) -> anyhow::Result<Running> {
     });
     let (max_in, max_out) = limits(ServiceKind::Splat);
     let splat = resolved.services.contains(&ServiceKind::Splat).then(|| {
-        SplatServiceServer::new(SplatService::new(SplatLimits {
-            max_splats: resolved.config.splat.max_splats,
-            max_scene_bytes: resolved.config.splat.max_scene_bytes,
-        }))
+        SplatServiceServer::new(SplatService::new(
+            SplatLimits {
+                max_splats: resolved.config.splat.max_splats,
+                max_scene_bytes: resolved.config.splat.max_scene_bytes,
+            },
+            memory.clone(),
+        ))
         .max_decoding_message_size(max_in)
         .max_encoding_message_size(max_out)
     });

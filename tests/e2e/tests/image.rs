@@ -485,3 +485,55 @@ async fn abandoned_work_keeps_its_permit_until_it_ends() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// Issue 18, finding 4: a request reserves its working memory (pixels × the codec's measured
+/// bytes per pixel) before any work; one over `server.max_work_memory_bytes` is refused at once.
+#[tokio::test]
+async fn requests_over_the_memory_budget_are_refused_before_any_work() {
+    let config =
+        ConfigFile::new("[server]\nservices = [\"image\"]\nmax_work_memory_bytes = 134217728\n");
+    let server = Server::start(&["--config", config.arg()]).await;
+    let mut client = client(&server).await;
+    let large = {
+        let image = image::RgbImage::from_fn(1024, 1024, |x, y| {
+            image::Rgb([(x / 4) as u8, (y / 4) as u8, ((x + y) / 8) as u8])
+        });
+        let mut png = Vec::new();
+        image
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        png
+    };
+    for codec in ["mlic-q3", ""] {
+        let request = |image: Vec<u8>| EncodeRequest {
+            image,
+            options: Some(EncodeOptions {
+                codec: codec.into(),
+                measure_quality: true,
+                ..Default::default()
+            }),
+        };
+        let started = std::time::Instant::now();
+        let refused = client
+            .encode(request(large.clone()))
+            .await
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(
+            refused.code(),
+            Code::ResourceExhausted,
+            "{codec}: {refused:?}"
+        );
+        assert!(
+            refused.message().contains("1024x1024 pixels")
+                && refused.message().contains("max_work_memory_bytes"),
+            "{codec}: {}",
+            refused.message()
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        // A small image fits, and its reservation is returned when it ends.
+        for _ in 0..3 {
+            client.encode(request(photo())).await.unwrap();
+        }
+    }
+}
