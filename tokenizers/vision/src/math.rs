@@ -99,6 +99,19 @@ impl<'a> Similarities<'a> {
         Self { normed, full }
     }
 
+    /// Calls `visit(i, row)` for every row in order: from the whole matrix when it is held,
+    /// else computed a block of rows at a time ([`for_each_similarity_row`]).
+    pub fn for_each_row(&self, mut visit: impl FnMut(usize, ArrayView1<f32>)) {
+        match &self.full {
+            Some(full) => {
+                for (i, row) in full.axis_iter(Axis(0)).enumerate() {
+                    visit(i, row);
+                }
+            }
+            None => for_each_similarity_row(self.normed, self.normed, visit),
+        }
+    }
+
     /// Row `i`: the similarity of token `i` to every token.
     pub fn row(&self, i: usize) -> std::borrow::Cow<'_, [f32]> {
         match &self.full {

@@ -5,7 +5,7 @@ use ndarray::ArrayView2;
 use super::{Reduction, check_tokens, keep_only};
 use crate::{
     error::Result,
-    math::{Similarities, argmax, for_each_similarity_row, normalize_rows},
+    math::{Similarities, argmax, normalize_rows},
 };
 
 /// DivPrune (vbdi/divprune): with distance `1 − cos`, the first pick is the token farthest from
@@ -22,8 +22,9 @@ fn divprune_with(tokens: ArrayView2<f32>, k: usize, full_limit: usize) -> Result
     let normed = normalize_rows(tokens);
     // Second-smallest distance of each column j over the rows i in order: the nearest other
     // token (self is 0). Computed a block of rows at a time.
+    let similarities = Similarities::with_full_limit(normed.view(), full_limit);
     let mut smallest = vec![[f64::INFINITY; 2]; n];
-    for_each_similarity_row(normed.view(), normed.view(), |_, row| {
+    similarities.for_each_row(|_, row| {
         for (column, &s) in smallest.iter_mut().zip(row) {
             let v = f64::from(1.0 - s);
             if v < column[0] {
@@ -37,7 +38,6 @@ fn divprune_with(tokens: ArrayView2<f32>, k: usize, full_limit: usize) -> Result
         .iter()
         .map(|s| if n == 1 { s[0] } else { s[1] })
         .collect();
-    let similarities = Similarities::with_full_limit(normed.view(), full_limit);
     let distance_row = |i: usize| -> Vec<f64> {
         similarities
             .row(i)
