@@ -188,7 +188,7 @@ test("the deadline is enforced", async () => {
   }
 });
 
-test("examples print what the README says", async () => {
+test("examples print what docs/sdks.md says", async () => {
   const run = promisify(execFile);
   const example = (name: string) => join(__dirname, "..", "examples", name);
   const out = join(tmpdir(), `terse-ts-${process.pid}.png`);
