@@ -164,19 +164,21 @@ pub async fn run_blocking<T: Send + 'static>(
 mod scope_tests {
     use super::*;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn blocking_work_holds_the_scope_and_sees_the_end_of_its_call() {
-        let permit: Arc<dyn Any + Send + Sync> = Arc::new(());
-        let weak = Arc::downgrade(&permit);
-        let scope = CallScope::new(permit);
+    /// Runs a call in `scope` that first calls `prepare` (holding what it returns) and then
+    /// starts blocking work that waits to be released; abandons the call (as a deadline does)
+    /// once the work runs, and returns the work's release.
+    async fn abandon_while_working(
+        scope: CallScope,
+        prepare: impl FnOnce() -> Result<Box<dyn Any + Send>, Status> + Send + 'static,
+    ) -> std::sync::mpsc::Sender<()> {
         let (started, wait) = std::sync::mpsc::channel::<()>();
         let (release, released) = std::sync::mpsc::channel::<()>();
-        let ended = scope.clone();
         let call = scope.run(async move {
+            let _held = prepare()?;
             run_blocking(move || {
                 started.send(()).unwrap();
                 released.recv().unwrap();
-                Ok(call_ended())
+                Ok(())
             })
             .await
         });
@@ -184,8 +186,28 @@ mod scope_tests {
         tokio::task::spawn_blocking(move || wait.recv().unwrap())
             .await
             .unwrap();
-        // The call is abandoned (as at a deadline): its work still holds the permit.
         handle.abort();
+        release
+    }
+
+    /// Whether `done` holds within a second.
+    async fn eventually(done: impl Fn() -> bool) -> bool {
+        for _ in 0..200 {
+            if done() {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        done()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn blocking_work_holds_the_scope_and_sees_the_end_of_its_call() {
+        let permit: Arc<dyn Any + Send + Sync> = Arc::new(());
+        let weak = Arc::downgrade(&permit);
+        let scope = CallScope::new(permit);
+        let ended = scope.clone();
+        let release = abandon_while_working(scope, || Ok(Box::new(()))).await;
         ended.end();
         drop(ended);
         assert!(
@@ -193,14 +215,8 @@ mod scope_tests {
             "the permit is held while the work runs"
         );
         release.send(()).unwrap();
-        for _ in 0..200 {
-            if weak.upgrade().is_none() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
         assert!(
-            weak.upgrade().is_none(),
+            eventually(|| weak.upgrade().is_none()).await,
             "the permit is released when the work ends"
         );
         assert!(!call_ended(), "outside blocking work nothing has ended");
@@ -216,27 +232,12 @@ mod scope_tests {
                 .message()
                 .contains("more than this server's budget of 100 MiB")
         );
-
-        let (started, wait) = std::sync::mpsc::channel::<()>();
-        let (release, released) = std::sync::mpsc::channel::<()>();
-        let scope = CallScope::new(Arc::new(()));
         let in_call = budget.clone();
-        let call = scope.clone().run(async move {
-            let _reserved = in_call.reserve(60 << 20, "a request")?;
-            run_blocking(move || {
-                started.send(()).unwrap();
-                released.recv().unwrap();
-                Ok(())
-            })
-            .await
-        });
-        let handle = tokio::spawn(call);
-        tokio::task::spawn_blocking(move || wait.recv().unwrap())
-            .await
-            .unwrap();
-        // The call is abandoned; its blocking work still holds the 60 MiB.
-        handle.abort();
-        drop(scope);
+        let release = abandon_while_working(CallScope::new(Arc::new(())), move || {
+            Ok(Box::new(in_call.reserve(60 << 20, "a request")?))
+        })
+        .await;
+        // The call was abandoned; its blocking work still holds the 60 MiB.
         assert_eq!(budget.available_mebibytes(), 40);
         let busy = budget.reserve(50 << 20, "another request").err().unwrap();
         assert!(
@@ -245,19 +246,11 @@ mod scope_tests {
             busy.message()
         );
         release.send(()).unwrap();
-        for _ in 0..200 {
-            if budget.available_mebibytes() == 100 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-        assert_eq!(
-            budget.available_mebibytes(),
-            100,
+        assert!(
+            eventually(|| budget.available_mebibytes() == 100).await,
             "released when the work ends"
         );
-        let fits = budget.reserve(50 << 20, "another request");
-        assert!(fits.is_ok());
+        assert!(budget.reserve(50 << 20, "another request").is_ok());
     }
 }
 

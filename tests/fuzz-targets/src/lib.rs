@@ -133,6 +133,20 @@ pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The committed inputs of `target` under `fuzz/<folder>` (`corpus` or `regressions`),
+/// sorted; none when the folder does not exist.
+pub fn committed_inputs(folder: &str, target: &str) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(workspace().join("fuzz").join(folder).join(target)) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
 fn fixture(path: &str) -> Vec<u8> {
     std::fs::read(workspace().join("tests/fixtures").join(path))
         .unwrap_or_else(|e| panic!("fixture {path}: {e}"))

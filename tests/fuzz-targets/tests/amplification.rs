@@ -7,12 +7,13 @@
 
 use std::{
     alloc::{GlobalAlloc, Layout, System},
-    path::Path,
     sync::atomic::{AtomicUsize, Ordering},
     time::{Duration, Instant},
 };
 
-use terse_fuzz_targets::{MAX_ELEMENTS, MAX_FRAMES, MAX_PIXELS, MAX_SPLATS, TARGETS, workspace};
+use terse_fuzz_targets::{
+    MAX_ELEMENTS, MAX_FRAMES, MAX_PIXELS, MAX_SPLATS, TARGETS, committed_inputs,
+};
 
 /// The system allocator, counting live bytes and their peak.
 struct Counting;
@@ -80,21 +81,6 @@ fn work_bound(target: &str) -> usize {
     }
 }
 
-fn files(dir: &Path) -> Vec<Vec<u8>> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut paths: Vec<_> = entries
-        .map(|e| e.expect("readable entry").path())
-        .filter(|p| p.is_file())
-        .collect();
-    paths.sort();
-    paths
-        .iter()
-        .map(|p| std::fs::read(p).expect("corpus file"))
-        .collect()
-}
-
 /// Seeds with their 32-bit fields set to extreme values at every 4-byte step of the first
 /// 256 bytes (where headers declare sizes and counts).
 fn extreme_variants(seed: &[u8]) -> Vec<Vec<u8>> {
@@ -113,10 +99,11 @@ fn extreme_variants(seed: &[u8]) -> Vec<Vec<u8>> {
 fn no_input_buys_memory_or_time_out_of_proportion() {
     let mut report = Vec::new();
     for target in TARGETS {
-        let mut inputs = files(&workspace().join("fuzz/corpus").join(target.name));
-        inputs.extend(files(
-            &workspace().join("fuzz/regressions").join(target.name),
-        ));
+        let mut inputs: Vec<Vec<u8>> = ["corpus", "regressions"]
+            .iter()
+            .flat_map(|folder| committed_inputs(folder, target.name))
+            .map(|path| std::fs::read(path).expect("corpus file"))
+            .collect();
         for seed in (target.seeds)() {
             inputs.extend(extreme_variants(&seed));
             inputs.push(seed);

@@ -1,33 +1,19 @@
 //! Every fuzz target, in every CI run: the committed corpora and crash regressions replay
 //! without a panic, and random and mutated inputs return (Ok or a typed error) without one.
 
-use std::path::Path;
-
 use proptest::prelude::*;
-use terse_fuzz_targets::{TARGETS, Target, workspace};
-
-fn files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<_> = entries
-        .map(|e| e.expect("readable entry").path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    files
-}
+use terse_fuzz_targets::{TARGETS, Target, committed_inputs, workspace};
 
 #[test]
 fn committed_corpora_and_regressions_replay_without_a_panic() {
     for target in TARGETS {
-        let corpus = files(&workspace().join("fuzz/corpus").join(target.name));
+        let corpus = committed_inputs("corpus", target.name);
         assert!(
             !corpus.is_empty(),
             "fuzz/corpus/{} is empty: run scripts/fuzz",
             target.name
         );
-        let regressions = files(&workspace().join("fuzz/regressions").join(target.name));
+        let regressions = committed_inputs("regressions", target.name);
         for file in corpus.iter().chain(&regressions) {
             let data = std::fs::read(file).expect("corpus file");
             (target.run)(&data);
