@@ -58,7 +58,10 @@ async fn tls_with_bearer_tokens_from_file_and_environment() {
     ));
     // SAFETY: set before the server process is spawned; no other thread of this test binary
     // reads the environment concurrently.
-    unsafe { std::env::set_var("TERSE_TEST_TOKENS", format!("{TOKEN_FROM_ENV},")) };
+    #[allow(unsafe_code)]
+    unsafe {
+        std::env::set_var("TERSE_TEST_TOKENS", format!("{TOKEN_FROM_ENV},"))
+    };
     let server = Server::start(&[
         "--config",
         config.arg(),

@@ -2,8 +2,6 @@
 //! (symphonia) into planar `f32` samples with a duration limit checked while decoding, 16-bit
 //! PCM WAV writing (hound), and explicit resampling (rubato's FFT resampler).
 
-#![warn(missing_docs)]
-
 use std::io::Cursor;
 
 use ndarray::Array2;

@@ -11,7 +11,6 @@
 //!
 //! Everything that selects or builds a model is integer arithmetic or deterministic software
 //! floating point (`libm`), so a bitstream decodes identically on every machine.
-#![warn(missing_docs)]
 
 pub mod adaptive;
 pub mod conditional;

@@ -1,6 +1,5 @@
 //! 3D Gaussian splat scenes: [`ply`] and [`spz`] (v2–v4) I/O, and the terse [`codec`], a
 //! training-free compressor whose every stream is entropy-coded by `terse-entropy`.
-#![warn(missing_docs)]
 
 pub mod codec;
 pub mod error;

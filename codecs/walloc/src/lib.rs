@@ -8,7 +8,6 @@
 //! lossless WebP). Decoding maps integers to the decoder's input through a fixed table (so it
 //! is identical on every machine), runs the convolutional decoder behind [`BandDecoder`] (an
 //! ONNX model in the server), and inverts the wavelet packet.
-#![warn(missing_docs)]
 
 mod audio_codec;
 mod context;

@@ -5,7 +5,6 @@
 //!
 //! Lengths must be divisible by `2^levels` along every transformed axis: padding is the
 //! codec's job, not the transform's.
-#![warn(missing_docs)]
 
 mod filters;
 mod packet;

@@ -3,8 +3,6 @@
 //!
 //! Transport-free: services wrap [`ModelRegistry`] and map [`InferError`] to their status codes.
 
-#![warn(missing_docs)]
-
 pub mod error;
 pub mod library;
 pub mod manifest;

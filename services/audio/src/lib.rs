@@ -2,8 +2,6 @@
 //! repository (task `walloc-audio`); files in through symphonia, encoding in Rust, the decoder
 //! network through the model runtime, 16-bit WAV out.
 
-#![warn(missing_docs)]
-
 use std::{pin::Pin, sync::Arc};
 
 use ndarray::Array2;

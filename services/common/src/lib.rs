@@ -1,7 +1,5 @@
 //! Helpers shared by the terse gRPC services.
 
-#![warn(missing_docs)]
-
 use tonic::Status;
 
 use std::{

@@ -5,8 +5,6 @@
 //! `sentence-encoder`), optionally followed by LLMLingua-2 in the same call. Every network runs
 //! through the model runtime.
 
-#![warn(missing_docs)]
-
 mod classifier;
 mod encoder;
 

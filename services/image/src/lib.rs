@@ -3,8 +3,6 @@
 //! through the model runtime) and the MLIC-style codecs (task `mlic-image` + `mlic-analysis`,
 //! the high-quality mode: both networks through the runtime, the entropy model in integers).
 
-#![warn(missing_docs)]
-
 mod mlic;
 
 use std::{pin::Pin, sync::Arc};

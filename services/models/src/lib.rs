@@ -2,8 +2,6 @@
 //!
 //! Only conversion and status mapping live here; loading and execution are in `terse-runtime`.
 
-#![warn(missing_docs)]
-
 use std::sync::Arc;
 
 use terse_proto::{

@@ -3,8 +3,6 @@
 //! Only request handling, limits and status mapping live here; formats and coding are in
 //! `terse-splat`. Coding runs on the blocking pool so it never stalls the async runtime.
 
-#![warn(missing_docs)]
-
 use std::pin::Pin;
 
 use terse_entropy::Container;

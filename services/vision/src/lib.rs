@@ -3,8 +3,6 @@
 //! Request decoding (dtypes, shapes, batch splitting), defaults and status mapping live here;
 //! the reducers are in `terse-vision`. Work runs on the blocking pool.
 
-#![warn(missing_docs)]
-
 mod tensors;
 
 use ndarray::{Array2, ArrayView2};

@@ -2,8 +2,6 @@
 //! run the shipped models): a codec per ready model of its task in the registry, its decoder
 //! network run through the model runtime, and the gRPC status of every codec error.
 
-#![warn(missing_docs)]
-
 use std::{path::Path, sync::Arc};
 
 use ndarray::ArrayD;

@@ -20,8 +20,6 @@
 //! [`Options::budget_tolerance`] makes `target_token` a cap the output never exceeds, landing
 //! within a tolerance under it.
 
-#![warn(missing_docs)]
-
 mod percentile;
 
 pub use percentile::{Prob, Threshold, percentile, threshold};

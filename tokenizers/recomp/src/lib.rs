@@ -5,8 +5,6 @@
 //! and no sentence above it the result is empty: RECOMP's *selective augmentation* (prepend
 //! nothing rather than noise).
 
-#![warn(missing_docs)]
-
 use terse_text::TokenCounter;
 
 /// A retrieved document.

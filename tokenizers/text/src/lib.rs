@@ -4,8 +4,6 @@
 //! LLM's token counter (OpenAI cl100k_base, shipped inside `tiktoken-rs`), and sentence
 //! segmentation.
 
-#![warn(missing_docs)]
-
 use std::sync::Arc;
 
 use tokenizers::Tokenizer;

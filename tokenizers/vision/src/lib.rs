@@ -6,7 +6,6 @@
 //! the slot each input token went to. Each follows its reference implementation's rule; ties go
 //! to the lower token index. `reference/reference.py` is the NumPy reference the tests compare
 //! against.
-#![warn(missing_docs)]
 
 mod error;
 mod math;
