@@ -20,6 +20,9 @@ fn every_crate_uses_the_workspace_lints() {
             missing.push(member);
         }
     }
-    assert!(missing.is_empty(), "without [lints] workspace = true: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "without [lints] workspace = true: {missing:?}"
+    );
     assert!(manifest.contains("[workspace.lints.rust]"));
 }
