@@ -71,14 +71,16 @@ async fn work_stops_when_its_deadline_passes() {
         started.elapsed()
     );
     // ONNX Runtime checks its terminate flag between graph nodes, and one convolution over a
-    // 2048² image takes up to a second or two on a busy core: measure after that.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // 2048² image takes a second or two on a busy core: measure after that, and allow one
+    // more node's worth of CPU (a loaded CI machine). Unterminated, the encode keeps a core
+    // busy through the whole window (2.99 CPU-seconds of 3).
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let before = cpu_seconds(server.pid());
     tokio::time::sleep(Duration::from_secs(3)).await;
     let used = cpu_seconds(server.pid()) - before;
     assert!(
-        used < 0.5,
-        "the server used {used:.2} CPU seconds in the 3 s after the call's deadline"
+        used < 1.0,
+        "the server used {used:.2} CPU seconds in 3 s, from 3 s after the call's deadline"
     );
 }
 
