@@ -11,7 +11,7 @@ use terse_audio_io::{
 use terse_proto::{audio::v1 as api, common::v1 as common};
 use terse_runtime::ModelRegistry;
 use terse_service_common::{
-    MemoryBudget, Reservation, collect_upload, download_chunks, run_blocking,
+    MemoryBudget, Reservation, collect_upload, declared_fields, download_chunks, run_blocking,
 };
 use terse_walloc::{AudioLatents, WallocAudioCodec};
 use terse_walloc_host::{Hosted, decode_bands, latent_tensor, walloc_status};
@@ -264,10 +264,8 @@ impl AudioService {
             &[terse_entropy::CodecId::WallocAudio],
         )?;
         let hosted = terse_walloc_host::codec_for_bitstream(&self.codecs, &bitstream)?;
-        let (frames, channels) = terse_entropy::Container::parse(&bitstream)
-            .ok()
-            .and_then(|c| Some((c.u64("frames").ok()?, c.u64("channels").ok()?)))
-            .unwrap_or((0, 0));
+        let [frames, channels] =
+            declared_fields(&bitstream, ["frames", "channels"]).unwrap_or_default();
         let _memory = self.reserve(frames, channels, cost::DECODE, "audio decode")?;
         let codec = Arc::clone(&hosted.codec);
         let max_frames = self.max_frames(&codec);

@@ -16,10 +16,9 @@ use std::{
 /// bounded by the limit: issue 18, finding 3), and a flag that says the call has ended.
 #[derive(Clone, Default)]
 pub struct CallScope {
-    /// Kept alive (never read) while the call or any of its blocking work runs.
-    _hold: Option<Arc<dyn Any + Send + Sync>>,
-    /// Held the same way: what the call reserved while it ran (its working memory).
-    reservations: Arc<std::sync::Mutex<Vec<Box<dyn Any + Send>>>>,
+    /// Kept alive (never read) while the call or any of its blocking work runs: the call's
+    /// concurrency permit, and what it reserved while it ran (its working memory).
+    held: Arc<std::sync::Mutex<Vec<Box<dyn Any + Send>>>>,
     ended: Arc<AtomicBool>,
 }
 
@@ -27,10 +26,17 @@ impl CallScope {
     /// A scope keeping `hold` (e.g. the call's semaphore permit) alive while any of its work
     /// runs.
     pub fn new(hold: Arc<dyn Any + Send + Sync>) -> Self {
-        Self {
-            _hold: Some(hold),
-            ..Self::default()
-        }
+        let scope = Self::default();
+        scope.keep(Box::new(hold));
+        scope
+    }
+
+    /// Keeps `value` alive until the call and all its blocking work have ended.
+    fn keep(&self, value: Box<dyn Any + Send>) {
+        self.held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(value);
     }
 
     /// Marks the call as ended: work that checks [`call_ended`] stops early.
@@ -100,13 +106,7 @@ impl MemoryBudget {
                 ))
             })?;
         let permit = Arc::new(permit);
-        let _ = CALL.try_with(|scope| {
-            scope
-                .reservations
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .push(Box::new(Arc::clone(&permit)));
-        });
+        let _ = CALL.try_with(|scope| scope.keep(Box::new(Arc::clone(&permit))));
         Ok(Reservation { _permit: permit })
     }
 }
@@ -118,6 +118,18 @@ impl std::fmt::Debug for MemoryBudget {
             .field("available_mebibytes", &self.available_mebibytes())
             .finish()
     }
+}
+
+/// The `u64` header fields `keys` of a terse bitstream, for estimating a request's cost
+/// before its work (`None` when the container or a field is unreadable: decoding then refuses
+/// it with the precise reason).
+pub fn declared_fields<const N: usize>(bitstream: &[u8], keys: [&str; N]) -> Option<[u64; N]> {
+    let container = terse_entropy::Container::parse(bitstream).ok()?;
+    let mut values = [0; N];
+    for (value, key) in values.iter_mut().zip(keys) {
+        *value = container.u64(key).ok()?;
+    }
+    Some(values)
 }
 
 /// A working-memory reservation (see [`MemoryBudget::reserve`]); inside a call the call's

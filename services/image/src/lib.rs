@@ -11,7 +11,9 @@ use terse_entropy::CodecId;
 use terse_mlic::MlicCodec;
 use terse_proto::{common::v1 as common, image::v1 as api};
 use terse_runtime::ModelRegistry;
-use terse_service_common::{MemoryBudget, collect_upload, download_chunks, echo, run_blocking};
+use terse_service_common::{
+    MemoryBudget, collect_upload, declared_fields, download_chunks, echo, run_blocking,
+};
 use terse_walloc::{ImageFormat, Latents, WallocImageCodec, decode_image_file, encode_image_file};
 use terse_walloc_host::{Hosted, WallocModel, decode_bands, latent_tensor, walloc_status};
 use tokio_stream::Stream;
@@ -72,12 +74,9 @@ fn declared_pixels(file: &[u8]) -> (u64, String) {
 
 /// Width × height a bitstream's header declares (0 when unreadable).
 fn bitstream_pixels(bitstream: &[u8]) -> (u64, String) {
-    terse_entropy::Container::parse(bitstream)
-        .ok()
-        .and_then(|c| Some((c.u64("width").ok()?, c.u64("height").ok()?)))
-        .map_or((0, "a bitstream".into()), |(w, h)| {
-            (w.saturating_mul(h), format!("{w}x{h} pixels"))
-        })
+    declared_fields(bitstream, ["width", "height"]).map_or((0, "a bitstream".into()), |[w, h]| {
+        (w.saturating_mul(h), format!("{w}x{h} pixels"))
+    })
 }
 
 impl ImageService {
@@ -374,19 +373,12 @@ impl ImageService {
             &[CodecId::WallocImage, CodecId::MlicImage],
         )?;
         let is_mlic = codec == Some(CodecId::MlicImage);
-        let _memory = if is_mlic {
-            self.reserve(
-                bitstream_pixels(&bitstream),
-                cost::MLIC_DECODE,
-                "MLIC decode",
-            )?
+        let (bytes_per_pixel, what) = if is_mlic {
+            (cost::MLIC_DECODE, "MLIC decode")
         } else {
-            self.reserve(
-                bitstream_pixels(&bitstream),
-                cost::WALLOC_DECODE,
-                "WaLLoC decode",
-            )?
+            (cost::WALLOC_DECODE, "WaLLoC decode")
         };
+        let _memory = self.reserve(bitstream_pixels(&bitstream), bytes_per_pixel, what)?;
         let decoded = if is_mlic {
             self.decode_mlic(bitstream).await?
         } else {

@@ -514,21 +514,19 @@ impl Config {
                 *path = base.join(&*path);
             }
         };
-        if is_written("runtime.repository") {
-            rebase(&mut self.runtime.repository);
-        }
         for (key, path) in [
-            ("runtime.library", &mut self.runtime.library),
+            ("runtime.repository", Some(&mut self.runtime.repository)),
+            ("runtime.library", self.runtime.library.as_mut()),
             (
                 "runtime.sessions.tensorrt_engine_cache",
-                &mut self.runtime.sessions.tensorrt_engine_cache,
+                self.runtime.sessions.tensorrt_engine_cache.as_mut(),
             ),
-            ("tls.cert", &mut self.tls.cert),
-            ("tls.key", &mut self.tls.key),
-            ("tls.client_ca", &mut self.tls.client_ca),
-            ("auth.tokens_file", &mut self.auth.tokens_file),
+            ("tls.cert", self.tls.cert.as_mut()),
+            ("tls.key", self.tls.key.as_mut()),
+            ("tls.client_ca", self.tls.client_ca.as_mut()),
+            ("auth.tokens_file", self.auth.tokens_file.as_mut()),
         ] {
-            if let Some(path) = path.as_mut().filter(|_| is_written(key)) {
+            if let Some(path) = path.filter(|_| is_written(key)) {
                 rebase(path);
             }
         }
