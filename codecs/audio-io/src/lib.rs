@@ -242,6 +242,15 @@ pub fn resample(clip: &AudioClip, rate: u32) -> Result<AudioClip> {
     })
 }
 
+impl terse_core::Classify for AudioError {
+    fn kind(&self) -> terse_core::ErrorKind {
+        match self {
+            Self::Invalid(_) => terse_core::ErrorKind::InvalidInput,
+            Self::TooLarge(_) => terse_core::ErrorKind::TooLarge,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

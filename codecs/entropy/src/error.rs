@@ -22,3 +22,15 @@ pub enum EntropyError {
 
 /// Result alias of the entropy core.
 pub type Result<T> = std::result::Result<T, EntropyError>;
+
+impl terse_core::Classify for EntropyError {
+    fn kind(&self) -> terse_core::ErrorKind {
+        match self {
+            Self::Interrupted => terse_core::ErrorKind::Cancelled,
+            Self::InvalidModel(_) => terse_core::ErrorKind::Internal,
+            Self::Encode(_) | Self::Corrupt(_) | Self::Container(_) => {
+                terse_core::ErrorKind::InvalidInput
+            }
+        }
+    }
+}

@@ -1,4 +1,4 @@
-//! The codec: padding, the float stages behind [`Network`], the integer entropy model, and
+//! The codec: padding, the float stages behind [`terse_core::Network`], the integer entropy model, and
 //! the terse container (`CodecId::MlicImage`, sections `ZHAT` and one per slice pass).
 
 use std::{collections::BTreeMap, sync::Arc};
@@ -8,7 +8,7 @@ use ndarray::{Array3, Array4, ArrayD, Ix4};
 use terse_entropy::{CodecId, Container, ModelTag};
 
 use crate::{
-    MlicError, Network, Result,
+    MlicError, Result,
     entropy_model::{EntropyModel, RoundingCoder, SectionDecoder},
     rate::RatePoint,
 };
@@ -40,10 +40,6 @@ pub struct MlicCodec {
     entropy: Arc<EntropyModel>,
     model: ModelTag,
     rate: Option<RatePoint>,
-}
-
-fn stage(stage: &'static str) -> impl Fn(String) -> MlicError {
-    move |message| MlicError::Network { stage, message }
 }
 
 fn four(array: ArrayD<f32>, stage_name: &'static str, expect: [usize; 4]) -> Result<Array4<f32>> {
@@ -212,14 +208,6 @@ impl MlicCodec {
         }))
     }
 
-    /// Encodes an image: the analysis network (`g_a` + `h_a`), then [`MlicCodec::encode_latents`].
-    pub fn encode(&self, image: &RgbImage, analysis: &dyn Network) -> Result<Encoded> {
-        let outputs = analysis
-            .run(self.analysis_inputs(image)?)
-            .map_err(stage("analysis"))?;
-        self.encode_latents(image.width(), image.height(), outputs)
-    }
-
     /// Codes the analysis outputs `[y, z]` of a `width × height` image (padded as
     /// [`MlicCodec::image_tensor`] pads it) into a bitstream.
     pub fn encode_latents(
@@ -371,20 +359,6 @@ impl MlicCodec {
                     .clamp(0.0, 255.0) as u8
             }))
         }))
-    }
-
-    /// Decodes a bitstream to an image with the synthesis network.
-    pub fn decode(
-        &self,
-        bitstream: &[u8],
-        max_pixels: u64,
-        synthesis: &dyn Network,
-    ) -> Result<RgbImage> {
-        let (y_hat, width, height) = self.decode_latents(bitstream, max_pixels)?;
-        let outputs = synthesis
-            .run(vec![y_hat.into_dyn()])
-            .map_err(stage("synthesis"))?;
-        Self::reconstruct(outputs, width, height)
     }
 }
 

@@ -5,28 +5,19 @@
 //! Everything that selects an entropy model — hyper synthesis, context convolutions, entropy
 //! parameters, the scale-table index — is computed in fixed-point integers ([`int_net`]), so
 //! a bitstream decodes identically on every CPU, GPU and thread count. The float analysis
-//! (`g_a` + `h_a`) and synthesis (`g_s`) networks run behind the [`Network`] trait (ONNX
-//! Runtime in the service).
+//! (`g_a` + `h_a`) and synthesis (`g_s`) networks run behind [`terse_core::Network`] (ONNX
+//! Runtime in the server); [`MlicImage`] is a rate point with its networks.
 
 pub mod codec;
 pub mod entropy_model;
+mod hosted;
 pub mod int_net;
 pub mod rate;
 
 pub use codec::{Encoded, MlicCodec};
 pub use entropy_model::{ContextKind, EntropyModel};
+pub use hosted::MlicImage;
 pub use rate::{RatePoint, rate_point_name};
-
-/// A float network stage (ONNX graph) the codec calls: the analysis (`g_a` + `h_a`: image,
-/// and for a variable-rate model its gains → `[y, z]`) or the synthesis (`g_s`: `y_hat` →
-/// `[image]`).
-pub trait Network {
-    /// Runs the stage on its inputs (in graph order) and returns its outputs in graph order.
-    fn run(
-        &self,
-        inputs: Vec<ndarray::ArrayD<f32>>,
-    ) -> std::result::Result<Vec<ndarray::ArrayD<f32>>, String>;
-}
 
 /// Errors of the MLIC codec.
 #[derive(Debug, thiserror::Error)]
@@ -35,13 +26,13 @@ pub enum MlicError {
     #[error("model: {0}")]
     Model(String),
     /// The input image is unusable (size, format).
-    #[error("image: {0}")]
+    #[error("{0}")]
     Image(String),
     /// The bitstream is malformed, truncated or for another model.
     #[error("bitstream: {0}")]
     Bitstream(String),
     /// The declared size exceeds the configured limit.
-    #[error("too large: {0}")]
+    #[error("{0}")]
     TooLarge(String),
     /// A network stage failed.
     #[error("network {stage}: {message}")]
@@ -52,7 +43,7 @@ pub enum MlicError {
         message: String,
     },
     /// The entropy coder failed.
-    #[error(transparent)]
+    #[error("bitstream: {0}")]
     Entropy(#[from] terse_entropy::EntropyError),
 }
 

@@ -13,7 +13,7 @@ pub enum SplatError {
     #[error("{0}")]
     InvalidOptions(String),
     /// A terse container or entropy stream is corrupt.
-    #[error(transparent)]
+    #[error("bitstream: {0}")]
     Entropy(#[from] terse_entropy::EntropyError),
 }
 
@@ -22,4 +22,14 @@ pub type Result<T> = std::result::Result<T, SplatError>;
 
 pub(crate) fn malformed(message: impl Into<String>) -> SplatError {
     SplatError::Malformed(message.into())
+}
+
+impl terse_core::Classify for SplatError {
+    fn kind(&self) -> terse_core::ErrorKind {
+        match self {
+            Self::Malformed(_) | Self::InvalidOptions(_) => terse_core::ErrorKind::InvalidInput,
+            Self::TooLarge(_) => terse_core::ErrorKind::TooLarge,
+            Self::Entropy(e) => terse_core::Classify::kind(e),
+        }
+    }
 }

@@ -1,13 +1,10 @@
 //! The WaLLoC audio codec: 1-D wavelet packet of every channel (stereo models), latents
 //! `[L, 1, t]` with one latent step per `2^J` frames.
 
-use ndarray::{Array2, Array3, ArrayView2, Axis, Ix3};
+use ndarray::{Array2, Array3, ArrayView2, Axis};
 use terse_entropy::{CodecId, ModelTag};
 
-use crate::{
-    BandDecoder, EncoderWeights, Result, Signal, WallocError, image_codec::run_decoder,
-    latent::LatentCoder,
-};
+use crate::{EncoderWeights, Result, Signal, WallocError, latent::LatentCoder};
 
 /// Integer latents of one clip.
 #[derive(Debug, Clone, PartialEq)]
@@ -227,19 +224,5 @@ impl WallocAudioCodec {
                 (v - offset).clamp(-1.0, 1.0)
             },
         ))
-    }
-
-    /// Full decode: bitstream → latents → decoder network → samples `[channels, frames]`.
-    pub fn decode(
-        &self,
-        bitstream: &[u8],
-        decoder: &dyn BandDecoder,
-        max_frames: u64,
-    ) -> Result<Array2<f32>> {
-        let latents = self.decode_latents(bitstream, max_frames)?;
-        let bands = run_decoder(decoder, self.normal_latents(&latents).into_dyn())?
-            .into_dimensionality::<Ix3>()
-            .map_err(|e| WallocError::Decoder(format!("decoder output: {e}")))?;
-        self.reconstruct(bands.index_axis(Axis(0), 0), &latents)
     }
 }

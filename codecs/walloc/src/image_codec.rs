@@ -1,11 +1,9 @@
 //! The WaLLoC image codec: 2-D wavelet packet of RGB planes.
 
-use ndarray::{Array3, Array4, ArrayD, ArrayView3, Axis, Ix4};
+use ndarray::{Array3, Array4, ArrayView3, Axis};
 use terse_entropy::{CodecId, ModelTag};
 
-use crate::{
-    BandDecoder, EncoderWeights, Result, RgbImage, Signal, WallocError, latent::LatentCoder,
-};
+use crate::{EncoderWeights, Result, RgbImage, Signal, WallocError, latent::LatentCoder};
 
 /// Integer latents of one image.
 #[derive(Debug, Clone, PartialEq)]
@@ -200,30 +198,4 @@ impl WallocImageCodec {
             }))
         }))
     }
-
-    /// Full decode: bitstream → latents → decoder network → image.
-    pub fn decode(
-        &self,
-        bitstream: &[u8],
-        decoder: &dyn BandDecoder,
-        max_pixels: u64,
-    ) -> Result<RgbImage> {
-        let latents = self.decode_latents(bitstream, max_pixels)?;
-        let bands = run_decoder(decoder, self.normal_latents(&latents).into_dyn())?
-            .into_dimensionality::<Ix4>()
-            .map_err(|e| WallocError::Decoder(format!("decoder output: {e}")))?;
-        self.reconstruct(bands.index_axis(Axis(0), 0), latents.width, latents.height)
-    }
-}
-
-/// Runs the decoder network on a batch of one and checks the batch size of its output.
-pub(crate) fn run_decoder(decoder: &dyn BandDecoder, input: ArrayD<f32>) -> Result<ArrayD<f32>> {
-    let out = decoder.decode(input).map_err(WallocError::Decoder)?;
-    if out.shape().first() != Some(&1) {
-        return Err(WallocError::Decoder(format!(
-            "decoder returned shape {:?}, expected a batch of 1",
-            out.shape()
-        )));
-    }
-    Ok(out)
 }

@@ -6,11 +6,13 @@
 //! the bounded `ToUniform` squashing and rounding to integers in `±(2^(b−1) − 1)`, then a
 //! learned per-channel factorized prior codes the integers (instead of the reference's
 //! lossless WebP). Decoding maps integers to the decoder's input through a fixed table (so it
-//! is identical on every machine), runs the convolutional decoder behind [`BandDecoder`] (an
-//! ONNX model in the server), and inverts the wavelet packet.
+//! is identical on every machine), runs the convolutional decoder behind [`terse_core::Network`]
+//! (an ONNX model in the server; [`WallocImage`] and [`WallocAudio`] are the codecs with their
+//! networks), and inverts the wavelet packet.
 
 mod audio_codec;
 mod context;
+mod hosted;
 mod image_codec;
 mod image_io;
 mod latent;
@@ -18,14 +20,13 @@ mod metrics;
 mod weights;
 
 pub use audio_codec::{AudioLatents, WallocAudioCodec};
+pub use hosted::{WallocAudio, WallocImage, latent_tensor};
 pub use image::RgbImage;
 pub use image_codec::{Latents, WallocImageCodec};
 pub use image_io::{ImageFormat, decode_image_file, encode_image_file};
 pub use latent::LatentCoding;
 pub use metrics::{audio_psnr, ms_ssim, ms_ssim_scaled, psnr, snr};
 pub use weights::{EncoderWeights, Signal};
-
-use ndarray::ArrayD;
 
 /// Why an image could not be coded.
 #[derive(Debug, thiserror::Error)]
@@ -43,16 +44,9 @@ pub enum WallocError {
     #[error("decoder: {0}")]
     Decoder(String),
     /// A container or entropy stream is corrupt.
-    #[error(transparent)]
+    #[error("bitstream: {0}")]
     Entropy(#[from] terse_entropy::EntropyError),
 }
 
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, WallocError>;
-
-/// Runs the decoder network: normal-domain latents `[1, L, h, w]` (audio: `[1, L, t]`) →
-/// wavelet bands `[1, bands, h, w]` (audio: `[1, bands, t]`).
-pub trait BandDecoder {
-    /// Decodes one latent tensor.
-    fn decode(&self, normal_latent: ArrayD<f32>) -> std::result::Result<ArrayD<f32>, String>;
-}

@@ -50,3 +50,15 @@ pub enum InferError {
     #[error("model execution failed: {0}")]
     Execution(String),
 }
+
+impl terse_core::Classify for InferError {
+    fn kind(&self) -> terse_core::ErrorKind {
+        use terse_core::ErrorKind;
+        match self {
+            Self::NotFound(_) => ErrorKind::NotFound,
+            Self::Unavailable(_) => ErrorKind::Unavailable,
+            Self::InvalidInput(_) => ErrorKind::InvalidInput,
+            Self::Execution(_) => ErrorKind::Internal,
+        }
+    }
+}

@@ -17,7 +17,7 @@ use crate::{
     error::InferError,
     manifest::{ManifestEntry, TensorSpec},
     provider::{Fallback, ProviderKind},
-    tensor::{DataType, TensorData},
+    tensor::TensorData,
 };
 
 /// Told about every model execution, e.g. to feed Prometheus histograms.
@@ -125,7 +125,7 @@ fn graph_spec_mismatch(spec: &TensorSpec, outlet: &ort::value::Outlet) -> Option
     let ort::value::ValueType::Tensor { ty, shape, .. } = outlet.dtype() else {
         return Some(format!("`{}` is not a tensor in the ONNX graph", spec.name));
     };
-    if DataType::from_ort(*ty) != Some(spec.datatype) {
+    if crate::tensor::data_type_from_ort(*ty) != Some(spec.datatype) {
         return Some(format!(
             "`{}` is {ty:?} in the ONNX graph but {} in the manifest",
             spec.name, spec.datatype
@@ -247,7 +247,9 @@ impl LoadedModel {
             }
             spec.check_shape(&tensor.shape)
                 .map_err(InferError::InvalidInput)?;
-            tensor.validate()?;
+            tensor
+                .validate()
+                .map_err(|e| InferError::InvalidInput(e.message))?;
             spec.check_values(&tensor)
                 .map_err(InferError::InvalidInput)?;
             if slots[index].replace(tensor).is_some() {
@@ -398,7 +400,7 @@ fn run_session(
 ) -> Result<Vec<TensorData>, InferError> {
     let values = inputs
         .iter()
-        .map(|t| Ok((t.name.clone(), t.to_ort_value()?)))
+        .map(|t| Ok((t.name.clone(), crate::tensor::to_ort_value(t)?)))
         .collect::<Result<Vec<_>, InferError>>()?;
     let outputs = session
         .run_with_options(values, options)
@@ -409,7 +411,24 @@ fn run_session(
             let value = outputs.get(name.as_str()).ok_or_else(|| {
                 InferError::Execution(format!("output `{name}` missing from the run"))
             })?;
-            TensorData::from_ort_value(name, value)
+            crate::tensor::from_ort_value(name, value)
         })
         .collect()
+}
+
+/// The one implementation of [`terse_core::Network`] for real models: every codec and
+/// compressor runs its networks through this.
+impl terse_core::Network for LoadedModel {
+    fn name(&self) -> String {
+        self.entry.id()
+    }
+
+    fn run(&self, inputs: Vec<TensorData>) -> terse_core::NetworkFuture<'_> {
+        Box::pin(async move {
+            self.infer(inputs, &[])
+                .await
+                .map(|output| output.outputs)
+                .map_err(|e| terse_core::Error::from_classified(&e))
+        })
+    }
 }

@@ -1,326 +1,126 @@
-//! Tensors as they travel: element type, shape and raw little-endian bytes (KServe v2 style),
-//! and their conversion to and from ONNX Runtime values.
+//! Conversion of tensors ([`TensorData`], defined in `terse-core`) to and from ONNX Runtime
+//! values.
 
 use std::fmt;
 
 use ort::value::{DynValue, Tensor, TensorElementType, ValueType};
-use serde::Deserialize;
 
 use crate::error::InferError;
+pub use terse_core::{DataType, TensorData, element_count};
 
-/// Element type of a tensor. Names follow KServe v2 (`fp32`, `int64`, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DataType {
-    /// `bool`, one byte per element (0 or 1).
-    Bool,
-    /// `u8`.
-    Uint8,
-    /// `u16`.
-    Uint16,
-    /// `u32`.
-    Uint32,
-    /// `u64`.
-    Uint64,
-    /// `i8`.
-    Int8,
-    /// `i16`.
-    Int16,
-    /// `i32`.
-    Int32,
-    /// `i64`.
-    Int64,
-    /// IEEE half precision (carried as raw bits).
-    Fp16,
-    /// `f32`.
-    Fp32,
-    /// `f64`.
-    Fp64,
-    /// bfloat16 (carried as raw bits).
-    Bf16,
-}
-
-impl DataType {
-    /// Bytes per element.
-    pub fn size(self) -> usize {
-        match self {
-            Self::Bool | Self::Uint8 | Self::Int8 => 1,
-            Self::Uint16 | Self::Int16 | Self::Fp16 | Self::Bf16 => 2,
-            Self::Uint32 | Self::Int32 | Self::Fp32 => 4,
-            Self::Uint64 | Self::Int64 | Self::Fp64 => 8,
-        }
-    }
-
-    /// The data type of an ONNX Runtime element type, `None` for strings and exotic types.
-    pub fn from_ort(ty: TensorElementType) -> Option<Self> {
-        Some(match ty {
-            TensorElementType::Bool => Self::Bool,
-            TensorElementType::Uint8 => Self::Uint8,
-            TensorElementType::Uint16 => Self::Uint16,
-            TensorElementType::Uint32 => Self::Uint32,
-            TensorElementType::Uint64 => Self::Uint64,
-            TensorElementType::Int8 => Self::Int8,
-            TensorElementType::Int16 => Self::Int16,
-            TensorElementType::Int32 => Self::Int32,
-            TensorElementType::Int64 => Self::Int64,
-            TensorElementType::Float16 => Self::Fp16,
-            TensorElementType::Float32 => Self::Fp32,
-            TensorElementType::Float64 => Self::Fp64,
-            TensorElementType::Bfloat16 => Self::Bf16,
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Display for DataType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self {
-            Self::Bool => "bool",
-            Self::Uint8 => "uint8",
-            Self::Uint16 => "uint16",
-            Self::Uint32 => "uint32",
-            Self::Uint64 => "uint64",
-            Self::Int8 => "int8",
-            Self::Int16 => "int16",
-            Self::Int32 => "int32",
-            Self::Int64 => "int64",
-            Self::Fp16 => "fp16",
-            Self::Fp32 => "fp32",
-            Self::Fp64 => "fp64",
-            Self::Bf16 => "bf16",
-        };
-        f.write_str(name)
-    }
-}
-
-/// A dense tensor with its elements as row-major little-endian bytes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TensorData {
-    /// Model input or output name.
-    pub name: String,
-    /// Element type.
-    pub datatype: DataType,
-    /// Dimensions; all non-negative.
-    pub shape: Vec<i64>,
-    /// `product(shape) * datatype.size()` bytes.
-    pub bytes: Vec<u8>,
-}
-
-/// Number of elements of `shape`, or an error for negative dimensions or overflow.
-pub fn element_count(shape: &[i64]) -> Result<usize, String> {
-    shape.iter().try_fold(1usize, |count, &dim| {
-        let dim = usize::try_from(dim).map_err(|_| format!("dimension {dim} is negative"))?;
-        count
-            .checked_mul(dim)
-            .ok_or_else(|| format!("shape {shape:?} overflows"))
+/// The data type of an ONNX Runtime element type, `None` for strings and exotic types.
+pub(crate) fn data_type_from_ort(ty: TensorElementType) -> Option<DataType> {
+    Some(match ty {
+        TensorElementType::Bool => DataType::Bool,
+        TensorElementType::Uint8 => DataType::Uint8,
+        TensorElementType::Uint16 => DataType::Uint16,
+        TensorElementType::Uint32 => DataType::Uint32,
+        TensorElementType::Uint64 => DataType::Uint64,
+        TensorElementType::Int8 => DataType::Int8,
+        TensorElementType::Int16 => DataType::Int16,
+        TensorElementType::Int32 => DataType::Int32,
+        TensorElementType::Int64 => DataType::Int64,
+        TensorElementType::Float16 => DataType::Fp16,
+        TensorElementType::Float32 => DataType::Fp32,
+        TensorElementType::Float64 => DataType::Fp64,
+        TensorElementType::Bfloat16 => DataType::Bf16,
+        _ => return None,
     })
 }
 
-impl TensorData {
-    /// Builds an `f32` tensor from values (used by tests and services that compute inputs).
-    pub fn from_f32(name: impl Into<String>, shape: Vec<i64>, values: &[f32]) -> Self {
-        Self {
-            name: name.into(),
-            datatype: DataType::Fp32,
-            shape,
-            bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        }
+/// Converts into an ONNX Runtime value (copies the bytes once, decoding little endian).
+pub(crate) fn to_ort_value(tensor: &TensorData) -> Result<DynValue, InferError> {
+    fn build<T: ort::value::PrimitiveTensorElementType + Clone + fmt::Debug + 'static>(
+        shape: &[i64],
+        bytes: &[u8],
+        decode: impl Fn(&[u8]) -> T,
+    ) -> ort::Result<DynValue> {
+        let size = std::mem::size_of::<T>().max(1);
+        let values: Vec<T> = bytes.chunks_exact(size).map(decode).collect();
+        Ok(Tensor::from_array((shape.to_vec(), values))?.into_dyn())
     }
-
-    /// The elements as `f32`, if this is an `fp32` tensor.
-    pub fn to_f32(&self) -> Option<Vec<f32>> {
-        (self.datatype == DataType::Fp32).then(|| {
-            self.bytes
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect()
-        })
-    }
-
-    /// Builds an `int64` tensor from values (token ids, masks).
-    pub fn from_i64(name: impl Into<String>, shape: Vec<i64>, values: &[i64]) -> Self {
-        Self {
-            name: name.into(),
-            datatype: DataType::Int64,
-            shape,
-            bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        }
-    }
-
-    /// An `f32` tensor from an array of any rank.
-    pub fn from_f32_array(name: impl Into<String>, array: ndarray::ArrayViewD<f32>) -> Self {
-        let shape = array.shape().iter().map(|&d| d as i64).collect();
-        Self {
-            name: name.into(),
-            datatype: DataType::Fp32,
-            shape,
-            bytes: array.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        }
-    }
-
-    /// The elements as an `f32` array of this tensor's shape, if this is a consistent `fp32`
-    /// tensor.
-    pub fn to_f32_array(&self) -> Option<ndarray::ArrayD<f32>> {
-        let dims: Vec<usize> = self
-            .shape
-            .iter()
-            .map(|&d| usize::try_from(d).ok())
-            .collect::<Option<_>>()?;
-        ndarray::ArrayD::from_shape_vec(dims, self.to_f32()?).ok()
-    }
-
-    /// Checks that the byte length matches shape and type; returns the element count.
-    pub fn validate(&self) -> Result<usize, InferError> {
-        let count = element_count(&self.shape)
-            .map_err(|e| InferError::InvalidInput(format!("tensor `{}`: {e}", self.name)))?;
-        let expected = count.checked_mul(self.datatype.size()).ok_or_else(|| {
-            InferError::InvalidInput(format!("tensor `{}`: size overflows", self.name))
-        })?;
-        if self.bytes.len() != expected {
+    let shape = tensor.shape.as_slice();
+    let bytes = tensor.bytes.as_slice();
+    let value = match tensor.datatype {
+        DataType::Bool => build(shape, bytes, |b| b[0] != 0),
+        DataType::Uint8 => build(shape, bytes, |b| b[0]),
+        DataType::Int8 => build(shape, bytes, |b| b[0] as i8),
+        DataType::Uint16 => build(shape, bytes, |b| u16::from_le_bytes([b[0], b[1]])),
+        DataType::Int16 => build(shape, bytes, |b| i16::from_le_bytes([b[0], b[1]])),
+        DataType::Uint32 => build(shape, bytes, |b| {
+            u32::from_le_bytes(b.try_into().unwrap_or_default())
+        }),
+        DataType::Int32 => build(shape, bytes, |b| {
+            i32::from_le_bytes(b.try_into().unwrap_or_default())
+        }),
+        DataType::Fp32 => build(shape, bytes, |b| {
+            f32::from_le_bytes(b.try_into().unwrap_or_default())
+        }),
+        DataType::Uint64 => build(shape, bytes, |b| {
+            u64::from_le_bytes(b.try_into().unwrap_or_default())
+        }),
+        DataType::Int64 => build(shape, bytes, |b| {
+            i64::from_le_bytes(b.try_into().unwrap_or_default())
+        }),
+        DataType::Fp64 => build(shape, bytes, |b| {
+            f64::from_le_bytes(b.try_into().unwrap_or_default())
+        }),
+        DataType::Fp16 | DataType::Bf16 => {
             return Err(InferError::InvalidInput(format!(
-                "tensor `{}`: shape {:?} of {} needs {expected} bytes, got {}",
-                self.name,
-                self.shape,
-                self.datatype,
-                self.bytes.len()
+                "tensor `{}`: {} inputs are not supported by this server build",
+                tensor.name, tensor.datatype
             )));
         }
-        Ok(count)
-    }
-
-    /// Converts into an ONNX Runtime value (copies the bytes once, decoding little endian).
-    pub(crate) fn to_ort_value(&self) -> Result<DynValue, InferError> {
-        fn build<T: ort::value::PrimitiveTensorElementType + Clone + fmt::Debug + 'static>(
-            shape: &[i64],
-            bytes: &[u8],
-            decode: impl Fn(&[u8]) -> T,
-        ) -> ort::Result<DynValue> {
-            let size = std::mem::size_of::<T>().max(1);
-            let values: Vec<T> = bytes.chunks_exact(size).map(decode).collect();
-            Ok(Tensor::from_array((shape.to_vec(), values))?.into_dyn())
-        }
-        let shape = self.shape.as_slice();
-        let bytes = self.bytes.as_slice();
-        let value = match self.datatype {
-            DataType::Bool => build(shape, bytes, |b| b[0] != 0),
-            DataType::Uint8 => build(shape, bytes, |b| b[0]),
-            DataType::Int8 => build(shape, bytes, |b| b[0] as i8),
-            DataType::Uint16 => build(shape, bytes, |b| u16::from_le_bytes([b[0], b[1]])),
-            DataType::Int16 => build(shape, bytes, |b| i16::from_le_bytes([b[0], b[1]])),
-            DataType::Uint32 => build(shape, bytes, |b| {
-                u32::from_le_bytes(b.try_into().unwrap_or_default())
-            }),
-            DataType::Int32 => build(shape, bytes, |b| {
-                i32::from_le_bytes(b.try_into().unwrap_or_default())
-            }),
-            DataType::Fp32 => build(shape, bytes, |b| {
-                f32::from_le_bytes(b.try_into().unwrap_or_default())
-            }),
-            DataType::Uint64 => build(shape, bytes, |b| {
-                u64::from_le_bytes(b.try_into().unwrap_or_default())
-            }),
-            DataType::Int64 => build(shape, bytes, |b| {
-                i64::from_le_bytes(b.try_into().unwrap_or_default())
-            }),
-            DataType::Fp64 => build(shape, bytes, |b| {
-                f64::from_le_bytes(b.try_into().unwrap_or_default())
-            }),
-            DataType::Fp16 | DataType::Bf16 => {
-                return Err(InferError::InvalidInput(format!(
-                    "tensor `{}`: {} inputs are not supported by this server build",
-                    self.name, self.datatype
-                )));
-            }
-        };
-        value.map_err(|e| InferError::InvalidInput(format!("tensor `{}`: {e}", self.name)))
-    }
-
-    /// Copies an ONNX Runtime output value into a tensor.
-    pub(crate) fn from_ort_value(name: &str, value: &DynValue) -> Result<Self, InferError> {
-        fn extract<T: ort::value::PrimitiveTensorElementType + Copy>(
-            value: &DynValue,
-            encode: impl Fn(T) -> Vec<u8>,
-        ) -> ort::Result<(Vec<i64>, Vec<u8>)> {
-            let (shape, values) = value.try_extract_tensor::<T>()?;
-            Ok((
-                shape.to_vec(),
-                values.iter().flat_map(|&v| encode(v)).collect(),
-            ))
-        }
-        let ValueType::Tensor { ty, .. } = value.dtype() else {
-            return Err(InferError::Execution(format!(
-                "output `{name}` is not a tensor"
-            )));
-        };
-        let datatype = DataType::from_ort(*ty).ok_or_else(|| {
-            InferError::Execution(format!(
-                "output `{name}` has unsupported element type {ty:?}"
-            ))
-        })?;
-        let extracted = match datatype {
-            DataType::Bool => extract::<bool>(value, |v| vec![v as u8]),
-            DataType::Uint8 => extract::<u8>(value, |v| vec![v]),
-            DataType::Int8 => extract::<i8>(value, |v| v.to_le_bytes().to_vec()),
-            DataType::Uint16 => extract::<u16>(value, |v| v.to_le_bytes().to_vec()),
-            DataType::Int16 => extract::<i16>(value, |v| v.to_le_bytes().to_vec()),
-            DataType::Uint32 => extract::<u32>(value, |v| v.to_le_bytes().to_vec()),
-            DataType::Int32 => extract::<i32>(value, |v| v.to_le_bytes().to_vec()),
-            DataType::Fp32 => extract::<f32>(value, |v| v.to_le_bytes().to_vec()),
-            DataType::Uint64 => extract::<u64>(value, |v| v.to_le_bytes().to_vec()),
-            DataType::Int64 => extract::<i64>(value, |v| v.to_le_bytes().to_vec()),
-            DataType::Fp64 => extract::<f64>(value, |v| v.to_le_bytes().to_vec()),
-            DataType::Fp16 | DataType::Bf16 => {
-                return Err(InferError::Execution(format!(
-                    "output `{name}`: {datatype} outputs are not supported by this server build"
-                )));
-            }
-        };
-        let (shape, bytes) =
-            extracted.map_err(|e| InferError::Execution(format!("output `{name}`: {e}")))?;
-        Ok(Self {
-            name: name.to_string(),
-            datatype,
-            shape,
-            bytes,
-        })
-    }
+    };
+    value.map_err(|e| InferError::InvalidInput(format!("tensor `{}`: {e}", tensor.name)))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn validate_rejects_wrong_byte_length() {
-        let mut t = TensorData::from_f32("x", vec![2, 3], &[0.0; 6]);
-        assert_eq!(t.validate().unwrap(), 6);
-        t.bytes.pop();
-        let err = t.validate().unwrap_err().to_string();
-        assert!(err.contains("needs 24 bytes, got 23"), "{err}");
+/// Copies an ONNX Runtime output value into a tensor.
+pub(crate) fn from_ort_value(name: &str, value: &DynValue) -> Result<TensorData, InferError> {
+    fn extract<T: ort::value::PrimitiveTensorElementType + Copy>(
+        value: &DynValue,
+        encode: impl Fn(T) -> Vec<u8>,
+    ) -> ort::Result<(Vec<i64>, Vec<u8>)> {
+        let (shape, values) = value.try_extract_tensor::<T>()?;
+        Ok((
+            shape.to_vec(),
+            values.iter().flat_map(|&v| encode(v)).collect(),
+        ))
     }
-
-    #[test]
-    fn validate_rejects_negative_and_overflowing_shapes() {
-        let t = TensorData {
-            name: "x".into(),
-            datatype: DataType::Fp32,
-            shape: vec![-1, 2],
-            bytes: vec![],
-        };
-        assert!(t.validate().unwrap_err().to_string().contains("negative"));
-        let t = TensorData {
-            name: "x".into(),
-            datatype: DataType::Fp32,
-            shape: vec![i64::MAX, i64::MAX],
-            bytes: vec![],
-        };
-        assert!(t.validate().unwrap_err().to_string().contains("overflows"));
-    }
-
-    #[test]
-    fn f32_round_trips_through_bytes() {
-        let values = [1.5f32, -0.25, f32::MAX, f32::MIN_POSITIVE];
-        let t = TensorData::from_f32("x", vec![4], &values);
-        assert_eq!(t.to_f32().unwrap(), values);
-    }
+    let ValueType::Tensor { ty, .. } = value.dtype() else {
+        return Err(InferError::Execution(format!(
+            "output `{name}` is not a tensor"
+        )));
+    };
+    let datatype = data_type_from_ort(*ty).ok_or_else(|| {
+        InferError::Execution(format!(
+            "output `{name}` has unsupported element type {ty:?}"
+        ))
+    })?;
+    let extracted = match datatype {
+        DataType::Bool => extract::<bool>(value, |v| vec![v as u8]),
+        DataType::Uint8 => extract::<u8>(value, |v| vec![v]),
+        DataType::Int8 => extract::<i8>(value, |v| v.to_le_bytes().to_vec()),
+        DataType::Uint16 => extract::<u16>(value, |v| v.to_le_bytes().to_vec()),
+        DataType::Int16 => extract::<i16>(value, |v| v.to_le_bytes().to_vec()),
+        DataType::Uint32 => extract::<u32>(value, |v| v.to_le_bytes().to_vec()),
+        DataType::Int32 => extract::<i32>(value, |v| v.to_le_bytes().to_vec()),
+        DataType::Fp32 => extract::<f32>(value, |v| v.to_le_bytes().to_vec()),
+        DataType::Uint64 => extract::<u64>(value, |v| v.to_le_bytes().to_vec()),
+        DataType::Int64 => extract::<i64>(value, |v| v.to_le_bytes().to_vec()),
+        DataType::Fp64 => extract::<f64>(value, |v| v.to_le_bytes().to_vec()),
+        DataType::Fp16 | DataType::Bf16 => {
+            return Err(InferError::Execution(format!(
+                "output `{name}`: {datatype} outputs are not supported by this server build"
+            )));
+        }
+    };
+    let (shape, bytes) =
+        extracted.map_err(|e| InferError::Execution(format!("output `{name}`: {e}")))?;
+    Ok(TensorData {
+        name: name.to_string(),
+        datatype,
+        shape,
+        bytes,
+    })
 }

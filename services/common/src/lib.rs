@@ -1,5 +1,10 @@
 //! Helpers shared by the terse gRPC services.
 
+mod tensors;
+
+pub use tensors::{datatype_from_proto, datatype_to_proto, tensor_from_proto, tensor_to_proto};
+
+use terse_core::{BoxFuture, Classify, ErrorKind, Job, Worker, on_worker};
 use tonic::Status;
 
 use std::{
@@ -146,28 +151,77 @@ pub fn call_ended() -> bool {
     terse_entropy::interrupt::is_interrupted()
 }
 
-/// Runs CPU-bound request work on the blocking pool so it never stalls the async runtime; a
-/// panic in the work becomes INTERNAL instead of taking the connection down. Inside a call's
-/// [`CallScope`] the work holds the call's permit until it returns, even if the call itself
-/// ended first.
+/// Runs blocking work on the blocking pool for the call it was made in: the work sees the
+/// call's ended flag (through [`terse_entropy::interrupt`], which the codecs check between
+/// stages) and holds the call's permit and reservations until it returns, even if the call
+/// itself ended first. Work of a call that has already ended does not start (CANCELLED); a
+/// panic in the work becomes INTERNAL instead of taking the connection down.
+#[derive(Clone)]
+pub struct CallWorker {
+    scope: Option<CallScope>,
+}
+
+impl CallWorker {
+    /// The worker of the current call (outside a [`CallScope`]: plain blocking work).
+    pub fn current() -> Self {
+        Self {
+            scope: CALL.try_with(CallScope::clone).ok(),
+        }
+    }
+}
+
+impl Worker for CallWorker {
+    fn run(&self, job: Job) -> BoxFuture<'static, Result<(), terse_core::Error>> {
+        let scope = self.scope.clone();
+        Box::pin(async move {
+            let ran = tokio::task::spawn_blocking(move || {
+                let ended = scope.as_ref().map(|s| Arc::clone(&s.ended));
+                let ran =
+                    terse_entropy::interrupt::run_with_flag(ended.unwrap_or_default(), || {
+                        if call_ended() {
+                            return false;
+                        }
+                        job();
+                        true
+                    });
+                drop(scope);
+                ran
+            })
+            .await
+            .map_err(|e| terse_core::Error::internal(format!("worker failed: {e}")))?;
+            if ran {
+                Ok(())
+            } else {
+                Err(terse_core::Error::new(
+                    ErrorKind::Cancelled,
+                    "the call ended before its work started",
+                ))
+            }
+        })
+    }
+}
+
+/// Runs CPU-bound request work on the call's [`CallWorker`], so it never stalls the async
+/// runtime.
 pub async fn run_blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, Status> + Send + 'static,
 ) -> Result<T, Status> {
-    let scope = CALL.try_with(CallScope::clone).ok();
-    tokio::task::spawn_blocking(move || {
-        let ended = scope.as_ref().map(|s| Arc::clone(&s.ended));
-        let result = terse_entropy::interrupt::run_with_flag(ended.unwrap_or_default(), || {
-            if call_ended() {
-                Err(Status::cancelled("the call ended before its work started"))
-            } else {
-                work()
-            }
-        });
-        drop(scope);
-        result
-    })
-    .await
-    .map_err(|e| Status::internal(format!("worker failed: {e}")))?
+    on_worker(&CallWorker::current(), work)
+        .await
+        .map_err(|e| status_of(&e))?
+}
+
+/// The gRPC status of a classified error: the one mapping from [`ErrorKind`] to a status code.
+pub fn status_of(error: &(impl Classify + ?Sized)) -> Status {
+    let message = error.to_string();
+    match error.kind() {
+        ErrorKind::InvalidInput => Status::invalid_argument(message),
+        ErrorKind::TooLarge => Status::resource_exhausted(message),
+        ErrorKind::NotFound => Status::not_found(message),
+        ErrorKind::Unavailable => Status::failed_precondition(message),
+        ErrorKind::Cancelled => Status::cancelled(message),
+        ErrorKind::Internal => Status::internal(message),
+    }
 }
 
 #[cfg(test)]
@@ -389,18 +443,6 @@ pub fn download_chunks<T>(bytes: &[u8], make: impl Fn(Chunk) -> T) -> Vec<Result
         .collect()
 }
 
-/// The gRPC status of a model-runtime error: unknown model NOT_FOUND, model not ready
-/// FAILED_PRECONDITION, bad tensors INVALID_ARGUMENT, execution failures INTERNAL.
-pub fn infer_status(error: terse_runtime::InferError) -> Status {
-    use terse_runtime::InferError;
-    match error {
-        InferError::NotFound(m) => Status::not_found(m),
-        InferError::Unavailable(m) => Status::failed_precondition(m),
-        InferError::InvalidInput(m) => Status::invalid_argument(m),
-        InferError::Execution(m) => Status::internal(m),
-    }
-}
-
 /// Most characters of user input (a model or codec name, an option value) echoed into an error
 /// message.
 pub const ECHO_CHARS: usize = 200;
@@ -500,4 +542,14 @@ pub fn expect_codec_family(
         ))),
         codec => Ok(codec),
     }
+}
+
+/// Refuses `what` of `len` bytes over `max` bytes with RESOURCE_EXHAUSTED, before any work.
+pub fn check_bytes(len: usize, max: usize, what: &str) -> Result<(), Status> {
+    if len > max {
+        return Err(Status::resource_exhausted(format!(
+            "{what} of {len} bytes exceeds the limit of {max} bytes"
+        )));
+    }
+    Ok(())
 }

@@ -16,7 +16,7 @@ pub use encoder::SentenceEncoder;
 use terse_lingua::{Compressed, LinguaError, Options, OutputText, Plan, TokenToWord};
 use terse_proto::{common::v1 as common, context::v1 as api};
 use terse_runtime::{ModelRegistry, ModelState};
-use terse_service_common::{echo, infer_status, run_blocking};
+use terse_service_common::{echo, run_blocking, status_of};
 use tonic::{Request, Response, Status};
 
 pub use api::context_service_server::ContextServiceServer;
@@ -320,7 +320,11 @@ impl ContextService {
             Ok((sentences, rows, origin_tokens))
         })
         .await?;
-        let embeddings = hosted.network.embed(&rows).await.map_err(infer_status)?;
+        let embeddings = hosted
+            .network
+            .embed(&rows)
+            .await
+            .map_err(|e| status_of(&e))?;
         let similarity = |e: &Vec<f32>| terse_recomp::cosine(&embeddings[0], e);
         let own = &embeddings[1..=sentences.len()];
         let scores: Vec<f32> = match window {
@@ -428,7 +432,7 @@ impl ContextService {
             .network
             .keep_probabilities(&inputs)
             .await
-            .map_err(infer_status)?;
+            .map_err(|e| status_of(&e))?;
         let classifier = Arc::clone(&hosted.network);
         let results = run_blocking(move || {
             let mut rows = probs.as_slice();

@@ -9,78 +9,12 @@ use terse_proto::{
     models::v1::{self as api, model_repository_service_server::ModelRepositoryService},
 };
 use terse_runtime::{
-    DataType, ModelRegistry, ModelState, OnnxRuntime, ProviderKind, RegistryEntry, TensorData,
-    TensorSpec,
+    ModelRegistry, ModelState, OnnxRuntime, ProviderKind, RegistryEntry, TensorSpec,
 };
-use terse_service_common::infer_status;
+use terse_service_common::{datatype_to_proto, status_of, tensor_from_proto, tensor_to_proto};
 use tonic::{Request, Response, Status};
 
 pub use api::model_repository_service_server::ModelRepositoryServiceServer;
-
-/// Proto enum value of a runtime data type.
-pub fn datatype_to_proto(datatype: DataType) -> common::DataType {
-    match datatype {
-        DataType::Bool => common::DataType::Bool,
-        DataType::Uint8 => common::DataType::Uint8,
-        DataType::Uint16 => common::DataType::Uint16,
-        DataType::Uint32 => common::DataType::Uint32,
-        DataType::Uint64 => common::DataType::Uint64,
-        DataType::Int8 => common::DataType::Int8,
-        DataType::Int16 => common::DataType::Int16,
-        DataType::Int32 => common::DataType::Int32,
-        DataType::Int64 => common::DataType::Int64,
-        DataType::Fp16 => common::DataType::Fp16,
-        DataType::Fp32 => common::DataType::Fp32,
-        DataType::Fp64 => common::DataType::Fp64,
-        DataType::Bf16 => common::DataType::Bf16,
-    }
-}
-
-/// Runtime data type of a proto enum value; `None` for UNSPECIFIED or unknown numbers.
-pub fn datatype_from_proto(value: i32) -> Option<DataType> {
-    Some(match common::DataType::try_from(value).ok()? {
-        common::DataType::Unspecified => return None,
-        common::DataType::Bool => DataType::Bool,
-        common::DataType::Uint8 => DataType::Uint8,
-        common::DataType::Uint16 => DataType::Uint16,
-        common::DataType::Uint32 => DataType::Uint32,
-        common::DataType::Uint64 => DataType::Uint64,
-        common::DataType::Int8 => DataType::Int8,
-        common::DataType::Int16 => DataType::Int16,
-        common::DataType::Int32 => DataType::Int32,
-        common::DataType::Int64 => DataType::Int64,
-        common::DataType::Fp16 => DataType::Fp16,
-        common::DataType::Fp32 => DataType::Fp32,
-        common::DataType::Fp64 => DataType::Fp64,
-        common::DataType::Bf16 => DataType::Bf16,
-    })
-}
-
-/// Converts a wire tensor, rejecting an unspecified data type.
-pub fn tensor_from_proto(tensor: common::Tensor) -> Result<TensorData, Status> {
-    let datatype = datatype_from_proto(tensor.datatype).ok_or_else(|| {
-        Status::invalid_argument(format!(
-            "tensor `{}`: datatype is unspecified or unknown",
-            tensor.name
-        ))
-    })?;
-    Ok(TensorData {
-        name: tensor.name,
-        datatype,
-        shape: tensor.shape,
-        bytes: tensor.raw_contents,
-    })
-}
-
-/// Converts a runtime tensor to the wire form.
-pub fn tensor_to_proto(tensor: TensorData) -> common::Tensor {
-    common::Tensor {
-        name: tensor.name,
-        datatype: datatype_to_proto(tensor.datatype).into(),
-        shape: tensor.shape,
-        raw_contents: tensor.bytes,
-    }
-}
 
 fn provider_to_proto(provider: ProviderKind) -> api::ExecutionProvider {
     match provider {
@@ -216,7 +150,7 @@ impl ModelRepositoryService for ModelRepository {
         let entry = self
             .registry
             .find(&model.name, &model.version)
-            .map_err(infer_status)?;
+            .map_err(|e| status_of(&e))?;
         Ok(Response::new(api::GetModelResponse {
             model: Some(model_info(entry)),
         }))
@@ -233,7 +167,7 @@ impl ModelRepositoryService for ModelRepository {
             let entry = self
                 .registry
                 .find(&model.name, &model.version)
-                .map_err(infer_status)?;
+                .map_err(|e| status_of(&e))?;
             vec![statistics(entry)]
         };
         Ok(Response::new(api::GetModelStatisticsResponse {
@@ -250,7 +184,7 @@ impl ModelRepositoryService for ModelRepository {
         let model = self
             .registry
             .get(&model_ref.name, &model_ref.version)
-            .map_err(infer_status)?;
+            .map_err(|e| status_of(&e))?;
         let inputs = request
             .inputs
             .into_iter()
@@ -259,7 +193,7 @@ impl ModelRepositoryService for ModelRepository {
         let output = model
             .infer(inputs, &request.outputs)
             .await
-            .map_err(infer_status)?;
+            .map_err(|e| status_of(&e))?;
         let manifest = &model.entry().manifest;
         Ok(Response::new(api::InferResponse {
             model_name: manifest.name.clone(),
@@ -268,20 +202,5 @@ impl ModelRepositoryService for ModelRepository {
             provider: provider_to_proto(model.provider()).into(),
             execution_ns: output.execution.as_nanos() as u64,
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_proto_datatype_round_trips() {
-        for value in 1..=13 {
-            let datatype = datatype_from_proto(value).unwrap();
-            assert_eq!(datatype_to_proto(datatype) as i32, value);
-        }
-        assert_eq!(datatype_from_proto(0), None);
-        assert_eq!(datatype_from_proto(99), None);
     }
 }

@@ -11,7 +11,7 @@ use terse_proto::{
     splat::v1::{self as api, splat_service_server},
 };
 use terse_service_common::{
-    MemoryBudget, Reservation, collect_upload, download_chunks, run_blocking,
+    MemoryBudget, Reservation, collect_upload, download_chunks, run_blocking, status_of,
 };
 use terse_splat::{
     CodecOptions, Preset, SplatError, SplatScene, codec, metrics::attribute_errors, ply, spz,
@@ -86,23 +86,13 @@ impl SplatService {
     }
 }
 
-/// Maps codec errors to the status a caller can act on.
-pub fn status_from_splat_error(error: SplatError) -> Status {
-    match error {
-        SplatError::Malformed(m) | SplatError::InvalidOptions(m) => Status::invalid_argument(m),
-        SplatError::TooLarge(m) => Status::resource_exhausted(m),
-        SplatError::Entropy(e) => Status::invalid_argument(format!("bitstream: {e}")),
-    }
+/// The status of a codec error.
+fn status_of_splat(error: SplatError) -> Status {
+    status_of(&error)
 }
 
 fn check_size(len: usize, limits: &SplatLimits, what: &str) -> Result<(), Status> {
-    if len > limits.max_scene_bytes {
-        return Err(Status::resource_exhausted(format!(
-            "{what} of {len} bytes exceeds the limit of {} bytes",
-            limits.max_scene_bytes
-        )));
-    }
-    Ok(())
+    terse_service_common::check_bytes(len, limits.max_scene_bytes, what)
 }
 
 /// Detects the format of `data`.
@@ -137,7 +127,7 @@ fn read_scene(
     match format {
         api::SplatFormat::Ply => {
             let (scene, report) =
-                ply::read_ply(data, limits.max_splats).map_err(status_from_splat_error)?;
+                ply::read_ply(data, limits.max_splats).map_err(status_of_splat)?;
             let mut warnings = Vec::new();
             if !report.dropped_properties.is_empty() {
                 warnings.push(format!(
@@ -153,8 +143,7 @@ fn read_scene(
             Ok((scene, warnings))
         }
         api::SplatFormat::Spz => {
-            let (scene, _) =
-                spz::read_spz(data, limits.max_splats).map_err(status_from_splat_error)?;
+            let (scene, _) = spz::read_spz(data, limits.max_splats).map_err(status_of_splat)?;
             Ok((scene, Vec::new()))
         }
         api::SplatFormat::Terse => Err(Status::invalid_argument(
@@ -210,7 +199,7 @@ pub fn codec_options(options: &api::EncodeOptions) -> Result<CodecOptions, Statu
     if let Some(v) = options.sh_codebook {
         o.sh_codebook = v;
     }
-    o.validate().map_err(status_from_splat_error)?;
+    o.validate().map_err(status_of_splat)?;
     Ok(o)
 }
 
@@ -222,10 +211,9 @@ fn encode_scene(
 ) -> Result<api::EncodeResult, Status> {
     let (scene, mut warnings) = read_scene(&data, options.input_format, &limits)?;
     let codec_options = codec_options(&options)?;
-    let encoded = codec::encode(&scene, &codec_options, limits.max_splats)
-        .map_err(status_from_splat_error)?;
-    let decoded =
-        codec::decode(&encoded.bitstream, limits.max_splats).map_err(status_from_splat_error)?;
+    let encoded =
+        codec::encode(&scene, &codec_options, limits.max_splats).map_err(status_of_splat)?;
+    let decoded = codec::decode(&encoded.bitstream, limits.max_splats).map_err(status_of_splat)?;
     let mut reference = scene.retain_indices(&encoded.order);
     reference.truncate_sh(encoded.sh_degree);
     if encoded.sh_degree < scene.sh_degree {
@@ -294,13 +282,13 @@ fn decode_to_file(
             "bitstream does not start with the terse magic `TRSE`",
         ));
     }
-    let scene = codec::decode(bitstream, limits.max_splats).map_err(status_from_splat_error)?;
+    let scene = codec::decode(bitstream, limits.max_splats).map_err(status_of_splat)?;
     let (bytes, format) = match format {
         api::SplatFormat::Unspecified | api::SplatFormat::Ply => {
             (ply::write_ply(&scene), api::SplatFormat::Ply)
         }
         api::SplatFormat::Spz => (
-            spz::write_spz(&scene, version).map_err(status_from_splat_error)?,
+            spz::write_spz(&scene, version).map_err(status_of_splat)?,
             api::SplatFormat::Spz,
         ),
         api::SplatFormat::Terse => {
@@ -317,7 +305,7 @@ fn within_limits(
     limits: &SplatLimits,
 ) -> Result<api::InfoResponse, Status> {
     terse_splat::scene::check_splat_limit(response.splat_count, limits.max_splats)
-        .map_err(status_from_splat_error)?;
+        .map_err(status_of_splat)?;
     Ok(response)
 }
 
@@ -336,7 +324,7 @@ fn describe(data: &[u8]) -> Result<api::InfoResponse, Status> {
     };
     match detect(data) {
         Some(api::SplatFormat::Terse) => {
-            let info = codec::inspect(data).map_err(status_from_splat_error)?;
+            let info = codec::inspect(data).map_err(status_of_splat)?;
             Ok(api::InfoResponse {
                 format: api::SplatFormat::Terse as i32,
                 format_version: u32::from(terse_entropy::container::FORMAT_VERSION),
@@ -347,7 +335,7 @@ fn describe(data: &[u8]) -> Result<api::InfoResponse, Status> {
             })
         }
         Some(api::SplatFormat::Ply) => {
-            let (count, degree) = ply::ply_splat_count(data).map_err(status_from_splat_error)?;
+            let (count, degree) = ply::ply_splat_count(data).map_err(status_of_splat)?;
             Ok(api::InfoResponse {
                 format: api::SplatFormat::Ply as i32,
                 format_version: 1,
@@ -357,7 +345,7 @@ fn describe(data: &[u8]) -> Result<api::InfoResponse, Status> {
             })
         }
         Some(api::SplatFormat::Spz) => {
-            let header = spz::read_spz_header(data).map_err(status_from_splat_error)?;
+            let header = spz::read_spz_header(data).map_err(status_of_splat)?;
             Ok(api::InfoResponse {
                 format: api::SplatFormat::Spz as i32,
                 format_version: header.version,

@@ -19,12 +19,12 @@ use std::{
 
 use prost::Message;
 use terse_entropy::{Container, ModelTag};
+use terse_hosting::read_asset;
 use terse_lingua::Lingua2;
 use terse_mlic::MlicCodec;
 use terse_proto::{context::v1 as context, vision::v1 as vision};
 use terse_runtime::{ManifestEntry, manifest::read_manifest};
 use terse_walloc::{WallocAudioCodec, WallocImageCodec};
-use terse_walloc_host::{WallocModel, read_asset};
 
 /// Largest image any target decodes (pixels).
 pub const MAX_PIXELS: u64 = 1 << 20;
@@ -168,20 +168,22 @@ fn tag(entry: &ManifestEntry) -> ModelTag {
     ModelTag::from_sha256_hex(&entry.manifest.name, &entry.manifest.sha256).expect("valid tag")
 }
 
-fn walloc<C: WallocModel>(model: &str) -> C {
-    let entry = manifest(model);
-    C::from_assets(|name| read_asset(&entry, name), tag(&entry))
-        .unwrap_or_else(|e| panic!("{model}: {e}"))
-}
-
 fn walloc_image() -> &'static WallocImageCodec {
     static CODEC: OnceLock<WallocImageCodec> = OnceLock::new();
-    CODEC.get_or_init(|| walloc("walloc-rgb-16x"))
+    CODEC.get_or_init(|| {
+        let entry = manifest("walloc-rgb-16x");
+        WallocImageCodec::from_assets(|name| read_asset(&entry, name), tag(&entry))
+            .expect("walloc-rgb-16x")
+    })
 }
 
 fn walloc_audio() -> &'static WallocAudioCodec {
     static CODEC: OnceLock<WallocAudioCodec> = OnceLock::new();
-    CODEC.get_or_init(|| walloc("walloc-stereo-19x"))
+    CODEC.get_or_init(|| {
+        let entry = manifest("walloc-stereo-19x");
+        WallocAudioCodec::from_assets(|name| read_asset(&entry, name), tag(&entry))
+            .expect("walloc-stereo-19x")
+    })
 }
 
 fn mlic() -> &'static MlicCodec {

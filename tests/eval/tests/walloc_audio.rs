@@ -2,24 +2,20 @@
 //! exactly through both entropy codings, decoding through ONNX Runtime reaches the quality the
 //! model was trained for, mono clips work, and malformed bitstreams are refused.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc};
 
 use terse_audio_io::{AudioClip, DecodeLimits, decode_audio_file};
-use terse_walloc::{WallocAudioCodec, WallocError, snr};
-use terse_walloc_host::{BlockingDecoder, host_repository};
+use terse_codec::EncodeOptions;
+use terse_eval::{ROOT, decode, encode, registry, repository};
+use terse_walloc::{WallocAudio, WallocError, snr};
 
-const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+fn codecs() -> Vec<WallocAudio> {
+    terse_hosting::walloc_audio_codecs(&registry(&repository(), 1)).unwrap()
+}
 
-fn codecs() -> Vec<(WallocAudioCodec, BlockingDecoder)> {
-    std::env::set_current_dir(ROOT).unwrap();
-    host_repository(&PathBuf::from("models/repository"))
-        .expect("scripts/setup makes ./.venv with ONNX Runtime")
-        .into_iter()
-        .map(|h| {
-            let codec = std::sync::Arc::try_unwrap(h.codec).ok().expect("one owner");
-            (codec, BlockingDecoder::new(h.decoder).unwrap())
-        })
-        .collect()
+/// Decodes through the Codec trait (the decoder network through the runtime): the samples.
+fn decoded(codec: &WallocAudio, bitstream: &[u8]) -> ndarray::Array2<f32> {
+    decode(codec, bitstream).unwrap().samples
 }
 
 fn music() -> AudioClip {
@@ -48,7 +44,8 @@ fn latents_round_trip_and_decoding_reaches_trained_quality() {
         (clip.sample_rate, clip.samples.dim()),
         (48_000, (2, 288_000))
     );
-    for (codec, decoder) in &codecs {
+    for hosted in &codecs {
+        let codec = hosted.codec();
         let (bitstream, latents) = codec
             .encode(clip.samples.view(), clip.sample_rate, 0)
             .unwrap();
@@ -59,8 +56,15 @@ fn latents_round_trip_and_decoding_reaches_trained_quality() {
             (0..400).contains(&overhead),
             "container overhead {overhead} B"
         );
-        let decoded = codec.decode(&bitstream, decoder, u64::MAX).unwrap();
+        let decoded = decoded(hosted, &bitstream);
         assert_eq!(decoded.dim(), clip.samples.dim());
+        let options = EncodeOptions {
+            reconstruct: true,
+            ..Default::default()
+        };
+        let encoding = encode(hosted, &Arc::new(clip.clone()), options).unwrap();
+        assert_eq!(encoding.bitstream, bitstream);
+        assert_eq!(encoding.reconstruction.unwrap().samples, decoded);
         let quality = snr(clip.samples.view(), decoded.view());
         let kbps = bitstream.len() as f64 * 8.0 / clip.seconds() / 1000.0;
         assert!(
@@ -69,10 +73,7 @@ fn latents_round_trip_and_decoding_reaches_trained_quality() {
             codec.model().name
         );
         // Decoding is deterministic.
-        assert_eq!(
-            codec.decode(&bitstream, decoder, u64::MAX).unwrap(),
-            decoded
-        );
+        assert_eq!(self::decoded(hosted, &bitstream), decoded);
 
         // The rate knob: each latent bit fewer gives a smaller bitstream that still decodes.
         let mut previous = (bitstream.len(), quality);
@@ -82,10 +83,7 @@ fn latents_round_trip_and_decoding_reaches_trained_quality() {
                 .encode(clip.samples.view(), clip.sample_rate, shift)
                 .unwrap();
             assert_eq!(codec.decode_latents(&coarse, u64::MAX).unwrap(), latents);
-            let coarse_quality = snr(
-                clip.samples.view(),
-                codec.decode(&coarse, decoder, u64::MAX).unwrap().view(),
-            );
+            let coarse_quality = snr(clip.samples.view(), self::decoded(hosted, &coarse).view());
             assert!(
                 coarse.len() < previous.0 && coarse_quality < previous.1,
                 "{bits} bits: {} B, {coarse_quality:.2} dB",
@@ -102,7 +100,7 @@ fn latents_round_trip_and_decoding_reaches_trained_quality() {
             .unwrap()
             .insert_axis(ndarray::Axis(0));
         let (mono_bits, _) = codec.encode(mono.view(), 48_000, 0).unwrap();
-        let back = codec.decode(&mono_bits, decoder, u64::MAX).unwrap();
+        let back = self::decoded(hosted, &mono_bits);
         assert_eq!(back.dim(), (1, 288_000));
         assert!(snr(mono.view(), back.view()) > 8.0);
     }
@@ -110,7 +108,8 @@ fn latents_round_trip_and_decoding_reaches_trained_quality() {
 
 #[test]
 fn wrong_input_and_malformed_bitstreams_are_refused() {
-    let (codec, _) = codecs().into_iter().next().expect("a walloc-audio model");
+    let hosted = codecs().into_iter().next().expect("a walloc-audio model");
+    let codec = hosted.codec();
     let clip = music();
     let err = codec.encode(clip.samples.view(), 44_100, 0).unwrap_err();
     assert!(err.to_string().contains("resample"), "{err}");

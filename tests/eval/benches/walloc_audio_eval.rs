@@ -4,7 +4,7 @@
 //! multiples of real time. Also the size of the latents written as the reference does (uint8
 //! planes in lossless WebP) against our prior-coded and context-coded latents.
 //!
-//! Run: `cargo bench -p terse-walloc --bench audio_eval` (`TERSE_EVAL_SECONDS=n` evaluates the
+//! Run: `cargo bench -p terse-eval --bench walloc_audio_eval` (`TERSE_EVAL_SECONDS=n` evaluates the
 //! first n seconds of each track, default 60; needs `scripts/setup`, the models in
 //! models/repository, Debian `singularity-music`, and for the baseline `opus-tools`).
 
@@ -14,8 +14,7 @@ use std::{path::PathBuf, time::Instant};
 
 use shared::{cmd, tool, webp_latent_bytes};
 use terse_audio_io::{AudioClip, DecodeLimits, decode_audio_file, encode_wav};
-use terse_walloc::{WallocAudioCodec, audio_psnr, snr};
-use terse_walloc_host::{BlockingDecoder, host_repository};
+use terse_walloc::{WallocAudio, audio_psnr, snr};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 const MUSIC: &str = "/usr/share/games/singularity/music";
@@ -139,18 +138,18 @@ fn opus_matched(original: &AudioClip, target: f64, dir: &std::path::Path) -> Opt
 /// Our codec on one clip with `shift` latent bits dropped, measured on the 16-bit WAV a client
 /// gets.
 fn ours_at(
-    codec: &WallocAudioCodec,
-    decoder: &BlockingDecoder,
+    hosted: &WallocAudio,
     clip: &AudioClip,
     shift: u32,
 ) -> (Row, terse_walloc::AudioLatents) {
+    let codec = hosted.codec();
     let start = Instant::now();
     let (bitstream, latents) = codec
         .encode(clip.samples.view(), clip.sample_rate, shift)
         .unwrap();
     let encode_s = start.elapsed().as_secs_f64();
     let start = Instant::now();
-    let samples = codec.decode(&bitstream, decoder, u64::MAX).unwrap();
+    let samples = terse_eval::decode(hosted, &bitstream).unwrap().samples;
     let decode_s = start.elapsed().as_secs_f64();
     let wav = encode_wav(&AudioClip {
         sample_rate: clip.sample_rate,
@@ -192,21 +191,20 @@ fn main() {
     }
     let dir = std::env::temp_dir().join(format!("terse-audio-eval-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let hosted = host_repository::<WallocAudioCodec>(&PathBuf::from("models/repository"))
-        .expect("run scripts/setup first");
+    let registry = terse_eval::registry(&terse_eval::repository(), 1);
+    let hosted = terse_hosting::walloc_audio_codecs(&registry).expect("run scripts/setup first");
     println!(
         "singularity-music validation tracks ({}), first {seconds} s of each, 48 kHz stereo, never trained on",
         VALIDATION.join(", ")
     );
     println!("PSNR is against full scale (peak 1.0); SNR against the signal's own energy.");
-    for h in hosted {
-        let codec = &h.codec;
+    for h in &hosted {
+        let codec = h.codec();
         let name = codec.model().name.clone();
-        let decoder = BlockingDecoder::new(h.decoder).unwrap();
         let mut ours = Row::default();
         let (mut prior_bytes, mut context_bytes, mut webp_bytes) = (0, 0, 0);
         for (_, clip) in &tracks {
-            let (row, latents) = ours_at(codec, &decoder, clip, 0);
+            let (row, latents) = ours_at(h, clip, 0);
             ours.add(row);
             let (factorized, contextual) = codec.code_latents(&latents).unwrap();
             prior_bytes += factorized.len();
@@ -228,7 +226,7 @@ fn main() {
             let shift = codec.shift_for(bits).unwrap();
             let mut row = Row::default();
             for (_, clip) in &tracks {
-                row.add(ours_at(codec, &decoder, clip, shift).0);
+                row.add(ours_at(h, clip, shift).0);
             }
             row.print(&format!("terse {name} b={bits}"));
         }

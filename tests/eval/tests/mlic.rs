@@ -5,9 +5,10 @@
 //! `TERSE_MLIC_REPOSITORY` / `TERSE_MLIC_MODEL` point the tests at another packaged model
 //! (default: models/repository, `mlic-q3`).
 
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc};
 
 use ndarray::Array3;
+use terse_codec::EncodeOptions;
 use terse_entropy::ModelTag;
 use terse_mlic::{
     MlicCodec, MlicError,
@@ -17,18 +18,36 @@ use terse_mlic::{
 mod support;
 
 use support::{ROOT, load, model_name};
+use terse_eval::{decode, encode, photo};
 use terse_walloc::psnr;
 
-fn photo(name: &str) -> image::RgbImage {
-    image::open(PathBuf::from(ROOT).join("tests/fixtures/images").join(name))
-        .unwrap()
-        .to_rgb8()
+/// Encodes through the Codec trait (the analysis network through the runtime): the bitstream
+/// and the latents `y_hat` the decoder will see.
+fn encoded(
+    loaded: &support::Loaded,
+    original: &image::RgbImage,
+) -> (Vec<u8>, ndarray::Array4<f32>) {
+    let options = EncodeOptions {
+        latents: true,
+        ..Default::default()
+    };
+    let encoding = encode(&loaded.image, &Arc::new(original.clone()), options).unwrap();
+    let latents = encoding.latents.unwrap();
+    let shape: Vec<usize> = std::iter::once(1)
+        .chain(latents.shape.iter().map(|&d| d as usize))
+        .collect();
+    let y_hat = ndarray::Array4::from_shape_vec(
+        (shape[0], shape[1], shape[2], shape[3]),
+        latents.to_f32().unwrap(),
+    )
+    .unwrap();
+    (encoding.bitstream, y_hat)
 }
 
 #[test]
 fn integer_entropy_path_equals_the_training_script() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("tests/fixtures/{}.json", model_name()));
+    let path =
+        PathBuf::from(ROOT).join(format!("codecs/mlic/tests/fixtures/{}.json", model_name()));
     let fixture: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let dims = |key: &str| -> Vec<usize> {
@@ -61,7 +80,7 @@ fn integer_entropy_path_equals_the_training_script() {
     )
     .unwrap();
     let loaded = load(1);
-    let model = loaded.codec.entropy();
+    let model = loaded.codec().entropy();
     let mut encoder = RoundingCoder::new(y.view());
     let y_hat_q = model.run(z_hat.view(), &mut encoder).unwrap();
     assert_eq!(
@@ -81,24 +100,18 @@ fn decoding_is_bit_exact_across_thread_counts_and_reaches_trained_quality() {
     for name in ["astronaut_200x136.png", "coffee_131x97.png"] {
         let original = photo(name);
         for encoder in [&one, &two] {
-            let encoded = encoder.codec.encode(&original, &encoder.analysis).unwrap();
+            let (bitstream, y_hat_encoded) = encoded(encoder, &original);
             // The latents depend only on integer arithmetic: every decoder agrees exactly.
             for decoder in [&one, &two] {
                 let (y_hat, w, h) = decoder
-                    .codec
-                    .decode_latents(&encoded.bitstream, u64::MAX)
+                    .codec()
+                    .decode_latents(&bitstream, u64::MAX)
                     .unwrap();
                 assert_eq!((w, h), original.dimensions());
-                assert_eq!(y_hat, encoded.y_hat, "{name}");
+                assert_eq!(y_hat, y_hat_encoded, "{name}");
             }
-            let a = one
-                .codec
-                .decode(&encoded.bitstream, u64::MAX, &one.synthesis)
-                .unwrap();
-            let b = two
-                .codec
-                .decode(&encoded.bitstream, u64::MAX, &two.synthesis)
-                .unwrap();
+            let a = decode(&one.image, &bitstream).unwrap();
+            let b = decode(&two.image, &bitstream).unwrap();
             let differing = a
                 .as_raw()
                 .iter()
@@ -110,8 +123,8 @@ fn decoding_is_bit_exact_across_thread_counts_and_reaches_trained_quality() {
                 "synthesis differs by more than 1 level across thread counts"
             );
             let quality = psnr(&original, &a);
-            let bpp = encoded.bitstream.len() as f64 * 8.0
-                / f64::from(original.width() * original.height());
+            let bpp =
+                bitstream.len() as f64 * 8.0 / f64::from(original.width() * original.height());
             assert!(
                 quality > encoder.validation_psnr - 4.0,
                 "{name}: {quality:.2} dB at {bpp:.3} bpp (validation {:.2} dB)",
@@ -125,53 +138,38 @@ fn decoding_is_bit_exact_across_thread_counts_and_reaches_trained_quality() {
 fn malformed_bitstreams_are_refused() {
     let loaded = load(1);
     let original = photo("coffee_131x97.png");
-    let encoded = loaded.codec.encode(&original, &loaded.analysis).unwrap();
-    for cut in [
-        0,
-        10,
-        encoded.bitstream.len() / 2,
-        encoded.bitstream.len() - 1,
-    ] {
+    let (bitstream, _) = encoded(&loaded, &original);
+    for cut in [0, 10, bitstream.len() / 2, bitstream.len() - 1] {
         assert!(
             loaded
-                .codec
-                .decode_latents(&encoded.bitstream[..cut], u64::MAX)
+                .codec()
+                .decode_latents(&bitstream[..cut], u64::MAX)
                 .is_err(),
             "cut {cut}"
         );
     }
-    let mut flipped = encoded.bitstream.clone();
+    let mut flipped = bitstream.clone();
     let last = flipped.len() - 3;
     flipped[last] ^= 0x55;
     assert!(
-        loaded.codec.decode_latents(&flipped, u64::MAX).is_err(),
+        loaded.codec().decode_latents(&flipped, u64::MAX).is_err(),
         "checksum"
     );
     assert!(matches!(
-        loaded.codec.decode_latents(&encoded.bitstream, 1000),
+        loaded.codec().decode_latents(&bitstream, 1000),
         Err(MlicError::TooLarge(_))
     ));
     let other = MlicCodec::new(
         terse_mlic::EntropyModel::from_assets(
-            &loaded
-                .synthesis
-                .model
-                .entry()
-                .read_asset("entropy")
-                .unwrap(),
-            &loaded
-                .synthesis
-                .model
-                .entry()
-                .read_asset("entropy-weights")
-                .unwrap(),
-            &loaded.synthesis.model.entry().read_asset("prior").unwrap(),
+            &loaded.asset("entropy"),
+            &loaded.asset("entropy-weights"),
+            &loaded.asset("prior"),
         )
         .unwrap(),
         ModelTag::from_sha256_hex("another", &"ab".repeat(32)).unwrap(),
     );
     assert!(matches!(
-        other.decode_latents(&encoded.bitstream, u64::MAX),
+        other.decode_latents(&bitstream, u64::MAX),
         Err(MlicError::Bitstream(_))
     ));
 }
@@ -189,7 +187,7 @@ fn hostile_sections_in_a_valid_container_never_panic() {
     };
     for round in 0..24 {
         let mut container = Container::new(CodecId::MlicImage);
-        container.model = Some(loaded.codec.model().clone());
+        container.model = Some(loaded.codec().model().clone());
         container.put_u64("width", 1 + next() % 130);
         container.put_u64("height", 1 + next() % 130);
         let mut tags: Vec<[u8; 4]> = vec![*b"ZHAT"];
@@ -207,11 +205,14 @@ fn hostile_sections_in_a_valid_container_never_panic() {
         }
         let bytes = container.to_bytes().unwrap();
         // Ok (garbage latents) or a typed error; never a panic, whatever the bytes.
-        let _ = loaded.codec.decode_latents(&bytes, u64::MAX).map_err(|e| {
-            assert!(
-                matches!(e, MlicError::Bitstream(_) | MlicError::Entropy(_)),
-                "round {round}: {e}"
-            )
-        });
+        let _ = loaded
+            .codec()
+            .decode_latents(&bytes, u64::MAX)
+            .map_err(|e| {
+                assert!(
+                    matches!(e, MlicError::Bitstream(_) | MlicError::Entropy(_)),
+                    "round {round}: {e}"
+                )
+            });
     }
 }

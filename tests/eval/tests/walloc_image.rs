@@ -2,31 +2,15 @@
 //! codings, decoding through ONNX Runtime reaches the quality the model was trained for, and
 //! malformed bitstreams are refused.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc};
 
+use terse_codec::{Codec, EncodeOptions};
 use terse_entropy::ModelTag;
-use terse_walloc::{WallocError, WallocImageCodec, decode_image_file, psnr};
-use terse_walloc_host::{BlockingDecoder, host_repository};
+use terse_eval::{ROOT, decode, encode, photo, registry, repository};
+use terse_walloc::{WallocError, WallocImage, WallocImageCodec, psnr};
 
-const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-
-fn codecs() -> Vec<(WallocImageCodec, BlockingDecoder)> {
-    std::env::set_current_dir(ROOT).unwrap();
-    let hosted = host_repository(&PathBuf::from("models/repository"))
-        .expect("scripts/setup makes ./.venv with ONNX Runtime");
-    hosted
-        .into_iter()
-        .map(|h| {
-            let codec = std::sync::Arc::try_unwrap(h.codec).ok().expect("one owner");
-            (codec, BlockingDecoder::new(h.decoder).unwrap())
-        })
-        .collect()
-}
-
-fn photo(name: &str) -> image::RgbImage {
-    let bytes =
-        std::fs::read(PathBuf::from(ROOT).join("tests/fixtures/images").join(name)).unwrap();
-    decode_image_file(&bytes, u64::MAX).unwrap().0
+fn codecs() -> Vec<WallocImage> {
+    terse_hosting::walloc_image_codecs(&registry(&repository(), 1)).unwrap()
 }
 
 #[test]
@@ -36,7 +20,8 @@ fn latents_round_trip_and_decoding_reaches_trained_quality() {
         !codecs.is_empty(),
         "no walloc-image model in models/repository"
     );
-    for (codec, decoder) in &codecs {
+    for hosted in &codecs {
+        let codec = hosted.codec();
         for name in ["astronaut_200x136.png", "coffee_131x97.png"] {
             let original = photo(name);
             let (bitstream, latents) = codec.encode(&original).unwrap();
@@ -45,7 +30,16 @@ fn latents_round_trip_and_decoding_reaches_trained_quality() {
                 latents,
                 "{name}"
             );
-            let decoded = codec.decode(&bitstream, decoder, u64::MAX).unwrap();
+            // The server's path: the Codec trait, the decoder network through the runtime.
+            let original = Arc::new(original);
+            let options = EncodeOptions {
+                reconstruct: true,
+                ..Default::default()
+            };
+            let encoding = encode(hosted, &original, options).unwrap();
+            assert_eq!(encoding.bitstream, bitstream, "encoding is deterministic");
+            let decoded = decode(hosted, &bitstream).unwrap();
+            assert_eq!(encoding.reconstruction.as_ref(), Some(&decoded));
             assert_eq!(decoded.dimensions(), original.dimensions());
             let quality = psnr(&original, &decoded);
             let bpp =
@@ -61,17 +55,15 @@ fn latents_round_trip_and_decoding_reaches_trained_quality() {
                 codec.model().name
             );
             // Decoding is deterministic: the same bytes give the same pixels.
-            assert_eq!(
-                codec.decode(&bitstream, decoder, u64::MAX).unwrap(),
-                decoded
-            );
+            assert_eq!(decode(hosted, &bitstream).unwrap(), decoded);
         }
     }
 }
 
 #[test]
 fn malformed_bitstreams_are_refused() {
-    let (codec, _) = codecs().into_iter().next().expect("a walloc model");
+    let hosted = codecs().into_iter().next().expect("a walloc model");
+    let codec = hosted.codec();
     let (bitstream, _) = codec.encode(&photo("coffee_131x97.png")).unwrap();
     for cut in [0, 10, bitstream.len() / 2, bitstream.len() - 1] {
         assert!(codec.decode_latents(&bitstream[..cut], u64::MAX).is_err());
@@ -101,4 +93,10 @@ fn malformed_bitstreams_are_refused() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("coded with model"), "{err}");
+    let err = block_on_decode_limited(&hosted, &bitstream, 100);
+    assert_eq!(err.kind, terse_core::ErrorKind::TooLarge, "{err}");
+}
+
+fn block_on_decode_limited(codec: &WallocImage, bitstream: &[u8], max: u64) -> terse_core::Error {
+    terse_eval::block_on(codec.decode(bitstream.to_vec(), max, &terse_core::Inline)).unwrap_err()
 }

@@ -11,7 +11,7 @@
 //! BD-rate: mean difference of log-rate at equal PSNR-RGB over the overlapping PSNR range,
 //! log-rate interpolated piecewise-linearly in PSNR (terse_image_eval::bd_rate).
 //!
-//! Run: `cargo bench -p terse-mlic --bench eval` (`TERSE_EVAL_PHOTOS=n`: first n photos;
+//! Run: `cargo bench -p terse-eval --bench mlic_eval` (`TERSE_EVAL_PHOTOS=n`: first n photos;
 //! `TERSE_EVAL_BASELINES=0`: no reference codecs; needs `scripts/setup`, the models, and the
 //! photos; reference codecs from the Debian packages libjpeg-turbo-progs webp libavif-bin
 //! libjxl-tools, skipped when missing).
@@ -22,14 +22,11 @@ use terse_image_eval::{
     Baseline, RgbImage, Row, bd_rate, eval_folder, load, ms_ssim, print_header, print_row, psnr,
     published_curves, start_eval, tool, write_rd_svg,
 };
-use terse_runtime::{ModelRegistry, ModelSelection, SessionOptions};
-use terse_walloc::WallocImageCodec;
-use terse_walloc_host::{BlockingDecoder, host_all};
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use support::{Loaded, ROOT, load_all, runtime};
+use support::{Loaded, ROOT, load_all};
 
 /// Mean (bpp, PSNR) points of one codec.
 type Curve = Vec<(f64, f64)>;
@@ -37,13 +34,11 @@ type Curve = Vec<(f64, f64)>;
 fn ours(model: &Loaded, original: &RgbImage) -> Row {
     let pixels = f64::from(original.width()) * f64::from(original.height());
     let start = Instant::now();
-    let encoded = model.codec.encode(original, &model.analysis).unwrap();
+    let original_shared = std::sync::Arc::new(original.clone());
+    let encoded = terse_eval::encode(&model.image, &original_shared, Default::default()).unwrap();
     let encode_s = start.elapsed().as_secs_f64();
     let start = Instant::now();
-    let decoded = model
-        .codec
-        .decode(&encoded.bitstream, u64::MAX, &model.synthesis)
-        .unwrap();
+    let decoded = terse_eval::decode(&model.image, &encoded.bitstream).unwrap();
     let decode_s = start.elapsed().as_secs_f64();
     Row {
         bpp: encoded.bitstream.len() as f64 * 8.0 / pixels,
@@ -154,27 +149,16 @@ fn main() {
     // WaLLoC (the fast mode) on the same photos.
     println!("\nWaLLoC codecs on the same photos");
     print_header();
-    let registry = ModelRegistry::load(
-        runtime(),
-        Path::new("models/repository"),
-        &ModelSelection::default(),
-        &SessionOptions {
-            intra_op_threads: 0,
-            ..Default::default()
-        },
-        None,
-    )
-    .unwrap();
-    for hosted in host_all::<WallocImageCodec>(&registry).unwrap() {
-        let decoder = BlockingDecoder::new(hosted.decoder).unwrap();
+    let registry = terse_eval::registry(&terse_eval::repository(), 0);
+    for hosted in terse_hosting::walloc_image_codecs(&registry).unwrap() {
         let mut total = Row::default();
         for original in &images {
             let pixels = f64::from(original.width()) * f64::from(original.height());
             let start = Instant::now();
-            let (bitstream, _) = hosted.codec.encode(original).unwrap();
+            let (bitstream, _) = hosted.codec().encode(original).unwrap();
             let encode_s = start.elapsed().as_secs_f64();
             let start = Instant::now();
-            let decoded = hosted.codec.decode(&bitstream, &decoder, u64::MAX).unwrap();
+            let decoded = terse_eval::decode(&hosted, &bitstream).unwrap();
             total.add(Row {
                 bpp: bitstream.len() as f64 * 8.0 / pixels,
                 psnr: psnr(original, &decoded),
@@ -184,7 +168,7 @@ fn main() {
                 pixels,
             });
         }
-        print_row(&format!("terse {}", hosted.codec.model().name), total, n);
+        print_row(&format!("terse {}", hosted.codec().model().name), total, n);
     }
 
     // Ablation: the entropy model's references added one at a time, each model fine-tuned the
@@ -194,7 +178,7 @@ fn main() {
     } else {
         Vec::new()
     };
-    ablation.sort_by_key(|m| m.codec.entropy().context() as u8);
+    ablation.sort_by_key(|m| m.codec().entropy().context() as u8);
     if !ablation.is_empty() {
         println!(
             "\nablation (same lambda, same start, same fine-tuning steps; references added one at a time)"
@@ -205,7 +189,7 @@ fn main() {
             for original in &images {
                 total.add(ours(model, original));
             }
-            let context = format!("{:?}", model.codec.entropy().context()).to_lowercase();
+            let context = format!("{:?}", model.codec().entropy().context()).to_lowercase();
             print_row(&format!("{} ({context})", model.name), total, n);
         }
     }

@@ -5,7 +5,7 @@
 //! latent-bits rate knob of every config against WebP at matched bpp with the BD-rate of the
 //! whole curve (`TERSE_EVAL_KNOB=0` skips that part).
 //!
-//! Run: `cargo bench -p terse-walloc --bench eval` (`TERSE_EVAL_PHOTOS=n` evaluates the first
+//! Run: `cargo bench -p terse-eval --bench walloc_image_eval` (`TERSE_EVAL_PHOTOS=n` evaluates the first
 //! n photos only, `TERSE_EVAL_CONFIG=name` one model, `TERSE_EVAL_BASELINES=0` skips the
 //! reference codecs; needs `scripts/setup`, the models in
 //! models/repository, ../shared/datasets/images/mcmaster, and for the baselines the Debian
@@ -20,8 +20,7 @@ use terse_image_eval::{
     Baseline, RgbImage, Row, bd_rate, load, ms_ssim, print_header, print_row, psnr, start_eval,
     tool,
 };
-use terse_walloc::WallocImageCodec;
-use terse_walloc_host::{BlockingDecoder, host_repository};
+use terse_walloc::WallocImage;
 
 mod shared;
 
@@ -34,17 +33,14 @@ fn main() {
         return;
     };
     let mut configs = Vec::new();
-    for hosted in host_repository::<WallocImageCodec>(&PathBuf::from("models/repository"))
-        .expect("run scripts/setup first")
-    {
-        let name = hosted.codec.model().name.clone();
+    let registry = terse_eval::registry(&terse_eval::repository(), 1);
+    for hosted in terse_hosting::walloc_image_codecs(&registry).expect("run scripts/setup first") {
+        let name = hosted.codec().model().name.clone();
         if std::env::var("TERSE_EVAL_CONFIG").is_ok_and(|only| only != name) {
             continue;
         }
-        let decoder = BlockingDecoder::new(hosted.decoder).unwrap();
-        configs.push((name, hosted.codec, decoder));
+        configs.push((name, hosted));
     }
-    configs.sort_by_key(|(_, c, _)| c.weights().latent_dim);
     let dir = std::env::temp_dir().join(format!("terse-eval-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let n = photos.len() as f64;
@@ -52,7 +48,8 @@ fn main() {
         "McMaster validation set: {} photos (500x500), never trained on",
         photos.len()
     );
-    for (name, codec, decoder) in &configs {
+    for (name, hosted) in &configs {
+        let codec = hosted.codec();
         let mut ours = Row::default();
         let mut webp_latents = 0usize;
         let mut prior_latents = 0usize;
@@ -60,7 +57,7 @@ fn main() {
         let mut baselines: Vec<(&str, Row)> = Vec::new();
         for photo in &photos {
             let original = load(photo);
-            let (row, latents) = ours_at(codec, decoder, &original, 0);
+            let (row, latents) = ours_at(hosted, &original, 0);
             ours.add(row);
             let (factorized, contextual) = codec.code_latents(&latents).unwrap();
             prior_latents += factorized.len();
@@ -103,18 +100,14 @@ fn main() {
 }
 
 /// Our codec on one photo with `shift` latent bits dropped.
-fn ours_at(
-    codec: &WallocImageCodec,
-    decoder: &BlockingDecoder,
-    original: &RgbImage,
-    shift: u32,
-) -> (Row, terse_walloc::Latents) {
+fn ours_at(hosted: &WallocImage, original: &RgbImage, shift: u32) -> (Row, terse_walloc::Latents) {
+    let codec = hosted.codec();
     let pixels = f64::from(original.width()) * f64::from(original.height());
     let start = Instant::now();
     let (bitstream, latents) = codec.encode_at(original, shift).unwrap();
     let encode_s = start.elapsed().as_secs_f64();
     let start = Instant::now();
-    let decoded = codec.decode(&bitstream, decoder, u64::MAX).unwrap();
+    let decoded = terse_eval::decode(hosted, &bitstream).unwrap();
     let decode_s = start.elapsed().as_secs_f64();
     let row = Row {
         bpp: bitstream.len() as f64 * 8.0 / pixels,
@@ -129,11 +122,7 @@ fn ours_at(
 
 /// The latent-bits rate knob of every config against WebP at matched bpp, and the BD-rate of
 /// the whole terse curve against WebP's.
-fn rate_knob(
-    configs: &[(String, std::sync::Arc<WallocImageCodec>, BlockingDecoder)],
-    photos: &[PathBuf],
-    dir: &Path,
-) {
+fn rate_knob(configs: &[(String, WallocImage)], photos: &[PathBuf], dir: &Path) {
     let webp = Baseline::all()
         .into_iter()
         .find(|b| b.binary == "cwebp")
@@ -145,13 +134,13 @@ fn rate_knob(
         "  {:<28} {:>6} {:>7} {:>8} {:>7}",
         "terse config", "bpp", "PSNR", "WebP bpp", "PSNR"
     );
-    for (name, codec, decoder) in configs {
+    for (name, hosted) in configs {
         for bits in [8, 7, 6, 5, 4] {
-            let shift = codec.shift_for(bits).unwrap();
+            let shift = hosted.codec().shift_for(bits).unwrap();
             let (mut ours, mut theirs) = (Row::default(), Row::default());
             for photo in photos {
                 let original = load(photo);
-                let (row, _) = ours_at(codec, decoder, &original, shift);
+                let (row, _) = ours_at(hosted, &original, shift);
                 ours.add(row);
                 if let Some(r) = webp.matched(&original, dir, row.bpp) {
                     theirs.add(r);

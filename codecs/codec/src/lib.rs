@@ -1,0 +1,155 @@
+//! The [`Codec`] trait and the [`CodecRegistry`].
+//!
+//! A codec turns media (an image, an audio clip) into a terse bitstream and back. Learned
+//! codecs run their networks through [`terse_core::Network`] and their blocking work on a
+//! [`terse_core::Worker`], so the server, the tools and the tests run one code path; the
+//! networks of a test are [`terse_core::FakeNetwork`]s.
+//!
+//! The registry holds the codecs of one media kind, picks one by name (empty: the default) or
+//! by the model a bitstream's container names, with the model-tag check, and lists their
+//! [`CodecInfo`]. Which implementations exist is listed once, where models are hosted
+//! (`terse-hosting`).
+
+mod registry;
+
+use terse_core::{BoxFuture, Error, TensorData, Worker};
+use terse_entropy::{CodecId, ModelTag};
+
+pub use registry::CodecRegistry;
+
+/// The repository model a codec runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelRef {
+    /// Model name in its manifest.
+    pub name: String,
+    /// Model version in its manifest.
+    pub version: String,
+}
+
+/// What a codec says about itself (what `ListCodecs` answers).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodecInfo {
+    /// The codec's name: what requests pick it by, and what its bitstreams' model tag names.
+    pub name: String,
+    /// The family (`walloc`, `mlic`).
+    pub family: &'static str,
+    /// The container codec id of its bitstreams.
+    pub id: CodecId,
+    /// The model it runs.
+    pub model: ModelRef,
+    /// One line for people.
+    pub description: String,
+    /// Latent channels.
+    pub latent_channels: u32,
+    /// Wavelet levels (MLIC: its ×16 analysis, 4 stride-2 stages).
+    pub levels: u32,
+    /// Bits per latent (0: not a knob of this codec).
+    pub latent_bits: u32,
+    /// Sample rate in Hz (audio codecs; 0 otherwise).
+    pub sample_rate: u32,
+    /// Channels the codec codes.
+    pub channels: u32,
+}
+
+/// Per-request knobs every codec understands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EncodeOptions {
+    /// Bits per latent (0: the model's own); codecs without this knob refuse any other value.
+    pub latent_bits: u32,
+    /// Also decode what was coded (to measure quality or return it).
+    pub reconstruct: bool,
+    /// Also return the quantized latents.
+    pub latents: bool,
+}
+
+/// What an encode produced.
+#[derive(Debug, Clone)]
+pub struct Encoding<M> {
+    /// The bitstream (a terse container).
+    pub bitstream: Vec<u8>,
+    /// The media decoded from the coded latents, when asked for.
+    pub reconstruction: Option<M>,
+    /// The quantized latents, when asked for.
+    pub latents: Option<TensorData>,
+    /// Bits per latent used (0 where that is not a knob).
+    pub latent_bits: u32,
+}
+
+/// Work a call asks of a codec, for its working-memory estimate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// Encode only.
+    Encode,
+    /// Encode and decode again (quality, reconstruction).
+    EncodeAndDecode,
+    /// Decode a bitstream.
+    Decode,
+}
+
+/// A codec of one media kind.
+///
+/// ```
+/// use std::sync::Arc;
+/// use terse_codec::{Codec, CodecInfo, EncodeOptions, Encoding, ModelRef, Work};
+/// use terse_core::{BoxFuture, Error, Inline, Worker, block_on};
+/// use terse_entropy::{CodecId, ModelTag};
+///
+/// /// Stores bytes as they are: the smallest codec there is.
+/// struct Verbatim(CodecInfo);
+///
+/// impl Codec for Verbatim {
+///     type Media = Vec<u8>;
+///     fn info(&self) -> &CodecInfo { &self.0 }
+///     fn tag(&self) -> Option<&ModelTag> { None }
+///     fn working_memory(&self, _work: Work, shape: &[u64]) -> u64 { 2 * shape[0] }
+///     fn encode<'a>(&'a self, media: Arc<Vec<u8>>, _o: EncodeOptions, _w: &'a dyn Worker)
+///         -> BoxFuture<'a, Result<Encoding<Vec<u8>>, Error>> {
+///         Box::pin(async move {
+///             Ok(Encoding { bitstream: media.to_vec(), reconstruction: None, latents: None, latent_bits: 0 })
+///         })
+///     }
+///     fn decode<'a>(&'a self, bitstream: Vec<u8>, _max: u64, _w: &'a dyn Worker)
+///         -> BoxFuture<'a, Result<Vec<u8>, Error>> {
+///         Box::pin(async move { Ok(bitstream) })
+///     }
+/// }
+///
+/// let codec = Verbatim(CodecInfo {
+///     name: "verbatim".into(), family: "test", id: CodecId::Test,
+///     model: ModelRef { name: "none".into(), version: "1".into() }, description: String::new(),
+///     latent_channels: 0, levels: 0, latent_bits: 0, sample_rate: 0, channels: 1,
+/// });
+/// let coded = block_on(codec.encode(Arc::new(vec![1, 2, 3]), EncodeOptions::default(), &Inline)).unwrap();
+/// assert_eq!(block_on(codec.decode(coded.bitstream, 3, &Inline)).unwrap(), [1, 2, 3]);
+/// ```
+pub trait Codec: Send + Sync {
+    /// The media it codes (`RgbImage`, `AudioClip`).
+    type Media: Send + Sync + 'static;
+
+    /// What it says about itself.
+    fn info(&self) -> &CodecInfo;
+
+    /// The model identity its bitstreams carry (`None`: bitstreams name no model).
+    fn tag(&self) -> Option<&ModelTag>;
+
+    /// Peak working memory in bytes of `work` on media of `shape` (image: width, height;
+    /// audio: frames, channels), estimated before the work starts.
+    fn working_memory(&self, work: Work, shape: &[u64]) -> u64;
+
+    /// Encodes `media`.
+    fn encode<'a>(
+        &'a self,
+        media: std::sync::Arc<Self::Media>,
+        options: EncodeOptions,
+        worker: &'a dyn Worker,
+    ) -> BoxFuture<'a, Result<Encoding<Self::Media>, Error>>;
+
+    /// Decodes a bitstream of this codec, refusing one whose media is over `max_units`
+    /// (pixels, frames) before allocating for it.
+    fn decode<'a>(
+        &'a self,
+        bitstream: Vec<u8>,
+        max_units: u64,
+        worker: &'a dyn Worker,
+    ) -> BoxFuture<'a, Result<Self::Media, Error>>;
+}

@@ -1,0 +1,261 @@
+//! The codecs of one media kind, by name and by the model a bitstream names.
+
+use std::sync::Arc;
+
+use terse_core::{Error, ErrorKind};
+use terse_entropy::Container;
+
+use crate::{Codec, CodecInfo};
+
+/// Most characters of a requested name echoed into an error message.
+const ECHO_CHARS: usize = 200;
+
+fn echo(name: &str) -> String {
+    match name.char_indices().nth(ECHO_CHARS) {
+        None => name.to_string(),
+        Some((cut, _)) => format!(
+            "{}… ({} more characters)",
+            &name[..cut],
+            name[cut..].chars().count()
+        ),
+    }
+}
+
+/// The codecs of one media kind, in the order they were registered (the first is the
+/// default).
+pub struct CodecRegistry<M> {
+    what: &'static str,
+    codecs: Vec<Arc<dyn Codec<Media = M>>>,
+}
+
+impl<M: Send + Sync + 'static> CodecRegistry<M> {
+    /// An empty registry of `what` codecs (for messages: "image", "audio").
+    pub fn new(what: &'static str) -> Self {
+        Self {
+            what,
+            codecs: Vec::new(),
+        }
+    }
+
+    /// Adds a codec; a name already taken is an error.
+    pub fn register(&mut self, codec: Arc<dyn Codec<Media = M>>) -> Result<(), Error> {
+        let name = &codec.info().name;
+        if self.codecs.iter().any(|c| c.info().name == *name) {
+            return Err(Error::internal(format!(
+                "two {} codecs are named `{name}`",
+                self.what
+            )));
+        }
+        self.codecs.push(codec);
+        Ok(())
+    }
+
+    /// The codecs, default first.
+    pub fn codecs(&self) -> &[Arc<dyn Codec<Media = M>>] {
+        &self.codecs
+    }
+
+    /// What each codec says about itself.
+    pub fn infos(&self) -> impl Iterator<Item = &CodecInfo> {
+        self.codecs.iter().map(|c| c.info())
+    }
+
+    /// The codec names.
+    pub fn names(&self) -> Vec<String> {
+        self.infos().map(|i| i.name.clone()).collect()
+    }
+
+    /// The codec called `name` (empty: the default): `Unavailable` when none is hosted,
+    /// `NotFound` naming the hosted ones when `name` is not.
+    pub fn pick(&self, name: &str) -> Result<&Arc<dyn Codec<Media = M>>, Error> {
+        let Some(first) = self.codecs.first() else {
+            return Err(Error::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "no {} codec is loaded (no such model in the repository)",
+                    self.what
+                ),
+            ));
+        };
+        if name.is_empty() {
+            return Ok(first);
+        }
+        self.codecs
+            .iter()
+            .find(|c| c.info().name == name)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "codec `{}` is not hosted (available: {})",
+                        echo(name),
+                        self.names().join(", ")
+                    ),
+                )
+            })
+    }
+
+    /// The codec a bitstream was coded with: `InvalidInput` when it is not a container or
+    /// names no model, `NotFound` when no codec here has that name, `Unavailable` when the
+    /// codec here runs another build of the model (its tag differs).
+    pub fn for_bitstream(&self, bitstream: &[u8]) -> Result<&Arc<dyn Codec<Media = M>>, Error> {
+        let container =
+            Container::parse(bitstream).map_err(|e| Error::invalid(format!("bitstream: {e}")))?;
+        let model = container
+            .model
+            .ok_or_else(|| Error::invalid("bitstream names no model"))?;
+        let found = self
+            .codecs
+            .iter()
+            .find(|c| c.info().name == model.name && c.info().id == container.codec)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "bitstream needs codec `{}`, which this server does not host",
+                        echo(&model.name)
+                    ),
+                )
+            })?;
+        match found.tag() {
+            Some(tag) if *tag == model => Ok(found),
+            tag => Err(Error::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "bitstream was coded with another build of `{}` (decoder sha256 prefix {}); this server has {}",
+                    model.name,
+                    hex(&model.sha256_prefix),
+                    tag.map_or_else(|| "none".into(), |t| hex(&t.sha256_prefix))
+                ),
+            )),
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EncodeOptions, Encoding, ModelRef, Work};
+    use terse_core::{BoxFuture, Worker};
+    use terse_entropy::{CodecId, ModelTag};
+
+    /// Writes a container naming its model, with the bytes as one section.
+    struct Tagged(CodecInfo, ModelTag);
+
+    impl Codec for Tagged {
+        type Media = Vec<u8>;
+        fn info(&self) -> &CodecInfo {
+            &self.0
+        }
+        fn tag(&self) -> Option<&ModelTag> {
+            Some(&self.1)
+        }
+        fn working_memory(&self, _: Work, shape: &[u64]) -> u64 {
+            shape.iter().product()
+        }
+        fn encode<'a>(
+            &'a self,
+            media: Arc<Vec<u8>>,
+            _: EncodeOptions,
+            _: &'a dyn Worker,
+        ) -> BoxFuture<'a, Result<Encoding<Vec<u8>>, Error>> {
+            let mut container = Container::new(self.0.id);
+            container.model = Some(self.1.clone());
+            container.push_section(*b"DATA", media.to_vec());
+            let bitstream = container
+                .to_bytes()
+                .map_err(|e| Error::internal(e.to_string()));
+            Box::pin(async move {
+                Ok(Encoding {
+                    bitstream: bitstream?,
+                    reconstruction: None,
+                    latents: None,
+                    latent_bits: 0,
+                })
+            })
+        }
+        fn decode<'a>(
+            &'a self,
+            bitstream: Vec<u8>,
+            _: u64,
+            _: &'a dyn Worker,
+        ) -> BoxFuture<'a, Result<Vec<u8>, Error>> {
+            Box::pin(async move { Ok(bitstream) })
+        }
+    }
+
+    fn tagged(name: &str, sha: &str) -> Arc<Tagged> {
+        Arc::new(Tagged(
+            CodecInfo {
+                name: name.into(),
+                family: "test",
+                id: CodecId::Test,
+                model: ModelRef {
+                    name: name.into(),
+                    version: "1".into(),
+                },
+                description: String::new(),
+                latent_channels: 0,
+                levels: 0,
+                latent_bits: 0,
+                sample_rate: 0,
+                channels: 1,
+            },
+            ModelTag::from_sha256_hex(name, sha).unwrap(),
+        ))
+    }
+
+    const SHA_A: &str = "aa00000000000000000000000000000000000000000000000000000000000000";
+    const SHA_B: &str = "bb00000000000000000000000000000000000000000000000000000000000000";
+
+    #[test]
+    fn picks_by_name_with_the_first_as_default() {
+        let mut registry = CodecRegistry::new("test");
+        assert_eq!(
+            registry.pick("").err().unwrap().kind,
+            ErrorKind::Unavailable
+        );
+        registry.register(tagged("one", SHA_A)).unwrap();
+        registry.register(tagged("two", SHA_A)).unwrap();
+        assert_eq!(registry.pick("").unwrap().info().name, "one");
+        assert_eq!(registry.pick("two").unwrap().info().name, "two");
+        let missing = registry.pick(&"x".repeat(1000)).err().unwrap();
+        assert_eq!(missing.kind, ErrorKind::NotFound);
+        assert!(missing.message.contains("available: one, two"), "{missing}");
+        assert!(missing.message.len() < 400, "the name is echoed cut");
+        assert!(registry.register(tagged("one", SHA_B)).is_err());
+    }
+
+    #[test]
+    fn finds_the_codec_of_a_bitstream_and_checks_its_build() {
+        let mut registry = CodecRegistry::new("test");
+        registry.register(tagged("one", SHA_A)).unwrap();
+        let same = tagged("one", SHA_A);
+        let other_build = tagged("one", SHA_B);
+        let unknown = tagged("three", SHA_A);
+        let code = |c: &Tagged| {
+            terse_core::block_on(c.encode(
+                Arc::new(vec![1, 2]),
+                EncodeOptions::default(),
+                &terse_core::Inline,
+            ))
+            .unwrap()
+            .bitstream
+        };
+        assert_eq!(
+            registry.for_bitstream(&code(&same)).unwrap().info().name,
+            "one"
+        );
+        let e = registry.for_bitstream(&code(&other_build)).err().unwrap();
+        assert_eq!(e.kind, ErrorKind::Unavailable);
+        assert!(e.message.contains("another build"), "{e}");
+        let e = registry.for_bitstream(&code(&unknown)).err().unwrap();
+        assert_eq!(e.kind, ErrorKind::NotFound);
+        let e = registry.for_bitstream(b"not a container").err().unwrap();
+        assert_eq!(e.kind, ErrorKind::InvalidInput);
+    }
+}

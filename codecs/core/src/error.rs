@@ -1,0 +1,77 @@
+//! The error taxonomy every domain error maps into.
+
+use std::fmt;
+
+/// Who is at fault and what a caller can do about it; the transport maps each kind to one
+/// status code (`services/common`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The input is malformed, inconsistent or out of range (the caller must change it).
+    InvalidInput,
+    /// The input or the work it asks for is over a limit.
+    TooLarge,
+    /// A named thing (model, codec, method) does not exist here.
+    NotFound,
+    /// The thing exists but cannot do this as the server is set up (not loaded, another
+    /// build of a model, a bitstream of another service).
+    Unavailable,
+    /// The call ended (deadline, cancellation, shutdown) before the work finished.
+    Cancelled,
+    /// A fault of ours: a model returned something unexpected, a worker panicked.
+    Internal,
+}
+
+/// A domain error that knows its [`ErrorKind`].
+pub trait Classify: std::error::Error {
+    /// The kind of this error.
+    fn kind(&self) -> ErrorKind;
+}
+
+/// An error of a given kind with its message: what the shared layers (networks, workers,
+/// registries) return.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    /// The kind.
+    pub kind: ErrorKind,
+    /// What went wrong, for the caller.
+    pub message: String,
+}
+
+impl Error {
+    /// An error of `kind`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// An [`ErrorKind::InvalidInput`] error.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidInput, message)
+    }
+
+    /// An [`ErrorKind::Internal`] error.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Internal, message)
+    }
+
+    /// Any classified error, keeping its kind and message.
+    pub fn from_classified(error: &(impl Classify + ?Sized)) -> Self {
+        Self::new(error.kind(), error.to_string())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl Classify for Error {
+    fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+}

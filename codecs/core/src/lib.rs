@@ -1,0 +1,22 @@
+//! What every layer of terse shares, and nothing more.
+//!
+//! - [`ErrorKind`] and [`Classify`]: the one error taxonomy. Every domain error says which kind
+//!   it is; `services/common` maps a kind to a gRPC status in one place.
+//! - [`TensorData`]: a tensor as it travels (element type, shape, little-endian bytes).
+//! - [`Network`]: "run these tensors". The model runtime implements it once for its ONNX
+//!   models; [`FakeNetwork`] is the declared test double, so codecs and services are tested
+//!   without the ONNX Runtime library.
+//! - [`Worker`]: where blocking work runs (the server's blocking pool with the call's
+//!   cancellation flag, or [`Inline`] in tools and tests).
+//!
+//! This crate depends on neither ONNX Runtime nor any networking crate.
+
+mod error;
+mod network;
+mod tensor;
+mod worker;
+
+pub use error::{Classify, Error, ErrorKind};
+pub use network::{FakeNetwork, Network, NetworkFuture, run_f32};
+pub use tensor::{DataType, TensorData, element_count};
+pub use worker::{BoxFuture, Inline, Job, Worker, block_on, on_worker};

@@ -1,0 +1,198 @@
+//! The MLIC codec as a [`terse_codec::Codec`]: one rate point with its analysis and synthesis
+//! networks.
+
+use std::sync::Arc;
+
+use image::RgbImage;
+use ndarray::{Array4, ArrayD};
+use terse_codec::{Codec, CodecInfo, EncodeOptions, Encoding, ModelRef, Work};
+use terse_core::{
+    BoxFuture, Classify, DataType, Error, ErrorKind, Network, TensorData, Worker, on_worker,
+    run_f32,
+};
+use terse_entropy::{CodecId, ModelTag};
+
+use crate::{MlicCodec, MlicError};
+
+impl Classify for MlicError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Image(_) | Self::Bitstream(_) => ErrorKind::InvalidInput,
+            Self::TooLarge(_) => ErrorKind::TooLarge,
+            Self::Entropy(e) => e.kind(),
+            Self::Model(_) | Self::Network { .. } => ErrorKind::Internal,
+        }
+    }
+}
+
+/// Runs blocking codec work on `worker`.
+async fn blocking<T: Send + 'static>(
+    worker: &dyn Worker,
+    work: impl FnOnce() -> crate::Result<T> + Send + 'static,
+) -> Result<T, Error> {
+    on_worker(worker, work)
+        .await?
+        .map_err(|e| Error::from_classified(&e))
+}
+
+/// Peak working memory per pixel in bytes, measured by `scripts/cost_model.py image` (the
+/// rise of a fresh server's peak RSS over one request, 1024² and 2048² images) plus about
+/// 10 %. Decoding runs the synthesis network, so an encode that decodes again costs as much
+/// as a decode.
+mod cost {
+    /// Encode (analysis network and entropy coding).
+    pub const ENCODE: u64 = 480;
+    /// Decode (synthesis network).
+    pub const DECODE: u64 = 1100;
+}
+
+/// An MLIC rate point with its networks: analysis (`g_a` + `h_a`: image, and a
+/// variable-rate model's gains → `[y, z]`) and synthesis (`g_s`: `y_hat` → image).
+pub struct MlicImage {
+    codec: Arc<MlicCodec>,
+    analysis: Arc<dyn Network>,
+    synthesis: Arc<dyn Network>,
+    info: CodecInfo,
+}
+
+impl MlicImage {
+    /// The rate point `codec` of `model` with its two networks.
+    pub fn new(
+        codec: MlicCodec,
+        analysis: Arc<dyn Network>,
+        synthesis: Arc<dyn Network>,
+        model: ModelRef,
+        description: &str,
+    ) -> Self {
+        let description = match codec.rate() {
+            Some(rate) => format!(
+                "Rate point {} (lambda {}) of {}. {description}",
+                rate.index + 1,
+                rate.lambda,
+                model.name,
+            ),
+            None => description.to_string(),
+        };
+        let info = CodecInfo {
+            name: codec.model().name.clone(),
+            family: "mlic",
+            id: CodecId::MlicImage,
+            model,
+            description,
+            latent_channels: codec.entropy().latent_channels() as u32,
+            levels: 4,
+            latent_bits: 0,
+            sample_rate: 0,
+            channels: 3,
+        };
+        Self {
+            codec: Arc::new(codec),
+            analysis,
+            synthesis,
+            info,
+        }
+    }
+
+    /// The Rust side of the codec (entropy model, container).
+    pub fn codec(&self) -> &MlicCodec {
+        &self.codec
+    }
+
+    /// Runs the synthesis network on `y_hat` and crops its image to `width × height`.
+    async fn synthesize(
+        &self,
+        y_hat: Array4<f32>,
+        width: u32,
+        height: u32,
+        worker: &dyn Worker,
+    ) -> Result<RgbImage, Error> {
+        let outputs = run_f32(self.synthesis.as_ref(), &["y_hat"], vec![y_hat.into_dyn()]).await?;
+        blocking(worker, move || {
+            MlicCodec::reconstruct(outputs, width, height)
+        })
+        .await
+    }
+}
+
+fn y_hat_tensor(y_hat: &Array4<f32>) -> TensorData {
+    let y_hat = y_hat.index_axis(ndarray::Axis(0), 0);
+    TensorData {
+        name: "y_hat".into(),
+        datatype: DataType::Fp32,
+        shape: y_hat.shape().iter().map(|&d| d as i64).collect(),
+        bytes: y_hat.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    }
+}
+
+impl Codec for MlicImage {
+    type Media = RgbImage;
+
+    fn info(&self) -> &CodecInfo {
+        &self.info
+    }
+
+    fn tag(&self) -> Option<&ModelTag> {
+        Some(self.codec.model())
+    }
+
+    fn working_memory(&self, work: Work, shape: &[u64]) -> u64 {
+        let per_pixel = match work {
+            Work::Encode => cost::ENCODE,
+            Work::EncodeAndDecode | Work::Decode => cost::DECODE,
+        };
+        shape.iter().fold(per_pixel, |n, &d| n.saturating_mul(d))
+    }
+
+    fn encode<'a>(
+        &'a self,
+        media: Arc<RgbImage>,
+        options: EncodeOptions,
+        worker: &'a dyn Worker,
+    ) -> BoxFuture<'a, Result<Encoding<RgbImage>, Error>> {
+        Box::pin(async move {
+            if options.latent_bits != 0 {
+                return Err(Error::invalid(
+                    "latent_bits applies to WaLLoC codecs; MLIC rate points are separate codecs \
+                     (pick one by name)",
+                ));
+            }
+            let (width, height) = media.dimensions();
+            let codec = Arc::clone(&self.codec);
+            let inputs: Vec<ArrayD<f32>> =
+                blocking(worker, move || codec.analysis_inputs(&media)).await?;
+            let names = self.codec.analysis_input_names();
+            let outputs = run_f32(self.analysis.as_ref(), names, inputs).await?;
+            let codec = Arc::clone(&self.codec);
+            let encoded =
+                blocking(worker, move || codec.encode_latents(width, height, outputs)).await?;
+            let latents = options.latents.then(|| y_hat_tensor(&encoded.y_hat));
+            let reconstruction = match options.reconstruct {
+                true => Some(
+                    self.synthesize(encoded.y_hat, width, height, worker)
+                        .await?,
+                ),
+                false => None,
+            };
+            Ok(Encoding {
+                bitstream: encoded.bitstream,
+                reconstruction,
+                latents,
+                latent_bits: 0,
+            })
+        })
+    }
+
+    fn decode<'a>(
+        &'a self,
+        bitstream: Vec<u8>,
+        max_units: u64,
+        worker: &'a dyn Worker,
+    ) -> BoxFuture<'a, Result<RgbImage, Error>> {
+        Box::pin(async move {
+            let codec = Arc::clone(&self.codec);
+            let (y_hat, width, height) =
+                blocking(worker, move || codec.decode_latents(&bitstream, max_units)).await?;
+            self.synthesize(y_hat, width, height, worker).await
+        })
+    }
+}

@@ -1,0 +1,210 @@
+//! Codecs hosted from a model repository: the one place that lists the implementations of
+//! [`terse_codec::Codec`] and the model tasks they come from.
+//!
+//! To add a codec: implement [`terse_codec::Codec`] in its crate under `codecs/`, and build it
+//! here from the ready models of its task (add the task to [`IMAGE_TASKS`] or
+//! [`AUDIO_TASKS`]). The services pick codecs from the registries this builds and never name
+//! an implementation.
+
+use std::{path::Path, sync::Arc};
+
+use image::RgbImage;
+use terse_audio_io::AudioClip;
+use terse_codec::{CodecRegistry, ModelRef};
+use terse_core::Network;
+use terse_entropy::ModelTag;
+use terse_mlic::{MlicCodec, MlicImage};
+use terse_runtime::{
+    ManifestEntry, ModelRegistry, ModelSelection, ModelState, OnnxRuntime, SessionOptions,
+};
+use terse_walloc::{WallocAudio, WallocAudioCodec, WallocImage, WallocImageCodec};
+
+/// Task of WaLLoC image decoders in manifests.
+pub const WALLOC_IMAGE_TASK: &str = "walloc-image";
+/// Task of WaLLoC audio decoders in manifests.
+pub const WALLOC_AUDIO_TASK: &str = "walloc-audio";
+/// Task of MLIC synthesis models (with the entropy model as assets).
+pub const MLIC_TASK: &str = "mlic-image";
+/// Task of MLIC analysis models.
+pub const MLIC_ANALYSIS_TASK: &str = "mlic-analysis";
+
+/// Model tasks the image codecs come from.
+pub const IMAGE_TASKS: &[&str] = &[WALLOC_IMAGE_TASK, MLIC_TASK, MLIC_ANALYSIS_TASK];
+/// Model tasks the audio codecs come from.
+pub const AUDIO_TASKS: &[&str] = &[WALLOC_AUDIO_TASK];
+
+/// An asset of a model entry: `Ok(None)` when the manifest lists none by that name.
+pub fn read_asset(entry: &ManifestEntry, name: &str) -> Result<Option<Vec<u8>>, String> {
+    if !entry.manifest.assets.iter().any(|a| a.name == name) {
+        return Ok(None);
+    }
+    entry.read_asset(name).map(Some).map_err(|e| e.to_string())
+}
+
+/// A ready model of the registry with its manifest entry.
+struct Ready<'a> {
+    entry: &'a ManifestEntry,
+    network: Arc<dyn Network>,
+}
+
+/// Every ready model of `task`.
+fn ready<'a>(registry: &'a ModelRegistry, task: &str) -> Vec<Ready<'a>> {
+    registry
+        .entries()
+        .iter()
+        .filter(|e| e.entry.manifest.task == task)
+        .filter_map(|e| match &e.state {
+            ModelState::Ready(model) => Some(Ready {
+                entry: &e.entry,
+                network: Arc::clone(model) as Arc<dyn Network>,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+fn tag(entry: &ManifestEntry) -> Result<ModelTag, String> {
+    ModelTag::from_sha256_hex(&entry.manifest.name, &entry.manifest.sha256)
+        .map_err(|e| format!("model {}: {e}", entry.id()))
+}
+
+/// The WaLLoC image codecs (strongest dimension reduction first), then every MLIC rate
+/// point by name. The first is the default.
+pub fn image_codecs(registry: &ModelRegistry) -> Result<CodecRegistry<RgbImage>, String> {
+    let mut codecs = CodecRegistry::new("image");
+    for codec in walloc_image_codecs(registry)? {
+        codecs.register(Arc::new(codec)).map_err(|e| e.message)?;
+    }
+    for codec in mlic_codecs(registry)? {
+        codecs.register(Arc::new(codec)).map_err(|e| e.message)?;
+    }
+    Ok(codecs)
+}
+
+/// Every ready `walloc-image` model as a codec, strongest dimension reduction first.
+pub fn walloc_image_codecs(registry: &ModelRegistry) -> Result<Vec<WallocImage>, String> {
+    let mut walloc = Vec::new();
+    for model in ready(registry, WALLOC_IMAGE_TASK) {
+        let entry = model.entry;
+        let codec = WallocImageCodec::from_assets(|name| read_asset(entry, name), tag(entry)?)
+            .map_err(|e| format!("model {}: {e}", entry.id()))?;
+        let manifest = &entry.manifest;
+        walloc.push(WallocImage::new(
+            codec,
+            model.network,
+            &manifest.version,
+            &manifest.description,
+        ));
+    }
+    walloc.sort_by_key(|c| {
+        (
+            c.codec().weights().latent_dim,
+            c.codec().model().name.clone(),
+        )
+    });
+    Ok(walloc)
+}
+
+/// Every rate point of every ready `mlic-image` model with its `<name>-analysis` model, by
+/// codec name.
+pub fn mlic_codecs(registry: &ModelRegistry) -> Result<Vec<MlicImage>, String> {
+    let mut hosted = Vec::new();
+    for synthesis in ready(registry, MLIC_TASK) {
+        let entry = synthesis.entry;
+        let manifest = &entry.manifest;
+        let analysis_name = format!("{}-analysis", manifest.name);
+        let analysis = registry
+            .get(&analysis_name, &manifest.version)
+            .map_err(|e| format!("model {} needs {analysis_name}: {e}", entry.id()))?;
+        if analysis.entry().manifest.task != MLIC_ANALYSIS_TASK {
+            return Err(format!(
+                "{analysis_name} is not an `{MLIC_ANALYSIS_TASK}` model"
+            ));
+        }
+        let analysis: Arc<dyn Network> = analysis;
+        let asset = |name: &str| {
+            read_asset(entry, name)?
+                .ok_or_else(|| format!("model {} has no `{name}` asset", entry.id()))
+        };
+        let codecs = MlicCodec::from_package(
+            &asset("entropy")?,
+            &asset("entropy-weights")?,
+            &asset("prior")?,
+            &manifest.name,
+            &manifest.sha256,
+        )
+        .map_err(|e| format!("model {}: {e}", entry.id()))?;
+        let model = ModelRef {
+            name: manifest.name.clone(),
+            version: manifest.version.clone(),
+        };
+        hosted.extend(codecs.into_iter().map(|codec| {
+            MlicImage::new(
+                codec,
+                Arc::clone(&analysis),
+                Arc::clone(&synthesis.network),
+                model.clone(),
+                &manifest.description,
+            )
+        }));
+    }
+    hosted.sort_by(|a, b| a.codec().model().name.cmp(&b.codec().model().name));
+    Ok(hosted)
+}
+
+/// The WaLLoC audio codecs (strongest dimension reduction first; the first is the default).
+pub fn audio_codecs(registry: &ModelRegistry) -> Result<CodecRegistry<AudioClip>, String> {
+    let mut codecs = CodecRegistry::new("audio");
+    for codec in walloc_audio_codecs(registry)? {
+        codecs.register(Arc::new(codec)).map_err(|e| e.message)?;
+    }
+    Ok(codecs)
+}
+
+/// Every ready `walloc-audio` model as a codec, strongest dimension reduction first.
+pub fn walloc_audio_codecs(registry: &ModelRegistry) -> Result<Vec<WallocAudio>, String> {
+    let mut hosted = Vec::new();
+    for model in ready(registry, WALLOC_AUDIO_TASK) {
+        let entry = model.entry;
+        let codec = WallocAudioCodec::from_assets(|name| read_asset(entry, name), tag(entry)?)
+            .map_err(|e| format!("model {}: {e}", entry.id()))?;
+        hosted.push(WallocAudio::new(
+            codec,
+            model.network,
+            &entry.manifest.version,
+            &entry.manifest.description,
+        ));
+    }
+    hosted.sort_by_key(|c| {
+        (
+            c.codec().weights().latent_dim,
+            c.codec().model().name.clone(),
+        )
+    });
+    Ok(hosted)
+}
+
+/// Loads ONNX Runtime (as `scripts/setup` installs it) and every model of a repository
+/// directory with `options`: for tools and tests that run the shipped models without a
+/// server. One ONNX Runtime environment serves the whole process.
+pub fn load_repository(
+    repository: &Path,
+    options: &SessionOptions,
+) -> Result<ModelRegistry, String> {
+    static RUNTIME: std::sync::OnceLock<Result<OnnxRuntime, String>> = std::sync::OnceLock::new();
+    let runtime = RUNTIME
+        .get_or_init(|| {
+            let library = terse_runtime::resolve_library_path(None).map_err(|e| e.to_string())?;
+            OnnxRuntime::load(&library).map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(Clone::clone)?;
+    ModelRegistry::load(
+        runtime,
+        repository,
+        &ModelSelection::default(),
+        options,
+        None,
+    )
+    .map_err(|e| e.to_string())
+}
