@@ -323,3 +323,6 @@ impl api::audio_service_server::AudioService for AudioService {
         Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
     }
 }
+
+#[cfg(test)]
+mod tests;
