@@ -2,24 +2,10 @@
 
 use std::sync::Arc;
 
-use terse_core::{Error, ErrorKind};
+use terse_core::{Error, ErrorKind, echo};
 use terse_entropy::Container;
 
 use crate::{Codec, CodecInfo};
-
-/// Most characters of a requested name echoed into an error message.
-const ECHO_CHARS: usize = 200;
-
-fn echo(name: &str) -> String {
-    match name.char_indices().nth(ECHO_CHARS) {
-        None => name.to_string(),
-        Some((cut, _)) => format!(
-            "{}… ({} more characters)",
-            &name[..cut],
-            name[cut..].chars().count()
-        ),
-    }
-}
 
 /// The codecs of one media kind, in the order they were registered (the first is the
 /// default).

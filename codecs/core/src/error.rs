@@ -2,6 +2,23 @@
 
 use std::fmt;
 
+/// Most characters of user input (a model or codec name, an option value) echoed into an error
+/// message.
+pub const ECHO_CHARS: usize = 200;
+
+/// `input` as echoed into an error message: at most [`ECHO_CHARS`] characters, with the number
+/// left out said, so a huge name cannot blow up a status trailer.
+pub fn echo(input: &str) -> String {
+    match input.char_indices().nth(ECHO_CHARS) {
+        None => input.to_string(),
+        Some((cut, _)) => format!(
+            "{}… ({} more characters)",
+            &input[..cut],
+            input[cut..].chars().count()
+        ),
+    }
+}
+
 /// Who is at fault and what a caller can do about it; the transport maps each kind to one
 /// status code (`services/common`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -73,5 +90,20 @@ impl std::error::Error for Error {}
 impl Classify for Error {
     fn kind(&self) -> ErrorKind {
         self.kind
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echoed_input_is_cut_at_a_character_boundary() {
+        assert_eq!(echo("mlic-q3"), "mlic-q3");
+        let long = "é".repeat(100_000);
+        let echoed = echo(&long);
+        assert!(echoed.starts_with(&"é".repeat(ECHO_CHARS)));
+        assert!(echoed.ends_with("(99800 more characters)"));
+        assert!(echoed.len() < 500);
     }
 }

@@ -16,7 +16,7 @@ mod network;
 mod tensor;
 mod worker;
 
-pub use error::{Classify, Error, ErrorKind};
+pub use error::{Classify, ECHO_CHARS, Error, ErrorKind, echo};
 pub use network::{FakeNetwork, Network, NetworkFuture, run_f32};
 pub use tensor::{DataType, TensorData, element_count};
-pub use worker::{BoxFuture, Inline, Job, Worker, block_on, on_worker};
+pub use worker::{BoxFuture, Inline, Job, Worker, block_on, on_worker, on_worker_classified};

@@ -9,7 +9,7 @@ use std::{
     thread::Thread,
 };
 
-use crate::Error;
+use crate::{Classify, Error};
 
 /// A boxed future that can move between threads.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -50,6 +50,17 @@ pub async fn on_worker<T: Send + 'static>(
         .await?;
     let value = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
     value.ok_or_else(|| Error::internal("blocking work returned nothing"))
+}
+
+/// Runs fallible `work` on `worker`; its domain error becomes an [`Error`] of the kind it
+/// classifies as.
+pub async fn on_worker_classified<T: Send + 'static, E: Classify + Send + 'static>(
+    worker: &dyn Worker,
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, Error> {
+    on_worker(worker, work)
+        .await?
+        .map_err(|e| Error::from_classified(&e))
 }
 
 struct ThreadWaker(Thread);

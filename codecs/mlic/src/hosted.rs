@@ -7,8 +7,8 @@ use image::RgbImage;
 use ndarray::{Array4, ArrayD};
 use terse_codec::{Codec, CodecInfo, EncodeOptions, Encoding, ModelRef, Work};
 use terse_core::{
-    BoxFuture, Classify, DataType, Error, ErrorKind, Network, TensorData, Worker, on_worker,
-    run_f32,
+    BoxFuture, Classify, DataType, Error, ErrorKind, Network, TensorData, Worker,
+    on_worker_classified, run_f32,
 };
 use terse_entropy::{CodecId, ModelTag};
 
@@ -23,16 +23,6 @@ impl Classify for MlicError {
             Self::Model(_) | Self::Network { .. } => ErrorKind::Internal,
         }
     }
-}
-
-/// Runs blocking codec work on `worker`.
-async fn blocking<T: Send + 'static>(
-    worker: &dyn Worker,
-    work: impl FnOnce() -> crate::Result<T> + Send + 'static,
-) -> Result<T, Error> {
-    on_worker(worker, work)
-        .await?
-        .map_err(|e| Error::from_classified(&e))
 }
 
 /// Peak working memory per pixel in bytes, measured by `scripts/cost_model.py image` (the
@@ -107,7 +97,7 @@ impl MlicImage {
         worker: &dyn Worker,
     ) -> Result<RgbImage, Error> {
         let outputs = run_f32(self.synthesis.as_ref(), &["y_hat"], vec![y_hat.into_dyn()]).await?;
-        blocking(worker, move || {
+        on_worker_classified(worker, move || {
             MlicCodec::reconstruct(outputs, width, height)
         })
         .await
@@ -159,12 +149,13 @@ impl Codec for MlicImage {
             let (width, height) = media.dimensions();
             let codec = Arc::clone(&self.codec);
             let inputs: Vec<ArrayD<f32>> =
-                blocking(worker, move || codec.analysis_inputs(&media)).await?;
+                on_worker_classified(worker, move || codec.analysis_inputs(&media)).await?;
             let names = self.codec.analysis_input_names();
             let outputs = run_f32(self.analysis.as_ref(), names, inputs).await?;
             let codec = Arc::clone(&self.codec);
             let encoded =
-                blocking(worker, move || codec.encode_latents(width, height, outputs)).await?;
+                on_worker_classified(worker, move || codec.encode_latents(width, height, outputs))
+                    .await?;
             let latents = options.latents.then(|| y_hat_tensor(&encoded.y_hat));
             let reconstruction = match options.reconstruct {
                 true => Some(
@@ -191,7 +182,8 @@ impl Codec for MlicImage {
         Box::pin(async move {
             let codec = Arc::clone(&self.codec);
             let (y_hat, width, height) =
-                blocking(worker, move || codec.decode_latents(&bitstream, max_units)).await?;
+                on_worker_classified(worker, move || codec.decode_latents(&bitstream, max_units))
+                    .await?;
             self.synthesize(y_hat, width, height, worker).await
         })
     }

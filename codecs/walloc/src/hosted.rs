@@ -2,13 +2,18 @@
 
 use std::sync::Arc;
 
-use ndarray::{Array3, ArrayD, Axis};
+use ndarray::{Array2, Array3, ArrayD, Axis};
 use terse_audio_io::AudioClip;
 use terse_codec::{Codec, CodecInfo, EncodeOptions, Encoding, ModelRef, Work};
-use terse_core::{BoxFuture, Classify, Error, ErrorKind, Network, TensorData, Worker, on_worker};
+use terse_core::{
+    BoxFuture, Classify, Error, ErrorKind, Network, TensorData, Worker, on_worker_classified,
+};
 use terse_entropy::{CodecId, ModelTag};
 
-use crate::{RgbImage, WallocAudioCodec, WallocError, WallocImageCodec};
+use crate::{
+    AudioLatents, EncoderWeights, Latents, Result as WallocResult, RgbImage, WallocAudioCodec,
+    WallocError, WallocImageCodec,
+};
 
 impl Classify for WallocError {
     fn kind(&self) -> ErrorKind {
@@ -19,18 +24,6 @@ impl Classify for WallocError {
             Self::Model(_) | Self::Decoder(_) => ErrorKind::Internal,
         }
     }
-}
-
-fn classified(e: WallocError) -> Error {
-    Error::from_classified(&e)
-}
-
-/// Runs blocking codec work on `worker`.
-async fn blocking<T: Send + 'static>(
-    worker: &dyn Worker,
-    work: impl FnOnce() -> crate::Result<T> + Send + 'static,
-) -> Result<T, Error> {
-    on_worker(worker, work).await?.map_err(classified)
 }
 
 /// The integer latents `[L, h, w]` as an INT32 tensor on the model's full-precision scale
@@ -67,31 +60,6 @@ async fn decode_bands(decoder: &dyn Network, normal: ArrayD<f32>) -> Result<Arra
     Ok(bands.index_axis_move(Axis(0), 0))
 }
 
-fn info(
-    model: &ModelTag,
-    id: CodecId,
-    version: &str,
-    description: &str,
-    weights: &crate::EncoderWeights,
-    sample_rate: u32,
-) -> CodecInfo {
-    CodecInfo {
-        name: model.name.clone(),
-        family: "walloc",
-        id,
-        model: ModelRef {
-            name: model.name.clone(),
-            version: version.into(),
-        },
-        description: description.into(),
-        latent_channels: weights.latent_dim as u32,
-        levels: weights.levels,
-        latent_bits: weights.bits,
-        sample_rate,
-        channels: weights.channels as u32,
-    }
-}
-
 /// Peak working memory per pixel (image) or sample (audio) in bytes, measured by
 /// `scripts/cost_model.py` (the rise of a fresh server's peak RSS over one request: 1024² and
 /// 2048² images; 30 s and 120 s of 48 kHz stereo) plus about 10 %. Decoding runs the decoder
@@ -107,220 +75,223 @@ mod cost {
     pub const AUDIO_DECODE: u64 = 60;
 }
 
-fn per_unit(work: Work, encode: u64, decode: u64) -> u64 {
-    match work {
-        Work::Encode => encode,
-        Work::EncodeAndDecode | Work::Decode => decode,
-    }
-}
-
 fn product(shape: &[u64]) -> u64 {
     shape.iter().fold(1u64, |n, &d| n.saturating_mul(d))
 }
 
-/// A WaLLoC image codec with its decoder network.
-pub struct WallocImage {
-    codec: Arc<WallocImageCodec>,
-    decoder: Arc<dyn Network>,
-    info: CodecInfo,
-}
+/// One signal kind's Rust side of WaLLoC (image or audio): what [`Walloc`] needs around its
+/// decoder network.
+pub trait WallocSide: Send + Sync + 'static {
+    /// What the codec compresses.
+    type Media: Send + Sync + 'static;
+    /// Integer latents with what decoding needs besides them (size, sample rate).
+    type Latents: Send + 'static;
+    /// The container's codec id.
+    const ID: CodecId;
+    /// Working memory per unit (pixel or sample) to encode, in bytes.
+    const ENCODE_COST: u64;
+    /// Working memory per unit to decode (or encode and reconstruct), in bytes.
+    const DECODE_COST: u64;
 
-impl WallocImage {
-    /// The codec `codec` decoding through `decoder`, from a model of `version` described by
-    /// `description`.
-    pub fn new(
-        codec: WallocImageCodec,
-        decoder: Arc<dyn Network>,
-        version: &str,
-        description: &str,
-    ) -> Self {
-        let info = info(
-            codec.model(),
-            CodecId::WallocImage,
-            version,
-            description,
-            codec.weights(),
-            0,
-        );
-        Self {
-            codec: Arc::new(codec),
-            decoder,
-            info,
-        }
-    }
-
-    /// The Rust side of the codec.
-    pub fn codec(&self) -> &WallocImageCodec {
-        &self.codec
-    }
-
-    async fn reconstruct(
+    /// The model identity written into bitstreams.
+    fn model_tag(&self) -> &ModelTag;
+    /// The encoder weights and their hyper-parameters.
+    fn encoder_weights(&self) -> &EncoderWeights;
+    /// Sample rate in Hz (0 for images).
+    fn rate(&self) -> u32;
+    /// Bits to drop so the latents keep `latent_bits` (0: all).
+    fn shift_for_bits(&self, latent_bits: u32) -> WallocResult<u32>;
+    /// Encodes with `shift` bits dropped: the bitstream and the latents.
+    fn encode_media(
         &self,
-        latents: crate::Latents,
-        worker: &dyn Worker,
-    ) -> Result<RgbImage, Error> {
-        let normal = self.codec.normal_latents(&latents).into_dyn();
-        let bands = decode_bands(self.decoder.as_ref(), normal).await?;
-        let codec = Arc::clone(&self.codec);
-        blocking(worker, move || {
-            let bands = bands
-                .into_dimensionality()
-                .map_err(|e| WallocError::Decoder(format!("decoder output: {e}")))?;
-            codec.reconstruct(bands.view(), latents.width, latents.height)
-        })
-        .await
-    }
+        media: &Self::Media,
+        shift: u32,
+    ) -> WallocResult<(Vec<u8>, Self::Latents)>;
+    /// Reads latents back, refusing media over `max_units`.
+    fn read_latents(&self, bitstream: &[u8], max_units: u64) -> WallocResult<Self::Latents>;
+    /// The integer values `[L, h, w]` and their shift.
+    fn values(latents: &Self::Latents) -> (&Array3<i32>, u32);
+    /// The decoder network's input (a batch of one).
+    fn network_input(&self, latents: &Self::Latents) -> ArrayD<f32>;
+    /// Media from the decoder's bands (the batch item) and the latents' side information.
+    fn rebuild(&self, bands: ArrayD<f32>, latents: Self::Latents) -> WallocResult<Self::Media>;
 }
 
-impl Codec for WallocImage {
+fn bands_as<D: ndarray::Dimension>(bands: ArrayD<f32>) -> WallocResult<ndarray::Array<f32, D>> {
+    bands
+        .into_dimensionality()
+        .map_err(|e| WallocError::Decoder(format!("decoder output: {e}")))
+}
+
+impl WallocSide for WallocImageCodec {
     type Media = RgbImage;
+    type Latents = Latents;
+    const ID: CodecId = CodecId::WallocImage;
+    const ENCODE_COST: u64 = cost::IMAGE_ENCODE;
+    const DECODE_COST: u64 = cost::IMAGE_DECODE;
 
-    fn info(&self) -> &CodecInfo {
-        &self.info
+    fn model_tag(&self) -> &ModelTag {
+        self.model()
     }
-
-    fn tag(&self) -> Option<&ModelTag> {
-        Some(self.codec.model())
+    fn encoder_weights(&self) -> &EncoderWeights {
+        self.weights()
     }
-
-    fn working_memory(&self, work: Work, shape: &[u64]) -> u64 {
-        product(shape).saturating_mul(per_unit(work, cost::IMAGE_ENCODE, cost::IMAGE_DECODE))
+    fn rate(&self) -> u32 {
+        0
     }
-
-    fn encode<'a>(
-        &'a self,
-        media: Arc<RgbImage>,
-        options: EncodeOptions,
-        worker: &'a dyn Worker,
-    ) -> BoxFuture<'a, Result<Encoding<RgbImage>, Error>> {
-        Box::pin(async move {
-            let codec = Arc::clone(&self.codec);
-            let (bitstream, latents) = blocking(worker, move || {
-                let shift = codec.shift_for(options.latent_bits)?;
-                codec.encode_at(&media, shift)
-            })
-            .await?;
-            let latent_tensor = options
-                .latents
-                .then(|| latent_tensor(&latents.values, latents.shift));
-            let latent_bits = self.codec.weights().bits - latents.shift;
-            let reconstruction = match options.reconstruct {
-                true => Some(self.reconstruct(latents, worker).await?),
-                false => None,
-            };
-            Ok(Encoding {
-                bitstream,
-                reconstruction,
-                latents: latent_tensor,
-                latent_bits,
-            })
-        })
+    fn shift_for_bits(&self, latent_bits: u32) -> WallocResult<u32> {
+        self.shift_for(latent_bits)
     }
+    fn encode_media(&self, media: &RgbImage, shift: u32) -> WallocResult<(Vec<u8>, Latents)> {
+        self.encode_at(media, shift)
+    }
+    fn read_latents(&self, bitstream: &[u8], max_units: u64) -> WallocResult<Latents> {
+        self.decode_latents(bitstream, max_units)
+    }
+    fn values(latents: &Latents) -> (&Array3<i32>, u32) {
+        (&latents.values, latents.shift)
+    }
+    fn network_input(&self, latents: &Latents) -> ArrayD<f32> {
+        self.normal_latents(latents).into_dyn()
+    }
+    fn rebuild(&self, bands: ArrayD<f32>, latents: Latents) -> WallocResult<RgbImage> {
+        let bands: Array3<f32> = bands_as(bands)?;
+        self.reconstruct(bands.view(), latents.width, latents.height)
+    }
+}
 
-    fn decode<'a>(
-        &'a self,
-        bitstream: Vec<u8>,
-        max_units: u64,
-        worker: &'a dyn Worker,
-    ) -> BoxFuture<'a, Result<RgbImage, Error>> {
-        Box::pin(async move {
-            let codec = Arc::clone(&self.codec);
-            let latents =
-                blocking(worker, move || codec.decode_latents(&bitstream, max_units)).await?;
-            self.reconstruct(latents, worker).await
+impl WallocSide for WallocAudioCodec {
+    type Media = AudioClip;
+    type Latents = AudioLatents;
+    const ID: CodecId = CodecId::WallocAudio;
+    const ENCODE_COST: u64 = cost::AUDIO_ENCODE;
+    const DECODE_COST: u64 = cost::AUDIO_DECODE;
+
+    fn model_tag(&self) -> &ModelTag {
+        self.model()
+    }
+    fn encoder_weights(&self) -> &EncoderWeights {
+        self.weights()
+    }
+    fn rate(&self) -> u32 {
+        self.sample_rate()
+    }
+    fn shift_for_bits(&self, latent_bits: u32) -> WallocResult<u32> {
+        self.shift_for(latent_bits)
+    }
+    fn encode_media(&self, media: &AudioClip, shift: u32) -> WallocResult<(Vec<u8>, AudioLatents)> {
+        self.encode(media.samples.view(), media.sample_rate, shift)
+    }
+    fn read_latents(&self, bitstream: &[u8], max_units: u64) -> WallocResult<AudioLatents> {
+        self.decode_latents(bitstream, max_units)
+    }
+    fn values(latents: &AudioLatents) -> (&Array3<i32>, u32) {
+        (&latents.values, latents.shift)
+    }
+    fn network_input(&self, latents: &AudioLatents) -> ArrayD<f32> {
+        self.normal_latents(latents).into_dyn()
+    }
+    fn rebuild(&self, bands: ArrayD<f32>, latents: AudioLatents) -> WallocResult<AudioClip> {
+        let bands: Array2<f32> = bands_as(bands)?;
+        Ok(AudioClip {
+            sample_rate: latents.sample_rate,
+            samples: self.reconstruct(bands.view(), &latents)?,
         })
     }
 }
 
-/// A WaLLoC audio codec with its decoder network.
-pub struct WallocAudio {
-    codec: Arc<WallocAudioCodec>,
+/// A WaLLoC codec (the Rust side `S`) with its decoder network.
+pub struct Walloc<S> {
+    side: Arc<S>,
     decoder: Arc<dyn Network>,
     info: CodecInfo,
 }
 
-impl WallocAudio {
-    /// The codec `codec` decoding through `decoder`, from a model of `version` described by
+/// The WaLLoC image codec with its decoder network.
+pub type WallocImage = Walloc<WallocImageCodec>;
+/// The WaLLoC audio codec with its decoder network.
+pub type WallocAudio = Walloc<WallocAudioCodec>;
+
+impl<S: WallocSide> Walloc<S> {
+    /// The codec `side` decoding through `decoder`, from a model of `version` described by
     /// `description`.
-    pub fn new(
-        codec: WallocAudioCodec,
-        decoder: Arc<dyn Network>,
-        version: &str,
-        description: &str,
-    ) -> Self {
-        let info = info(
-            codec.model(),
-            CodecId::WallocAudio,
-            version,
-            description,
-            codec.weights(),
-            codec.sample_rate(),
-        );
+    pub fn new(side: S, decoder: Arc<dyn Network>, version: &str, description: &str) -> Self {
+        let model = side.model_tag();
+        let weights = side.encoder_weights();
+        let info = CodecInfo {
+            name: model.name.clone(),
+            family: "walloc",
+            id: S::ID,
+            model: ModelRef {
+                name: model.name.clone(),
+                version: version.into(),
+            },
+            description: description.into(),
+            latent_channels: weights.latent_dim as u32,
+            levels: weights.levels,
+            latent_bits: weights.bits,
+            sample_rate: side.rate(),
+            channels: weights.channels as u32,
+        };
         Self {
-            codec: Arc::new(codec),
+            side: Arc::new(side),
             decoder,
             info,
         }
     }
 
     /// The Rust side of the codec.
-    pub fn codec(&self) -> &WallocAudioCodec {
-        &self.codec
+    pub fn codec(&self) -> &S {
+        &self.side
     }
 
     async fn reconstruct(
         &self,
-        latents: crate::AudioLatents,
+        latents: S::Latents,
         worker: &dyn Worker,
-    ) -> Result<AudioClip, Error> {
-        let normal = self.codec.normal_latents(&latents).into_dyn();
+    ) -> Result<S::Media, Error> {
+        let normal = self.side.network_input(&latents);
         let bands = decode_bands(self.decoder.as_ref(), normal).await?;
-        let codec = Arc::clone(&self.codec);
-        blocking(worker, move || {
-            let bands: ndarray::Array2<f32> = bands
-                .into_dimensionality()
-                .map_err(|e| WallocError::Decoder(format!("decoder output: {e}")))?;
-            Ok(AudioClip {
-                sample_rate: latents.sample_rate,
-                samples: codec.reconstruct(bands.view(), &latents)?,
-            })
-        })
-        .await
+        let side = Arc::clone(&self.side);
+        on_worker_classified(worker, move || side.rebuild(bands, latents)).await
     }
 }
 
-impl Codec for WallocAudio {
-    type Media = AudioClip;
+impl<S: WallocSide> Codec for Walloc<S> {
+    type Media = S::Media;
 
     fn info(&self) -> &CodecInfo {
         &self.info
     }
 
     fn tag(&self) -> Option<&ModelTag> {
-        Some(self.codec.model())
+        Some(self.side.model_tag())
     }
 
     fn working_memory(&self, work: Work, shape: &[u64]) -> u64 {
-        product(shape).saturating_mul(per_unit(work, cost::AUDIO_ENCODE, cost::AUDIO_DECODE))
+        let per_unit = match work {
+            Work::Encode => S::ENCODE_COST,
+            Work::EncodeAndDecode | Work::Decode => S::DECODE_COST,
+        };
+        product(shape).saturating_mul(per_unit)
     }
 
     fn encode<'a>(
         &'a self,
-        media: Arc<AudioClip>,
+        media: Arc<S::Media>,
         options: EncodeOptions,
         worker: &'a dyn Worker,
-    ) -> BoxFuture<'a, Result<Encoding<AudioClip>, Error>> {
+    ) -> BoxFuture<'a, Result<Encoding<S::Media>, Error>> {
         Box::pin(async move {
-            let codec = Arc::clone(&self.codec);
-            let (bitstream, latents) = blocking(worker, move || {
-                let shift = codec.shift_for(options.latent_bits)?;
-                codec.encode(media.samples.view(), media.sample_rate, shift)
+            let side = Arc::clone(&self.side);
+            let (bitstream, latents) = on_worker_classified(worker, move || {
+                let shift = side.shift_for_bits(options.latent_bits)?;
+                side.encode_media(&media, shift)
             })
             .await?;
-            let latent_tensor = options
-                .latents
-                .then(|| latent_tensor(&latents.values, latents.shift));
-            let latent_bits = self.codec.weights().bits - latents.shift;
+            let (values, shift) = S::values(&latents);
+            let latent_tensor = options.latents.then(|| latent_tensor(values, shift));
+            let latent_bits = self.side.encoder_weights().bits - shift;
             let reconstruction = match options.reconstruct {
                 true => Some(self.reconstruct(latents, worker).await?),
                 false => None,
@@ -339,11 +310,12 @@ impl Codec for WallocAudio {
         bitstream: Vec<u8>,
         max_units: u64,
         worker: &'a dyn Worker,
-    ) -> BoxFuture<'a, Result<AudioClip, Error>> {
+    ) -> BoxFuture<'a, Result<S::Media, Error>> {
         Box::pin(async move {
-            let codec = Arc::clone(&self.codec);
+            let side = Arc::clone(&self.side);
             let latents =
-                blocking(worker, move || codec.decode_latents(&bitstream, max_units)).await?;
+                on_worker_classified(worker, move || side.read_latents(&bitstream, max_units))
+                    .await?;
             self.reconstruct(latents, worker).await
         })
     }

@@ -20,7 +20,7 @@ mod metrics;
 mod weights;
 
 pub use audio_codec::{AudioLatents, WallocAudioCodec};
-pub use hosted::{WallocAudio, WallocImage, latent_tensor};
+pub use hosted::{Walloc, WallocAudio, WallocImage, WallocSide, latent_tensor};
 pub use image::RgbImage;
 pub use image_codec::{Latents, WallocImageCodec};
 pub use image_io::{ImageFormat, decode_image_file, encode_image_file};

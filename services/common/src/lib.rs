@@ -3,6 +3,7 @@
 mod tensors;
 
 pub use tensors::{datatype_from_proto, datatype_to_proto, tensor_from_proto, tensor_to_proto};
+pub use terse_core::{ECHO_CHARS, echo};
 
 use terse_core::{BoxFuture, Classify, ErrorKind, Job, Worker, on_worker};
 use tonic::Status;
@@ -441,38 +442,6 @@ pub fn download_chunks<T>(bytes: &[u8], make: impl Fn(Chunk) -> T) -> Vec<Result
             }))
         })
         .collect()
-}
-
-/// Most characters of user input (a model or codec name, an option value) echoed into an error
-/// message.
-pub const ECHO_CHARS: usize = 200;
-
-/// `input` as echoed into an error message: at most [`ECHO_CHARS`] characters, with the number
-/// left out said, so a huge name cannot blow up the status trailer (issue 18, finding 15).
-pub fn echo(input: &str) -> String {
-    match input.char_indices().nth(ECHO_CHARS) {
-        None => input.to_string(),
-        Some((cut, _)) => format!(
-            "{}… ({} more characters)",
-            &input[..cut],
-            input[cut..].chars().count()
-        ),
-    }
-}
-
-#[cfg(test)]
-mod echo_tests {
-    use super::*;
-
-    #[test]
-    fn echoed_input_is_cut_at_a_character_boundary() {
-        assert_eq!(echo("mlic-q3"), "mlic-q3");
-        let long = "é".repeat(100_000);
-        let echoed = echo(&long);
-        assert!(echoed.starts_with(&"é".repeat(ECHO_CHARS)));
-        assert!(echoed.ends_with("(99800 more characters)"));
-        assert!(echoed.len() < 500);
-    }
 }
 
 /// A float option of a request: `default` when unset, else the value when it is finite and
