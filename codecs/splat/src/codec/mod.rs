@@ -1,0 +1,309 @@
+//! The terse splat codec: training-free, every attribute stream entropy-coded with
+//! context-adaptive models from `terse-entropy`.
+//!
+//! Pipeline: optional low-opacity pruning and SH-degree truncation; positions quantized on a
+//! `position_bits` grid over the bounding box and sorted in Morton order (the order is not
+//! preserved: splat order carries no meaning for rendering); Morton-code deltas coded by bit
+//! length + mantissa; per splat, in that order, opacity (sigmoid space), log-scales,
+//! smallest-three rotations, colours (green, then red and blue as differences to green) and
+//! SH coefficients, each with adaptive models whose contexts are neighbouring values.
+
+mod color;
+mod opacity;
+mod options;
+mod position;
+mod rotation;
+mod scale;
+mod section;
+mod sh;
+
+use terse_entropy::{CodecId, Container};
+
+pub use options::{CodecOptions, MAX_SH_CODEBOOK, Preset};
+
+use crate::{
+    error::Result,
+    scene::{SplatScene, check_splat_limit, sh_coeffs_per_channel, sigmoid},
+};
+use color::Colors;
+use opacity::Opacity;
+use position::{Grid, MortonCodes};
+use rotation::Rotations;
+use scale::Scales;
+use section::{corrupt, range_of, read, write};
+use sh::ShLayout;
+
+/// An encoded scene and what went into it.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    /// The container bytes.
+    pub bitstream: Vec<u8>,
+    /// Input splat indices in coded order (pruned splats are absent).
+    pub order: Vec<usize>,
+    /// Bytes of each coded stream, by section tag.
+    pub section_bytes: Vec<(String, usize)>,
+    /// SH degree coded.
+    pub sh_degree: u8,
+}
+
+fn quantize(x: f64, step: f64) -> i64 {
+    (x / step).round() as i64
+}
+
+/// Encodes a scene. `max_splats` bounds the input.
+pub fn encode(scene: &SplatScene, options: &CodecOptions, max_splats: u64) -> Result<Encoded> {
+    options.validate()?;
+    check_splat_limit(scene.len() as u64, max_splats)?;
+    scene.validate()?;
+    let sh_degree = scene.sh_degree.min(options.max_sh_degree);
+    let kept = (0..scene.len()).filter(|&i| sigmoid(scene.opacities[i]) >= options.min_opacity);
+    let kept: Vec<usize> = kept.collect();
+
+    let grid = Grid::around(
+        options.position_bits,
+        kept.iter().map(|&i| scene.positions[i]),
+    );
+    let mut coded: Vec<(u64, usize)> = kept
+        .iter()
+        .map(|&i| (grid.code(scene.positions[i]), i))
+        .collect();
+    coded.sort_unstable();
+    let order: Vec<usize> = coded.iter().map(|&(_, i)| i).collect();
+
+    let mut container = Container::new(CodecId::Splat);
+    container.put_u64("splats", order.len() as u64);
+    container.put_u64("source_splats", scene.len() as u64);
+    container.put_u64("sh_degree", u64::from(sh_degree));
+    container.put_u64("antialiased", u64::from(scene.antialiased));
+    grid.write_header(&mut container);
+
+    let mut positions = MortonCodes::new(grid.bits)?;
+    let posn = write(&mut positions, coded.iter().map(|&(code, _)| code))?;
+    container.push_section(*b"POSN", posn);
+
+    let mut opacity = Opacity::new(options.opacity_bits)?;
+    let values: Vec<i64> = order
+        .iter()
+        .map(|&i| opacity.quantize(scene.opacities[i]))
+        .collect();
+    opacity.write_header(&mut container);
+    container.push_section(*b"OPAC", write(&mut opacity, values)?);
+
+    let scale_step = f64::from(options.scale_step);
+    let scales: Vec<[i64; 3]> = order
+        .iter()
+        .map(|&i| Scales::quantize(scale_step, scene.scales[i]))
+        .collect();
+    let mut model = Scales::new(scale_step, range_of(scales.iter().flatten().copied()))?;
+    model.write_header(&mut container);
+    container.push_section(*b"SCAL", write(&mut model, scales)?);
+
+    let mut rotations = Rotations::new(options.rotation_bits)?;
+    let values: Vec<_> = order
+        .iter()
+        .map(|&i| rotations.quantize(scene.rotations[i]))
+        .collect();
+    rotations.write_header(&mut container);
+    container.push_section(*b"ROTN", write(&mut rotations, values)?);
+
+    let color_step = f64::from(options.color_step);
+    let colors: Vec<[i64; 3]> = order
+        .iter()
+        .map(|&i| Colors::quantize(color_step, scene.colors[i]))
+        .collect();
+    let ranges = std::array::from_fn(|k| range_of(colors.iter().map(|c| c[k])));
+    let mut model = Colors::new(color_step, ranges)?;
+    model.write_header(&mut container);
+    container.push_section(*b"COLR", write(&mut model, colors)?);
+
+    let coeffs = sh_coeffs_per_channel(sh_degree);
+    if coeffs > 0 {
+        encode_sh(scene, &order, coeffs, options, &mut container)?;
+    }
+
+    let section_bytes = container
+        .sections()
+        .map(|(tag, p)| (terse_entropy::container::tag_name(tag), p.len()))
+        .collect();
+    Ok(Encoded {
+        bitstream: container.to_bytes()?,
+        order,
+        section_bytes,
+        sh_degree,
+    })
+}
+
+/// SH: scalar (SHRS) or a k-means codebook (SHCB) plus one index per splat (SHIX).
+fn encode_sh(
+    scene: &SplatScene,
+    order: &[usize],
+    coeffs: usize,
+    options: &CodecOptions,
+    container: &mut Container,
+) -> Result<()> {
+    let steps = options.sh_steps.map(f64::from);
+    let dim = 3 * coeffs;
+    let scaled = ShLayout::scaled(coeffs, steps, scene, order);
+    let codebook = options.sh_codebook as usize;
+    let layout = |codebook, values: &[i64]| ShLayout {
+        coeffs,
+        steps,
+        codebook,
+        range: range_of(values.iter().copied()),
+    };
+    if codebook > 0 && order.len() > codebook {
+        let points: Vec<f32> = scaled.iter().map(|&v| v as f32).collect();
+        let entries: Vec<i64> = crate::vq::train(&points, dim, codebook)
+            .iter()
+            .map(|c| c.round() as i64)
+            .collect();
+        let rounded: Vec<f32> = entries.iter().map(|&e| e as f32).collect();
+        let indices = crate::vq::nearest(&points, dim, &rounded);
+        let layout = layout(entries.len() / dim, &entries);
+        layout.write_header(container);
+        container.push_section(*b"SHCB", write(&mut layout.values()?, entries)?);
+        let indices = indices.iter().map(|&i| i as usize);
+        container.push_section(*b"SHIX", write(&mut layout.indices()?, indices)?);
+    } else {
+        let values: Vec<i64> = scaled.iter().map(|v| v.round() as i64).collect();
+        let layout = layout(0, &values);
+        layout.write_header(container);
+        container.push_section(*b"SHRS", write(&mut layout.values()?, values)?);
+    }
+    Ok(())
+}
+
+/// Header facts of a terse splat bitstream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BitstreamInfo {
+    /// Splats coded.
+    pub splats: u64,
+    /// Splats in the scene before pruning.
+    pub source_splats: u64,
+    /// SH degree coded.
+    pub sh_degree: u8,
+    /// Bounding box of the coded centres (min, max).
+    pub bounds: ([f64; 3], [f64; 3]),
+    /// Bytes of each section, by tag.
+    pub section_bytes: Vec<(String, usize)>,
+}
+
+/// Reads the header of a bitstream (validating the whole container).
+pub fn inspect(bitstream: &[u8]) -> Result<BitstreamInfo> {
+    let container = Container::parse(bitstream)?;
+    container.expect_codec(CodecId::Splat)?;
+    let bounds = container.f64s::<6>("bounds")?;
+    Ok(BitstreamInfo {
+        splats: container.u64("splats")?,
+        source_splats: container.u64("source_splats")?,
+        sh_degree: container.u64("sh_degree")?.min(255) as u8,
+        bounds: (
+            [bounds[0], bounds[1], bounds[2]],
+            [bounds[3], bounds[4], bounds[5]],
+        ),
+        section_bytes: container
+            .sections()
+            .map(|(t, p)| (terse_entropy::container::tag_name(t), p.len()))
+            .collect(),
+    })
+}
+
+fn ranged(container: &Container, key: &str, lo: u64, hi: u64) -> Result<u64> {
+    let v = container.u64(key)?;
+    if !(lo..=hi).contains(&v) {
+        return Err(corrupt(format!(
+            "header field `{key}` = {v} is outside {lo}..={hi}"
+        )));
+    }
+    Ok(v)
+}
+
+fn range_field(container: &Container, key: &str) -> Result<[i64; 2]> {
+    let r = container.i64s::<2>(key)?;
+    if r[0] > r[1] {
+        return Err(corrupt(format!("header field `{key}` is an empty range")));
+    }
+    Ok(r)
+}
+
+fn step_field(container: &Container, key: &str) -> Result<f64> {
+    let s = container.f64(key)?;
+    if !(s > 0.0 && s <= 16.0) {
+        return Err(corrupt(format!(
+            "header field `{key}` = {s} is not a valid step"
+        )));
+    }
+    Ok(s)
+}
+
+/// Decodes a bitstream; refuses more than `max_splats` splats before allocating.
+pub fn decode(bitstream: &[u8], max_splats: u64) -> Result<SplatScene> {
+    let container = Container::parse(bitstream)?;
+    container.expect_codec(CodecId::Splat)?;
+    let n = container.u64("splats")?;
+    check_splat_limit(n, max_splats)?;
+    let n = n as usize;
+    let sh_degree = ranged(&container, "sh_degree", 0, 3)? as u8;
+    let antialiased = ranged(&container, "antialiased", 0, 1)? == 1;
+    let grid = Grid::from_header(&container)?;
+
+    let codes = read(
+        &mut MortonCodes::new(grid.bits)?,
+        container.section(*b"POSN")?,
+        n,
+    )?;
+    let positions = codes.into_iter().map(|code| grid.point(code)).collect();
+
+    let mut opacity = Opacity::from_header(&container)?;
+    let values = read(&mut opacity, container.section(*b"OPAC")?, n)?;
+    let opacities = values.into_iter().map(|q| opacity.dequantize(q)).collect();
+
+    let mut model = Scales::from_header(&container)?;
+    let values = read(&mut model, container.section(*b"SCAL")?, n)?;
+    let scales = values.into_iter().map(|q| model.dequantize(q)).collect();
+
+    let mut model = Rotations::from_header(&container)?;
+    let values = read(&mut model, container.section(*b"ROTN")?, n)?;
+    let rotations = values.into_iter().map(|q| model.dequantize(q)).collect();
+
+    let mut model = Colors::from_header(&container)?;
+    let values = read(&mut model, container.section(*b"COLR")?, n)?;
+    let colors = values.into_iter().map(|q| model.dequantize(q)).collect();
+
+    let coeffs = sh_coeffs_per_channel(sh_degree);
+    let sh_rest = match coeffs {
+        0 => Vec::new(),
+        _ => decode_sh(&container, n, coeffs)?,
+    };
+    let scene = SplatScene {
+        positions,
+        scales,
+        rotations,
+        opacities,
+        colors,
+        sh_degree,
+        sh_rest,
+        antialiased,
+    };
+    scene.validate()?;
+    Ok(scene)
+}
+
+/// The `sh_rest` of `n` splats.
+fn decode_sh(container: &Container, n: usize, coeffs: usize) -> Result<Vec<f32>> {
+    let layout = ShLayout::from_header(container, coeffs)?;
+    let dim = layout.dim();
+    let values = if layout.codebook > 0 {
+        let entries = container.section(*b"SHCB")?;
+        let entries = read(&mut layout.values()?, entries, layout.codebook * dim)?;
+        let indices = read(&mut layout.indices()?, container.section(*b"SHIX")?, n)?;
+        let mut values = Vec::with_capacity(n * dim);
+        for index in indices {
+            values.extend_from_slice(&entries[index * dim..(index + 1) * dim]);
+        }
+        values
+    } else {
+        read(&mut layout.values()?, container.section(*b"SHRS")?, n * dim)?
+    };
+    Ok(layout.unscaled(&values))
+}

@@ -1,0 +1,140 @@
+//! Quantization knobs and their presets.
+
+use crate::error::{Result, SplatError};
+
+/// Largest SH codebook.
+pub const MAX_SH_CODEBOOK: u32 = 65_536;
+
+/// A named trade-off between size and fidelity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Preset {
+    /// Finer than SPZ on every attribute.
+    High,
+    /// SPZ-level precision on every attribute (the default).
+    #[default]
+    Balanced,
+    /// Coarser attributes for the smallest files.
+    Small,
+}
+
+/// Quantization knobs; start from a [`Preset`] and override what you need.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CodecOptions {
+    /// Bits per position axis over the bounding box (8..=21).
+    pub position_bits: u32,
+    /// Quantization step of log-scales.
+    pub scale_step: f32,
+    /// Magnitude bits of each smallest-three rotation component (4..=15).
+    pub rotation_bits: u32,
+    /// Bits of opacity after the sigmoid (4..=12).
+    pub opacity_bits: u32,
+    /// Quantization step of the SH DC (colour) coefficients.
+    pub color_step: f32,
+    /// Quantization steps of SH bands 1, 2 and 3.
+    pub sh_steps: [f32; 3],
+    /// Highest SH degree kept (0..=3).
+    pub max_sh_degree: u8,
+    /// Splats whose opacity after the sigmoid is below this are dropped (0 keeps all).
+    pub min_opacity: f32,
+    /// Size of a k-means codebook for the higher-order SH vectors (16..=65536); 0 quantizes
+    /// every coefficient on its own. Codebook entries are themselves quantized with `sh_steps`.
+    pub sh_codebook: u32,
+}
+
+impl CodecOptions {
+    /// The knobs of a preset.
+    pub fn preset(preset: Preset) -> Self {
+        let spz_color_step = 1.0 / (0.15 * 255.0);
+        match preset {
+            Preset::High => Self {
+                position_bits: 18,
+                scale_step: 1.0 / 64.0,
+                rotation_bits: 11,
+                opacity_bits: 10,
+                color_step: spz_color_step / 4.0,
+                sh_steps: [1.0 / 64.0, 1.0 / 32.0, 1.0 / 32.0],
+                max_sh_degree: 3,
+                min_opacity: 0.0,
+                sh_codebook: 0,
+            },
+            Preset::Balanced => Self {
+                position_bits: 16,
+                scale_step: 1.0 / 16.0,
+                rotation_bits: 9,
+                opacity_bits: 8,
+                color_step: spz_color_step,
+                sh_steps: [1.0 / 16.0, 1.0 / 8.0, 1.0 / 8.0],
+                max_sh_degree: 3,
+                min_opacity: 0.0,
+                sh_codebook: 0,
+            },
+            Preset::Small => Self {
+                position_bits: 14,
+                scale_step: 1.0 / 8.0,
+                rotation_bits: 7,
+                opacity_bits: 6,
+                color_step: spz_color_step * 2.0,
+                sh_steps: [1.0 / 8.0, 1.0 / 4.0, 1.0 / 4.0],
+                max_sh_degree: 3,
+                min_opacity: 1.0 / 255.0,
+                sh_codebook: 0,
+            },
+        }
+    }
+
+    /// Checks every knob's range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(SplatError::InvalidOptions(m));
+        if !(8..=21).contains(&self.position_bits) {
+            return bad(format!(
+                "position_bits {} is outside 8..=21",
+                self.position_bits
+            ));
+        }
+        if !(4..=15).contains(&self.rotation_bits) {
+            return bad(format!(
+                "rotation_bits {} is outside 4..=15",
+                self.rotation_bits
+            ));
+        }
+        if !(4..=12).contains(&self.opacity_bits) {
+            return bad(format!(
+                "opacity_bits {} is outside 4..=12",
+                self.opacity_bits
+            ));
+        }
+        for (name, step) in [
+            ("scale_step", self.scale_step),
+            ("color_step", self.color_step),
+        ]
+        .into_iter()
+        .chain(self.sh_steps.iter().map(|&s| ("sh_step", s)))
+        {
+            if !(step.is_finite() && (1e-4..=16.0).contains(&step)) {
+                return bad(format!("{name} {step} is outside 1e-4..=16"));
+            }
+        }
+        if self.max_sh_degree > 3 {
+            return bad(format!("max_sh_degree {} is above 3", self.max_sh_degree));
+        }
+        if self.sh_codebook != 0 && !(16..=MAX_SH_CODEBOOK).contains(&self.sh_codebook) {
+            return bad(format!(
+                "sh_codebook {} is neither 0 nor in 16..={MAX_SH_CODEBOOK}",
+                self.sh_codebook
+            ));
+        }
+        if !(0.0..1.0).contains(&self.min_opacity) {
+            return bad(format!(
+                "min_opacity {} is outside [0, 1)",
+                self.min_opacity
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Default for CodecOptions {
+    fn default() -> Self {
+        Self::preset(Preset::default())
+    }
+}

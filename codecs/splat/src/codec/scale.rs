@@ -1,0 +1,87 @@
+//! SCAL: log-scales on a `step` grid. Axis 0 is coded in the context of the previous
+//! splat's axis 0, axis 1 in that of this splat's axis 0, axis 2 in that of both earlier
+//! axes (coarser).
+
+use terse_entropy::{AdaptiveDecoder, AdaptiveEncoder, AdaptiveIntegers, Container};
+
+use super::section::{BUCKETS, Section, bucket};
+use crate::error::Result;
+
+/// The log-scale model.
+pub(super) struct Scales {
+    step: f64,
+    range: [i64; 2],
+    model: AdaptiveIntegers,
+    previous: usize,
+}
+
+impl Scales {
+    /// The model of values in `range` on a `step` grid.
+    pub fn new(step: f64, range: [i64; 2]) -> Result<Self> {
+        Ok(Self {
+            step,
+            range,
+            model: AdaptiveIntegers::new(range[0], range[1], 3 * BUCKETS)?,
+            previous: 0,
+        })
+    }
+
+    /// Reads `scale_step` and `scale_range` and builds the model.
+    pub fn from_header(container: &Container) -> Result<Self> {
+        Self::new(
+            super::step_field(container, "scale_step")?,
+            super::range_field(container, "scale_range")?,
+        )
+    }
+
+    /// Writes `scale_step` and `scale_range`.
+    pub fn write_header(&self, container: &mut Container) {
+        container.put_f64("scale_step", self.step);
+        container.put_i64s("scale_range", &self.range);
+    }
+
+    /// The grid values of log-scales.
+    pub fn quantize(step: f64, scales: [f32; 3]) -> [i64; 3] {
+        scales.map(|s| super::quantize(f64::from(s), step))
+    }
+
+    /// The log-scales grid values stand for.
+    pub fn dequantize(&self, q: [i64; 3]) -> [f32; 3] {
+        q.map(|q| (q as f64 * self.step) as f32)
+    }
+
+    fn context(&self, axis: usize, before: &[i64]) -> usize {
+        match axis {
+            0 => self.previous,
+            1 => BUCKETS + bucket(before[0], self.range),
+            _ => {
+                2 * BUCKETS
+                    + bucket(before[0], self.range) / 4 * 4
+                    + bucket(before[1], self.range) / 4
+            }
+        }
+    }
+}
+
+impl Section for Scales {
+    type Value = [i64; 3];
+
+    fn encode(&mut self, enc: &mut AdaptiveEncoder, s: [i64; 3]) -> Result<()> {
+        for axis in 0..3 {
+            let ctx = self.context(axis, &s[..axis]);
+            self.model.encode(enc, ctx, s[axis])?;
+        }
+        self.previous = bucket(s[0], self.range);
+        Ok(())
+    }
+
+    fn decode(&mut self, dec: &mut AdaptiveDecoder) -> Result<[i64; 3]> {
+        let mut s = [0i64; 3];
+        for axis in 0..3 {
+            let ctx = self.context(axis, &s[..axis]);
+            s[axis] = self.model.decode(dec, ctx)?;
+        }
+        self.previous = bucket(s[0], self.range);
+        Ok(s)
+    }
+}

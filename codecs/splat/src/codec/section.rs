@@ -1,0 +1,66 @@
+//! One attribute stream: a model whose one constructor serves the encoder and the decoder,
+//! and the loops that write and read a sealed stream of it.
+
+use terse_entropy::{AdaptiveDecoder, AdaptiveEncoder};
+
+use crate::error::{Result, SplatError};
+
+/// Buckets of a value range used as contexts.
+pub(super) const BUCKETS: usize = 16;
+
+/// The context bucket of `v` in `range`.
+pub(super) fn bucket(v: i64, range: [i64; 2]) -> usize {
+    let span = (range[1] - range[0]) as i128 + 1;
+    (((v.clamp(range[0], range[1]) - range[0]) as i128 * BUCKETS as i128 / span) as usize)
+        .min(BUCKETS - 1)
+}
+
+/// The smallest range holding every value (and 0).
+pub(super) fn range_of(values: impl Iterator<Item = i64>) -> [i64; 2] {
+    values.fold([0, 0], |[lo, hi], v| [lo.min(v), hi.max(v)])
+}
+
+/// A malformed-bitstream error.
+pub(super) fn corrupt(message: impl Into<String>) -> SplatError {
+    SplatError::Malformed(message.into())
+}
+
+/// The adaptive model of one stream: it codes values in order and keeps the context state
+/// both sides update identically.
+pub(super) trait Section {
+    /// One coded item.
+    type Value;
+    /// Codes `value`.
+    fn encode(&mut self, enc: &mut AdaptiveEncoder, value: Self::Value) -> Result<()>;
+    /// Reads the next value, refusing one out of its range.
+    fn decode(&mut self, dec: &mut AdaptiveDecoder) -> Result<Self::Value>;
+}
+
+/// Codes `values` into a sealed stream (stops first if the call was interrupted).
+pub(super) fn write<S: Section>(
+    section: &mut S,
+    values: impl IntoIterator<Item = S::Value>,
+) -> Result<Vec<u8>> {
+    terse_entropy::interrupt::check()?;
+    let mut enc = AdaptiveEncoder::new();
+    for value in values {
+        section.encode(&mut enc, value)?;
+    }
+    Ok(enc.seal()?)
+}
+
+/// Reads `count` values from a sealed stream, refusing one that holds more or fewer.
+pub(super) fn read<S: Section>(
+    section: &mut S,
+    bytes: &[u8],
+    count: usize,
+) -> Result<Vec<S::Value>> {
+    terse_entropy::interrupt::check()?;
+    let mut dec = AdaptiveDecoder::new(bytes)?;
+    let mut values = Vec::with_capacity(count);
+    for _ in 0..count {
+        values.push(section.decode(&mut dec)?);
+    }
+    dec.close()?;
+    Ok(values)
+}
