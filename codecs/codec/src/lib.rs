@@ -17,6 +17,9 @@ use terse_entropy::{CodecId, ModelTag};
 
 pub use registry::CodecRegistry;
 
+/// A codec of media `M` with knobs `K`, as registries hold it.
+pub type DynCodec<M, K = ()> = dyn Codec<Media = M, Knobs = K>;
+
 /// The repository model a codec runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelRef {
@@ -51,15 +54,28 @@ pub struct CodecInfo {
     pub channels: u32,
 }
 
-/// Per-request knobs every codec understands.
+/// Per-request knobs: those every codec understands, and the codec's own (`K`,
+/// [`Codec::Knobs`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct EncodeOptions {
+pub struct EncodeOptions<K = ()> {
     /// Bits per latent (0: the model's own); codecs without this knob refuse any other value.
     pub latent_bits: u32,
     /// Also decode what was coded (to measure quality or return it).
     pub reconstruct: bool,
-    /// Also return the quantized latents.
+    /// Also return the quantized latents (codecs without latents refuse).
     pub latents: bool,
+    /// The codec's own knobs.
+    pub knobs: K,
+}
+
+impl<K> EncodeOptions<K> {
+    /// The work these options ask for, for the working-memory estimate.
+    pub fn work(&self) -> Work {
+        match self.reconstruct {
+            true => Work::EncodeAndDecode,
+            false => Work::Encode,
+        }
+    }
 }
 
 /// What an encode produced.
@@ -73,6 +89,22 @@ pub struct Encoding<M> {
     pub latents: Option<TensorData>,
     /// Bits per latent used (0 where that is not a knob).
     pub latent_bits: u32,
+    /// What the reconstruction is to be compared with, where the codec did not code the
+    /// input as it came (splats dropped or reordered); `None`: the input itself.
+    pub reference: Option<M>,
+}
+
+impl<M> Encoding<M> {
+    /// A bare bitstream: no reconstruction, latents or reference.
+    pub fn bitstream(bitstream: Vec<u8>) -> Self {
+        Self {
+            bitstream,
+            reconstruction: None,
+            latents: None,
+            latent_bits: 0,
+            reference: None,
+        }
+    }
 }
 
 /// Work a call asks of a codec, for its working-memory estimate.
@@ -99,13 +131,14 @@ pub enum Work {
 ///
 /// impl Codec for Verbatim {
 ///     type Media = Vec<u8>;
+///     type Knobs = ();
 ///     fn info(&self) -> &CodecInfo { &self.0 }
 ///     fn tag(&self) -> Option<&ModelTag> { None }
 ///     fn working_memory(&self, _work: Work, shape: &[u64]) -> u64 { 2 * shape[0] }
-///     fn encode<'a>(&'a self, media: Arc<Vec<u8>>, _o: EncodeOptions, _w: &'a dyn Worker)
+///     fn encode<'a>(&'a self, media: Arc<Vec<u8>>, _o: EncodeOptions<()>, _w: &'a dyn Worker)
 ///         -> BoxFuture<'a, Result<Encoding<Vec<u8>>, Error>> {
 ///         Box::pin(async move {
-///             Ok(Encoding { bitstream: media.to_vec(), reconstruction: None, latents: None, latent_bits: 0 })
+///             Ok(Encoding::bitstream(media.to_vec()))
 ///         })
 ///     }
 ///     fn decode<'a>(&'a self, bitstream: Vec<u8>, _max: u64, _w: &'a dyn Worker)
@@ -123,8 +156,10 @@ pub enum Work {
 /// assert_eq!(block_on(codec.decode(coded.bitstream, 3, &Inline)).unwrap(), [1, 2, 3]);
 /// ```
 pub trait Codec: Send + Sync {
-    /// The media it codes (`RgbImage`, `AudioClip`).
+    /// The media it codes (`RgbImage`, `AudioClip`, `SplatScene`).
     type Media: Send + Sync + 'static;
+    /// Its own encode knobs (`()` where it has none).
+    type Knobs: Default + Send + Sync + 'static;
 
     /// What it says about itself.
     fn info(&self) -> &CodecInfo;
@@ -133,14 +168,14 @@ pub trait Codec: Send + Sync {
     fn tag(&self) -> Option<&ModelTag>;
 
     /// Peak working memory in bytes of `work` on media of `shape` (image: width, height;
-    /// audio: frames, channels), estimated before the work starts.
+    /// audio: frames, channels; splats: count, SH degree), estimated before the work starts.
     fn working_memory(&self, work: Work, shape: &[u64]) -> u64;
 
     /// Encodes `media`.
     fn encode<'a>(
         &'a self,
         media: std::sync::Arc<Self::Media>,
-        options: EncodeOptions,
+        options: EncodeOptions<Self::Knobs>,
         worker: &'a dyn Worker,
     ) -> BoxFuture<'a, Result<Encoding<Self::Media>, Error>>;
 

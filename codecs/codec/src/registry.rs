@@ -5,16 +5,16 @@ use std::sync::Arc;
 use terse_core::{Error, ErrorKind, echo};
 use terse_entropy::Container;
 
-use crate::{Codec, CodecInfo};
+use crate::{CodecInfo, DynCodec};
 
 /// The codecs of one media kind, in the order they were registered (the first is the
 /// default).
-pub struct CodecRegistry<M> {
+pub struct CodecRegistry<M, K = ()> {
     what: &'static str,
-    codecs: Vec<Arc<dyn Codec<Media = M>>>,
+    codecs: Vec<Arc<DynCodec<M, K>>>,
 }
 
-impl<M: Send + Sync + 'static> CodecRegistry<M> {
+impl<M: Send + Sync + 'static, K: Default + Send + Sync + 'static> CodecRegistry<M, K> {
     /// An empty registry of `what` codecs (for messages: "image", "audio").
     pub fn new(what: &'static str) -> Self {
         Self {
@@ -24,7 +24,7 @@ impl<M: Send + Sync + 'static> CodecRegistry<M> {
     }
 
     /// Adds a codec; a name already taken is an error.
-    pub fn register(&mut self, codec: Arc<dyn Codec<Media = M>>) -> Result<(), Error> {
+    pub fn register(&mut self, codec: Arc<DynCodec<M, K>>) -> Result<(), Error> {
         let name = &codec.info().name;
         if self.codecs.iter().any(|c| c.info().name == *name) {
             return Err(Error::internal(format!(
@@ -37,7 +37,7 @@ impl<M: Send + Sync + 'static> CodecRegistry<M> {
     }
 
     /// The codecs, default first.
-    pub fn codecs(&self) -> &[Arc<dyn Codec<Media = M>>] {
+    pub fn codecs(&self) -> &[Arc<DynCodec<M, K>>] {
         &self.codecs
     }
 
@@ -53,7 +53,7 @@ impl<M: Send + Sync + 'static> CodecRegistry<M> {
 
     /// The codec called `name` (empty: the default): `Unavailable` when none is hosted,
     /// `NotFound` naming the hosted ones when `name` is not.
-    pub fn pick(&self, name: &str) -> Result<&Arc<dyn Codec<Media = M>>, Error> {
+    pub fn pick(&self, name: &str) -> Result<&Arc<DynCodec<M, K>>, Error> {
         let Some(first) = self.codecs.first() else {
             return Err(Error::new(
                 ErrorKind::Unavailable,
@@ -82,14 +82,19 @@ impl<M: Send + Sync + 'static> CodecRegistry<M> {
     }
 
     /// The codec a bitstream was coded with: `InvalidInput` when it is not a container or
-    /// names no model, `NotFound` when no codec here has that name, `Unavailable` when the
+    /// names no model and no model-less codec of its codec id is here, `NotFound` when no codec here has that name, `Unavailable` when the
     /// codec here runs another build of the model (its tag differs).
-    pub fn for_bitstream(&self, bitstream: &[u8]) -> Result<&Arc<dyn Codec<Media = M>>, Error> {
+    pub fn for_bitstream(&self, bitstream: &[u8]) -> Result<&Arc<DynCodec<M, K>>, Error> {
         let container =
             Container::parse(bitstream).map_err(|e| Error::invalid(format!("bitstream: {e}")))?;
-        let model = container
-            .model
-            .ok_or_else(|| Error::invalid("bitstream names no model"))?;
+        let Some(model) = container.model else {
+            // A codec that runs no model writes none into its bitstreams (splats).
+            return self
+                .codecs
+                .iter()
+                .find(|c| c.tag().is_none() && c.info().id == container.codec)
+                .ok_or_else(|| Error::invalid("bitstream names no model"));
+        };
         let found = self
             .codecs
             .iter()
@@ -125,7 +130,7 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{EncodeOptions, Encoding, ModelRef, Work};
+    use crate::{Codec, EncodeOptions, Encoding, ModelRef, Work};
     use terse_core::{BoxFuture, Worker};
     use terse_entropy::{CodecId, ModelTag};
 
@@ -134,6 +139,7 @@ mod tests {
 
     impl Codec for Tagged {
         type Media = Vec<u8>;
+        type Knobs = ();
         fn info(&self) -> &CodecInfo {
             &self.0
         }
@@ -155,14 +161,7 @@ mod tests {
             let bitstream = container
                 .to_bytes()
                 .map_err(|e| Error::internal(e.to_string()));
-            Box::pin(async move {
-                Ok(Encoding {
-                    bitstream: bitstream?,
-                    reconstruction: None,
-                    latents: None,
-                    latent_bits: 0,
-                })
-            })
+            Box::pin(async move { Ok(Encoding::bitstream(bitstream?)) })
         }
         fn decode<'a>(
             &'a self,

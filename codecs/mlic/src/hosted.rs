@@ -116,6 +116,7 @@ fn y_hat_tensor(y_hat: &Array4<f32>) -> TensorData {
 
 impl Codec for MlicImage {
     type Media = RgbImage;
+    type Knobs = ();
 
     fn info(&self) -> &CodecInfo {
         &self.info
@@ -169,6 +170,7 @@ impl Codec for MlicImage {
                 reconstruction,
                 latents,
                 latent_bits: 0,
+                reference: None,
             })
         })
     }

@@ -3,6 +3,8 @@
 
 pub mod codec;
 pub mod error;
+pub mod format;
+mod hosted;
 pub mod metrics;
 pub mod ply;
 pub mod scene;
@@ -12,4 +14,6 @@ pub mod vq;
 
 pub use codec::{CodecOptions, Preset};
 pub use error::{Result, SplatError};
+pub use format::{SceneFormat, SceneInfo};
+pub use hosted::SplatCodec;
 pub use scene::SplatScene;

@@ -259,6 +259,7 @@ impl<S: WallocSide> Walloc<S> {
 
 impl<S: WallocSide> Codec for Walloc<S> {
     type Media = S::Media;
+    type Knobs = ();
 
     fn info(&self) -> &CodecInfo {
         &self.info
@@ -301,6 +302,7 @@ impl<S: WallocSide> Codec for Walloc<S> {
                 reconstruction,
                 latents: latent_tensor,
                 latent_bits,
+                reference: None,
             })
         })
     }

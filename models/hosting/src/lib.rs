@@ -17,6 +17,7 @@ use terse_mlic::{MlicCodec, MlicImage};
 use terse_runtime::{
     ManifestEntry, ModelRegistry, ModelSelection, ModelState, OnnxRuntime, SessionOptions,
 };
+use terse_splat::{CodecOptions as SplatOptions, SplatCodec, SplatScene};
 use terse_walloc::{WallocAudio, WallocAudioCodec, WallocImage, WallocImageCodec};
 
 /// Task of WaLLoC image decoders in manifests.
@@ -32,6 +33,15 @@ pub const MLIC_ANALYSIS_TASK: &str = "mlic-analysis";
 pub const IMAGE_TASKS: &[&str] = &[WALLOC_IMAGE_TASK, MLIC_TASK, MLIC_ANALYSIS_TASK];
 /// Model tasks the audio codecs come from.
 pub const AUDIO_TASKS: &[&str] = &[WALLOC_AUDIO_TASK];
+
+/// The splat codecs (training-free, no model): the terse splat codec.
+pub fn splat_codecs() -> CodecRegistry<SplatScene, SplatOptions> {
+    let mut codecs = CodecRegistry::new("splat");
+    codecs
+        .register(Arc::new(SplatCodec::new()))
+        .expect("one codec has a free name");
+    codecs
+}
 
 /// An asset of a model entry: `Ok(None)` when the manifest lists none by that name.
 pub fn read_asset(entry: &ManifestEntry, name: &str) -> Result<Option<Vec<u8>>, String> {

@@ -6,12 +6,12 @@
 use std::{pin::Pin, sync::Arc};
 
 use terse_audio_io::{AudioClip, DecodeLimits, decode_audio_file, encode_wav, resample};
-use terse_codec::{Codec, CodecRegistry, EncodeOptions, Work};
+use terse_codec::{CodecRegistry, DynCodec, EncodeOptions, Work};
 use terse_proto::{audio::v1 as api, common::v1 as common};
 use terse_runtime::ModelRegistry;
 use terse_service_common::{
-    CallWorker, MemoryBudget, Reservation, collect_upload, declared_fields, download_chunks,
-    run_blocking, status_of, tensor_to_proto,
+    MemoryBudget, Reservation, collect_upload, declared_fields, decode_in_call, download_chunks,
+    encode_in_call, run_blocking, status_of, tensor_to_proto,
 };
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
@@ -37,7 +37,7 @@ pub struct AudioService {
     memory: MemoryBudget,
 }
 
-type AudioCodec = dyn Codec<Media = AudioClip>;
+type AudioCodec = DynCodec<AudioClip>;
 
 impl AudioService {
     /// Hosts every audio codec of the registry's ready models; calls reserve their working
@@ -130,24 +130,20 @@ impl AudioService {
             Ok((clip, resampled_from))
         })
         .await?;
-        let decodes = options.measure_quality || options.return_reconstruction;
-        let work = if decodes {
-            Work::EncodeAndDecode
-        } else {
-            Work::Encode
-        };
-        let (channels, frames) = clip.samples.dim();
-        let _memory = self.reserve(codec.as_ref(), work, [frames as u64, channels as u64])?;
-        let clip = Arc::new(clip);
         let coding = EncodeOptions {
             latent_bits: options.latent_bits,
-            reconstruct: decodes,
+            reconstruct: options.measure_quality || options.return_reconstruction,
             latents: options.return_latents,
+            knobs: (),
         };
-        let encoding = codec
-            .encode(Arc::clone(&clip), coding, &CallWorker::current())
-            .await
-            .map_err(|e| status_of(&e))?;
+        let (channels, frames) = clip.samples.dim();
+        let _memory = self.reserve(
+            codec.as_ref(),
+            coding.work(),
+            [frames as u64, channels as u64],
+        )?;
+        let clip = Arc::new(clip);
+        let encoding = encode_in_call(codec.as_ref(), Arc::clone(&clip), coding).await?;
         let seconds = clip.seconds();
         let bitstream = encoding.bitstream;
         let mut rate = common::RateDistortion {
@@ -222,10 +218,7 @@ impl AudioService {
         let declared = declared_fields(&bitstream, ["frames", "channels"]).unwrap_or_default();
         let _memory = self.reserve(codec.as_ref(), Work::Decode, declared)?;
         let max_frames = self.max_frames(codec.as_ref());
-        let decoded = codec
-            .decode(bitstream, max_frames, &CallWorker::current())
-            .await
-            .map_err(|e| status_of(&e))?;
+        let decoded = decode_in_call(codec.as_ref(), bitstream, max_frames).await?;
         let (channels, frames) = decoded.samples.dim();
         let sample_rate = decoded.sample_rate;
         let wav = run_blocking(move || encode_wav(&decoded).map_err(|e| status_of(&e))).await?;

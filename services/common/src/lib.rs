@@ -212,6 +212,30 @@ pub async fn run_blocking<T: Send + 'static>(
         .map_err(|e| status_of(&e))?
 }
 
+/// Encodes `media` with `codec` on the call's worker.
+pub async fn encode_in_call<M: Send + Sync + 'static, K: Default + Send + Sync + 'static>(
+    codec: &terse_codec::DynCodec<M, K>,
+    media: Arc<M>,
+    options: terse_codec::EncodeOptions<K>,
+) -> Result<terse_codec::Encoding<M>, Status> {
+    codec
+        .encode(media, options, &CallWorker::current())
+        .await
+        .map_err(|e| status_of(&e))
+}
+
+/// Decodes `bitstream` with `codec` on the call's worker, refusing media over `max_units`.
+pub async fn decode_in_call<M: Send + Sync + 'static, K: Default + Send + Sync + 'static>(
+    codec: &terse_codec::DynCodec<M, K>,
+    bitstream: Vec<u8>,
+    max_units: u64,
+) -> Result<M, Status> {
+    codec
+        .decode(bitstream, max_units, &CallWorker::current())
+        .await
+        .map_err(|e| status_of(&e))
+}
+
 /// The gRPC status of a classified error: the one mapping from [`ErrorKind`] to a status code.
 pub fn status_of(error: &(impl Classify + ?Sized)) -> Status {
     let message = error.to_string();

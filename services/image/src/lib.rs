@@ -5,13 +5,13 @@
 
 use std::{pin::Pin, sync::Arc};
 
-use terse_codec::{Codec, CodecRegistry, EncodeOptions, Work};
+use terse_codec::{CodecRegistry, DynCodec, EncodeOptions, Work};
 use terse_entropy::CodecId;
 use terse_proto::{common::v1 as common, image::v1 as api};
 use terse_runtime::ModelRegistry;
 use terse_service_common::{
-    CallWorker, MemoryBudget, collect_upload, declared_fields, download_chunks, run_blocking,
-    status_of, tensor_to_proto,
+    MemoryBudget, collect_upload, declared_fields, decode_in_call, download_chunks, encode_in_call,
+    run_blocking, status_of, tensor_to_proto,
 };
 use terse_walloc::{ImageFormat, RgbImage, decode_image_file, encode_image_file};
 use tokio_stream::Stream;
@@ -76,7 +76,7 @@ impl ImageService {
     /// work.
     fn reserve(
         &self,
-        codec: &dyn Codec<Media = RgbImage>,
+        codec: &DynCodec<RgbImage>,
         work: Work,
         [width, height]: [u64; 2],
     ) -> Result<terse_service_common::Reservation, Status> {
@@ -146,27 +146,19 @@ impl ImageService {
             .codecs
             .pick(&options.codec)
             .map_err(|e| status_of(&e))?;
-        let decodes = options.measure_quality || options.return_reconstruction;
-        let work = if decodes {
-            Work::EncodeAndDecode
-        } else {
-            Work::Encode
+        let coding = EncodeOptions {
+            latent_bits: options.latent_bits,
+            reconstruct: options.measure_quality || options.return_reconstruction,
+            latents: options.return_latents,
+            knobs: (),
         };
-        let _memory = self.reserve(codec.as_ref(), work, declared_size(&image))?;
+        let _memory = self.reserve(codec.as_ref(), coding.work(), declared_size(&image))?;
         let max_pixels = self.limits.max_pixels;
         let (original, alpha) =
             run_blocking(move || decode_image_file(&image, max_pixels).map_err(|e| status_of(&e)))
                 .await?;
         let original = Arc::new(original);
-        let coding = EncodeOptions {
-            latent_bits: options.latent_bits,
-            reconstruct: decodes,
-            latents: options.return_latents,
-        };
-        let encoding = codec
-            .encode(Arc::clone(&original), coding, &CallWorker::current())
-            .await
-            .map_err(|e| status_of(&e))?;
+        let encoding = encode_in_call(codec.as_ref(), Arc::clone(&original), coding).await?;
         let (width, height) = original.dimensions();
         let mut rate = rate_of(encoding.bitstream.len(), width, height);
         let mut reconstruction = Vec::new();
@@ -208,10 +200,7 @@ impl ImageService {
             .map_err(|e| status_of(&e))?;
         let size = declared_fields(&bitstream, ["width", "height"]).unwrap_or_default();
         let _memory = self.reserve(codec.as_ref(), Work::Decode, size)?;
-        let decoded = codec
-            .decode(bitstream, self.limits.max_pixels, &CallWorker::current())
-            .await
-            .map_err(|e| status_of(&e))?;
+        let decoded = decode_in_call(codec.as_ref(), bitstream, self.limits.max_pixels).await?;
         let (w, h) = decoded.dimensions();
         let file = run_blocking(move || output_file(&decoded, format)).await?;
         Ok((

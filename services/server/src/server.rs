@@ -407,7 +407,7 @@ pub async fn start(resolved: Resolved) -> anyhow::Result<Running> {
     });
     let (max_in, max_out) = limits(ServiceKind::Splat);
     let splat = resolved.services.contains(&ServiceKind::Splat).then(|| {
-        SplatServiceServer::new(SplatService::new(
+        SplatServiceServer::new(SplatService::hosted(
             SplatLimits {
                 max_splats: resolved.config.splat.max_splats,
                 max_scene_bytes: resolved.config.splat.max_scene_bytes,

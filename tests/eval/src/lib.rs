@@ -48,7 +48,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 pub fn encode<C: Codec + ?Sized>(
     codec: &C,
     media: &Arc<C::Media>,
-    options: EncodeOptions,
+    options: EncodeOptions<C::Knobs>,
 ) -> Result<Encoding<C::Media>, Error> {
     block_on(codec.encode(Arc::clone(media), options, &Inline))
 }
