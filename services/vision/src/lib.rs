@@ -5,10 +5,13 @@
 
 mod tensors;
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::ArrayView2;
 use terse_proto::vision::v1::{self as api, vision_service_server};
 use terse_service_common::{float_option, run_blocking};
-use terse_vision::{PruMergeBudget, PruneError, Reduction, StreamParams};
+use terse_vision::{
+    IdPrunerParams, Inputs, Method, PruMergeParams, PruneError, Pruner, Reduction, StreamParams,
+    ToMeParams, VisionZipParams,
+};
 use tonic::{Request, Response, Status};
 
 use tensors::{Floats, attention_per_image, floats, per_image, to_tensor};
@@ -23,15 +26,6 @@ pub struct VisionLimits {
     pub max_pairwise_tokens: usize,
 }
 
-/// Whether `method` compares every token with every other (memory and time O(N²)).
-fn is_pairwise(method: api::PruneMethod) -> bool {
-    use api::PruneMethod as M;
-    matches!(
-        method,
-        M::Divprune | M::Idpruner | M::Prumerge | M::PrumergePlus | M::Tome
-    )
-}
-
 /// The service.
 #[derive(Debug, Clone)]
 pub struct VisionService {
@@ -43,11 +37,6 @@ impl VisionService {
     pub fn new(limits: VisionLimits) -> Self {
         Self { limits }
     }
-}
-
-/// Default VisionZip contextual share: 10 of every 64 kept tokens (the reference's 54 + 10).
-fn default_contextual(keep: usize) -> usize {
-    ((keep * 10 + 32) / 64).clamp(1, keep.saturating_sub(1).max(1))
 }
 
 fn prune_status(image: usize, batch: usize, e: PruneError) -> Status {
@@ -95,113 +84,31 @@ fn to_proto(r: Reduction, return_scores: bool) -> api::ImageReduction {
     }
 }
 
-/// Everything one image needs, decoded.
-struct Image {
-    tokens: Array2<f32>,
-    attention: Option<Array2<f32>>,
-    keys: Option<Array2<f32>>,
-    importance: Option<Vec<f64>>,
-}
-
-fn need<'a>(
-    value: &'a Option<Array2<f32>>,
-    method: &str,
-    input: &str,
-) -> Result<ArrayView2<'a, f32>, Status> {
-    value
-        .as_ref()
-        .map(|v| v.view())
-        .ok_or_else(|| Status::invalid_argument(format!("{method} needs {input}")))
-}
-
-fn reduce_image(
-    image: &Image,
-    method: api::PruneMethod,
-    k: usize,
-    params: &api::MethodParams,
-    query: Option<&Array2<f32>>,
-) -> Result<Result<Reduction, PruneError>, Status> {
+/// The reducer a request names, with its parameters (reference defaults where unset).
+fn method_of(method: i32, params: &api::MethodParams) -> Result<Method, Status> {
     use api::PruneMethod as M;
-    let tokens = image.tokens.view();
-    let keys = image.keys.as_ref().map_or(tokens, |k| k.view());
-    let n = tokens.nrows();
+    let method = M::try_from(method)
+        .map_err(|_| Status::invalid_argument(format!("unknown method {method}")))?;
     Ok(match method {
         M::Unspecified => return Err(Status::invalid_argument("method is required")),
-        M::Fastervlm => terse_vision::fastervlm(
-            tokens,
-            need(&image.attention, "FasterVLM", "cls_attention")?,
-            k,
-        ),
-        M::Visionzip => {
-            let contextual = params
-                .contextual_tokens
-                .map_or_else(|| default_contextual(k), |c| c as usize);
-            if contextual >= k {
-                return Err(Status::invalid_argument(format!(
-                    "VisionZip: contextual_tokens {contextual} must be below keep {k}"
-                )));
-            }
-            terse_vision::visionzip(
-                tokens,
-                need(&image.attention, "VisionZip", "cls_attention")?,
-                keys,
-                k - contextual,
-                contextual,
-            )
-        }
-        M::Divprune => terse_vision::divprune(tokens, k),
-        M::Prumerge | M::PrumergePlus => {
-            let budget = if params.adaptive.unwrap_or(true) {
-                PruMergeBudget::Adaptive
-            } else {
-                PruMergeBudget::Ratio(k as f64 / n as f64)
-            };
-            let attention = need(&image.attention, "PruMerge", "cls_attention")?;
-            let neighbours = params.neighbours.unwrap_or(32) as usize;
-            terse_vision::prumerge(
-                tokens,
-                attention,
-                keys,
-                budget,
-                method == M::PrumergePlus,
-                neighbours,
-            )
-            .map(|(r, _)| r)
-        }
-        M::Tome => terse_vision::tome(
-            tokens,
-            keys,
-            n - k,
-            params.protected_tokens.unwrap_or(0) as usize,
-            None,
-        ),
-        M::Idpruner => {
-            let importance = match (&image.importance, query, &image.attention) {
-                (Some(w), _, _) => w.clone(),
-                (None, Some(q), _) => match terse_vision::query_importance(tokens, q.view()) {
-                    Ok(w) => w,
-                    Err(e) => return Ok(Err(e)),
-                },
-                (None, None, Some(a)) => (0..n)
-                    .map(|i| {
-                        a.column(i).iter().map(|&v| f64::from(v)).sum::<f64>() / a.nrows() as f64
-                    })
-                    .collect(),
-                (None, None, None) => {
-                    return Err(Status::invalid_argument(
-                        "IDPruner needs importance, query or cls_attention",
-                    ));
-                }
-            };
-            terse_vision::idpruner(
-                tokens,
-                &importance,
-                k,
-                f64::from(float_option("lambda", params.lambda, 0.5, 0.0..=1.0)?),
-            )
-        }
-        M::Uniform => terse_vision::uniform(tokens, k),
-        M::AvgPool => terse_vision::avg_pool(tokens, (k as f64).sqrt().floor() as usize),
+        M::Fastervlm => Method::FasterVlm,
+        M::Visionzip => Method::VisionZip(VisionZipParams {
+            contextual: params.contextual_tokens.map(|c| c as usize),
+        }),
+        M::Divprune => Method::DivPrune,
+        M::Prumerge | M::PrumergePlus => Method::PruMerge(PruMergeParams {
+            plus: method == M::PrumergePlus,
+            adaptive: params.adaptive.unwrap_or(true),
+            neighbours: params.neighbours.map_or(32, |n| n as usize),
+        }),
+        M::Tome => Method::ToMe(ToMeParams {
+            protected: params.protected_tokens.unwrap_or(0) as usize,
+        }),
+        M::Idpruner => Method::IdPruner(IdPrunerParams {
+            lambda: f64::from(float_option("lambda", params.lambda, 0.5, 0.0..=1.0)?),
+        }),
+        M::Uniform => Method::Uniform,
+        M::AvgPool => Method::AvgPool,
     })
 }
 
@@ -211,8 +118,8 @@ pub fn prune(
     request: api::PruneTokensRequest,
     limits: VisionLimits,
 ) -> Result<api::PruneTokensResponse, Status> {
-    let method = api::PruneMethod::try_from(request.method)
-        .map_err(|_| Status::invalid_argument(format!("unknown method {}", request.method)))?;
+    let params = request.params.unwrap_or_default();
+    let method = method_of(request.method, &params)?;
     let tokens = request
         .tokens
         .as_ref()
@@ -230,10 +137,10 @@ pub fn prune(
     if batch == 0 || n == 0 {
         return Err(Status::invalid_argument("tokens hold no image or no token"));
     }
-    if is_pairwise(method) && n > limits.max_pairwise_tokens {
+    if method.pairwise() && n > limits.max_pairwise_tokens {
         return Err(Status::resource_exhausted(format!(
             "{} compares every pair of tokens: {n} tokens per image is over the limit of {} (vision.max_pairwise_tokens)",
-            method.as_str_name(),
+            method.name(),
             limits.max_pairwise_tokens
         )));
     }
@@ -279,16 +186,17 @@ pub fn prune(
             ))),
         })
         .transpose()?;
-    let params = request.params.unwrap_or_default();
     let mut images = Vec::with_capacity(batch);
-    for (b, tokens) in token_list.into_iter().enumerate() {
-        let image = Image {
-            tokens,
-            attention: attention.as_ref().map(|a| a[b].clone()),
-            keys: keys.as_ref().map(|k| k[b].clone()),
-            importance: importance.as_ref().map(|w| w[b].clone()),
+    for (b, tokens) in token_list.iter().enumerate() {
+        let inputs = Inputs {
+            tokens: tokens.view(),
+            attention: attention.as_ref().map(|a| a[b].view()),
+            keys: keys.as_ref().map(|k| k[b].view()),
+            importance: importance.as_ref().map(|w| w[b].as_slice()),
+            query: query.as_ref().map(|q| q.view()),
         };
-        let reduction = reduce_image(&image, method, k, &params, query.as_ref())?
+        let reduction = method
+            .prune(&inputs, k)
             .map_err(|e| prune_status(b, batch, e))?;
         images.push(to_proto(reduction, request.return_scores));
     }
@@ -366,3 +274,6 @@ impl vision_service_server::VisionService for VisionService {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -10,6 +10,7 @@
 mod error;
 mod math;
 pub mod methods;
+mod pruner;
 pub mod quality;
 
 pub use error::{PruneError, Result};
@@ -17,5 +18,8 @@ pub use methods::{
     FrameReduction, PruMergeBudget, Reduction, StreamParams, avg_pool, divprune, fastervlm,
     idpruner, iqr_outlier_ratio, prumerge, query_importance, stream_reduce, tome, uniform,
     visionzip,
+};
+pub use pruner::{
+    IdPrunerParams, Inputs, Method, PruMergeParams, Pruner, ToMeParams, VisionZipParams,
 };
 pub use quality::{Quality, quality};
