@@ -1,16 +1,22 @@
-//! Codecs hosted from a model repository: the one place that lists the implementations of
-//! [`terse_codec::Codec`] and the model tasks they come from.
+//! Codecs and context-compressor networks hosted from a model repository: the one place that
+//! lists the implementations of [`terse_codec::Codec`] and the model tasks they come from.
 //!
 //! To add a codec: implement [`terse_codec::Codec`] in its crate under `codecs/`, and build it
 //! here from the ready models of its task (add the task to [`IMAGE_TASKS`] or
 //! [`AUDIO_TASKS`]). The services pick codecs from the registries this builds and never name
-//! an implementation.
+//! an implementation. The context service's networks ([`KeepClassifier`],
+//! [`SentenceEncoder`]) come as [`Catalog`]s by name and version.
+
+mod catalog;
 
 use std::{path::Path, sync::Arc};
+
+pub use catalog::{Catalog, Hosted};
 
 use image::RgbImage;
 use terse_audio_io::AudioClip;
 use terse_codec::{CodecRegistry, ModelRef};
+use terse_context::{KeepClassifier, SentenceEncoder};
 use terse_core::Network;
 use terse_entropy::ModelTag;
 use terse_mlic::{MlicCodec, MlicImage};
@@ -29,6 +35,14 @@ pub const MLIC_TASK: &str = "mlic-image";
 /// Task of MLIC analysis models.
 pub const MLIC_ANALYSIS_TASK: &str = "mlic-analysis";
 
+/// Task of keep/drop token classifiers (LLMLingua-2) in manifests.
+pub const KEEP_CLASSIFIER_TASK: &str = "keep-classifier";
+/// Task of sentence encoders (RECOMP) in manifests.
+pub const SENTENCE_ENCODER_TASK: &str = "sentence-encoder";
+
+/// Model tasks the context compressors' networks come from.
+pub const CONTEXT_TASKS: &[&str] = &[KEEP_CLASSIFIER_TASK, SENTENCE_ENCODER_TASK];
+
 /// Model tasks the image codecs come from.
 pub const IMAGE_TASKS: &[&str] = &[WALLOC_IMAGE_TASK, MLIC_TASK, MLIC_ANALYSIS_TASK];
 /// Model tasks the audio codecs come from.
@@ -41,6 +55,63 @@ pub fn splat_codecs() -> CodecRegistry<SplatScene, SplatOptions> {
         .register(Arc::new(SplatCodec::new()))
         .expect("one codec has a free name");
     codecs
+}
+
+/// A keep/drop classifier from a model entry's `config` and `tokenizer` assets.
+pub fn keep_classifier(
+    entry: &ManifestEntry,
+    network: Arc<dyn Network>,
+) -> Result<KeepClassifier, String> {
+    let (config, tokenizer) = config_and_tokenizer(entry)?;
+    KeepClassifier::new(&config, &tokenizer, network)
+}
+
+/// A sentence encoder from a model entry's `config` and `tokenizer` assets.
+pub fn sentence_encoder(
+    entry: &ManifestEntry,
+    network: Arc<dyn Network>,
+) -> Result<SentenceEncoder, String> {
+    let (config, tokenizer) = config_and_tokenizer(entry)?;
+    SentenceEncoder::new(&config, &tokenizer, network)
+}
+
+fn config_and_tokenizer(entry: &ManifestEntry) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let read = |name: &str| {
+        entry
+            .read_asset(name)
+            .map_err(|e| format!("asset `{name}`: {e}"))
+    };
+    Ok((read("config")?, read("tokenizer")?))
+}
+
+/// Every ready model of `task` built by `build`, as a catalog.
+fn catalog<T>(
+    registry: &ModelRegistry,
+    task: &'static str,
+    build: impl Fn(&ManifestEntry, Arc<dyn Network>) -> Result<T, String>,
+) -> Result<Catalog<T>, String> {
+    let mut hosted = Vec::new();
+    for model in ready(registry, task) {
+        let entry = model.entry;
+        let item = build(entry, model.network).map_err(|e| format!("model {}: {e}", entry.id()))?;
+        hosted.push(Hosted {
+            item: Arc::new(item),
+            name: entry.manifest.name.clone(),
+            version: entry.manifest.version.clone(),
+            description: entry.manifest.description.clone(),
+        });
+    }
+    Ok(Catalog::new(task, hosted))
+}
+
+/// Every ready keep/drop classifier.
+pub fn keep_classifiers(registry: &ModelRegistry) -> Result<Catalog<KeepClassifier>, String> {
+    catalog(registry, KEEP_CLASSIFIER_TASK, keep_classifier)
+}
+
+/// Every ready sentence encoder.
+pub fn sentence_encoders(registry: &ModelRegistry) -> Result<Catalog<SentenceEncoder>, String> {
+    catalog(registry, SENTENCE_ENCODER_TASK, sentence_encoder)
 }
 
 /// An asset of a model entry: `Ok(None)` when the manifest lists none by that name.

@@ -1,33 +1,28 @@
-//! gRPC transport of `compress.context.v1.ContextService`: LLMLingua-2 prompt compression
-//! (`terse-lingua`) with the keep/drop classifiers of the model repository (task
-//! `keep-classifier`), one request or a batch of requests per call; and
-//! RECOMP sentence selection (`terse-recomp`) with its sentence encoders (task
-//! `sentence-encoder`), optionally followed by LLMLingua-2 in the same call. Every network runs
-//! through the model runtime.
-
-mod classifier;
-mod encoder;
+//! gRPC transport of `compress.context.v1.ContextService` over the context compressors of
+//! `terse-context`: LLMLingua-2 prompt compression with the keep/drop classifiers of the model
+//! repository (task `keep-classifier`), one request or a batch of requests per call; and
+//! RECOMP sentence selection with its sentence encoders (task `sentence-encoder`), optionally
+//! followed by LLMLingua-2 in the same call (a `Sequence`). Only conversion, limits and status
+//! mapping live here.
 
 use std::sync::Arc;
 
-pub use classifier::KeepClassifier;
-pub use encoder::SentenceEncoder;
-
-use terse_lingua::{Compressed, LinguaError, Options, OutputText, Plan, TokenToWord};
+use terse_context::{
+    Compression, ContextCompressor, ContextInput, KeepClassifier, Lingua2, Recomp, SentenceEncoder,
+    Sequence, Stage,
+};
+use terse_hosting::{Catalog, Hosted};
+use terse_lingua::{Compressed, Options, OutputText, TokenToWord};
 use terse_proto::{common::v1 as common, context::v1 as api};
-use terse_runtime::{ModelRegistry, ModelState};
-use terse_service_common::{echo, run_blocking, status_of};
+use terse_runtime::ModelRegistry;
+use terse_service_common::{CallWorker, status_of};
 use tonic::{Request, Response, Status};
 
 pub use api::context_service_server::ContextServiceServer;
-
-/// Task name of keep/drop classifiers in model manifests.
-pub const KEEP_CLASSIFIER_TASK: &str = "keep-classifier";
-/// Task name of sentence encoders in model manifests.
-pub const SENTENCE_ENCODER_TASK: &str = "sentence-encoder";
+pub use terse_hosting::{KEEP_CLASSIFIER_TASK, SENTENCE_ENCODER_TASK};
 
 /// Model tasks this service hosts (a failed model of one of them makes the service NOT_SERVING).
-pub const MODEL_TASKS: &[&str] = &[KEEP_CLASSIFIER_TASK, SENTENCE_ENCODER_TASK];
+pub const MODEL_TASKS: &[&str] = terse_hosting::CONTEXT_TASKS;
 
 /// Limits of the context service.
 #[derive(Debug, Clone, Copy)]
@@ -38,102 +33,27 @@ pub struct ContextLimits {
     pub max_batch_requests: usize,
 }
 
-/// A hosted network with its manifest facts.
-struct Hosted<M> {
-    network: Arc<M>,
-    name: String,
-    version: String,
-    description: String,
-}
-
-impl<M> Hosted<M> {
-    fn model_ref(&self) -> common::ModelRef {
-        common::ModelRef {
-            name: self.name.clone(),
-            version: self.version.clone(),
-        }
+fn model_ref<T>(hosted: &Hosted<T>) -> common::ModelRef {
+    common::ModelRef {
+        name: hosted.name.clone(),
+        version: hosted.version.clone(),
     }
 }
 
-/// Every ready model of `task` in the registry, built by `make`, sorted by name.
-fn host<M>(
-    registry: &ModelRegistry,
-    task: &str,
-    make: impl Fn(&terse_runtime::ManifestEntry, Arc<terse_runtime::LoadedModel>) -> Result<M, String>,
-) -> Result<Vec<Hosted<M>>, String> {
-    let mut hosted = Vec::new();
-    for entry in registry.entries() {
-        let manifest = &entry.entry.manifest;
-        if manifest.task != task {
-            continue;
-        }
-        let ModelState::Ready(model) = &entry.state else {
-            continue;
-        };
-        let built = make(&entry.entry, Arc::clone(model))
-            .map_err(|e| format!("model {}: {e}", entry.entry.id()))?;
-        hosted.push(Hosted {
-            network: Arc::new(built),
-            name: manifest.name.clone(),
-            version: manifest.version.clone(),
-            description: manifest.description.clone(),
-        });
-    }
-    hosted.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(hosted)
-}
-
-/// The hosted model `model` names (empty: the first), or why there is none.
-fn pick<'a, M>(
-    hosted: &'a [Hosted<M>],
+/// The hosted model a request names (none: the default).
+fn pick<'a, T>(
+    catalog: &'a Catalog<T>,
     model: Option<&common::ModelRef>,
-    task: &str,
-) -> Result<&'a Hosted<M>, Status> {
-    let Some(first) = hosted.first() else {
-        return Err(Status::failed_precondition(format!(
-            "no {task} model is loaded"
-        )));
-    };
-    let version = model.map_or("", |m| m.version.as_str());
-    let found = match model.map(|m| m.name.as_str()).filter(|n| !n.is_empty()) {
-        None => first,
-        Some(name) => hosted.iter().find(|h| h.name == name).ok_or_else(|| {
-            Status::not_found(format!(
-                "{task} `{}` is not hosted (available: {})",
-                echo(name),
-                hosted
-                    .iter()
-                    .map(|h| h.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })?,
-    };
-    // A version that is asked for must be the one served (issue 18, finding 9).
-    if !version.is_empty() && version != found.version {
-        return Err(Status::not_found(format!(
-            "{task} `{}` has no version `{}` (this server has version {})",
-            found.name,
-            echo(version),
-            found.version
-        )));
-    }
-    Ok(found)
+) -> Result<&'a Hosted<T>, Status> {
+    let (name, version) = model.map_or(("", ""), |m| (m.name.as_str(), m.version.as_str()));
+    catalog.pick(name, version).map_err(|e| status_of(&e))
 }
 
 /// The service.
 pub struct ContextService {
-    classifiers: Vec<Hosted<KeepClassifier>>,
-    encoders: Vec<Hosted<SentenceEncoder>>,
+    classifiers: Catalog<KeepClassifier>,
+    encoders: Catalog<SentenceEncoder>,
     limits: ContextLimits,
-}
-
-fn lingua_status(e: LinguaError) -> Status {
-    match e {
-        LinguaError::Invalid(m) => Status::invalid_argument(m),
-        LinguaError::Text(e) => Status::invalid_argument(e.to_string()),
-        LinguaError::Classifier(m) => Status::internal(m),
-    }
 }
 
 /// Request options in the library's terms, checked (INVALID_ARGUMENT for values out of range).
@@ -230,18 +150,67 @@ fn response(result: Compressed, hosted: &Hosted<KeepClassifier>) -> api::Compres
             })
             .collect(),
         kept_contexts: result.kept_contexts.iter().map(|&i| i as u32).collect(),
-        model: Some(hosted.model_ref()),
+        model: Some(model_ref(hosted)),
     }
+}
+
+/// The CompressContext answer for a RECOMP selection (and what followed it).
+fn context_response(
+    request: &api::CompressContextRequest,
+    compression: Compression,
+    hosted: &Hosted<SentenceEncoder>,
+) -> Result<api::CompressContextResponse, Status> {
+    let ratio = compression.ratio();
+    let Some(Stage::Selection(selection)) = compression.stages.first() else {
+        return Err(Status::internal("RECOMP reported no selection"));
+    };
+    let counter = terse_text::TokenCounter::default();
+    let selected = terse_recomp::render(&selection.sentences, &selection.kept);
+    Ok(api::CompressContextResponse {
+        sentences: selection
+            .kept
+            .iter()
+            .map(|&i| {
+                let sentence = &selection.sentences[i];
+                api::SelectedSentence {
+                    document_id: request.documents[sentence.document].id.clone(),
+                    sentence_index: sentence.index as u32,
+                    text: sentence.text.clone(),
+                    score: selection.scores[i],
+                }
+            })
+            .collect(),
+        original_tokens: compression.origin_tokens as u32,
+        compressed_tokens: compression.compressed_tokens as u32,
+        compression_ratio: ratio,
+        model: Some(model_ref(hosted)),
+        selected_tokens: counter.count(&selected) as u32,
+        sentences_scored: selection.sentences.len() as u32,
+        compressed_context: compression.text,
+    })
 }
 
 impl ContextService {
     /// Hosts every ready keep-classifier and sentence encoder of the registry.
     pub fn from_registry(registry: &ModelRegistry, limits: ContextLimits) -> Result<Self, String> {
-        Ok(Self {
-            classifiers: host(registry, KEEP_CLASSIFIER_TASK, KeepClassifier::new)?,
-            encoders: host(registry, SENTENCE_ENCODER_TASK, SentenceEncoder::new)?,
+        Ok(Self::new(
+            terse_hosting::keep_classifiers(registry)?,
+            terse_hosting::sentence_encoders(registry)?,
             limits,
-        })
+        ))
+    }
+
+    /// Serves `classifiers` and `encoders` (tests host networks that are fakes).
+    pub fn new(
+        classifiers: Catalog<KeepClassifier>,
+        encoders: Catalog<SentenceEncoder>,
+        limits: ContextLimits,
+    ) -> Self {
+        Self {
+            classifiers,
+            encoders,
+            limits,
+        }
     }
 
     /// Names of the hosted classifiers and encoders.
@@ -253,42 +222,12 @@ impl ContextService {
             .collect()
     }
 
-    fn pick(&self, model: Option<&common::ModelRef>) -> Result<&Hosted<KeepClassifier>, Status> {
-        pick(&self.classifiers, model, KEEP_CLASSIFIER_TASK)
-    }
-
     /// RECOMP selection, then LLMLingua-2 when asked for.
     async fn select_sentences(
         &self,
         request: api::CompressContextRequest,
     ) -> Result<api::CompressContextResponse, Status> {
-        let hosted = pick(
-            &self.encoders,
-            request.model.as_ref(),
-            SENTENCE_ENCODER_TASK,
-        )?;
-        if request.query.trim().is_empty() {
-            return Err(Status::invalid_argument("the query is empty"));
-        }
-        if request.documents.iter().all(|d| d.text.trim().is_empty()) {
-            return Err(Status::invalid_argument("no document has text"));
-        }
-        if let Some(score) = request.min_score
-            && !score.is_finite()
-        {
-            return Err(Status::invalid_argument("min_score is not a number"));
-        }
-        let documents: Vec<terse_recomp::Document> = request
-            .documents
-            .iter()
-            .map(|d| terse_recomp::Document {
-                id: d.id.clone(),
-                text: d.text.clone(),
-            })
-            .collect();
-        let encoder = Arc::clone(&hosted.network);
-        let max_tokens = self.limits.max_input_tokens;
-        let query = request.query.clone();
+        let hosted = pick(&self.encoders, request.model.as_ref())?;
         let window = match api::SelectionMode::try_from(request.mode) {
             Ok(api::SelectionMode::SentenceUnspecified) => None,
             Ok(api::SelectionMode::ContextWindow) => Some(request.window.max(1) as usize),
@@ -299,161 +238,57 @@ impl ContextService {
                 )));
             }
         };
-        let (sentences, rows, origin_tokens) = run_blocking(move || {
-            let counter = terse_text::TokenCounter::default();
-            let origin_tokens: usize = documents.iter().map(|d| counter.count(&d.text)).sum();
-            if origin_tokens > max_tokens {
-                return Err(Status::invalid_argument(format!(
-                    "the documents have {origin_tokens} tokens, over the limit of {max_tokens}"
-                )));
-            }
-            let sentences = terse_recomp::split(&documents);
-            let mut rows = vec![encoder.ids(&query).map_err(Status::invalid_argument)?];
-            for s in &sentences {
-                rows.push(encoder.ids(&s.text).map_err(Status::invalid_argument)?);
-            }
-            if let Some(window) = window {
-                for text in terse_recomp::windows(&sentences, window) {
-                    rows.push(encoder.ids(&text).map_err(Status::invalid_argument)?);
-                }
-            }
-            Ok((sentences, rows, origin_tokens))
-        })
-        .await?;
-        let embeddings = hosted
-            .network
-            .embed(&rows)
-            .await
-            .map_err(|e| status_of(&e))?;
-        let similarity = |e: &Vec<f32>| terse_recomp::cosine(&embeddings[0], e);
-        let own = &embeddings[1..=sentences.len()];
-        let scores: Vec<f32> = match window {
-            None => own.iter().map(similarity).collect(),
-            Some(_) => own
-                .iter()
-                .zip(&embeddings[1 + sentences.len()..])
-                .map(|(s, w)| 0.5 * (similarity(s) + similarity(w)))
-                .collect(),
-        };
-        let counter = terse_text::TokenCounter::default();
         let selection = terse_recomp::Selection {
             top_k: request.top_k_sentences.map(|k| k as usize),
             min_score: request.min_score,
             target_tokens: request.target_tokens.map(|t| t as usize),
         };
-        let kept = terse_recomp::select(&sentences, &scores, selection, &counter);
-        let selected = terse_recomp::render(&sentences, &kept);
-        let selected_tokens = counter.count(&selected);
-        let compressed = match request.then_compress {
-            Some(options) if !selected.trim().is_empty() => {
-                let stage = self.pick(request.compress_model.as_ref())?;
-                let prompt = api::CompressPromptRequest {
-                    context: vec![selected.clone()],
-                    options: Some(options),
-                    model: None,
-                };
-                self.compress_all(stage, vec![prompt])
-                    .await?
-                    .remove(0)
-                    .compressed_prompt
+        let recomp =
+            Recomp::new(Arc::clone(&hosted.item), selection, window).map_err(|e| status_of(&e))?;
+        let compressor: Box<dyn ContextCompressor> = match &request.then_compress {
+            None => Box::new(recomp),
+            Some(options) => {
+                let stage = pick(&self.classifiers, request.compress_model.as_ref())?;
+                let lingua = Lingua2::new(
+                    Arc::clone(&stage.item),
+                    prompt_options(Some(options.clone()))?,
+                );
+                Box::new(Sequence::new(vec![Box::new(recomp), Box::new(lingua)]))
             }
-            _ => selected,
         };
-        let compressed_tokens = counter.count(&compressed);
-        Ok(api::CompressContextResponse {
-            sentences: kept
-                .iter()
-                .map(|&i| api::SelectedSentence {
-                    document_id: request.documents[sentences[i].document].id.clone(),
-                    sentence_index: sentences[i].index as u32,
-                    text: sentences[i].text.clone(),
-                    score: scores[i],
-                })
-                .collect(),
-            compressed_context: compressed,
-            original_tokens: origin_tokens as u32,
-            compressed_tokens: compressed_tokens as u32,
-            compression_ratio: if compressed_tokens == 0 {
-                1.0
-            } else {
-                origin_tokens as f64 / compressed_tokens as f64
-            },
-            model: Some(hosted.model_ref()),
-            selected_tokens: selected_tokens as u32,
-            sentences_scored: sentences.len() as u32,
-        })
+        let input = ContextInput {
+            contexts: request.documents.iter().map(|d| d.text.clone()).collect(),
+            query: request.query.clone(),
+            max_tokens: self.limits.max_input_tokens,
+        };
+        let compression = compressor
+            .compress(input, &CallWorker::current())
+            .await
+            .map_err(|e| status_of(&e))?;
+        context_response(&request, compression, hosted)
     }
 
-    /// Plans one request on a blocking thread (tokenization, chunking, limits).
-    async fn plan(
-        &self,
-        hosted: &Hosted<KeepClassifier>,
-        request: api::CompressPromptRequest,
-    ) -> Result<(Plan, Options), Status> {
-        if request.context.iter().all(|c| c.trim().is_empty()) {
-            return Err(Status::invalid_argument(
-                "the prompt is empty: give at least one non-blank context",
-            ));
-        }
-        let options = prompt_options(request.options)?;
-        let classifier = Arc::clone(&hosted.network);
-        let max_tokens = self.limits.max_input_tokens;
-        run_blocking(move || {
-            let counter = classifier.lingua.counter();
-            let tokens: usize = request.context.iter().map(|c| counter.count(c)).sum();
-            if tokens > max_tokens {
-                return Err(Status::invalid_argument(format!(
-                    "the prompt has {tokens} tokens, over the limit of {max_tokens}"
-                )));
-            }
-            let plan = classifier
-                .lingua
-                .plan(&request.context, &options)
-                .map_err(lingua_status)?;
-            Ok((plan, options))
-        })
-        .await
-    }
-
-    /// Compresses requests that use the same classifier.
+    /// Compresses requests that use the same classifier (their chunks share classifier calls).
     async fn compress_all(
         &self,
         hosted: &Hosted<KeepClassifier>,
         requests: Vec<api::CompressPromptRequest>,
     ) -> Result<Vec<api::CompressPromptResponse>, Status> {
-        let mut plans = Vec::with_capacity(requests.len());
-        for request in requests {
-            plans.push(self.plan(hosted, request).await?.0);
-        }
-        // The chunks of every request share classifier calls: a chunk's keep-probabilities do
-        // not depend on its batch-mates (static activation scales).
-        let inputs: Vec<&[u32]> = plans.iter().flat_map(|plan| plan.inputs()).collect();
-        let probs = hosted
-            .network
-            .keep_probabilities(&inputs)
-            .await
-            .map_err(|e| status_of(&e))?;
-        let classifier = Arc::clone(&hosted.network);
-        let results = run_blocking(move || {
-            let mut rows = probs.as_slice();
-            let mut results = Vec::with_capacity(plans.len());
-            for plan in &plans {
-                let (mine, rest) = rows.split_at(plan.inputs().len());
-                rows = rest;
-                results.push(
-                    classifier
-                        .lingua
-                        .finish(plan, mine)
-                        .map_err(lingua_status)?,
-                );
-            }
-            Ok(results)
-        })
-        .await?;
+        let requests = requests
+            .into_iter()
+            .map(|r| Ok((r.context, prompt_options(r.options)?)))
+            .collect::<Result<Vec<_>, Status>>()?;
+        let results = Lingua2::compress_all(
+            &hosted.item,
+            requests,
+            self.limits.max_input_tokens,
+            &CallWorker::current(),
+        )
+        .await
+        .map_err(|e| status_of(&e))?;
         Ok(results.into_iter().map(|r| response(r, hosted)).collect())
     }
 }
-
 #[tonic::async_trait]
 impl api::context_service_server::ContextService for ContextService {
     async fn list_models(
@@ -465,16 +300,16 @@ impl api::context_service_server::ContextService for ContextService {
                 .classifiers
                 .iter()
                 .map(|h| api::ContextModel {
-                    model: Some(h.model_ref()),
+                    model: Some(model_ref(h)),
                     kind: KEEP_CLASSIFIER_TASK.into(),
                     description: h.description.clone(),
-                    max_seq_len: h.network.max_seq_len as u32,
+                    max_seq_len: h.item.max_seq_len as u32,
                 })
                 .chain(self.encoders.iter().map(|h| api::ContextModel {
-                    model: Some(h.model_ref()),
+                    model: Some(model_ref(h)),
                     kind: SENTENCE_ENCODER_TASK.into(),
                     description: h.description.clone(),
-                    max_seq_len: h.network.max_seq_len() as u32,
+                    max_seq_len: h.item.max_seq_len() as u32,
                 }))
                 .collect(),
         }))
@@ -485,7 +320,7 @@ impl api::context_service_server::ContextService for ContextService {
         request: Request<api::CompressPromptRequest>,
     ) -> Result<Response<api::CompressPromptResponse>, Status> {
         let request = request.into_inner();
-        let hosted = self.pick(request.model.as_ref())?;
+        let hosted = pick(&self.classifiers, request.model.as_ref())?;
         let mut responses = self.compress_all(hosted, vec![request]).await?;
         Ok(Response::new(responses.remove(0)))
     }
@@ -507,22 +342,21 @@ impl api::context_service_server::ContextService for ContextService {
         }
         // Group by classifier so that each group shares classifier calls; answer in order.
         let mut responses: Vec<Option<api::CompressPromptResponse>> = vec![None; requests.len()];
-        let mut groups: Vec<(usize, Vec<(usize, api::CompressPromptRequest)>)> = Vec::new();
+        type Group<'a> = (
+            &'a Hosted<KeepClassifier>,
+            Vec<(usize, api::CompressPromptRequest)>,
+        );
+        let mut groups: Vec<Group> = Vec::new();
         for (i, request) in requests.into_iter().enumerate() {
-            let hosted = self.pick(request.model.as_ref())?;
-            let key = self
-                .classifiers
-                .iter()
-                .position(|h| std::ptr::eq(h, hosted))
-                .expect("picked from the list");
-            match groups.iter_mut().find(|(k, _)| *k == key) {
+            let hosted = pick(&self.classifiers, request.model.as_ref())?;
+            match groups.iter_mut().find(|(h, _)| std::ptr::eq(*h, hosted)) {
                 Some((_, members)) => members.push((i, request)),
-                None => groups.push((key, vec![(i, request)])),
+                None => groups.push((hosted, vec![(i, request)])),
             }
         }
-        for (key, members) in groups {
+        for (hosted, members) in groups {
             let (indexes, group): (Vec<usize>, Vec<_>) = members.into_iter().unzip();
-            let results = self.compress_all(&self.classifiers[key], group).await?;
+            let results = self.compress_all(hosted, group).await?;
             for (i, r) in indexes.into_iter().zip(results) {
                 responses[i] = Some(r);
             }
@@ -544,3 +378,6 @@ impl api::context_service_server::ContextService for ContextService {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests;

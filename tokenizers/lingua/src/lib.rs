@@ -42,6 +42,15 @@ pub enum LinguaError {
     Classifier(String),
 }
 
+impl terse_core::Classify for LinguaError {
+    fn kind(&self) -> terse_core::ErrorKind {
+        match self {
+            Self::Invalid(_) | Self::Text(_) => terse_core::ErrorKind::InvalidInput,
+            Self::Classifier(_) => terse_core::ErrorKind::Internal,
+        }
+    }
+}
+
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, LinguaError>;
 

@@ -6,7 +6,7 @@
 use std::{path::PathBuf, sync::Arc};
 
 use serde_json::Value;
-use terse_context_service::KeepClassifier;
+use terse_context::KeepClassifier;
 use terse_lingua::{Options, OutputText, TokenToWord};
 use terse_runtime::{ModelRegistry, ModelSelection, ModelState, OnnxRuntime, SessionOptions};
 
@@ -29,7 +29,7 @@ fn classifier() -> KeepClassifier {
         .iter()
         .find_map(|e| match &e.state {
             ModelState::Ready(model) if e.entry.manifest.task == "keep-classifier" => {
-                Some(KeepClassifier::new(&e.entry, Arc::clone(model)).unwrap())
+                Some(terse_hosting::keep_classifier(&e.entry, Arc::clone(model) as _).unwrap())
             }
             _ => None,
         })

@@ -19,7 +19,7 @@
 //! Questions: two per paragraph drawn at random (seeded), from articles the shipped keep model
 //! never trained on (its training.json names them).
 //!
-//! Run: `cargo bench -p terse-context-service --bench eval` (`TERSE_EVAL_QUESTIONS=n`, default
+//! Run: `cargo bench -p terse-eval --bench context_eval` (`TERSE_EVAL_QUESTIONS=n`, default
 //! 300; `TERSE_EVAL_REPOSITORY=dir` another model repository; `TERSE_EVAL_SELECTION=0` skips
 //! the RECOMP and window rows; `TERSE_EVAL_FIRST_QUESTIONS=1` takes each paragraph's first two
 //! questions instead, as earlier tables did; needs `scripts/setup` and the shipped models).
@@ -27,8 +27,10 @@
 use std::{path::PathBuf, sync::Arc, time::Instant};
 
 use serde_json::Value;
-use terse_context_service::{KeepClassifier, SentenceEncoder};
+use terse_context::{ContextCompressor, ContextInput, KeepClassifier, Lingua2, Recomp, Sequence};
+use terse_core::Inline;
 use terse_lingua::Options;
+use terse_recomp::Selection;
 use terse_runtime::{ModelRegistry, ModelSelection, ModelState, OnnxRuntime, SessionOptions};
 use terse_text::TokenCounter;
 
@@ -448,17 +450,18 @@ fn main() {
     .unwrap();
     let find = |task: &str| {
         registry.entries().iter().find_map(|e| match &e.state {
-            ModelState::Ready(m) if e.entry.manifest.task == task => {
-                Some((e.entry.clone(), Arc::clone(m)))
-            }
+            ModelState::Ready(m) if e.entry.manifest.task == task => Some((
+                e.entry.clone(),
+                Arc::clone(m) as Arc<dyn terse_core::Network>,
+            )),
             _ => None,
         })
     };
     let (entry, model) = find("keep-classifier").expect("keep-classifier model");
     let trained = trained_articles(&entry);
-    let classifier = KeepClassifier::new(&entry, model).unwrap();
+    let classifier = Arc::new(terse_hosting::keep_classifier(&entry, model).unwrap());
     let (entry, model) = find("sentence-encoder").expect("sentence-encoder model");
-    let encoder = SentenceEncoder::new(&entry, model).unwrap();
+    let encoder = Arc::new(terse_hosting::sentence_encoder(&entry, model).unwrap());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -551,78 +554,42 @@ fn main() {
                 let mut piped = Tally::default();
                 for s in &samples {
                     let origin = counter.count(&s.long);
+                    let input = ContextInput {
+                        contexts: s.long.split("\n\n").map(str::to_string).collect(),
+                        query: s.question.clone(),
+                        max_tokens: usize::MAX,
+                    };
+                    let selection = Selection {
+                        top_k: Some(k),
+                        ..Default::default()
+                    };
                     let start = Instant::now();
-                    let docs: Vec<terse_recomp::Document> = s
-                        .long
-                        .split("\n\n")
-                        .enumerate()
-                        .map(|(i, t)| terse_recomp::Document {
-                            id: i.to_string(),
-                            text: t.to_string(),
-                        })
-                        .collect();
-                    let sentences = terse_recomp::split(&docs);
-                    let mut rows = vec![encoder.ids(&s.question).unwrap()];
-                    rows.extend(sentences.iter().map(|x| encoder.ids(&x.text).unwrap()));
-                    if let Some(w) = window {
-                        rows.extend(
-                            terse_recomp::windows(&sentences, w)
-                                .iter()
-                                .map(|x| encoder.ids(x).unwrap()),
-                        );
-                    }
-                    let embeddings = runtime.block_on(encoder.embed(&rows)).unwrap();
-                    let n = sentences.len();
-                    let scores: Vec<f32> = (0..n)
-                        .map(|i| {
-                            let own = terse_recomp::cosine(&embeddings[0], &embeddings[1 + i]);
-                            match window {
-                                None => own,
-                                Some(_) => {
-                                    0.5 * (own
-                                        + terse_recomp::cosine(
-                                            &embeddings[0],
-                                            &embeddings[1 + n + i],
-                                        ))
-                                }
-                            }
-                        })
-                        .collect();
-                    let kept = terse_recomp::select(
-                        &sentences,
-                        &scores,
-                        terse_recomp::Selection {
-                            top_k: Some(k),
-                            ..Default::default()
-                        },
-                        &counter,
-                    );
-                    let selected = terse_recomp::render(&sentences, &kept);
+                    let select = Recomp::new(Arc::clone(&encoder), selection, window).unwrap();
+                    let selected = runtime
+                        .block_on(select.compress(input.clone(), &Inline))
+                        .unwrap();
                     recomp.add(
                         s,
                         origin,
-                        &selected,
+                        &selected.text,
                         &counter,
                         start.elapsed().as_secs_f64(),
                     );
-                    let plan = classifier
-                        .lingua
-                        .plan(
-                            &[selected],
-                            &Options {
-                                rate: 0.5,
-                                ..Options::default()
-                            },
-                        )
-                        .unwrap();
-                    let probs = runtime
-                        .block_on(classifier.keep_probabilities(&plan.inputs()))
-                        .unwrap();
-                    let result = classifier.lingua.finish(&plan, &probs).unwrap();
+                    let start = Instant::now();
+                    let lingua = Lingua2::new(
+                        Arc::clone(&classifier),
+                        Options {
+                            rate: 0.5,
+                            ..Options::default()
+                        },
+                    );
+                    let select = Recomp::new(Arc::clone(&encoder), selection, window).unwrap();
+                    let pipeline = Sequence::new(vec![Box::new(select), Box::new(lingua)]);
+                    let result = runtime.block_on(pipeline.compress(input, &Inline)).unwrap();
                     piped.add(
                         s,
                         origin,
-                        &result.compressed_prompt,
+                        &result.text,
                         &counter,
                         start.elapsed().as_secs_f64(),
                     );
