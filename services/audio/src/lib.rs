@@ -10,24 +10,34 @@ use terse_codec::{CodecRegistry, DynCodec, EncodeOptions, Work};
 use terse_proto::{audio::v1 as api, common::v1 as common};
 use terse_runtime::ModelRegistry;
 use terse_service_common::{
-    MemoryBudget, Reservation, collect_upload, declared_fields, decode_in_call, download_chunks,
-    encode_in_call, run_blocking, status_of, tensor_to_proto,
+    Host, HostedService, MemoryBudget, Reservation, collect_upload, declared_fields,
+    decode_in_call, download_chunks, encode_in_call, run_blocking, status_of, tensor_to_proto,
 };
 use tokio_stream::Stream;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Request, Response, Status, Streaming, service::RoutesBuilder};
 
 pub use api::audio_service_server::AudioServiceServer;
 
 /// Model tasks this service hosts (a failed model of one of them makes the service NOT_SERVING).
 pub const MODEL_TASKS: &[&str] = terse_hosting::AUDIO_TASKS;
 
-/// Limits of the audio service.
-#[derive(Debug, Clone, Copy)]
+/// `[audio]`: limits of the audio codec service.
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct AudioLimits {
-    /// Longest clip in seconds (input or decoded).
+    /// Longest clip in seconds, input or decoded; more gets RESOURCE_EXHAUSTED.
     pub max_seconds: f64,
-    /// Most bytes of an audio file or bitstream, unary or streamed.
+    /// Most bytes of one audio file or bitstream, unary or streamed.
     pub max_bytes: usize,
+}
+
+impl Default for AudioLimits {
+    fn default() -> Self {
+        Self {
+            max_seconds: 600.0,
+            max_bytes: 256 << 20,
+        }
+    }
 }
 
 /// The service.
@@ -314,6 +324,23 @@ impl api::audio_service_server::AudioService for AudioService {
             chunk: Some(chunk),
         });
         Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+    }
+}
+
+impl HostedService for AudioLimits {
+    fn model_tasks(&self) -> &'static [&'static str] {
+        MODEL_TASKS
+    }
+
+    fn add_to(&self, host: &Host, routes: &mut RoutesBuilder) -> Result<String, String> {
+        let service = AudioService::from_registry(host.registry, *self, host.memory.clone())?;
+        let hosted = format!("audio codecs {:?}", service.codec_names());
+        routes.add_service(
+            AudioServiceServer::new(service)
+                .max_decoding_message_size(host.max_request_bytes)
+                .max_encoding_message_size(host.max_response_bytes),
+        );
+        Ok(hosted)
     }
 }
 

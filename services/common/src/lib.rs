@@ -1,7 +1,9 @@
 //! Helpers shared by the terse gRPC services.
 
+mod hosting;
 mod tensors;
 
+pub use hosting::{Host, HostedService};
 pub use tensors::{datatype_from_proto, datatype_to_proto, tensor_from_proto, tensor_to_proto};
 pub use terse_core::{ECHO_CHARS, echo};
 

@@ -15,8 +15,8 @@ use terse_hosting::{Catalog, Hosted};
 use terse_lingua::{Compressed, Options, OutputText, TokenToWord};
 use terse_proto::{common::v1 as common, context::v1 as api};
 use terse_runtime::ModelRegistry;
-use terse_service_common::{CallWorker, status_of};
-use tonic::{Request, Response, Status};
+use terse_service_common::{CallWorker, Host, HostedService, status_of};
+use tonic::{Request, Response, Status, service::RoutesBuilder};
 
 pub use api::context_service_server::ContextServiceServer;
 pub use terse_hosting::{KEEP_CLASSIFIER_TASK, SENTENCE_ENCODER_TASK};
@@ -24,13 +24,24 @@ pub use terse_hosting::{KEEP_CLASSIFIER_TASK, SENTENCE_ENCODER_TASK};
 /// Model tasks this service hosts (a failed model of one of them makes the service NOT_SERVING).
 pub const MODEL_TASKS: &[&str] = terse_hosting::CONTEXT_TASKS;
 
-/// Limits of the context service.
-#[derive(Debug, Clone, Copy)]
+/// `[context]`: limits and batching of the context compression service.
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ContextLimits {
-    /// Most target-LLM tokens in one request (all its contexts together).
+    /// Most target-LLM (cl100k) tokens in one request (all its contexts together); more gets
+    /// INVALID_ARGUMENT.
     pub max_input_tokens: usize,
-    /// Most requests in one batch call.
+    /// Most requests in one CompressPromptBatch call.
     pub max_batch_requests: usize,
+}
+
+impl Default for ContextLimits {
+    fn default() -> Self {
+        Self {
+            max_input_tokens: 100_000,
+            max_batch_requests: 64,
+        }
+    }
 }
 
 fn model_ref<T>(hosted: &Hosted<T>) -> common::ModelRef {
@@ -376,6 +387,23 @@ impl api::context_service_server::ContextService for ContextService {
         Ok(Response::new(
             self.select_sentences(request.into_inner()).await?,
         ))
+    }
+}
+
+impl HostedService for ContextLimits {
+    fn model_tasks(&self) -> &'static [&'static str] {
+        MODEL_TASKS
+    }
+
+    fn add_to(&self, host: &Host, routes: &mut RoutesBuilder) -> Result<String, String> {
+        let service = ContextService::from_registry(host.registry, *self)?;
+        let hosted = format!("context models {:?}", service.model_names());
+        routes.add_service(
+            ContextServiceServer::new(service)
+                .max_decoding_message_size(host.max_request_bytes)
+                .max_encoding_message_size(host.max_response_bytes),
+        );
+        Ok(hosted)
     }
 }
 

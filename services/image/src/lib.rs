@@ -10,25 +10,35 @@ use terse_entropy::CodecId;
 use terse_proto::{common::v1 as common, image::v1 as api};
 use terse_runtime::ModelRegistry;
 use terse_service_common::{
-    MemoryBudget, collect_upload, declared_fields, decode_in_call, download_chunks, encode_in_call,
-    run_blocking, status_of, tensor_to_proto,
+    Host, HostedService, MemoryBudget, collect_upload, declared_fields, decode_in_call,
+    download_chunks, encode_in_call, run_blocking, status_of, tensor_to_proto,
 };
 use terse_walloc::{ImageFormat, RgbImage, decode_image_file, encode_image_file};
 use tokio_stream::Stream;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Request, Response, Status, Streaming, service::RoutesBuilder};
 
 pub use api::image_service_server::ImageServiceServer;
 
 /// Model tasks this service hosts (a failed model of one of them makes the service NOT_SERVING).
 pub const MODEL_TASKS: &[&str] = terse_hosting::IMAGE_TASKS;
 
-/// Limits of the image service.
-#[derive(Debug, Clone, Copy)]
+/// `[image]`: limits of the image codec service.
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ImageLimits {
-    /// Most pixels per image (input or decoded).
+    /// Most pixels per image, input or decoded; more gets RESOURCE_EXHAUSTED.
     pub max_pixels: u64,
-    /// Most bytes of an image file or bitstream, unary or streamed.
+    /// Most bytes of one image file or bitstream, unary or streamed.
     pub max_bytes: usize,
+}
+
+impl Default for ImageLimits {
+    fn default() -> Self {
+        Self {
+            max_pixels: 64 << 20,
+            max_bytes: 256 << 20,
+        }
+    }
 }
 
 /// The service.
@@ -339,6 +349,23 @@ impl api::image_service_server::ImageService for ImageService {
             chunk: Some(chunk),
         });
         Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+    }
+}
+
+impl HostedService for ImageLimits {
+    fn model_tasks(&self) -> &'static [&'static str] {
+        MODEL_TASKS
+    }
+
+    fn add_to(&self, host: &Host, routes: &mut RoutesBuilder) -> Result<String, String> {
+        let service = ImageService::from_registry(host.registry, *self, host.memory.clone())?;
+        let hosted = format!("image codecs {:?}", service.codec_names());
+        routes.add_service(
+            ImageServiceServer::new(service)
+                .max_decoding_message_size(host.max_request_bytes)
+                .max_encoding_message_size(host.max_response_bytes),
+        );
+        Ok(hosted)
     }
 }
 

@@ -11,8 +11,10 @@ use terse_proto::{
 use terse_runtime::{
     ModelRegistry, ModelState, OnnxRuntime, ProviderKind, RegistryEntry, TensorSpec,
 };
-use terse_service_common::{datatype_to_proto, status_of, tensor_from_proto, tensor_to_proto};
-use tonic::{Request, Response, Status};
+use terse_service_common::{
+    Host, HostedService, datatype_to_proto, status_of, tensor_from_proto, tensor_to_proto,
+};
+use tonic::{Request, Response, Status, service::RoutesBuilder};
 
 pub use api::model_repository_service_server::ModelRepositoryServiceServer;
 
@@ -202,5 +204,25 @@ impl ModelRepositoryService for ModelRepository {
             provider: provider_to_proto(model.provider()).into(),
             execution_ns: output.execution.as_nanos() as u64,
         }))
+    }
+}
+
+/// The model-repository service as the server hosts it (it has no config section: it serves
+/// every loaded model).
+pub struct ModelsHost;
+
+impl HostedService for ModelsHost {
+    fn model_tasks(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    fn add_to(&self, host: &Host, routes: &mut RoutesBuilder) -> Result<String, String> {
+        let service = ModelRepository::new(Arc::clone(host.registry), host.runtime);
+        routes.add_service(
+            ModelRepositoryServiceServer::new(service)
+                .max_decoding_message_size(host.max_request_bytes)
+                .max_encoding_message_size(host.max_response_bytes),
+        );
+        Ok(format!("{} models", host.registry.entries().len()))
     }
 }

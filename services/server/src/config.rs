@@ -11,6 +11,7 @@ use std::{
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use terse_runtime::{ModelSelection, SessionOptions};
+use terse_service_common::HostedService;
 
 use crate::auth::TokenSet;
 
@@ -44,6 +45,19 @@ impl ServiceKind {
         ServiceKind::Audio,
         ServiceKind::Context,
     ];
+
+    /// The service of this kind as `config` sets it up: the one place that lists the
+    /// service implementations.
+    pub fn hosted(self, config: &Config) -> &dyn HostedService {
+        match self {
+            Self::Models => &terse_models_service::ModelsHost,
+            Self::Splat => &config.splat,
+            Self::Vision => &config.vision,
+            Self::Image => &config.image,
+            Self::Audio => &config.audio,
+            Self::Context => &config.context,
+        }
+    }
 
     /// Config name.
     pub fn name(self) -> &'static str {
@@ -205,16 +219,16 @@ pub struct Config {
     pub log: LogSection,
     /// Models.
     pub runtime: RuntimeSection,
-    /// 3D Gaussian splat service limits.
-    pub splat: SplatSection,
+    /// 3D Gaussian splat service limits (the service's own section).
+    pub splat: terse_splat_service::SplatLimits,
     /// Visual-token service limits.
-    pub vision: VisionSection,
+    pub vision: terse_vision_service::VisionLimits,
     /// Image codec limits.
-    pub image: ImageSection,
+    pub image: terse_image_service::ImageLimits,
     /// Audio codec limits.
-    pub audio: AudioSection,
+    pub audio: terse_audio_service::AudioLimits,
     /// Context compression limits.
-    pub context: ContextSection,
+    pub context: terse_context_service::ContextLimits,
     /// Transport security.
     pub tls: TlsSection,
     /// Bearer-token authentication.
@@ -252,104 +266,6 @@ impl Default for AuthSection {
             tokens_file: None,
             tokens_env: None,
             exempt: vec!["grpc.health.v1.Health".to_string()],
-        }
-    }
-}
-
-/// `[context]`: limits and batching of the context compression service.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ContextSection {
-    /// Most target-LLM (cl100k) tokens in one request; more gets INVALID_ARGUMENT.
-    pub max_input_tokens: usize,
-    /// Most requests in one CompressPromptBatch call.
-    pub max_batch_requests: usize,
-}
-
-impl Default for ContextSection {
-    fn default() -> Self {
-        Self {
-            max_input_tokens: 100_000,
-            max_batch_requests: 64,
-        }
-    }
-}
-
-/// `[audio]`: limits of the audio codec service.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AudioSection {
-    /// Longest clip in seconds, input or decoded; more gets RESOURCE_EXHAUSTED.
-    pub max_seconds: f64,
-    /// Most bytes of one audio file or bitstream, unary or streamed.
-    pub max_bytes: usize,
-}
-
-impl Default for AudioSection {
-    fn default() -> Self {
-        Self {
-            max_seconds: 600.0,
-            max_bytes: 256 << 20,
-        }
-    }
-}
-
-/// `[image]`: limits of the image codec service.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ImageSection {
-    /// Most pixels per image, input or decoded; more gets RESOURCE_EXHAUSTED.
-    pub max_pixels: u64,
-    /// Most bytes of one image file or bitstream, unary or streamed.
-    pub max_bytes: usize,
-}
-
-impl Default for ImageSection {
-    fn default() -> Self {
-        Self {
-            max_pixels: 64 << 20,
-            max_bytes: 256 << 20,
-        }
-    }
-}
-
-/// `[vision]`: limits of the visual-token service.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct VisionSection {
-    /// Most float elements in any one input tensor (tokens, keys, frames); more gets
-    /// RESOURCE_EXHAUSTED.
-    pub max_elements: usize,
-    /// Most tokens per image for the methods whose time grows with the square of the token
-    /// count (DivPrune, IDPruner, PruMerge/PruMerge+, ToMe; their memory is O(256 · N)); more
-    /// gets RESOURCE_EXHAUSTED before any work.
-    pub max_pairwise_tokens: usize,
-}
-
-impl Default for VisionSection {
-    fn default() -> Self {
-        Self {
-            max_elements: 16 << 20,
-            max_pairwise_tokens: 8192,
-        }
-    }
-}
-
-/// `[splat]`: limits of the splat service.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SplatSection {
-    /// Most splats in a scene or bitstream; larger inputs get RESOURCE_EXHAUSTED.
-    pub max_splats: u64,
-    /// Most bytes of one scene or bitstream, unary or streamed.
-    pub max_scene_bytes: usize,
-}
-
-impl Default for SplatSection {
-    fn default() -> Self {
-        Self {
-            max_splats: 10_000_000,
-            max_scene_bytes: 1 << 30,
         }
     }
 }

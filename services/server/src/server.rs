@@ -3,22 +3,19 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use terse_audio_service::{AudioLimits, AudioService, AudioServiceServer};
-use terse_context_service::{ContextLimits, ContextService, ContextServiceServer};
-use terse_image_service::{ImageLimits, ImageService, ImageServiceServer};
-use terse_models_service::{ModelRepository, ModelRepositoryServiceServer};
 use terse_runtime::{
     ExecutionObserver, ModelRegistry, ModelState, OnnxRuntime, resolve_library_path,
 };
-use terse_service_common::MemoryBudget;
-use terse_splat_service::{SplatLimits, SplatService, SplatServiceServer};
-use terse_vision_service::{VisionLimits, VisionService, VisionServiceServer};
+use terse_service_common::{Host, MemoryBudget};
 use tokio::{net::TcpListener, sync::watch};
-use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming};
+use tonic::{
+    service::RoutesBuilder,
+    transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming},
+};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
-    config::{Resolved, ServiceKind, TlsMaterial},
+    config::{Config, Resolved, ServiceKind, TlsMaterial},
     guard::{GuardLayer, GuardSettings},
     metrics::{self, Metrics},
 };
@@ -40,7 +37,7 @@ fn load_models(
             resolved
                 .services
                 .iter()
-                .flat_map(|&kind| model_tasks(kind))
+                .flat_map(|&kind| kind.hosted(&resolved.config).model_tasks())
                 .map(|task| task.to_string())
                 .collect(),
         );
@@ -71,19 +68,9 @@ pub const READINESS: &str = "readiness";
 /// Health name that is SERVING while the process serves at all: the liveness probe.
 pub const LIVENESS: &str = "liveness";
 
-/// The model tasks service `kind` runs (the model-repository service serves any model).
-fn model_tasks(kind: ServiceKind) -> &'static [&'static str] {
-    match kind {
-        ServiceKind::Image => terse_image_service::MODEL_TASKS,
-        ServiceKind::Audio => terse_audio_service::MODEL_TASKS,
-        ServiceKind::Context => terse_context_service::MODEL_TASKS,
-        ServiceKind::Models | ServiceKind::Vision | ServiceKind::Splat => &[],
-    }
-}
-
 /// Models of `kind`'s tasks that were selected but failed to load, as `name:version`.
-fn failed_models(registry: &ModelRegistry, kind: ServiceKind) -> Vec<String> {
-    let tasks = model_tasks(kind);
+fn failed_models(registry: &ModelRegistry, config: &Config, kind: ServiceKind) -> Vec<String> {
+    let tasks = kind.hosted(config).model_tasks();
     registry
         .entries()
         .iter()
@@ -278,70 +265,33 @@ pub async fn start(resolved: Resolved) -> anyhow::Result<Running> {
     }
 
     let strict = resolved.config.runtime.models.strict;
-    // Services that could not be built (they answer UNAVAILABLE), with the reason.
+    let memory = MemoryBudget::new(server.max_work_memory_bytes);
+    // Every configured service builds itself from its config section; one that cannot (with
+    // lenient start-up) answers UNAVAILABLE and reports NOT_SERVING, with the reason.
+    let mut routes = RoutesBuilder::default();
     let mut cannot_start: Vec<(ServiceKind, String)> = Vec::new();
-    let mut build = |kind: ServiceKind, make: &mut dyn FnMut() -> Result<(), String>| {
-        if !resolved.services.contains(&kind) {
-            return Ok(());
-        }
-        match make() {
-            Ok(()) => Ok(()),
-            Err(e) if strict => Err(anyhow::anyhow!("{} service: {e}", kind.name())),
+    for &kind in &resolved.services {
+        let host = Host {
+            registry: &registry,
+            runtime: &runtime,
+            memory: &memory,
+            max_request_bytes: resolved.max_request_bytes(kind),
+            max_response_bytes: resolved.max_response_bytes(kind),
+        };
+        match kind.hosted(&resolved.config).add_to(&host, &mut routes) {
+            Ok(hosted) => tracing::info!(service = kind.name(), "{hosted}"),
+            Err(e) if strict => anyhow::bail!("{} service: {e}", kind.name()),
             Err(e) => {
                 tracing::error!(service = kind.name(), error = %e, "service cannot start; it answers UNAVAILABLE and reports NOT_SERVING");
                 cannot_start.push((kind, e));
-                Ok(())
             }
         }
-    };
-    let memory = MemoryBudget::new(server.max_work_memory_bytes);
-    let mut image = None;
-    build(ServiceKind::Image, &mut || {
-        let built = ImageService::from_registry(
-            &registry,
-            ImageLimits {
-                max_pixels: resolved.config.image.max_pixels,
-                max_bytes: resolved.config.image.max_bytes,
-            },
-            memory.clone(),
-        )?;
-        tracing::info!(codecs = ?built.codec_names(), "image codecs");
-        image = Some(built);
-        Ok(())
-    })?;
-    let mut audio = None;
-    build(ServiceKind::Audio, &mut || {
-        let built = AudioService::from_registry(
-            &registry,
-            AudioLimits {
-                max_seconds: resolved.config.audio.max_seconds,
-                max_bytes: resolved.config.audio.max_bytes,
-            },
-            memory.clone(),
-        )?;
-        tracing::info!(codecs = ?built.codec_names(), "audio codecs");
-        audio = Some(built);
-        Ok(())
-    })?;
-    let mut context = None;
-    build(ServiceKind::Context, &mut || {
-        let section = &resolved.config.context;
-        let built = ContextService::from_registry(
-            &registry,
-            ContextLimits {
-                max_input_tokens: section.max_input_tokens,
-                max_batch_requests: section.max_batch_requests,
-            },
-        )?;
-        tracing::info!(models = ?built.model_names(), "keep classifiers");
-        context = Some(built);
-        Ok(())
-    })?;
+    }
     let mut not_serving = cannot_start.clone();
     // A service that started without some of its models (lenient start-up) is NOT_SERVING too,
     // so readiness probes move traffic to complete replicas; it still serves what it has.
     for &kind in &resolved.services {
-        let failed = failed_models(&registry, kind);
+        let failed = failed_models(&registry, &resolved.config, kind);
         if !failed.is_empty() && !not_serving.iter().any(|(k, _)| *k == kind) {
             tracing::error!(service = kind.name(), models = ?failed, "models failed to load; service reports NOT_SERVING");
             not_serving.push((
@@ -374,12 +324,6 @@ pub async fn start(resolved: Resolved) -> anyhow::Result<Running> {
         .set_service_status(LIVENESS, ServingStatus::Serving)
         .await;
 
-    let limits = |service: ServiceKind| {
-        (
-            resolved.max_request_bytes(service),
-            resolved.max_response_bytes(service),
-        )
-    };
     let reflection_v1 = reflection_builder(&resolved.services).build_v1()?;
     let reflection_v1alpha = reflection_builder(&resolved.services).build_v1alpha()?;
     let mut builder = Server::builder()
@@ -390,51 +334,10 @@ pub async fn start(resolved: Resolved) -> anyhow::Result<Running> {
             .tls_config(server_tls(tls))
             .context("TLS configuration")?;
     }
-    let (max_in, max_out) = limits(ServiceKind::Models);
-    let models = resolved.services.contains(&ServiceKind::Models).then(|| {
-        ModelRepositoryServiceServer::new(ModelRepository::new(Arc::clone(&registry), &runtime))
-            .max_decoding_message_size(max_in)
-            .max_encoding_message_size(max_out)
-    });
-    let (max_in, max_out) = limits(ServiceKind::Vision);
-    let vision = resolved.services.contains(&ServiceKind::Vision).then(|| {
-        VisionServiceServer::new(VisionService::new(VisionLimits {
-            max_elements: resolved.config.vision.max_elements,
-            max_pairwise_tokens: resolved.config.vision.max_pairwise_tokens,
-        }))
-        .max_decoding_message_size(max_in)
-        .max_encoding_message_size(max_out)
-    });
-    let (max_in, max_out) = limits(ServiceKind::Splat);
-    let splat = resolved.services.contains(&ServiceKind::Splat).then(|| {
-        SplatServiceServer::new(SplatService::hosted(
-            SplatLimits {
-                max_splats: resolved.config.splat.max_splats,
-                max_scene_bytes: resolved.config.splat.max_scene_bytes,
-            },
-            memory.clone(),
-        ))
-        .max_decoding_message_size(max_in)
-        .max_encoding_message_size(max_out)
-    });
-    let (max_in, max_out) = limits(ServiceKind::Image);
-    let image = image.map(|built| {
-        ImageServiceServer::new(built)
-            .max_decoding_message_size(max_in)
-            .max_encoding_message_size(max_out)
-    });
-    let (max_in, max_out) = limits(ServiceKind::Audio);
-    let audio = audio.map(|built| {
-        AudioServiceServer::new(built)
-            .max_decoding_message_size(max_in)
-            .max_encoding_message_size(max_out)
-    });
-    let (max_in, max_out) = limits(ServiceKind::Context);
-    let context = context.map(|built| {
-        ContextServiceServer::new(built)
-            .max_decoding_message_size(max_in)
-            .max_encoding_message_size(max_out)
-    });
+    routes
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
     let unavailable = cannot_start
         .iter()
         .map(|(kind, reason)| (kind.grpc_name().to_string(), reason.clone()))
@@ -450,15 +353,7 @@ pub async fn start(resolved: Resolved) -> anyhow::Result<Running> {
             },
             Arc::clone(&metrics),
         ))
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_optional_service(models)
-        .add_optional_service(vision)
-        .add_optional_service(splat)
-        .add_optional_service(image)
-        .add_optional_service(audio)
-        .add_optional_service(context);
+        .add_routes(routes.routes());
 
     let mut drain_rx = stop_rx.clone();
     // With our own listener, tonic's `tcp_nodelay` does not apply: set it on accepted sockets,

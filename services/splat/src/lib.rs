@@ -12,25 +12,35 @@ use terse_proto::{
     splat::v1::{self as api, splat_service_server},
 };
 use terse_service_common::{
-    MemoryBudget, Reservation, collect_upload, decode_in_call, download_chunks, encode_in_call,
-    run_blocking, status_of,
+    Host, HostedService, MemoryBudget, Reservation, collect_upload, decode_in_call,
+    download_chunks, encode_in_call, run_blocking, status_of,
 };
 use terse_splat::{
     CodecOptions, Preset, SceneFormat, SceneInfo, SplatScene, format, metrics::attribute_errors,
     spz::SpzVersion,
 };
 use tokio_stream::Stream;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Request, Response, Status, Streaming, service::RoutesBuilder};
 
 pub use splat_service_server::SplatServiceServer;
 
-/// Limits of the splat service.
-#[derive(Debug, Clone, Copy)]
+/// `[splat]`: limits of the splat service.
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SplatLimits {
-    /// Most splats in a scene or bitstream.
+    /// Most splats in a scene or bitstream; larger inputs get RESOURCE_EXHAUSTED.
     pub max_splats: u64,
-    /// Most bytes of a scene or bitstream, also when streamed.
+    /// Most bytes of one scene or bitstream, unary or streamed.
     pub max_scene_bytes: usize,
+}
+
+impl Default for SplatLimits {
+    fn default() -> Self {
+        Self {
+            max_splats: 10_000_000,
+            max_scene_bytes: 1 << 30,
+        }
+    }
 }
 
 /// The splat codecs, with their knobs.
@@ -383,6 +393,23 @@ impl splat_service_server::SplatService for SplatService {
         })
         .await?;
         Ok(Response::new(info_response(info)))
+    }
+}
+
+impl HostedService for SplatLimits {
+    fn model_tasks(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    fn add_to(&self, host: &Host, routes: &mut RoutesBuilder) -> Result<String, String> {
+        let service = SplatService::hosted(*self, host.memory.clone());
+        let hosted = format!("splat codecs {:?}", service.codecs.names());
+        routes.add_service(
+            SplatServiceServer::new(service)
+                .max_decoding_message_size(host.max_request_bytes)
+                .max_encoding_message_size(host.max_response_bytes),
+        );
+        Ok(hosted)
     }
 }
 

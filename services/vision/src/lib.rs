@@ -7,23 +7,36 @@ mod tensors;
 
 use ndarray::ArrayView2;
 use terse_proto::vision::v1::{self as api, vision_service_server};
-use terse_service_common::{float_option, run_blocking};
+use terse_service_common::{Host, HostedService, float_option, run_blocking};
 use terse_vision::{
     IdPrunerParams, Inputs, Method, PruMergeParams, PruneError, Pruner, Reduction, StreamParams,
     ToMeParams, VisionZipParams,
 };
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, service::RoutesBuilder};
 
 use tensors::{Floats, attention_per_image, floats, per_image, to_tensor};
 pub use vision_service_server::VisionServiceServer;
 
-/// Limits of the vision service.
-#[derive(Debug, Clone, Copy)]
+/// `[vision]`: limits of the visual-token service.
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct VisionLimits {
-    /// Most float elements in any one input tensor.
+    /// Most float elements in any one input tensor (tokens, keys, frames); more gets
+    /// RESOURCE_EXHAUSTED.
     pub max_elements: usize,
-    /// Most tokens per image for the methods whose cost is quadratic in the token count.
+    /// Most tokens per image for the methods whose time grows with the square of the token
+    /// count (DivPrune, IDPruner, PruMerge/PruMerge+, ToMe; their memory is O(256 · N)); more
+    /// gets RESOURCE_EXHAUSTED before any work.
     pub max_pairwise_tokens: usize,
+}
+
+impl Default for VisionLimits {
+    fn default() -> Self {
+        Self {
+            max_elements: 16 << 20,
+            max_pairwise_tokens: 8192,
+        }
+    }
 }
 
 /// The service.
@@ -272,6 +285,21 @@ impl vision_service_server::VisionService for VisionService {
         Ok(Response::new(
             run_blocking(move || prune_frames(request, limits)).await?,
         ))
+    }
+}
+
+impl HostedService for VisionLimits {
+    fn model_tasks(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    fn add_to(&self, host: &Host, routes: &mut RoutesBuilder) -> Result<String, String> {
+        routes.add_service(
+            VisionServiceServer::new(VisionService::new(*self))
+                .max_decoding_message_size(host.max_request_bytes)
+                .max_encoding_message_size(host.max_response_bytes),
+        );
+        Ok("visual-token reducers".into())
     }
 }
 
