@@ -118,6 +118,19 @@ pub enum Work {
     Decode,
 }
 
+impl Work {
+    /// Bytes of this work over media of `shape` (the product of its dimensions is the units:
+    /// pixels, samples), at `encode` bytes per unit to encode only and `decode` per unit when
+    /// it decodes (a decode, or an encode that reconstructs).
+    pub fn memory(self, shape: &[u64], encode: u64, decode: u64) -> u64 {
+        let per_unit = match self {
+            Work::Encode => encode,
+            Work::EncodeAndDecode | Work::Decode => decode,
+        };
+        shape.iter().fold(per_unit, |n, &d| n.saturating_mul(d))
+    }
+}
+
 /// A codec of one media kind.
 ///
 /// ```

@@ -135,24 +135,17 @@ impl Container {
 
     /// Sets a header field holding several `i64`.
     pub fn put_i64s(&mut self, key: &str, values: &[i64]) {
-        self.put_field(
-            key,
-            values
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect::<Vec<u8>>(),
-        );
+        self.put_words(key, values.iter().map(|v| v.to_le_bytes()));
     }
 
     /// Sets a header field holding several `f64`.
     pub fn put_f64s(&mut self, key: &str, values: &[f64]) {
-        self.put_field(
-            key,
-            values
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect::<Vec<u8>>(),
-        );
+        self.put_words(key, values.iter().map(|v| v.to_le_bytes()));
+    }
+
+    /// Sets a header field of little-endian 8-byte words.
+    fn put_words(&mut self, key: &str, words: impl Iterator<Item = [u8; 8]>) {
+        self.put_field(key, words.flatten().collect::<Vec<u8>>());
     }
 
     /// A header field of exactly `N` `i64`.

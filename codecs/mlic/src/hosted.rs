@@ -127,11 +127,7 @@ impl Codec for MlicImage {
     }
 
     fn working_memory(&self, work: Work, shape: &[u64]) -> u64 {
-        let per_pixel = match work {
-            Work::Encode => cost::ENCODE,
-            Work::EncodeAndDecode | Work::Decode => cost::DECODE,
-        };
-        shape.iter().fold(per_pixel, |n, &d| n.saturating_mul(d))
+        work.memory(shape, cost::ENCODE, cost::DECODE)
     }
 
     fn encode<'a>(

@@ -75,10 +75,6 @@ mod cost {
     pub const AUDIO_DECODE: u64 = 60;
 }
 
-fn product(shape: &[u64]) -> u64 {
-    shape.iter().fold(1u64, |n, &d| n.saturating_mul(d))
-}
-
 /// One signal kind's Rust side of WaLLoC (image or audio): what [`Walloc`] needs around its
 /// decoder network.
 pub trait WallocSide: Send + Sync + 'static {
@@ -270,11 +266,7 @@ impl<S: WallocSide> Codec for Walloc<S> {
     }
 
     fn working_memory(&self, work: Work, shape: &[u64]) -> u64 {
-        let per_unit = match work {
-            Work::Encode => S::ENCODE_COST,
-            Work::EncodeAndDecode | Work::Decode => S::DECODE_COST,
-        };
-        product(shape).saturating_mul(per_unit)
+        work.memory(shape, S::ENCODE_COST, S::DECODE_COST)
     }
 
     fn encode<'a>(

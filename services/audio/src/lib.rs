@@ -3,17 +3,16 @@
 //! symphonia, request conversion, limits, working-memory reservations and status mapping,
 //! 16-bit WAV out. The codecs themselves are `terse_codec::Codec`s.
 
-use std::{pin::Pin, sync::Arc};
+use std::sync::Arc;
 
 use terse_audio_io::{AudioClip, DecodeLimits, decode_audio_file, encode_wav, resample};
 use terse_codec::{CodecRegistry, DynCodec, EncodeOptions, Work};
 use terse_proto::{audio::v1 as api, common::v1 as common};
 use terse_runtime::ModelRegistry;
 use terse_service_common::{
-    Host, HostedService, MemoryBudget, Reservation, collect_upload, declared_fields,
-    decode_in_call, download_chunks, encode_in_call, run_blocking, status_of, tensor_to_proto,
+    Download, Host, HostedService, MemoryBudget, Reservation, collect_upload, declared_fields,
+    decode_in_call, download, encode_in_call, run_blocking, status_of, tensor_to_proto,
 };
-use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming, service::RoutesBuilder};
 
 pub use api::audio_service_server::AudioServiceServer;
@@ -236,10 +235,6 @@ impl AudioService {
     }
 }
 
-/// Stream type of DecodeStream.
-pub type DecodeChunks =
-    Pin<Box<dyn Stream<Item = Result<api::DecodeStreamResponse, Status>> + Send>>;
-
 #[tonic::async_trait]
 impl api::audio_service_server::AudioService for AudioService {
     async fn list_codecs(
@@ -308,7 +303,7 @@ impl api::audio_service_server::AudioService for AudioService {
         }))
     }
 
-    type DecodeStreamStream = DecodeChunks;
+    type DecodeStreamStream = Download<api::DecodeStreamResponse>;
 
     async fn decode_stream(
         &self,
@@ -317,13 +312,12 @@ impl api::audio_service_server::AudioService for AudioService {
         let (wav, sample_rate, channels, frames) = self
             .decode_bitstream(request.into_inner().bitstream)
             .await?;
-        let chunks = download_chunks(&wav, |chunk| api::DecodeStreamResponse {
+        Ok(download(&wav, |chunk| api::DecodeStreamResponse {
             sample_rate,
             channels,
             frames,
             chunk: Some(chunk),
-        });
-        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+        }))
     }
 }
 

@@ -456,9 +456,17 @@ pub async fn collect_upload<M: UploadMessage>(
     Ok((options, data))
 }
 
-/// Splits a download into offset-stamped chunks of [`DOWNLOAD_CHUNK_BYTES`], one message each.
-pub fn download_chunks<T>(bytes: &[u8], make: impl Fn(Chunk) -> T) -> Vec<Result<T, Status>> {
-    bytes
+/// The message stream of a download (a `DecodeStream` answer).
+pub type Download<T> =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
+
+/// A download as offset-stamped chunks of [`DOWNLOAD_CHUNK_BYTES`], one message each (`make`
+/// wraps a chunk in the service's message).
+pub fn download<T: Send + 'static>(
+    bytes: &[u8],
+    make: impl Fn(Chunk) -> T,
+) -> tonic::Response<Download<T>> {
+    let messages: Vec<Result<T, Status>> = bytes
         .chunks(DOWNLOAD_CHUNK_BYTES)
         .enumerate()
         .map(|(i, data)| {
@@ -467,7 +475,8 @@ pub fn download_chunks<T>(bytes: &[u8], make: impl Fn(Chunk) -> T) -> Vec<Result
                 offset: (i * DOWNLOAD_CHUNK_BYTES) as u64,
             }))
         })
-        .collect()
+        .collect();
+    tonic::Response::new(Box::pin(tokio_stream::iter(messages)))
 }
 
 /// A float option of a request: `default` when unset, else the value when it is finite and

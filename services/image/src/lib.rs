@@ -3,18 +3,17 @@
 //! rate points, the high-quality mode): request conversion, limits, working-memory
 //! reservations and status mapping. The codecs themselves are `terse_codec::Codec`s.
 
-use std::{pin::Pin, sync::Arc};
+use std::sync::Arc;
 
 use terse_codec::{CodecRegistry, DynCodec, EncodeOptions, Work};
 use terse_entropy::CodecId;
 use terse_proto::{common::v1 as common, image::v1 as api};
 use terse_runtime::ModelRegistry;
 use terse_service_common::{
-    Host, HostedService, MemoryBudget, collect_upload, declared_fields, decode_in_call,
-    download_chunks, encode_in_call, run_blocking, status_of, tensor_to_proto,
+    Download, Host, HostedService, MemoryBudget, collect_upload, declared_fields, decode_in_call,
+    download, encode_in_call, run_blocking, status_of, tensor_to_proto,
 };
 use terse_walloc::{ImageFormat, RgbImage, decode_image_file, encode_image_file};
-use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming, service::RoutesBuilder};
 
 pub use api::image_service_server::ImageServiceServer;
@@ -260,10 +259,6 @@ fn output_file(image: &RgbImage, format: i32) -> Result<Vec<u8>, Status> {
     }
 }
 
-/// Stream type of DecodeStream.
-pub type DecodeChunks =
-    Pin<Box<dyn Stream<Item = Result<api::DecodeStreamResponse, Status>> + Send>>;
-
 #[tonic::async_trait]
 impl api::image_service_server::ImageService for ImageService {
     async fn list_codecs(
@@ -332,7 +327,7 @@ impl api::image_service_server::ImageService for ImageService {
         }))
     }
 
-    type DecodeStreamStream = DecodeChunks;
+    type DecodeStreamStream = Download<api::DecodeStreamResponse>;
 
     async fn decode_stream(
         &self,
@@ -342,13 +337,12 @@ impl api::image_service_server::ImageService for ImageService {
         let (image, width, height, _) = self
             .decode_bitstream(request.bitstream, request.format)
             .await?;
-        let chunks = download_chunks(&image, |chunk| api::DecodeStreamResponse {
+        Ok(download(&image, |chunk| api::DecodeStreamResponse {
             width,
             height,
             channels: 3,
             chunk: Some(chunk),
-        });
-        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+        }))
     }
 }
 

@@ -4,7 +4,7 @@
 //! and the cost model are in `terse-splat`. Coding runs on the call's worker so it never
 //! stalls the async runtime.
 
-use std::{pin::Pin, sync::Arc};
+use std::sync::Arc;
 
 use terse_codec::{CodecRegistry, DynCodec, EncodeOptions, Work};
 use terse_proto::{
@@ -12,14 +12,13 @@ use terse_proto::{
     splat::v1::{self as api, splat_service_server},
 };
 use terse_service_common::{
-    Host, HostedService, MemoryBudget, Reservation, collect_upload, decode_in_call,
-    download_chunks, encode_in_call, run_blocking, status_of,
+    Download, Host, HostedService, MemoryBudget, Reservation, collect_upload, decode_in_call,
+    download, encode_in_call, run_blocking, status_of,
 };
 use terse_splat::{
     CodecOptions, Preset, SceneFormat, SceneInfo, SplatScene, format, metrics::attribute_errors,
     spz::SpzVersion,
 };
-use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming, service::RoutesBuilder};
 
 pub use splat_service_server::SplatServiceServer;
@@ -315,10 +314,6 @@ pub fn codec_options(options: &api::EncodeOptions) -> Result<CodecOptions, Statu
     Ok(o)
 }
 
-/// Stream type of DecodeStream.
-pub type DecodeChunks =
-    Pin<Box<dyn Stream<Item = Result<api::DecodeStreamResponse, Status>> + Send>>;
-
 #[tonic::async_trait]
 impl splat_service_server::SplatService for SplatService {
     async fn encode(
@@ -362,7 +357,7 @@ impl splat_service_server::SplatService for SplatService {
         }))
     }
 
-    type DecodeStreamStream = DecodeChunks;
+    type DecodeStreamStream = Download<api::DecodeStreamResponse>;
 
     async fn decode_stream(
         &self,
@@ -373,12 +368,11 @@ impl splat_service_server::SplatService for SplatService {
             .decode_file(r.bitstream, r.output_format, r.spz_version)
             .await?;
         let (count, degree) = (scene.len() as u64, u32::from(scene.sh_degree));
-        let chunks = download_chunks(&bytes, |chunk| api::DecodeStreamResponse {
+        Ok(download(&bytes, |chunk| api::DecodeStreamResponse {
             splat_count: count,
             sh_degree: degree,
             chunk: Some(chunk),
-        });
-        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+        }))
     }
 
     async fn info(
