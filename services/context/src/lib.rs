@@ -175,8 +175,6 @@ fn context_response(
     let Some(Stage::Selection(selection)) = compression.stages.first() else {
         return Err(Status::internal("RECOMP reported no selection"));
     };
-    let counter = terse_text::TokenCounter::default();
-    let selected = terse_recomp::render(&selection.sentences, &selection.kept);
     Ok(api::CompressContextResponse {
         sentences: selection
             .kept
@@ -195,7 +193,7 @@ fn context_response(
         compressed_tokens: compression.compressed_tokens as u32,
         compression_ratio: ratio,
         model: Some(model_ref(hosted)),
-        selected_tokens: counter.count(&selected) as u32,
+        selected_tokens: selection.tokens as u32,
         sentences_scored: selection.sentences.len() as u32,
         compressed_context: compression.text,
     })

@@ -18,6 +18,8 @@ pub struct SentenceSelection {
     pub scores: Vec<f32>,
     /// Indexes of the kept sentences, ascending.
     pub kept: Vec<usize>,
+    /// Target-LLM tokens of the kept sentences as rendered (what a later stage receives).
+    pub tokens: usize,
 }
 
 /// RECOMP with one encoder and one selection rule.
@@ -125,6 +127,7 @@ impl ContextCompressor for Recomp {
                     sentences,
                     scores,
                     kept,
+                    tokens: compressed_tokens,
                 })],
             })
         })
