@@ -17,60 +17,46 @@ pub const SERVICE_NAMES: &[&str] = &[
     "compress.vision.v1.VisionService",
 ];
 
-/// `compress.common.v1`: tensors, chunks, rate-distortion reports, model references.
-pub mod common {
-    /// Version 1.
-    pub mod v1 {
-        tonic::include_proto!("compress.common.v1");
-    }
+/// One `compress.<name>.v1` package as `<name>::v1`, compiled from `proto/` by `build.rs`.
+macro_rules! package {
+    ($(#[$doc:meta])* $name:ident = $package:literal) => {
+        $(#[$doc])*
+        pub mod $name {
+            /// Version 1.
+            pub mod v1 {
+                tonic::include_proto!($package);
+            }
+        }
+    };
 }
 
-/// `compress.models.v1`: the model repository API.
-pub mod models {
-    /// Version 1.
-    pub mod v1 {
-        tonic::include_proto!("compress.models.v1");
-    }
+package! {
+    /// `compress.common.v1`: tensors, chunks, rate-distortion reports, model references.
+    common = "compress.common.v1"
 }
-
-/// `compress.image.v1`: learned image codecs.
-pub mod image {
-    /// Version 1.
-    pub mod v1 {
-        tonic::include_proto!("compress.image.v1");
-    }
+package! {
+    /// `compress.models.v1`: the model repository API.
+    models = "compress.models.v1"
 }
-
-/// `compress.audio.v1`: learned audio codecs.
-pub mod audio {
-    /// Version 1.
-    pub mod v1 {
-        tonic::include_proto!("compress.audio.v1");
-    }
+package! {
+    /// `compress.image.v1`: learned image codecs.
+    image = "compress.image.v1"
 }
-
-/// `compress.splat.v1`: 3D Gaussian splat compression.
-pub mod splat {
-    /// Version 1.
-    pub mod v1 {
-        tonic::include_proto!("compress.splat.v1");
-    }
+package! {
+    /// `compress.audio.v1`: learned audio codecs.
+    audio = "compress.audio.v1"
 }
-
-/// `compress.context.v1`: prompt and RAG-context compression.
-pub mod context {
-    /// Version 1.
-    pub mod v1 {
-        tonic::include_proto!("compress.context.v1");
-    }
+package! {
+    /// `compress.splat.v1`: 3D Gaussian splat compression.
+    splat = "compress.splat.v1"
 }
-
-/// `compress.vision.v1`: visual-token pruning.
-pub mod vision {
-    /// Version 1.
-    pub mod v1 {
-        tonic::include_proto!("compress.vision.v1");
-    }
+package! {
+    /// `compress.context.v1`: prompt and RAG-context compression.
+    context = "compress.context.v1"
+}
+package! {
+    /// `compress.vision.v1`: visual-token pruning.
+    vision = "compress.vision.v1"
 }
 
 #[cfg(test)]

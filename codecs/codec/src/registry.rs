@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use terse_core::{Error, ErrorKind, echo};
-use terse_entropy::Container;
+use terse_core::{Error, ErrorKind, echo, pick_by_name};
+use terse_entropy::Header;
 
 use crate::{CodecInfo, DynCodec};
 
@@ -54,51 +54,32 @@ impl<M: Send + Sync + 'static, K: Default + Send + Sync + 'static> CodecRegistry
     /// The codec called `name` (empty: the default): `Unavailable` when none is hosted,
     /// `NotFound` naming the hosted ones when `name` is not.
     pub fn pick(&self, name: &str) -> Result<&Arc<DynCodec<M, K>>, Error> {
-        let Some(first) = self.codecs.first() else {
-            return Err(Error::new(
-                ErrorKind::Unavailable,
-                format!(
-                    "no {} codec is loaded (no such model in the repository)",
-                    self.what
-                ),
-            ));
-        };
-        if name.is_empty() {
-            return Ok(first);
-        }
-        self.codecs
-            .iter()
-            .find(|c| c.info().name == name)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::NotFound,
-                    format!(
-                        "codec `{}` is not hosted (available: {})",
-                        echo(name),
-                        self.names().join(", ")
-                    ),
-                )
-            })
+        pick_by_name(
+            &self.codecs,
+            name,
+            |c| c.info().name.as_str(),
+            &format!("{} codec", self.what),
+        )
     }
 
     /// The codec a bitstream was coded with: `InvalidInput` when it is not a container or
     /// names no model and no model-less codec of its codec id is here, `NotFound` when no codec here has that name, `Unavailable` when the
     /// codec here runs another build of the model (its tag differs).
     pub fn for_bitstream(&self, bitstream: &[u8]) -> Result<&Arc<DynCodec<M, K>>, Error> {
-        let container =
-            Container::parse(bitstream).map_err(|e| Error::invalid(format!("bitstream: {e}")))?;
-        let Some(model) = container.model else {
+        let header =
+            Header::read(bitstream).map_err(|e| Error::invalid(format!("bitstream: {e}")))?;
+        let Some(model) = header.model else {
             // A codec that runs no model writes none into its bitstreams (splats).
             return self
                 .codecs
                 .iter()
-                .find(|c| c.tag().is_none() && c.info().id == container.codec)
+                .find(|c| c.tag().is_none() && c.info().id == header.codec)
                 .ok_or_else(|| Error::invalid("bitstream names no model"));
         };
         let found = self
             .codecs
             .iter()
-            .find(|c| c.info().name == model.name && c.info().id == container.codec)
+            .find(|c| c.info().name == model.name && c.info().id == header.codec)
             .ok_or_else(|| {
                 Error::new(
                     ErrorKind::NotFound,
@@ -132,7 +113,7 @@ mod tests {
     use super::*;
     use crate::{Codec, EncodeOptions, Encoding, ModelRef, Work};
     use terse_core::{BoxFuture, Worker};
-    use terse_entropy::{CodecId, ModelTag};
+    use terse_entropy::{CodecId, Container, ModelTag};
 
     /// Writes a container naming its model, with the bytes as one section.
     struct Tagged(CodecInfo, ModelTag);

@@ -13,10 +13,12 @@
 
 mod error;
 mod network;
+mod pick;
 mod tensor;
 mod worker;
 
 pub use error::{Classify, ECHO_CHARS, Error, ErrorKind, echo};
 pub use network::{FakeNetwork, Network, NetworkFuture, run_f32};
+pub use pick::pick_by_name;
 pub use tensor::{DataType, TensorData, element_count};
 pub use worker::{BoxFuture, Inline, Job, Worker, block_on, on_worker, on_worker_classified};

@@ -92,60 +92,83 @@ impl ModelTag {
     }
 }
 
-/// A parsed or to-be-written container.
+/// What a container says before its payloads: the codec, the model and the header fields.
+/// [`Header::read`] reads it from a bitstream without touching the payloads; a [`Container`]
+/// dereferences to its header.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Container {
+pub struct Header {
     /// Codec that wrote the payload.
     pub codec: CodecId,
     /// Model the payload depends on; `None` for model-free codecs.
     pub model: Option<ModelTag>,
     fields: Vec<(String, Vec<u8>)>,
+}
+
+/// The front of a container: its [`Header`] and the tag and length of every payload section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// The header.
+    pub header: Header,
+    /// Each section's tag and payload length, in order.
+    pub sections: Vec<([u8; 4], u64)>,
+}
+
+impl Layout {
+    /// Reads and validates everything before the payloads: magic, version, codec, the header
+    /// block and the section table under their checksum, and that the table's lengths add up to
+    /// exactly the bytes there. The payloads' checksums are not verified and nothing of them is
+    /// copied (use [`Container::parse`] for that).
+    pub fn read(bytes: &[u8]) -> Result<Self> {
+        let (header, table, mut pos) = read_front(bytes)?;
+        let mut sections = Vec::with_capacity(table.len() / SECTION_ENTRY_BYTES);
+        for entry in table.chunks_exact(SECTION_ENTRY_BYTES) {
+            let tag: [u8; 4] = entry[..4].try_into().expect("4 bytes");
+            let len = u64::from_le_bytes(entry[4..12].try_into().expect("8 bytes"));
+            pos = usize::try_from(len)
+                .ok()
+                .and_then(|len| pos.checked_add(len))
+                .filter(|&end| end <= bytes.len())
+                .ok_or_else(|| {
+                    EntropyError::Container(format!(
+                        "truncated: section `{}` payload declares {len} bytes, {} remain",
+                        tag_name(tag),
+                        bytes.len() - pos
+                    ))
+                })?;
+            sections.push((tag, len));
+        }
+        check_no_trailing(bytes, pos)?;
+        Ok(Self { header, sections })
+    }
+}
+
+/// A parsed or to-be-written container: a [`Header`] (which it dereferences to) and the
+/// payload sections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    header: Header,
     sections: Vec<([u8; 4], Vec<u8>)>,
 }
 
-impl Container {
-    /// An empty container for `codec`.
-    pub fn new(codec: CodecId) -> Self {
-        Self {
-            codec,
-            model: None,
-            fields: Vec::new(),
-            sections: Vec::new(),
-        }
-    }
+impl std::ops::Deref for Container {
+    type Target = Header;
 
-    /// Sets a header field (replacing one with the same key).
-    pub fn put_field(&mut self, key: &str, value: impl Into<Vec<u8>>) {
-        let value = value.into();
-        match self.fields.iter_mut().find(|(k, _)| k == key) {
-            Some(slot) => slot.1 = value,
-            None => self.fields.push((key.to_string(), value)),
-        }
+    fn deref(&self) -> &Header {
+        &self.header
     }
+}
 
-    /// Sets a `u64` header field.
-    pub fn put_u64(&mut self, key: &str, value: u64) {
-        self.put_field(key, value.to_le_bytes());
+impl std::ops::DerefMut for Container {
+    fn deref_mut(&mut self) -> &mut Header {
+        &mut self.header
     }
+}
 
-    /// Sets an `f64` header field.
-    pub fn put_f64(&mut self, key: &str, value: f64) {
-        self.put_field(key, value.to_le_bytes());
-    }
-
-    /// Sets a header field holding several `i64`.
-    pub fn put_i64s(&mut self, key: &str, values: &[i64]) {
-        self.put_words(key, values.iter().map(|v| v.to_le_bytes()));
-    }
-
-    /// Sets a header field holding several `f64`.
-    pub fn put_f64s(&mut self, key: &str, values: &[f64]) {
-        self.put_words(key, values.iter().map(|v| v.to_le_bytes()));
-    }
-
-    /// Sets a header field of little-endian 8-byte words.
-    fn put_words(&mut self, key: &str, words: impl Iterator<Item = [u8; 8]>) {
-        self.put_field(key, words.flatten().collect::<Vec<u8>>());
+impl Header {
+    /// Reads and validates everything before the payloads (see [`Layout::read`]) and keeps the
+    /// header: cheap enough to route a request on.
+    pub fn read(bytes: &[u8]) -> Result<Self> {
+        Layout::read(bytes).map(|layout| layout.header)
     }
 
     /// A header field of exactly `N` `i64`.
@@ -220,6 +243,65 @@ impl Container {
         self.fields.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
     }
 
+    /// Fails unless the container was written by `codec`.
+    pub fn expect_codec(&self, codec: CodecId) -> Result<()> {
+        if self.codec != codec {
+            return Err(EntropyError::Container(format!(
+                "bitstream was written by codec {:?}, expected {codec:?}",
+                self.codec
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Container {
+    /// An empty container for `codec`.
+    pub fn new(codec: CodecId) -> Self {
+        Self {
+            header: Header {
+                codec,
+                model: None,
+                fields: Vec::new(),
+            },
+            sections: Vec::new(),
+        }
+    }
+
+    /// Sets a header field (replacing one with the same key).
+    pub fn put_field(&mut self, key: &str, value: impl Into<Vec<u8>>) {
+        let value = value.into();
+        match self.header.fields.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.header.fields.push((key.to_string(), value)),
+        }
+    }
+
+    /// Sets a `u64` header field.
+    pub fn put_u64(&mut self, key: &str, value: u64) {
+        self.put_field(key, value.to_le_bytes());
+    }
+
+    /// Sets an `f64` header field.
+    pub fn put_f64(&mut self, key: &str, value: f64) {
+        self.put_field(key, value.to_le_bytes());
+    }
+
+    /// Sets a header field holding several `i64`.
+    pub fn put_i64s(&mut self, key: &str, values: &[i64]) {
+        self.put_words(key, values.iter().map(|v| v.to_le_bytes()));
+    }
+
+    /// Sets a header field holding several `f64`.
+    pub fn put_f64s(&mut self, key: &str, values: &[f64]) {
+        self.put_words(key, values.iter().map(|v| v.to_le_bytes()));
+    }
+
+    /// Sets a header field of little-endian 8-byte words.
+    fn put_words(&mut self, key: &str, words: impl Iterator<Item = [u8; 8]>) {
+        self.put_field(key, words.flatten().collect::<Vec<u8>>());
+    }
+
     /// Appends a payload section.
     pub fn push_section(&mut self, tag: [u8; 4], payload: Vec<u8>) {
         self.sections.push((tag, payload));
@@ -239,17 +321,6 @@ impl Container {
     /// Sections in order, as (tag, payload).
     pub fn sections(&self) -> impl Iterator<Item = ([u8; 4], &[u8])> {
         self.sections.iter().map(|(t, p)| (*t, p.as_slice()))
-    }
-
-    /// Fails unless the container was written by `codec`.
-    pub fn expect_codec(&self, codec: CodecId) -> Result<()> {
-        if self.codec != codec {
-            return Err(EntropyError::Container(format!(
-                "bitstream was written by codec {:?}, expected {codec:?}",
-                self.codec
-            )));
-        }
-        Ok(())
     }
 
     /// Serializes the container.
@@ -324,94 +395,11 @@ impl Container {
         CodecId::from_u16(u16::from_le_bytes([prelude[6], prelude[7]]))
     }
 
-    /// Parses and validates a container.
+    /// Parses and validates a container: its [`Header`] and every payload under its checksum.
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        let mut r = Reader { bytes, pos: 0 };
-        let magic = r.take(4, "magic")?;
-        if magic != MAGIC {
-            return Err(EntropyError::Container(format!(
-                "bad magic {magic:02x?}, expected {:02x?} (\"TRSE\")",
-                MAGIC
-            )));
-        }
-        let version = r.u16("format version")?;
-        if version == 1 {
-            return Err(EntropyError::Container(format!(
-                "format version 1 (written before section seals, so its counts cannot be \
-                 checked) is no longer decoded: re-encode the source (this build reads \
-                 {FORMAT_VERSION})"
-            )));
-        }
-        if version != FORMAT_VERSION {
-            return Err(EntropyError::Container(format!(
-                "format version {version} is not supported (this build reads {FORMAT_VERSION})"
-            )));
-        }
-        let codec_raw = r.u16("codec id")?;
-        let codec = CodecId::from_u16(codec_raw)
-            .ok_or_else(|| EntropyError::Container(format!("unknown codec id {codec_raw}")))?;
-        let header_len = r.u32("header length")?;
-        if header_len > MAX_HEADER_BYTES {
-            return Err(EntropyError::Container(format!(
-                "header length {header_len} exceeds the limit of {MAX_HEADER_BYTES}"
-            )));
-        }
-        let section_count = r.u32("section count")?;
-        if section_count > MAX_SECTIONS {
-            return Err(EntropyError::Container(format!(
-                "section count {section_count} exceeds the limit of {MAX_SECTIONS}"
-            )));
-        }
-        let header = r.take(header_len as usize, "header block")?;
-        let table = r.take(
-            section_count as usize * SECTION_ENTRY_BYTES,
-            "section table",
-        )?;
-        let covered = r.pos;
-        let stored_crc = r.u32("header checksum")?;
-        let actual_crc = crc32fast::hash(&bytes[..covered]);
-        if stored_crc != actual_crc {
-            return Err(EntropyError::Container(format!(
-                "header checksum mismatch (stored {stored_crc:08x}, computed {actual_crc:08x})"
-            )));
-        }
-
-        let mut h = Reader {
-            bytes: header,
-            pos: 0,
-        };
-        let name_len = h.u8("model name length")? as usize;
-        let name = utf8(h.take(name_len, "model name")?, "model name")?;
-        let sha: [u8; 8] = h
-            .take(8, "model sha256 prefix")?
-            .try_into()
-            .expect("8 bytes");
-        let model = (!name.is_empty()).then_some(ModelTag {
-            name,
-            sha256_prefix: sha,
-        });
-        let field_count = h.u16("field count")?;
-        let mut fields = Vec::with_capacity(field_count as usize);
-        for _ in 0..field_count {
-            let key_len = h.u8("field key length")? as usize;
-            let key = utf8(h.take(key_len, "field key")?, "field key")?;
-            let value_len = h.u32("field value length")? as usize;
-            let value = h.take(value_len, "field value")?.to_vec();
-            if fields.iter().any(|(k, _): &(String, Vec<u8>)| *k == key) {
-                return Err(EntropyError::Container(format!(
-                    "header field `{key}` appears twice"
-                )));
-            }
-            fields.push((key, value));
-        }
-        if h.pos != header.len() {
-            return Err(EntropyError::Container(format!(
-                "{} unused bytes at the end of the header block",
-                header.len() - h.pos
-            )));
-        }
-
-        let mut sections = Vec::with_capacity(section_count as usize);
+        let (header, table, pos) = read_front(bytes)?;
+        let mut r = Reader { bytes, pos };
+        let mut sections = Vec::with_capacity(table.len() / SECTION_ENTRY_BYTES);
         for entry in table.chunks_exact(SECTION_ENTRY_BYTES) {
             let tag: [u8; 4] = entry[..4].try_into().expect("4 bytes");
             let len = u64::from_le_bytes(entry[4..12].try_into().expect("8 bytes"));
@@ -429,19 +417,114 @@ impl Container {
             }
             sections.push((tag, payload.to_vec()));
         }
-        if r.pos != bytes.len() {
+        check_no_trailing(bytes, r.pos)?;
+        Ok(Self { header, sections })
+    }
+}
+
+/// Reads the prelude, header block and section table (under the header checksum): the header,
+/// the raw table and the offset of the first payload.
+fn read_front(bytes: &[u8]) -> Result<(Header, &[u8], usize)> {
+    let mut r = Reader { bytes, pos: 0 };
+    let magic = r.take(4, "magic")?;
+    if magic != MAGIC {
+        return Err(EntropyError::Container(format!(
+            "bad magic {magic:02x?}, expected {:02x?} (\"TRSE\")",
+            MAGIC
+        )));
+    }
+    let version = r.u16("format version")?;
+    if version == 1 {
+        return Err(EntropyError::Container(format!(
+            "format version 1 (written before section seals, so its counts cannot be \
+             checked) is no longer decoded: re-encode the source (this build reads \
+             {FORMAT_VERSION})"
+        )));
+    }
+    if version != FORMAT_VERSION {
+        return Err(EntropyError::Container(format!(
+            "format version {version} is not supported (this build reads {FORMAT_VERSION})"
+        )));
+    }
+    let codec_raw = r.u16("codec id")?;
+    let codec = CodecId::from_u16(codec_raw)
+        .ok_or_else(|| EntropyError::Container(format!("unknown codec id {codec_raw}")))?;
+    let header_len = r.u32("header length")?;
+    if header_len > MAX_HEADER_BYTES {
+        return Err(EntropyError::Container(format!(
+            "header length {header_len} exceeds the limit of {MAX_HEADER_BYTES}"
+        )));
+    }
+    let section_count = r.u32("section count")?;
+    if section_count > MAX_SECTIONS {
+        return Err(EntropyError::Container(format!(
+            "section count {section_count} exceeds the limit of {MAX_SECTIONS}"
+        )));
+    }
+    let block = r.take(header_len as usize, "header block")?;
+    let table = r.take(
+        section_count as usize * SECTION_ENTRY_BYTES,
+        "section table",
+    )?;
+    let covered = r.pos;
+    let stored_crc = r.u32("header checksum")?;
+    let actual_crc = crc32fast::hash(&bytes[..covered]);
+    if stored_crc != actual_crc {
+        return Err(EntropyError::Container(format!(
+            "header checksum mismatch (stored {stored_crc:08x}, computed {actual_crc:08x})"
+        )));
+    }
+
+    let mut h = Reader {
+        bytes: block,
+        pos: 0,
+    };
+    let name_len = h.u8("model name length")? as usize;
+    let name = utf8(h.take(name_len, "model name")?, "model name")?;
+    let sha: [u8; 8] = h
+        .take(8, "model sha256 prefix")?
+        .try_into()
+        .expect("8 bytes");
+    let model = (!name.is_empty()).then_some(ModelTag {
+        name,
+        sha256_prefix: sha,
+    });
+    let field_count = h.u16("field count")?;
+    let mut fields = Vec::with_capacity(field_count as usize);
+    for _ in 0..field_count {
+        let key_len = h.u8("field key length")? as usize;
+        let key = utf8(h.take(key_len, "field key")?, "field key")?;
+        let value_len = h.u32("field value length")? as usize;
+        let value = h.take(value_len, "field value")?.to_vec();
+        if fields.iter().any(|(k, _): &(String, Vec<u8>)| *k == key) {
             return Err(EntropyError::Container(format!(
-                "{} trailing bytes after the last section",
-                bytes.len() - r.pos
+                "header field `{key}` appears twice"
             )));
         }
-        Ok(Self {
-            codec,
-            model,
-            fields,
-            sections,
-        })
+        fields.push((key, value));
     }
+    if h.pos != block.len() {
+        return Err(EntropyError::Container(format!(
+            "{} unused bytes at the end of the header block",
+            block.len() - h.pos
+        )));
+    }
+    let header = Header {
+        codec,
+        model,
+        fields,
+    };
+    Ok((header, table, r.pos))
+}
+
+fn check_no_trailing(bytes: &[u8], end: usize) -> Result<()> {
+    if end != bytes.len() {
+        return Err(EntropyError::Container(format!(
+            "{} trailing bytes after the last section",
+            bytes.len() - end
+        )));
+    }
+    Ok(())
 }
 
 fn push_short(out: &mut Vec<u8>, bytes: &[u8], what: &str) -> Result<()> {
@@ -554,6 +637,36 @@ mod tests {
         longer.push(0);
         let err = Container::parse(&longer).unwrap_err();
         assert!(err.to_string().contains("trailing"), "{err}");
+    }
+
+    #[test]
+    fn the_header_reads_without_the_payloads() {
+        let bytes = sample().to_bytes().unwrap();
+        let header = Header::read(&bytes).unwrap();
+        assert_eq!(header, *sample());
+        assert_eq!(header.u64("count").unwrap(), 42);
+        let layout = Layout::read(&bytes).unwrap();
+        assert_eq!(layout.sections, vec![(*b"POS0", 3), (*b"EMPT", 0)]);
+        // Every truncation and extension is refused: the table's lengths must add up.
+        for len in 0..bytes.len() {
+            assert!(
+                Header::read(&bytes[..len]).is_err(),
+                "prefix of {len} bytes read"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(Header::read(&longer).is_err());
+        // A payload byte is not checked here; `parse` still catches it.
+        let mut corrupt = bytes.clone();
+        let last = corrupt.len() - 1;
+        corrupt[last] ^= 1;
+        assert!(Header::read(&corrupt).is_ok());
+        assert!(Container::parse(&corrupt).is_err());
+        // A header byte is.
+        let mut corrupt = bytes;
+        corrupt[17] ^= 1;
+        assert!(Header::read(&corrupt).is_err());
     }
 
     #[test]

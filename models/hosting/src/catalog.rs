@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use terse_core::{Error, ErrorKind, echo};
+use terse_core::{Error, ErrorKind, echo, pick_by_name};
 
 /// A hosted network with its manifest facts.
 pub struct Hosted<T> {
@@ -38,30 +38,7 @@ impl<T> Catalog<T> {
     /// The model called `name` (empty: the default) at `version` (empty: any):
     /// `Unavailable` when none is hosted, `NotFound` when the name or version is not.
     pub fn pick(&self, name: &str, version: &str) -> Result<&Hosted<T>, Error> {
-        let Some(first) = self.hosted.first() else {
-            return Err(Error::new(
-                ErrorKind::Unavailable,
-                format!("no {} model is loaded", self.what),
-            ));
-        };
-        let found = match name {
-            "" => first,
-            name => self.hosted.iter().find(|h| h.name == name).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::NotFound,
-                    format!(
-                        "{} `{}` is not hosted (available: {})",
-                        self.what,
-                        echo(name),
-                        self.hosted
-                            .iter()
-                            .map(|h| h.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
-            })?,
-        };
+        let found = pick_by_name(&self.hosted, name, |h| h.name.as_str(), self.what)?;
         // A version that is asked for must be the one served.
         if !version.is_empty() && version != found.version {
             return Err(Error::new(

@@ -170,6 +170,13 @@ impl ModelRegistry {
         Ok(Self { entries })
     }
 
+    /// A registry of entries whose states are already decided, in the order given (that of
+    /// [`crate::manifest::scan_repository`]); no runtime is touched: for tests of what serves a
+    /// registry without the ONNX Runtime library.
+    pub fn from_entries(entries: Vec<RegistryEntry>) -> Self {
+        Self { entries }
+    }
+
     /// Every model version, sorted by name then version.
     pub fn entries(&self) -> &[RegistryEntry] {
         &self.entries

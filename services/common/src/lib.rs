@@ -132,10 +132,10 @@ impl std::fmt::Debug for MemoryBudget {
 /// before its work (`None` when the container or a field is unreadable: decoding then refuses
 /// it with the precise reason).
 pub fn declared_fields<const N: usize>(bitstream: &[u8], keys: [&str; N]) -> Option<[u64; N]> {
-    let container = terse_entropy::Container::parse(bitstream).ok()?;
+    let header = terse_entropy::Header::read(bitstream).ok()?;
     let mut values = [0; N];
     for (value, key) in values.iter_mut().zip(keys) {
-        *value = container.u64(key).ok()?;
+        *value = header.u64(key).ok()?;
     }
     Some(values)
 }

@@ -93,25 +93,39 @@ fn statistics(entry: &RegistryEntry) -> api::ModelStatistics {
     }
 }
 
-/// The model repository service.
-pub struct ModelRepository {
-    registry: Arc<ModelRegistry>,
-    runtime_version: String,
-    available_providers: Vec<String>,
+/// The runtime facts the repository reports with its model list.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeFacts {
+    /// ONNX Runtime version.
+    pub version: String,
+    /// Execution providers the runtime library offers.
+    pub providers: Vec<String>,
 }
 
-impl ModelRepository {
-    /// Serves `registry`, reporting `runtime`'s version and providers.
-    pub fn new(registry: Arc<ModelRegistry>, runtime: &OnnxRuntime) -> Self {
+impl RuntimeFacts {
+    /// The facts of a loaded runtime.
+    pub fn of(runtime: &OnnxRuntime) -> Self {
         Self {
-            registry,
-            runtime_version: runtime.version().to_string(),
-            available_providers: runtime
+            version: runtime.version().to_string(),
+            providers: runtime
                 .available_providers()
                 .into_iter()
                 .map(|p| p.name().to_string())
                 .collect(),
         }
+    }
+}
+
+/// The model repository service.
+pub struct ModelRepository {
+    registry: Arc<ModelRegistry>,
+    runtime: RuntimeFacts,
+}
+
+impl ModelRepository {
+    /// Serves `registry`, reporting `runtime`'s version and providers.
+    pub fn new(registry: Arc<ModelRegistry>, runtime: RuntimeFacts) -> Self {
+        Self { registry, runtime }
     }
 }
 
@@ -139,8 +153,8 @@ impl ModelRepositoryService for ModelRepository {
             .collect();
         Ok(Response::new(api::ListModelsResponse {
             models,
-            runtime_version: self.runtime_version.clone(),
-            available_providers: self.available_providers.clone(),
+            runtime_version: self.runtime.version.clone(),
+            available_providers: self.runtime.providers.clone(),
         }))
     }
 
@@ -217,7 +231,8 @@ impl HostedService for ModelsHost {
     }
 
     fn add_to(&self, host: &Host, routes: &mut RoutesBuilder) -> Result<String, String> {
-        let service = ModelRepository::new(Arc::clone(host.registry), host.runtime);
+        let service =
+            ModelRepository::new(Arc::clone(host.registry), RuntimeFacts::of(host.runtime));
         routes.add_service(
             ModelRepositoryServiceServer::new(service)
                 .max_decoding_message_size(host.max_request_bytes)
@@ -226,3 +241,6 @@ impl HostedService for ModelsHost {
         Ok(format!("{} models", host.registry.entries().len()))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -127,15 +127,8 @@ impl SplatService {
             ));
         }
         let bitstream = encoding.bitstream;
-        let (errors, sections) = run_blocking(move || {
-            let sections = describe(&bitstream)?.sections;
-            Ok((
-                attribute_errors(&reference, &decoded),
-                (sections, bitstream),
-            ))
-        })
-        .await?;
-        let (sections, bitstream) = sections;
+        let sections = terse_splat::codec::section_bytes(&bitstream).map_err(|e| status_of(&e))?;
+        let errors = run_blocking(move || Ok(attribute_errors(&reference, &decoded))).await?;
         let bytes = bitstream.len() as u64;
         Ok(api::EncodeResult {
             splat_count: splats,
@@ -157,7 +150,7 @@ impl SplatService {
                 .collect(),
             source_splats,
             pruned_splats: source_splats - splats,
-            sections,
+            sections: proto_sections(sections),
             warnings,
             compression_ratio: input_bytes as f64 / bytes as f64,
             bitstream,
@@ -247,21 +240,18 @@ fn info_response(info: SceneInfo) -> api::InfoResponse {
         splat_count: info.splat_count,
         sh_degree: u32::from(info.sh_degree),
         source_splats: info.source_splats,
-        sections: info
-            .sections
-            .into_iter()
-            .map(|(tag, b)| api::Section {
-                tag,
-                bytes: b as u64,
-            })
-            .collect(),
+        sections: proto_sections(info.sections),
     }
 }
 
-fn describe(data: &[u8]) -> Result<api::InfoResponse, Status> {
-    format::describe(data)
-        .map(info_response)
-        .map_err(|e| status_of(&e))
+fn proto_sections(sections: Vec<(String, usize)>) -> Vec<api::Section> {
+    sections
+        .into_iter()
+        .map(|(tag, bytes)| api::Section {
+            tag,
+            bytes: bytes as u64,
+        })
+        .collect()
 }
 
 /// Preset values with the request's explicit knobs applied.

@@ -201,11 +201,18 @@ pub fn inspect(bitstream: &[u8]) -> Result<BitstreamInfo> {
             [bounds[0], bounds[1], bounds[2]],
             [bounds[3], bounds[4], bounds[5]],
         ),
-        section_bytes: container
-            .sections()
-            .map(|(t, p)| (terse_entropy::container::tag_name(t), p.len()))
-            .collect(),
+        section_bytes: section_bytes(bitstream)?,
     })
+}
+
+/// Bytes of each section of a bitstream, by tag, read from its section table (the payloads are
+/// neither checked nor copied: for a bitstream this process just wrote, or after [`inspect`]).
+pub fn section_bytes(bitstream: &[u8]) -> Result<Vec<(String, usize)>> {
+    Ok(terse_entropy::Layout::read(bitstream)?
+        .sections
+        .into_iter()
+        .map(|(tag, len)| (terse_entropy::container::tag_name(tag), len as usize))
+        .collect())
 }
 
 fn ranged(container: &Container, key: &str, lo: u64, hi: u64) -> Result<u64> {
