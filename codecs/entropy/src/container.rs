@@ -45,6 +45,8 @@ pub enum CodecId {
     WallocAudio = 3,
     /// MLIC-style learned images.
     MlicImage = 4,
+    /// Lossless tensor files (`terse-tensor`).
+    Tensor = 5,
     /// Generic entropy-coded test payloads.
     Test = 0xfff0,
 }
@@ -57,6 +59,7 @@ impl CodecId {
             Self::WallocImage,
             Self::WallocAudio,
             Self::MlicImage,
+            Self::Tensor,
             Self::Test,
         ]
         .into_iter()
@@ -109,8 +112,21 @@ pub struct Header {
 pub struct Layout {
     /// The header.
     pub header: Header,
-    /// Each section's tag and payload length, in order.
-    pub sections: Vec<([u8; 4], u64)>,
+    /// Each section's place, in order.
+    pub sections: Vec<SectionEntry>,
+}
+
+/// Where one section's payload lies in the bytes, and its checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SectionEntry {
+    /// Tag.
+    pub tag: [u8; 4],
+    /// Offset of the payload in the container bytes.
+    pub offset: usize,
+    /// Payload length.
+    pub len: usize,
+    /// CRC32 of the payload as written.
+    pub crc: u32,
 }
 
 impl Layout {
@@ -124,7 +140,8 @@ impl Layout {
         for entry in table.chunks_exact(SECTION_ENTRY_BYTES) {
             let tag: [u8; 4] = entry[..4].try_into().expect("4 bytes");
             let len = u64::from_le_bytes(entry[4..12].try_into().expect("8 bytes"));
-            pos = usize::try_from(len)
+            let crc = u32::from_le_bytes(entry[12..16].try_into().expect("4 bytes"));
+            let end = usize::try_from(len)
                 .ok()
                 .and_then(|len| pos.checked_add(len))
                 .filter(|&end| end <= bytes.len())
@@ -135,10 +152,48 @@ impl Layout {
                         bytes.len() - pos
                     ))
                 })?;
-            sections.push((tag, len));
+            sections.push(SectionEntry {
+                tag,
+                offset: pos,
+                len: end - pos,
+                crc,
+            });
+            pos = end;
         }
         check_no_trailing(bytes, pos)?;
         Ok(Self { header, sections })
+    }
+
+    fn entry(&self, tag: [u8; 4]) -> Result<&SectionEntry> {
+        self.sections
+            .iter()
+            .find(|s| s.tag == tag)
+            .ok_or_else(|| EntropyError::Container(format!("section `{}` is missing", tag_name(tag))))
+    }
+
+    /// The payload of the first section tagged `tag` in `bytes` (the bytes this layout was
+    /// read from), its checksum verified.
+    pub fn payload<'a>(&self, bytes: &'a [u8], tag: [u8; 4]) -> Result<&'a [u8]> {
+        let entry = self.entry(tag)?;
+        let payload = self.unchecked_payload(bytes, tag)?;
+        let actual = crc32fast::hash(payload);
+        if actual != entry.crc {
+            return Err(EntropyError::Container(format!(
+                "section `{}` payload checksum mismatch (stored {:08x}, computed {actual:08x})",
+                tag_name(tag),
+                entry.crc
+            )));
+        }
+        Ok(payload)
+    }
+
+    /// The payload of the first section tagged `tag`, its checksum not verified: for a
+    /// section whose parts carry checksums of their own, read one part at a time.
+    pub fn unchecked_payload<'a>(&self, bytes: &'a [u8], tag: [u8; 4]) -> Result<&'a [u8]> {
+        let entry = self.entry(tag)?;
+        bytes
+            .get(entry.offset..entry.offset + entry.len)
+            .ok_or_else(|| EntropyError::Container("the bytes are not those of this layout".into()))
     }
 }
 
@@ -646,7 +701,9 @@ mod tests {
         assert_eq!(header, *sample());
         assert_eq!(header.u64("count").unwrap(), 42);
         let layout = Layout::read(&bytes).unwrap();
-        assert_eq!(layout.sections, vec![(*b"POS0", 3), (*b"EMPT", 0)]);
+        let places: Vec<_> = layout.sections.iter().map(|s| (s.tag, s.len)).collect();
+        assert_eq!(places, vec![(*b"POS0", 3), (*b"EMPT", 0)]);
+        assert_eq!(layout.payload(&bytes, *b"POS0").unwrap(), &[1, 2, 3]);
         // Every truncation and extension is refused: the table's lengths must add up.
         for len in 0..bytes.len() {
             assert!(
@@ -663,6 +720,9 @@ mod tests {
         corrupt[last] ^= 1;
         assert!(Header::read(&corrupt).is_ok());
         assert!(Container::parse(&corrupt).is_err());
+        let layout = Layout::read(&corrupt).unwrap();
+        assert!(layout.payload(&corrupt, *b"POS0").is_err());
+        assert_eq!(layout.unchecked_payload(&corrupt, *b"POS0").unwrap(), &[1, 2, 2]);
         // A header byte is.
         let mut corrupt = bytes;
         corrupt[17] ^= 1;

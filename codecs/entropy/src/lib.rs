@@ -24,7 +24,7 @@ mod words;
 
 pub use adaptive::{AdaptiveCategorical, AdaptiveDecoder, AdaptiveEncoder, AdaptiveIntegers};
 pub use conditional::{Family, ScaleConditional};
-pub use container::{CodecId, Container, Header, Layout, ModelTag};
+pub use container::{CodecId, Container, Header, Layout, ModelTag, SectionEntry};
 pub use error::{EntropyError, Result};
 pub use factorized::FactorizedPrior;
 pub use table::{IndexedCdfTable, TableFile};

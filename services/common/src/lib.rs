@@ -525,6 +525,7 @@ fn service_of(codec: terse_entropy::CodecId) -> &'static str {
         CodecId::Splat => "compress.splat.v1.SplatService",
         CodecId::WallocImage | CodecId::MlicImage => "compress.image.v1.ImageService",
         CodecId::WallocAudio => "compress.audio.v1.AudioService",
+        CodecId::Tensor => "compress.tensor.v1.TensorService",
         CodecId::Test => "no service (a test payload)",
     }
 }

@@ -211,7 +211,7 @@ pub fn section_bytes(bitstream: &[u8]) -> Result<Vec<(String, usize)>> {
     Ok(terse_entropy::Layout::read(bitstream)?
         .sections
         .into_iter()
-        .map(|(tag, len)| (terse_entropy::container::tag_name(tag), len as usize))
+        .map(|s| (terse_entropy::container::tag_name(s.tag), s.len))
         .collect())
 }
 
