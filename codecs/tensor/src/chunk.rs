@@ -8,33 +8,32 @@
 //! 1 zstd     one zstd frame of the bytes
 //! 2 split    float elements (see `float`):
 //!              u16 P, P × u16 symbols present (increasing), P × u16 frequencies (P > 1;
-//!              each ≥ 1, summing to 1 << PRECISION), u32 W, W × u16 ANS words,
+//!              each ≥ 1, summing to 1 << PRECISION), 4 × u32 word counts and the words
+//!              of 4 ANS streams (the chunk's element quarters, decoded in lockstep),
 //!              then per raw byte plane: u8 mode (0 stored, 1 zstd), u32 length, bytes
 //! ```
 //!
 //! The model is the chunk's own symbol histogram, quantized in integers by the encoder and
 //! stored, so the decoder never recomputes a probability.
 
-use constriction::stream::{
-    Decode,
-    model::{ContiguousCategoricalEntropyModel, ContiguousLookupDecoderModel},
-    stack::SmallAnsCoder,
-};
+use std::borrow::Cow;
+
+use constriction::stream::{model::ContiguousCategoricalEntropyModel, stack::SmallAnsCoder};
 
 use crate::{
+    ans::{self, LANES as STREAMS},
     error::{Result, malformed},
     float::FloatLayout,
 };
 
 /// Fixed-point precision of a chunk's symbol model (a 4096-entry decoding table).
-pub const PRECISION: usize = 12;
+pub const PRECISION: usize = ans::PRECISION as usize;
 const STORED: u8 = 0;
 const ZSTD: u8 = 1;
 const SPLIT: u8 = 2;
 const ZSTD_LEVEL: i32 = 3;
 
 type EncoderModel = ContiguousCategoricalEntropyModel<u16, Vec<u16>, PRECISION>;
-type DecoderModel = ContiguousLookupDecoderModel<u16, Vec<u16>, Box<[u16]>, PRECISION>;
 
 /// Codes one chunk: float elements of `layout` split and modelled, other bytes through zstd;
 /// whichever coding is smallest, never larger than the bytes plus one.
@@ -127,17 +126,28 @@ fn encode_split(data: &[u8], layout: FloatLayout) -> Vec<u8> {
         }
         let model = EncoderModel::from_nonzero_fixed_point_probabilities(&freqs, false)
             .expect("quantized frequencies sum to the precision");
-        let mut coder = SmallAnsCoder::new();
-        coder
-            .encode_iid_symbols_reverse(symbols.iter().map(|&s| index[s as usize]), &model)
-            .expect("every symbol has a nonzero frequency");
-        coder.into_compressed().expect("a coder with no seal state")
+        ans::lane_ranges(n)
+            .map(|range| {
+                let mut coder = SmallAnsCoder::new();
+                coder
+                    .encode_iid_symbols_reverse(
+                        symbols[range].iter().map(|&s| index[s as usize]),
+                        &model,
+                    )
+                    .expect("every symbol has a nonzero frequency");
+                coder.into_compressed().expect("a coder with no seal state")
+            })
+            .collect()
     } else {
-        Vec::new()
+        vec![Vec::new(); STREAMS]
     };
-    out.extend_from_slice(&(words.len() as u32).to_le_bytes());
-    for w in &words {
-        out.extend_from_slice(&w.to_le_bytes());
+    for stream in &words {
+        out.extend_from_slice(&(stream.len() as u32).to_le_bytes());
+    }
+    for stream in &words {
+        for w in stream {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
     }
     for (p, plane) in planes.iter().enumerate() {
         push_plane(&mut out, &pack(plane, layout.plane_bits(p)));
@@ -172,29 +182,56 @@ fn packed_len(n: usize, width: u32) -> usize {
     (n * width as usize).div_ceil(8)
 }
 
-/// The `n` values of `width` bits [`pack`] wrote; the padding bits must be zero.
-fn unpack(bytes: &[u8], n: usize, width: u32) -> Result<Vec<u8>> {
+/// Fills `out` with the values of `width` bits [`pack`] wrote; the padding bits must be zero.
+fn unpack(bytes: &[u8], width: u32, out: &mut [u8]) -> Result<()> {
     if width == 8 {
-        return Ok(bytes.to_vec());
+        out.copy_from_slice(bytes);
+        return Ok(());
     }
     let mask = (1u64 << width) - 1;
-    let mut out = Vec::with_capacity(n);
-    let (mut acc, mut filled) = (0u64, 0u32);
-    let mut bytes_iter = bytes.iter();
-    for _ in 0..n {
-        while filled < width {
-            let byte = bytes_iter.next().copied().unwrap_or(0);
-            acc |= u64::from(byte) << filled;
-            filled += 8;
+    let w = width as usize;
+    // Every 8 values fill exactly `width` bytes.
+    let groups = out.len() / 8;
+    for (g, values) in out.chunks_exact_mut(8).enumerate() {
+        // An 8-byte load where the bytes run on (a fixed-size copy is one load, a `width`-byte
+        // one a call), the group's bytes alone at the end.
+        let at = g * w;
+        let word = match bytes.get(at..at + 8) {
+            Some(eight) => u64::from_le_bytes(eight.try_into().expect("8 bytes")),
+            None => {
+                let mut word = [0u8; 8];
+                word[..w].copy_from_slice(&bytes[at..at + w]);
+                u64::from_le_bytes(word)
+            }
+        };
+        for (k, value) in values.iter_mut().enumerate() {
+            *value = ((word >> (k * w)) & mask) as u8;
         }
-        out.push((acc & mask) as u8);
-        acc >>= width;
-        filled -= width;
     }
-    if acc != 0 {
+    let tail = &bytes[groups * w..];
+    let mut word = [0u8; 8];
+    word[..tail.len()].copy_from_slice(tail);
+    let word = u64::from_le_bytes(word);
+    let left = &mut out[groups * 8..];
+    for (k, value) in left.iter_mut().enumerate() {
+        *value = ((word >> (k * w)) & mask) as u8;
+    }
+    if word >> (left.len() * w) != 0 {
         return Err(malformed("chunk: nonzero padding after a packed plane"));
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Buffers a thread reuses from chunk to chunk, so decoding does not fault in fresh pages for
+/// every chunk.
+#[derive(Default)]
+struct Scratch {
+    symbols: Vec<u16>,
+    planes: Vec<Vec<u8>>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
 }
 
 struct Reader<'a> {
@@ -267,7 +304,8 @@ pub fn decode(payload: &[u8], layout: Option<FloatLayout>, out: &mut [u8]) -> Re
             out.copy_from_slice(&bytes);
         }
         SPLIT => {
-            let layout = layout.ok_or_else(|| malformed("chunk: a split chunk of a non-float tensor"))?;
+            let layout =
+                layout.ok_or_else(|| malformed("chunk: a split chunk of a non-float tensor"))?;
             decode_split(&mut r, layout, out)?;
         }
         other => return Err(malformed(format!("chunk: unknown coding {other}"))),
@@ -282,7 +320,7 @@ pub fn decode(payload: &[u8], layout: Option<FloatLayout>, out: &mut [u8]) -> Re
 }
 
 fn decode_split(r: &mut Reader<'_>, layout: FloatLayout, out: &mut [u8]) -> Result<()> {
-    if out.len() % layout.bytes() != 0 {
+    if !out.len().is_multiple_of(layout.bytes()) {
         return Err(malformed("chunk: a split chunk of a partial element"));
     }
     let n = out.len() / layout.bytes();
@@ -295,36 +333,58 @@ fn decode_split(r: &mut Reader<'_>, layout: FloatLayout, out: &mut [u8]) -> Resu
     }
     let present = r.u16s(count, "symbols")?;
     if present.windows(2).any(|w| w[0] >= w[1]) || present[count - 1] as usize >= alphabet {
-        return Err(malformed("chunk: symbols are not increasing within the alphabet"));
+        return Err(malformed(
+            "chunk: symbols are not increasing within the alphabet",
+        ));
     }
     let freqs = match count {
         1 => Vec::new(),
         _ => r.u16s(count, "frequencies")?,
     };
-    let words_len = r.u32("ANS length")? as usize;
-    let words = r.u16s(words_len, "ANS words")?;
-    let mut symbols = Vec::with_capacity(n);
-    if count == 1 {
-        if !words.is_empty() {
-            return Err(malformed("chunk: ANS words for a single symbol"));
-        }
-        symbols.resize(n, present[0]);
-    } else {
-        let model = DecoderModel::from_nonzero_fixed_point_probabilities(&freqs, false)
-            .map_err(|()| malformed("chunk: frequencies do not form a model"))?;
-        let mut coder = SmallAnsCoder::from_compressed(words)
-            .map_err(|_| malformed("chunk: ANS stream does not end in a nonzero word"))?;
-        for index in coder.decode_iid_symbols(n, &model) {
-            let index = index.map_err(|_| malformed("chunk: ANS stream ended early"))?;
-            symbols.push(present[index]);
-        }
-        if !coder.is_empty() {
-            return Err(malformed(
-                "chunk: ANS data left after the last symbol (the element count does not match)",
-            ));
-        }
+    let mut lengths = [0usize; STREAMS];
+    for len in &mut lengths {
+        *len = r.u32("ANS length")? as usize;
     }
-    let mut planes = Vec::with_capacity(layout.planes());
+    let mut streams = Vec::with_capacity(STREAMS);
+    for len in lengths {
+        streams.push(r.take(2 * len, "ANS words")?);
+    }
+    SCRATCH.with_borrow_mut(|scratch| {
+        scratch.planes.resize_with(layout.planes(), Vec::new);
+        scratch.symbols.resize(n, 0);
+        let Scratch { symbols, planes } = scratch;
+        decode_parts(
+            r,
+            layout,
+            Parts {
+                present: &present,
+                freqs: &freqs,
+                streams: &streams,
+            },
+            &mut symbols[..n],
+            planes,
+            out,
+        )
+    })
+}
+
+/// The model and ANS streams of a split chunk, read from its head.
+struct Parts<'a> {
+    present: &'a [u16],
+    freqs: &'a [u16],
+    streams: &'a [&'a [u8]],
+}
+
+fn decode_parts(
+    r: &mut Reader<'_>,
+    layout: FloatLayout,
+    parts: Parts<'_>,
+    symbols: &mut [u16],
+    planes: &mut [Vec<u8>],
+    out: &mut [u8],
+) -> Result<()> {
+    let n = symbols.len();
+    let mut packed_planes = Vec::with_capacity(layout.planes());
     for p in 0..layout.planes() {
         let what = format!("plane {p}");
         let mode = r.u8(&what)?;
@@ -333,24 +393,73 @@ fn decode_split(r: &mut Reader<'_>, layout: FloatLayout, out: &mut [u8]) -> Resu
         let width = layout.plane_bits(p);
         let packed = packed_len(n, width);
         let packed = match mode {
-            STORED if len == packed => bytes.to_vec(),
-            ZSTD => unzstd(bytes, packed, &what)?,
+            STORED if len == packed => Cow::Borrowed(bytes),
+            ZSTD => Cow::Owned(unzstd(bytes, packed, &what)?),
             _ => {
                 return Err(malformed(format!(
                     "chunk: {what} has mode {mode} and {len} bytes"
                 )));
             }
         };
-        planes.push(unpack(&packed, n, width)?);
+        packed_planes.push(packed);
     }
-    for (i, &symbol) in symbols.iter().enumerate() {
-        let mut rest = 0u32;
-        for (p, plane) in planes.iter().enumerate() {
-            rest |= u32::from(plane[i]) << (8 * p);
+    let Parts {
+        present,
+        freqs,
+        streams,
+    } = parts;
+    if present.len() == 1 {
+        if streams.iter().any(|s| !s.is_empty()) {
+            return Err(malformed("chunk: ANS words for a single symbol"));
         }
-        layout.write(out, i, layout.join(symbol, rest));
+        symbols.fill(present[0]);
+    } else {
+        let table = ans::Table::new(present, freqs)?;
+        let streams = streams.try_into().expect("STREAMS streams");
+        ans::decode(&table, streams, symbols)?;
     }
+    for (p, (plane, packed)) in planes.iter_mut().zip(&packed_planes).enumerate() {
+        plane.resize(n, 0);
+        unpack(packed, layout.plane_bits(p), plane)?;
+    }
+    join(layout, symbols, planes, out);
     Ok(())
+}
+
+/// Writes the elements whose symbols and unpacked raw planes are given into little-endian
+/// `out`, one loop per plane count so each compiles to straight-line code.
+fn join(layout: FloatLayout, symbols: &[u16], planes: &[Vec<u8>], out: &mut [u8]) {
+    let n = symbols.len();
+    match planes {
+        [a] => {
+            for ((bytes, &symbol), &a) in out.chunks_exact_mut(2).zip(symbols).zip(&a[..n]) {
+                let value = layout.join(symbol, u32::from(a)) as u16;
+                bytes.copy_from_slice(&value.to_le_bytes());
+            }
+        }
+        [a, b] if layout.bytes() == 2 => {
+            for ((bytes, &symbol), (&a, &b)) in out
+                .chunks_exact_mut(2)
+                .zip(symbols)
+                .zip(a[..n].iter().zip(&b[..n]))
+            {
+                let rest = u32::from(a) | (u32::from(b) << 8);
+                bytes.copy_from_slice(&(layout.join(symbol, rest) as u16).to_le_bytes());
+            }
+        }
+        [a, b, c] => {
+            for (((bytes, &symbol), (&a, &b)), &c) in out
+                .chunks_exact_mut(4)
+                .zip(symbols)
+                .zip(a[..n].iter().zip(&b[..n]))
+                .zip(&c[..n])
+            {
+                let rest = u32::from(a) | (u32::from(b) << 8) | (u32::from(c) << 16);
+                bytes.copy_from_slice(&layout.join(symbol, rest).to_le_bytes());
+            }
+        }
+        _ => unreachable!("float layouts have 1 to 3 planes"),
+    }
 }
 
 #[cfg(test)]
@@ -361,7 +470,9 @@ mod tests {
     fn gaussian_floats(n: usize, seed: u64) -> Vec<f32> {
         let mut state = seed;
         let mut uniform = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
         };
         (0..n)
@@ -447,7 +558,10 @@ mod tests {
         let coded = encode(&data, Some(BF16));
         let mut out = vec![0u8; data.len()];
         for len in 0..coded.len() {
-            assert!(decode(&coded[..len], Some(BF16), &mut out).is_err(), "prefix {len}");
+            assert!(
+                decode(&coded[..len], Some(BF16), &mut out).is_err(),
+                "prefix {len}"
+            );
         }
         let mut longer = coded.clone();
         longer.push(0);

@@ -278,7 +278,7 @@ fn check_size(file_bytes: u64, max_bytes: u64) -> Result<()> {
     Ok(())
 }
 
-fn decode_chunk(data: &[u8], place: &ChunkPlace, dtype: Dtype) -> Result<Vec<u8>> {
+fn decode_chunk(data: &[u8], place: &ChunkPlace, dtype: Dtype, out: &mut [u8]) -> Result<()> {
     let payload = &data[place.offset..place.offset + place.len];
     let actual = crc32fast::hash(payload);
     if actual != place.crc {
@@ -287,14 +287,32 @@ fn decode_chunk(data: &[u8], place: &ChunkPlace, dtype: Dtype) -> Result<Vec<u8>
             place.crc
         )));
     }
-    let mut out = vec![0u8; place.bytes];
-    chunk::decode(payload, float_layout(dtype), &mut out)?;
-    Ok(out)
+    chunk::decode(payload, float_layout(dtype), out)
+}
+
+/// Decodes `jobs` (consecutive chunks) in parallel into `out`, which holds exactly their bytes.
+fn decode_chunks(data: &[u8], jobs: &[(&ChunkPlace, Dtype)], mut out: &mut [u8]) -> Result<()> {
+    let mut work = Vec::with_capacity(jobs.len());
+    for &(place, dtype) in jobs {
+        let (piece, rest) = std::mem::take(&mut out).split_at_mut(place.bytes);
+        work.push((place, dtype, piece));
+        out = rest;
+    }
+    work.into_par_iter()
+        .try_for_each(|(place, dtype, piece)| decode_chunk(data, place, dtype, piece))
+}
+
+/// Every chunk of the file in order, with its tensor's dtype.
+fn chunk_jobs(info: &FileInfo) -> Vec<(&ChunkPlace, Dtype)> {
+    info.tensors
+        .iter()
+        .flat_map(|t| t.chunks.iter().map(move |c| (c, t.dtype)))
+        .collect()
 }
 
 /// Decodes a bitstream into `out`, refusing a file over `max_bytes` before any work. Chunks
-/// decode in parallel, a few at a time per thread, and are written in order: the working
-/// memory is a few chunks, not the file. Returns the bytes written.
+/// decode in parallel into one reused buffer of a few chunks per thread, written in order:
+/// the working memory is that buffer, not the file. Returns the bytes written.
 pub fn decode_to(bitstream: &[u8], max_bytes: u64, out: &mut dyn Write) -> Result<u64> {
     let parsed = parse(bitstream)?;
     check_size(parsed.info.file_bytes, max_bytes)?;
@@ -303,37 +321,46 @@ pub fn decode_to(bitstream: &[u8], max_bytes: u64, out: &mut dyn Write) -> Resul
             .map_err(|e| malformed(format!("writing the file: {e}")))
     };
     write(out, parsed.head)?;
-    let jobs: Vec<(&ChunkPlace, Dtype)> = parsed
-        .info
-        .tensors
-        .iter()
-        .flat_map(|t| t.chunks.iter().map(move |c| (c, t.dtype)))
-        .collect();
-    let batch = 2 * rayon::current_num_threads().max(1);
-    for group in jobs.chunks(batch) {
+    let jobs = chunk_jobs(&parsed.info);
+    let largest = jobs.iter().map(|(c, _)| c.bytes).max().unwrap_or(0);
+    let budget = 4 * rayon::current_num_threads().max(1) * largest;
+    let mut buffer = Vec::new();
+    let mut rest = &jobs[..];
+    while !rest.is_empty() {
         interrupt::check()?;
-        let decoded: Vec<Vec<u8>> = group
-            .par_iter()
-            .map(|&(place, dtype)| decode_chunk(parsed.data, place, dtype))
-            .collect::<Result<_>>()?;
-        for bytes in decoded {
-            write(out, &bytes)?;
+        let (mut count, mut bytes) = (0, 0);
+        while count < rest.len() && (count == 0 || bytes + rest[count].0.bytes <= budget) {
+            bytes += rest[count].0.bytes;
+            count += 1;
         }
+        buffer.resize(bytes, 0);
+        decode_chunks(parsed.data, &rest[..count], &mut buffer)?;
+        write(out, &buffer)?;
+        rest = &rest[count..];
     }
     Ok(parsed.info.file_bytes)
 }
 
-/// Decodes a bitstream to the original file's bytes.
+/// Decodes a bitstream to the original file's bytes, every chunk in parallel straight into
+/// its place.
 pub fn decode(bitstream: &[u8], max_bytes: u64) -> Result<Vec<u8>> {
-    let file_bytes = Layout::read(bitstream)?.header.u64("file_bytes")?;
-    check_size(file_bytes, max_bytes)?;
-    let mut out = Vec::with_capacity(file_bytes as usize);
-    decode_to(bitstream, max_bytes, &mut out)?;
+    let parsed = parse(bitstream)?;
+    check_size(parsed.info.file_bytes, max_bytes)?;
+    let mut out = vec![0u8; parsed.info.file_bytes as usize];
+    let (head, data) = out.split_at_mut(parsed.head.len());
+    head.copy_from_slice(parsed.head);
+    interrupt::check()?;
+    decode_chunks(parsed.data, &chunk_jobs(&parsed.info), data)?;
     Ok(out)
 }
 
-/// Decodes one tensor (its entry and little-endian bytes) without the rest of the file.
-pub fn decode_tensor(bitstream: &[u8], name: &str) -> Result<(TensorEntry, Vec<u8>)> {
+/// Decodes one tensor (its entry and little-endian bytes) without the rest of the file,
+/// refusing one over `max_bytes` before any work.
+pub fn decode_tensor(
+    bitstream: &[u8],
+    name: &str,
+    max_bytes: u64,
+) -> Result<(TensorEntry, Vec<u8>)> {
     let parsed = parse(bitstream)?;
     let entry = parsed
         .info
@@ -346,10 +373,15 @@ pub fn decode_tensor(bitstream: &[u8], name: &str) -> Result<(TensorEntry, Vec<u
                 terse_core::echo(name)
             ))
         })?;
-    let pieces: Vec<Vec<u8>> = entry
-        .chunks
-        .par_iter()
-        .map(|place| decode_chunk(parsed.data, place, entry.dtype))
-        .collect::<Result<_>>()?;
-    Ok((entry, pieces.concat()))
+    if entry.bytes > max_bytes {
+        return Err(TensorError::TooLarge(format!(
+            "tensor `{}` is {} bytes, over the limit of {max_bytes}",
+            terse_core::echo(name),
+            entry.bytes
+        )));
+    }
+    let mut out = vec![0u8; entry.bytes as usize];
+    let jobs: Vec<_> = entry.chunks.iter().map(|c| (c, entry.dtype)).collect();
+    decode_chunks(parsed.data, &jobs, &mut out)?;
+    Ok((entry, out))
 }

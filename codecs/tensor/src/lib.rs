@@ -6,10 +6,13 @@
 //! zero low halves of an FP32 upcast of BF16). Other dtypes are zstd-coded chunks. Chunks
 //! decode independently: in parallel, and one tensor without the rest.
 
+pub mod ans;
 pub mod chunk;
 pub mod error;
 pub mod file;
 pub mod float;
 
 pub use error::{Result, TensorError};
-pub use file::{EncodeOptions, FileInfo, TensorEntry, decode, decode_tensor, decode_to, encode, inspect};
+pub use file::{
+    EncodeOptions, FileInfo, TensorEntry, decode, decode_tensor, decode_to, encode, inspect,
+};
