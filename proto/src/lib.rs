@@ -15,6 +15,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     "compress.splat.v1.SplatService",
     "compress.context.v1.ContextService",
     "compress.vision.v1.VisionService",
+    "compress.tensor.v1.TensorService",
 ];
 
 /// One `compress.<name>.v1` package as `<name>::v1`, compiled from `proto/` by `build.rs`.
@@ -57,6 +58,10 @@ package! {
 package! {
     /// `compress.vision.v1`: visual-token pruning.
     vision = "compress.vision.v1"
+}
+package! {
+    /// `compress.tensor.v1`: lossless model-weight compression.
+    tensor = "compress.tensor.v1"
 }
 
 #[cfg(test)]

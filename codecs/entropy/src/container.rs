@@ -165,10 +165,9 @@ impl Layout {
     }
 
     fn entry(&self, tag: [u8; 4]) -> Result<&SectionEntry> {
-        self.sections
-            .iter()
-            .find(|s| s.tag == tag)
-            .ok_or_else(|| EntropyError::Container(format!("section `{}` is missing", tag_name(tag))))
+        self.sections.iter().find(|s| s.tag == tag).ok_or_else(|| {
+            EntropyError::Container(format!("section `{}` is missing", tag_name(tag)))
+        })
     }
 
     /// The payload of the first section tagged `tag` in `bytes` (the bytes this layout was
@@ -722,7 +721,10 @@ mod tests {
         assert!(Container::parse(&corrupt).is_err());
         let layout = Layout::read(&corrupt).unwrap();
         assert!(layout.payload(&corrupt, *b"POS0").is_err());
-        assert_eq!(layout.unchecked_payload(&corrupt, *b"POS0").unwrap(), &[1, 2, 2]);
+        assert_eq!(
+            layout.unchecked_payload(&corrupt, *b"POS0").unwrap(),
+            &[1, 2, 2]
+        );
         // A header byte is.
         let mut corrupt = bytes;
         corrupt[17] ^= 1;

@@ -51,9 +51,40 @@ pub fn check() -> Result<()> {
     }
 }
 
+/// This thread's interruption state, to hand to threads the work fans out to (a rayon pool
+/// does not inherit the thread-local flag).
+#[derive(Debug, Clone, Default)]
+pub struct Handle(Option<Arc<AtomicBool>>);
+
+impl Handle {
+    /// `Err(Interrupted)` once the work the handle was taken in has been asked to stop.
+    pub fn check(&self) -> Result<()> {
+        match &self.0 {
+            Some(flag) if flag.load(Ordering::Relaxed) => Err(EntropyError::Interrupted),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The [`Handle`] of the work running on this thread.
+pub fn handle() -> Handle {
+    Handle(FLAG.with(|f| f.borrow().clone()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_handle_carries_the_flag_to_other_threads() {
+        let flag = Arc::new(AtomicBool::new(false));
+        let handle = run_with_flag(Arc::clone(&flag), handle);
+        let check = || std::thread::scope(|s| s.spawn(|| handle.check()).join().unwrap());
+        assert!(check().is_ok());
+        flag.store(true, Ordering::Relaxed);
+        assert!(matches!(check(), Err(EntropyError::Interrupted)));
+        assert!(super::handle().check().is_ok(), "no flag outside the scope");
+    }
 
     #[test]
     fn the_flag_applies_inside_its_scope_only() {

@@ -131,12 +131,14 @@ pub fn encode(file: &[u8], options: EncodeOptions) -> Result<Vec<u8>> {
         );
         counts.push((jobs.len() - before) as u32);
     }
-    interrupt::check()?;
+    let stop = interrupt::handle();
     let payloads: Vec<Vec<u8>> = jobs
         .par_iter()
-        .map(|&(piece, layout)| chunk::encode(piece, layout))
-        .collect();
-    interrupt::check()?;
+        .map(|&(piece, layout)| {
+            stop.check()?;
+            Ok(chunk::encode(piece, layout))
+        })
+        .collect::<Result<_>>()?;
     let mut index = Vec::with_capacity(4 + counts.len() * 4 + payloads.len() * 8);
     index.extend_from_slice(&(counts.len() as u32).to_le_bytes());
     let mut payload_iter = payloads.iter();
@@ -298,8 +300,11 @@ fn decode_chunks(data: &[u8], jobs: &[(&ChunkPlace, Dtype)], mut out: &mut [u8])
         work.push((place, dtype, piece));
         out = rest;
     }
-    work.into_par_iter()
-        .try_for_each(|(place, dtype, piece)| decode_chunk(data, place, dtype, piece))
+    let stop = interrupt::handle();
+    work.into_par_iter().try_for_each(|(place, dtype, piece)| {
+        stop.check()?;
+        decode_chunk(data, place, dtype, piece)
+    })
 }
 
 /// Every chunk of the file in order, with its tensor's dtype.
@@ -327,7 +332,6 @@ pub fn decode_to(bitstream: &[u8], max_bytes: u64, out: &mut dyn Write) -> Resul
     let mut buffer = Vec::new();
     let mut rest = &jobs[..];
     while !rest.is_empty() {
-        interrupt::check()?;
         let (mut count, mut bytes) = (0, 0);
         while count < rest.len() && (count == 0 || bytes + rest[count].0.bytes <= budget) {
             bytes += rest[count].0.bytes;
@@ -349,7 +353,6 @@ pub fn decode(bitstream: &[u8], max_bytes: u64) -> Result<Vec<u8>> {
     let mut out = vec![0u8; parsed.info.file_bytes as usize];
     let (head, data) = out.split_at_mut(parsed.head.len());
     head.copy_from_slice(parsed.head);
-    interrupt::check()?;
     decode_chunks(parsed.data, &chunk_jobs(&parsed.info), data)?;
     Ok(out)
 }

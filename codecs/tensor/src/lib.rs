@@ -11,8 +11,10 @@ pub mod chunk;
 pub mod error;
 pub mod file;
 pub mod float;
+pub mod hosted;
 
 pub use error::{Result, TensorError};
 pub use file::{
     EncodeOptions, FileInfo, TensorEntry, decode, decode_tensor, decode_to, encode, inspect,
 };
+pub use hosted::WeightCodec;

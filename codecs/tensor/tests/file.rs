@@ -177,3 +177,21 @@ fn every_truncation_and_every_flipped_byte_is_refused() {
         assert!(decode(&bad, u64::MAX).is_err(), "byte {i} flipped");
     }
 }
+
+#[test]
+fn work_stops_when_its_call_has_ended() {
+    use std::sync::{Arc, atomic::AtomicBool};
+    let file = mixed_file();
+    let coded = encode(&file, SMALL_CHUNKS).unwrap();
+    let ended = Arc::new(AtomicBool::new(true));
+    let run = |work: &dyn Fn() -> terse_tensor::Result<Vec<u8>>| {
+        terse_entropy::interrupt::run_with_flag(Arc::clone(&ended), work).unwrap_err()
+    };
+    for err in [
+        run(&|| decode(&coded, u64::MAX)),
+        run(&|| encode(&file, SMALL_CHUNKS)),
+        run(&|| decode_tensor(&coded, "layer.1.weight", u64::MAX).map(|(_, data)| data)),
+    ] {
+        assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
+    }
+}

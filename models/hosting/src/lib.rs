@@ -24,6 +24,7 @@ use terse_runtime::{
     ManifestEntry, ModelRegistry, ModelSelection, ModelState, OnnxRuntime, SessionOptions,
 };
 use terse_splat::{CodecOptions as SplatOptions, SplatCodec, SplatScene};
+use terse_tensor::{WeightCodec, file::EncodeOptions as WeightOptions};
 use terse_walloc::{WallocAudio, WallocAudioCodec, WallocImage, WallocImageCodec};
 
 /// Task of WaLLoC image decoders in manifests.
@@ -53,6 +54,16 @@ pub fn splat_codecs() -> CodecRegistry<SplatScene, SplatOptions> {
     let mut codecs = CodecRegistry::new("splat");
     codecs
         .register(Arc::new(SplatCodec::new()))
+        .expect("one codec has a free name");
+    codecs
+}
+
+/// The weight codecs (lossless, no model): the terse safetensors codec. Its media is a
+/// safetensors file's bytes.
+pub fn tensor_codecs() -> CodecRegistry<Vec<u8>, WeightOptions> {
+    let mut codecs = CodecRegistry::new("tensor");
+    codecs
+        .register(Arc::new(WeightCodec::new()))
         .expect("one codec has a free name");
     codecs
 }

@@ -398,6 +398,11 @@ upload_message!(
     terse_proto::image::v1::EncodeOptions
 );
 upload_message!(
+    terse_proto::tensor::v1::EncodeStreamRequest,
+    terse_proto::tensor::v1::encode_stream_request,
+    terse_proto::tensor::v1::EncodeOptions
+);
+upload_message!(
     terse_proto::audio::v1::EncodeStreamRequest,
     terse_proto::audio::v1::encode_stream_request,
     terse_proto::audio::v1::EncodeOptions

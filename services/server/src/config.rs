@@ -30,6 +30,8 @@ pub enum ServiceKind {
     Audio,
     /// `compress.context.v1.ContextService`.
     Context,
+    /// `compress.tensor.v1.TensorService`.
+    Tensor,
 }
 
 /// Services the API defines that this build does not implement yet (named in errors).
@@ -44,6 +46,7 @@ impl ServiceKind {
         ServiceKind::Image,
         ServiceKind::Audio,
         ServiceKind::Context,
+        ServiceKind::Tensor,
     ];
 
     /// The service of this kind as `config` sets it up: the one place that lists the
@@ -56,6 +59,7 @@ impl ServiceKind {
             Self::Image => &config.image,
             Self::Audio => &config.audio,
             Self::Context => &config.context,
+            Self::Tensor => &config.tensor,
         }
     }
 
@@ -68,6 +72,7 @@ impl ServiceKind {
             Self::Image => "image",
             Self::Audio => "audio",
             Self::Context => "context",
+            Self::Tensor => "tensor",
         }
     }
 
@@ -80,6 +85,7 @@ impl ServiceKind {
             Self::Image => "compress.image.v1.ImageService",
             Self::Audio => "compress.audio.v1.AudioService",
             Self::Context => "compress.context.v1.ContextService",
+            Self::Tensor => "compress.tensor.v1.TensorService",
         }
     }
 
@@ -135,8 +141,8 @@ pub struct ServerSection {
     pub max_request_bytes: BTreeMap<String, usize>,
     /// Largest response message per service, in bytes (`default` applies to unnamed services).
     pub max_response_bytes: BTreeMap<String, usize>,
-    /// Working memory all calls together may reserve, in bytes: each image, audio and splat
-    /// call reserves its estimate (docs/operations.md) before its work, and one over the whole
+    /// Working memory all calls together may reserve, in bytes: each image, audio, splat and
+    /// tensor call reserves its estimate (docs/operations.md) before its work, and one over the whole
     /// budget or over what is free gets RESOURCE_EXHAUSTED.
     pub max_work_memory_bytes: u64,
 }
@@ -146,9 +152,11 @@ impl Default for ServerSection {
         Self {
             listen: "127.0.0.1:50051".parse().expect("valid address"),
             metrics_listen: "127.0.0.1:9464".to_string(),
-            services: ["models", "splat", "vision", "image", "audio", "context"]
-                .map(String::from)
-                .to_vec(),
+            services: [
+                "models", "splat", "vision", "image", "audio", "context", "tensor",
+            ]
+            .map(String::from)
+            .to_vec(),
             max_concurrent_requests: 256,
             request_timeout_ms: 60_000,
             shutdown_grace_ms: 15_000,
@@ -229,6 +237,8 @@ pub struct Config {
     pub audio: terse_audio_service::AudioLimits,
     /// Context compression limits.
     pub context: terse_context_service::ContextLimits,
+    /// Weight compression limits.
+    pub tensor: terse_tensor_service::TensorLimits,
     /// Transport security.
     pub tls: TlsSection,
     /// Bearer-token authentication.
@@ -604,7 +614,7 @@ mod tests {
         let err = config.resolve().unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown service `teleport` (available: models, splat, vision, image, audio, context)"
+            "unknown service `teleport` (available: models, splat, vision, image, audio, context, tensor)"
         );
 
         let err = toml::from_str::<Config>("[server]\nlisten_port = 1")

@@ -67,7 +67,7 @@ async fn unknown_service() {
     let line = start_up_error(&["--services", "models,teleport"]).await;
     assert_eq!(
         line,
-        "terse: error: unknown service `teleport` (available: models, splat, vision, image, audio, context)"
+        "terse: error: unknown service `teleport` (available: models, splat, vision, image, audio, context, tensor)"
     );
 }
 
