@@ -12,7 +12,7 @@ use futures_util::{StreamExt, stream};
 use indicatif::{ProgressBar, ProgressStyle};
 use terse_client::{
     Client,
-    proto::{audio::v1 as audio, image::v1 as image, splat::v1 as splat},
+    proto::{audio::v1 as audio, image::v1 as image, splat::v1 as splat, tensor::v1 as weights},
 };
 
 use crate::{
@@ -191,6 +191,13 @@ async fn encode_one(client: &Client, args: &EncodeArgs, job: &Job) -> anyhow::Re
                 .and_then(|e| e.psnr_db);
             (result.bitstream, psnr)
         }
+        // Lossless: nothing to measure.
+        Kind::Tensor => {
+            let result = client
+                .encode_weights(&data, weights::EncodeOptions::default())
+                .await?;
+            (result.bitstream, None)
+        }
     };
     write_atomically(&job.output, &bitstream)?;
     Ok(Done {
@@ -219,6 +226,7 @@ async fn decode_one(client: &Client, args: &DecodeArgs, job: &Job) -> anyhow::Re
             };
             client.decode_splat(&bitstream, format, 0).await?.scene
         }
+        Kind::Tensor => client.decode_weights(&bitstream).await?,
     };
     write_atomically(&job.output, &decoded)?;
     Ok(Done {
@@ -457,6 +465,7 @@ impl FileCommand for DecodeArgs {
                 SplatOut::Ply => "ply",
                 SplatOut::Spz => "spz",
             },
+            Kind::Tensor => "safetensors",
         };
         files::decoded_name(input, extension)
     }

@@ -14,11 +14,13 @@ pub enum Kind {
     Audio,
     /// 3DGS PLY, SPZ → `compress.splat.v1`.
     Splat,
+    /// safetensors weights → `compress.tensor.v1` (lossless).
+    Tensor,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 3] = [Kind::Image, Kind::Audio, Kind::Splat];
+    pub const ALL: [Kind; 4] = [Kind::Image, Kind::Audio, Kind::Splat, Kind::Tensor];
 
     /// The kind of a source file, by extension (case-insensitive).
     pub fn of_source(path: &Path) -> Option<Kind> {
@@ -27,6 +29,7 @@ impl Kind {
             "png" | "jpg" | "jpeg" | "webp" | "bmp" | "tif" | "tiff" => Some(Kind::Image),
             "wav" | "flac" | "mp3" | "ogg" => Some(Kind::Audio),
             "ply" | "spz" => Some(Kind::Splat),
+            "safetensors" => Some(Kind::Tensor),
             _ => None,
         }
     }
@@ -45,6 +48,7 @@ impl Kind {
             Kind::Image => "terse-image",
             Kind::Audio => "terse-audio",
             Kind::Splat => "terse-splat",
+            Kind::Tensor => "terse-tensor",
         }
     }
 
@@ -54,6 +58,7 @@ impl Kind {
             Kind::Image => "image",
             Kind::Audio => "audio",
             Kind::Splat => "splat",
+            Kind::Tensor => "tensor",
         }
     }
 

@@ -1,5 +1,5 @@
-//! `terse-cli`: encode and decode image, audio and splat files (and whole folders), and
-//! compress prompts and retrieved contexts, against a terse server (`--server`) or with the
+//! `terse-cli`: encode and decode image, audio, splat and safetensors files (and whole
+//! folders), and compress prompts and retrieved contexts, against a terse server (`--server`) or with the
 //! services hosted in-process (no `--server`).
 
 mod batch;
@@ -59,10 +59,11 @@ struct Connection {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Compress files or folders (recursively): images, audio, splat scenes. Writes
-    /// `<name>.terse-image|-audio|-splat` next to each input or under `--out`.
+    /// Compress files or folders (recursively): images, audio, splat scenes, safetensors
+    /// weights. Writes `<name>.terse-image|-audio|-splat|-tensor` next to each input or under
+    /// `--out`.
     Encode(batch::EncodeArgs),
-    /// Decode `.terse-*` files or folders back to PNG/WebP, WAV, PLY/SPZ.
+    /// Decode `.terse-*` files or folders back to PNG/WebP, WAV, PLY/SPZ, safetensors.
     Decode(batch::DecodeArgs),
     /// Compress a prompt (LLMLingua-2) or, with `--query`, select from documents (RECOMP),
     /// reading files or stdin; the result goes to stdout, the figures to stderr.

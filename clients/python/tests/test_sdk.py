@@ -63,6 +63,31 @@ def test_audio_and_splats(server):
         assert decoded.splat_count == 1024 and len(decoded.scene) > 0
 
 
+def _bf16_safetensors(n: int) -> bytes:
+    """A safetensors file of one BF16 tensor ``w`` of weight-like values."""
+    values = np.random.default_rng(5).normal(0, 0.04, n).astype(np.float32)
+    data = (values.view(np.uint32) >> 16).astype("<u2").tobytes()
+    header = f'{{"w":{{"dtype":"BF16","shape":[{n}],"data_offsets":[0,{2 * n}]}}}}'
+    header += " " * (-len(header) % 8)
+    return len(header).to_bytes(8, "little") + header.encode() + data
+
+
+def test_weights_round_trip_byte_for_byte(server):
+    model = _bf16_safetensors(600_000)
+    with Client(server.address, timeout=60, chunk_bytes=256 << 10) as client:
+        encoded = client.tensor.encode(model)
+        assert len(encoded.bitstream) < 0.75 * len(model)
+        assert [(t.name, t.dtype, list(t.shape)) for t in encoded.tensors] == [
+            ("w", "BF16", [600_000])
+        ]
+        assert client.tensor.decode(encoded.bitstream) == model
+        assert client.tensor.read_tensor(encoded.bitstream, "w").data == model[-1_200_000:]
+        assert client.tensor.info(encoded.bitstream).file_bytes == len(model)
+        with pytest.raises(grpc.RpcError) as missing:
+            client.tensor.read_tensor(encoded.bitstream, "v")
+        assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+
 def test_context_compression(server):
     with Client(server.address) as client:
         response = client.context.compress_prompt(PASSAGE, rate=0.5, force_tokens=["."])

@@ -39,6 +39,7 @@ use terse_proto::{
     image::v1::{self as image, image_service_client::ImageServiceClient},
     models::v1::model_repository_service_client::ModelRepositoryServiceClient,
     splat::v1::{self as splat, splat_service_client::SplatServiceClient},
+    tensor::v1::{self as weights, tensor_service_client::TensorServiceClient},
     vision::v1::vision_service_client::VisionServiceClient,
 };
 use tonic::{
@@ -297,8 +298,6 @@ macro_rules! sized {
     };
 }
 
-/// The body of an `encode_*` helper: unary `Encode` for small inputs, else `EncodeStream`
-/// with the options first and the bytes in chunks.
 /// One message of a streamed download (`DecodeStream`): header fields and a chunk of the file.
 trait DownloadPart {
     /// Takes the chunk this message carries.
@@ -317,7 +316,8 @@ macro_rules! download_part {
 download_part!(
     image::DecodeStreamResponse,
     audio::DecodeStreamResponse,
-    splat::DecodeStreamResponse
+    splat::DecodeStreamResponse,
+    weights::DecodeStreamResponse
 );
 
 /// Reads a whole streamed download: the first message (for its header fields) and the file,
@@ -344,6 +344,8 @@ async fn download<P: DownloadPart>(
     Ok((first, data))
 }
 
+/// The body of an `encode_*` helper: unary `Encode` for small inputs, else `EncodeStream`
+/// with the options first and the bytes in chunks.
 macro_rules! encode_upload {
     ($self:ident, $data:ident, $options:ident, $module:ident, $client:ident, $field:ident) => {{
         use $module::encode_stream_request::Part;
@@ -420,6 +422,11 @@ impl Client {
     /// The generated splat client.
     pub fn splat(&self) -> SplatServiceClient<Channel> {
         sized!(SplatServiceClient<Channel>, self)
+    }
+
+    /// The generated tensor (weights) client.
+    pub fn tensor(&self) -> TensorServiceClient<Channel> {
+        sized!(TensorServiceClient<Channel>, self)
     }
 
     /// The generated context-compression client.
@@ -607,6 +614,51 @@ impl Client {
                     sh_degree: header.sh_degree,
                 }))
             }
+        })
+        .await
+    }
+
+    /// Encodes a safetensors file losslessly (streamed when it is over the chunk size, so a
+    /// checkpoint over the message-size limits still encodes).
+    pub async fn encode_weights(
+        &self,
+        file: &[u8],
+        options: weights::EncodeOptions,
+    ) -> Result<weights::EncodeResult, Error> {
+        encode_upload!(self, file, options, weights, tensor, file)
+    }
+
+    /// Decodes a weights bitstream to the safetensors file it was made from, byte for byte,
+    /// through `DecodeStream`.
+    pub async fn decode_weights(&self, bitstream: &[u8]) -> Result<Vec<u8>, Error> {
+        self.call(|| {
+            let request = self.request(weights::DecodeStreamRequest {
+                bitstream: bitstream.to_vec(),
+            });
+            let mut client = self.tensor();
+            async move {
+                let stream = client.decode_stream(request).await?.into_inner();
+                let (_, file) = download(stream).await?;
+                Ok(tonic::Response::new(file))
+            }
+        })
+        .await
+    }
+
+    /// Reads one tensor of a weights bitstream (its summary and little-endian data) without
+    /// decoding the rest.
+    pub async fn read_tensor(
+        &self,
+        bitstream: &[u8],
+        name: &str,
+    ) -> Result<weights::ReadTensorResponse, Error> {
+        self.call(|| {
+            let request = self.request(weights::ReadTensorRequest {
+                bitstream: bitstream.to_vec(),
+                name: name.to_string(),
+            });
+            let mut client = self.tensor();
+            async move { client.read_tensor(request).await }
         })
         .await
     }

@@ -10,6 +10,7 @@ use terse_client::{
         context::v1::{CompressContextRequest, Document, PromptOptions},
         image::v1::{EncodeOptions, ImageFormat},
         splat::v1 as splat,
+        tensor::v1 as tensor,
         vision::v1::PruneMethod,
     },
 };
@@ -231,4 +232,37 @@ async fn outputs_over_the_response_limit_decode_through_the_stream() {
     assert!(decoded.scene.starts_with(b"ply\n"));
     assert_eq!(decoded.splat_count, encoded.splat_count);
     assert_eq!(decoded.format, splat::SplatFormat::Ply as i32);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weights_round_trip_through_the_helpers() {
+    let config = terse_e2e::ConfigFile::new("[server]\nservices = [\"tensor\"]\n");
+    let server = Server::start(&["--config", config.arg()]).await;
+    let client = Client::builder(server.grpc_addr.clone())
+        .timeout(Duration::from_secs(60))
+        .chunk_bytes(1 << 20)
+        .connect()
+        .await
+        .expect("connects");
+    let file = terse_e2e::bf16_checkpoint(1_200_000);
+    // Over the chunk size: the helper uploads it through EncodeStream.
+    let encoded = client
+        .encode_weights(&file, tensor::EncodeOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        encoded.compression_ratio > 1.3,
+        "{}",
+        encoded.compression_ratio
+    );
+    assert_eq!(encoded.tensors[0].name, "w");
+    let decoded = client.decode_weights(&encoded.bitstream).await.unwrap();
+    assert!(decoded == file, "byte for byte");
+    let read = client.read_tensor(&encoded.bitstream, "w").await.unwrap();
+    assert!(read.data[..] == file[file.len() - 2_400_000..]);
+    let missing = client
+        .read_tensor(&encoded.bitstream, "v")
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Some(Code::NotFound), "{missing:?}");
 }

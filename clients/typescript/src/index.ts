@@ -31,9 +31,10 @@ import * as context from "./gen/compress/context/v1/context";
 import * as image from "./gen/compress/image/v1/image";
 import * as models from "./gen/compress/models/v1/models";
 import * as splat from "./gen/compress/splat/v1/splat";
+import * as tensor from "./gen/compress/tensor/v1/tensor";
 import * as vision from "./gen/compress/vision/v1/vision";
 
-export { audio, common, context, image, models, splat, vision };
+export { audio, common, context, image, models, splat, tensor, vision };
 
 /** A file path or the file's bytes. */
 export type Source = string | Uint8Array;
@@ -246,6 +247,7 @@ export class TerseClient {
     image: image.ImageServiceClient;
     audio: audio.AudioServiceClient;
     splat: splat.SplatServiceClient;
+    tensor: tensor.TensorServiceClient;
     context: context.ContextServiceClient;
     vision: vision.VisionServiceClient;
     models: models.ModelRepositoryServiceClient;
@@ -271,6 +273,7 @@ export class TerseClient {
       image: new image.ImageServiceClient(target, credentials, channelOptions),
       audio: new audio.AudioServiceClient(target, credentials, channelOptions),
       splat: new splat.SplatServiceClient(target, credentials, channelOptions),
+      tensor: new tensor.TensorServiceClient(target, credentials, channelOptions),
       context: new context.ContextServiceClient(target, credentials, channelOptions),
       vision: new vision.VisionServiceClient(target, credentials, channelOptions),
       models: new models.ModelRepositoryServiceClient(target, credentials, channelOptions),
@@ -388,6 +391,33 @@ export class TerseClient {
           shDegree: header.shDegree,
         }));
     },
+  };
+
+  /** `compress.tensor.v1`: lossless model weights (safetensors). */
+  readonly tensor = {
+    /** Encodes a safetensors file (path or bytes); it decodes back byte for byte. */
+    encode: async (source: Source, options: Partial<tensor.EncodeOptions> = {}): Promise<tensor.EncodeResult> => {
+      const data = await read(source);
+      const opts = tensor.EncodeOptions.fromPartial(options);
+      return encodeUpload(
+        this.chunkBytes,
+        data,
+        opts,
+        () => this.invoker.unary(this.raw.tensor.encode, this.raw.tensor, { file: data, options: opts }),
+        (parts) => this.invoker.upload(this.raw.tensor.encodeStream, this.raw.tensor, parts),
+      );
+    },
+    /** The safetensors file a bitstream was made from, through `DecodeStream`. */
+    decode: (bitstream: Uint8Array): Promise<Buffer> =>
+      this.invoker
+        .download(this.raw.tensor.decodeStream, this.raw.tensor, { bitstream: Buffer.from(bitstream) })
+        .then(({ data }) => data),
+    /** One tensor (summary and little-endian `data`) without decoding the rest. */
+    readTensor: (bitstream: Uint8Array, name: string): Promise<tensor.ReadTensorResponse> =>
+      this.invoker.unary(this.raw.tensor.readTensor, this.raw.tensor, { bitstream: Buffer.from(bitstream), name }),
+    /** The tensors of a bitstream: names, dtypes, shapes, sizes raw and coded. */
+    info: (bitstream: Uint8Array): Promise<tensor.InfoResponse> =>
+      this.invoker.unary(this.raw.tensor.info, this.raw.tensor, { bitstream: Buffer.from(bitstream) }),
   };
 
   /** `compress.context.v1`: prompt (LLMLingua-2) and RAG-context (RECOMP) compression. */

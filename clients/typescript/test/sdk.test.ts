@@ -121,6 +121,47 @@ test("outputs over the response limit decode through DecodeStream", async () => 
   }
 });
 
+/** A safetensors file of one BF16 tensor `w` of weight-like values. */
+function bf16Safetensors(n: number): Buffer {
+  const data = Buffer.alloc(2 * n);
+  const word = new Float32Array(1);
+  const bits = new Uint32Array(word.buffer);
+  let state = 11;
+  for (let i = 0; i < n; i++) {
+    let sum = 0;
+    for (let k = 0; k < 4; k++) {
+      state = (state * 1103515245 + 12345) >>> 0;
+      sum += (state >>> 24) / 255;
+    }
+    word[0] = (sum - 2) * 0.04;
+    data.writeUInt16LE(bits[0] >>> 16, 2 * i);
+  }
+  let header = `{"w":{"dtype":"BF16","shape":[${n}],"data_offsets":[0,${2 * n}]}}`;
+  header += " ".repeat((8 - (header.length % 8)) % 8);
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(header.length));
+  return Buffer.concat([length, Buffer.from(header), data]);
+}
+
+test("weights round-trip byte for byte", async () => {
+  const model = bf16Safetensors(600_000);
+  const chunked = new TerseClient(server.address, { chunkBytes: 256 * 1024 });
+  try {
+    const encoded = await chunked.tensor.encode(model);
+    assert.ok(encoded.bitstream.length < 0.75 * model.length, `${encoded.bitstream.length}`);
+    assert.deepEqual(
+      encoded.tensors.map((t) => [t.name, t.dtype]),
+      [["w", "BF16"]],
+    );
+    assert.ok(Buffer.from(await chunked.tensor.decode(encoded.bitstream)).equals(model));
+    const read = await chunked.tensor.readTensor(encoded.bitstream, "w");
+    assert.ok(Buffer.from(read.data).equals(model.subarray(model.length - 1_200_000)));
+    await rejectsWith(chunked.tensor.readTensor(encoded.bitstream, "v"), status.NOT_FOUND);
+  } finally {
+    chunked.close();
+  }
+});
+
 test("prompt and context compression", async () => {
   const prompt = await client.context.compressPrompt(PASSAGE, { rate: 0.5 });
   assert.ok(prompt.compressedTokens > 0 && prompt.compressedTokens < prompt.originTokens);

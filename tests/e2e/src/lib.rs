@@ -337,3 +337,31 @@ pub fn free_loopback_addr() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     listener.local_addr().expect("bound address").to_string()
 }
+
+/// A safetensors file of one BF16 tensor `w` of weight-like values, written by hand.
+pub fn bf16_checkpoint(n: usize) -> Vec<u8> {
+    let mut state = 7u32;
+    let data: Vec<u8> = (0..n)
+        .flat_map(|_| {
+            let mut sum = 0.0f32;
+            for _ in 0..4 {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                sum += f32::from(state as u8) / 255.0;
+            }
+            (((sum - 2.0) * 0.04).to_bits() >> 16).to_le_bytes()[..2].to_vec()
+        })
+        .collect();
+    let mut header = format!(
+        r#"{{"w":{{"dtype":"BF16","shape":[{n}],"data_offsets":[0,{}]}}}}"#,
+        2 * n
+    );
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let mut file = (header.len() as u64).to_le_bytes().to_vec();
+    file.extend_from_slice(header.as_bytes());
+    file.extend_from_slice(&data);
+    file
+}

@@ -366,3 +366,19 @@ async fn runs_that_would_lose_files_are_refused_before_any_work() {
     assert!(forced.status.success(), "{}", text(&forced.stderr));
     assert_ne!(std::fs::read(a.join("x.png")).unwrap(), original);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn safetensors_round_trip_in_process_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = terse_e2e::bf16_checkpoint(300_000);
+    let model = dir.path().join("model.safetensors");
+    std::fs::write(&model, &file).unwrap();
+    let out = cli(&["encode", model.to_str().unwrap()], b"").await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let coded = dir.path().join("model.safetensors.terse-tensor");
+    assert!(std::fs::metadata(&coded).unwrap().len() < file.len() as u64 * 3 / 4);
+    std::fs::remove_file(&model).unwrap();
+    let out = cli(&["decode", coded.to_str().unwrap()], b"").await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(std::fs::read(&model).unwrap() == file, "byte for byte");
+}

@@ -21,6 +21,7 @@ from terse_client._client import (
     ModelsService,
     PrunedImage,
     SplatService,
+    TensorService,
     VisionService,
 )
 from terse_client._proto.compress.audio.v1 import audio_pb2 as audio
@@ -29,6 +30,7 @@ from terse_client._proto.compress.context.v1 import context_pb2 as context
 from terse_client._proto.compress.image.v1 import image_pb2 as image
 from terse_client._proto.compress.models.v1 import models_pb2 as models
 from terse_client._proto.compress.splat.v1 import splat_pb2 as splat
+from terse_client._proto.compress.tensor.v1 import tensor_pb2 as tensor
 from terse_client._proto.compress.vision.v1 import vision_pb2 as vision
 from terse_client._tensors import to_array, to_tensor
 
@@ -41,6 +43,7 @@ __all__ = [
     "ModelsService",
     "PrunedImage",
     "SplatService",
+    "TensorService",
     "VisionService",
     "audio",
     "common",
@@ -48,6 +51,7 @@ __all__ = [
     "image",
     "models",
     "splat",
+    "tensor",
     "vision",
     "to_array",
     "to_tensor",

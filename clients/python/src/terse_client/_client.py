@@ -25,6 +25,7 @@ from terse_client._proto.compress.context.v1 import context_pb2, context_pb2_grp
 from terse_client._proto.compress.image.v1 import image_pb2, image_pb2_grpc
 from terse_client._proto.compress.models.v1 import models_pb2, models_pb2_grpc
 from terse_client._proto.compress.splat.v1 import splat_pb2, splat_pb2_grpc
+from terse_client._proto.compress.tensor.v1 import tensor_pb2, tensor_pb2_grpc
 from terse_client._proto.compress.vision.v1 import vision_pb2, vision_pb2_grpc
 
 #: A file path or the file's bytes.
@@ -335,6 +336,34 @@ class SplatService(_Service):
         return self._unary("Info", splat_pb2.InfoRequest(data=_read(data)))
 
 
+class TensorService(_Service):
+    """``compress.tensor.v1``: lossless model weights (safetensors)."""
+
+    def encode(
+        self, file: Source, *, chunk_elements: int | None = None
+    ) -> tensor_pb2.EncodeResult:
+        """Encodes a safetensors file (path or bytes); it decodes back byte for byte.
+        ``chunk_elements`` (default 1 Mi) is the unit of parallel decoding."""
+        options = tensor_pb2.EncodeOptions(chunk_elements=chunk_elements)
+        return self._upload(tensor_pb2, "file", _read(file), options)
+
+    def decode(self, bitstream: bytes) -> bytes:
+        """The safetensors file a bitstream was made from, through ``DecodeStream``."""
+        return self._download(
+            tensor_pb2.DecodeStreamRequest(bitstream=bytes(bitstream)),
+            lambda header, data: data,
+        )
+
+    def read_tensor(self, bitstream: bytes, name: str) -> tensor_pb2.ReadTensorResponse:
+        """One tensor (summary and little-endian ``data``) without decoding the rest."""
+        request = tensor_pb2.ReadTensorRequest(bitstream=bytes(bitstream), name=name)
+        return self._unary("ReadTensor", request)
+
+    def info(self, bitstream: bytes) -> tensor_pb2.InfoResponse:
+        """The tensors of a bitstream: names, dtypes, shapes, sizes raw and coded."""
+        return self._unary("Info", tensor_pb2.InfoRequest(bitstream=bytes(bitstream)))
+
+
 def _documents(documents: Iterable[Union[str, dict, context_pb2.Document]]):
     out = []
     for index, document in enumerate(documents):
@@ -574,6 +603,10 @@ class _Base:
         self.audio = AudioService(invoker, audio_pb2_grpc.AudioServiceStub(channel), chunk_bytes)
         #: Splat scenes (``compress.splat.v1``).
         self.splat = SplatService(invoker, splat_pb2_grpc.SplatServiceStub(channel), chunk_bytes)
+        #: Model weights (``compress.tensor.v1``).
+        self.tensor = TensorService(
+            invoker, tensor_pb2_grpc.TensorServiceStub(channel), chunk_bytes
+        )
         #: Prompts and contexts (``compress.context.v1``).
         self.context = ContextService(
             invoker, context_pb2_grpc.ContextServiceStub(channel), chunk_bytes
