@@ -34,6 +34,8 @@ pub const MAX_SPLATS: u64 = 1 << 14;
 pub const MAX_FRAMES: u64 = 1 << 20;
 /// Most float elements of a vision tensor.
 pub const MAX_ELEMENTS: usize = 1 << 16;
+/// Largest safetensors file any target decodes (bytes).
+pub const MAX_TENSOR_FILE_BYTES: u64 = 1 << 24;
 
 /// One fuzz entry point.
 pub struct Target {
@@ -108,6 +110,18 @@ pub const TARGETS: &[Target] = &[
         about: "MlicCodec::decode_latents (mlic rate point q4: hyperprior, channel and checkerboard contexts, gains)",
         run: mlic_bitstream,
         seeds: mlic_seeds,
+    },
+    Target {
+        name: "tensor_bitstream",
+        about: "terse_tensor::{inspect, decode, decode_tensor} (weights bitstreams: index, chunks, ANS streams, planes)",
+        run: tensor_bitstream,
+        seeds: tensor_bitstream_seeds,
+    },
+    Target {
+        name: "safetensors_file",
+        about: "terse_tensor::encode (safetensors header and tensor layout, every dtype)",
+        run: safetensors_file,
+        seeds: safetensors_seeds,
     },
     Target {
         name: "vision_request",
@@ -268,6 +282,27 @@ pub fn splat_bitstream(data: &[u8]) -> bool {
 }
 
 /// See [`TARGETS`].
+pub fn tensor_bitstream(data: &[u8]) -> bool {
+    let Ok(info) = terse_tensor::inspect(data) else {
+        return false;
+    };
+    let whole = terse_tensor::decode(data, MAX_TENSOR_FILE_BYTES).is_ok();
+    let first = info
+        .tensors
+        .first()
+        .is_none_or(|t| terse_tensor::decode_tensor(data, &t.name, MAX_TENSOR_FILE_BYTES).is_ok());
+    whole && first
+}
+
+/// See [`TARGETS`].
+pub fn safetensors_file(data: &[u8]) -> bool {
+    let options = terse_tensor::EncodeOptions {
+        chunk_elements: 128,
+    };
+    terse_tensor::encode(data, options).is_ok()
+}
+
+/// See [`TARGETS`].
 pub fn image_file(data: &[u8]) -> bool {
     terse_walloc::decode_image_file(data, MAX_PIXELS).is_ok()
 }
@@ -401,6 +436,53 @@ fn splat_bitstream_seeds() -> Vec<Vec<u8>> {
             .expect("encode")
             .bitstream,
     ]
+}
+
+/// A small checkpoint of every coding path: BF16, F16 and F32 weights over several chunks of
+/// 128 elements, integers, and metadata.
+fn small_checkpoint() -> Vec<u8> {
+    use safetensors::{Dtype, tensor::TensorView};
+    let values: Vec<f32> = (0..300)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) * 1e-3)
+        .collect();
+    let bf16: Vec<u8> = values
+        .iter()
+        .flat_map(|v| ((v.to_bits() >> 16) as u16).to_le_bytes())
+        .collect();
+    let f16: Vec<u8> = values[..100]
+        .iter()
+        .flat_map(|v| (((v.to_bits() >> 16) as u16) & 0x83ff | 0x1c00).to_le_bytes())
+        .collect();
+    let f32: Vec<u8> = values[..200].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let ids: Vec<u8> = (0..16i64).flat_map(|i| i.to_le_bytes()).collect();
+    let views = vec![
+        (
+            "a.weight",
+            TensorView::new(Dtype::BF16, vec![3, 100], &bf16).unwrap(),
+        ),
+        (
+            "b.weight",
+            TensorView::new(Dtype::F16, vec![100], &f16).unwrap(),
+        ),
+        (
+            "c.weight",
+            TensorView::new(Dtype::F32, vec![2, 100], &f32).unwrap(),
+        ),
+        ("ids", TensorView::new(Dtype::I64, vec![16], &ids).unwrap()),
+    ];
+    let metadata = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
+    safetensors::serialize(views, Some(metadata)).expect("serialize")
+}
+
+fn safetensors_seeds() -> Vec<Vec<u8>> {
+    vec![small_checkpoint()]
+}
+
+fn tensor_bitstream_seeds() -> Vec<Vec<u8>> {
+    let options = terse_tensor::EncodeOptions {
+        chunk_elements: 128,
+    };
+    vec![terse_tensor::encode(&small_checkpoint(), options).expect("encode")]
 }
 
 fn small_image() -> terse_walloc::RgbImage {

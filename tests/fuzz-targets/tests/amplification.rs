@@ -15,7 +15,8 @@ use std::{
 };
 
 use terse_fuzz_targets::{
-    MAX_ELEMENTS, MAX_FRAMES, MAX_PIXELS, MAX_SPLATS, TARGETS, committed_inputs,
+    MAX_ELEMENTS, MAX_FRAMES, MAX_PIXELS, MAX_SPLATS, MAX_TENSOR_FILE_BYTES, TARGETS,
+    committed_inputs,
 };
 
 /// The system allocator, counting live bytes and their peak.
@@ -77,6 +78,9 @@ fn work_bound(target: &str) -> usize {
         "audio_file" | "walloc_audio_bitstream" => MAX_FRAMES as usize * 2 * 4 * 8 + 16 * MIB,
         // The decoded scene (62 floats per splat at SH degree 3) and its coding buffers.
         "splat_ply" | "splat_spz" | "splat_bitstream" => MAX_SPLATS as usize * 2048 + 16 * MIB,
+        // The decoded file, a tensor read on its own, and per-chunk symbols and planes (under
+        // 3 bytes per element byte).
+        "tensor_bitstream" => MAX_TENSOR_FILE_BYTES as usize * 6 + 16 * MIB,
         // A few copies of the largest tensor and O(256 · N) similarities.
         "vision_request" => MAX_ELEMENTS * 4 * 16 + 16 * MIB,
         // Tokenizer and keep-probability buffers.
