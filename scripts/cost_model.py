@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Measures the working memory per unit (pixel, audio sample, splat) that the server's cost
+"""Measures the working memory per unit (pixel, audio sample, splat, file byte) that the server's cost
 model reserves (docs/operations.md, issue 18 finding 4): for each request a fresh `terse`
 serves one call, and the rise of its peak RSS (VmHWM) over the idle server is divided by the
-request's units. Run: `.venv-sdk/bin/python scripts/cost_model.py image|audio|splat` after
-`cargo build` (uses target/debug/terse, or $TERSE_BIN)."""
+request's units. Run: `.venv-sdk/bin/python scripts/cost_model.py image|audio|splat|tensor` after
+`cargo build` (uses target/debug/terse, or $TERSE_BIN); `tensor FILE...` measures per file byte."""
 
 import io
 import os
@@ -110,3 +110,17 @@ if what == "splat":
             c.splat.decode(r.bitstream)
             return n
         run(f"splat encode+decode {n}", "splat", work2)
+if what == "tensor":
+    # Real checkpoints (scripts/tensor-weights.py OUT_DIR), paths after the mode.
+    for path in sys.argv[2:]:
+        data = pathlib.Path(path).read_bytes()
+        name = pathlib.Path(path).name
+        def work(c, data=data):
+            c.tensor.encode(data)
+            return len(data)
+        run(f"tensor encode {name}", "tensor", work)
+        def work2(c, data=data):
+            r = c.tensor.encode(data)
+            c.tensor.decode(r.bitstream)
+            return len(data)
+        run(f"tensor encode+decode {name}", "tensor", work2)

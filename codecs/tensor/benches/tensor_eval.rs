@@ -6,7 +6,7 @@
 //! `scripts/tensor-baselines.py` when `TERSE_ZIPNN_PYTHON` names a Python that has it).
 //!
 //! Run: `TERSE_TENSOR_FILES=a.safetensors,b.safetensors cargo bench -p terse-tensor --bench
-//! tensor_eval`. Each FP32 file is also measured cast to BF16 (round to nearest even, as
+//! tensor_eval` (the files: `scripts/tensor-weights.py OUT_DIR`). Each FP32 file is also measured cast to BF16 (round to nearest even, as
 //! `torch.Tensor.to(torch.bfloat16)` does), the way BF16 checkpoints are made. Every round trip
 //! is asserted bit-exact, the whole file and every tensor read on its own.
 
@@ -135,6 +135,30 @@ fn zipnn(path: &str, bf16: bool) -> Option<String> {
     Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// Size and decode speed at other chunk sizes (`TERSE_TENSOR_CHUNKS=65536,1048576`).
+fn chunk_sizes(file: &[u8]) {
+    let Ok(list) = std::env::var("TERSE_TENSOR_CHUNKS") else {
+        return;
+    };
+    for chunk_elements in list.split(',').filter_map(|c| c.parse::<u64>().ok()) {
+        let coded = encode(file, EncodeOptions { chunk_elements }).expect("encode");
+        let mut dec_s = f64::INFINITY;
+        for _ in 0..3 {
+            let start = Instant::now();
+            let decoded = decode(&coded, u64::MAX).expect("decode");
+            dec_s = dec_s.min(start.elapsed().as_secs_f64());
+            assert!(decoded == file);
+        }
+        println!(
+            "  {:<34} {:>6.2}% {:>10} {:>10.0}",
+            format!("terse-tensor, chunks of {chunk_elements}"),
+            100.0 * coded.len() as f64 / file.len() as f64,
+            "-",
+            mbps(file.len(), dec_s)
+        );
+    }
+}
+
 fn evaluate(label: &str, path: &str, file: &[u8]) {
     println!("\n{label}: {} bytes", file.len());
     let start = Instant::now();
@@ -180,6 +204,7 @@ fn evaluate(label: &str, path: &str, file: &[u8]) {
         Some(mbps(file.len(), enc_s)),
         Some(mbps(file.len(), dec_s)),
     );
+    chunk_sizes(file);
     let start = Instant::now();
     let z = zstd::bulk::compress(file, 19).unwrap();
     let zenc = start.elapsed().as_secs_f64();
@@ -193,7 +218,7 @@ fn evaluate(label: &str, path: &str, file: &[u8]) {
         Some(mbps(file.len(), zenc)),
         Some(mbps(file.len(), zdec)),
     );
-    if label.contains("BF16") {
+    if st.tensors().iter().any(|(_, v)| v.dtype() == Dtype::BF16) {
         row(
             "DFloat11 format (computed)",
             dfloat11_bytes(file),
@@ -201,7 +226,7 @@ fn evaluate(label: &str, path: &str, file: &[u8]) {
             None,
         );
     }
-    if let Some(lines) = zipnn(path, label.contains("BF16")) {
+    if let Some(lines) = zipnn(path, label.contains("cast to BF16")) {
         for line in lines.lines() {
             println!("  {line}");
             let zipnn_dec = line.split(", ").find_map(|part| {

@@ -23,6 +23,7 @@ const SLOT_MASK: u32 = (SLOTS - 1) as u32;
 
 /// What one slot of the decoding table resolves to.
 #[derive(Clone, Copy, Default)]
+#[repr(C, align(8))]
 struct Slot {
     /// The decoded symbol's value.
     symbol: u16,
@@ -107,13 +108,14 @@ impl Lane {
 
     /// Decodes one symbol. The refill is computed without a branch (a mispredicted one every
     /// few symbols cost more than the table lookup); the zero word in front keeps the read in
-    /// bounds when no words are left.
+    /// bounds when no words are left. `WORDS_LEFT`: the caller knows a word is left (a step
+    /// reads at most one), so the check is skipped.
     #[inline(always)]
-    fn step(&mut self, table: &[Slot; SLOTS]) -> u16 {
+    fn step<const WORDS_LEFT: bool>(&mut self, table: &[Slot; SLOTS]) -> u16 {
         let slot = table[(self.state & SLOT_MASK) as usize];
         // freq ≤ 2^12 and state >> 12 < 2^20, so this stays below 2^32.
         let state = u32::from(slot.freq) * (self.state >> PRECISION) + u32::from(slot.offset);
-        let refill = u32::from(state < 1 << 16) & u32::from(self.left > 0);
+        let refill = u32::from(state < 1 << 16) & u32::from(WORDS_LEFT || self.left > 0);
         let word = u32::from(self.padded[self.left]) * refill;
         self.state = (state << (16 * refill)) | word;
         self.left -= refill as usize;
@@ -139,22 +141,38 @@ pub fn decode(table: &Table, streams: [&[u8]; LANES], out: &mut [u16]) -> Result
         let (a, rest) = out.split_at_mut(ranges[1].start);
         let (b, rest) = rest.split_at_mut(ranges[2].start - ranges[1].start);
         let (c, d) = rest.split_at_mut(ranges[3].start - ranges[2].start);
-        let [la, lb, lc, ld] = &mut lanes;
-        for (((a, b), c), d) in a[..shortest]
-            .iter_mut()
-            .zip(&mut b[..shortest])
-            .zip(&mut c[..shortest])
-            .zip(&mut d[..shortest])
-        {
-            *a = la.step(table);
-            *b = lb.step(table);
-            *c = lc.step(table);
-            *d = ld.step(table);
+        let mut done = 0;
+        while done < shortest {
+            // While every lane has `words` words left, `words` steps need no check.
+            let words = lanes.iter().map(|l| l.left).min().unwrap_or(0);
+            let block = words.clamp(1, shortest - done);
+            let [la, lb, lc, ld] = &mut lanes;
+            let lockstep = a[done..done + block]
+                .iter_mut()
+                .zip(&mut b[done..done + block])
+                .zip(&mut c[done..done + block])
+                .zip(&mut d[done..done + block]);
+            if words > 0 {
+                for (((a, b), c), d) in lockstep {
+                    *a = la.step::<true>(table);
+                    *b = lb.step::<true>(table);
+                    *c = lc.step::<true>(table);
+                    *d = ld.step::<true>(table);
+                }
+            } else {
+                for (((a, b), c), d) in lockstep {
+                    *a = la.step::<false>(table);
+                    *b = lb.step::<false>(table);
+                    *c = lc.step::<false>(table);
+                    *d = ld.step::<false>(table);
+                }
+            }
+            done += block;
         }
     }
     for (lane, range) in lanes.iter_mut().zip(&ranges) {
         for symbol in &mut out[range.start + shortest..range.end] {
-            *symbol = lane.step(table);
+            *symbol = lane.step::<false>(table);
         }
         if !lane.finished() {
             return Err(malformed(

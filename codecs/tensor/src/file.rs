@@ -25,8 +25,11 @@ use crate::{
     float::{BF16, F16, F32, FloatLayout},
 };
 
-/// Elements per chunk unless the caller says otherwise (2 MiB of BF16).
-pub const DEFAULT_CHUNK_ELEMENTS: u64 = 1 << 20;
+/// Elements per chunk unless the caller says otherwise (512 KiB of BF16): small enough that a
+/// chunk's model follows the local statistics of a large tensor (all-MiniLM-L6-v2's BF16
+/// embedding: 65.77 % at 2^18 elements, 66.19 % at 2^20), large enough that the per-chunk
+/// model costs under 0.1 %.
+pub const DEFAULT_CHUNK_ELEMENTS: u64 = 1 << 18;
 /// Most elements a chunk may hold (bounds a decoder's working memory).
 pub const MAX_CHUNK_ELEMENTS: u64 = 1 << 24;
 const HEAD: [u8; 4] = *b"HEAD";

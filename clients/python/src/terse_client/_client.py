@@ -343,7 +343,7 @@ class TensorService(_Service):
         self, file: Source, *, chunk_elements: int | None = None
     ) -> tensor_pb2.EncodeResult:
         """Encodes a safetensors file (path or bytes); it decodes back byte for byte.
-        ``chunk_elements`` (default 1 Mi) is the unit of parallel decoding."""
+        ``chunk_elements`` (default 262144) is the unit of parallel decoding."""
         options = tensor_pb2.EncodeOptions(chunk_elements=chunk_elements)
         return self._upload(tensor_pb2, "file", _read(file), options)
 

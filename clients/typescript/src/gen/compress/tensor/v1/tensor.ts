@@ -32,7 +32,7 @@ export const protobufFileName = "compress/tensor/v1/tensor.proto";
 export interface EncodeOptions {
   /**
    * Elements per independently coded chunk (1..16777216), the unit of parallel decoding and of
-   * a decoder's working memory; unset: 1048576. Smaller chunks cost a little size.
+   * a decoder's working memory; unset: 262144. Much smaller chunks cost size.
    */
   chunkElements?: number | undefined;
 }
