@@ -86,6 +86,20 @@ def test_weights_round_trip_byte_for_byte(server):
         with pytest.raises(grpc.RpcError) as missing:
             client.tensor.read_tensor(encoded.bitstream, "v")
         assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    # Small enough for unary Encode: the same bitstream.
+    with Client(server.address, timeout=60, chunk_bytes=4 << 20) as unary:
+        assert unary.tensor.encode(model).bitstream == encoded.bitstream
+
+
+def test_async_weights_stream_both_ways(server):
+    model = _bf16_safetensors(300_000)
+
+    async def run():
+        async with AsyncClient(server.address, chunk_bytes=64 << 10) as client:
+            encoded = await client.tensor.encode(model)
+            return await client.tensor.decode(encoded.bitstream)
+
+    assert asyncio.run(run()) == model
 
 
 def test_context_compression(server):

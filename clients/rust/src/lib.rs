@@ -317,15 +317,23 @@ download_part!(
     image::DecodeStreamResponse,
     audio::DecodeStreamResponse,
     splat::DecodeStreamResponse,
-    weights::DecodeStreamResponse
+    weights::DecodeStreamResponse,
+    weights::EncodeStreamResponse
 );
 
 /// Reads a whole streamed download: the first message (for its header fields) and the file,
 /// each chunk's offset checked against the bytes before it, so nothing is lost or reordered.
-async fn download<P: DownloadPart>(
+async fn download<P: DownloadPart>(stream: tonic::Streaming<P>) -> Result<(P, Vec<u8>), Status> {
+    let (first, _, data) = download_all(stream).await?;
+    Ok((first, data))
+}
+
+/// [`download`], also keeping the last message when there are several (where an encode's
+/// result closes its bitstream).
+async fn download_all<P: DownloadPart>(
     mut stream: tonic::Streaming<P>,
-) -> Result<(P, Vec<u8>), Status> {
-    let mut first = None;
+) -> Result<(P, Option<P>, Vec<u8>), Status> {
+    let (mut first, mut last) = (None, None);
     let mut data = Vec::new();
     while let Some(mut part) = stream.message().await? {
         if let Some(chunk) = part.take_chunk() {
@@ -338,10 +346,13 @@ async fn download<P: DownloadPart>(
             }
             data.extend_from_slice(&chunk.data);
         }
-        first.get_or_insert(part);
+        match first {
+            None => first = Some(part),
+            Some(_) => last = Some(part),
+        }
     }
     let first = first.ok_or_else(|| Status::data_loss("the download ended without a message"))?;
-    Ok((first, data))
+    Ok((first, last, data))
 }
 
 /// The body of an `encode_*` helper: unary `Encode` for small inputs, else `EncodeStream`
@@ -494,13 +505,21 @@ impl Client {
         chunk: fn(Chunk) -> P,
     ) -> Request<tokio_stream::Iter<std::vec::IntoIter<P>>> {
         let mut parts = vec![options];
-        parts.extend(data.chunks(self.chunk_bytes).enumerate().map(|(i, bytes)| {
-            chunk(Chunk {
-                data: bytes.to_vec(),
-                offset: (i * self.chunk_bytes) as u64,
-            })
-        }));
+        parts.extend(self.chunk_parts(data, chunk));
         self.request(tokio_stream::iter(parts))
+    }
+
+    /// `data` in offset-stamped chunks of the configured size, each wrapped by `chunk`.
+    fn chunk_parts<P>(&self, data: &[u8], chunk: impl Fn(Chunk) -> P) -> Vec<P> {
+        data.chunks(self.chunk_bytes)
+            .enumerate()
+            .map(|(i, bytes)| {
+                chunk(Chunk {
+                    data: bytes.to_vec(),
+                    offset: (i * self.chunk_bytes) as u64,
+                })
+            })
+            .collect()
     }
 
     /// Encodes an image file's bytes (PNG, JPEG, WebP, BMP, TIFF) with a learned codec.
@@ -618,23 +637,62 @@ impl Client {
         .await
     }
 
-    /// Encodes a safetensors file losslessly (streamed when it is over the chunk size, so a
-    /// checkpoint over the message-size limits still encodes).
+    /// Encodes a safetensors file losslessly. A file over the chunk size goes up and its
+    /// bitstream comes back through `EncodeStream` in chunks, so neither is bounded by the
+    /// message-size limits.
     pub async fn encode_weights(
         &self,
         file: &[u8],
         options: weights::EncodeOptions,
     ) -> Result<weights::EncodeResult, Error> {
-        encode_upload!(self, file, options, weights, tensor, file)
+        use weights::encode_stream_request::Part;
+        if file.len() <= self.chunk_bytes {
+            let request = weights::EncodeRequest {
+                file: file.to_vec(),
+                options: Some(options),
+            };
+            let response = self
+                .call(|| {
+                    let request = self.request(request.clone());
+                    let mut client = self.tensor();
+                    async move { client.encode(request).await }
+                })
+                .await?;
+            return response
+                .result
+                .ok_or_else(|| Status::internal("EncodeResponse without a result").into());
+        }
+        self.call(|| {
+            let request = self
+                .stream_parts(file, Part::Options(options), Part::Chunk)
+                .map(|parts| {
+                    tokio_stream::StreamExt::map(parts, |part| weights::EncodeStreamRequest {
+                        part: Some(part),
+                    })
+                });
+            let mut client = self.tensor();
+            async move {
+                let stream = client.encode_stream(request).await?.into_inner();
+                let (first, last, bitstream) = download_all(stream).await?;
+                let mut result = last
+                    .unwrap_or(first)
+                    .result
+                    .ok_or_else(|| Status::data_loss("EncodeStream ended without its result"))?;
+                result.bitstream = bitstream;
+                Ok(tonic::Response::new(result))
+            }
+        })
+        .await
     }
 
-    /// Decodes a weights bitstream to the safetensors file it was made from, byte for byte,
-    /// through `DecodeStream`.
+    /// Decodes a weights bitstream to the safetensors file it was made from, byte for byte:
+    /// both go through `DecodeStream` in chunks.
     pub async fn decode_weights(&self, bitstream: &[u8]) -> Result<Vec<u8>, Error> {
         self.call(|| {
-            let request = self.request(weights::DecodeStreamRequest {
-                bitstream: bitstream.to_vec(),
+            let parts = self.chunk_parts(bitstream, |chunk| weights::DecodeStreamRequest {
+                chunk: Some(chunk),
             });
+            let request = self.request(tokio_stream::iter(parts));
             let mut client = self.tensor();
             async move {
                 let stream = client.decode_stream(request).await?.into_inner();

@@ -18,6 +18,7 @@ import { readFile } from "node:fs/promises";
 import {
   ChannelCredentials,
   type CallOptions,
+  type ClientDuplexStream,
   type ClientReadableStream,
   type ClientWritableStream,
   Metadata,
@@ -100,6 +101,11 @@ type Upload<Req, Res> = (
 
 type Download<Req, Res> = (request: Req, metadata: Metadata, options: Partial<CallOptions>) => ClientReadableStream<Res>;
 
+type Exchange<Req, Res> = (metadata: Metadata, options: Partial<CallOptions>) => ClientDuplexStream<Req, Res>;
+
+/** A download read to its end: its first and last messages and the bytes its chunks carry. */
+type Downloaded<Res> = { header: Res; last: Res; data: Buffer };
+
 /** Converts a float32 tensor to its message (little-endian raw contents). */
 export function toTensor(name: string, tensor: Float32Tensor): common.Tensor {
   const elements = tensor.shape.reduce((n, d) => n * d, 1);
@@ -178,18 +184,39 @@ class Invoker {
    * file, each chunk's offset checked against the bytes before it. The output's size is not
    * bounded by the server's response-size limit.
    */
-  async download<Req, Res extends { chunk?: common.Chunk | undefined }>(
+  download<Req, Res extends { chunk?: common.Chunk | undefined }>(
     method: Download<Req, Res>,
     target: object,
     request: Req,
-  ): Promise<{ header: Res; data: Buffer }> {
+  ): Promise<Downloaded<Res>> {
+    return this.collect(() => method.call(target, request, this.metadata(), this.options()));
+  }
+
+  /** A bidirectional call: `parts` sent, then every answer read as by `download`. */
+  exchange<Req, Res extends { chunk?: common.Chunk | undefined }>(
+    method: Exchange<Req, Res>,
+    target: object,
+    parts: Req[],
+  ): Promise<Downloaded<Res>> {
+    return this.collect(() => {
+      const stream = method.call(target, this.metadata(), this.options());
+      for (const part of parts) stream.write(part);
+      stream.end();
+      return stream;
+    });
+  }
+
+  private async collect<Res extends { chunk?: common.Chunk | undefined }>(
+    start: () => ClientReadableStream<Res> | ClientDuplexStream<unknown, Res>,
+  ): Promise<Downloaded<Res>> {
     let delay = this.backoffMs;
     for (let attempt = 0; ; attempt++) {
       try {
         const pieces: Buffer[] = [];
         let size = 0;
         let header: Res | undefined;
-        for await (const part of method.call(target, request, this.metadata(), this.options()) as AsyncIterable<Res>) {
+        let last: Res | undefined;
+        for await (const part of start() as AsyncIterable<Res>) {
           if (part.chunk) {
             if (part.chunk.offset !== size) {
               throw new Error(`DecodeStream chunk at offset ${part.chunk.offset} follows ${size} bytes`);
@@ -198,9 +225,10 @@ class Invoker {
             size += part.chunk.data.length;
           }
           header ??= part;
+          last = part;
         }
-        if (!header) throw new Error("DecodeStream ended without a message");
-        return { header, data: Buffer.concat(pieces) };
+        if (!header || !last) throw new Error("DecodeStream ended without a message");
+        return { header, last, data: Buffer.concat(pieces) };
       } catch (error) {
         if ((error as ServiceError).code !== status.UNAVAILABLE || attempt >= this.retries) throw error;
         await new Promise((resolve) => setTimeout(resolve, delay));
@@ -218,6 +246,15 @@ class Invoker {
   }
 }
 
+/** `data` in offset-stamped chunks of `size` bytes. */
+function chunks(data: Buffer, size: number): common.Chunk[] {
+  const out: common.Chunk[] = [];
+  for (let offset = 0; offset < data.length; offset += size) {
+    out.push({ data: data.subarray(offset, offset + size), offset });
+  }
+  return out;
+}
+
 /** Unary `Encode` for small inputs, else `EncodeStream` with the options first, then chunks. */
 async function encodeUpload<Opts, Res>(
   chunkBytes: number,
@@ -230,11 +267,7 @@ async function encodeUpload<Opts, Res>(
   if (data.length <= chunkBytes) {
     response = await unary();
   } else {
-    const parts: { options?: Opts; chunk?: common.Chunk }[] = [{ options }];
-    for (let offset = 0; offset < data.length; offset += chunkBytes) {
-      parts.push({ chunk: { data: data.subarray(offset, offset + chunkBytes), offset } });
-    }
-    response = await stream(parts);
+    response = await stream([{ options }, ...chunks(data, chunkBytes).map((chunk) => ({ chunk }))]);
   }
   if (!response.result) throw new Error("EncodeResponse without a result");
   return response.result;
@@ -395,22 +428,31 @@ export class TerseClient {
 
   /** `compress.tensor.v1`: lossless model weights (safetensors). */
   readonly tensor = {
-    /** Encodes a safetensors file (path or bytes); it decodes back byte for byte. */
+    /**
+     * Encodes a safetensors file (path or bytes); it decodes back byte for byte. A file over
+     * `chunkBytes` goes up, and its bitstream comes back, through `EncodeStream` in chunks.
+     */
     encode: async (source: Source, options: Partial<tensor.EncodeOptions> = {}): Promise<tensor.EncodeResult> => {
       const data = await read(source);
       const opts = tensor.EncodeOptions.fromPartial(options);
-      return encodeUpload(
-        this.chunkBytes,
-        data,
-        opts,
-        () => this.invoker.unary(this.raw.tensor.encode, this.raw.tensor, { file: data, options: opts }),
-        (parts) => this.invoker.upload(this.raw.tensor.encodeStream, this.raw.tensor, parts),
-      );
+      if (data.length <= this.chunkBytes) {
+        const response = await this.invoker.unary(this.raw.tensor.encode, this.raw.tensor, { file: data, options: opts });
+        if (!response.result) throw new Error("EncodeResponse without a result");
+        return response.result;
+      }
+      const parts: tensor.EncodeStreamRequest[] = [{ options: opts }, ...chunks(data, this.chunkBytes).map((chunk) => ({ chunk }))];
+      const { last, data: bitstream } = await this.invoker.exchange(this.raw.tensor.encodeStream, this.raw.tensor, parts);
+      if (!last.result) throw new Error("EncodeStream ended without its result");
+      return { ...last.result, bitstream };
     },
-    /** The safetensors file a bitstream was made from, through `DecodeStream`. */
+    /** The safetensors file a bitstream was made from; both go through `DecodeStream` in chunks. */
     decode: (bitstream: Uint8Array): Promise<Buffer> =>
       this.invoker
-        .download(this.raw.tensor.decodeStream, this.raw.tensor, { bitstream: Buffer.from(bitstream) })
+        .exchange(
+          this.raw.tensor.decodeStream,
+          this.raw.tensor,
+          chunks(Buffer.from(bitstream), this.chunkBytes).map((chunk) => ({ chunk })),
+        )
         .then(({ data }) => data),
     /** One tensor (summary and little-endian `data`) without decoding the rest. */
     readTensor: (bitstream: Uint8Array, name: string): Promise<tensor.ReadTensorResponse> =>

@@ -424,21 +424,38 @@ pub async fn collect_upload<M: UploadMessage>(
         }
         None => return Err(Status::invalid_argument("the stream carried no messages")),
     };
+    let data = collect_chunks(stream, max_bytes, what, |message| {
+        match message.into_part() {
+            UploadPart::Chunk(c) => Ok(c),
+            UploadPart::Options(_) => Err(Status::invalid_argument(
+                "options may only be sent once, in the first message",
+            )),
+            UploadPart::Empty => Err(Status::invalid_argument(
+                "a stream message carries neither options nor a chunk",
+            )),
+        }
+    })
+    .await?;
+    if data.is_empty() {
+        return Err(Status::invalid_argument(format!(
+            "the stream carried options but no {what} bytes"
+        )));
+    }
+    Ok((options, data))
+}
+
+/// Collects the rest of a chunked upload: each message's chunk (`chunk_of` refuses a message
+/// that carries none), the offsets following each other, at most `max_bytes` in all. `what`
+/// names the payload in errors.
+pub async fn collect_chunks<M>(
+    stream: &mut Streaming<M>,
+    max_bytes: usize,
+    what: &str,
+    chunk_of: impl Fn(M) -> Result<Chunk, Status>,
+) -> Result<Vec<u8>, Status> {
     let mut data = Vec::new();
     while let Some(message) = stream.message().await? {
-        let chunk = match message.into_part() {
-            UploadPart::Chunk(c) => c,
-            UploadPart::Options(_) => {
-                return Err(Status::invalid_argument(
-                    "options may only be sent once, in the first message",
-                ));
-            }
-            UploadPart::Empty => {
-                return Err(Status::invalid_argument(
-                    "a stream message carries neither options nor a chunk",
-                ));
-            }
-        };
+        let chunk = chunk_of(message)?;
         if chunk.offset != data.len() as u64 {
             return Err(Status::invalid_argument(format!(
                 "chunk offset {} does not follow the {} bytes received (lost or reordered chunk)",
@@ -453,12 +470,7 @@ pub async fn collect_upload<M: UploadMessage>(
         }
         data.extend_from_slice(&chunk.data);
     }
-    if data.is_empty() {
-        return Err(Status::invalid_argument(format!(
-            "the stream carried options but no {what} bytes"
-        )));
-    }
-    Ok((options, data))
+    Ok(data)
 }
 
 /// The message stream of a download (a `DecodeStream` answer).
@@ -471,6 +483,15 @@ pub fn download<T: Send + 'static>(
     bytes: &[u8],
     make: impl Fn(Chunk) -> T,
 ) -> tonic::Response<Download<T>> {
+    download_then(bytes, make, None)
+}
+
+/// [`download`], then `last` as the closing message (an encode's result after its bitstream).
+pub fn download_then<T: Send + 'static>(
+    bytes: &[u8],
+    make: impl Fn(Chunk) -> T,
+    last: Option<T>,
+) -> tonic::Response<Download<T>> {
     let messages: Vec<Result<T, Status>> = bytes
         .chunks(DOWNLOAD_CHUNK_BYTES)
         .enumerate()
@@ -480,6 +501,7 @@ pub fn download<T: Send + 'static>(
                 offset: (i * DOWNLOAD_CHUNK_BYTES) as u64,
             }))
         })
+        .chain(last.map(Ok))
         .collect();
     tonic::Response::new(Box::pin(tokio_stream::iter(messages)))
 }

@@ -13,8 +13,9 @@ use terse_proto::{
     tensor::v1::{self as api, tensor_service_server},
 };
 use terse_service_common::{
-    Download, Host, HostedService, MemoryBudget, Reservation, collect_upload, declared_fields,
-    decode_in_call, download, encode_in_call, run_blocking, status_of,
+    Download, Host, HostedService, MemoryBudget, Reservation, collect_chunks, collect_upload,
+    declared_fields, decode_in_call, download, download_then, encode_in_call, run_blocking,
+    status_of,
 };
 use terse_tensor::{
     TensorEntry,
@@ -199,16 +200,28 @@ impl tensor_service_server::TensorService for TensorService {
         }))
     }
 
+    type EncodeStreamStream = Download<api::EncodeStreamResponse>;
+
     async fn encode_stream(
         &self,
         request: Request<Streaming<api::EncodeStreamRequest>>,
-    ) -> Result<Response<api::EncodeStreamResponse>, Status> {
+    ) -> Result<Response<Self::EncodeStreamStream>, Status> {
         let mut stream = request.into_inner();
         let (options, file) = collect_upload(&mut stream, self.max_bytes(), "file").await?;
-        let result = self.encode_file(file, options).await?;
-        Ok(Response::new(api::EncodeStreamResponse {
+        let mut result = self.encode_file(file, options).await?;
+        let bitstream = std::mem::take(&mut result.bitstream);
+        let last = api::EncodeStreamResponse {
+            chunk: None,
             result: Some(result),
-        }))
+        };
+        Ok(download_then(
+            &bitstream,
+            |chunk| api::EncodeStreamResponse {
+                chunk: Some(chunk),
+                result: None,
+            },
+            Some(last),
+        ))
     }
 
     async fn decode(
@@ -223,9 +236,16 @@ impl tensor_service_server::TensorService for TensorService {
 
     async fn decode_stream(
         &self,
-        request: Request<api::DecodeStreamRequest>,
+        request: Request<Streaming<api::DecodeStreamRequest>>,
     ) -> Result<Response<Self::DecodeStreamStream>, Status> {
-        let file = self.decode_file(request.into_inner().bitstream).await?;
+        let mut stream = request.into_inner();
+        let bitstream = collect_chunks(&mut stream, self.max_bytes(), "bitstream", |message| {
+            message
+                .chunk
+                .ok_or_else(|| Status::invalid_argument("a stream message carries no chunk"))
+        })
+        .await?;
+        let file = self.decode_file(bitstream).await?;
         let file_bytes = file.len() as u64;
         Ok(download(&file, |chunk| api::DecodeStreamResponse {
             file_bytes,

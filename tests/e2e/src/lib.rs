@@ -338,11 +338,12 @@ pub fn free_loopback_addr() -> String {
     listener.local_addr().expect("bound address").to_string()
 }
 
-/// A safetensors file of one BF16 tensor `w` of weight-like values, written by hand.
-pub fn bf16_checkpoint(n: usize) -> Vec<u8> {
-    let mut state = 7u32;
-    let data: Vec<u8> = (0..n)
-        .flat_map(|_| {
+/// Weight-like values (a sum of four uniform bytes, centred, scaled to about ±0.08) from a
+/// xorshift seed: the same on every machine.
+pub fn weight_values(n: usize, seed: u32) -> Vec<f32> {
+    let mut state = seed | 1;
+    (0..n)
+        .map(|_| {
             let mut sum = 0.0f32;
             for _ in 0..4 {
                 state ^= state << 13;
@@ -350,8 +351,16 @@ pub fn bf16_checkpoint(n: usize) -> Vec<u8> {
                 state ^= state << 5;
                 sum += f32::from(state as u8) / 255.0;
             }
-            (((sum - 2.0) * 0.04).to_bits() >> 16).to_le_bytes()[..2].to_vec()
+            (sum - 2.0) * 0.04
         })
+        .collect()
+}
+
+/// A safetensors file of one BF16 tensor `w` of [`weight_values`], written by hand.
+pub fn bf16_checkpoint(n: usize) -> Vec<u8> {
+    let data: Vec<u8> = weight_values(n, 7)
+        .iter()
+        .flat_map(|v| ((v.to_bits() >> 16) as u16).to_le_bytes())
         .collect();
     let mut header = format!(
         r#"{{"w":{{"dtype":"BF16","shape":[{n}],"data_offsets":[0,{}]}}}}"#,

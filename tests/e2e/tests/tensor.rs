@@ -13,27 +13,10 @@ use tonic::{Code, transport::Channel};
 
 const TENSOR_ONLY: &str = "[server]\nservices = [\"tensor\"]\n";
 
-/// Weight-like values: a sum of four uniform bytes, centred and scaled.
-fn weights(n: usize, seed: u32) -> Vec<f32> {
-    let mut state = seed | 1;
-    (0..n)
-        .map(|_| {
-            let mut sum = 0.0;
-            for _ in 0..4 {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                sum += f32::from(state as u8) / 255.0;
-            }
-            (sum - 2.0) * 0.04
-        })
-        .collect()
-}
-
 /// A BF16 matrix of 1.5 M elements (six chunks at the default size), an FP32 vector, integer
 /// ids and metadata: about 3 MB.
 fn checkpoint() -> Vec<u8> {
-    let w = weights(1_500_000, 3);
+    let w = terse_e2e::weight_values(1_500_000, 3);
     let bf16: Vec<u8> = w
         .iter()
         .flat_map(|v| ((v.to_bits() >> 16) as u16).to_le_bytes())
@@ -94,6 +77,90 @@ fn stream_parts(options: EncodeOptions, file: &[u8], chunk: usize) -> Vec<Encode
     parts
 }
 
+/// EncodeStream: the file up in 256 KiB chunks, the bitstream down in chunks, then the result.
+async fn encode_streamed(
+    client: &mut TensorServiceClient<Channel>,
+    file: &[u8],
+) -> Result<EncodeResult, tonic::Status> {
+    let parts = stream_parts(EncodeOptions::default(), file, 256 << 10);
+    let mut stream = client
+        .encode_stream(tokio_stream::iter(parts))
+        .await?
+        .into_inner();
+    let mut bitstream = Vec::new();
+    while let Some(part) = stream.message().await? {
+        if let Some(chunk) = part.chunk {
+            assert_eq!(chunk.offset, bitstream.len() as u64);
+            bitstream.extend_from_slice(&chunk.data);
+        }
+        if let Some(mut result) = part.result {
+            assert!(result.bitstream.is_empty(), "the bitstream came in chunks");
+            assert!(
+                stream.message().await?.is_none(),
+                "the result closes the stream"
+            );
+            result.bitstream = bitstream;
+            return Ok(result);
+        }
+    }
+    panic!("EncodeStream ended without its result")
+}
+
+/// DecodeStream: the bitstream up in 256 KiB chunks, the file down in chunks.
+async fn decode_streamed(
+    client: &mut TensorServiceClient<Channel>,
+    bitstream: &[u8],
+) -> Result<Vec<u8>, tonic::Status> {
+    let parts: Vec<DecodeStreamRequest> = upload_chunks(bitstream, 256 << 10)
+        .into_iter()
+        .map(|chunk| DecodeStreamRequest { chunk: Some(chunk) })
+        .collect();
+    let mut stream = client
+        .decode_stream(tokio_stream::iter(parts))
+        .await?
+        .into_inner();
+    let (mut file, mut declared) = (Vec::new(), Vec::new());
+    while let Some(part) = stream.message().await? {
+        let chunk = part.chunk.unwrap();
+        assert_eq!(chunk.offset, file.len() as u64);
+        file.extend_from_slice(&chunk.data);
+        declared.push(part.file_bytes);
+    }
+    assert!(
+        declared.iter().all(|&d| d == file.len() as u64),
+        "{declared:?}"
+    );
+    Ok(file)
+}
+
+#[tokio::test]
+async fn checkpoints_over_the_message_limits_stream_both_ways() {
+    // 2 MiB each way (the smallest response limit allowed), a 6 MB file, a 4 MB bitstream.
+    let config = ConfigFile::new(&format!(
+        "{TENSOR_ONLY}[server.max_request_bytes]\ndefault = 2097152\n\
+         [server.max_response_bytes]\ndefault = 2097152\n"
+    ));
+    let server = Server::start(&["--config", config.arg()]).await;
+    let mut client = client(&server).await;
+    let file = terse_e2e::bf16_checkpoint(3_000_000);
+    let result = encode_streamed(&mut client, &file).await.unwrap();
+    assert!(
+        result.bitstream.len() > 2 << 20,
+        "{}",
+        result.bitstream.len()
+    );
+    assert!(
+        encode(&mut client, file.clone(), EncodeOptions::default())
+            .await
+            .is_err(),
+        "the unary request is over the limit"
+    );
+    let decoded = decode_streamed(&mut client, &result.bitstream)
+        .await
+        .unwrap();
+    assert!(decoded == file, "byte for byte");
+}
+
 #[tokio::test]
 async fn a_checkpoint_comes_back_byte_for_byte_smaller_on_the_wire() {
     let config = ConfigFile::new(TENSOR_ONLY);
@@ -141,34 +208,14 @@ async fn a_checkpoint_comes_back_byte_for_byte_smaller_on_the_wire() {
         .into_inner();
     assert!(decoded.file == file, "unary decode is the file");
 
-    let mut stream = client
-        .decode_stream(DecodeStreamRequest {
-            bitstream: result.bitstream.clone(),
-        })
+    let streamed = decode_streamed(&mut client, &result.bitstream)
         .await
-        .unwrap()
-        .into_inner();
-    let mut streamed = Vec::new();
-    while let Some(part) = stream.message().await.unwrap() {
-        assert_eq!(part.file_bytes, file.len() as u64);
-        let chunk = part.chunk.unwrap();
-        assert_eq!(chunk.offset, streamed.len() as u64);
-        streamed.extend_from_slice(&chunk.data);
-    }
+        .unwrap();
     assert!(streamed == file, "streamed decode is the file");
 
-    let uploaded = client
-        .encode_stream(tokio_stream::iter(stream_parts(
-            EncodeOptions::default(),
-            &file,
-            256 << 10,
-        )))
-        .await
-        .unwrap()
-        .into_inner()
-        .result
-        .unwrap();
+    let uploaded = encode_streamed(&mut client, &file).await.unwrap();
     assert!(uploaded.bitstream == result.bitstream);
+    assert_eq!(uploaded.tensors, result.tensors);
 
     let parsed = safetensors::SafeTensors::deserialize(&file).unwrap();
     let read = client

@@ -195,15 +195,28 @@ class _Service:
         if len(data) <= self._chunk_bytes:
             request = module.EncodeRequest(**{field_name: data}, options=options)
             return self._unary("Encode", request, result)
+        parts = self._chunks(
+            data,
+            lambda chunk: module.EncodeStreamRequest(chunk=chunk),
+            first=module.EncodeStreamRequest(options=options),
+        )
+        return self._invoker.call(self._stub.EncodeStream, parts, result)
+
+    def _chunks(
+        self, data: bytes, wrap: Callable[[Any], Any], first=None
+    ) -> Callable[[], Iterator]:
+        """The messages of a streamed upload: ``first`` (when given), then ``data`` in chunks of
+        ``chunk_bytes``, each wrapped by ``wrap``; a factory, so a retried call sends them
+        again."""
         size = self._chunk_bytes
 
         def parts() -> Iterator:
-            yield module.EncodeStreamRequest(options=options)
+            if first is not None:
+                yield first
             for offset in range(0, len(data), size):
-                chunk = common_pb2.Chunk(data=data[offset : offset + size], offset=offset)
-                yield module.EncodeStreamRequest(chunk=chunk)
+                yield wrap(common_pb2.Chunk(data=data[offset : offset + size], offset=offset))
 
-        return self._invoker.call(self._stub.EncodeStream, parts, result)
+        return parts
 
     def _download(self, request, build: Callable[[Any, bytes], Any]):
         """``DecodeStream``: the output comes back in chunks, so its size is not bounded by
@@ -343,15 +356,38 @@ class TensorService(_Service):
         self, file: Source, *, chunk_elements: int | None = None
     ) -> tensor_pb2.EncodeResult:
         """Encodes a safetensors file (path or bytes); it decodes back byte for byte.
-        ``chunk_elements`` (default 262144) is the unit of parallel decoding."""
+        ``chunk_elements`` (default 262144) is the unit of parallel decoding. A file over
+        ``chunk_bytes`` goes up, and its bitstream comes back, through ``EncodeStream`` in
+        chunks, so neither is bounded by the message-size limits."""
+        data = _read(file)
         options = tensor_pb2.EncodeOptions(chunk_elements=chunk_elements)
-        return self._upload(tensor_pb2, "file", _read(file), options)
+        if len(data) <= self._chunk_bytes:
+            return self._upload(tensor_pb2, "file", data, options)
+        parts = self._chunks(
+            data,
+            lambda chunk: tensor_pb2.EncodeStreamRequest(chunk=chunk),
+            first=tensor_pb2.EncodeStreamRequest(options=options),
+        )
+
+        def result(messages: list) -> tensor_pb2.EncodeResult:
+            _, bitstream = _assemble(messages)
+            if not messages[-1].HasField("result"):
+                raise ValueError("EncodeStream ended without its result")
+            done = tensor_pb2.EncodeResult()
+            done.CopyFrom(messages[-1].result)
+            done.bitstream = bitstream
+            return done
+
+        return self._invoker.download(self._stub.EncodeStream, parts, result)
 
     def decode(self, bitstream: bytes) -> bytes:
-        """The safetensors file a bitstream was made from, through ``DecodeStream``."""
-        return self._download(
-            tensor_pb2.DecodeStreamRequest(bitstream=bytes(bitstream)),
-            lambda header, data: data,
+        """The safetensors file a bitstream was made from; both go through ``DecodeStream``
+        in chunks."""
+        parts = self._chunks(
+            bytes(bitstream), lambda chunk: tensor_pb2.DecodeStreamRequest(chunk=chunk)
+        )
+        return self._invoker.download(
+            self._stub.DecodeStream, parts, lambda messages: _assemble(messages)[1]
         )
 
     def read_tensor(self, bitstream: bytes, name: str) -> tensor_pb2.ReadTensorResponse:

@@ -10,12 +10,10 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
-  type ClientReadableStream,
   type ClientUnaryCall,
-  type ClientWritableStream,
-  type handleClientStreamingCall,
-  type handleServerStreamingCall,
+  type handleBidiStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -81,8 +79,13 @@ export interface EncodeStreamRequest {
   chunk?: Chunk | undefined;
 }
 
-/** Response of EncodeStream. */
+/** One message of an EncodeStream response. */
 export interface EncodeStreamResponse {
+  /** A piece of the bitstream, in order. */
+  chunk?:
+    | Chunk
+    | undefined;
+  /** On the last message only: the result, its bitstream empty (it came in the chunks). */
   result?: EncodeResult | undefined;
 }
 
@@ -97,9 +100,10 @@ export interface DecodeResponse {
   file: Buffer;
 }
 
-/** Request of DecodeStream. */
+/** One message of a DecodeStream call. */
 export interface DecodeStreamRequest {
-  bitstream: Buffer;
+  /** A piece of the bitstream, in order. */
+  chunk?: Chunk | undefined;
 }
 
 /** One message of a DecodeStream response. */
@@ -754,13 +758,16 @@ export const EncodeStreamRequest: MessageFns<EncodeStreamRequest> = {
 };
 
 function createBaseEncodeStreamResponse(): EncodeStreamResponse {
-  return { result: undefined };
+  return { chunk: undefined, result: undefined };
 }
 
 export const EncodeStreamResponse: MessageFns<EncodeStreamResponse> = {
   encode(message: EncodeStreamResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.chunk !== undefined) {
+      Chunk.encode(message.chunk, writer.uint32(10).fork()).join();
+    }
     if (message.result !== undefined) {
-      EncodeResult.encode(message.result, writer.uint32(10).fork()).join();
+      EncodeResult.encode(message.result, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -783,6 +790,14 @@ export const EncodeStreamResponse: MessageFns<EncodeStreamResponse> = {
               break;
             }
 
+            message.chunk = Chunk.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
             message.result = EncodeResult.decode(reader, reader.uint32());
             continue;
           }
@@ -799,11 +814,17 @@ export const EncodeStreamResponse: MessageFns<EncodeStreamResponse> = {
   },
 
   fromJSON(object: any): EncodeStreamResponse {
-    return { result: isSet(object.result) ? EncodeResult.fromJSON(object.result) : undefined };
+    return {
+      chunk: isSet(object.chunk) ? Chunk.fromJSON(object.chunk) : undefined,
+      result: isSet(object.result) ? EncodeResult.fromJSON(object.result) : undefined,
+    };
   },
 
   toJSON(message: EncodeStreamResponse): unknown {
     const obj: any = {};
+    if (message.chunk !== undefined) {
+      obj.chunk = Chunk.toJSON(message.chunk);
+    }
     if (message.result !== undefined) {
       obj.result = EncodeResult.toJSON(message.result);
     }
@@ -815,6 +836,7 @@ export const EncodeStreamResponse: MessageFns<EncodeStreamResponse> = {
   },
   fromPartial(object: DeepPartial<EncodeStreamResponse>): EncodeStreamResponse {
     const message = createBaseEncodeStreamResponse();
+    message.chunk = (object.chunk !== undefined && object.chunk !== null) ? Chunk.fromPartial(object.chunk) : undefined;
     message.result = (object.result !== undefined && object.result !== null)
       ? EncodeResult.fromPartial(object.result)
       : undefined;
@@ -957,13 +979,13 @@ export const DecodeResponse: MessageFns<DecodeResponse> = {
 };
 
 function createBaseDecodeStreamRequest(): DecodeStreamRequest {
-  return { bitstream: Buffer.alloc(0) };
+  return { chunk: undefined };
 }
 
 export const DecodeStreamRequest: MessageFns<DecodeStreamRequest> = {
   encode(message: DecodeStreamRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.bitstream.length !== 0) {
-      writer.uint32(10).bytes(message.bitstream);
+    if (message.chunk !== undefined) {
+      Chunk.encode(message.chunk, writer.uint32(10).fork()).join();
     }
     return writer;
   },
@@ -986,7 +1008,7 @@ export const DecodeStreamRequest: MessageFns<DecodeStreamRequest> = {
               break;
             }
 
-            message.bitstream = Buffer.from(reader.bytes());
+            message.chunk = Chunk.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -1002,13 +1024,13 @@ export const DecodeStreamRequest: MessageFns<DecodeStreamRequest> = {
   },
 
   fromJSON(object: any): DecodeStreamRequest {
-    return { bitstream: isSet(object.bitstream) ? Buffer.from(bytesFromBase64(object.bitstream)) : Buffer.alloc(0) };
+    return { chunk: isSet(object.chunk) ? Chunk.fromJSON(object.chunk) : undefined };
   },
 
   toJSON(message: DecodeStreamRequest): unknown {
     const obj: any = {};
-    if (message.bitstream.length !== 0) {
-      obj.bitstream = base64FromBytes(message.bitstream);
+    if (message.chunk !== undefined) {
+      obj.chunk = Chunk.toJSON(message.chunk);
     }
     return obj;
   },
@@ -1018,7 +1040,7 @@ export const DecodeStreamRequest: MessageFns<DecodeStreamRequest> = {
   },
   fromPartial(object: DeepPartial<DecodeStreamRequest>): DecodeStreamRequest {
     const message = createBaseDecodeStreamRequest();
-    message.bitstream = object.bitstream ?? Buffer.alloc(0);
+    message.chunk = (object.chunk !== undefined && object.chunk !== null) ? Chunk.fromPartial(object.chunk) : undefined;
     return message;
   },
 };
@@ -1498,11 +1520,15 @@ export const TensorServiceService = {
     responseSerialize: (value: EncodeResponse): Buffer => Buffer.from(EncodeResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): EncodeResponse => EncodeResponse.decode(value),
   },
-  /** Encodes one file sent in chunks: the first message carries the options, the rest the bytes. */
+  /**
+   * Encodes one file sent in chunks (the first message carries the options, the rest the bytes)
+   * and returns the bitstream in chunks, the last message carrying the result: neither side is
+   * bounded by the message-size limits, as a checkpoint of several GB needs.
+   */
   encodeStream: {
     path: "/compress.tensor.v1.TensorService/EncodeStream" as const,
     requestStream: true as const,
-    responseStream: false as const,
+    responseStream: true as const,
     requestSerialize: (value: EncodeStreamRequest): Buffer => Buffer.from(EncodeStreamRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): EncodeStreamRequest => EncodeStreamRequest.decode(value),
     responseSerialize: (value: EncodeStreamResponse): Buffer =>
@@ -1519,10 +1545,10 @@ export const TensorServiceService = {
     responseSerialize: (value: DecodeResponse): Buffer => Buffer.from(DecodeResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DecodeResponse => DecodeResponse.decode(value),
   },
-  /** Decodes a bitstream, returning the file in chunks (files over the message-size limits). */
+  /** Decodes a bitstream sent in chunks, returning the file in chunks. */
   decodeStream: {
     path: "/compress.tensor.v1.TensorService/DecodeStream" as const,
-    requestStream: false as const,
+    requestStream: true as const,
     responseStream: true as const,
     requestSerialize: (value: DecodeStreamRequest): Buffer => Buffer.from(DecodeStreamRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): DecodeStreamRequest => DecodeStreamRequest.decode(value),
@@ -1555,12 +1581,16 @@ export const TensorServiceService = {
 export interface TensorServiceServer extends UntypedServiceImplementation {
   /** Encodes one safetensors file sent whole. */
   encode: handleUnaryCall<EncodeRequest, EncodeResponse>;
-  /** Encodes one file sent in chunks: the first message carries the options, the rest the bytes. */
-  encodeStream: handleClientStreamingCall<EncodeStreamRequest, EncodeStreamResponse>;
+  /**
+   * Encodes one file sent in chunks (the first message carries the options, the rest the bytes)
+   * and returns the bitstream in chunks, the last message carrying the result: neither side is
+   * bounded by the message-size limits, as a checkpoint of several GB needs.
+   */
+  encodeStream: handleBidiStreamingCall<EncodeStreamRequest, EncodeStreamResponse>;
   /** Decodes a bitstream into the original file. */
   decode: handleUnaryCall<DecodeRequest, DecodeResponse>;
-  /** Decodes a bitstream, returning the file in chunks (files over the message-size limits). */
-  decodeStream: handleServerStreamingCall<DecodeStreamRequest, DecodeStreamResponse>;
+  /** Decodes a bitstream sent in chunks, returning the file in chunks. */
+  decodeStream: handleBidiStreamingCall<DecodeStreamRequest, DecodeStreamResponse>;
   /** Decodes one tensor without the rest of the file. */
   readTensor: handleUnaryCall<ReadTensorRequest, ReadTensorResponse>;
   /** Describes a bitstream: its tensors with dtypes, shapes and sizes raw and coded. */
@@ -1584,23 +1614,17 @@ export interface TensorServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: EncodeResponse) => void,
   ): ClientUnaryCall;
-  /** Encodes one file sent in chunks: the first message carries the options, the rest the bytes. */
-  encodeStream(
-    callback: (error: ServiceError | null, response: EncodeStreamResponse) => void,
-  ): ClientWritableStream<EncodeStreamRequest>;
-  encodeStream(
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: EncodeStreamResponse) => void,
-  ): ClientWritableStream<EncodeStreamRequest>;
-  encodeStream(
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: EncodeStreamResponse) => void,
-  ): ClientWritableStream<EncodeStreamRequest>;
+  /**
+   * Encodes one file sent in chunks (the first message carries the options, the rest the bytes)
+   * and returns the bitstream in chunks, the last message carrying the result: neither side is
+   * bounded by the message-size limits, as a checkpoint of several GB needs.
+   */
+  encodeStream(): ClientDuplexStream<EncodeStreamRequest, EncodeStreamResponse>;
+  encodeStream(options: Partial<CallOptions>): ClientDuplexStream<EncodeStreamRequest, EncodeStreamResponse>;
   encodeStream(
     metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: EncodeStreamResponse) => void,
-  ): ClientWritableStream<EncodeStreamRequest>;
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<EncodeStreamRequest, EncodeStreamResponse>;
   /** Decodes a bitstream into the original file. */
   decode(
     request: DecodeRequest,
@@ -1617,16 +1641,13 @@ export interface TensorServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DecodeResponse) => void,
   ): ClientUnaryCall;
-  /** Decodes a bitstream, returning the file in chunks (files over the message-size limits). */
+  /** Decodes a bitstream sent in chunks, returning the file in chunks. */
+  decodeStream(): ClientDuplexStream<DecodeStreamRequest, DecodeStreamResponse>;
+  decodeStream(options: Partial<CallOptions>): ClientDuplexStream<DecodeStreamRequest, DecodeStreamResponse>;
   decodeStream(
-    request: DecodeStreamRequest,
+    metadata: Metadata,
     options?: Partial<CallOptions>,
-  ): ClientReadableStream<DecodeStreamResponse>;
-  decodeStream(
-    request: DecodeStreamRequest,
-    metadata?: Metadata,
-    options?: Partial<CallOptions>,
-  ): ClientReadableStream<DecodeStreamResponse>;
+  ): ClientDuplexStream<DecodeStreamRequest, DecodeStreamResponse>;
   /** Decodes one tensor without the rest of the file. */
   readTensor(
     request: ReadTensorRequest,

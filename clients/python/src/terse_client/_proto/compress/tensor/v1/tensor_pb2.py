@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from terse_client._proto.compress.common.v1 import common_pb2 as compress_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63ompress/tensor/v1/tensor.proto\x12\x12\x63ompress.tensor.v1\x1a\x1f\x63ompress/common/v1/common.proto\"?\n\rEncodeOptions\x12\x1b\n\x0e\x63hunk_elements\x18\x01 \x01(\x04H\x00\x88\x01\x01\x42\x11\n\x0f_chunk_elements\"o\n\rTensorSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x64type\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x04\x12\r\n\x05\x62ytes\x18\x04 \x01(\x04\x12\x13\n\x0b\x63oded_bytes\x18\x05 \x01(\x04\x12\x0e\n\x06\x63hunks\x18\x06 \x01(\r\"\xad\x01\n\x0c\x45ncodeResult\x12\x11\n\tbitstream\x18\x01 \x01(\x0c\x12;\n\x0frate_distortion\x18\x02 \x01(\x0b\x32\".compress.common.v1.RateDistortion\x12\x19\n\x11\x63ompression_ratio\x18\x03 \x01(\x01\x12\x32\n\x07tensors\x18\x04 \x03(\x0b\x32!.compress.tensor.v1.TensorSummary\"Q\n\rEncodeRequest\x12\x0c\n\x04\x66ile\x18\x01 \x01(\x0c\x12\x32\n\x07options\x18\x02 \x01(\x0b\x32!.compress.tensor.v1.EncodeOptions\"B\n\x0e\x45ncodeResponse\x12\x30\n\x06result\x18\x01 \x01(\x0b\x32 .compress.tensor.v1.EncodeResult\"\x7f\n\x13\x45ncodeStreamRequest\x12\x34\n\x07options\x18\x01 \x01(\x0b\x32!.compress.tensor.v1.EncodeOptionsH\x00\x12*\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x19.compress.common.v1.ChunkH\x00\x42\x06\n\x04part\"H\n\x14\x45ncodeStreamResponse\x12\x30\n\x06result\x18\x01 \x01(\x0b\x32 .compress.tensor.v1.EncodeResult\"\"\n\rDecodeRequest\x12\x11\n\tbitstream\x18\x01 \x01(\x0c\"\x1e\n\x0e\x44\x65\x63odeResponse\x12\x0c\n\x04\x66ile\x18\x01 \x01(\x0c\"(\n\x13\x44\x65\x63odeStreamRequest\x12\x11\n\tbitstream\x18\x01 \x01(\x0c\"T\n\x14\x44\x65\x63odeStreamResponse\x12\x12\n\nfile_bytes\x18\x01 \x01(\x04\x12(\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x19.compress.common.v1.Chunk\"4\n\x11ReadTensorRequest\x12\x11\n\tbitstream\x18\x01 \x01(\x0c\x12\x0c\n\x04name\x18\x02 \x01(\t\"U\n\x12ReadTensorResponse\x12\x31\n\x06tensor\x18\x01 \x01(\x0b\x32!.compress.tensor.v1.TensorSummary\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\" \n\x0bInfoRequest\x12\x11\n\tbitstream\x18\x01 \x01(\x0c\"\x86\x01\n\x0cInfoResponse\x12\x12\n\nfile_bytes\x18\x01 \x01(\x04\x12\x16\n\x0e\x63hunk_elements\x18\x02 \x01(\x04\x12\x16\n\x0e\x66ormat_version\x18\x03 \x01(\r\x12\x32\n\x07tensors\x18\x04 \x03(\x0b\x32!.compress.tensor.v1.TensorSummary2\xa3\x04\n\rTensorService\x12O\n\x06\x45ncode\x12!.compress.tensor.v1.EncodeRequest\x1a\".compress.tensor.v1.EncodeResponse\x12\x63\n\x0c\x45ncodeStream\x12\'.compress.tensor.v1.EncodeStreamRequest\x1a(.compress.tensor.v1.EncodeStreamResponse(\x01\x12O\n\x06\x44\x65\x63ode\x12!.compress.tensor.v1.DecodeRequest\x1a\".compress.tensor.v1.DecodeResponse\x12\x63\n\x0c\x44\x65\x63odeStream\x12\'.compress.tensor.v1.DecodeStreamRequest\x1a(.compress.tensor.v1.DecodeStreamResponse0\x01\x12[\n\nReadTensor\x12%.compress.tensor.v1.ReadTensorRequest\x1a&.compress.tensor.v1.ReadTensorResponse\x12I\n\x04Info\x12\x1f.compress.tensor.v1.InfoRequest\x1a .compress.tensor.v1.InfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63ompress/tensor/v1/tensor.proto\x12\x12\x63ompress.tensor.v1\x1a\x1f\x63ompress/common/v1/common.proto\"?\n\rEncodeOptions\x12\x1b\n\x0e\x63hunk_elements\x18\x01 \x01(\x04H\x00\x88\x01\x01\x42\x11\n\x0f_chunk_elements\"o\n\rTensorSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x64type\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x04\x12\r\n\x05\x62ytes\x18\x04 \x01(\x04\x12\x13\n\x0b\x63oded_bytes\x18\x05 \x01(\x04\x12\x0e\n\x06\x63hunks\x18\x06 \x01(\r\"\xad\x01\n\x0c\x45ncodeResult\x12\x11\n\tbitstream\x18\x01 \x01(\x0c\x12;\n\x0frate_distortion\x18\x02 \x01(\x0b\x32\".compress.common.v1.RateDistortion\x12\x19\n\x11\x63ompression_ratio\x18\x03 \x01(\x01\x12\x32\n\x07tensors\x18\x04 \x03(\x0b\x32!.compress.tensor.v1.TensorSummary\"Q\n\rEncodeRequest\x12\x0c\n\x04\x66ile\x18\x01 \x01(\x0c\x12\x32\n\x07options\x18\x02 \x01(\x0b\x32!.compress.tensor.v1.EncodeOptions\"B\n\x0e\x45ncodeResponse\x12\x30\n\x06result\x18\x01 \x01(\x0b\x32 .compress.tensor.v1.EncodeResult\"\x7f\n\x13\x45ncodeStreamRequest\x12\x34\n\x07options\x18\x01 \x01(\x0b\x32!.compress.tensor.v1.EncodeOptionsH\x00\x12*\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x19.compress.common.v1.ChunkH\x00\x42\x06\n\x04part\"r\n\x14\x45ncodeStreamResponse\x12(\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x19.compress.common.v1.Chunk\x12\x30\n\x06result\x18\x02 \x01(\x0b\x32 .compress.tensor.v1.EncodeResult\"\"\n\rDecodeRequest\x12\x11\n\tbitstream\x18\x01 \x01(\x0c\"\x1e\n\x0e\x44\x65\x63odeResponse\x12\x0c\n\x04\x66ile\x18\x01 \x01(\x0c\"?\n\x13\x44\x65\x63odeStreamRequest\x12(\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x19.compress.common.v1.Chunk\"T\n\x14\x44\x65\x63odeStreamResponse\x12\x12\n\nfile_bytes\x18\x01 \x01(\x04\x12(\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x19.compress.common.v1.Chunk\"4\n\x11ReadTensorRequest\x12\x11\n\tbitstream\x18\x01 \x01(\x0c\x12\x0c\n\x04name\x18\x02 \x01(\t\"U\n\x12ReadTensorResponse\x12\x31\n\x06tensor\x18\x01 \x01(\x0b\x32!.compress.tensor.v1.TensorSummary\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\" \n\x0bInfoRequest\x12\x11\n\tbitstream\x18\x01 \x01(\x0c\"\x86\x01\n\x0cInfoResponse\x12\x12\n\nfile_bytes\x18\x01 \x01(\x04\x12\x16\n\x0e\x63hunk_elements\x18\x02 \x01(\x04\x12\x16\n\x0e\x66ormat_version\x18\x03 \x01(\r\x12\x32\n\x07tensors\x18\x04 \x03(\x0b\x32!.compress.tensor.v1.TensorSummary2\xa7\x04\n\rTensorService\x12O\n\x06\x45ncode\x12!.compress.tensor.v1.EncodeRequest\x1a\".compress.tensor.v1.EncodeResponse\x12\x65\n\x0c\x45ncodeStream\x12\'.compress.tensor.v1.EncodeStreamRequest\x1a(.compress.tensor.v1.EncodeStreamResponse(\x01\x30\x01\x12O\n\x06\x44\x65\x63ode\x12!.compress.tensor.v1.DecodeRequest\x1a\".compress.tensor.v1.DecodeResponse\x12\x65\n\x0c\x44\x65\x63odeStream\x12\'.compress.tensor.v1.DecodeStreamRequest\x1a(.compress.tensor.v1.DecodeStreamResponse(\x01\x30\x01\x12[\n\nReadTensor\x12%.compress.tensor.v1.ReadTensorRequest\x1a&.compress.tensor.v1.ReadTensorResponse\x12I\n\x04Info\x12\x1f.compress.tensor.v1.InfoRequest\x1a .compress.tensor.v1.InfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,23 +45,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENCODESTREAMREQUEST']._serialized_start=593
   _globals['_ENCODESTREAMREQUEST']._serialized_end=720
   _globals['_ENCODESTREAMRESPONSE']._serialized_start=722
-  _globals['_ENCODESTREAMRESPONSE']._serialized_end=794
-  _globals['_DECODEREQUEST']._serialized_start=796
-  _globals['_DECODEREQUEST']._serialized_end=830
-  _globals['_DECODERESPONSE']._serialized_start=832
-  _globals['_DECODERESPONSE']._serialized_end=862
-  _globals['_DECODESTREAMREQUEST']._serialized_start=864
-  _globals['_DECODESTREAMREQUEST']._serialized_end=904
-  _globals['_DECODESTREAMRESPONSE']._serialized_start=906
-  _globals['_DECODESTREAMRESPONSE']._serialized_end=990
-  _globals['_READTENSORREQUEST']._serialized_start=992
-  _globals['_READTENSORREQUEST']._serialized_end=1044
-  _globals['_READTENSORRESPONSE']._serialized_start=1046
-  _globals['_READTENSORRESPONSE']._serialized_end=1131
-  _globals['_INFOREQUEST']._serialized_start=1133
-  _globals['_INFOREQUEST']._serialized_end=1165
-  _globals['_INFORESPONSE']._serialized_start=1168
-  _globals['_INFORESPONSE']._serialized_end=1302
-  _globals['_TENSORSERVICE']._serialized_start=1305
-  _globals['_TENSORSERVICE']._serialized_end=1852
+  _globals['_ENCODESTREAMRESPONSE']._serialized_end=836
+  _globals['_DECODEREQUEST']._serialized_start=838
+  _globals['_DECODEREQUEST']._serialized_end=872
+  _globals['_DECODERESPONSE']._serialized_start=874
+  _globals['_DECODERESPONSE']._serialized_end=904
+  _globals['_DECODESTREAMREQUEST']._serialized_start=906
+  _globals['_DECODESTREAMREQUEST']._serialized_end=969
+  _globals['_DECODESTREAMRESPONSE']._serialized_start=971
+  _globals['_DECODESTREAMRESPONSE']._serialized_end=1055
+  _globals['_READTENSORREQUEST']._serialized_start=1057
+  _globals['_READTENSORREQUEST']._serialized_end=1109
+  _globals['_READTENSORRESPONSE']._serialized_start=1111
+  _globals['_READTENSORRESPONSE']._serialized_end=1196
+  _globals['_INFOREQUEST']._serialized_start=1198
+  _globals['_INFOREQUEST']._serialized_end=1230
+  _globals['_INFORESPONSE']._serialized_start=1233
+  _globals['_INFORESPONSE']._serialized_end=1367
+  _globals['_TENSORSERVICE']._serialized_start=1370
+  _globals['_TENSORSERVICE']._serialized_end=1921
 # @@protoc_insertion_point(module_scope)

@@ -64,10 +64,12 @@ class EncodeStreamRequest(_message.Message):
     def __init__(self, options: _Optional[_Union[EncodeOptions, _Mapping]] = ..., chunk: _Optional[_Union[_common_pb2.Chunk, _Mapping]] = ...) -> None: ...
 
 class EncodeStreamResponse(_message.Message):
-    __slots__ = ("result",)
+    __slots__ = ("chunk", "result")
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
+    chunk: _common_pb2.Chunk
     result: EncodeResult
-    def __init__(self, result: _Optional[_Union[EncodeResult, _Mapping]] = ...) -> None: ...
+    def __init__(self, chunk: _Optional[_Union[_common_pb2.Chunk, _Mapping]] = ..., result: _Optional[_Union[EncodeResult, _Mapping]] = ...) -> None: ...
 
 class DecodeRequest(_message.Message):
     __slots__ = ("bitstream",)
@@ -82,10 +84,10 @@ class DecodeResponse(_message.Message):
     def __init__(self, file: _Optional[bytes] = ...) -> None: ...
 
 class DecodeStreamRequest(_message.Message):
-    __slots__ = ("bitstream",)
-    BITSTREAM_FIELD_NUMBER: _ClassVar[int]
-    bitstream: bytes
-    def __init__(self, bitstream: _Optional[bytes] = ...) -> None: ...
+    __slots__ = ("chunk",)
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    chunk: _common_pb2.Chunk
+    def __init__(self, chunk: _Optional[_Union[_common_pb2.Chunk, _Mapping]] = ...) -> None: ...
 
 class DecodeStreamResponse(_message.Message):
     __slots__ = ("file_bytes", "chunk")

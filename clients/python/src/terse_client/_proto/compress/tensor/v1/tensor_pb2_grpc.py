@@ -41,7 +41,7 @@ class TensorServiceStub(object):
                 request_serializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.EncodeRequest.SerializeToString,
                 response_deserializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.EncodeResponse.FromString,
                 _registered_method=True)
-        self.EncodeStream = channel.stream_unary(
+        self.EncodeStream = channel.stream_stream(
                 '/compress.tensor.v1.TensorService/EncodeStream',
                 request_serializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.EncodeStreamRequest.SerializeToString,
                 response_deserializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.EncodeStreamResponse.FromString,
@@ -51,7 +51,7 @@ class TensorServiceStub(object):
                 request_serializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.DecodeRequest.SerializeToString,
                 response_deserializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.DecodeResponse.FromString,
                 _registered_method=True)
-        self.DecodeStream = channel.unary_stream(
+        self.DecodeStream = channel.stream_stream(
                 '/compress.tensor.v1.TensorService/DecodeStream',
                 request_serializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.DecodeStreamRequest.SerializeToString,
                 response_deserializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.DecodeStreamResponse.FromString,
@@ -81,7 +81,9 @@ class TensorServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def EncodeStream(self, request_iterator, context):
-        """Encodes one file sent in chunks: the first message carries the options, the rest the bytes.
+        """Encodes one file sent in chunks (the first message carries the options, the rest the bytes)
+        and returns the bitstream in chunks, the last message carrying the result: neither side is
+        bounded by the message-size limits, as a checkpoint of several GB needs.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -94,8 +96,8 @@ class TensorServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def DecodeStream(self, request, context):
-        """Decodes a bitstream, returning the file in chunks (files over the message-size limits).
+    def DecodeStream(self, request_iterator, context):
+        """Decodes a bitstream sent in chunks, returning the file in chunks.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -123,7 +125,7 @@ def add_TensorServiceServicer_to_server(servicer, server):
                     request_deserializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.EncodeRequest.FromString,
                     response_serializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.EncodeResponse.SerializeToString,
             ),
-            'EncodeStream': grpc.stream_unary_rpc_method_handler(
+            'EncodeStream': grpc.stream_stream_rpc_method_handler(
                     servicer.EncodeStream,
                     request_deserializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.EncodeStreamRequest.FromString,
                     response_serializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.EncodeStreamResponse.SerializeToString,
@@ -133,7 +135,7 @@ def add_TensorServiceServicer_to_server(servicer, server):
                     request_deserializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.DecodeRequest.FromString,
                     response_serializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.DecodeResponse.SerializeToString,
             ),
-            'DecodeStream': grpc.unary_stream_rpc_method_handler(
+            'DecodeStream': grpc.stream_stream_rpc_method_handler(
                     servicer.DecodeStream,
                     request_deserializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.DecodeStreamRequest.FromString,
                     response_serializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.DecodeStreamResponse.SerializeToString,
@@ -199,7 +201,7 @@ class TensorService(object):
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.stream_unary(
+        return grpc.experimental.stream_stream(
             request_iterator,
             target,
             '/compress.tensor.v1.TensorService/EncodeStream',
@@ -243,7 +245,7 @@ class TensorService(object):
             _registered_method=True)
 
     @staticmethod
-    def DecodeStream(request,
+    def DecodeStream(request_iterator,
             target,
             options=(),
             channel_credentials=None,
@@ -253,8 +255,8 @@ class TensorService(object):
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_stream(
-            request,
+        return grpc.experimental.stream_stream(
+            request_iterator,
             target,
             '/compress.tensor.v1.TensorService/DecodeStream',
             compress_dot_tensor_dot_v1_dot_tensor__pb2.DecodeStreamRequest.SerializeToString,
