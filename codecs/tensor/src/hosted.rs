@@ -9,9 +9,17 @@ use terse_entropy::{CodecId, ModelTag};
 
 use crate::file;
 
-/// Working memory beyond the file itself: a few chunks in flight per thread, at most
-/// [`file::MAX_CHUNK_ELEMENTS`] FP32 elements each on a 16-thread pool.
-const CHUNK_SCRATCH_BYTES: u64 = 4 * 16 * 4 * file::MAX_CHUNK_ELEMENTS;
+/// Peak working memory per byte of the file, in tenths of a byte: the rise of a fresh
+/// server's peak RSS over one call, from `scripts/cost_model.py tensor` on all-MiniLM-L6-v2
+/// (91 MB) and SmolLM2-135M BF16 (269 MB), plus about 10 %. An encode holds the uploaded file
+/// as it grows, the file, the chunk payloads, the bitstream and its response chunks (3.1–4.0
+/// B/byte measured); a decode the bitstream, the file and its response chunks (2.0–2.1).
+mod cost {
+    /// Encode.
+    pub const ENCODE_TENTHS: u64 = 44;
+    /// Decode (a whole file, or one tensor).
+    pub const DECODE_TENTHS: u64 = 23;
+}
 
 /// The lossless safetensors codec.
 pub struct WeightCodec {
@@ -65,12 +73,13 @@ impl Codec for WeightCodec {
         None
     }
 
-    /// `shape`: the file's bytes. An encode holds the chunk payloads and the bitstream (each
-    /// at most about the file), a decode the file; both a few chunks per thread.
+    /// `shape`: the file's bytes (a tensor's, for a read of one tensor).
     fn working_memory(&self, work: Work, shape: &[u64]) -> u64 {
-        work.memory(shape, 2, 1).saturating_add(
-            CHUNK_SCRATCH_BYTES.min(shape.first().copied().unwrap_or(0).saturating_mul(2)),
-        )
+        let tenths = match work {
+            Work::Encode | Work::EncodeAndDecode => cost::ENCODE_TENTHS,
+            Work::Decode => cost::DECODE_TENTHS,
+        };
+        shape.first().copied().unwrap_or(0).saturating_mul(tenths) / 10
     }
 
     /// Encodes with `options.knobs`. Lossless: there is no reconstruction to report (the
@@ -104,5 +113,53 @@ impl Codec for WeightCodec {
         Box::pin(async move {
             on_worker_classified(worker, move || file::decode(&bitstream, max_bytes)).await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use terse_core::{ErrorKind, Inline, block_on};
+
+    /// A safetensors file of one F32 tensor.
+    fn checkpoint() -> Vec<u8> {
+        let data: Vec<u8> = (0..3000)
+            .flat_map(|i| ((i as f32 * 0.37).sin() * 0.05).to_le_bytes())
+            .collect();
+        let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![3000], &data)
+            .unwrap();
+        safetensors::serialize([("w", view)], None).unwrap()
+    }
+
+    #[test]
+    fn the_codec_round_trips_and_refuses_what_does_not_apply() {
+        let codec = WeightCodec::new();
+        let file = Arc::new(checkpoint());
+        let encoding =
+            block_on(codec.encode(Arc::clone(&file), EncodeOptions::default(), &Inline)).unwrap();
+        assert!(encoding.bitstream.len() < file.len());
+        let decoded = block_on(codec.decode(encoding.bitstream.clone(), u64::MAX, &Inline));
+        assert_eq!(decoded.unwrap(), *file);
+        let over = block_on(codec.decode(encoding.bitstream, 100, &Inline)).unwrap_err();
+        assert_eq!(over.kind, ErrorKind::TooLarge);
+        let latents = EncodeOptions {
+            latents: true,
+            ..Default::default()
+        };
+        let refused = block_on(codec.encode(file, latents, &Inline))
+            .err()
+            .unwrap();
+        assert_eq!(refused.kind, ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn working_memory_follows_the_measured_bytes_per_file_byte() {
+        let codec = WeightCodec::new();
+        assert_eq!(codec.working_memory(Work::Encode, &[1000]), 4400);
+        assert_eq!(codec.working_memory(Work::Decode, &[1000]), 2300);
+        assert_eq!(
+            codec.working_memory(Work::Decode, &[u64::MAX]),
+            u64::MAX / 10
+        );
     }
 }
