@@ -26,6 +26,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut protos = Vec::new();
     collect_protos(&root.join("compress"), &mut protos)?;
     protos.sort();
+    // The folder too: Cargo scans a folder for any change, so a new package's file reruns
+    // this script (listing the files alone missed one added later).
+    println!("cargo:rerun-if-changed={}", root.join("compress").display());
     for proto in &protos {
         println!("cargo:rerun-if-changed={}", proto.display());
     }

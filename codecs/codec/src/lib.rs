@@ -54,6 +54,34 @@ pub struct CodecInfo {
     pub channels: u32,
 }
 
+impl CodecInfo {
+    /// The info of a codec that runs no learned model (splat, tensor): its own name names its
+    /// model, at `version` (its crate's), and it has no latents, levels or audio facts.
+    pub fn model_free(
+        name: &str,
+        family: &'static str,
+        id: CodecId,
+        version: &str,
+        description: &str,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            family,
+            id,
+            model: ModelRef {
+                name: name.into(),
+                version: version.into(),
+            },
+            description: description.into(),
+            latent_channels: 0,
+            levels: 0,
+            latent_bits: 0,
+            sample_rate: 0,
+            channels: 0,
+        }
+    }
+}
+
 /// Per-request knobs: those every codec understands, and the codec's own (`K`,
 /// [`Codec::Knobs`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use terse_codec::{Codec, CodecInfo, EncodeOptions, Encoding, ModelRef, Work};
+use terse_codec::{Codec, CodecInfo, EncodeOptions, Encoding, Work};
 use terse_core::{BoxFuture, Error, Worker, on_worker_classified};
 use terse_entropy::{CodecId, ModelTag};
 
@@ -33,23 +33,14 @@ impl WeightCodec {
     /// The codec.
     pub fn new() -> Self {
         Self {
-            info: CodecInfo {
-                name: Self::NAME.into(),
-                family: "tensor",
-                id: CodecId::Tensor,
-                model: ModelRef {
-                    name: Self::NAME.into(),
-                    version: env!("CARGO_PKG_VERSION").into(),
-                },
-                description: "lossless: exponent and top mantissa bit ANS-coded per chunk, \
-                              sign and low mantissa bits packed, other dtypes zstd"
-                    .into(),
-                latent_channels: 0,
-                levels: 0,
-                latent_bits: 0,
-                sample_rate: 0,
-                channels: 0,
-            },
+            info: CodecInfo::model_free(
+                Self::NAME,
+                "tensor",
+                CodecId::Tensor,
+                env!("CARGO_PKG_VERSION"),
+                "lossless: exponent and top mantissa bit ANS-coded per chunk, sign and low \
+                 mantissa bits packed, other dtypes zstd",
+            ),
         }
     }
 }

@@ -329,11 +329,7 @@ impl HostedService for AudioLimits {
     fn add_to(&self, host: &Host, routes: &mut RoutesBuilder) -> Result<String, String> {
         let service = AudioService::from_registry(host.registry, *self, host.memory.clone())?;
         let hosted = format!("audio codecs {:?}", service.codec_names());
-        routes.add_service(
-            AudioServiceServer::new(service)
-                .max_decoding_message_size(host.max_request_bytes)
-                .max_encoding_message_size(host.max_response_bytes),
-        );
+        terse_service_common::add_service!(routes, host, AudioServiceServer, service);
         Ok(hosted)
     }
 }

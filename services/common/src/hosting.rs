@@ -51,3 +51,16 @@ pub trait HostedService {
     /// asset that does not parse) leaves the service out: it answers UNAVAILABLE.
     fn add_to(&self, host: &Host, routes: &mut RoutesBuilder) -> Result<String, String>;
 }
+
+/// Adds the generated tonic server `$server` of `$service` to `$routes` with `$host`'s message
+/// limits: the one way a [`HostedService::add_to`] registers itself.
+#[macro_export]
+macro_rules! add_service {
+    ($routes:expr, $host:expr, $server:ident, $service:expr) => {
+        $routes.add_service(
+            $server::new($service)
+                .max_decoding_message_size($host.max_request_bytes)
+                .max_encoding_message_size($host.max_response_bytes),
+        )
+    };
+}

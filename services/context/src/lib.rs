@@ -396,11 +396,7 @@ impl HostedService for ContextLimits {
     fn add_to(&self, host: &Host, routes: &mut RoutesBuilder) -> Result<String, String> {
         let service = ContextService::from_registry(host.registry, *self)?;
         let hosted = format!("context models {:?}", service.model_names());
-        routes.add_service(
-            ContextServiceServer::new(service)
-                .max_decoding_message_size(host.max_request_bytes)
-                .max_encoding_message_size(host.max_response_bytes),
-        );
+        terse_service_common::add_service!(routes, host, ContextServiceServer, service);
         Ok(hosted)
     }
 }

@@ -354,11 +354,7 @@ impl HostedService for ImageLimits {
     fn add_to(&self, host: &Host, routes: &mut RoutesBuilder) -> Result<String, String> {
         let service = ImageService::from_registry(host.registry, *self, host.memory.clone())?;
         let hosted = format!("image codecs {:?}", service.codec_names());
-        routes.add_service(
-            ImageServiceServer::new(service)
-                .max_decoding_message_size(host.max_request_bytes)
-                .max_encoding_message_size(host.max_response_bytes),
-        );
+        terse_service_common::add_service!(routes, host, ImageServiceServer, service);
         Ok(hosted)
     }
 }

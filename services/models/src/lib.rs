@@ -233,11 +233,7 @@ impl HostedService for ModelsHost {
     fn add_to(&self, host: &Host, routes: &mut RoutesBuilder) -> Result<String, String> {
         let service =
             ModelRepository::new(Arc::clone(host.registry), RuntimeFacts::of(host.runtime));
-        routes.add_service(
-            ModelRepositoryServiceServer::new(service)
-                .max_decoding_message_size(host.max_request_bytes)
-                .max_encoding_message_size(host.max_response_bytes),
-        );
+        terse_service_common::add_service!(routes, host, ModelRepositoryServiceServer, service);
         Ok(format!("{} models", host.registry.entries().len()))
     }
 }

@@ -388,11 +388,7 @@ impl HostedService for SplatLimits {
     fn add_to(&self, host: &Host, routes: &mut RoutesBuilder) -> Result<String, String> {
         let service = SplatService::hosted(*self, host.memory.clone());
         let hosted = format!("splat codecs {:?}", service.codecs.names());
-        routes.add_service(
-            SplatServiceServer::new(service)
-                .max_decoding_message_size(host.max_request_bytes)
-                .max_encoding_message_size(host.max_response_bytes),
-        );
+        terse_service_common::add_service!(routes, host, SplatServiceServer, service);
         Ok(hosted)
     }
 }

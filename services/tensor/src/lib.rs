@@ -319,11 +319,7 @@ impl HostedService for TensorLimits {
     fn add_to(&self, host: &Host, routes: &mut RoutesBuilder) -> Result<String, String> {
         let service = TensorService::hosted(*self, host.memory.clone());
         let hosted = format!("tensor codecs {:?}", service.codecs.names());
-        routes.add_service(
-            TensorServiceServer::new(service)
-                .max_decoding_message_size(host.max_request_bytes)
-                .max_encoding_message_size(host.max_response_bytes),
-        );
+        terse_service_common::add_service!(routes, host, TensorServiceServer, service);
         Ok(hosted)
     }
 }

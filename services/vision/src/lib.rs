@@ -294,10 +294,11 @@ impl HostedService for VisionLimits {
     }
 
     fn add_to(&self, host: &Host, routes: &mut RoutesBuilder) -> Result<String, String> {
-        routes.add_service(
-            VisionServiceServer::new(VisionService::new(*self))
-                .max_decoding_message_size(host.max_request_bytes)
-                .max_encoding_message_size(host.max_response_bytes),
+        terse_service_common::add_service!(
+            routes,
+            host,
+            VisionServiceServer,
+            VisionService::new(*self)
         );
         Ok("visual-token reducers".into())
     }
