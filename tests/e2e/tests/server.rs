@@ -147,6 +147,7 @@ async fn serves_health_reflection_models_api_and_the_shipped_models() {
             "compress.image.v1.ImageService".to_string(),
             MODELS_SERVICE.to_string(),
             "compress.splat.v1.SplatService".to_string(),
+            "compress.tensor.v1.TensorService".to_string(),
             "compress.vision.v1.VisionService".to_string(),
             "grpc.health.v1.Health".to_string()
         ]
