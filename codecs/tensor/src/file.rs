@@ -219,7 +219,9 @@ fn parse(bitstream: &[u8]) -> Result<Parsed<'_>> {
                 terse_core::echo(&name)
             )));
         }
-        let mut chunks = Vec::with_capacity(count);
+        // The count is checked against the header's size, which a bitstream may inflate: the
+        // index bytes bound what is allocated (8 per chunk entry).
+        let mut chunks = Vec::with_capacity(count.min(index.len() / 8));
         for c in 0..count {
             let len = u32_of("chunk length")? as usize;
             let crc = u32_of("chunk checksum")?;

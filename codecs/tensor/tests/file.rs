@@ -195,3 +195,32 @@ fn work_stops_when_its_call_has_ended() {
         assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
     }
 }
+
+#[test]
+fn a_header_that_declares_billions_of_chunks_is_refused_without_allocating_them() {
+    use terse_entropy::{CodecId, Container};
+    // One F32 tensor of 2^32 - 1 elements: at one element per chunk its index must list
+    // u32::MAX chunks, and this one says so but holds none.
+    let elements: u64 = u32::MAX as u64;
+    let mut json = format!(
+        r#"{{"w":{{"dtype":"F32","shape":[{elements}],"data_offsets":[0,{}]}}}}"#,
+        4 * elements
+    );
+    while json.len() % 8 != 0 {
+        json.push(' ');
+    }
+    let mut head = (json.len() as u64).to_le_bytes().to_vec();
+    head.extend_from_slice(json.as_bytes());
+    let mut index = 1u32.to_le_bytes().to_vec();
+    index.extend_from_slice(&u32::MAX.to_le_bytes());
+    let mut container = Container::new(CodecId::Tensor);
+    container.put_u64("file_bytes", head.len() as u64 + 4 * elements);
+    container.put_u64("chunk_elements", 1);
+    container.push_section(*b"HEAD", head);
+    container.push_section(*b"INDX", index);
+    container.push_section(*b"DATA", Vec::new());
+    let bitstream = container.to_bytes().unwrap();
+    let err = inspect(&bitstream).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(decode(&bitstream, u64::MAX).is_err());
+}
