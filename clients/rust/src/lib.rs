@@ -355,23 +355,30 @@ async fn download_all<P: DownloadPart>(
     Ok((first, last, data))
 }
 
+/// A unary `Encode` call of `$data` with `$options`: the response's result, if any.
+macro_rules! encode_unary {
+    ($self:ident, $data:ident, $options:ident, $module:ident, $client:ident, $field:ident) => {
+        $self
+            .call(|| {
+                let request = $self.request($module::EncodeRequest {
+                    $field: $data.to_vec(),
+                    options: Some($options.clone()),
+                });
+                let mut client = $self.$client();
+                async move { client.encode(request).await }
+            })
+            .await?
+            .result
+    };
+}
+
 /// The body of an `encode_*` helper: unary `Encode` for small inputs, else `EncodeStream`
 /// with the options first and the bytes in chunks.
 macro_rules! encode_upload {
     ($self:ident, $data:ident, $options:ident, $module:ident, $client:ident, $field:ident) => {{
         use $module::encode_stream_request::Part;
         let result = if $data.len() <= $self.chunk_bytes {
-            $self
-                .call(|| {
-                    let request = $self.request($module::EncodeRequest {
-                        $field: $data.to_vec(),
-                        options: Some($options.clone()),
-                    });
-                    let mut client = $self.$client();
-                    async move { client.encode(request).await }
-                })
-                .await?
-                .result
+            encode_unary!($self, $data, $options, $module, $client, $field)
         } else {
             $self
                 .call(|| {
@@ -647,19 +654,7 @@ impl Client {
     ) -> Result<weights::EncodeResult, Error> {
         use weights::encode_stream_request::Part;
         if file.len() <= self.chunk_bytes {
-            let request = weights::EncodeRequest {
-                file: file.to_vec(),
-                options: Some(options),
-            };
-            let response = self
-                .call(|| {
-                    let request = self.request(request.clone());
-                    let mut client = self.tensor();
-                    async move { client.encode(request).await }
-                })
-                .await?;
-            return response
-                .result
+            return encode_unary!(self, file, options, weights, tensor, file)
                 .ok_or_else(|| Status::internal("EncodeResponse without a result").into());
         }
         self.call(|| {

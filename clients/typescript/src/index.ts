@@ -435,15 +435,16 @@ export class TerseClient {
     encode: async (source: Source, options: Partial<tensor.EncodeOptions> = {}): Promise<tensor.EncodeResult> => {
       const data = await read(source);
       const opts = tensor.EncodeOptions.fromPartial(options);
-      if (data.length <= this.chunkBytes) {
-        const response = await this.invoker.unary(this.raw.tensor.encode, this.raw.tensor, { file: data, options: opts });
-        if (!response.result) throw new Error("EncodeResponse without a result");
-        return response.result;
-      }
-      const parts: tensor.EncodeStreamRequest[] = [{ options: opts }, ...chunks(data, this.chunkBytes).map((chunk) => ({ chunk }))];
-      const { last, data: bitstream } = await this.invoker.exchange(this.raw.tensor.encodeStream, this.raw.tensor, parts);
-      if (!last.result) throw new Error("EncodeStream ended without its result");
-      return { ...last.result, bitstream };
+      return encodeUpload(
+        this.chunkBytes,
+        data,
+        opts,
+        () => this.invoker.unary(this.raw.tensor.encode, this.raw.tensor, { file: data, options: opts }),
+        async (parts) => {
+          const { last, data: bitstream } = await this.invoker.exchange(this.raw.tensor.encodeStream, this.raw.tensor, parts);
+          return { result: last.result && { ...last.result, bitstream } };
+        },
+      );
     },
     /** The safetensors file a bitstream was made from; both go through `DecodeStream` in chunks. */
     decode: (bitstream: Uint8Array): Promise<Buffer> =>
