@@ -33,6 +33,10 @@ pub struct TensorSpec {
     /// position embeddings of a transformer's sequence axis.
     #[serde(default)]
     pub max_shape: Option<Vec<i64>>,
+    /// Optional per-dimension flags of dynamic dimensions that may be 0 (e.g. the past length
+    /// of a KV cache at the first step); every other dimension must be at least 1.
+    #[serde(default)]
+    pub may_be_empty: Option<Vec<bool>>,
     /// Optional inclusive range of the values of an integer input, e.g. `[0, vocab - 1]` for
     /// token ids.
     #[serde(default)]
@@ -51,7 +55,13 @@ impl TensorSpec {
                 self.shape
             ));
         }
-        if let Some(axis) = shape.iter().position(|&d| d < 1) {
+        let empty_allowed =
+            |axis: usize| self.may_be_empty.as_ref().and_then(|m| m.get(axis)) == Some(&true);
+        if let Some(axis) = shape
+            .iter()
+            .enumerate()
+            .position(|(axis, &d)| d < 0 || (d == 0 && !empty_allowed(axis)))
+        {
             return Err(format!(
                 "`{}` dimension {axis} is {}: every dimension must be at least 1, got shape {shape:?}",
                 self.name, shape[axis]
@@ -336,6 +346,7 @@ mod tests {
             shape,
             multiple_of,
             max_shape: None,
+            may_be_empty: None,
             value_range: None,
         }
     }
@@ -348,6 +359,10 @@ mod tests {
         s.value_range = Some([0, 30521]);
         assert!(s.check_shape(&[2, 512]).is_ok());
         assert!(s.check_shape(&[0, 5]).unwrap_err().contains("at least 1"));
+        s.may_be_empty = Some(vec![false, true]);
+        assert!(s.check_shape(&[2, 0]).is_ok());
+        assert!(s.check_shape(&[0, 5]).unwrap_err().contains("at least 1"));
+        assert!(s.check_shape(&[2, -1]).unwrap_err().contains("at least 1"));
         assert!(
             s.check_shape(&[1, 513])
                 .unwrap_err()

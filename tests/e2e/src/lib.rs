@@ -239,8 +239,10 @@ impl Server {
     }
 }
 
-/// A copy of the shipped repository in a temporary directory.
+/// A copy of the shipped repository in a temporary directory. Files over 64 MiB (the causal LM
+/// that scripts/setup builds) are symlinked, not copied: tests corrupt only the small models.
 pub fn repository_copy() -> tempfile::TempDir {
+    const LINK_ABOVE_BYTES: u64 = 64 << 20;
     let tmp = tempfile::tempdir().unwrap();
     let source = workspace().join("models/repository");
     for model in std::fs::read_dir(&source).unwrap() {
@@ -254,7 +256,12 @@ pub fn repository_copy() -> tempfile::TempDir {
             std::fs::create_dir_all(&target).unwrap();
             for file in std::fs::read_dir(&version).unwrap() {
                 let file = file.unwrap().path();
-                std::fs::copy(&file, target.join(file.file_name().unwrap())).unwrap();
+                let into = target.join(file.file_name().unwrap());
+                if std::fs::metadata(&file).unwrap().len() > LINK_ABOVE_BYTES {
+                    std::os::unix::fs::symlink(&file, into).unwrap();
+                } else {
+                    std::fs::copy(&file, into).unwrap();
+                }
             }
         }
     }
