@@ -716,6 +716,57 @@ impl Client {
         .await
     }
 
+    /// Encodes the KV cache of the causal LM `model` (lossy) at `level` (1 smallest ..= 8
+    /// closest; 0 = the server's default), the first `sink_tokens` tokens kept (`None`: 1).
+    pub async fn encode_kv_cache(
+        &self,
+        model: &str,
+        cache: weights::KvCache,
+        level: u32,
+        sink_tokens: Option<u32>,
+    ) -> Result<weights::EncodeKvCacheResponse, Error> {
+        let request = weights::EncodeKvCacheRequest {
+            model: model.to_string(),
+            cache: Some(cache),
+            level,
+            sink_tokens,
+        };
+        self.call(|| {
+            let request = self.request(request.clone());
+            let mut client = self.tensor();
+            async move { client.encode_kv_cache(request).await }
+        })
+        .await
+    }
+
+    /// Decodes a KV-cache bitstream to the cache, in the dtype it was encoded from.
+    pub async fn decode_kv_cache(
+        &self,
+        bitstream: &[u8],
+    ) -> Result<weights::DecodeKvCacheResponse, Error> {
+        self.call(|| {
+            let request = self.request(weights::DecodeKvCacheRequest {
+                bitstream: bitstream.to_vec(),
+            });
+            let mut client = self.tensor();
+            async move { client.decode_kv_cache(request).await }
+        })
+        .await
+    }
+
+    /// The causal LMs whose KV caches the server codes, with their dimensions.
+    pub async fn list_kv_models(&self) -> Result<Vec<weights::KvModel>, Error> {
+        self.call(|| {
+            let request = self.request(weights::ListKvModelsRequest {});
+            let mut client = self.tensor();
+            async move {
+                let response = client.list_kv_models(request).await?;
+                Ok(tonic::Response::new(response.into_inner().models))
+            }
+        })
+        .await
+    }
+
     /// Compresses a prompt (one or more contexts) with LLMLingua-2.
     pub async fn compress_prompt<S: Into<String>>(
         &self,

@@ -47,6 +47,8 @@ pub enum CodecId {
     MlicImage = 4,
     /// Lossless tensor files (`terse-tensor`).
     Tensor = 5,
+    /// Lossy KV caches (`terse-kvcache`).
+    KvCache = 6,
     /// Generic entropy-coded test payloads.
     Test = 0xfff0,
 }
@@ -60,6 +62,7 @@ impl CodecId {
             Self::WallocAudio,
             Self::MlicImage,
             Self::Tensor,
+            Self::KvCache,
             Self::Test,
         ]
         .into_iter()

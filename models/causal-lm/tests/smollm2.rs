@@ -5,43 +5,18 @@
 use std::path::{Path, PathBuf};
 
 use terse_causal_lm::CausalLm;
-use terse_runtime::{
-    ModelRegistry, ModelSelection, OnnxRuntime, SessionOptions, resolve_library_path,
-};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn model() -> CausalLm {
-    let library = std::env::var_os("ORT_DYLIB_PATH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            std::env::set_current_dir(workspace()).unwrap();
-            resolve_library_path(None).expect("run scripts/setup first")
-        });
-    let runtime = OnnxRuntime::load(&library).expect("the ONNX Runtime from scripts/setup loads");
-    let selection = ModelSelection {
-        load: vec!["smollm2-135m".into()],
-        strict: true,
-        tasks: None,
-    };
-    let options = SessionOptions {
-        pool_size: 1,
-        ..SessionOptions::default()
-    };
-    let registry = ModelRegistry::load(
-        &runtime,
+    terse_causal_lm::load_local(
+        &workspace(),
         &workspace().join("models/repository"),
-        &selection,
-        &options,
-        None,
+        "smollm2-135m",
     )
-    .expect("scripts/setup built models/repository/smollm2-135m");
-    let loaded = registry.get("smollm2-135m", "").unwrap();
-    let tokenizer = loaded.entry().read_asset("tokenizer").unwrap();
-    let config = loaded.entry().read_asset("config").unwrap();
-    CausalLm::new(loaded, &tokenizer, &config).unwrap()
+    .expect("scripts/setup built models/repository/smollm2-135m")
 }
 
 #[derive(serde::Deserialize)]

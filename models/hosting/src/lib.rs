@@ -15,10 +15,13 @@ pub use catalog::{Catalog, Hosted};
 
 use image::RgbImage;
 use terse_audio_io::AudioClip;
+use terse_causal_lm::LmConfig;
+use terse_codec::Codec;
 use terse_codec::{CodecRegistry, ModelRef};
 use terse_context::{KeepClassifier, SentenceEncoder};
 use terse_core::Network;
 use terse_entropy::ModelTag;
+use terse_kvcache::{KvCacheCodec, ModelDims};
 use terse_mlic::{MlicCodec, MlicImage};
 use terse_runtime::{
     ManifestEntry, ModelRegistry, ModelSelection, ModelState, OnnxRuntime, SessionOptions,
@@ -44,6 +47,9 @@ pub const SENTENCE_ENCODER_TASK: &str = "sentence-encoder";
 /// Model tasks the context compressors' networks come from.
 pub const CONTEXT_TASKS: &[&str] = &[KEEP_CLASSIFIER_TASK, SENTENCE_ENCODER_TASK];
 
+/// Task of causal language models (with a KV cache) in manifests.
+pub const CAUSAL_LM_TASK: &str = "causal-lm";
+
 /// Model tasks the image codecs come from.
 pub const IMAGE_TASKS: &[&str] = &[WALLOC_IMAGE_TASK, MLIC_TASK, MLIC_ANALYSIS_TASK];
 /// Model tasks the audio codecs come from.
@@ -55,6 +61,47 @@ pub fn splat_codecs() -> CodecRegistry<SplatScene, SplatOptions> {
     codecs
         .register(Arc::new(SplatCodec::new()))
         .expect("one codec has a free name");
+    codecs
+}
+
+/// The KV-cache codecs: one per causal LM of the repository, loaded or not (coding a cache
+/// needs the model's dimensions and identity, not its weights), newest version of each name.
+/// A model whose `config` asset cannot be read is left out with a warning.
+pub fn kv_codecs(registry: &ModelRegistry) -> Vec<Arc<KvCacheCodec>> {
+    let mut codecs: Vec<Arc<KvCacheCodec>> = Vec::new();
+    // Newest version first: it takes the model's name.
+    for item in registry.entries().iter().rev() {
+        let entry = &item.entry;
+        if entry.manifest.task != CAUSAL_LM_TASK {
+            continue;
+        }
+        let codec = entry
+            .read_asset("config")
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                serde_json::from_slice::<LmConfig>(&bytes).map_err(|e| format!("config: {e}"))
+            })
+            .and_then(|config| {
+                let dims = ModelDims {
+                    layers: config.layers,
+                    kv_heads: config.kv_heads,
+                    head_dim: config.head_dim,
+                    context_length: config.context_length,
+                };
+                let m = &entry.manifest;
+                KvCacheCodec::new(&m.name, &m.version, &m.sha256, dims).map_err(|e| e.message)
+            });
+        match codec {
+            Ok(codec) => {
+                if codecs.iter().all(|c| c.info().name != codec.info().name) {
+                    codecs.push(Arc::new(codec));
+                }
+            }
+            Err(error) => {
+                tracing::warn!(model = %entry.id(), %error, "KV codec not hosted");
+            }
+        }
+    }
     codecs
 }
 

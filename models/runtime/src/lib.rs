@@ -12,7 +12,7 @@ pub mod registry;
 pub mod tensor;
 
 pub use error::{InferError, LoadError};
-pub use library::{OnnxRuntime, resolve_library_path};
+pub use library::{OnnxRuntime, resolve_library_path, resolve_library_path_under};
 pub use manifest::{Asset, ManifestEntry, ModelManifest, TensorSpec};
 pub use model::{ExecutionObserver, InferOutput, LoadedModel, StatsSnapshot};
 pub use provider::{Fallback, ProviderKind, SessionOptions};

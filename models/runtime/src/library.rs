@@ -63,10 +63,16 @@ pub fn resolve_library_path(explicit: Option<&Path>) -> Result<PathBuf, LoadErro
     if let Some(path) = explicit {
         return Ok(path.to_path_buf());
     }
+    resolve_library_path_under(Path::new(""))
+}
+
+/// [`resolve_library_path`] without an explicit path, `.venv` taken under `root` instead of the
+/// working directory (for tools, tests and benches that run from a crate's directory).
+pub fn resolve_library_path_under(root: &Path) -> Result<PathBuf, LoadError> {
     if let Some(path) = std::env::var_os(LIBRARY_ENV).filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(path));
     }
-    let lib_dir = Path::new(".venv/lib");
+    let lib_dir = &root.join(".venv/lib");
     let mut found: Vec<PathBuf> = std::fs::read_dir(lib_dir)
         .into_iter()
         .flatten()

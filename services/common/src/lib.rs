@@ -553,6 +553,7 @@ fn service_of(codec: terse_entropy::CodecId) -> &'static str {
         CodecId::WallocImage | CodecId::MlicImage => "compress.image.v1.ImageService",
         CodecId::WallocAudio => "compress.audio.v1.AudioService",
         CodecId::Tensor => "compress.tensor.v1.TensorService",
+        CodecId::KvCache => "compress.tensor.v1.TensorService (DecodeKvCache)",
         CodecId::Test => "no service (a test payload)",
     }
 }

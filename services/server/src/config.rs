@@ -109,6 +109,8 @@ impl ServiceKind {
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 16 << 20;
 /// Largest response message when the config names no limit.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 << 20;
+/// Largest request and response message of the tensor service by default: whole KV caches.
+pub const TENSOR_MAX_MESSAGE_BYTES: usize = 256 << 20;
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -160,11 +162,15 @@ impl Default for ServerSection {
             max_concurrent_requests: 256,
             request_timeout_ms: 60_000,
             shutdown_grace_ms: 15_000,
-            max_request_bytes: BTreeMap::from([("default".to_string(), DEFAULT_MAX_REQUEST_BYTES)]),
-            max_response_bytes: BTreeMap::from([(
-                "default".to_string(),
-                DEFAULT_MAX_RESPONSE_BYTES,
-            )]),
+            // A KV cache travels in one message (23.6 MB for 512 tokens of SmolLM2-135M).
+            max_request_bytes: BTreeMap::from([
+                ("default".to_string(), DEFAULT_MAX_REQUEST_BYTES),
+                ("tensor".to_string(), TENSOR_MAX_MESSAGE_BYTES),
+            ]),
+            max_response_bytes: BTreeMap::from([
+                ("default".to_string(), DEFAULT_MAX_RESPONSE_BYTES),
+                ("tensor".to_string(), TENSOR_MAX_MESSAGE_BYTES),
+            ]),
             max_work_memory_bytes: 8 << 30,
         }
     }

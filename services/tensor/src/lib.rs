@@ -1,17 +1,21 @@
-//! gRPC transport of `compress.tensor.v1.TensorService` over a weight [`CodecRegistry`].
+//! gRPC transport of `compress.tensor.v1.TensorService` over a weight [`CodecRegistry`] and a
+//! KV-cache one.
 //!
-//! Only request handling, limits, conversion and status mapping live here; the format and the
-//! coding are in `terse-tensor`. Coding runs on the call's worker (and its chunks on the rayon
+//! Only request handling, limits, conversion and status mapping live here; the formats and the
+//! coding are in `terse-tensor` (weights) and `terse-kvcache` (KV caches). Coding runs on the call's worker (and its chunks on the rayon
 //! pool), so it never stalls the async runtime, and stops when the call ends.
 
 use std::sync::Arc;
 
-use terse_codec::{CodecRegistry, DynCodec, EncodeOptions, Work};
+use terse_codec::{Codec, CodecRegistry, DynCodec, EncodeOptions, Work};
+use terse_core::{KvCache, KvShape};
 use terse_entropy::CodecId;
+use terse_kvcache::{EncodeOptions as KvOptions, KvCacheCodec, KvDtype, KvMedia};
 use terse_proto::{
     common::v1 as common,
     tensor::v1::{self as api, tensor_service_server},
 };
+use terse_runtime::ModelRegistry;
 use terse_service_common::{
     Download, Host, HostedService, MemoryBudget, Reservation, collect_chunks, collect_upload,
     declared_fields, decode_in_call, download, download_then, encode_in_call, run_blocking,
@@ -32,15 +36,22 @@ pub struct TensorLimits {
     /// Most bytes of one safetensors file, coming in (unary or streamed) or decoded; larger
     /// ones get RESOURCE_EXHAUSTED before any work.
     pub max_file_bytes: u64,
+    /// Most values of one KV cache, coming in or decoded; more get RESOURCE_EXHAUSTED before
+    /// any work.
+    pub max_kv_elements: u64,
 }
 
 impl Default for TensorLimits {
     fn default() -> Self {
         Self {
             max_file_bytes: 4 << 30,
+            max_kv_elements: 1 << 28,
         }
     }
 }
+
+/// The KV-cache codecs (one per causal LM), with their knobs.
+pub type KvCodecs = CodecRegistry<KvMedia, KvOptions>;
 
 /// The weight codecs, with their knobs.
 pub type TensorCodecs = CodecRegistry<Vec<u8>, file::EncodeOptions>;
@@ -50,24 +61,193 @@ type WeightCodec = DynCodec<Vec<u8>, file::EncodeOptions>;
 /// The service.
 pub struct TensorService {
     codecs: Arc<TensorCodecs>,
+    kv: Arc<KvCodecs>,
+    kv_models: Vec<api::KvModel>,
     limits: TensorLimits,
     memory: MemoryBudget,
 }
 
 impl TensorService {
-    /// Hosts the weight codecs (`terse_hosting::tensor_codecs`).
-    pub fn hosted(limits: TensorLimits, memory: MemoryBudget) -> Self {
-        Self::new(terse_hosting::tensor_codecs(), limits, memory)
+    /// Hosts the weight codecs (`terse_hosting::tensor_codecs`) and the KV codecs of the causal
+    /// LMs of `registry` (`terse_hosting::kv_codecs`).
+    pub fn hosted(registry: &ModelRegistry, limits: TensorLimits, memory: MemoryBudget) -> Self {
+        Self::new(
+            terse_hosting::tensor_codecs(),
+            terse_hosting::kv_codecs(registry),
+            limits,
+            memory,
+        )
     }
 
-    /// A service over `codecs` enforcing `limits`; calls reserve their working memory from
-    /// `memory`.
-    pub fn new(codecs: TensorCodecs, limits: TensorLimits, memory: MemoryBudget) -> Self {
+    /// A service over the weight `codecs` and the KV codecs `kv` enforcing `limits`; calls
+    /// reserve their working memory from `memory`.
+    pub fn new(
+        codecs: TensorCodecs,
+        kv: Vec<Arc<KvCacheCodec>>,
+        limits: TensorLimits,
+        memory: MemoryBudget,
+    ) -> Self {
+        let kv_models = kv
+            .iter()
+            .map(|codec| {
+                let dims = codec.dims();
+                api::KvModel {
+                    model: Some(common::ModelRef {
+                        name: codec.info().model.name.clone(),
+                        version: codec.info().model.version.clone(),
+                    }),
+                    layers: dims.layers as u32,
+                    kv_heads: dims.kv_heads as u32,
+                    head_dim: dims.head_dim as u32,
+                    context_length: dims.context_length as u32,
+                }
+            })
+            .collect();
+        let mut registry = KvCodecs::new("KV-cache");
+        for codec in kv {
+            registry
+                .register(codec)
+                .expect("terse_hosting::kv_codecs names each model once");
+        }
         Self {
             codecs: Arc::new(codecs),
+            kv: Arc::new(registry),
+            kv_models,
             limits,
             memory,
         }
+    }
+
+    /// Refuses a KV cache of more values than the limit.
+    fn check_kv_elements(&self, elements: Option<usize>, what: &str) -> Result<usize, Status> {
+        match elements {
+            Some(n) if n as u64 <= self.limits.max_kv_elements => Ok(n),
+            _ => Err(Status::resource_exhausted(format!(
+                "{what} holds {} values, over the limit of {}",
+                elements.map_or_else(|| "more than 2^64".into(), |n| n.to_string()),
+                self.limits.max_kv_elements
+            ))),
+        }
+    }
+
+    /// The whole EncodeKvCache call.
+    async fn encode_kv(
+        &self,
+        request: api::EncodeKvCacheRequest,
+    ) -> Result<api::EncodeKvCacheResponse, Status> {
+        let codec = self.kv.pick(&request.model).map_err(|e| status_of(&e))?;
+        let message = request
+            .cache
+            .ok_or_else(|| Status::invalid_argument("the request carries no cache"))?;
+        let shape = KvShape {
+            layers: message.layers as usize,
+            kv_heads: message.kv_heads as usize,
+            tokens: message.tokens as usize,
+            head_dim: message.head_dim as usize,
+        };
+        let elements = self.check_kv_elements(shape.elements(), "the cache")?;
+        let dtype = KvDtype::from_name(&message.dtype).ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "cache dtype `{}` is not fp32, fp16 or bf16",
+                terse_core::echo(&message.dtype)
+            ))
+        })?;
+        if message.values.len() != elements * dtype.size() {
+            return Err(Status::invalid_argument(format!(
+                "the cache's shape holds {elements} {} values ({} bytes), `values` has {} bytes",
+                dtype.name(),
+                elements * dtype.size(),
+                message.values.len()
+            )));
+        }
+        let level = match request.level {
+            0 => terse_kvcache::DEFAULT_LEVEL,
+            level => u8::try_from(level)
+                .ok()
+                .filter(|l| (1..=terse_kvcache::MAX_LEVEL).contains(l))
+                .ok_or_else(|| {
+                    Status::invalid_argument(format!(
+                        "level {level} is outside 1..={}",
+                        terse_kvcache::MAX_LEVEL
+                    ))
+                })?,
+        };
+        let knobs = KvOptions {
+            level,
+            sink_tokens: request.sink_tokens.unwrap_or(1) as usize,
+        };
+        let coding = EncodeOptions {
+            knobs,
+            reconstruct: true,
+            ..Default::default()
+        };
+        let _memory = self.memory.reserve(
+            codec.working_memory(coding.work(), &[elements as u64]),
+            &format!("KV encode of {elements} values"),
+        )?;
+        let original_bytes = message.values.len() as u64;
+        let media = run_blocking(move || {
+            let values = dtype.to_f32(&message.values).expect("length checked");
+            let cache = KvCache::new(shape, values).map_err(|e| status_of(&e))?;
+            Ok(Arc::new(KvMedia { cache, dtype }))
+        })
+        .await?;
+        let encoding = encode_in_call(codec.as_ref(), Arc::clone(&media), coding).await?;
+        let decoded = encoding
+            .reconstruction
+            .ok_or_else(|| Status::internal("the KV codec returned no reconstruction"))?;
+        let (snr_db, max_abs_error) = run_blocking(move || Ok(kv_error(&media, &decoded))).await?;
+        let bitstream = encoding.bitstream;
+        Ok(api::EncodeKvCacheResponse {
+            rate_distortion: Some(common::RateDistortion {
+                compressed_bytes: bitstream.len() as u64,
+                original_bytes,
+                bits_per_element: Some(bitstream.len() as f64 * 8.0 / elements.max(1) as f64),
+                snr_db: Some(snr_db),
+                ..Default::default()
+            }),
+            bitstream,
+            max_abs_error,
+        })
+    }
+
+    /// The whole DecodeKvCache call.
+    async fn decode_kv(&self, bitstream: Vec<u8>) -> Result<api::DecodeKvCacheResponse, Status> {
+        self.check_size(bitstream.len(), "bitstream")?;
+        if !terse_entropy::Container::sniff(&bitstream) {
+            return Err(Status::invalid_argument(
+                "bitstream does not start with the terse magic `TRSE`",
+            ));
+        }
+        terse_service_common::expect_codec_family(&bitstream, &[CodecId::KvCache])?;
+        // The header, checked (layout, checksums of the front, shape, level), before anything
+        // is decoded or allocated.
+        let header = terse_kvcache::info(&bitstream).map_err(|e| status_of(&e))?;
+        let elements = self.check_kv_elements(header.shape.elements(), "the bitstream's cache")?;
+        let codec = self
+            .kv
+            .for_bitstream(&bitstream)
+            .map_err(|e| status_of(&e))?;
+        let _memory = self.memory.reserve(
+            codec.working_memory(Work::Decode, &[elements as u64]),
+            &format!("KV decode of {elements} values"),
+        )?;
+        let media = decode_in_call(codec.as_ref(), bitstream, self.limits.max_kv_elements).await?;
+        let shape = media.cache.shape();
+        let values = run_blocking(move || Ok(media.dtype.from_f32(media.cache.values()))).await?;
+        Ok(api::DecodeKvCacheResponse {
+            model: header.model.name,
+            level: u32::from(header.level),
+            sink_tokens: header.sink_tokens as u32,
+            cache: Some(api::KvCache {
+                layers: shape.layers as u32,
+                kv_heads: shape.kv_heads as u32,
+                tokens: shape.tokens as u32,
+                head_dim: shape.head_dim as u32,
+                dtype: header.dtype,
+                values,
+            }),
+        })
     }
 
     fn max_bytes(&self) -> usize {
@@ -162,6 +342,24 @@ impl TensorService {
         let _memory = self.reserve(codec.as_ref(), Work::Decode, file_bytes, "weight decode")?;
         decode_in_call(codec.as_ref(), bitstream, self.limits.max_file_bytes).await
     }
+}
+
+/// Signal-to-noise ratio (dB) and largest absolute error of a decoded cache; the reference is
+/// the input as the codec saw it (its dtype's values). An exact decode has infinite SNR.
+fn kv_error(original: &KvMedia, decoded: &KvMedia) -> (f64, f64) {
+    let (mut signal, mut noise, mut max) = (0f64, 0f64, 0f64);
+    for (&a, &b) in original.cache.values().iter().zip(decoded.cache.values()) {
+        let error = f64::from(a) - f64::from(b);
+        signal += f64::from(a).powi(2);
+        noise += error * error;
+        max = max.max(error.abs());
+    }
+    let snr = if noise == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (signal / noise).log10()
+    };
+    (snr, max)
 }
 
 /// The codec knobs of a request's options.
@@ -309,6 +507,31 @@ impl tensor_service_server::TensorService for TensorService {
             tensors: info.tensors.iter().map(summary).collect(),
         }))
     }
+
+    async fn encode_kv_cache(
+        &self,
+        request: Request<api::EncodeKvCacheRequest>,
+    ) -> Result<Response<api::EncodeKvCacheResponse>, Status> {
+        Ok(Response::new(self.encode_kv(request.into_inner()).await?))
+    }
+
+    async fn decode_kv_cache(
+        &self,
+        request: Request<api::DecodeKvCacheRequest>,
+    ) -> Result<Response<api::DecodeKvCacheResponse>, Status> {
+        Ok(Response::new(
+            self.decode_kv(request.into_inner().bitstream).await?,
+        ))
+    }
+
+    async fn list_kv_models(
+        &self,
+        _request: Request<api::ListKvModelsRequest>,
+    ) -> Result<Response<api::ListKvModelsResponse>, Status> {
+        Ok(Response::new(api::ListKvModelsResponse {
+            models: self.kv_models.clone(),
+        }))
+    }
 }
 
 impl HostedService for TensorLimits {
@@ -317,8 +540,12 @@ impl HostedService for TensorLimits {
     }
 
     fn add_to(&self, host: &Host, routes: &mut RoutesBuilder) -> Result<String, String> {
-        let service = TensorService::hosted(*self, host.memory.clone());
-        let hosted = format!("tensor codecs {:?}", service.codecs.names());
+        let service = TensorService::hosted(host.registry, *self, host.memory.clone());
+        let hosted = format!(
+            "tensor codecs {:?}, KV-cache codecs {:?}",
+            service.codecs.names(),
+            service.kv.names()
+        );
         terse_service_common::add_service!(routes, host, TensorServiceServer, service);
         Ok(hosted)
     }

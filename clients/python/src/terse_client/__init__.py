@@ -23,6 +23,7 @@ from terse_client._client import (
     SplatService,
     TensorService,
     VisionService,
+    kv_array,
 )
 from terse_client._proto.compress.audio.v1 import audio_pb2 as audio
 from terse_client._proto.compress.common.v1 import common_pb2 as common
@@ -55,4 +56,5 @@ __all__ = [
     "vision",
     "to_array",
     "to_tensor",
+    "kv_array",
 ]

@@ -399,6 +399,62 @@ class TensorService(_Service):
         """The tensors of a bitstream: names, dtypes, shapes, sizes raw and coded."""
         return self._unary("Info", tensor_pb2.InfoRequest(bitstream=bytes(bitstream)))
 
+    def encode_kv_cache(
+        self,
+        model: str,
+        cache: np.ndarray,
+        *,
+        level: int = 0,
+        sink_tokens: int | None = None,
+    ) -> tensor_pb2.EncodeKvCacheResponse:
+        """Encodes (lossy) the KV cache of the causal LM ``model``: an array
+        ``[layers, 2 (key, value), kv_heads, tokens, head_dim]`` of float32 or float16.
+        ``level`` 1 (smallest) to 8 (closest); 0 is the server's default. The response carries
+        the bitstream, its bits per element and the SNR and largest error of the decode."""
+        array = np.asarray(cache)
+        dtypes = {np.dtype(np.float32): "fp32", np.dtype(np.float16): "fp16"}
+        if array.ndim != 5 or array.shape[1] != 2 or array.dtype not in dtypes:
+            raise ValueError(
+                "a KV cache is a float32 or float16 array [layers, 2, kv_heads, tokens, head_dim], "
+                f"got {array.dtype} {array.shape}"
+            )
+        layers, _, kv_heads, tokens, head_dim = array.shape
+        message = tensor_pb2.KvCache(
+            layers=layers, kv_heads=kv_heads, tokens=tokens, head_dim=head_dim,
+            dtype=dtypes[array.dtype],
+            values=np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes(),
+        )
+        request = tensor_pb2.EncodeKvCacheRequest(
+            model=model, cache=message, level=level, sink_tokens=sink_tokens
+        )
+        return self._unary("EncodeKvCache", request)
+
+    def decode_kv_cache(self, bitstream: bytes) -> tensor_pb2.DecodeKvCacheResponse:
+        """Decodes a KV-cache bitstream; ``kv_array(response.cache)`` is the cache as an
+        array in the dtype it was encoded from."""
+        return self._unary(
+            "DecodeKvCache", tensor_pb2.DecodeKvCacheRequest(bitstream=bytes(bitstream))
+        )
+
+    def list_kv_models(self) -> list:
+        """The causal LMs whose KV caches the server codes (``KvModel`` messages)."""
+        return self._unary(
+            "ListKvModels", tensor_pb2.ListKvModelsRequest(), lambda r: list(r.models)
+        )
+
+
+def kv_array(cache: tensor_pb2.KvCache) -> np.ndarray:
+    """A ``KvCache`` message as an array ``[layers, 2, kv_heads, tokens, head_dim]`` (float32
+    or float16; bf16 values come as float32)."""
+    shape = (cache.layers, 2, cache.kv_heads, cache.tokens, cache.head_dim)
+    if cache.dtype == "bf16":
+        raw = np.frombuffer(cache.values, dtype="<u2").astype(np.uint32) << 16
+        return raw.view(np.float32).reshape(shape)
+    dtype = {"fp32": "<f4", "fp16": "<f2"}.get(cache.dtype)
+    if dtype is None:
+        raise ValueError(f"unknown KV cache dtype {cache.dtype!r}")
+    return np.frombuffer(cache.values, dtype=dtype).reshape(shape)
+
 
 def _documents(documents: Iterable[Union[str, dict, context_pb2.Document]]):
     out = []
