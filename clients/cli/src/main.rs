@@ -1,9 +1,10 @@
 //! `terse-cli`: encode and decode image, audio, splat and safetensors files (and whole
-//! folders), and compress prompts and retrieved contexts, against a terse server (`--server`) or with the
+//! folders) and KV caches, and compress prompts and retrieved contexts, against a terse server (`--server`) or with the
 //! services hosted in-process (no `--server`).
 
 mod batch;
 mod files;
+mod kv;
 mod local;
 mod shard;
 mod text;
@@ -65,6 +66,12 @@ enum Command {
     Encode(batch::EncodeArgs),
     /// Decode `.terse-*` files or folders back to PNG/WebP, WAV, PLY/SPZ, safetensors.
     Decode(batch::DecodeArgs),
+    /// Encode a KV cache (a safetensors file with one tensor `kv` [layers, 2, kv_heads, tokens,
+    /// head_dim]) of a causal LM of the repository into a lossy `.terse-kv` bitstream.
+    EncodeKv(kv::EncodeKvArgs),
+    /// Decode a `.terse-kv` bitstream into a safetensors file (tensor `kv`, in the dtype it
+    /// was encoded from).
+    DecodeKv(kv::DecodeKvArgs),
     /// Compress a prompt (LLMLingua-2) or, with `--query`, select from documents (RECOMP),
     /// reading files or stdin; the result goes to stdout, the figures to stderr.
     CompressContext(text::ContextArgs),
@@ -109,6 +116,8 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Encode(args) => batch::encode(&cli.connection, args).await,
         Command::Decode(args) => batch::decode(&cli.connection, args).await,
         Command::CompressContext(args) => text::compress(&cli.connection, args).await,
+        Command::EncodeKv(args) => kv::encode(&cli.connection, args).await,
+        Command::DecodeKv(args) => kv::decode(&cli.connection, args).await,
         Command::Health { service } => {
             if cli.connection.server.is_none() {
                 anyhow::bail!("health needs --server (or $TERSE_SERVER)");

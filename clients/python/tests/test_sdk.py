@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES, ROOT, Server
-from terse_client import AsyncClient, Client
+from terse_client import AsyncClient, Client, kv_array
 
 PASSAGE = (
     "The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, France. "
@@ -89,6 +89,31 @@ def test_weights_round_trip_byte_for_byte(server):
     # Small enough for unary Encode: the same bitstream.
     with Client(server.address, timeout=60, chunk_bytes=4 << 20) as unary:
         assert unary.tensor.encode(model).bitstream == encoded.bitstream
+
+
+def test_kv_caches_in_float16_and_float32_within_the_reported_error(server):
+    with Client(server.address, timeout=60) as client:
+        models = {m.model.name: m for m in client.tensor.list_kv_models()}
+        lm = models["smollm2-135m"]
+        shape = (lm.layers, 2, lm.kv_heads, 64, lm.head_dim)
+        # A cache's structure: channel offsets, a slow drift over tokens, some noise.
+        channel = np.arange(shape[-1]) * 0.05
+        drift = np.sin(np.arange(shape[3]) * 0.1)[:, None]
+        noise = np.random.default_rng(7).normal(0, 0.1, shape)
+        cache = (channel + drift + noise).astype(np.float32)
+        for dtype in (np.float32, np.float16):
+            encoded = client.tensor.encode_kv_cache("smollm2-135m", cache.astype(dtype), level=6)
+            assert 0 < encoded.rate_distortion.bits_per_element < 8
+            decoded = client.tensor.decode_kv_cache(encoded.bitstream)
+            values = kv_array(decoded.cache)
+            assert values.dtype == dtype and values.shape == shape
+            error = np.abs(values.astype(np.float64) - cache.astype(dtype).astype(np.float64)).max()
+            assert error <= encoded.max_abs_error + 1e-3
+        with pytest.raises(ValueError):
+            client.tensor.encode_kv_cache("smollm2-135m", cache[0])
+        with pytest.raises(grpc.RpcError) as wrong:
+            client.tensor.encode_kv_cache("smollm2-135m", cache[:, :, :2].copy())
+        assert wrong.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_async_weights_stream_both_ways(server):

@@ -266,3 +266,55 @@ async fn weights_round_trip_through_the_helpers() {
         .unwrap_err();
     assert_eq!(missing.code(), Some(Code::NotFound), "{missing:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv_caches_round_trip_through_the_helpers() {
+    let config = terse_e2e::ConfigFile::new("[server]\nservices = [\"tensor\"]\n");
+    let server = Server::start(&["--config", config.arg()]).await;
+    let client = Client::builder(server.grpc_addr.clone())
+        .timeout(Duration::from_secs(60))
+        .connect()
+        .await
+        .expect("connects");
+    let models = client.list_kv_models().await.unwrap();
+    let lm = models
+        .iter()
+        .find(|m| m.model.as_ref().is_some_and(|r| r.name == "smollm2-135m"))
+        .expect("the causal LM is listed");
+    let tokens = 24;
+    let n = (lm.layers * 2 * lm.kv_heads * tokens * lm.head_dim) as usize;
+    let values: Vec<f32> = terse_e2e::weight_values(n, 9)
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v * 20.0 + (i % 64) as f32 * 0.05)
+        .collect();
+    let cache = tensor::KvCache {
+        layers: lm.layers,
+        kv_heads: lm.kv_heads,
+        tokens,
+        head_dim: lm.head_dim,
+        dtype: "fp32".into(),
+        values: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    };
+    let encoded = client
+        .encode_kv_cache("smollm2-135m", cache.clone(), 7, Some(2))
+        .await
+        .unwrap();
+    let decoded = client.decode_kv_cache(&encoded.bitstream).await.unwrap();
+    assert_eq!((decoded.level, decoded.sink_tokens), (7, 2));
+    let back = decoded.cache.unwrap();
+    assert_eq!(
+        (back.tokens, back.values.len()),
+        (tokens, cache.values.len())
+    );
+    let wrong = client
+        .encode_kv_cache(
+            "smollm2-135m",
+            tensor::KvCache { layers: 2, ..cache },
+            0,
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), Some(Code::InvalidArgument), "{wrong:?}");
+}

@@ -117,6 +117,40 @@ export function toTensor(name: string, tensor: Float32Tensor): common.Tensor {
   return { name, datatype: common.DataType.DATA_TYPE_FP32, shape: tensor.shape, rawContents: raw };
 }
 
+/** A `KvCache` message's values as float32 (fp16 and bf16 widened), shape `[layers, 2, kvHeads, tokens, headDim]`. */
+export function kvFloat32(cache: tensor.KvCache): Float32Tensor {
+  const shape = [cache.layers, 2, cache.kvHeads, cache.tokens, cache.headDim];
+  const elements = shape.reduce((n, d) => n * d, 1);
+  const raw = Buffer.from(cache.values);
+  const width = cache.dtype === "fp32" ? 4 : 2;
+  if (!["fp32", "fp16", "bf16"].includes(cache.dtype) || raw.length !== elements * width) {
+    throw new RangeError(`KV cache: ${cache.dtype} values of shape [${shape}] do not match ${raw.length} bytes`);
+  }
+  const data = new Float32Array(elements);
+  const scratch = new DataView(new ArrayBuffer(4));
+  for (let i = 0; i < elements; i++) {
+    if (cache.dtype === "fp32") {
+      data[i] = raw.readFloatLE(i * 4);
+    } else if (cache.dtype === "bf16") {
+      scratch.setUint32(0, raw.readUInt16LE(i * 2) << 16);
+      data[i] = scratch.getFloat32(0);
+    } else {
+      data[i] = halfToFloat(raw.readUInt16LE(i * 2));
+    }
+  }
+  return { data, shape };
+}
+
+/** IEEE half-precision bits to a number. */
+function halfToFloat(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >> 10) & 0x1f;
+  const fraction = bits & 0x3ff;
+  if (exponent === 0) return sign * fraction * 2 ** -24;
+  if (exponent === 31) return fraction ? NaN : sign * Infinity;
+  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
+}
+
 /** Reads a float32 tensor message; other types and length mismatches are errors. */
 export function fromTensor(tensor: common.Tensor): Float32Tensor {
   if (tensor.datatype !== common.DataType.DATA_TYPE_FP32) {
@@ -461,6 +495,39 @@ export class TerseClient {
     /** The tensors of a bitstream: names, dtypes, shapes, sizes raw and coded. */
     info: (bitstream: Uint8Array): Promise<tensor.InfoResponse> =>
       this.invoker.unary(this.raw.tensor.info, this.raw.tensor, { bitstream: Buffer.from(bitstream) }),
+    /**
+     * Encodes (lossy) the KV cache of the causal LM `model`: float32 values of shape
+     * `[layers, 2 (key, value), kvHeads, tokens, headDim]`. `level` 1 (smallest) to 8 (closest),
+     * 0 the server's default. The response carries the bitstream, its bits per element and the
+     * SNR and largest error of the decode.
+     */
+    encodeKvCache: (
+      model: string,
+      cache: Float32Tensor,
+      options: { level?: number; sinkTokens?: number } = {},
+    ): Promise<tensor.EncodeKvCacheResponse> => {
+      const [layers, kinds, kvHeads, tokens, headDim] = cache.shape;
+      const elements = cache.shape.reduce((n, d) => n * d, 1);
+      if (cache.shape.length !== 5 || kinds !== 2 || elements !== cache.data.length) {
+        throw new RangeError(
+          `a KV cache is [layers, 2, kvHeads, tokens, headDim] float32 values, got shape [${cache.shape}] and ${cache.data.length} values`,
+        );
+      }
+      const values = Buffer.alloc(elements * 4);
+      cache.data.forEach((value, i) => values.writeFloatLE(value, i * 4));
+      return this.invoker.unary(this.raw.tensor.encodeKvCache, this.raw.tensor, {
+        model,
+        cache: { layers, kvHeads, tokens, headDim, dtype: "fp32", values },
+        level: options.level ?? 0,
+        sinkTokens: options.sinkTokens,
+      });
+    },
+    /** Decodes a KV-cache bitstream; `kvFloat32(response.cache)` reads the values. */
+    decodeKvCache: (bitstream: Uint8Array): Promise<tensor.DecodeKvCacheResponse> =>
+      this.invoker.unary(this.raw.tensor.decodeKvCache, this.raw.tensor, { bitstream: Buffer.from(bitstream) }),
+    /** The causal LMs whose KV caches the server codes, with their dimensions. */
+    listKvModels: (): Promise<tensor.KvModel[]> =>
+      this.invoker.unary(this.raw.tensor.listKvModels, this.raw.tensor, {}).then((r) => r.models),
   };
 
   /** `compress.context.v1`: prompt (LLMLingua-2) and RAG-context (RECOMP) compression. */

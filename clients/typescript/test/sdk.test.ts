@@ -10,7 +10,7 @@ import { promisify } from "node:util";
 
 import { status, type ServiceError } from "@grpc/grpc-js";
 
-import { TerseClient } from "../src/index";
+import { TerseClient, kvFloat32 } from "../src/index";
 import { FIXTURES, Server, freePort } from "./server";
 
 const PASSAGE =
@@ -160,6 +160,26 @@ test("weights round-trip byte for byte", async () => {
   } finally {
     chunked.close();
   }
+});
+
+test("KV caches: float32 in, decoded within the reported error", async () => {
+  const models = await client.tensor.listKvModels();
+  const lm = models.find((m) => m.model?.name === "smollm2-135m");
+  assert.ok(lm, JSON.stringify(models));
+  const shape = [lm.layers, 2, lm.kvHeads, 64, lm.headDim];
+  // A cache's structure: channel offsets, a slow drift over tokens, a little ripple.
+  const data = new Float32Array(shape.reduce((n, d) => n * d, 1)).map(
+    (_, i) => (i % lm.headDim) * 0.05 + Math.sin(Math.floor(i / lm.headDim) * 0.1) + 0.05 * Math.sin(i * 1.7),
+  );
+  const encoded = await client.tensor.encodeKvCache("smollm2-135m", { data, shape }, { level: 6 });
+  assert.ok(encoded.rateDistortion!.bitsPerElement! < 8, `${encoded.rateDistortion!.bitsPerElement}`);
+  const decoded = await client.tensor.decodeKvCache(encoded.bitstream);
+  assert.equal(decoded.model, "smollm2-135m");
+  const values = kvFloat32(decoded.cache!);
+  assert.deepEqual(values.shape, shape);
+  const worst = values.data.reduce((m, v, i) => Math.max(m, Math.abs(v - data[i])), 0);
+  assert.ok(Math.abs(worst - encoded.maxAbsError) < 1e-6, `${worst} vs ${encoded.maxAbsError}`);
+  await rejectsWith(client.tensor.encodeKvCache("no-such-lm", { data, shape }), status.NOT_FOUND);
 });
 
 test("prompt and context compression", async () => {

@@ -4,14 +4,16 @@
 //! `K001`, …), each CRC-checked and decodable on its own:
 //!
 //! ```text
-//! u8      formats        bit 0: sink values f32 (else fp16); bit 1: channel means f32 (else fp16)
+//! u8      formats        bit 0: sink values f32 (else fp16)
 //! ..      sink values    the first `sink_tokens` tokens, [head][token][channel], exact enough
 //!                        to keep the attention sink (fp16 unless a value does not fit)
-//! f32     step           quantization step of the plane
-//! ..      means          per channel (head-major), subtracted before quantization
-//! u8 × C  channel codes  bit 7: delta mode (symbols are q[t] - q[t-1]); bits 0-5: row of the
-//!                        Laplace scale table the channel's symbols are coded with
-//! u32     ANS length, then the ANS stream of the channels' symbols, channel after channel
+//! f32     step           quantization step of the plane: values are coded as q = round(x / step)
+//! u8 × C  channel codes  per channel (head-major) bit 7: delta mode; bits 0-5: the row of the
+//!                        Laplace scale table its symbols are coded with
+//! ..      anchors        per channel, zigzag LEB128: the rounded mean of its q (the channel's
+//!                        offset, which keys have large ones of)
+//! u32     ANS length, then the ANS stream of the channels' symbols, channel after channel:
+//!         direct mode q[t] - anchor; delta mode q[0] - anchor, then q[t] - q[t-1]
 //! ```
 //!
 //! The entropy model is indexed only by integers read from the bitstream (the rows), so decoding
@@ -36,8 +38,7 @@ pub const MAX_LEVEL: u8 = 8;
 pub const DEFAULT_LEVEL: u8 = 5;
 /// Most layers a bitstream may name (section tags carry three digits).
 pub const MAX_LAYERS: usize = 999;
-/// Quantization step of each level as a fraction of the plane's RMS (after the channel means are
-/// removed), before the layer factor.
+/// Quantization step of each level as a fraction of the plane's RMS (around the channel means), before the layer factor.
 const STEP_OF_LEVEL: [f32; MAX_LEVEL as usize] = [2.0, 1.4, 1.0, 0.7, 0.5, 0.35, 0.25, 0.18];
 /// CacheGen's layer-wise levels: the first third of the layers, which the output is most
 /// sensitive to, get a finer step, the rest a coarser one.
@@ -206,20 +207,7 @@ fn encode_plane(plane: &[f32], shape: &KvShape, sink: usize, fraction: f32) -> R
         .collect();
     let sink_f32 = sink_values.iter().any(|&v| !f16::from_f32(v).is_finite());
     let rows = channel_rows(plane, shape, sink);
-    let means: Vec<f32> = rows
-        .iter()
-        .map(|row| {
-            let mean = row.iter().map(|&v| f64::from(v)).sum::<f64>() / row.len().max(1) as f64;
-            mean as f32
-        })
-        .collect();
-    let means_f32 = means.iter().any(|&m| !f16::from_f32(m).is_finite());
-    let means: Vec<f32> = if means_f32 {
-        means
-    } else {
-        means.iter().map(|&m| f16::from_f32(m).to_f32()).collect()
-    };
-    out.push(u8::from(sink_f32) | u8::from(means_f32) << 1);
+    out.push(u8::from(sink_f32));
     for &v in &sink_values {
         if sink_f32 {
             out.extend_from_slice(&v.to_le_bytes());
@@ -229,11 +217,14 @@ fn encode_plane(plane: &[f32], shape: &KvShape, sink: usize, fraction: f32) -> R
     }
     // The step: a fraction of the plane's RMS around the channel means.
     let count: usize = rows.iter().map(Vec::len).sum();
-    let square_sum: f64 = rows
-        .iter()
-        .zip(&means)
-        .flat_map(|(row, &m)| row.iter().map(move |&v| f64::from(v - m).powi(2)))
-        .sum();
+    let mut square_sum = 0f64;
+    for row in &rows {
+        let mean = row.iter().map(|&v| f64::from(v)).sum::<f64>() / row.len().max(1) as f64;
+        square_sum += row
+            .iter()
+            .map(|&v| (f64::from(v) - mean).powi(2))
+            .sum::<f64>();
+    }
     let rms = (square_sum / count.max(1) as f64).sqrt() as f32;
     let step = if rms.is_normal() { rms * fraction } else { 1.0 };
     if !step.is_normal() {
@@ -242,32 +233,32 @@ fn encode_plane(plane: &[f32], shape: &KvShape, sink: usize, fraction: f32) -> R
         )));
     }
     out.extend_from_slice(&step.to_le_bytes());
-    for &m in &means {
-        if means_f32 {
-            out.extend_from_slice(&m.to_le_bytes());
-        } else {
-            out.extend_from_slice(&f16::from_f32(m).to_le_bytes());
-        }
-    }
-    // Quantize, pick each channel's mode and row, code.
+    // Quantize, pick each channel's anchor, mode and row, code.
     let table = table();
     let mut codes = Vec::with_capacity(rows.len());
+    let mut anchors = Vec::new();
     let mut symbols = Vec::with_capacity(count);
     let mut indexes = Vec::with_capacity(count);
-    for (row, &mean) in rows.iter().zip(&means) {
-        let mut direct = Vec::with_capacity(row.len());
+    for row in &rows {
+        let mut q = Vec::with_capacity(row.len());
         for &v in row {
-            let q = ((v - mean) / step).round();
-            if q.abs() > MAX_SYMBOL {
+            let level = (v / step).round();
+            if level.abs() > MAX_SYMBOL {
                 return Err(invalid(format!(
-                    "a value ({v}) lies {q} steps from its channel mean; the values are too spread to quantize"
+                    "a value ({v}) is {level} steps of {step}; the values are too spread to quantize"
                 )));
             }
-            direct.push(q as i32);
+            q.push(level as i32);
         }
+        let anchor = if q.is_empty() {
+            0
+        } else {
+            (q.iter().map(|&v| i64::from(v)).sum::<i64>() as f64 / q.len() as f64).round() as i32
+        };
+        let direct: Vec<i32> = q.iter().map(|&v| v - anchor).collect();
         let mut delta = direct.clone();
         for t in (1..delta.len()).rev() {
-            delta[t] -= delta[t - 1];
+            delta[t] = q[t] - q[t - 1];
         }
         let (direct_row, direct_bits) = best_row(table, &direct);
         let (delta_row, delta_bits) = best_row(table, &delta);
@@ -277,14 +268,45 @@ fn encode_plane(plane: &[f32], shape: &KvShape, sink: usize, fraction: f32) -> R
             (direct_row, direct, direct_row)
         };
         codes.push(code);
+        write_zigzag(&mut anchors, anchor);
         indexes.extend(std::iter::repeat_n(u32::from(row), row_symbols.len()));
         symbols.extend(row_symbols);
     }
     out.extend_from_slice(&codes);
+    out.extend_from_slice(&anchors);
     let stream = table.encode_symbols(&symbols, &indexes)?;
     out.extend_from_slice(&(stream.len() as u32).to_le_bytes());
     out.extend_from_slice(&stream);
     Ok(out)
+}
+
+/// Appends `value` zigzag-mapped as LEB128.
+fn write_zigzag(out: &mut Vec<u8>, value: i32) {
+    let mut v = ((value << 1) ^ (value >> 31)) as u32;
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads a zigzag LEB128 value from the front of `r`.
+fn read_zigzag(r: &mut &[u8]) -> Result<i32> {
+    let mut value = 0u32;
+    for shift in (0..35).step_by(7) {
+        let (&byte, rest) = r
+            .split_first()
+            .ok_or_else(|| invalid("plane truncated: an anchor is cut short"))?;
+        *r = rest;
+        if shift == 28 && byte > 0x0f {
+            return Err(invalid("an anchor overflows 32 bits"));
+        }
+        value |= u32::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Ok(((value >> 1) as i32) ^ -((value & 1) as i32));
+        }
+    }
+    unreachable!("the shift-28 byte either ends the value or is refused")
 }
 
 /// The table row (and its cost in bits) that codes `symbols` smallest among the rows around
@@ -437,13 +459,13 @@ fn decode_plane(payload: &[u8], shape: &KvShape, sink: usize, out: &mut [f32]) -
     let channels = heads * dim;
     let mut r = payload;
     let formats = take(&mut r, 1, "formats")?[0];
-    if formats & !3 != 0 {
+    if formats & !1 != 0 {
         return Err(invalid(format!("unknown plane format bits {formats:#x}")));
     }
-    let (sink_f32, means_f32) = (formats & 1 != 0, formats & 2 != 0);
-    let width = |wide: bool| if wide { 4 } else { 2 };
+    let sink_f32 = formats & 1 != 0;
+    let width = if sink_f32 { 4 } else { 2 };
     let sink_values = floats(
-        take(&mut r, channels * sink * width(sink_f32), "sink values")?,
+        take(&mut r, channels * sink * width, "sink values")?,
         sink_f32,
     );
     for head in 0..heads {
@@ -456,11 +478,10 @@ fn decode_plane(payload: &[u8], shape: &KvShape, sink: usize, out: &mut [f32]) -
             "quantization step {step} is not a positive number"
         )));
     }
-    let means = floats(
-        take(&mut r, channels * width(means_f32), "means")?,
-        means_f32,
-    );
     let codes = take(&mut r, channels, "channel codes")?;
+    let anchors = (0..channels)
+        .map(|_| read_zigzag(&mut r))
+        .collect::<Result<Vec<i32>>>()?;
     let stream_len = u32::from_le_bytes(take(&mut r, 4, "ANS length")?.try_into().expect("4"));
     let stream = take(&mut r, stream_len as usize, "ANS stream")?;
     if !r.is_empty() {
@@ -488,14 +509,15 @@ fn decode_plane(payload: &[u8], shape: &KvShape, sink: usize, out: &mut [f32]) -
     {
         let (head, d) = (channel / dim, channel % dim);
         let block = &mut out[head * tokens * dim..(head + 1) * tokens * dim];
-        let mut q = 0i64;
+        let anchor = i64::from(anchors[channel]);
+        let mut q = anchor;
         for (t, &s) in row.iter().enumerate() {
             q = if code & DELTA_MODE != 0 {
                 q + i64::from(s)
             } else {
-                i64::from(s)
+                anchor + i64::from(s)
             };
-            block[(sink + t) * dim + d] = q as f32 * step + means[channel];
+            block[(sink + t) * dim + d] = q as f32 * step;
         }
     }
     Ok(())

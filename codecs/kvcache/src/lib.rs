@@ -3,12 +3,13 @@
 //!
 //! Per layer and kind (keys, values) — a *plane* of `[kv head][token][channel]`:
 //! 1. the first `sink_tokens` tokens (the attention sink) are kept in fp16;
-//! 2. every channel's mean over the other tokens is removed and the plane is quantized with one
-//!    uniform step, a fraction of its RMS set by the quality level and, as in CacheGen, by the
-//!    layer (the first third of the layers finer, the rest coarser);
-//! 3. each channel is coded either as is or as deltas against the previous token (CacheGen's
-//!    token-wise locality; the encoder keeps the cheaper), with ANS under a Laplace model whose
-//!    scale row the encoder picks per channel (CacheGen's per-channel models).
+//! 2. the rest of the plane is quantized with one uniform step, a fraction of its RMS (around
+//!    the channel means) set by the quality level and, as in CacheGen, by the layer (the first
+//!    third of the layers finer, the rest coarser);
+//! 3. each channel is coded against its integer anchor (its rounded mean level) either as is or
+//!    as deltas against the previous token (CacheGen's token-wise locality; the encoder keeps
+//!    the cheaper), with ANS under a Laplace model whose scale row the encoder picks per channel
+//!    (CacheGen's per-channel models).
 //!
 //! Planes are independent sections: encoded and decoded in parallel, each CRC-checked.
 

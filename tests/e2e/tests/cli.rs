@@ -382,3 +382,101 @@ async fn safetensors_round_trip_in_process_byte_for_byte() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(std::fs::read(&model).unwrap() == file, "byte for byte");
 }
+
+/// A safetensors file of one KV tensor `kv` [30, 2, 3, tokens, 64] of `dtype`.
+fn kv_file(tokens: usize, dtype: safetensors::Dtype) -> Vec<u8> {
+    let n = 30 * 2 * 3 * tokens * 64;
+    let values = terse_e2e::weight_values(n, 5);
+    let bytes: Vec<u8> = match dtype {
+        safetensors::Dtype::F16 => values
+            .iter()
+            .enumerate()
+            .flat_map(|(i, v)| half::f16::from_f32(v * 20.0 + (i % 64) as f32 * 0.1).to_le_bytes())
+            .collect(),
+        _ => values
+            .iter()
+            .enumerate()
+            .flat_map(|(i, v)| (v * 20.0 + (i % 64) as f32 * 0.1).to_le_bytes())
+            .collect(),
+    };
+    let view =
+        safetensors::tensor::TensorView::new(dtype, vec![30, 2, 3, tokens, 64], &bytes).unwrap();
+    safetensors::serialize([("kv", view)], None).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kv_cache_file_round_trips_through_the_server_in_its_dtype() {
+    let server = Server::start(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("cache.safetensors");
+    std::fs::write(&input, kv_file(32, safetensors::Dtype::F16)).unwrap();
+    let url = server.grpc_url.as_str();
+    let path = input.to_str().unwrap();
+    let out = cli(
+        &[
+            "--server",
+            url,
+            "encode-kv",
+            path,
+            "--model",
+            "smollm2-135m",
+            "--level",
+            "6",
+        ],
+        b"",
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("bits/element"),
+        "{}",
+        text(&out.stderr)
+    );
+    let coded = dir.path().join("cache.terse-kv");
+    std::fs::remove_file(&input).unwrap();
+    let out = cli(
+        &["--server", url, "decode-kv", coded.to_str().unwrap()],
+        b"",
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let decoded = std::fs::read(&input).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&decoded).unwrap();
+    let kv = tensors.tensor("kv").unwrap();
+    assert_eq!(kv.dtype(), safetensors::Dtype::F16);
+    assert_eq!(kv.shape(), [30, 2, 3, 32, 64]);
+
+    // A cache of another shape is refused with the reason, exit status 2.
+    let bad = safetensors::serialize(
+        [(
+            "kv",
+            safetensors::tensor::TensorView::new(
+                safetensors::Dtype::F32,
+                vec![2, 3, 4],
+                &[0u8; 96],
+            )
+            .unwrap(),
+        )],
+        None,
+    )
+    .unwrap();
+    std::fs::write(&input, bad).unwrap();
+    let out = cli(
+        &[
+            "--server",
+            url,
+            "encode-kv",
+            path,
+            "--model",
+            "smollm2-135m",
+        ],
+        b"",
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("[layers, 2, kv_heads, tokens, head_dim]"),
+        "{}",
+        text(&out.stderr)
+    );
+}

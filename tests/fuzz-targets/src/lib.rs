@@ -118,6 +118,12 @@ pub const TARGETS: &[Target] = &[
         seeds: tensor_bitstream_seeds,
     },
     Target {
+        name: "kv_bitstream",
+        about: "terse_kvcache::{info, decode} (KV-cache bitstreams as they come, and the bytes as the plane payloads of a well-formed container, so the plane parser is reached past the checksums)",
+        run: kv_bitstream,
+        seeds: kv_bitstream_seeds,
+    },
+    Target {
         name: "safetensors_file",
         about: "terse_tensor::encode (safetensors header and tensor layout, every dtype)",
         run: safetensors_file,
@@ -292,6 +298,58 @@ pub fn tensor_bitstream(data: &[u8]) -> bool {
         .first()
         .is_none_or(|t| terse_tensor::decode_tensor(data, &t.name, MAX_TENSOR_FILE_BYTES).is_ok());
     whole && first
+}
+
+/// Most values of a KV cache any target decodes.
+pub const MAX_KV_ELEMENTS: usize = 1 << 22;
+
+/// The model tag the KV targets' bitstreams carry.
+fn kv_model() -> ModelTag {
+    ModelTag::from_sha256_hex("fuzz-lm", "00112233445566778899aabbccddeeff").expect("hex")
+}
+
+/// A container of a 1-layer KV cache whose two plane sections are `planes` (the shape and
+/// sink count taken from the first bytes), checksums valid.
+fn kv_container(data: &[u8]) -> Vec<u8> {
+    let (shape, rest) = data.split_at(data.len().min(3));
+    let dim = |i: usize| u64::from(shape.get(i).copied().unwrap_or(1) % 9);
+    let split = rest.len() / 2;
+    let mut container = Container::new(terse_entropy::CodecId::KvCache);
+    container.model = Some(kv_model());
+    container.put_u64("kv_format", terse_kvcache::KV_FORMAT);
+    container.put_u64("layers", 1);
+    container.put_u64("kv_heads", dim(0).max(1));
+    container.put_u64("head_dim", dim(1).max(1));
+    container.put_u64("tokens", dim(2));
+    container.put_u64("level", 5);
+    container.put_u64("sink_tokens", dim(2) / 3);
+    container.put_field("dtype", b"fp32".to_vec());
+    container.push_section(*b"K000", rest[..split].to_vec());
+    container.push_section(*b"V000", rest[split..].to_vec());
+    container.to_bytes().expect("a small container")
+}
+
+/// See [`TARGETS`].
+pub fn kv_bitstream(data: &[u8]) -> bool {
+    let as_is = terse_kvcache::info(data).is_ok()
+        && terse_kvcache::decode(data, None, MAX_KV_ELEMENTS).is_ok();
+    let planes = terse_kvcache::decode(&kv_container(data), Some(&kv_model()), MAX_KV_ELEMENTS);
+    as_is || planes.is_ok()
+}
+
+fn kv_bitstream_seeds() -> Vec<Vec<u8>> {
+    let shape = terse_core::KvShape {
+        layers: 2,
+        kv_heads: 2,
+        tokens: 12,
+        head_dim: 4,
+    };
+    let values = (0..shape.elements().expect("small"))
+        .map(|i| ((i * 7919) % 97) as f32 * 0.1 - 4.0)
+        .collect();
+    let cache = terse_core::KvCache::new(shape, values).expect("shape");
+    let options = terse_kvcache::EncodeOptions::default();
+    vec![terse_kvcache::encode(&cache, &kv_model(), "fp32", &options).expect("encode")]
 }
 
 /// See [`TARGETS`].

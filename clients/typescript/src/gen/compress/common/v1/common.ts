@@ -166,8 +166,12 @@ export interface RateDistortion {
   msSsim?:
     | number
     | undefined;
-  /** Signal-to-noise ratio of the reconstruction, in dB (audio). */
-  snrDb?: number | undefined;
+  /** Signal-to-noise ratio of the reconstruction, in dB (audio, KV caches). */
+  snrDb?:
+    | number
+    | undefined;
+  /** Bits per element (tensors, KV caches). */
+  bitsPerElement?: number | undefined;
 }
 
 /** Identifies a model in the repository. An empty version means the newest version that is ready. */
@@ -406,6 +410,7 @@ function createBaseRateDistortion(): RateDistortion {
     psnrDb: undefined,
     msSsim: undefined,
     snrDb: undefined,
+    bitsPerElement: undefined,
   };
 }
 
@@ -434,6 +439,9 @@ export const RateDistortion: MessageFns<RateDistortion> = {
     }
     if (message.snrDb !== undefined) {
       writer.uint32(65).double(message.snrDb);
+    }
+    if (message.bitsPerElement !== undefined) {
+      writer.uint32(73).double(message.bitsPerElement);
     }
     return writer;
   },
@@ -515,6 +523,14 @@ export const RateDistortion: MessageFns<RateDistortion> = {
             message.snrDb = reader.double();
             continue;
           }
+          case 9: {
+            if (tag !== 73) {
+              break;
+            }
+
+            message.bitsPerElement = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -569,6 +585,11 @@ export const RateDistortion: MessageFns<RateDistortion> = {
         : isSet(object.snr_db)
         ? globalThis.Number(object.snr_db)
         : undefined,
+      bitsPerElement: isSet(object.bitsPerElement)
+        ? globalThis.Number(object.bitsPerElement)
+        : isSet(object.bits_per_element)
+        ? globalThis.Number(object.bits_per_element)
+        : undefined,
     };
   },
 
@@ -598,6 +619,9 @@ export const RateDistortion: MessageFns<RateDistortion> = {
     if (message.snrDb !== undefined) {
       obj.snrDb = floatToJson(message.snrDb);
     }
+    if (message.bitsPerElement !== undefined) {
+      obj.bitsPerElement = floatToJson(message.bitsPerElement);
+    }
     return obj;
   },
 
@@ -614,6 +638,7 @@ export const RateDistortion: MessageFns<RateDistortion> = {
     message.psnrDb = object.psnrDb ?? undefined;
     message.msSsim = object.msSsim ?? undefined;
     message.snrDb = object.snrDb ?? undefined;
+    message.bitsPerElement = object.bitsPerElement ?? undefined;
     return message;
   },
 };

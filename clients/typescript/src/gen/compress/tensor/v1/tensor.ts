@@ -20,11 +20,90 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { Chunk, RateDistortion } from "../../common/v1/common";
+import { Chunk, ModelRef, RateDistortion } from "../../common/v1/common";
 
 export const protobufPackage = "compress.tensor.v1";
 
 export const protobufFileName = "compress/tensor/v1/tensor.proto";
+
+/** The KV cache of one sequence. */
+export interface KvCache {
+  /** Transformer blocks. */
+  layers: number;
+  /** Key/value heads per block. */
+  kvHeads: number;
+  /** Cached tokens. */
+  tokens: number;
+  /** Channels per head. */
+  headDim: number;
+  /** Element type of `values`: "fp32", "fp16" or "bf16". */
+  dtype: string;
+  /**
+   * Little-endian values in the order [layer][key, value][kv head][token][channel]
+   * (layers * 2 * kv_heads * tokens * head_dim elements).
+   */
+  values: Buffer;
+}
+
+/** Request of EncodeKvCache. */
+export interface EncodeKvCacheRequest {
+  /** The causal LM (a model of the repository; ListKvModels names them) the cache is of. */
+  model: string;
+  cache?:
+    | KvCache
+    | undefined;
+  /** Quality level, 1 (smallest) to 8 (closest to the exact cache); 0 = 5. */
+  level: number;
+  /** Leading tokens kept in fp16 (the attention sink); unset = 1. */
+  sinkTokens?: number | undefined;
+}
+
+/** Response of EncodeKvCache. */
+export interface EncodeKvCacheResponse {
+  bitstream: Buffer;
+  /**
+   * compressed_bytes, original_bytes (the cache in its dtype), bits_per_element and snr_db (of
+   * the decoded cache against the input).
+   */
+  rateDistortion?:
+    | RateDistortion
+    | undefined;
+  /** Largest absolute error of a decoded value. */
+  maxAbsError: number;
+}
+
+/** Request of DecodeKvCache. */
+export interface DecodeKvCacheRequest {
+  bitstream: Buffer;
+}
+
+/** Response of DecodeKvCache. */
+export interface DecodeKvCacheResponse {
+  /** The model the bitstream names. */
+  model: string;
+  level: number;
+  sinkTokens: number;
+  cache?: KvCache | undefined;
+}
+
+/** Request of ListKvModels. */
+export interface ListKvModelsRequest {
+}
+
+/** A causal LM whose caches this server codes. */
+export interface KvModel {
+  model?: ModelRef | undefined;
+  layers: number;
+  kvHeads: number;
+  headDim: number;
+  /** Most tokens of one cache. */
+  contextLength: number;
+}
+
+/** Response of ListKvModels. */
+export interface ListKvModelsResponse {
+  models: KvModel[];
+}
 
 /** Options of an encode. */
 export interface EncodeOptions {
@@ -144,6 +223,855 @@ export interface InfoResponse {
   /** In data order. */
   tensors: TensorSummary[];
 }
+
+function createBaseKvCache(): KvCache {
+  return { layers: 0, kvHeads: 0, tokens: 0, headDim: 0, dtype: "", values: Buffer.alloc(0) };
+}
+
+export const KvCache: MessageFns<KvCache> = {
+  encode(message: KvCache, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.layers !== 0) {
+      writer.uint32(8).uint32(message.layers);
+    }
+    if (message.kvHeads !== 0) {
+      writer.uint32(16).uint32(message.kvHeads);
+    }
+    if (message.tokens !== 0) {
+      writer.uint32(24).uint32(message.tokens);
+    }
+    if (message.headDim !== 0) {
+      writer.uint32(32).uint32(message.headDim);
+    }
+    if (message.dtype !== "") {
+      writer.uint32(42).string(message.dtype);
+    }
+    if (message.values.length !== 0) {
+      writer.uint32(50).bytes(message.values);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvCache {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvCache();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.layers = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.kvHeads = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.tokens = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.headDim = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.dtype = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.values = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KvCache {
+    return {
+      layers: isSet(object.layers) ? globalThis.Number(object.layers) : 0,
+      kvHeads: isSet(object.kvHeads)
+        ? globalThis.Number(object.kvHeads)
+        : isSet(object.kv_heads)
+        ? globalThis.Number(object.kv_heads)
+        : 0,
+      tokens: isSet(object.tokens) ? globalThis.Number(object.tokens) : 0,
+      headDim: isSet(object.headDim)
+        ? globalThis.Number(object.headDim)
+        : isSet(object.head_dim)
+        ? globalThis.Number(object.head_dim)
+        : 0,
+      dtype: isSet(object.dtype) ? globalThis.String(object.dtype) : "",
+      values: isSet(object.values) ? Buffer.from(bytesFromBase64(object.values)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: KvCache): unknown {
+    const obj: any = {};
+    if (message.layers !== 0) {
+      obj.layers = Math.round(message.layers);
+    }
+    if (message.kvHeads !== 0) {
+      obj.kvHeads = Math.round(message.kvHeads);
+    }
+    if (message.tokens !== 0) {
+      obj.tokens = Math.round(message.tokens);
+    }
+    if (message.headDim !== 0) {
+      obj.headDim = Math.round(message.headDim);
+    }
+    if (message.dtype !== "") {
+      obj.dtype = message.dtype;
+    }
+    if (message.values.length !== 0) {
+      obj.values = base64FromBytes(message.values);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<KvCache>): KvCache {
+    return KvCache.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<KvCache>): KvCache {
+    const message = createBaseKvCache();
+    message.layers = object.layers ?? 0;
+    message.kvHeads = object.kvHeads ?? 0;
+    message.tokens = object.tokens ?? 0;
+    message.headDim = object.headDim ?? 0;
+    message.dtype = object.dtype ?? "";
+    message.values = object.values ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseEncodeKvCacheRequest(): EncodeKvCacheRequest {
+  return { model: "", cache: undefined, level: 0, sinkTokens: undefined };
+}
+
+export const EncodeKvCacheRequest: MessageFns<EncodeKvCacheRequest> = {
+  encode(message: EncodeKvCacheRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== "") {
+      writer.uint32(10).string(message.model);
+    }
+    if (message.cache !== undefined) {
+      KvCache.encode(message.cache, writer.uint32(18).fork()).join();
+    }
+    if (message.level !== 0) {
+      writer.uint32(24).uint32(message.level);
+    }
+    if (message.sinkTokens !== undefined) {
+      writer.uint32(32).uint32(message.sinkTokens);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EncodeKvCacheRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEncodeKvCacheRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.cache = KvCache.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.level = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.sinkTokens = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EncodeKvCacheRequest {
+    return {
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      cache: isSet(object.cache) ? KvCache.fromJSON(object.cache) : undefined,
+      level: isSet(object.level) ? globalThis.Number(object.level) : 0,
+      sinkTokens: isSet(object.sinkTokens)
+        ? globalThis.Number(object.sinkTokens)
+        : isSet(object.sink_tokens)
+        ? globalThis.Number(object.sink_tokens)
+        : undefined,
+    };
+  },
+
+  toJSON(message: EncodeKvCacheRequest): unknown {
+    const obj: any = {};
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.cache !== undefined) {
+      obj.cache = KvCache.toJSON(message.cache);
+    }
+    if (message.level !== 0) {
+      obj.level = Math.round(message.level);
+    }
+    if (message.sinkTokens !== undefined) {
+      obj.sinkTokens = Math.round(message.sinkTokens);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<EncodeKvCacheRequest>): EncodeKvCacheRequest {
+    return EncodeKvCacheRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EncodeKvCacheRequest>): EncodeKvCacheRequest {
+    const message = createBaseEncodeKvCacheRequest();
+    message.model = object.model ?? "";
+    message.cache = (object.cache !== undefined && object.cache !== null)
+      ? KvCache.fromPartial(object.cache)
+      : undefined;
+    message.level = object.level ?? 0;
+    message.sinkTokens = object.sinkTokens ?? undefined;
+    return message;
+  },
+};
+
+function createBaseEncodeKvCacheResponse(): EncodeKvCacheResponse {
+  return { bitstream: Buffer.alloc(0), rateDistortion: undefined, maxAbsError: 0 };
+}
+
+export const EncodeKvCacheResponse: MessageFns<EncodeKvCacheResponse> = {
+  encode(message: EncodeKvCacheResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.bitstream.length !== 0) {
+      writer.uint32(10).bytes(message.bitstream);
+    }
+    if (message.rateDistortion !== undefined) {
+      RateDistortion.encode(message.rateDistortion, writer.uint32(18).fork()).join();
+    }
+    if (message.maxAbsError !== 0) {
+      writer.uint32(25).double(message.maxAbsError);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EncodeKvCacheResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEncodeKvCacheResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.bitstream = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.rateDistortion = RateDistortion.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.maxAbsError = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EncodeKvCacheResponse {
+    return {
+      bitstream: isSet(object.bitstream) ? Buffer.from(bytesFromBase64(object.bitstream)) : Buffer.alloc(0),
+      rateDistortion: isSet(object.rateDistortion)
+        ? RateDistortion.fromJSON(object.rateDistortion)
+        : isSet(object.rate_distortion)
+        ? RateDistortion.fromJSON(object.rate_distortion)
+        : undefined,
+      maxAbsError: isSet(object.maxAbsError)
+        ? globalThis.Number(object.maxAbsError)
+        : isSet(object.max_abs_error)
+        ? globalThis.Number(object.max_abs_error)
+        : 0,
+    };
+  },
+
+  toJSON(message: EncodeKvCacheResponse): unknown {
+    const obj: any = {};
+    if (message.bitstream.length !== 0) {
+      obj.bitstream = base64FromBytes(message.bitstream);
+    }
+    if (message.rateDistortion !== undefined) {
+      obj.rateDistortion = RateDistortion.toJSON(message.rateDistortion);
+    }
+    if (message.maxAbsError !== 0) {
+      obj.maxAbsError = floatToJson(message.maxAbsError);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<EncodeKvCacheResponse>): EncodeKvCacheResponse {
+    return EncodeKvCacheResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EncodeKvCacheResponse>): EncodeKvCacheResponse {
+    const message = createBaseEncodeKvCacheResponse();
+    message.bitstream = object.bitstream ?? Buffer.alloc(0);
+    message.rateDistortion = (object.rateDistortion !== undefined && object.rateDistortion !== null)
+      ? RateDistortion.fromPartial(object.rateDistortion)
+      : undefined;
+    message.maxAbsError = object.maxAbsError ?? 0;
+    return message;
+  },
+};
+
+function createBaseDecodeKvCacheRequest(): DecodeKvCacheRequest {
+  return { bitstream: Buffer.alloc(0) };
+}
+
+export const DecodeKvCacheRequest: MessageFns<DecodeKvCacheRequest> = {
+  encode(message: DecodeKvCacheRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.bitstream.length !== 0) {
+      writer.uint32(10).bytes(message.bitstream);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DecodeKvCacheRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDecodeKvCacheRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.bitstream = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DecodeKvCacheRequest {
+    return { bitstream: isSet(object.bitstream) ? Buffer.from(bytesFromBase64(object.bitstream)) : Buffer.alloc(0) };
+  },
+
+  toJSON(message: DecodeKvCacheRequest): unknown {
+    const obj: any = {};
+    if (message.bitstream.length !== 0) {
+      obj.bitstream = base64FromBytes(message.bitstream);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DecodeKvCacheRequest>): DecodeKvCacheRequest {
+    return DecodeKvCacheRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DecodeKvCacheRequest>): DecodeKvCacheRequest {
+    const message = createBaseDecodeKvCacheRequest();
+    message.bitstream = object.bitstream ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseDecodeKvCacheResponse(): DecodeKvCacheResponse {
+  return { model: "", level: 0, sinkTokens: 0, cache: undefined };
+}
+
+export const DecodeKvCacheResponse: MessageFns<DecodeKvCacheResponse> = {
+  encode(message: DecodeKvCacheResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== "") {
+      writer.uint32(10).string(message.model);
+    }
+    if (message.level !== 0) {
+      writer.uint32(16).uint32(message.level);
+    }
+    if (message.sinkTokens !== 0) {
+      writer.uint32(24).uint32(message.sinkTokens);
+    }
+    if (message.cache !== undefined) {
+      KvCache.encode(message.cache, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DecodeKvCacheResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDecodeKvCacheResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.level = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.sinkTokens = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.cache = KvCache.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DecodeKvCacheResponse {
+    return {
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      level: isSet(object.level) ? globalThis.Number(object.level) : 0,
+      sinkTokens: isSet(object.sinkTokens)
+        ? globalThis.Number(object.sinkTokens)
+        : isSet(object.sink_tokens)
+        ? globalThis.Number(object.sink_tokens)
+        : 0,
+      cache: isSet(object.cache) ? KvCache.fromJSON(object.cache) : undefined,
+    };
+  },
+
+  toJSON(message: DecodeKvCacheResponse): unknown {
+    const obj: any = {};
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.level !== 0) {
+      obj.level = Math.round(message.level);
+    }
+    if (message.sinkTokens !== 0) {
+      obj.sinkTokens = Math.round(message.sinkTokens);
+    }
+    if (message.cache !== undefined) {
+      obj.cache = KvCache.toJSON(message.cache);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DecodeKvCacheResponse>): DecodeKvCacheResponse {
+    return DecodeKvCacheResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DecodeKvCacheResponse>): DecodeKvCacheResponse {
+    const message = createBaseDecodeKvCacheResponse();
+    message.model = object.model ?? "";
+    message.level = object.level ?? 0;
+    message.sinkTokens = object.sinkTokens ?? 0;
+    message.cache = (object.cache !== undefined && object.cache !== null)
+      ? KvCache.fromPartial(object.cache)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListKvModelsRequest(): ListKvModelsRequest {
+  return {};
+}
+
+export const ListKvModelsRequest: MessageFns<ListKvModelsRequest> = {
+  encode(_: ListKvModelsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListKvModelsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListKvModelsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListKvModelsRequest {
+    return {};
+  },
+
+  toJSON(_: ListKvModelsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListKvModelsRequest>): ListKvModelsRequest {
+    return ListKvModelsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ListKvModelsRequest>): ListKvModelsRequest {
+    const message = createBaseListKvModelsRequest();
+    return message;
+  },
+};
+
+function createBaseKvModel(): KvModel {
+  return { model: undefined, layers: 0, kvHeads: 0, headDim: 0, contextLength: 0 };
+}
+
+export const KvModel: MessageFns<KvModel> = {
+  encode(message: KvModel, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== undefined) {
+      ModelRef.encode(message.model, writer.uint32(10).fork()).join();
+    }
+    if (message.layers !== 0) {
+      writer.uint32(16).uint32(message.layers);
+    }
+    if (message.kvHeads !== 0) {
+      writer.uint32(24).uint32(message.kvHeads);
+    }
+    if (message.headDim !== 0) {
+      writer.uint32(32).uint32(message.headDim);
+    }
+    if (message.contextLength !== 0) {
+      writer.uint32(40).uint32(message.contextLength);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvModel {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvModel();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = ModelRef.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.layers = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.kvHeads = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.headDim = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.contextLength = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KvModel {
+    return {
+      model: isSet(object.model) ? ModelRef.fromJSON(object.model) : undefined,
+      layers: isSet(object.layers) ? globalThis.Number(object.layers) : 0,
+      kvHeads: isSet(object.kvHeads)
+        ? globalThis.Number(object.kvHeads)
+        : isSet(object.kv_heads)
+        ? globalThis.Number(object.kv_heads)
+        : 0,
+      headDim: isSet(object.headDim)
+        ? globalThis.Number(object.headDim)
+        : isSet(object.head_dim)
+        ? globalThis.Number(object.head_dim)
+        : 0,
+      contextLength: isSet(object.contextLength)
+        ? globalThis.Number(object.contextLength)
+        : isSet(object.context_length)
+        ? globalThis.Number(object.context_length)
+        : 0,
+    };
+  },
+
+  toJSON(message: KvModel): unknown {
+    const obj: any = {};
+    if (message.model !== undefined) {
+      obj.model = ModelRef.toJSON(message.model);
+    }
+    if (message.layers !== 0) {
+      obj.layers = Math.round(message.layers);
+    }
+    if (message.kvHeads !== 0) {
+      obj.kvHeads = Math.round(message.kvHeads);
+    }
+    if (message.headDim !== 0) {
+      obj.headDim = Math.round(message.headDim);
+    }
+    if (message.contextLength !== 0) {
+      obj.contextLength = Math.round(message.contextLength);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<KvModel>): KvModel {
+    return KvModel.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<KvModel>): KvModel {
+    const message = createBaseKvModel();
+    message.model = (object.model !== undefined && object.model !== null)
+      ? ModelRef.fromPartial(object.model)
+      : undefined;
+    message.layers = object.layers ?? 0;
+    message.kvHeads = object.kvHeads ?? 0;
+    message.headDim = object.headDim ?? 0;
+    message.contextLength = object.contextLength ?? 0;
+    return message;
+  },
+};
+
+function createBaseListKvModelsResponse(): ListKvModelsResponse {
+  return { models: [] };
+}
+
+export const ListKvModelsResponse: MessageFns<ListKvModelsResponse> = {
+  encode(message: ListKvModelsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.models) {
+      KvModel.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListKvModelsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListKvModelsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.models.push(KvModel.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListKvModelsResponse {
+    return {
+      models: globalThis.Array.isArray(object?.models) ? object.models.map((e: any) => KvModel.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ListKvModelsResponse): unknown {
+    const obj: any = {};
+    if (message.models?.length) {
+      obj.models = message.models.map((e) => KvModel.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListKvModelsResponse>): ListKvModelsResponse {
+    return ListKvModelsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListKvModelsResponse>): ListKvModelsResponse {
+    const message = createBaseListKvModelsResponse();
+    message.models = object.models?.map((e) => KvModel.fromPartial(e)) || [];
+    return message;
+  },
+};
 
 function createBaseEncodeOptions(): EncodeOptions {
   return { chunkElements: undefined };
@@ -1576,6 +2504,42 @@ export const TensorServiceService = {
     responseSerialize: (value: InfoResponse): Buffer => Buffer.from(InfoResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): InfoResponse => InfoResponse.decode(value),
   },
+  /**
+   * Encodes the KV cache of a causal LM of the model repository (lossy; the level sets the
+   * size against the error). The cache's shape must be the model's.
+   */
+  encodeKvCache: {
+    path: "/compress.tensor.v1.TensorService/EncodeKvCache" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: EncodeKvCacheRequest): Buffer => Buffer.from(EncodeKvCacheRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EncodeKvCacheRequest => EncodeKvCacheRequest.decode(value),
+    responseSerialize: (value: EncodeKvCacheResponse): Buffer =>
+      Buffer.from(EncodeKvCacheResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): EncodeKvCacheResponse => EncodeKvCacheResponse.decode(value),
+  },
+  /** Decodes a KV-cache bitstream into the cache, in the element type it was encoded from. */
+  decodeKvCache: {
+    path: "/compress.tensor.v1.TensorService/DecodeKvCache" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DecodeKvCacheRequest): Buffer => Buffer.from(DecodeKvCacheRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DecodeKvCacheRequest => DecodeKvCacheRequest.decode(value),
+    responseSerialize: (value: DecodeKvCacheResponse): Buffer =>
+      Buffer.from(DecodeKvCacheResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DecodeKvCacheResponse => DecodeKvCacheResponse.decode(value),
+  },
+  /** Lists the causal LMs whose KV caches this server codes, with their dimensions. */
+  listKvModels: {
+    path: "/compress.tensor.v1.TensorService/ListKvModels" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListKvModelsRequest): Buffer => Buffer.from(ListKvModelsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListKvModelsRequest => ListKvModelsRequest.decode(value),
+    responseSerialize: (value: ListKvModelsResponse): Buffer =>
+      Buffer.from(ListKvModelsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListKvModelsResponse => ListKvModelsResponse.decode(value),
+  },
 } as const;
 
 export interface TensorServiceServer extends UntypedServiceImplementation {
@@ -1595,6 +2559,15 @@ export interface TensorServiceServer extends UntypedServiceImplementation {
   readTensor: handleUnaryCall<ReadTensorRequest, ReadTensorResponse>;
   /** Describes a bitstream: its tensors with dtypes, shapes and sizes raw and coded. */
   info: handleUnaryCall<InfoRequest, InfoResponse>;
+  /**
+   * Encodes the KV cache of a causal LM of the model repository (lossy; the level sets the
+   * size against the error). The cache's shape must be the model's.
+   */
+  encodeKvCache: handleUnaryCall<EncodeKvCacheRequest, EncodeKvCacheResponse>;
+  /** Decodes a KV-cache bitstream into the cache, in the element type it was encoded from. */
+  decodeKvCache: handleUnaryCall<DecodeKvCacheRequest, DecodeKvCacheResponse>;
+  /** Lists the causal LMs whose KV caches this server codes, with their dimensions. */
+  listKvModels: handleUnaryCall<ListKvModelsRequest, ListKvModelsResponse>;
 }
 
 export interface TensorServiceClient extends Client {
@@ -1676,6 +2649,57 @@ export interface TensorServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: InfoResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Encodes the KV cache of a causal LM of the model repository (lossy; the level sets the
+   * size against the error). The cache's shape must be the model's.
+   */
+  encodeKvCache(
+    request: EncodeKvCacheRequest,
+    callback: (error: ServiceError | null, response: EncodeKvCacheResponse) => void,
+  ): ClientUnaryCall;
+  encodeKvCache(
+    request: EncodeKvCacheRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: EncodeKvCacheResponse) => void,
+  ): ClientUnaryCall;
+  encodeKvCache(
+    request: EncodeKvCacheRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: EncodeKvCacheResponse) => void,
+  ): ClientUnaryCall;
+  /** Decodes a KV-cache bitstream into the cache, in the element type it was encoded from. */
+  decodeKvCache(
+    request: DecodeKvCacheRequest,
+    callback: (error: ServiceError | null, response: DecodeKvCacheResponse) => void,
+  ): ClientUnaryCall;
+  decodeKvCache(
+    request: DecodeKvCacheRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DecodeKvCacheResponse) => void,
+  ): ClientUnaryCall;
+  decodeKvCache(
+    request: DecodeKvCacheRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DecodeKvCacheResponse) => void,
+  ): ClientUnaryCall;
+  /** Lists the causal LMs whose KV caches this server codes, with their dimensions. */
+  listKvModels(
+    request: ListKvModelsRequest,
+    callback: (error: ServiceError | null, response: ListKvModelsResponse) => void,
+  ): ClientUnaryCall;
+  listKvModels(
+    request: ListKvModelsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListKvModelsResponse) => void,
+  ): ClientUnaryCall;
+  listKvModels(
+    request: ListKvModelsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListKvModelsResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -59,7 +59,7 @@ class Chunk(_message.Message):
     def __init__(self, data: _Optional[bytes] = ..., offset: _Optional[int] = ...) -> None: ...
 
 class RateDistortion(_message.Message):
-    __slots__ = ("compressed_bytes", "original_bytes", "bits_per_pixel", "kilobits_per_second", "bits_per_splat", "psnr_db", "ms_ssim", "snr_db")
+    __slots__ = ("compressed_bytes", "original_bytes", "bits_per_pixel", "kilobits_per_second", "bits_per_splat", "psnr_db", "ms_ssim", "snr_db", "bits_per_element")
     COMPRESSED_BYTES_FIELD_NUMBER: _ClassVar[int]
     ORIGINAL_BYTES_FIELD_NUMBER: _ClassVar[int]
     BITS_PER_PIXEL_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +68,7 @@ class RateDistortion(_message.Message):
     PSNR_DB_FIELD_NUMBER: _ClassVar[int]
     MS_SSIM_FIELD_NUMBER: _ClassVar[int]
     SNR_DB_FIELD_NUMBER: _ClassVar[int]
+    BITS_PER_ELEMENT_FIELD_NUMBER: _ClassVar[int]
     compressed_bytes: int
     original_bytes: int
     bits_per_pixel: float
@@ -76,7 +77,8 @@ class RateDistortion(_message.Message):
     psnr_db: float
     ms_ssim: float
     snr_db: float
-    def __init__(self, compressed_bytes: _Optional[int] = ..., original_bytes: _Optional[int] = ..., bits_per_pixel: _Optional[float] = ..., kilobits_per_second: _Optional[float] = ..., bits_per_splat: _Optional[float] = ..., psnr_db: _Optional[float] = ..., ms_ssim: _Optional[float] = ..., snr_db: _Optional[float] = ...) -> None: ...
+    bits_per_element: float
+    def __init__(self, compressed_bytes: _Optional[int] = ..., original_bytes: _Optional[int] = ..., bits_per_pixel: _Optional[float] = ..., kilobits_per_second: _Optional[float] = ..., bits_per_splat: _Optional[float] = ..., psnr_db: _Optional[float] = ..., ms_ssim: _Optional[float] = ..., snr_db: _Optional[float] = ..., bits_per_element: _Optional[float] = ...) -> None: ...
 
 class ModelRef(_message.Message):
     __slots__ = ("name", "version")

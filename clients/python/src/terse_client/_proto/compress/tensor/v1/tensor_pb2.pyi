@@ -7,6 +7,86 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class KvCache(_message.Message):
+    __slots__ = ("layers", "kv_heads", "tokens", "head_dim", "dtype", "values")
+    LAYERS_FIELD_NUMBER: _ClassVar[int]
+    KV_HEADS_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    HEAD_DIM_FIELD_NUMBER: _ClassVar[int]
+    DTYPE_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    layers: int
+    kv_heads: int
+    tokens: int
+    head_dim: int
+    dtype: str
+    values: bytes
+    def __init__(self, layers: _Optional[int] = ..., kv_heads: _Optional[int] = ..., tokens: _Optional[int] = ..., head_dim: _Optional[int] = ..., dtype: _Optional[str] = ..., values: _Optional[bytes] = ...) -> None: ...
+
+class EncodeKvCacheRequest(_message.Message):
+    __slots__ = ("model", "cache", "level", "sink_tokens")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    CACHE_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    SINK_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    cache: KvCache
+    level: int
+    sink_tokens: int
+    def __init__(self, model: _Optional[str] = ..., cache: _Optional[_Union[KvCache, _Mapping]] = ..., level: _Optional[int] = ..., sink_tokens: _Optional[int] = ...) -> None: ...
+
+class EncodeKvCacheResponse(_message.Message):
+    __slots__ = ("bitstream", "rate_distortion", "max_abs_error")
+    BITSTREAM_FIELD_NUMBER: _ClassVar[int]
+    RATE_DISTORTION_FIELD_NUMBER: _ClassVar[int]
+    MAX_ABS_ERROR_FIELD_NUMBER: _ClassVar[int]
+    bitstream: bytes
+    rate_distortion: _common_pb2.RateDistortion
+    max_abs_error: float
+    def __init__(self, bitstream: _Optional[bytes] = ..., rate_distortion: _Optional[_Union[_common_pb2.RateDistortion, _Mapping]] = ..., max_abs_error: _Optional[float] = ...) -> None: ...
+
+class DecodeKvCacheRequest(_message.Message):
+    __slots__ = ("bitstream",)
+    BITSTREAM_FIELD_NUMBER: _ClassVar[int]
+    bitstream: bytes
+    def __init__(self, bitstream: _Optional[bytes] = ...) -> None: ...
+
+class DecodeKvCacheResponse(_message.Message):
+    __slots__ = ("model", "level", "sink_tokens", "cache")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    SINK_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    level: int
+    sink_tokens: int
+    cache: KvCache
+    def __init__(self, model: _Optional[str] = ..., level: _Optional[int] = ..., sink_tokens: _Optional[int] = ..., cache: _Optional[_Union[KvCache, _Mapping]] = ...) -> None: ...
+
+class ListKvModelsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class KvModel(_message.Message):
+    __slots__ = ("model", "layers", "kv_heads", "head_dim", "context_length")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    LAYERS_FIELD_NUMBER: _ClassVar[int]
+    KV_HEADS_FIELD_NUMBER: _ClassVar[int]
+    HEAD_DIM_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    model: _common_pb2.ModelRef
+    layers: int
+    kv_heads: int
+    head_dim: int
+    context_length: int
+    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., layers: _Optional[int] = ..., kv_heads: _Optional[int] = ..., head_dim: _Optional[int] = ..., context_length: _Optional[int] = ...) -> None: ...
+
+class ListKvModelsResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[KvModel]
+    def __init__(self, models: _Optional[_Iterable[_Union[KvModel, _Mapping]]] = ...) -> None: ...
+
 class EncodeOptions(_message.Message):
     __slots__ = ("chunk_elements",)
     CHUNK_ELEMENTS_FIELD_NUMBER: _ClassVar[int]

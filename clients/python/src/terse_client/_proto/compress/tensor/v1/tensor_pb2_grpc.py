@@ -66,6 +66,21 @@ class TensorServiceStub(object):
                 request_serializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.InfoRequest.SerializeToString,
                 response_deserializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.InfoResponse.FromString,
                 _registered_method=True)
+        self.EncodeKvCache = channel.unary_unary(
+                '/compress.tensor.v1.TensorService/EncodeKvCache',
+                request_serializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.EncodeKvCacheRequest.SerializeToString,
+                response_deserializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.EncodeKvCacheResponse.FromString,
+                _registered_method=True)
+        self.DecodeKvCache = channel.unary_unary(
+                '/compress.tensor.v1.TensorService/DecodeKvCache',
+                request_serializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.DecodeKvCacheRequest.SerializeToString,
+                response_deserializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.DecodeKvCacheResponse.FromString,
+                _registered_method=True)
+        self.ListKvModels = channel.unary_unary(
+                '/compress.tensor.v1.TensorService/ListKvModels',
+                request_serializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.ListKvModelsRequest.SerializeToString,
+                response_deserializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.ListKvModelsResponse.FromString,
+                _registered_method=True)
 
 
 class TensorServiceServicer(object):
@@ -117,6 +132,28 @@ class TensorServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EncodeKvCache(self, request, context):
+        """Encodes the KV cache of a causal LM of the model repository (lossy; the level sets the
+        size against the error). The cache's shape must be the model's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DecodeKvCache(self, request, context):
+        """Decodes a KV-cache bitstream into the cache, in the element type it was encoded from.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListKvModels(self, request, context):
+        """Lists the causal LMs whose KV caches this server codes, with their dimensions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TensorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -149,6 +186,21 @@ def add_TensorServiceServicer_to_server(servicer, server):
                     servicer.Info,
                     request_deserializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.InfoRequest.FromString,
                     response_serializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.InfoResponse.SerializeToString,
+            ),
+            'EncodeKvCache': grpc.unary_unary_rpc_method_handler(
+                    servicer.EncodeKvCache,
+                    request_deserializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.EncodeKvCacheRequest.FromString,
+                    response_serializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.EncodeKvCacheResponse.SerializeToString,
+            ),
+            'DecodeKvCache': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecodeKvCache,
+                    request_deserializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.DecodeKvCacheRequest.FromString,
+                    response_serializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.DecodeKvCacheResponse.SerializeToString,
+            ),
+            'ListKvModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListKvModels,
+                    request_deserializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.ListKvModelsRequest.FromString,
+                    response_serializer=compress_dot_tensor_dot_v1_dot_tensor__pb2.ListKvModelsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -315,6 +367,87 @@ class TensorService(object):
             '/compress.tensor.v1.TensorService/Info',
             compress_dot_tensor_dot_v1_dot_tensor__pb2.InfoRequest.SerializeToString,
             compress_dot_tensor_dot_v1_dot_tensor__pb2.InfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EncodeKvCache(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/compress.tensor.v1.TensorService/EncodeKvCache',
+            compress_dot_tensor_dot_v1_dot_tensor__pb2.EncodeKvCacheRequest.SerializeToString,
+            compress_dot_tensor_dot_v1_dot_tensor__pb2.EncodeKvCacheResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecodeKvCache(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/compress.tensor.v1.TensorService/DecodeKvCache',
+            compress_dot_tensor_dot_v1_dot_tensor__pb2.DecodeKvCacheRequest.SerializeToString,
+            compress_dot_tensor_dot_v1_dot_tensor__pb2.DecodeKvCacheResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListKvModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/compress.tensor.v1.TensorService/ListKvModels',
+            compress_dot_tensor_dot_v1_dot_tensor__pb2.ListKvModelsRequest.SerializeToString,
+            compress_dot_tensor_dot_v1_dot_tensor__pb2.ListKvModelsResponse.FromString,
             options,
             channel_credentials,
             insecure,
