@@ -79,6 +79,36 @@ impl KvCache {
         self.values
     }
 
+    /// The cache of the first `tokens` tokens.
+    pub fn truncated(&self, tokens: usize) -> Result<Self, Error> {
+        self.keep_tokens(|t| t < tokens, tokens.min(self.shape.tokens))
+    }
+
+    /// The cache without tokens `start..start + count` (the ones after close up).
+    pub fn without_tokens(&self, start: usize, count: usize) -> Result<Self, Error> {
+        let end = start.saturating_add(count).min(self.shape.tokens);
+        let start = start.min(end);
+        self.keep_tokens(|t| t < start || t >= end, self.shape.tokens - (end - start))
+    }
+
+    /// The tokens for which `keep` holds (`kept` of them), in order.
+    fn keep_tokens(&self, keep: impl Fn(usize) -> bool, kept: usize) -> Result<Self, Error> {
+        let shape = KvShape {
+            tokens: kept,
+            ..self.shape
+        };
+        let dim = self.shape.head_dim;
+        let mut values = Vec::with_capacity(shape.elements().unwrap_or(0));
+        for block in self.values.chunks(self.shape.tokens * dim) {
+            for (t, row) in block.chunks(dim).enumerate() {
+                if keep(t) {
+                    values.extend_from_slice(row);
+                }
+            }
+        }
+        Self::new(shape, values)
+    }
+
     /// The keys (`kv` 0) or values (`kv` 1) of one layer: `[kv head][token][channel]`.
     pub fn plane(&self, layer: usize, kv: usize) -> &[f32] {
         let size = self.shape.plane();
@@ -103,6 +133,17 @@ mod tests {
         let cache = KvCache::new(shape, (0..240).map(|v| v as f32).collect()).unwrap();
         assert_eq!(cache.plane(1, 1)[0], 180.0);
         assert!(KvCache::new(shape, vec![0.0; 239]).is_err());
+        let short = cache.truncated(3).unwrap();
+        assert_eq!(short.shape().tokens, 3);
+        assert_eq!(short.plane(1, 1)[0], 180.0);
+        assert_eq!(short.plane(1, 1)[3 * 5], 180.0 + 20.0);
+        let cut = cache.without_tokens(1, 2).unwrap();
+        assert_eq!(cut.shape().tokens, 2);
+        // Token 0, then token 3 of each head.
+        assert_eq!(
+            &cut.plane(0, 0)[..10],
+            &[0., 1., 2., 3., 4., 15., 16., 17., 18., 19.]
+        );
         let huge = KvShape {
             layers: usize::MAX,
             ..shape

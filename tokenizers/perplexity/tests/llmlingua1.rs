@@ -1,0 +1,66 @@
+//! LLMLingua-1 against the Python package on the same graph (tests/fixtures/llmlingua1.json,
+//! written by reference/make_fixtures.py): the same compressed prompt, word for word.
+
+use std::path::{Path, PathBuf};
+
+use terse_perplexity::{Options, compress_prompt};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[derive(serde::Deserialize)]
+struct Case {
+    context: Vec<String>,
+    instruction: String,
+    question: String,
+    rate: f64,
+    iterative_size: usize,
+    compressed_prompt: String,
+    origin_tokens: usize,
+    compressed_tokens: usize,
+}
+
+#[derive(serde::Deserialize)]
+struct Fixture {
+    cases: Vec<Case>,
+}
+
+#[tokio::test]
+async fn every_fixture_case_keeps_the_tokens_the_python_package_keeps() {
+    let lm = terse_causal_lm::load_local(
+        &workspace(),
+        &workspace().join("models/repository"),
+        "smollm2-135m",
+    )
+    .expect("scripts/setup built models/repository/smollm2-135m");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/llmlingua1.json");
+    let fixture: Fixture = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let mut differences = Vec::new();
+    for (i, case) in fixture.cases.iter().enumerate() {
+        let options = Options {
+            rate: case.rate,
+            iterative_size: case.iterative_size,
+            ..Options::default()
+        };
+        let got = compress_prompt(
+            &lm,
+            &case.context,
+            &case.instruction,
+            &case.question,
+            &options,
+        )
+        .await
+        .unwrap();
+        assert_eq!(got.origin_tokens, case.origin_tokens, "case {i}");
+        if got.compressed_prompt != case.compressed_prompt {
+            differences.push(format!(
+                "case {i} (rate {}):\n  ours:   {:?}\n  python: {:?}",
+                case.rate, got.compressed_prompt, case.compressed_prompt
+            ));
+        } else {
+            assert_eq!(got.compressed_tokens, case.compressed_tokens, "case {i}");
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
