@@ -155,6 +155,10 @@ pub struct ModelManifest {
     /// Other files the model's codec needs (encoder weights, entropy tables), sha-checked.
     #[serde(default)]
     pub assets: Vec<Asset>,
+    /// Most sessions the model gets whatever `runtime.sessions.pool_size` says: a large model
+    /// (the 540 MB causal LM) holds its weights once per session.
+    #[serde(default)]
+    pub max_sessions: Option<usize>,
 }
 
 /// A file shipped with a model besides the ONNX graph.

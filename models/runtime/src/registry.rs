@@ -96,7 +96,11 @@ fn load_model(
     }
     let mut fallbacks = Vec::new();
     for &provider in &options.providers {
-        let sessions: Result<Vec<_>, String> = (0..options.pool_size.max(1))
+        let pool = options
+            .pool_size
+            .min(entry.manifest.max_sessions.unwrap_or(usize::MAX))
+            .max(1);
+        let sessions: Result<Vec<_>, String> = (0..pool)
             .map(|_| create_session(runtime.environment(), &bytes, provider, options))
             .collect();
         match sessions {

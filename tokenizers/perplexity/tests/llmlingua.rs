@@ -1,5 +1,6 @@
-//! LLMLingua-1 against the Python package on the same graph (tests/fixtures/llmlingua1.json,
-//! written by reference/make_fixtures.py): the same compressed prompt, word for word.
+//! LLMLingua-1 and LongLLMLingua against the Python package on the same graph
+//! (tests/fixtures/llmlingua.json, written by reference/make_fixtures.py): the same compressed
+//! prompt, word for word.
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +12,7 @@ fn workspace() -> PathBuf {
 
 #[derive(serde::Deserialize)]
 struct Case {
+    method: String,
     context: Vec<String>,
     instruction: String,
     question: String,
@@ -27,21 +29,26 @@ struct Fixture {
 }
 
 #[tokio::test]
-async fn every_fixture_case_keeps_the_tokens_the_python_package_keeps() {
+async fn every_fixture_case_keeps_the_tokens_the_python_package_keeps_with_either_method() {
     let lm = terse_causal_lm::load_local(
         &workspace(),
         &workspace().join("models/repository"),
         "smollm2-135m",
     )
     .expect("scripts/setup built models/repository/smollm2-135m");
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/llmlingua1.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/llmlingua.json");
     let fixture: Fixture = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     let mut differences = Vec::new();
     for (i, case) in fixture.cases.iter().enumerate() {
+        let recipe = match case.method.as_str() {
+            "llmlingua" => Options::default(),
+            "longllmlingua" => Options::longllmlingua(case.rate),
+            other => panic!("unknown method {other}"),
+        };
         let options = Options {
             rate: case.rate,
             iterative_size: case.iterative_size,
-            ..Options::default()
+            ..recipe
         };
         let got = compress_prompt(
             &lm,
@@ -55,8 +62,8 @@ async fn every_fixture_case_keeps_the_tokens_the_python_package_keeps() {
         assert_eq!(got.origin_tokens, case.origin_tokens, "case {i}");
         if got.compressed_prompt != case.compressed_prompt {
             differences.push(format!(
-                "case {i} (rate {}):\n  ours:   {:?}\n  python: {:?}",
-                case.rate, got.compressed_prompt, case.compressed_prompt
+                "case {i} ({} at rate {}):\n  ours:   {:?}\n  python: {:?}",
+                case.method, case.rate, got.compressed_prompt, case.compressed_prompt
             ));
         } else {
             assert_eq!(got.compressed_tokens, case.compressed_tokens, "case {i}");
