@@ -1,10 +1,13 @@
-//! `compress-context`: LLMLingua-2 prompt compression, or RECOMP selection for a query.
+//! `compress-context`: LLMLingua-2 prompt compression, RECOMP selection for a query, or
+//! LLMLingua-1 / LongLLMLingua on the server's causal LM (`--method`).
 
 use std::{io::Read, path::PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use terse_client::proto::context::v1::{CompressContextRequest, Document, PromptOptions};
+use terse_client::proto::context::v1::{
+    CompressContextRequest, Document, PerplexityMethod, PerplexityOptions, PromptOptions,
+};
 
 use crate::Connection;
 
@@ -35,6 +38,10 @@ pub struct ContextArgs {
     /// With `--query`: keep sentences within this many tokens.
     #[arg(long)]
     selection_tokens: Option<u32>,
+    /// Compress with LLMLingua-1 (`llmlingua`) or LongLLMLingua (`longllmlingua`, the
+    /// question in `--query`) on the server's causal LM instead of LLMLingua-2 / RECOMP.
+    #[arg(long, value_parser = ["llmlingua", "longllmlingua"])]
+    method: Option<String>,
 }
 
 fn read_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<(String, String)>> {
@@ -67,18 +74,41 @@ pub async fn compress(connection: &Connection, args: ContextArgs) -> anyhow::Res
         ..Default::default()
     };
     let (client, local) = connection.open(&["context"]).await?;
-    let result = match &args.query {
-        None => client
+    let report = |r: &terse_client::proto::context::v1::CompressPromptResponse| {
+        eprintln!(
+            "terse-cli: {} -> {} tokens ({}, ratio {:.2})",
+            r.origin_tokens, r.compressed_tokens, r.rate, r.ratio
+        );
+    };
+    let result = match (&args.method, &args.query) {
+        (Some(method), query) => {
+            let options = PerplexityOptions {
+                method: if method == "longllmlingua" {
+                    PerplexityMethod::Longllmlingua
+                } else {
+                    PerplexityMethod::Llmlingua
+                } as i32,
+                rate: args.rate,
+                target_token: args.target_token,
+                question: query.clone().unwrap_or_default(),
+                ..Default::default()
+            };
+            client
+                .compress_prompt_llmlingua(inputs.into_iter().map(|(_, text)| text), options)
+                .await
+                .map(|r| {
+                    report(&r);
+                    r.compressed_prompt
+                })
+        }
+        (None, None) => client
             .compress_prompt(inputs.into_iter().map(|(_, text)| text), options)
             .await
             .map(|r| {
-                eprintln!(
-                    "terse-cli: {} -> {} tokens ({}, ratio {:.2})",
-                    r.origin_tokens, r.compressed_tokens, r.rate, r.ratio
-                );
+                report(&r);
                 r.compressed_prompt
             }),
-        Some(query) => {
+        (None, Some(query)) => {
             let request = CompressContextRequest {
                 query: query.clone(),
                 documents: inputs

@@ -237,6 +237,7 @@ impl Options {
                     ..Default::default()
                 }),
                 model: None,
+                perplexity: None,
             }),
             Method::Vision => Call::Vision(vision::PruneTokensRequest {
                 tokens: Some(f32_tensor("tokens", vec![576, 1024], |i| {

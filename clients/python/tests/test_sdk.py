@@ -116,6 +116,25 @@ def test_kv_caches_in_float16_and_float32_within_the_reported_error(server):
         assert wrong.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+def test_llmlingua_and_longllmlingua_match_the_python_package(server):
+    fixture = ROOT / "tokenizers" / "perplexity" / "tests" / "fixtures" / "llmlingua.json"
+    import json
+
+    cases = json.loads(fixture.read_text())["cases"]
+    case = next(c for c in cases if c["method"] == "longllmlingua")
+    with Client(server.address, timeout=120) as client:
+        result = client.context.compress_prompt_llmlingua(
+            case["context"], method="longllmlingua", question=case["question"],
+            rate=case["rate"], iterative_size=case["iterative_size"],
+        )
+        assert result.compressed_prompt == case["compressed_prompt"]
+        with pytest.raises(grpc.RpcError) as missing:
+            client.context.compress_prompt_llmlingua(case["context"], method="longllmlingua")
+        assert missing.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        with pytest.raises(ValueError):
+            client.context.compress_prompt_llmlingua("text", method="llmlingua-3")
+
+
 def test_async_weights_stream_both_ways(server):
     model = _bf16_safetensors(300_000)
 

@@ -773,11 +773,36 @@ impl Client {
         contexts: impl IntoIterator<Item = S>,
         options: context::PromptOptions,
     ) -> Result<context::CompressPromptResponse, Error> {
-        let request = context::CompressPromptRequest {
+        self.send_prompt(context::CompressPromptRequest {
+            perplexity: None,
             context: contexts.into_iter().map(Into::into).collect(),
             options: Some(options),
             model: None,
-        };
+        })
+        .await
+    }
+
+    /// Compresses a prompt with LLMLingua-1 or LongLLMLingua (`options.method`) on the
+    /// server's causal LM.
+    pub async fn compress_prompt_llmlingua<S: Into<String>>(
+        &self,
+        contexts: impl IntoIterator<Item = S>,
+        options: context::PerplexityOptions,
+    ) -> Result<context::CompressPromptResponse, Error> {
+        self.send_prompt(context::CompressPromptRequest {
+            perplexity: Some(options),
+            context: contexts.into_iter().map(Into::into).collect(),
+            options: None,
+            model: None,
+        })
+        .await
+    }
+
+    /// One CompressPrompt call.
+    async fn send_prompt(
+        &self,
+        request: context::CompressPromptRequest,
+    ) -> Result<context::CompressPromptResponse, Error> {
         self.call(|| {
             let request = self.request(request.clone());
             let mut client = self.context();

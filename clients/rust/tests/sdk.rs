@@ -318,3 +318,37 @@ async fn kv_caches_round_trip_through_the_helpers() {
         .unwrap_err();
     assert_eq!(wrong.code(), Some(Code::InvalidArgument), "{wrong:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llmlingua_through_the_helper_matches_the_python_package() {
+    let config = terse_e2e::ConfigFile::new("[server]\nservices = [\"context\"]\n");
+    let server = Server::start(&["--config", config.arg()]).await;
+    let client = Client::builder(server.grpc_addr.clone())
+        .timeout(Duration::from_secs(120))
+        .connect()
+        .await
+        .expect("connects");
+    let path = workspace().join("tokenizers/perplexity/tests/fixtures/llmlingua.json");
+    let fixture: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let case = &fixture["cases"][0];
+    let contexts: Vec<String> = case["context"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    let options = terse_client::proto::context::v1::PerplexityOptions {
+        method: terse_client::proto::context::v1::PerplexityMethod::Llmlingua as i32,
+        rate: case["rate"].as_f64(),
+        ..Default::default()
+    };
+    let result = client
+        .compress_prompt_llmlingua(contexts, options)
+        .await
+        .unwrap();
+    assert_eq!(
+        result.compressed_prompt,
+        case["compressed_prompt"].as_str().unwrap()
+    );
+}

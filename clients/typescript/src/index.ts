@@ -541,6 +541,22 @@ export class TerseClient {
         context: typeof text === "string" ? [text] : text,
         options: context.PromptOptions.fromPartial(options),
       }),
+    /**
+     * LLMLingua-1 (`method: PERPLEXITY_METHOD_LLMLINGUA`, the default) or LongLLMLingua
+     * (`PERPLEXITY_METHOD_LONGLLMLINGUA`, needs `question`) on the server's causal LM, as the
+     * Python package `llmlingua` 0.2.2 runs them; `options` are `PerplexityOptions` fields.
+     */
+    compressPromptLlmlingua: (
+      text: string | string[],
+      options: Partial<context.PerplexityOptions> = {},
+    ): Promise<context.CompressPromptResponse> =>
+      this.invoker.unary(this.raw.context.compressPrompt, this.raw.context, {
+        context: typeof text === "string" ? [text] : text,
+        perplexity: context.PerplexityOptions.fromPartial({
+          method: context.PerplexityMethod.PERPLEXITY_METHOD_LLMLINGUA,
+          ...options,
+        }),
+      }),
     /** Keeps the sentences of `documents` that answer `query` (strings or `Document`s). */
     compressContext: (
       query: string,

@@ -11,7 +11,7 @@ import { promisify } from "node:util";
 import { status, type ServiceError } from "@grpc/grpc-js";
 
 import { TerseClient, kvFloat32 } from "../src/index";
-import { FIXTURES, Server, freePort } from "./server";
+import { FIXTURES, ROOT, Server, freePort } from "./server";
 
 const PASSAGE =
   "The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, France. " +
@@ -180,6 +180,20 @@ test("KV caches: float32 in, decoded within the reported error", async () => {
   const worst = values.data.reduce((m, v, i) => Math.max(m, Math.abs(v - data[i])), 0);
   assert.ok(Math.abs(worst - encoded.maxAbsError) < 1e-6, `${worst} vs ${encoded.maxAbsError}`);
   await rejectsWith(client.tensor.encodeKvCache("no-such-lm", { data, shape }), status.NOT_FOUND);
+});
+
+test("LLMLingua-1 answers as the Python package does", async () => {
+  const fixture = JSON.parse(
+    readFileSync(join(ROOT, "tokenizers", "perplexity", "tests", "fixtures", "llmlingua.json"), "utf8"),
+  );
+  const c = fixture.cases.find((x: { method: string; context: string[] }) => x.method === "llmlingua" && x.context.length > 1);
+  const result = await client.context.compressPromptLlmlingua(c.context, {
+    rate: c.rate,
+    instruction: c.instruction,
+    question: c.question,
+    iterativeSize: c.iterative_size,
+  });
+  assert.equal(result.compressedPrompt, c.compressed_prompt);
 });
 
 test("prompt and context compression", async () => {

@@ -15,7 +15,7 @@ pub use catalog::{Catalog, Hosted};
 
 use image::RgbImage;
 use terse_audio_io::AudioClip;
-use terse_causal_lm::LmConfig;
+use terse_causal_lm::{CausalLm, LmConfig};
 use terse_codec::Codec;
 use terse_codec::{CodecRegistry, ModelRef};
 use terse_context::{KeepClassifier, SentenceEncoder};
@@ -45,7 +45,7 @@ pub const KEEP_CLASSIFIER_TASK: &str = "keep-classifier";
 pub const SENTENCE_ENCODER_TASK: &str = "sentence-encoder";
 
 /// Model tasks the context compressors' networks come from.
-pub const CONTEXT_TASKS: &[&str] = &[KEEP_CLASSIFIER_TASK, SENTENCE_ENCODER_TASK];
+pub const CONTEXT_TASKS: &[&str] = &[KEEP_CLASSIFIER_TASK, SENTENCE_ENCODER_TASK, CAUSAL_LM_TASK];
 
 /// Task of causal language models (with a KV cache) in manifests.
 pub const CAUSAL_LM_TASK: &str = "causal-lm";
@@ -170,6 +170,15 @@ pub fn keep_classifiers(registry: &ModelRegistry) -> Result<Catalog<KeepClassifi
 /// Every ready sentence encoder.
 pub fn sentence_encoders(registry: &ModelRegistry) -> Result<Catalog<SentenceEncoder>, String> {
     catalog(registry, SENTENCE_ENCODER_TASK, sentence_encoder)
+}
+
+/// Every ready causal LM (LLMLingua-1, LongLLMLingua).
+pub fn causal_lms(registry: &ModelRegistry) -> Result<Catalog<CausalLm>, String> {
+    catalog(registry, CAUSAL_LM_TASK, |entry, network| {
+        let tokenizer = entry.read_asset("tokenizer").map_err(|e| e.to_string())?;
+        let config = entry.read_asset("config").map_err(|e| e.to_string())?;
+        CausalLm::new(network, &tokenizer, &config).map_err(|e| e.message)
+    })
 }
 
 /// An asset of a model entry: `Ok(None)` when the manifest lists none by that name.

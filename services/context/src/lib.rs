@@ -2,16 +2,18 @@
 //! `terse-context`: LLMLingua-2 prompt compression with the keep/drop classifiers of the model
 //! repository (task `keep-classifier`), one request or a batch of requests per call; and
 //! RECOMP sentence selection with its sentence encoders (task `sentence-encoder`), optionally
-//! followed by LLMLingua-2 in the same call (a `Sequence`). Only conversion, limits and status
+//! followed by LLMLingua-2 in the same call (a `Sequence`); and LLMLingua-1 and LongLLMLingua
+//! on the repository's causal LM (task `causal-lm`). Only conversion, limits and status
 //! mapping live here.
 
 use std::sync::Arc;
 
+use terse_causal_lm::CausalLm;
 use terse_context::{
-    Compression, ContextCompressor, ContextInput, KeepClassifier, Lingua2, Recomp, SentenceEncoder,
-    Sequence, Stage,
+    Compression, ContextCompressor, ContextInput, KeepClassifier, Lingua2, Perplexity, Recomp,
+    SentenceEncoder, Sequence, Stage,
 };
-use terse_hosting::{Catalog, Hosted};
+use terse_hosting::{CAUSAL_LM_TASK, Catalog, Hosted};
 use terse_lingua::{Compressed, Options, OutputText, TokenToWord};
 use terse_proto::{common::v1 as common, context::v1 as api};
 use terse_runtime::ModelRegistry;
@@ -64,6 +66,7 @@ fn pick<'a, T>(
 pub struct ContextService {
     classifiers: Catalog<KeepClassifier>,
     encoders: Catalog<SentenceEncoder>,
+    lms: Catalog<CausalLm>,
     limits: ContextLimits,
 }
 
@@ -143,6 +146,114 @@ pub fn prompt_options(request: Option<api::PromptOptions>) -> Result<Options, St
     })
 }
 
+/// A real option in `range`, `default` when unset (INVALID_ARGUMENT otherwise, NaN included).
+fn real_option(
+    name: &str,
+    value: Option<f64>,
+    default: f64,
+    range: std::ops::RangeInclusive<f64>,
+) -> Result<f64, Status> {
+    match value {
+        None => Ok(default),
+        Some(v) if range.contains(&v) => Ok(v),
+        Some(v) => Err(Status::invalid_argument(format!(
+            "{name} {v} is outside {}..={}",
+            range.start(),
+            range.end()
+        ))),
+    }
+}
+
+/// LLMLingua-1 or LongLLMLingua options in the library's terms, with the instruction and the
+/// question; INVALID_ARGUMENT for a missing method or values out of range.
+pub fn perplexity_options(
+    o: api::PerplexityOptions,
+) -> Result<(terse_perplexity::Options, String, String), Status> {
+    use api::{ContextOrder, PerplexityMethod, QuestionPosition};
+    use terse_perplexity::{Condition, Options, Reorder};
+    let rate = real_option("perplexity.rate", o.rate, 0.5, 0.0..=1.0)?;
+    if rate <= 0.0 {
+        return Err(Status::invalid_argument("perplexity.rate must be over 0"));
+    }
+    let mut options = match PerplexityMethod::try_from(o.method) {
+        Ok(PerplexityMethod::Llmlingua) => Options {
+            rate,
+            ..Options::default()
+        },
+        Ok(PerplexityMethod::Longllmlingua) => Options::longllmlingua(rate),
+        Ok(PerplexityMethod::Unspecified) => {
+            return Err(Status::invalid_argument(
+                "perplexity.method is required: LLMLINGUA or LONGLLMLINGUA",
+            ));
+        }
+        Err(_) => {
+            return Err(Status::invalid_argument(format!(
+                "unknown perplexity.method {}",
+                o.method
+            )));
+        }
+    };
+    if let Some(target) = o.target_token {
+        if target <= 0 {
+            return Err(Status::invalid_argument(format!(
+                "perplexity.target_token {target} must be positive"
+            )));
+        }
+        options.target_token = Some(target as f64);
+    }
+    if let Some(size) = o.iterative_size {
+        if !(2..=8192).contains(&size) {
+            return Err(Status::invalid_argument(format!(
+                "perplexity.iterative_size {size} is outside 2..=8192"
+            )));
+        }
+        options.iterative_size = size as usize;
+    }
+    let flag = |value: Option<bool>, default: bool| value.unwrap_or(default);
+    options.use_context_level_filter =
+        flag(o.use_context_level_filter, options.use_context_level_filter);
+    options.use_token_level_filter = flag(o.use_token_level_filter, options.use_token_level_filter);
+    options.concate_question = flag(o.concate_question, options.concate_question);
+    options.condition_compare = flag(o.condition_compare, options.condition_compare);
+    options.condition_in_question = match QuestionPosition::try_from(o.condition_in_question) {
+        Ok(QuestionPosition::Unspecified) => options.condition_in_question,
+        Ok(QuestionPosition::None) => Condition::None,
+        Ok(QuestionPosition::Before) => Condition::Before,
+        Ok(QuestionPosition::After) => Condition::After,
+        Err(_) => {
+            return Err(Status::invalid_argument(format!(
+                "unknown perplexity.condition_in_question {}",
+                o.condition_in_question
+            )));
+        }
+    };
+    options.reorder_context = match ContextOrder::try_from(o.reorder_context) {
+        Ok(ContextOrder::Unspecified) => options.reorder_context,
+        Ok(ContextOrder::Original) => Reorder::Original,
+        Ok(ContextOrder::Sort) => Reorder::Sort,
+        Ok(ContextOrder::TwoStage) => Reorder::TwoStage,
+        Err(_) => {
+            return Err(Status::invalid_argument(format!(
+                "unknown perplexity.reorder_context {}",
+                o.reorder_context
+            )));
+        }
+    };
+    options.dynamic_context_compression_ratio = real_option(
+        "perplexity.dynamic_context_compression_ratio",
+        o.dynamic_context_compression_ratio,
+        options.dynamic_context_compression_ratio,
+        0.0..=1.0,
+    )?;
+    options.context_budget_extra = real_option(
+        "perplexity.context_budget",
+        o.context_budget,
+        options.context_budget_extra,
+        -1e9..=1e9,
+    )?;
+    Ok((options, o.instruction, o.question))
+}
+
 fn response(result: Compressed, hosted: &Hosted<KeepClassifier>) -> api::CompressPromptResponse {
     api::CompressPromptResponse {
         compressed_prompt: result.compressed_prompt,
@@ -200,16 +311,17 @@ fn context_response(
 }
 
 impl ContextService {
-    /// Hosts every ready keep-classifier and sentence encoder of the registry.
+    /// Hosts every ready keep-classifier, sentence encoder and causal LM of the registry.
     pub fn from_registry(registry: &ModelRegistry, limits: ContextLimits) -> Result<Self, String> {
         Ok(Self::new(
             terse_hosting::keep_classifiers(registry)?,
             terse_hosting::sentence_encoders(registry)?,
             limits,
-        ))
+        )
+        .with_causal_lms(terse_hosting::causal_lms(registry)?))
     }
 
-    /// Serves `classifiers` and `encoders` (tests host networks that are fakes).
+    /// Serves `classifiers` and `encoders` (tests host networks that are fakes), no causal LM.
     pub fn new(
         classifiers: Catalog<KeepClassifier>,
         encoders: Catalog<SentenceEncoder>,
@@ -218,17 +330,70 @@ impl ContextService {
         Self {
             classifiers,
             encoders,
+            lms: Catalog::new(CAUSAL_LM_TASK, Vec::new()),
             limits,
         }
     }
 
-    /// Names of the hosted classifiers and encoders.
+    /// Also serves LLMLingua-1 and LongLLMLingua on `lms`.
+    pub fn with_causal_lms(mut self, lms: Catalog<CausalLm>) -> Self {
+        self.lms = lms;
+        self
+    }
+
+    /// Names of the hosted classifiers, encoders and causal LMs.
     pub fn model_names(&self) -> Vec<String> {
         self.classifiers
             .iter()
             .map(|h| h.name.clone())
             .chain(self.encoders.iter().map(|h| h.name.clone()))
+            .chain(self.lms.iter().map(|h| h.name.clone()))
             .collect()
+    }
+
+    /// LLMLingua-1 or LongLLMLingua on a causal LM.
+    async fn compress_by_perplexity(
+        &self,
+        request: api::CompressPromptRequest,
+        options: api::PerplexityOptions,
+    ) -> Result<api::CompressPromptResponse, Status> {
+        if request.options.is_some() {
+            return Err(Status::invalid_argument(
+                "`options` are LLMLingua-2's: with `perplexity` set, give every option there",
+            ));
+        }
+        let hosted = pick(&self.lms, request.model.as_ref())?;
+        let (options, instruction, question) = perplexity_options(options)?;
+        let compressor = Perplexity::new(Arc::clone(&hosted.item), options, instruction);
+        let input = ContextInput {
+            contexts: request.context,
+            query: question,
+            max_tokens: self.limits.max_input_tokens,
+        };
+        let compression = compressor
+            .compress(input, &CallWorker::current())
+            .await
+            .map_err(|e| status_of(&e))?;
+        let kept_contexts = compression
+            .stages
+            .iter()
+            .find_map(|stage| match stage {
+                Stage::Perplexity(result) => Some(result.kept_contexts.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let ratio = compression.ratio();
+        Ok(api::CompressPromptResponse {
+            compressed_prompt: compression.text,
+            compressed_prompt_list: Vec::new(),
+            origin_tokens: compression.origin_tokens as u32,
+            compressed_tokens: compression.compressed_tokens as u32,
+            ratio,
+            rate: 1.0 / ratio,
+            word_labels: Vec::new(),
+            kept_contexts: kept_contexts.iter().map(|&i| i as u32).collect(),
+            model: Some(model_ref(hosted)),
+        })
     }
 
     /// RECOMP selection, then LLMLingua-2 when asked for.
@@ -320,6 +485,12 @@ impl api::context_service_server::ContextService for ContextService {
                     description: h.description.clone(),
                     max_seq_len: h.item.max_seq_len() as u32,
                 }))
+                .chain(self.lms.iter().map(|h| api::ContextModel {
+                    model: Some(model_ref(h)),
+                    kind: CAUSAL_LM_TASK.into(),
+                    description: h.description.clone(),
+                    max_seq_len: h.item.config().context_length as u32,
+                }))
                 .collect(),
         }))
     }
@@ -328,7 +499,12 @@ impl api::context_service_server::ContextService for ContextService {
         &self,
         request: Request<api::CompressPromptRequest>,
     ) -> Result<Response<api::CompressPromptResponse>, Status> {
-        let request = request.into_inner();
+        let mut request = request.into_inner();
+        if let Some(options) = request.perplexity.take() {
+            return Ok(Response::new(
+                self.compress_by_perplexity(request, options).await?,
+            ));
+        }
         let hosted = pick(&self.classifiers, request.model.as_ref())?;
         let mut responses = self.compress_all(hosted, vec![request]).await?;
         Ok(Response::new(responses.remove(0)))
@@ -357,6 +533,11 @@ impl api::context_service_server::ContextService for ContextService {
         );
         let mut groups: Vec<Group> = Vec::new();
         for (i, request) in requests.into_iter().enumerate() {
+            if request.perplexity.is_some() {
+                return Err(Status::invalid_argument(format!(
+                    "request {i}: LLMLingua-1 and LongLLMLingua are not batched: call CompressPrompt"
+                )));
+            }
             let hosted = pick(&self.classifiers, request.model.as_ref())?;
             match groups.iter_mut().find(|(h, _)| std::ptr::eq(*h, hosted)) {
                 Some((_, members)) => members.push((i, request)),

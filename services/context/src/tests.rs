@@ -117,6 +117,7 @@ fn prompt(text: &str) -> api::CompressPromptRequest {
             ..Default::default()
         }),
         model: None,
+        perplexity: None,
     }
 }
 

@@ -480,3 +480,38 @@ async fn a_kv_cache_file_round_trips_through_the_server_in_its_dtype() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn longllmlingua_from_files_prints_what_the_python_package_does() {
+    let path = workspace().join("tokenizers/perplexity/tests/fixtures/llmlingua.json");
+    let fixture: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let case = fixture["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["method"] == "longllmlingua")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "compress-context".to_string(),
+        "--method".into(),
+        "longllmlingua".into(),
+        "--query".into(),
+        case["question"].as_str().unwrap().into(),
+        "--rate".into(),
+        case["rate"].to_string(),
+    ];
+    for (i, context) in case["context"].as_array().unwrap().iter().enumerate() {
+        let file = dir.path().join(format!("{i}.txt"));
+        std::fs::write(&file, context.as_str().unwrap()).unwrap();
+        args.push(file.to_str().unwrap().into());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = cli(&args, b"").await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim_end_matches('\n'),
+        case["compressed_prompt"].as_str().unwrap()
+    );
+}

@@ -5,8 +5,8 @@
 use terse_e2e::{ConfigFile, Server, assert_status, workspace};
 use terse_proto::context::v1::{
     CompressContextRequest, CompressPromptBatchRequest, CompressPromptRequest, Document,
-    ListModelsRequest, OutputText, PromptOptions, SelectionMode,
-    context_service_client::ContextServiceClient,
+    ListModelsRequest, OutputText, PerplexityMethod, PerplexityOptions, PromptOptions,
+    SelectionMode, context_service_client::ContextServiceClient,
 };
 use terse_text::TokenCounter;
 use tonic::{Code, transport::Channel};
@@ -33,6 +33,7 @@ async fn client(server: &Server) -> ContextServiceClient<Channel> {
 
 fn request(context: Vec<String>, options: PromptOptions) -> CompressPromptRequest {
     CompressPromptRequest {
+        perplexity: None,
         context,
         options: Some(options),
         model: None,
@@ -443,5 +444,154 @@ async fn a_budget_no_output_fits_is_refused() {
         status.message().contains("below the smallest output"),
         "{}",
         status.message()
+    );
+}
+
+/// The Python package's outputs on the shipped causal LM (tokenizers/perplexity).
+fn perplexity_fixture() -> Vec<serde_json::Value> {
+    let path = workspace().join("tokenizers/perplexity/tests/fixtures/llmlingua.json");
+    let fixture: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    fixture["cases"].as_array().unwrap().clone()
+}
+
+fn perplexity_request(
+    case: &serde_json::Value,
+    options: PerplexityOptions,
+) -> CompressPromptRequest {
+    CompressPromptRequest {
+        context: case["context"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect(),
+        options: None,
+        model: None,
+        perplexity: Some(options),
+    }
+}
+
+#[tokio::test]
+async fn llmlingua_and_longllmlingua_answer_as_the_python_package_does() {
+    let config = ConfigFile::new("[server]\nservices = [\"context\"]\n");
+    let server = Server::start(&["--config", config.arg()]).await;
+    let mut client = client(&server).await;
+    let models = client
+        .list_models(ListModelsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .models;
+    assert!(
+        models
+            .iter()
+            .any(|m| m.kind == "causal-lm" && m.model.as_ref().unwrap().name == "smollm2-135m"),
+        "{models:?}"
+    );
+    let cases = perplexity_fixture();
+    // One case of each method through the service: the same prompt as the Python package.
+    for method in ["llmlingua", "longllmlingua"] {
+        let case = cases
+            .iter()
+            .find(|c| c["method"] == method && c["context"].as_array().unwrap().len() > 1)
+            .unwrap();
+        let options = PerplexityOptions {
+            method: if method == "llmlingua" {
+                PerplexityMethod::Llmlingua
+            } else {
+                PerplexityMethod::Longllmlingua
+            } as i32,
+            rate: case["rate"].as_f64(),
+            instruction: case["instruction"].as_str().unwrap().into(),
+            question: case["question"].as_str().unwrap().into(),
+            iterative_size: Some(case["iterative_size"].as_u64().unwrap() as u32),
+            ..Default::default()
+        };
+        let response = client
+            .compress_prompt(perplexity_request(case, options))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            response.compressed_prompt,
+            case["compressed_prompt"].as_str().unwrap()
+        );
+        assert_eq!(
+            u64::from(response.origin_tokens),
+            case["origin_tokens"].as_u64().unwrap()
+        );
+        assert_eq!(response.model.unwrap().name, "smollm2-135m");
+        assert!(!response.kept_contexts.is_empty());
+    }
+
+    // Precise errors.
+    let case = &cases[0];
+    let longllmlingua = |question: &str| PerplexityOptions {
+        method: PerplexityMethod::Longllmlingua as i32,
+        question: question.into(),
+        ..Default::default()
+    };
+    let refused = [
+        (longllmlingua(""), "needs a question"),
+        (
+            PerplexityOptions::default(),
+            "perplexity.method is required",
+        ),
+        (
+            PerplexityOptions {
+                rate: Some(1.5),
+                ..longllmlingua("q?")
+            },
+            "perplexity.rate",
+        ),
+        (
+            PerplexityOptions {
+                iterative_size: Some(1),
+                ..longllmlingua("q?")
+            },
+            "iterative_size",
+        ),
+        (
+            PerplexityOptions {
+                reorder_context: 9,
+                ..longllmlingua("q?")
+            },
+            "reorder_context",
+        ),
+    ];
+    for (options, needle) in refused {
+        let result = client
+            .compress_prompt(perplexity_request(case, options))
+            .await;
+        assert_status(result, Code::InvalidArgument, needle);
+    }
+    let mut both = perplexity_request(case, longllmlingua("q?"));
+    both.options = Some(PromptOptions::default());
+    assert_status(
+        client.compress_prompt(both).await,
+        Code::InvalidArgument,
+        "LLMLingua-2's",
+    );
+    let batched = client
+        .compress_prompt_batch(CompressPromptBatchRequest {
+            requests: vec![perplexity_request(case, longllmlingua("q?"))],
+        })
+        .await;
+    assert_status(batched, Code::InvalidArgument, "not batched");
+    // Over the LM's context of 8192 tokens.
+    let long = serde_json::json!({"context": ["word ".repeat(9000)]});
+    assert_status(
+        client
+            .compress_prompt(perplexity_request(
+                &long,
+                PerplexityOptions {
+                    method: PerplexityMethod::Llmlingua as i32,
+                    ..Default::default()
+                },
+            ))
+            .await,
+        Code::InvalidArgument,
+        "over its context",
     );
 }

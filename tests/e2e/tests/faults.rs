@@ -38,6 +38,7 @@ fn prompt() -> CompressPromptRequest {
             ..Default::default()
         }),
         model: None,
+        perplexity: None,
     }
 }
 

@@ -34,6 +34,9 @@ use terse_recomp::Selection;
 use terse_runtime::{ModelRegistry, ModelSelection, ModelState, OnnxRuntime, SessionOptions};
 use terse_text::TokenCounter;
 
+mod retention;
+use retention::{Tally, keep_words, paired};
+
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
 struct Sample {
@@ -120,149 +123,6 @@ fn samples(limit: usize, skip: Option<(usize, usize)>) -> Vec<Sample> {
         }
     }
     out
-}
-
-#[derive(Default)]
-struct Tally {
-    origin: usize,
-    kept: usize,
-    /// Per question: a gold answer survived; its answer sits in the paragraph's second half.
-    hits: Vec<(bool, bool)>,
-    latencies: Vec<f64>,
-}
-
-/// `p` ± the half-width of its 95 % Wilson interval, in percent.
-fn percent_ci(hits: usize, n: usize) -> String {
-    if n == 0 {
-        return "-".into();
-    }
-    let (z, n_f) = (1.96f64, n as f64);
-    let p = hits as f64 / n_f;
-    let centre = (p + z * z / (2.0 * n_f)) / (1.0 + z * z / n_f);
-    let half = z * (p * (1.0 - p) / n_f + z * z / (4.0 * n_f * n_f)).sqrt() / (1.0 + z * z / n_f);
-    format!(
-        "{:.1} ({:.1}-{:.1})",
-        100.0 * p,
-        100.0 * (centre - half),
-        100.0 * (centre + half)
-    )
-}
-
-/// Two-sided exact sign test on the discordant pairs `b` (only the first method kept the
-/// answer) and `c` (only the second).
-fn sign_test(b: usize, c: usize) -> f64 {
-    let n = b + c;
-    if n == 0 {
-        return 1.0;
-    }
-    let ln_choose = |k: usize| -> f64 {
-        (1..=k)
-            .map(|i| ((n - k + i) as f64).ln() - (i as f64).ln())
-            .sum()
-    };
-    let tail: f64 = (0..=b.min(c))
-        .map(|k| (ln_choose(k) - n as f64 * std::f64::consts::LN_2).exp())
-        .sum();
-    (2.0 * tail).min(1.0)
-}
-
-/// Paired comparison of two methods on the same questions: difference in retention (points)
-/// with a 95 % interval, and the sign test.
-fn paired(name: &str, ours: &Tally, theirs: &Tally) {
-    let n = ours.hits.len();
-    let d: Vec<f64> = ours
-        .hits
-        .iter()
-        .zip(&theirs.hits)
-        .map(|(a, b)| f64::from(u8::from(a.0)) - f64::from(u8::from(b.0)))
-        .collect();
-    let mean = d.iter().sum::<f64>() / n as f64;
-    let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0).max(1.0);
-    let half = 1.96 * (var / n as f64).sqrt();
-    let b = d.iter().filter(|&&x| x > 0.0).count();
-    let c = d.iter().filter(|&&x| x < 0.0).count();
-    println!(
-        "    {name}: {:+.1} points (95 % CI {:+.1} to {:+.1}), sign test p = {:.3} ({b} vs {c} discordant)",
-        100.0 * mean,
-        100.0 * (mean - half),
-        100.0 * (mean + half),
-        sign_test(b, c)
-    );
-}
-
-impl Tally {
-    fn add(
-        &mut self,
-        sample: &Sample,
-        origin: usize,
-        output: &str,
-        counter: &TokenCounter,
-        seconds: f64,
-    ) {
-        self.origin += origin;
-        self.kept += counter.count(output);
-        let lower = output.to_lowercase();
-        let hit = sample
-            .answers
-            .iter()
-            .any(|a| lower.contains(&a.to_lowercase()));
-        self.hits.push((hit, sample.late));
-        self.latencies.push(seconds);
-    }
-
-    fn print(&mut self, name: &str) {
-        self.latencies.sort_by(f64::total_cmp);
-        let at = |q: f64| {
-            self.latencies[((self.latencies.len() - 1) as f64 * q).round() as usize] * 1000.0
-        };
-        let total: f64 = self.latencies.iter().sum();
-        let count = |late: Option<bool>| {
-            let of: Vec<bool> = self
-                .hits
-                .iter()
-                .filter(|(_, l)| late.is_none_or(|want| *l == want))
-                .map(|(h, _)| *h)
-                .collect();
-            percent_ci(of.iter().filter(|&&h| h).count(), of.len())
-        };
-        println!(
-            "  {name:<34} {:>6.2}x {:>19} {:>19} {:>19} {:>9.0} {:>7.2} {:>7.2}",
-            self.origin as f64 / self.kept.max(1) as f64,
-            count(None),
-            count(Some(false)),
-            count(Some(true)),
-            if total > 0.0 {
-                self.origin as f64 / total
-            } else {
-                f64::INFINITY
-            },
-            at(0.5),
-            at(0.99),
-        );
-    }
-}
-
-/// Words of `text` kept by a rule until `budget` target tokens, joined by spaces.
-fn keep_words(
-    text: &str,
-    budget: usize,
-    counter: &TokenCounter,
-    pick: &mut dyn FnMut(usize) -> Vec<usize>,
-) -> String {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let mut kept = Vec::new();
-    let mut tokens = 0;
-    for i in pick(words.len()) {
-        // In-context cost: a word after a space, as it appears in the joined output.
-        let cost = counter.count(&format!(" {}", words[i]));
-        if tokens + cost > budget {
-            continue;
-        }
-        tokens += cost;
-        kept.push(i);
-    }
-    kept.sort_unstable();
-    kept.iter().map(|&i| words[i]).collect::<Vec<_>>().join(" ")
 }
 
 /// Our LLMLingua-2 (reference text output) against the Python package on the same model: gold
@@ -516,7 +376,8 @@ fn main() {
                 let start = Instant::now();
                 let result = compress(&classifier, &runtime, text, &options).unwrap();
                 ours.add(
-                    s,
+                    &s.answers,
+                    s.late,
                     origin,
                     &result.compressed_prompt,
                     &counter,
@@ -534,10 +395,24 @@ fn main() {
                     }
                     order
                 });
-                random.add(s, origin, &out, &counter, start.elapsed().as_secs_f64());
+                random.add(
+                    &s.answers,
+                    s.late,
+                    origin,
+                    &out,
+                    &counter,
+                    start.elapsed().as_secs_f64(),
+                );
                 let start = Instant::now();
                 let out = keep_words(text, budget, &counter, &mut |n| (0..n).collect());
-                first.add(s, origin, &out, &counter, start.elapsed().as_secs_f64());
+                first.add(
+                    &s.answers,
+                    s.late,
+                    origin,
+                    &out,
+                    &counter,
+                    start.elapsed().as_secs_f64(),
+                );
             }
             ours.print(&format!(
                 "LLMLingua-2 (terse) rate {rate}{}",
@@ -569,7 +444,8 @@ fn main() {
                         .block_on(select.compress(input.clone(), &Inline))
                         .unwrap();
                     recomp.add(
-                        s,
+                        &s.answers,
+                        s.late,
                         origin,
                         &selected.text,
                         &counter,
@@ -587,7 +463,8 @@ fn main() {
                     let pipeline = Sequence::new(vec![Box::new(select), Box::new(lingua)]);
                     let result = runtime.block_on(pipeline.compress(input, &Inline)).unwrap();
                     piped.add(
-                        s,
+                        &s.answers,
+                        s.late,
                         origin,
                         &result.text,
                         &counter,

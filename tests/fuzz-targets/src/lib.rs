@@ -667,6 +667,7 @@ fn prompt_seeds() -> Vec<Vec<u8>> {
                 ..Default::default()
             }),
             model: None,
+            perplexity: None,
         }
         .encode_to_vec(),
         context::CompressPromptRequest {
@@ -678,6 +679,7 @@ fn prompt_seeds() -> Vec<Vec<u8>> {
                 ..Default::default()
             }),
             model: None,
+            perplexity: None,
         }
         .encode_to_vec(),
     ]

@@ -2,9 +2,10 @@
 //! for a target LLM, behind one trait.
 //!
 //! - [`ContextCompressor`]: contexts (and a query) in, a [`Compression`] out. Its
-//!   implementations are [`Lingua2`] (LLMLingua-2 keep/drop classification), [`Recomp`]
-//!   (RECOMP sentence selection) and [`Sequence`], which runs compressors one after another
-//!   (RECOMP then LLMLingua-2 is a `Sequence`). The perplexity-based methods plug in here.
+//!   implementations are [`Lingua2`] (LLMLingua-2 keep/drop classification), [`Perplexity`]
+//!   (LLMLingua-1 and LongLLMLingua on a local causal LM), [`Recomp`] (RECOMP sentence
+//!   selection) and [`Sequence`], which runs compressors one after another (RECOMP then
+//!   LLMLingua-2 is a `Sequence`).
 //! - The networks they run, [`KeepClassifier`] and [`SentenceEncoder`], call a
 //!   [`terse_core::Network`]: the model runtime's ONNX models in the server, a
 //!   [`terse_core::FakeNetwork`] in tests.
@@ -13,6 +14,7 @@
 
 mod lingua2;
 mod networks;
+mod perplexity;
 mod recomp;
 mod sequence;
 
@@ -20,6 +22,7 @@ use terse_core::{BoxFuture, Error, Worker};
 
 pub use lingua2::Lingua2;
 pub use networks::{KeepClassifier, SentenceEncoder};
+pub use perplexity::Perplexity;
 pub use recomp::{Recomp, SentenceSelection};
 pub use sequence::Sequence;
 
@@ -42,6 +45,8 @@ pub enum Stage {
     Lingua2(terse_lingua::Compressed),
     /// RECOMP's scored and kept sentences.
     Selection(SentenceSelection),
+    /// LLMLingua-1's or LongLLMLingua's result.
+    Perplexity(terse_perplexity::Compressed),
 }
 
 /// What a compression produced.

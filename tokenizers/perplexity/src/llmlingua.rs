@@ -143,6 +143,11 @@ pub struct Compressed {
     pub kept_contexts: Vec<usize>,
 }
 
+/// Most tokens one forward pass runs: longer stretches go through the KV cache in pieces, so
+/// a pass never holds more than this many positions of logits (49,152 floats each) and
+/// attention scores.
+const SCORE_CHUNK: usize = 512;
+
 /// Per-token losses `-log p(token[i + 1] | token[..=i])` of `ids[past..end]` after `cache`
 /// (which holds `ids[..past]`), and the cache extended to `end`.
 async fn token_losses(
@@ -152,17 +157,27 @@ async fn token_losses(
     end: usize,
 ) -> Result<(Vec<f32>, KvCache), Error> {
     let past = cache.map_or(0, |c| c.shape().tokens);
-    let end = end.min(past + lm.config().context_length);
+    let end = end.min(past + lm.config().context_length).min(ids.len());
     if end <= past {
         return Err(Error::internal(format!(
             "nothing to score: the cache holds {past} tokens, the window ends at {end}"
         )));
     }
-    let run = lm.forward(&ids[past..end], cache).await?;
-    let losses = (0..end - past - 1)
-        .map(|i| -run.log_prob(i, ids[past + i + 1]))
-        .collect();
-    Ok((losses, run.cache))
+    let mut losses = Vec::with_capacity(end - past - 1);
+    let mut cache = cache.cloned();
+    let mut at = past;
+    while at < end {
+        let to = (at + SCORE_CHUNK).min(end);
+        let run = lm.forward(&ids[at..to], cache.as_ref()).await?;
+        for i in 0..to - at {
+            if at + i + 1 < end {
+                losses.push(-run.log_prob(i, ids[at + i + 1]));
+            }
+        }
+        cache = Some(run.cache);
+        at = to;
+    }
+    Ok((losses, cache.expect("at least one pass ran")))
 }
 
 /// Python's bound `i` of a slice (`list[i:]` or `list[:i]`) over `len` items: negative counts

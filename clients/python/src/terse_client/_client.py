@@ -495,6 +495,39 @@ class ContextService(_Service):
         )
         return self._unary("CompressPrompt", request)
 
+    def compress_prompt_llmlingua(
+        self,
+        context: Union[str, Sequence[str]],
+        *,
+        method: str = "llmlingua",
+        question: str = "",
+        instruction: str = "",
+        rate: float | None = None,
+        target_token: int | None = None,
+        model: str = "",
+        **options: Any,
+    ) -> context_pb2.CompressPromptResponse:
+        """LLMLingua-1 (``method="llmlingua"``) or LongLLMLingua (``"longllmlingua"``, needs a
+        ``question``) on the server's causal LM, as the Python package ``llmlingua`` 0.2.2 runs
+        them. Other ``PerplexityOptions`` fields (``iterative_size=200``,
+        ``condition_compare=True``, ``dynamic_context_compression_ratio=0.3``, …) pass through."""
+        methods = {
+            "llmlingua": context_pb2.PERPLEXITY_METHOD_LLMLINGUA,
+            "longllmlingua": context_pb2.PERPLEXITY_METHOD_LONGLLMLINGUA,
+        }
+        if method not in methods:
+            raise ValueError(f"method must be one of {sorted(methods)}, got {method!r}")
+        contexts = [context] if isinstance(context, str) else list(context)
+        request = context_pb2.CompressPromptRequest(
+            context=contexts,
+            perplexity=context_pb2.PerplexityOptions(
+                method=methods[method], question=question, instruction=instruction,
+                rate=rate, target_token=target_token, **options,
+            ),
+            model=common_pb2.ModelRef(name=model) if model else None,
+        )
+        return self._unary("CompressPrompt", request)
+
     def compress_context(
         self,
         query: str,

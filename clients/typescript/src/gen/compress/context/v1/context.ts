@@ -97,6 +97,147 @@ export function outputTextToJSON(object: OutputText): string {
   }
 }
 
+/** A method that compresses by a causal LM's perplexity. */
+export enum PerplexityMethod {
+  PERPLEXITY_METHOD_UNSPECIFIED = 0,
+  /** PERPLEXITY_METHOD_LLMLINGUA - LLMLingua-1: contexts ranked by their perplexity, then iterative token-level compression. */
+  PERPLEXITY_METHOD_LLMLINGUA = 1,
+  /**
+   * PERPLEXITY_METHOD_LONGLLMLINGUA - LongLLMLingua: contexts ranked by the perplexity of the question given each, reordered,
+   * with keep ratios spread by rank, then contrastive (question-aware) token-level compression.
+   */
+  PERPLEXITY_METHOD_LONGLLMLINGUA = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function perplexityMethodFromJSON(object: any): PerplexityMethod {
+  switch (object) {
+    case 0:
+    case "PERPLEXITY_METHOD_UNSPECIFIED":
+      return PerplexityMethod.PERPLEXITY_METHOD_UNSPECIFIED;
+    case 1:
+    case "PERPLEXITY_METHOD_LLMLINGUA":
+      return PerplexityMethod.PERPLEXITY_METHOD_LLMLINGUA;
+    case 2:
+    case "PERPLEXITY_METHOD_LONGLLMLINGUA":
+      return PerplexityMethod.PERPLEXITY_METHOD_LONGLLMLINGUA;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return PerplexityMethod.UNRECOGNIZED;
+  }
+}
+
+export function perplexityMethodToJSON(object: PerplexityMethod): string {
+  switch (object) {
+    case PerplexityMethod.PERPLEXITY_METHOD_UNSPECIFIED:
+      return "PERPLEXITY_METHOD_UNSPECIFIED";
+    case PerplexityMethod.PERPLEXITY_METHOD_LLMLINGUA:
+      return "PERPLEXITY_METHOD_LLMLINGUA";
+    case PerplexityMethod.PERPLEXITY_METHOD_LONGLLMLINGUA:
+      return "PERPLEXITY_METHOD_LONGLLMLINGUA";
+    case PerplexityMethod.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** Where the question goes when contexts are ranked. */
+export enum QuestionPosition {
+  /** QUESTION_POSITION_UNSPECIFIED - The method's default (LLMLingua-1: none; LongLLMLingua: after). */
+  QUESTION_POSITION_UNSPECIFIED = 0,
+  QUESTION_POSITION_NONE = 1,
+  QUESTION_POSITION_BEFORE = 2,
+  QUESTION_POSITION_AFTER = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function questionPositionFromJSON(object: any): QuestionPosition {
+  switch (object) {
+    case 0:
+    case "QUESTION_POSITION_UNSPECIFIED":
+      return QuestionPosition.QUESTION_POSITION_UNSPECIFIED;
+    case 1:
+    case "QUESTION_POSITION_NONE":
+      return QuestionPosition.QUESTION_POSITION_NONE;
+    case 2:
+    case "QUESTION_POSITION_BEFORE":
+      return QuestionPosition.QUESTION_POSITION_BEFORE;
+    case 3:
+    case "QUESTION_POSITION_AFTER":
+      return QuestionPosition.QUESTION_POSITION_AFTER;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return QuestionPosition.UNRECOGNIZED;
+  }
+}
+
+export function questionPositionToJSON(object: QuestionPosition): string {
+  switch (object) {
+    case QuestionPosition.QUESTION_POSITION_UNSPECIFIED:
+      return "QUESTION_POSITION_UNSPECIFIED";
+    case QuestionPosition.QUESTION_POSITION_NONE:
+      return "QUESTION_POSITION_NONE";
+    case QuestionPosition.QUESTION_POSITION_BEFORE:
+      return "QUESTION_POSITION_BEFORE";
+    case QuestionPosition.QUESTION_POSITION_AFTER:
+      return "QUESTION_POSITION_AFTER";
+    case QuestionPosition.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** Order of the kept contexts. */
+export enum ContextOrder {
+  /** CONTEXT_ORDER_UNSPECIFIED - The method's default (LLMLingua-1: original; LongLLMLingua: sort). */
+  CONTEXT_ORDER_UNSPECIFIED = 0,
+  CONTEXT_ORDER_ORIGINAL = 1,
+  /** CONTEXT_ORDER_SORT - Best-ranked first. */
+  CONTEXT_ORDER_SORT = 2,
+  /** CONTEXT_ORDER_TWO_STAGE - Odd ranks first, then even ranks backwards (the best at both ends). */
+  CONTEXT_ORDER_TWO_STAGE = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function contextOrderFromJSON(object: any): ContextOrder {
+  switch (object) {
+    case 0:
+    case "CONTEXT_ORDER_UNSPECIFIED":
+      return ContextOrder.CONTEXT_ORDER_UNSPECIFIED;
+    case 1:
+    case "CONTEXT_ORDER_ORIGINAL":
+      return ContextOrder.CONTEXT_ORDER_ORIGINAL;
+    case 2:
+    case "CONTEXT_ORDER_SORT":
+      return ContextOrder.CONTEXT_ORDER_SORT;
+    case 3:
+    case "CONTEXT_ORDER_TWO_STAGE":
+      return ContextOrder.CONTEXT_ORDER_TWO_STAGE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ContextOrder.UNRECOGNIZED;
+  }
+}
+
+export function contextOrderToJSON(object: ContextOrder): string {
+  switch (object) {
+    case ContextOrder.CONTEXT_ORDER_UNSPECIFIED:
+      return "CONTEXT_ORDER_UNSPECIFIED";
+    case ContextOrder.CONTEXT_ORDER_ORIGINAL:
+      return "CONTEXT_ORDER_ORIGINAL";
+    case ContextOrder.CONTEXT_ORDER_SORT:
+      return "CONTEXT_ORDER_SORT";
+    case ContextOrder.CONTEXT_ORDER_TWO_STAGE:
+      return "CONTEXT_ORDER_TWO_STAGE";
+    case ContextOrder.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** How sentences are scored against the query. */
 export enum SelectionMode {
   /** SELECTION_MODE_SENTENCE_UNSPECIFIED - RECOMP: each sentence embedded on its own. */
@@ -216,11 +357,69 @@ export interface PromptOptions {
 export interface CompressPromptRequest {
   /** The contexts (one prompt, or the retrieved passages of one prompt). */
   context: string[];
+  /** LLMLingua-2's options (leave unset with `perplexity`). */
   options?:
     | PromptOptions
     | undefined;
-  /** Keep/drop model; empty picks the server default. */
-  model?: ModelRef | undefined;
+  /** Keep/drop model (LLMLingua-2) or causal LM (`perplexity`); empty picks the server default. */
+  model?:
+    | ModelRef
+    | undefined;
+  /**
+   * Set: compress with LLMLingua-1 or LongLLMLingua on the repository's causal LM instead of
+   * LLMLingua-2 (not in CompressPromptBatch).
+   */
+  perplexity?: PerplexityOptions | undefined;
+}
+
+/**
+ * LLMLingua-1 and LongLLMLingua options: the Python package's (llmlingua 0.2.2) names and
+ * defaults; unset fields take the method's default.
+ */
+export interface PerplexityOptions {
+  method: PerplexityMethod;
+  /** Fraction of the prompt's LM tokens to keep, (0, 1]; unset: 0.5. */
+  rate?:
+    | number
+    | undefined;
+  /** Token budget of the compressed contexts (LM tokens); overrides rate. */
+  targetToken?:
+    | number
+    | undefined;
+  /** Kept uncompressed in front of the result. */
+  instruction: string;
+  /** The question the contexts are for (LongLLMLingua needs one); appended after them. */
+  question: string;
+  /** Tokens scored per iteration (2..8192); unset: 200. */
+  iterativeSize?:
+    | number
+    | undefined;
+  /** Drop whole contexts first when there are several; unset: true. */
+  useContextLevelFilter?:
+    | boolean
+    | undefined;
+  /** Then drop tokens; unset: true. */
+  useTokenLevelFilter?:
+    | boolean
+    | undefined;
+  /** Append the question to the result; unset: true. */
+  concateQuestion?: boolean | undefined;
+  conditionInQuestion: QuestionPosition;
+  /**
+   * Token-level compression by contrastive perplexity (question in front); unset: the
+   * method's default (LongLLMLingua: true).
+   */
+  conditionCompare?: boolean | undefined;
+  reorderContext: ContextOrder;
+  /**
+   * Spread of the kept contexts' keep ratios by rank, 0..1; unset: the method's (0.3 for
+   * LongLLMLingua).
+   */
+  dynamicContextCompressionRatio?:
+    | number
+    | undefined;
+  /** Tokens added to the context filter's budget; unset: 100. */
+  contextBudget?: number | undefined;
 }
 
 /** A word of the input and whether it was kept. */
@@ -991,7 +1190,7 @@ export const PromptOptions: MessageFns<PromptOptions> = {
 };
 
 function createBaseCompressPromptRequest(): CompressPromptRequest {
-  return { context: [], options: undefined, model: undefined };
+  return { context: [], options: undefined, model: undefined, perplexity: undefined };
 }
 
 export const CompressPromptRequest: MessageFns<CompressPromptRequest> = {
@@ -1004,6 +1203,9 @@ export const CompressPromptRequest: MessageFns<CompressPromptRequest> = {
     }
     if (message.model !== undefined) {
       ModelRef.encode(message.model, writer.uint32(26).fork()).join();
+    }
+    if (message.perplexity !== undefined) {
+      PerplexityOptions.encode(message.perplexity, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -1045,6 +1247,14 @@ export const CompressPromptRequest: MessageFns<CompressPromptRequest> = {
             message.model = ModelRef.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.perplexity = PerplexityOptions.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1062,6 +1272,7 @@ export const CompressPromptRequest: MessageFns<CompressPromptRequest> = {
       context: globalThis.Array.isArray(object?.context) ? object.context.map((e: any) => globalThis.String(e)) : [],
       options: isSet(object.options) ? PromptOptions.fromJSON(object.options) : undefined,
       model: isSet(object.model) ? ModelRef.fromJSON(object.model) : undefined,
+      perplexity: isSet(object.perplexity) ? PerplexityOptions.fromJSON(object.perplexity) : undefined,
     };
   },
 
@@ -1075,6 +1286,9 @@ export const CompressPromptRequest: MessageFns<CompressPromptRequest> = {
     }
     if (message.model !== undefined) {
       obj.model = ModelRef.toJSON(message.model);
+    }
+    if (message.perplexity !== undefined) {
+      obj.perplexity = PerplexityOptions.toJSON(message.perplexity);
     }
     return obj;
   },
@@ -1091,6 +1305,341 @@ export const CompressPromptRequest: MessageFns<CompressPromptRequest> = {
     message.model = (object.model !== undefined && object.model !== null)
       ? ModelRef.fromPartial(object.model)
       : undefined;
+    message.perplexity = (object.perplexity !== undefined && object.perplexity !== null)
+      ? PerplexityOptions.fromPartial(object.perplexity)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePerplexityOptions(): PerplexityOptions {
+  return {
+    method: 0,
+    rate: undefined,
+    targetToken: undefined,
+    instruction: "",
+    question: "",
+    iterativeSize: undefined,
+    useContextLevelFilter: undefined,
+    useTokenLevelFilter: undefined,
+    concateQuestion: undefined,
+    conditionInQuestion: 0,
+    conditionCompare: undefined,
+    reorderContext: 0,
+    dynamicContextCompressionRatio: undefined,
+    contextBudget: undefined,
+  };
+}
+
+export const PerplexityOptions: MessageFns<PerplexityOptions> = {
+  encode(message: PerplexityOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.method !== 0) {
+      writer.uint32(8).int32(message.method);
+    }
+    if (message.rate !== undefined) {
+      writer.uint32(17).double(message.rate);
+    }
+    if (message.targetToken !== undefined) {
+      writer.uint32(24).int64(message.targetToken);
+    }
+    if (message.instruction !== "") {
+      writer.uint32(34).string(message.instruction);
+    }
+    if (message.question !== "") {
+      writer.uint32(42).string(message.question);
+    }
+    if (message.iterativeSize !== undefined) {
+      writer.uint32(48).uint32(message.iterativeSize);
+    }
+    if (message.useContextLevelFilter !== undefined) {
+      writer.uint32(56).bool(message.useContextLevelFilter);
+    }
+    if (message.useTokenLevelFilter !== undefined) {
+      writer.uint32(64).bool(message.useTokenLevelFilter);
+    }
+    if (message.concateQuestion !== undefined) {
+      writer.uint32(72).bool(message.concateQuestion);
+    }
+    if (message.conditionInQuestion !== 0) {
+      writer.uint32(80).int32(message.conditionInQuestion);
+    }
+    if (message.conditionCompare !== undefined) {
+      writer.uint32(88).bool(message.conditionCompare);
+    }
+    if (message.reorderContext !== 0) {
+      writer.uint32(96).int32(message.reorderContext);
+    }
+    if (message.dynamicContextCompressionRatio !== undefined) {
+      writer.uint32(105).double(message.dynamicContextCompressionRatio);
+    }
+    if (message.contextBudget !== undefined) {
+      writer.uint32(113).double(message.contextBudget);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PerplexityOptions {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePerplexityOptions();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.method = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.rate = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.targetToken = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.instruction = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.question = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.iterativeSize = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.useContextLevelFilter = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.useTokenLevelFilter = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.concateQuestion = reader.bool();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.conditionInQuestion = reader.int32() as any;
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.conditionCompare = reader.bool();
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.reorderContext = reader.int32() as any;
+            continue;
+          }
+          case 13: {
+            if (tag !== 105) {
+              break;
+            }
+
+            message.dynamicContextCompressionRatio = reader.double();
+            continue;
+          }
+          case 14: {
+            if (tag !== 113) {
+              break;
+            }
+
+            message.contextBudget = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PerplexityOptions {
+    return {
+      method: isSet(object.method) ? perplexityMethodFromJSON(object.method) : 0,
+      rate: isSet(object.rate) ? globalThis.Number(object.rate) : undefined,
+      targetToken: isSet(object.targetToken)
+        ? globalThis.Number(object.targetToken)
+        : isSet(object.target_token)
+        ? globalThis.Number(object.target_token)
+        : undefined,
+      instruction: isSet(object.instruction) ? globalThis.String(object.instruction) : "",
+      question: isSet(object.question) ? globalThis.String(object.question) : "",
+      iterativeSize: isSet(object.iterativeSize)
+        ? globalThis.Number(object.iterativeSize)
+        : isSet(object.iterative_size)
+        ? globalThis.Number(object.iterative_size)
+        : undefined,
+      useContextLevelFilter: isSet(object.useContextLevelFilter)
+        ? globalThis.Boolean(object.useContextLevelFilter)
+        : isSet(object.use_context_level_filter)
+        ? globalThis.Boolean(object.use_context_level_filter)
+        : undefined,
+      useTokenLevelFilter: isSet(object.useTokenLevelFilter)
+        ? globalThis.Boolean(object.useTokenLevelFilter)
+        : isSet(object.use_token_level_filter)
+        ? globalThis.Boolean(object.use_token_level_filter)
+        : undefined,
+      concateQuestion: isSet(object.concateQuestion)
+        ? globalThis.Boolean(object.concateQuestion)
+        : isSet(object.concate_question)
+        ? globalThis.Boolean(object.concate_question)
+        : undefined,
+      conditionInQuestion: isSet(object.conditionInQuestion)
+        ? questionPositionFromJSON(object.conditionInQuestion)
+        : isSet(object.condition_in_question)
+        ? questionPositionFromJSON(object.condition_in_question)
+        : 0,
+      conditionCompare: isSet(object.conditionCompare)
+        ? globalThis.Boolean(object.conditionCompare)
+        : isSet(object.condition_compare)
+        ? globalThis.Boolean(object.condition_compare)
+        : undefined,
+      reorderContext: isSet(object.reorderContext)
+        ? contextOrderFromJSON(object.reorderContext)
+        : isSet(object.reorder_context)
+        ? contextOrderFromJSON(object.reorder_context)
+        : 0,
+      dynamicContextCompressionRatio: isSet(object.dynamicContextCompressionRatio)
+        ? globalThis.Number(object.dynamicContextCompressionRatio)
+        : isSet(object.dynamic_context_compression_ratio)
+        ? globalThis.Number(object.dynamic_context_compression_ratio)
+        : undefined,
+      contextBudget: isSet(object.contextBudget)
+        ? globalThis.Number(object.contextBudget)
+        : isSet(object.context_budget)
+        ? globalThis.Number(object.context_budget)
+        : undefined,
+    };
+  },
+
+  toJSON(message: PerplexityOptions): unknown {
+    const obj: any = {};
+    if (message.method !== 0) {
+      obj.method = perplexityMethodToJSON(message.method);
+    }
+    if (message.rate !== undefined) {
+      obj.rate = floatToJson(message.rate);
+    }
+    if (message.targetToken !== undefined) {
+      obj.targetToken = Math.round(message.targetToken);
+    }
+    if (message.instruction !== "") {
+      obj.instruction = message.instruction;
+    }
+    if (message.question !== "") {
+      obj.question = message.question;
+    }
+    if (message.iterativeSize !== undefined) {
+      obj.iterativeSize = Math.round(message.iterativeSize);
+    }
+    if (message.useContextLevelFilter !== undefined) {
+      obj.useContextLevelFilter = message.useContextLevelFilter;
+    }
+    if (message.useTokenLevelFilter !== undefined) {
+      obj.useTokenLevelFilter = message.useTokenLevelFilter;
+    }
+    if (message.concateQuestion !== undefined) {
+      obj.concateQuestion = message.concateQuestion;
+    }
+    if (message.conditionInQuestion !== 0) {
+      obj.conditionInQuestion = questionPositionToJSON(message.conditionInQuestion);
+    }
+    if (message.conditionCompare !== undefined) {
+      obj.conditionCompare = message.conditionCompare;
+    }
+    if (message.reorderContext !== 0) {
+      obj.reorderContext = contextOrderToJSON(message.reorderContext);
+    }
+    if (message.dynamicContextCompressionRatio !== undefined) {
+      obj.dynamicContextCompressionRatio = floatToJson(message.dynamicContextCompressionRatio);
+    }
+    if (message.contextBudget !== undefined) {
+      obj.contextBudget = floatToJson(message.contextBudget);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PerplexityOptions>): PerplexityOptions {
+    return PerplexityOptions.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PerplexityOptions>): PerplexityOptions {
+    const message = createBasePerplexityOptions();
+    message.method = object.method ?? 0;
+    message.rate = object.rate ?? undefined;
+    message.targetToken = object.targetToken ?? undefined;
+    message.instruction = object.instruction ?? "";
+    message.question = object.question ?? "";
+    message.iterativeSize = object.iterativeSize ?? undefined;
+    message.useContextLevelFilter = object.useContextLevelFilter ?? undefined;
+    message.useTokenLevelFilter = object.useTokenLevelFilter ?? undefined;
+    message.concateQuestion = object.concateQuestion ?? undefined;
+    message.conditionInQuestion = object.conditionInQuestion ?? 0;
+    message.conditionCompare = object.conditionCompare ?? undefined;
+    message.reorderContext = object.reorderContext ?? 0;
+    message.dynamicContextCompressionRatio = object.dynamicContextCompressionRatio ?? undefined;
+    message.contextBudget = object.contextBudget ?? undefined;
     return message;
   },
 };

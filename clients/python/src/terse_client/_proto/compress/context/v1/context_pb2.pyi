@@ -18,6 +18,26 @@ class OutputText(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OUTPUT_TEXT_ORIGINAL_UNSPECIFIED: _ClassVar[OutputText]
     OUTPUT_TEXT_REFERENCE: _ClassVar[OutputText]
 
+class PerplexityMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PERPLEXITY_METHOD_UNSPECIFIED: _ClassVar[PerplexityMethod]
+    PERPLEXITY_METHOD_LLMLINGUA: _ClassVar[PerplexityMethod]
+    PERPLEXITY_METHOD_LONGLLMLINGUA: _ClassVar[PerplexityMethod]
+
+class QuestionPosition(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    QUESTION_POSITION_UNSPECIFIED: _ClassVar[QuestionPosition]
+    QUESTION_POSITION_NONE: _ClassVar[QuestionPosition]
+    QUESTION_POSITION_BEFORE: _ClassVar[QuestionPosition]
+    QUESTION_POSITION_AFTER: _ClassVar[QuestionPosition]
+
+class ContextOrder(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONTEXT_ORDER_UNSPECIFIED: _ClassVar[ContextOrder]
+    CONTEXT_ORDER_ORIGINAL: _ClassVar[ContextOrder]
+    CONTEXT_ORDER_SORT: _ClassVar[ContextOrder]
+    CONTEXT_ORDER_TWO_STAGE: _ClassVar[ContextOrder]
+
 class SelectionMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     SELECTION_MODE_SENTENCE_UNSPECIFIED: _ClassVar[SelectionMode]
@@ -26,6 +46,17 @@ TOKEN_TO_WORD_MEAN_UNSPECIFIED: TokenToWord
 TOKEN_TO_WORD_FIRST: TokenToWord
 OUTPUT_TEXT_ORIGINAL_UNSPECIFIED: OutputText
 OUTPUT_TEXT_REFERENCE: OutputText
+PERPLEXITY_METHOD_UNSPECIFIED: PerplexityMethod
+PERPLEXITY_METHOD_LLMLINGUA: PerplexityMethod
+PERPLEXITY_METHOD_LONGLLMLINGUA: PerplexityMethod
+QUESTION_POSITION_UNSPECIFIED: QuestionPosition
+QUESTION_POSITION_NONE: QuestionPosition
+QUESTION_POSITION_BEFORE: QuestionPosition
+QUESTION_POSITION_AFTER: QuestionPosition
+CONTEXT_ORDER_UNSPECIFIED: ContextOrder
+CONTEXT_ORDER_ORIGINAL: ContextOrder
+CONTEXT_ORDER_SORT: ContextOrder
+CONTEXT_ORDER_TWO_STAGE: ContextOrder
 SELECTION_MODE_SENTENCE_UNSPECIFIED: SelectionMode
 SELECTION_MODE_CONTEXT_WINDOW: SelectionMode
 
@@ -90,14 +121,48 @@ class PromptOptions(_message.Message):
     def __init__(self, rate: _Optional[float] = ..., target_token: _Optional[int] = ..., use_context_level_filter: bool = ..., use_token_level_filter: bool = ..., target_context: _Optional[int] = ..., context_level_rate: _Optional[float] = ..., context_level_target_token: _Optional[int] = ..., force_context_ids: _Optional[_Iterable[int]] = ..., return_word_label: bool = ..., token_to_word: _Optional[_Union[TokenToWord, str]] = ..., force_tokens: _Optional[_Iterable[str]] = ..., force_reserve_digit: bool = ..., drop_consecutive: bool = ..., chunk_end_tokens: _Optional[_Iterable[str]] = ..., output: _Optional[_Union[OutputText, str]] = ..., reference_budget: bool = ..., budget_tolerance: _Optional[float] = ...) -> None: ...
 
 class CompressPromptRequest(_message.Message):
-    __slots__ = ("context", "options", "model")
+    __slots__ = ("context", "options", "model", "perplexity")
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    PERPLEXITY_FIELD_NUMBER: _ClassVar[int]
     context: _containers.RepeatedScalarFieldContainer[str]
     options: PromptOptions
     model: _common_pb2.ModelRef
-    def __init__(self, context: _Optional[_Iterable[str]] = ..., options: _Optional[_Union[PromptOptions, _Mapping]] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ...) -> None: ...
+    perplexity: PerplexityOptions
+    def __init__(self, context: _Optional[_Iterable[str]] = ..., options: _Optional[_Union[PromptOptions, _Mapping]] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., perplexity: _Optional[_Union[PerplexityOptions, _Mapping]] = ...) -> None: ...
+
+class PerplexityOptions(_message.Message):
+    __slots__ = ("method", "rate", "target_token", "instruction", "question", "iterative_size", "use_context_level_filter", "use_token_level_filter", "concate_question", "condition_in_question", "condition_compare", "reorder_context", "dynamic_context_compression_ratio", "context_budget")
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    RATE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTION_FIELD_NUMBER: _ClassVar[int]
+    QUESTION_FIELD_NUMBER: _ClassVar[int]
+    ITERATIVE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    USE_CONTEXT_LEVEL_FILTER_FIELD_NUMBER: _ClassVar[int]
+    USE_TOKEN_LEVEL_FILTER_FIELD_NUMBER: _ClassVar[int]
+    CONCATE_QUESTION_FIELD_NUMBER: _ClassVar[int]
+    CONDITION_IN_QUESTION_FIELD_NUMBER: _ClassVar[int]
+    CONDITION_COMPARE_FIELD_NUMBER: _ClassVar[int]
+    REORDER_CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    DYNAMIC_CONTEXT_COMPRESSION_RATIO_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    method: PerplexityMethod
+    rate: float
+    target_token: int
+    instruction: str
+    question: str
+    iterative_size: int
+    use_context_level_filter: bool
+    use_token_level_filter: bool
+    concate_question: bool
+    condition_in_question: QuestionPosition
+    condition_compare: bool
+    reorder_context: ContextOrder
+    dynamic_context_compression_ratio: float
+    context_budget: float
+    def __init__(self, method: _Optional[_Union[PerplexityMethod, str]] = ..., rate: _Optional[float] = ..., target_token: _Optional[int] = ..., instruction: _Optional[str] = ..., question: _Optional[str] = ..., iterative_size: _Optional[int] = ..., use_context_level_filter: bool = ..., use_token_level_filter: bool = ..., concate_question: bool = ..., condition_in_question: _Optional[_Union[QuestionPosition, str]] = ..., condition_compare: bool = ..., reorder_context: _Optional[_Union[ContextOrder, str]] = ..., dynamic_context_compression_ratio: _Optional[float] = ..., context_budget: _Optional[float] = ...) -> None: ...
 
 class WordLabel(_message.Message):
     __slots__ = ("word", "kept")

@@ -1,0 +1,89 @@
+//! LLMLingua-1 and LongLLMLingua: a local causal LM's perplexity decides what survives
+//! (`terse-perplexity` matches the Python package).
+
+use std::sync::Arc;
+
+use terse_causal_lm::CausalLm;
+use terse_core::{BoxFuture, Error, Worker};
+use terse_perplexity::{Options, Rank};
+
+use crate::{Compression, ContextCompressor, ContextInput, Stage, count_within};
+
+/// LLMLingua-1 or LongLLMLingua (by `options.rank`) with one causal LM.
+pub struct Perplexity {
+    lm: Arc<CausalLm>,
+    options: Options,
+    instruction: String,
+}
+
+impl Perplexity {
+    /// Compresses with `lm` as `options` say; `instruction` goes in front of the result
+    /// uncompressed (the input's query is the question).
+    pub fn new(lm: Arc<CausalLm>, options: Options, instruction: String) -> Self {
+        Self {
+            lm,
+            options,
+            instruction,
+        }
+    }
+
+    /// The LM's tokens of `texts`, refused over its context: one request is scored in one
+    /// pass first, so it must fit.
+    fn check_context(&self, texts: &[String]) -> Result<(), Error> {
+        let mut tokens = 0;
+        for text in texts {
+            tokens += self.lm.tokenize(text)?.len() + 2;
+        }
+        let most = self.lm.config().context_length;
+        if tokens > most {
+            return Err(Error::invalid(format!(
+                "the prompt has {tokens} tokens of {}, over its context of {most}",
+                self.lm.name()
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl ContextCompressor for Perplexity {
+    fn name(&self) -> &str {
+        match self.options.rank {
+            Rank::Perplexity => "LLMLingua",
+            Rank::QuestionGivenContext => "LongLLMLingua",
+        }
+    }
+
+    fn compress<'a>(
+        &'a self,
+        input: ContextInput,
+        _worker: &'a dyn Worker,
+    ) -> BoxFuture<'a, Result<Compression, Error>> {
+        Box::pin(async move {
+            if input.contexts.iter().all(|c| c.trim().is_empty()) {
+                return Err(Error::invalid(
+                    "the prompt is empty: give at least one non-blank context",
+                ));
+            }
+            let counter = terse_text::TokenCounter::default();
+            let mut all = input.contexts.clone();
+            all.push(input.query.clone());
+            all.push(self.instruction.clone());
+            count_within(&counter, &all, input.max_tokens, "prompt")?;
+            self.check_context(&all)?;
+            let result = terse_perplexity::compress_prompt(
+                &self.lm,
+                &input.contexts,
+                &self.instruction,
+                &input.query,
+                &self.options,
+            )
+            .await?;
+            Ok(Compression {
+                text: result.compressed_prompt.clone(),
+                origin_tokens: result.origin_tokens,
+                compressed_tokens: result.compressed_tokens,
+                stages: vec![Stage::Perplexity(result)],
+            })
+        })
+    }
+}
