@@ -509,15 +509,15 @@ pub fn download_then<T: Send + 'static>(
 /// A float option of a request: `default` when unset, else the value when it is finite and
 /// inside `range`; INVALID_ARGUMENT naming the option otherwise, so NaN, infinities and
 /// out-of-range values never reach the work (issue 18, finding 7).
-pub fn float_option(
+pub fn float_option<F: Copy + PartialOrd + std::fmt::Display + Into<f64>>(
     name: &str,
-    value: Option<f32>,
-    default: f32,
-    range: std::ops::RangeInclusive<f32>,
-) -> Result<f32, Status> {
+    value: Option<F>,
+    default: F,
+    range: std::ops::RangeInclusive<F>,
+) -> Result<F, Status> {
     match value {
         None => Ok(default),
-        Some(v) if v.is_finite() && range.contains(&v) => Ok(v),
+        Some(v) if v.into().is_finite() && range.contains(&v) => Ok(v),
         Some(v) => Err(Status::invalid_argument(format!(
             "{name} {v} is outside {}..={}",
             range.start(),

@@ -17,7 +17,7 @@ use terse_hosting::{CAUSAL_LM_TASK, Catalog, Hosted};
 use terse_lingua::{Compressed, Options, OutputText, TokenToWord};
 use terse_proto::{common::v1 as common, context::v1 as api};
 use terse_runtime::ModelRegistry;
-use terse_service_common::{CallWorker, Host, HostedService, status_of};
+use terse_service_common::{CallWorker, Host, HostedService, float_option, status_of};
 use tonic::{Request, Response, Status, service::RoutesBuilder};
 
 pub use api::context_service_server::ContextServiceServer;
@@ -146,24 +146,6 @@ pub fn prompt_options(request: Option<api::PromptOptions>) -> Result<Options, St
     })
 }
 
-/// A real option in `range`, `default` when unset (INVALID_ARGUMENT otherwise, NaN included).
-fn real_option(
-    name: &str,
-    value: Option<f64>,
-    default: f64,
-    range: std::ops::RangeInclusive<f64>,
-) -> Result<f64, Status> {
-    match value {
-        None => Ok(default),
-        Some(v) if range.contains(&v) => Ok(v),
-        Some(v) => Err(Status::invalid_argument(format!(
-            "{name} {v} is outside {}..={}",
-            range.start(),
-            range.end()
-        ))),
-    }
-}
-
 /// LLMLingua-1 or LongLLMLingua options in the library's terms, with the instruction and the
 /// question; INVALID_ARGUMENT for a missing method or values out of range.
 pub fn perplexity_options(
@@ -171,7 +153,7 @@ pub fn perplexity_options(
 ) -> Result<(terse_perplexity::Options, String, String), Status> {
     use api::{ContextOrder, PerplexityMethod, QuestionPosition};
     use terse_perplexity::{Condition, Options, Reorder};
-    let rate = real_option("perplexity.rate", o.rate, 0.5, 0.0..=1.0)?;
+    let rate = float_option("perplexity.rate", o.rate, 0.5, 0.0..=1.0)?;
     if rate <= 0.0 {
         return Err(Status::invalid_argument("perplexity.rate must be over 0"));
     }
@@ -239,13 +221,13 @@ pub fn perplexity_options(
             )));
         }
     };
-    options.dynamic_context_compression_ratio = real_option(
+    options.dynamic_context_compression_ratio = float_option(
         "perplexity.dynamic_context_compression_ratio",
         o.dynamic_context_compression_ratio,
         options.dynamic_context_compression_ratio,
         0.0..=1.0,
     )?;
-    options.context_budget_extra = real_option(
+    options.context_budget_extra = float_option(
         "perplexity.context_budget",
         o.context_budget,
         options.context_budget_extra,

@@ -35,7 +35,7 @@ use terse_runtime::{ModelRegistry, ModelSelection, ModelState, OnnxRuntime, Sess
 use terse_text::TokenCounter;
 
 mod retention;
-use retention::{Tally, keep_words, paired};
+use retention::{Tally, keep_words, paired, python_reference};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
@@ -154,18 +154,12 @@ fn compare_with_python(
         serde_json::json!({"texts": texts, "rate": 0.5}).to_string(),
     )
     .unwrap();
-    let status = std::process::Command::new(&python)
-        .args(["tokenizers/lingua/reference/bench_reference.py"])
-        .arg(&input)
-        .arg(&output)
-        .stderr(std::process::Stdio::null())
-        .status();
-    let Some(reference) = status
-        .ok()
-        .filter(|s| s.success())
-        .and_then(|_| std::fs::read(&output).ok())
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-    else {
+    let Some(reference) = python_reference(
+        &python,
+        "tokenizers/lingua/reference/bench_reference.py",
+        &[input.as_os_str()],
+        &output,
+    ) else {
         println!("(the Python reference did not run: comparison skipped)");
         return;
     };

@@ -10,13 +10,20 @@
 //! 2. **LLMLingua-1 on one paragraph** at rates 0.5 and 0.33 against random and first-N words
 //!    at the same tokens.
 //!
-//! Questions: two per paragraph (the paragraph's first two), from articles 0-5 of dev part a,
+//! Questions: two per paragraph drawn at random (seeded), from articles 0-5 of dev part a,
 //! which the shipped LLMLingua-2 keep model did not train on (it trained on 6-15) and which
 //! tuned nothing here (LLMLingua-1 and LongLLMLingua have no trained parts beyond the LM).
 //! Tokens are the target LLM's (cl100k) over the contexts only (the question is not counted).
 //!
+//! 3. **Speed and agreement against the Python package** on its own model (transformers
+//!    reading the GGUF, fp32, 2 threads; `reference/bench_reference.py`) over the parity
+//!    fixture's 19 cases: LM tokens per second both ways, and how many outputs are equal
+//!    (the fixture itself, made with the same ONNX graph on both sides, is all equal). Runs when
+//!    `TERSE_EVAL_PYTHON` names a Python with the package and `TERSE_EVAL_GGUF_DIR` the folder
+//!    of `SmolLM2-135M-Instruct.Q4_1.gguf`.
+//!
 //! Run: `cargo bench -p terse-eval --bench perplexity_eval` (`TERSE_EVAL_QUESTIONS=n`, default
-//! 120; needs `scripts/setup` and ../shared/datasets).
+//! 120, 0 for section 3 alone; needs `scripts/setup` and ../shared/datasets).
 
 use std::{path::PathBuf, sync::Arc, time::Instant};
 
@@ -29,7 +36,7 @@ use terse_runtime::{ModelRegistry, ModelSelection, ModelState, OnnxRuntime, Sess
 use terse_text::TokenCounter;
 
 mod retention;
-use retention::{Tally, keep_words, paired};
+use retention::{Tally, keep_words, paired, python_reference};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
@@ -61,7 +68,14 @@ fn samples(limit: usize) -> Vec<Sample> {
             .map(|p| p["context"].as_str().unwrap().to_string())
             .collect();
         for (index, paragraph) in article["paragraphs"].as_array().unwrap().iter().enumerate() {
-            for qa in paragraph["qas"].as_array().unwrap().iter().take(2) {
+            // Two questions drawn at random: SQuAD annotators wrote them in paragraph order, so
+            // the first two favour early answers (and keep-first-N).
+            let qas = paragraph["qas"].as_array().unwrap();
+            let mut picks: Vec<usize> = (0..qas.len()).collect();
+            for i in (1..picks.len()).rev() {
+                picks.swap(i, (next() as usize) % (i + 1));
+            }
+            for qa in picks.iter().take(2).map(|&i| &qas[i]) {
                 let gold = paragraphs[index].clone();
                 let mut others: Vec<usize> =
                     (0..paragraphs.len()).filter(|&i| i != index).collect();
@@ -107,6 +121,91 @@ fn random_order(seed: &mut u64, n: usize) -> Vec<usize> {
     order
 }
 
+/// Section 3: the fixture's cases here and through the Python package on its own model.
+fn against_python(lm: &terse_causal_lm::CausalLm, runtime: &tokio::runtime::Runtime) {
+    let (Ok(python), Ok(gguf)) = (
+        std::env::var("TERSE_EVAL_PYTHON"),
+        std::env::var("TERSE_EVAL_GGUF_DIR"),
+    ) else {
+        println!(
+            "(TERSE_EVAL_PYTHON and TERSE_EVAL_GGUF_DIR unset: the Python comparison is skipped)"
+        );
+        return;
+    };
+    let fixture: Value = serde_json::from_slice(
+        &std::fs::read("tokenizers/perplexity/tests/fixtures/llmlingua.json").unwrap(),
+    )
+    .unwrap();
+    let cases = fixture["cases"].as_array().unwrap();
+    let out =
+        std::env::temp_dir().join(format!("terse-perplexity-eval-{}.json", std::process::id()));
+    let Some(reference) = python_reference(
+        &python,
+        "tokenizers/perplexity/reference/bench_reference.py",
+        &[std::ffi::OsStr::new(&gguf)],
+        &out,
+    ) else {
+        println!("(the Python reference did not run: comparison skipped)");
+        return;
+    };
+    let mut ours = Vec::new();
+    let mut tokens = 0usize;
+    let started = Instant::now();
+    for case in cases {
+        let contexts: Vec<String> = case["context"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect();
+        for text in &contexts {
+            tokens += lm.tokenize(text).unwrap().len();
+        }
+        let recipe = if case["method"] == "longllmlingua" {
+            Options::longllmlingua(case["rate"].as_f64().unwrap())
+        } else {
+            Options::default()
+        };
+        let options = Options {
+            rate: case["rate"].as_f64().unwrap(),
+            iterative_size: case["iterative_size"].as_u64().unwrap() as usize,
+            ..recipe
+        };
+        let result = runtime
+            .block_on(compress_prompt(
+                lm,
+                &contexts,
+                case["instruction"].as_str().unwrap(),
+                case["question"].as_str().unwrap(),
+                &options,
+            ))
+            .unwrap();
+        ours.push(result.compressed_prompt);
+    }
+    let ours_seconds = started.elapsed().as_secs_f64();
+    let theirs_seconds: f64 = reference["seconds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .sum();
+    let equal = reference["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(&ours)
+        .filter(|(theirs, ours)| theirs.as_str() == Some(ours.as_str()))
+        .count();
+    println!(
+        "against llmlingua 0.2.2 on its transformers model ({} cases, {tokens} LM tokens): terse {:.0} tokens/s, Python {:.0} tokens/s ({:.2}x); outputs equal: {equal}/{}",
+        cases.len(),
+        tokens as f64 / ours_seconds,
+        tokens as f64 / theirs_seconds,
+        theirs_seconds / ours_seconds,
+        cases.len()
+    );
+}
+
 fn main() {
     std::env::set_current_dir(ROOT).unwrap();
     let limit = std::env::var("TERSE_EVAL_QUESTIONS")
@@ -146,7 +245,11 @@ fn main() {
         .build()
         .unwrap();
     let counter = TokenCounter::default();
+    against_python(&lm, &runtime);
     let samples = samples(limit);
+    if samples.is_empty() {
+        return;
+    }
     println!(
         "SQuAD v1.1 dev part a, articles 0-5: {} questions ({} with the answer in the second half of its paragraph); tokens: cl100k of the contexts",
         samples.len(),

@@ -62,8 +62,10 @@ class OnnxCausalLm(torch.nn.Module):
         return out
 
 
-def main():
-    gguf_dir = Path(sys.argv[1])
+def reference_compressor(gguf_dir):
+    """The package's `PromptCompressor` on its own transformers model of the GGUF in
+    `gguf_dir` (transformers leaves a GGUF config's `architectures` unset; the package needs
+    it)."""
     tiktoken_offline()
     import llmlingua.prompt_compressor as reference
     from llmlingua import PromptCompressor
@@ -71,14 +73,27 @@ def main():
     load_config = reference.AutoConfig.from_pretrained
 
     def gguf_config(*args, **kwargs):
-        """transformers leaves `architectures` unset for a GGUF config; the reference needs it."""
         config = load_config(*args, **kwargs)
         config.architectures = config.architectures or ["LlamaForCausalLM"]
         return config
 
     reference.AutoConfig = type("AutoConfig", (), {"from_pretrained": staticmethod(gguf_config)})
-    compressor = PromptCompressor(model_name=str(gguf_dir), device_map="cpu",
-                                  model_config={"gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf"})
+    return PromptCompressor(model_name=str(gguf_dir), device_map="cpu",
+                            model_config={"gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf"})
+
+
+def recipe(case):
+    """The compress_prompt arguments of a fixture case's method beyond the common ones."""
+    if case["method"] == "longllmlingua":
+        return {"condition_in_question": "after_condition", "reorder_context": "sort",
+                "dynamic_context_compression_ratio": 0.3, "condition_compare": True,
+                "context_budget": "+100", "rank_method": "longllmlingua"}
+    return {}
+
+
+def main():
+    gguf_dir = Path(sys.argv[1])
+    compressor = reference_compressor(gguf_dir)
     compressor.model = OnnxCausalLm(MODEL / "model.onnx", json.loads((MODEL / "config.json").read_text()))
     squad = json.loads(SQUAD.read_text())["data"]
     cases = []
@@ -105,14 +120,9 @@ def main():
             cases.append({"context": documents, "instruction": "", "question": question, "rate": rate,
                           "iterative_size": 200, "method": "longllmlingua"})
     for case in cases:
-        recipe = {}
-        if case["method"] == "longllmlingua":
-            recipe = {"condition_in_question": "after_condition", "reorder_context": "sort",
-                      "dynamic_context_compression_ratio": 0.3, "condition_compare": True,
-                      "context_budget": "+100", "rank_method": "longllmlingua"}
         result = compressor.compress_prompt(case["context"], instruction=case["instruction"],
                                             question=case["question"], rate=case["rate"],
-                                            iterative_size=case["iterative_size"], **recipe)
+                                            iterative_size=case["iterative_size"], **recipe(case))
         case["compressed_prompt"] = result["compressed_prompt"]
         case["origin_tokens"] = result["origin_tokens"]
         case["compressed_tokens"] = result["compressed_tokens"]

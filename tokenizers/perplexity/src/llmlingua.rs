@@ -739,3 +739,50 @@ pub async fn compress_prompt(
         kept_contexts,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_threshold_is_the_reference_quantile_and_ratio_one_keeps_everything() {
+        let losses = [0.5, 3.0, 1.0, 2.0];
+        // Descending [3, 2, 1, 0.5]; int(4 * 0.5) - 1 = 1.
+        assert_eq!(threshold(&losses, 0.5), 2.0);
+        assert_eq!(threshold(&losses, 0.1), 3.0); // clamped to the first
+        assert_eq!(threshold(&losses, 1.0), f32::NEG_INFINITY);
+        assert_eq!(threshold(&[], 0.5), f32::NEG_INFINITY);
+    }
+
+    #[test]
+    fn python_slices_count_negative_bounds_from_the_end() {
+        assert_eq!(python_index(-2, 10), 8);
+        assert_eq!(python_index(-20, 10), 0);
+        assert_eq!(python_index(3, 10), 3);
+        assert_eq!(python_index(30, 10), 10);
+    }
+
+    #[test]
+    fn a_window_keeps_tokens_by_the_next_tokens_loss_and_protects_what_is_outside_it() {
+        // Six tokens, five losses (loss i belongs to token i + 1, and decides token i).
+        let ids = [10, 11, 12, 13, 14, 15];
+        let losses = [5.0, 0.1, 4.0, 0.2, 3.0];
+        let window = WindowLosses {
+            losses: &losses,
+            self_losses: None,
+            start: 0,
+        };
+        // The whole text is the window: tokens 1 and 3 (losses 0.1 and 0.2) go.
+        let dropped = drop_tokens(&window, &ids, 6, 6, 1.0);
+        assert_eq!(dropped.ids, [10, 12, 14, 15]);
+        assert_eq!(dropped.losses, [5.0, 4.0, 3.0]);
+        assert_eq!(dropped.end, 4);
+        // A window of the last 3 tokens only: token 1 is outside it and stays.
+        let dropped = drop_tokens(&window, &ids, 6, 3, 1.0);
+        assert_eq!(dropped.ids, [10, 11, 12, 14, 15]);
+        // A window longer than the text (a short context): the start counts from the end, as
+        // the reference's negative slice does, so only the last two tokens can go.
+        let dropped = drop_tokens(&window, &ids, 6, 8, 1.0);
+        assert_eq!(dropped.ids, ids);
+    }
+}

@@ -2,7 +2,28 @@
 //! paired comparisons (difference with its interval, exact sign test), and the word-keeping
 //! baselines (first N, random) at a token budget.
 
+use std::{ffi::OsStr, path::Path};
+
+use serde_json::Value;
 use terse_text::TokenCounter;
+
+/// Runs a Python reference script (`python script args… out`) and reads the JSON it wrote to
+/// `out`; `None` when it did not run or wrote nothing readable (the caller skips its rows).
+pub fn python_reference(python: &str, script: &str, args: &[&OsStr], out: &Path) -> Option<Value> {
+    let status = std::process::Command::new(python)
+        .arg(script)
+        .args(args)
+        .arg(out)
+        .stderr(std::process::Stdio::null())
+        .status();
+    let value = status
+        .ok()
+        .filter(|s| s.success())
+        .and_then(|_| std::fs::read(out).ok())
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    std::fs::remove_file(out).ok();
+    value
+}
 
 #[derive(Default)]
 /// One method's results over the questions.
