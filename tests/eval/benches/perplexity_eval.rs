@@ -246,10 +246,10 @@ fn main() {
         .unwrap();
     let counter = TokenCounter::default();
     against_python(&lm, &runtime);
-    let samples = samples(limit);
-    if samples.is_empty() {
+    if limit == 0 {
         return;
     }
+    let samples = samples(limit);
     println!(
         "SQuAD v1.1 dev part a, articles 0-5: {} questions ({} with the answer in the second half of its paragraph); tokens: cl100k of the contexts",
         samples.len(),
