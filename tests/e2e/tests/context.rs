@@ -54,7 +54,14 @@ async fn compresses_to_the_rate_and_within_the_budget() {
         .iter()
         .map(|m| (m.kind.as_str(), m.max_seq_len))
         .collect();
-    assert_eq!(kinds, [("keep-classifier", 512), ("sentence-encoder", 256)]);
+    assert_eq!(
+        kinds,
+        [
+            ("keep-classifier", 512),
+            ("sentence-encoder", 256),
+            ("causal-lm", 8192)
+        ]
+    );
 
     let paragraph = squad_paragraphs(1).remove(0);
     let result = client
