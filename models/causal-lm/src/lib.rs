@@ -16,7 +16,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::{path::Path, sync::Arc};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use terse_core::{DataType, Error, KvCache, KvShape, Network, TensorData};
@@ -247,37 +247,4 @@ impl CausalLm {
             cache: KvCache::new(self.cache_shape(total), present)?,
         })
     }
-}
-
-/// Loads model `name` (its newest version) from the repository at `repository` through ONNX
-/// Runtime — the library at `$ORT_DYLIB_PATH`, else the one `scripts/setup` installs under
-/// `workspace` — with one session: for tools, benches and tests (the server builds its models
-/// from its configuration instead).
-pub fn load_local(workspace: &Path, repository: &Path, name: &str) -> Result<CausalLm, String> {
-    let library =
-        terse_runtime::resolve_library_path_under(workspace).map_err(|e| e.to_string())?;
-    let runtime = terse_runtime::OnnxRuntime::load(&library).map_err(|e| e.to_string())?;
-    let selection = terse_runtime::ModelSelection {
-        load: vec![name.to_string()],
-        strict: true,
-        tasks: None,
-    };
-    let options = terse_runtime::SessionOptions {
-        pool_size: 1,
-        intra_op_threads: 0,
-        ..terse_runtime::SessionOptions::default()
-    };
-    let registry =
-        terse_runtime::ModelRegistry::load(&runtime, repository, &selection, &options, None)
-            .map_err(|e| e.to_string())?;
-    let model = registry.get(name, "").map_err(|e| e.to_string())?;
-    let tokenizer = model
-        .entry()
-        .read_asset("tokenizer")
-        .map_err(|e| e.to_string())?;
-    let config = model
-        .entry()
-        .read_asset("config")
-        .map_err(|e| e.to_string())?;
-    CausalLm::new(model, &tokenizer, &config).map_err(|e| e.message)
 }

@@ -11,7 +11,7 @@ fn workspace() -> PathBuf {
 }
 
 fn model() -> CausalLm {
-    terse_causal_lm::load_local(
+    terse_hosting::load_causal_lm(
         &workspace(),
         &workspace().join("models/repository"),
         "smollm2-135m",

@@ -174,11 +174,39 @@ pub fn sentence_encoders(registry: &ModelRegistry) -> Result<Catalog<SentenceEnc
 
 /// Every ready causal LM (LLMLingua-1, LongLLMLingua).
 pub fn causal_lms(registry: &ModelRegistry) -> Result<Catalog<CausalLm>, String> {
-    catalog(registry, CAUSAL_LM_TASK, |entry, network| {
-        let tokenizer = entry.read_asset("tokenizer").map_err(|e| e.to_string())?;
-        let config = entry.read_asset("config").map_err(|e| e.to_string())?;
-        CausalLm::new(network, &tokenizer, &config).map_err(|e| e.message)
-    })
+    catalog(registry, CAUSAL_LM_TASK, causal_lm)
+}
+
+/// A causal LM from a model entry's `tokenizer` and `config` assets.
+fn causal_lm(entry: &ManifestEntry, network: Arc<dyn Network>) -> Result<CausalLm, String> {
+    let tokenizer = entry.read_asset("tokenizer").map_err(|e| e.to_string())?;
+    let config = entry.read_asset("config").map_err(|e| e.to_string())?;
+    CausalLm::new(network, &tokenizer, &config).map_err(|e| e.message)
+}
+
+/// Loads the causal LM `name` (its newest version) from the repository at `repository` through
+/// ONNX Runtime — the library at `$ORT_DYLIB_PATH`, else the one `scripts/setup` installs under
+/// `workspace` — with one session: for tools, benches and tests (the server builds its models
+/// from its configuration instead).
+pub fn load_causal_lm(workspace: &Path, repository: &Path, name: &str) -> Result<CausalLm, String> {
+    let library =
+        terse_runtime::resolve_library_path_under(workspace).map_err(|e| e.to_string())?;
+    let runtime = terse_runtime::OnnxRuntime::load(&library).map_err(|e| e.to_string())?;
+    let selection = terse_runtime::ModelSelection {
+        load: vec![name.to_string()],
+        strict: true,
+        tasks: None,
+    };
+    let options = terse_runtime::SessionOptions {
+        pool_size: 1,
+        intra_op_threads: 0,
+        ..terse_runtime::SessionOptions::default()
+    };
+    let registry = ModelRegistry::load(&runtime, repository, &selection, &options, None)
+        .map_err(|e| e.to_string())?;
+    let model = registry.get(name, "").map_err(|e| e.to_string())?;
+    let entry = model.entry().clone();
+    causal_lm(&entry, model)
 }
 
 /// An asset of a model entry: `Ok(None)` when the manifest lists none by that name.

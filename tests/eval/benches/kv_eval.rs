@@ -12,12 +12,12 @@
 //! Tuning (level steps, layer factors, sink) used articles 1-3 (Warsaw, Teacher,
 //! Victoria_(Australia)); this reports articles 4-15 (set TERSE_KV_ARTICLES=a-b to change).
 //!
-//! Run: `cargo bench -p terse-kvcache --bench kv_eval` (needs scripts/setup and
+//! Run: `cargo bench -p terse-eval --bench kv_eval` (needs scripts/setup and
 //! ../shared/datasets/text/squad-v1.1-dev-part-a.json).
 
 use std::{path::Path, time::Instant};
 
-use terse_causal_lm::{CausalLm, Forward, load_local};
+use terse_causal_lm::{CausalLm, Forward};
 use terse_core::KvCache;
 use terse_entropy::ModelTag;
 use terse_kvcache::{EncodeOptions, MAX_LEVEL, decode, encode};
@@ -131,7 +131,7 @@ async fn main() {
         );
         return;
     };
-    let lm = load_local(
+    let lm = terse_hosting::load_causal_lm(
         &workspace,
         &workspace.join("models/repository"),
         "smollm2-135m",

@@ -1,6 +1,7 @@
-//! LLMLingua-1 and LongLLMLingua against the Python package on the same graph
-//! (tests/fixtures/llmlingua.json, written by reference/make_fixtures.py): the same compressed
-//! prompt, word for word.
+//! LLMLingua-1 and LongLLMLingua (`terse-perplexity`) against the Python package on the same
+//! graph (tokenizers/perplexity/tests/fixtures/llmlingua.json, written by
+//! tokenizers/perplexity/reference/make_fixtures.py): the same compressed prompt, word for
+//! word. Here rather than in tokenizers/perplexity, which must not reach ONNX Runtime.
 
 use std::path::{Path, PathBuf};
 
@@ -30,13 +31,13 @@ struct Fixture {
 
 #[tokio::test]
 async fn every_fixture_case_keeps_the_tokens_the_python_package_keeps_with_either_method() {
-    let lm = terse_causal_lm::load_local(
+    let lm = terse_hosting::load_causal_lm(
         &workspace(),
         &workspace().join("models/repository"),
         "smollm2-135m",
     )
     .expect("scripts/setup built models/repository/smollm2-135m");
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/llmlingua.json");
+    let path = workspace().join("tokenizers/perplexity/tests/fixtures/llmlingua.json");
     let fixture: Fixture = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     let mut differences = Vec::new();
     for (i, case) in fixture.cases.iter().enumerate() {
