@@ -213,13 +213,7 @@ impl TensorService {
 
     /// The whole DecodeKvCache call.
     async fn decode_kv(&self, bitstream: Vec<u8>) -> Result<api::DecodeKvCacheResponse, Status> {
-        self.check_size(bitstream.len(), "bitstream")?;
-        if !terse_entropy::Container::sniff(&bitstream) {
-            return Err(Status::invalid_argument(
-                "bitstream does not start with the terse magic `TRSE`",
-            ));
-        }
-        terse_service_common::expect_codec_family(&bitstream, &[CodecId::KvCache])?;
+        self.check_bitstream(&bitstream, CodecId::KvCache)?;
         // The header, checked (layout, checksums of the front, shape, level), before anything
         // is decoded or allocated.
         let header = terse_kvcache::info(&bitstream).map_err(|e| status_of(&e))?;
@@ -271,15 +265,15 @@ impl TensorService {
         )
     }
 
-    /// Checks that `bitstream` is a tensor container no larger than the limit.
-    fn check_bitstream(&self, bitstream: &[u8]) -> Result<(), Status> {
+    /// Checks that `bitstream` is a container of `codec` no larger than the limit.
+    fn check_bitstream(&self, bitstream: &[u8], codec: CodecId) -> Result<(), Status> {
         self.check_size(bitstream.len(), "bitstream")?;
         if !terse_entropy::Container::sniff(bitstream) {
             return Err(Status::invalid_argument(
                 "bitstream does not start with the terse magic `TRSE`",
             ));
         }
-        terse_service_common::expect_codec_family(bitstream, &[CodecId::Tensor])?;
+        terse_service_common::expect_codec_family(bitstream, &[codec])?;
         Ok(())
     }
 
@@ -333,7 +327,7 @@ impl TensorService {
 
     /// Checks a bitstream and decodes it to the file.
     async fn decode_file(&self, bitstream: Vec<u8>) -> Result<Vec<u8>, Status> {
-        self.check_bitstream(&bitstream)?;
+        self.check_bitstream(&bitstream, CodecId::Tensor)?;
         let file_bytes = self.declared_file_bytes(&bitstream)?;
         let codec = self
             .codecs
@@ -456,7 +450,7 @@ impl tensor_service_server::TensorService for TensorService {
         request: Request<api::ReadTensorRequest>,
     ) -> Result<Response<api::ReadTensorResponse>, Status> {
         let api::ReadTensorRequest { bitstream, name } = request.into_inner();
-        self.check_bitstream(&bitstream)?;
+        self.check_bitstream(&bitstream, CodecId::Tensor)?;
         let bitstream = Arc::new(bitstream);
         let (bytes, wanted) = {
             let (bitstream, name) = (Arc::clone(&bitstream), name.clone());
@@ -495,7 +489,7 @@ impl tensor_service_server::TensorService for TensorService {
         request: Request<api::InfoRequest>,
     ) -> Result<Response<api::InfoResponse>, Status> {
         let bitstream = request.into_inner().bitstream;
-        self.check_bitstream(&bitstream)?;
+        self.check_bitstream(&bitstream, CodecId::Tensor)?;
         let info =
             run_blocking(move || terse_tensor::inspect(&bitstream).map_err(|e| status_of(&e)))
                 .await?;

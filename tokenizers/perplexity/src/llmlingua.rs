@@ -190,11 +190,6 @@ fn python_index(i: i64, len: usize) -> usize {
     }
 }
 
-/// [`python_index`] of a slice's stop.
-fn slice_stop(stop: i64, len: usize) -> usize {
-    python_index(stop, len)
-}
-
 /// The loss at the reference's quantile: descending order, index `int(len * ratio) - 1`
 /// clamped into the vector; `-inf` at ratio 1 (keep everything).
 fn threshold(losses: &[f32], ratio: f64) -> f32 {
@@ -262,7 +257,7 @@ fn drop_tokens(
     keep.push(losses.first().is_some_and(|&l| l > 0.0));
     let len = keep.len();
     keep[python_index(end, len)..].fill(true);
-    let upto = slice_stop(end - window, len);
+    let upto = python_index(end - window, len);
     keep[..upto].fill(true);
     let kept_losses = losses
         .iter()
@@ -281,7 +276,7 @@ fn drop_tokens(
             .collect()
     });
     keep.resize(ids.len(), true);
-    let removed_before_end = keep[..slice_stop(end, keep.len())]
+    let removed_before_end = keep[..python_index(end, keep.len())]
         .iter()
         .filter(|k| !**k)
         .count() as i64;
@@ -394,7 +389,7 @@ impl Scored {
         self.cache = match cache_end {
             Some(end) => {
                 let tokens = extended.shape().tokens;
-                Some(extended.truncated(slice_stop(end, tokens))?)
+                Some(extended.truncated(python_index(end, tokens))?)
             }
             None => None,
         };
