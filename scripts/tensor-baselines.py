@@ -7,7 +7,7 @@ Runs PyPI `zipnn` (0.5.4) the way its README shows for model weights, once per t
 both of its input modes: `byte` (the tensor's raw bytes with the dtype named) and `torch` (the
 tensor itself). With --bf16, F32 tensors are first cast to BF16 with torch (round to nearest
 even), as the Rust bench casts them. Prints one line per mode: compressed size as a share of
-the file, compression and decompression throughput (MB/s of tensor data, best of 3 decodes,
+the file, compression and decompression throughput (MB/s of tensor data, best of 5 decodes,
 zipnn's own threads, i.e. all cores), and how many tensors came back bit-exact. Not run by the
 test suite; needs a venv with zipnn, torch, numpy and safetensors.
 """
@@ -46,7 +46,7 @@ def run(tensors, file_bytes, mode):
         sizes += len(compressed)
         packed.append((name, codec, compressed))
     decode_s = float("inf")
-    for _ in range(3):
+    for _ in range(5):
         start = time.perf_counter()
         outputs = [(name, codec.decompress(c)) for name, codec, c in packed]
         decode_s = min(decode_s, time.perf_counter() - start)

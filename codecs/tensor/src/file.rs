@@ -20,7 +20,7 @@ use safetensors::{Dtype, SafeTensors, tensor::Metadata};
 use terse_entropy::{CodecId, Container, Layout, interrupt};
 
 use crate::{
-    chunk,
+    buffer, chunk,
     error::{Result, TensorError, malformed},
     float::{BF16, F16, F32, FloatLayout},
 };
@@ -295,6 +295,7 @@ fn decode_chunk(data: &[u8], place: &ChunkPlace, dtype: Dtype, out: &mut [u8]) -
             place.crc
         )));
     }
+    buffer::prefault(out);
     chunk::decode(payload, float_layout(dtype), out)
 }
 

@@ -7,11 +7,16 @@
 //! decode independently: in parallel, and one tensor without the rest.
 
 pub mod ans;
+mod buffer;
 pub mod chunk;
 pub mod error;
 pub mod file;
 pub mod float;
 pub mod hosted;
+mod palette;
+mod planes;
+mod section;
+mod symbols;
 
 pub use error::{Result, TensorError};
 pub use file::{

@@ -540,7 +540,52 @@ fn tensor_bitstream_seeds() -> Vec<Vec<u8>> {
     let options = terse_tensor::EncodeOptions {
         chunk_elements: 128,
     };
-    vec![terse_tensor::encode(&small_checkpoint(), options).expect("encode")]
+    vec![
+        terse_tensor::encode(&small_checkpoint(), options).expect("encode"),
+        terse_tensor::encode(&wide_checkpoint(), Default::default()).expect("encode"),
+    ]
+}
+
+/// A checkpoint whose chunks take the other codings: a BF16 tensor long enough for the
+/// 64-lane ANS stream, and one dequantized from 16 levels per block of 32 (palette chunks).
+fn wide_checkpoint() -> Vec<u8> {
+    use safetensors::{Dtype, tensor::TensorView};
+    let mut seed = 3u64;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as u32
+    };
+    let bf16 = |v: f32| ((v.to_bits() >> 16) as u16).to_le_bytes();
+    let trained: Vec<u8> = (0..16_384)
+        .flat_map(|_| {
+            let sum: u32 = (0..4).map(|_| next() % 1000).sum();
+            bf16((sum as f32 - 2000.0) * 1e-5)
+        })
+        .collect();
+    let dequantized: Vec<u8> = (0..128)
+        .flat_map(|_| {
+            let (scale, min) = (
+                (next() % 1000) as f32 * 1e-5,
+                -((next() % 1000) as f32) * 1e-4,
+            );
+            (0..32)
+                .flat_map(|_| bf16(min + scale * (next() % 16) as f32))
+                .collect::<Vec<u8>>()
+        })
+        .collect();
+    let views = vec![
+        (
+            "trained.weight",
+            TensorView::new(Dtype::BF16, vec![128, 128], &trained).unwrap(),
+        ),
+        (
+            "dequantized.weight",
+            TensorView::new(Dtype::BF16, vec![64, 64], &dequantized).unwrap(),
+        ),
+    ];
+    safetensors::serialize(views, None).unwrap()
 }
 
 fn small_image() -> terse_walloc::RgbImage {
