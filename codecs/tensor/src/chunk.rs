@@ -182,26 +182,9 @@ mod tests {
     fn bytes_of(layout: FloatLayout, values: &[f32]) -> Vec<u8> {
         let mut out = vec![0u8; values.len() * layout.bytes()];
         for (i, v) in values.iter().enumerate() {
-            let bits = v.to_bits();
-            let element = match layout {
-                BF16 => bits >> 16,
-                F16 => u32::from(half_bits(*v)),
-                _ => bits,
-            };
-            layout.write(&mut out, i, element);
+            layout.write(&mut out, i, crate::float::element_of(layout, *v));
         }
         out
-    }
-
-    /// IEEE half bits by truncation (enough for test data).
-    fn half_bits(v: f32) -> u16 {
-        let bits = v.to_bits();
-        let sign = (bits >> 16) & 0x8000;
-        let exp = ((bits >> 23) & 0xff) as i32 - 127 + 15;
-        if exp <= 0 {
-            return sign as u16;
-        }
-        (sign | ((exp.min(30) as u32) << 10) | ((bits >> 13) & 0x3ff)) as u16
     }
 
     #[test]

@@ -104,6 +104,24 @@ impl FloatLayout {
     }
 }
 
+/// Test data: `v` as an element of `layout`, BF16 and FP16 by truncation.
+#[cfg(test)]
+pub fn element_of(layout: FloatLayout, v: f32) -> u32 {
+    let bits = v.to_bits();
+    match layout {
+        BF16 => bits >> 16,
+        F16 => {
+            let sign = (bits >> 16) & 0x8000;
+            let exp = ((bits >> 23) & 0xff) as i32 - 127 + 15;
+            if exp <= 0 {
+                return sign;
+            }
+            sign | ((exp.min(30) as u32) << 10) | ((bits >> 13) & 0x3ff)
+        }
+        _ => bits,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

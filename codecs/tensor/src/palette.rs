@@ -478,18 +478,12 @@ mod wide {
 
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
     fn block_16(block: Block<'_, '_>, indices: &[u8], controls: &Controls) -> Result<()> {
-        let Block {
-            size,
-            first,
-            gaps,
-            pos,
-            out,
-        } = block;
+        let size = block.size;
         // Lane j of 1..size holds gap j − 1, lane 0 nothing.
         let gap_lanes = (((1u64 << size) - 1) as u32) & !1;
         // SAFETY: a masked load reads only its unmasked lanes; lane j reads byte j − 1 of a
         // plane, which holds size − 1 bytes.
-        let [low, high] = [gaps[0], gaps[1]].map(|plane| unsafe {
+        let [low, high] = [block.gaps[0], block.gaps[1]].map(|plane| unsafe {
             _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(
                 gap_lanes,
                 (plane.as_ptr() as *const i8).wrapping_sub(1),
@@ -500,7 +494,7 @@ mod wide {
         for s in 0..5 {
             sums = _mm512_add_epi16(sums, lanes_up(sums, controls, s));
         }
-        let keys = _mm512_add_epi16(sums, _mm512_set1_epi16(key(first, 16) as u16 as i16));
+        let keys = _mm512_add_epi16(sums, _mm512_set1_epi16(key(block.first, 16) as u16 as i16));
         // Gaps ≥ 1 and no sum past 16 bits: the keys strictly increase.
         let previous = lanes_up(keys, controls, 0);
         if _mm512_mask_cmple_epu16_mask(gap_lanes, keys, previous) != 0 {
@@ -514,7 +508,8 @@ mod wide {
         );
         let palette = _mm512_xor_si512(keys, flip);
         let w = width(size) as usize;
-        let bytes = &indices[pos / 8..pos / 8 + 4 * w];
+        let at = block.pos / 8;
+        let bytes = &indices[at..at + 4 * w];
         // SAFETY: reads the 4w bytes of `bytes` (mask of 4w lanes).
         let raw =
             unsafe { _mm512_maskz_loadu_epi8((1u64 << (4 * w)) - 1, bytes.as_ptr() as *const i8) };
@@ -526,7 +521,7 @@ mod wide {
             return Err(malformed("chunk: a palette index past its palette"));
         }
         let values = _mm512_permutexvar_epi16(index, palette);
-        let out: &mut [u8; 64] = out.try_into().expect("a block of 32 words");
+        let out: &mut [u8; 64] = block.out.try_into().expect("a block of 32 words");
         // SAFETY: writes the 64 bytes of `out`.
         unsafe { _mm512_storeu_si512(out.as_mut_ptr() as *mut _, values) };
         Ok(())
@@ -582,25 +577,9 @@ mod tests {
                 min = -((next() % 1000) as f32) * 1e-4;
             }
             let value = min + scale * (next() % levels) as f32;
-            let bits = value.to_bits();
-            let element = match layout.bits {
-                32 => bits,
-                _ if layout == BF16 => bits >> 16,
-                _ => u32::from(half(value)),
-            };
-            layout.write(&mut out, i, element);
+            layout.write(&mut out, i, crate::float::element_of(layout, value));
         }
         out
-    }
-
-    fn half(v: f32) -> u16 {
-        let bits = v.to_bits();
-        let sign = (bits >> 16) & 0x8000;
-        let exp = ((bits >> 23) & 0xff) as i32 - 127 + 15;
-        if exp <= 0 {
-            return sign as u16;
-        }
-        (sign | ((exp.min(30) as u32) << 10) | ((bits >> 13) & 0x3ff)) as u16
     }
 
     #[test]
