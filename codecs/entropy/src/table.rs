@@ -6,7 +6,6 @@
 //! values outside the row's range are coded as the escape followed by their distance from the
 //! range in raw bits, so nothing is ever clamped.
 
-use std::collections::HashMap;
 
 use constriction::stream::{
     Decode, Encode, model::ContiguousCategoricalEntropyModel, stack::DefaultAnsCoder,
@@ -108,13 +107,6 @@ pub struct IndexedCdfTable {
     offsets: Vec<i32>,
 }
 
-/// One coding step, recorded in decode order and replayed backwards into the ANS stack.
-enum Step {
-    Symbol { row: u32, symbol: usize },
-    Length(usize),
-    Chunk { value: usize, width: u32 },
-}
-
 impl IndexedCdfTable {
     /// Builds a table from quantized CDF rows. `cdfs[i]` may be padded beyond `cdf_lengths[i]`
     /// (as CompressAI stores them); the padding is ignored.
@@ -213,16 +205,23 @@ impl IndexedCdfTable {
                 indexes.len()
             )));
         }
-        let mut steps = Vec::with_capacity(symbols.len());
-        for (&value, &index) in symbols.iter().zip(indexes) {
+        let mut coder = DefaultAnsCoder::new();
+        let failed = |e| EntropyError::Encode(format!("{e:?}"));
+        // Coded first, so decoded last: the seal `decode_with_indexes` checks.
+        coder
+            .encode_symbol(ANS_SEAL, chunk_model(RAW_CHUNK_BITS))
+            .map_err(failed)?;
+        let lengths = length_model();
+        // ANS codes in reverse: the symbols last to first, and within an escaped value its raw
+        // chunks, then its length, then the escape (read back as escape, length, chunks).
+        for (&value, &index) in symbols.iter().zip(indexes).rev() {
             let i = self.check_index(index)?;
             let escape = self.cdfs[i].len() - 2;
             let k = i64::from(value) - i64::from(self.offsets[i]);
             if (0..escape as i64).contains(&k) {
-                steps.push(Step::Symbol {
-                    row: index,
-                    symbol: k as usize,
-                });
+                coder
+                    .encode_symbol(k as usize, &self.rows[i])
+                    .map_err(failed)?;
                 continue;
             }
             // Odd raw values lie below the range, even ones at or above its end.
@@ -231,35 +230,19 @@ impl IndexedCdfTable {
             } else {
                 2 * (k as u64 - escape as u64)
             };
-            steps.push(Step::Symbol {
-                row: index,
-                symbol: escape,
-            });
             let bits = bit_length(raw);
-            steps.push(Step::Length(bits as usize));
-            steps.extend(chunks(raw, bits).map(|(value, width)| Step::Chunk { value, width }));
-        }
-        let mut coder = DefaultAnsCoder::new();
-        // Coded first, so decoded last: the seal `decode_with_indexes` checks.
-        coder
-            .encode_symbol(ANS_SEAL, chunk_model(RAW_CHUNK_BITS))
-            .map_err(|e| EntropyError::Encode(format!("{e:?}")))?;
-        let lengths = length_model();
-        let mut chunk_models = HashMap::new();
-        for step in steps.iter().rev() {
-            let result = match *step {
-                Step::Symbol { row, symbol } => {
-                    coder.encode_symbol(symbol, &self.rows[row as usize])
-                }
-                Step::Length(bits) => coder.encode_symbol(bits, lengths),
-                Step::Chunk { value, width } => coder.encode_symbol(
-                    value,
-                    *chunk_models
-                        .entry(width)
-                        .or_insert_with(|| chunk_model(width)),
-                ),
-            };
-            result.map_err(|e| EntropyError::Encode(format!("{e:?}")))?;
+            let pieces: Vec<(usize, u32)> = chunks(raw, bits).collect();
+            for &(piece, width) in pieces.iter().rev() {
+                coder
+                    .encode_symbol(piece, chunk_model(width))
+                    .map_err(failed)?;
+            }
+            coder
+                .encode_symbol(bits as usize, lengths)
+                .map_err(failed)?;
+            coder
+                .encode_symbol(escape, &self.rows[i])
+                .map_err(failed)?;
         }
         let words = coder
             .into_compressed()
@@ -275,11 +258,15 @@ impl IndexedCdfTable {
         })?;
         let corrupt = |_| EntropyError::Corrupt("ANS stream ended early".into());
         let lengths = length_model();
-        let mut out = Vec::with_capacity(indexes.len());
-        for &index in indexes {
-            let i = self
-                .check_index(index)
-                .map_err(|e| EntropyError::Corrupt(e.to_string()))?;
+        // Every index checked up front, so the loop indexes rows without a fallible step.
+        if let Some(&index) = indexes.iter().find(|&&i| i as usize >= self.rows.len()) {
+            return Err(EntropyError::Corrupt(
+                self.check_index(index).expect_err("out of range").to_string(),
+            ));
+        }
+        let mut out = vec![0i32; indexes.len()];
+        for (slot, &index) in out.iter_mut().zip(indexes) {
+            let i = index as usize;
             let escape = self.cdfs[i].len() - 2;
             let symbol = coder.decode_symbol(&self.rows[i]).map_err(corrupt)?;
             let k = if symbol < escape {
@@ -297,9 +284,9 @@ impl IndexedCdfTable {
             let value = k
                 .checked_add(i64::from(self.offsets[i]))
                 .ok_or_else(|| EntropyError::Corrupt("escaped value overflows".into()))?;
-            out.push(i32::try_from(value).map_err(|_| {
+            *slot = i32::try_from(value).map_err(|_| {
                 EntropyError::Corrupt(format!("decoded value {value} does not fit in 32 bits"))
-            })?);
+            })?;
         }
         // A count raised in a header reads past the data (an empty ANS stream keeps yielding
         // symbols); a lowered one stops inside it. Either way the seal is not where it belongs.
