@@ -6,7 +6,6 @@
 //! values outside the row's range are coded as the escape followed by their distance from the
 //! range in raw bits, so nothing is ever clamped.
 
-
 use constriction::stream::{
     Decode, Encode, model::ContiguousCategoricalEntropyModel, stack::DefaultAnsCoder,
 };
@@ -240,9 +239,7 @@ impl IndexedCdfTable {
             coder
                 .encode_symbol(bits as usize, lengths)
                 .map_err(failed)?;
-            coder
-                .encode_symbol(escape, &self.rows[i])
-                .map_err(failed)?;
+            coder.encode_symbol(escape, &self.rows[i]).map_err(failed)?;
         }
         let words = coder
             .into_compressed()
@@ -261,7 +258,9 @@ impl IndexedCdfTable {
         // Every index checked up front, so the loop indexes rows without a fallible step.
         if let Some(&index) = indexes.iter().find(|&&i| i as usize >= self.rows.len()) {
             return Err(EntropyError::Corrupt(
-                self.check_index(index).expect_err("out of range").to_string(),
+                self.check_index(index)
+                    .expect_err("out of range")
+                    .to_string(),
             ));
         }
         let mut out = vec![0i32; indexes.len()];
