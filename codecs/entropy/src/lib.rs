@@ -17,6 +17,7 @@ pub mod conditional;
 pub mod container;
 pub mod error;
 pub mod factorized;
+mod guided;
 pub mod interrupt;
 mod raw;
 pub mod table;

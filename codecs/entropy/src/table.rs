@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::{EntropyError, Result},
+    guided::GuidedRow,
     raw::{ANS_SEAL, RAW_CHUNK_BITS, bit_length, chunk_model, chunks, length_model},
     words::{bytes_to_words, words_to_bytes},
 };
@@ -102,6 +103,8 @@ pub fn cdf_from_frequencies(freqs: &[u32]) -> Vec<u32> {
 #[derive(Debug, Clone)]
 pub struct IndexedCdfTable {
     rows: Vec<TableModel>,
+    /// The same rows with guide tables, for decoding.
+    guided: Vec<GuidedRow>,
     cdfs: Vec<Vec<u32>>,
     offsets: Vec<i32>,
 }
@@ -144,6 +147,7 @@ impl IndexedCdfTable {
         }
         Ok(Self {
             rows,
+            guided: trimmed.iter().map(|cdf| GuidedRow::new(cdf)).collect(),
             cdfs: trimmed,
             offsets: offsets.to_vec(),
         })
@@ -267,7 +271,7 @@ impl IndexedCdfTable {
         for (slot, &index) in out.iter_mut().zip(indexes) {
             let i = index as usize;
             let escape = self.cdfs[i].len() - 2;
-            let symbol = coder.decode_symbol(&self.rows[i]).map_err(corrupt)?;
+            let symbol = coder.decode_symbol(&self.guided[i]).map_err(corrupt)?;
             let k = if symbol < escape {
                 symbol as i64
             } else {
