@@ -11,10 +11,11 @@ use constriction::stream::{
 
 use crate::{
     error::{EntropyError, Result},
+    guided::GuidedRow,
     raw::{
         RANGE_SEAL, RANGE_SEAL_BITS, RAW_CHUNK_BITS, bit_length, chunk_model, chunks, length_model,
     },
-    table::{TABLE_PRECISION, TableModel},
+    table::TABLE_PRECISION,
     words::{bytes_to_words, unzigzag, words_to_bytes, zigzag},
 };
 
@@ -37,7 +38,7 @@ fn rebuild_cap(alphabet: usize) -> u32 {
 pub struct AdaptiveCategorical {
     counts: Vec<u32>,
     total: u32,
-    model: TableModel,
+    model: GuidedRow,
     until_rebuild: u32,
     interval: u32,
 }
@@ -81,7 +82,7 @@ impl AdaptiveCategorical {
         self.counts.len()
     }
 
-    fn quantize(counts: &[u32], total: u32) -> TableModel {
+    fn quantize(counts: &[u32], total: u32) -> GuidedRow {
         let full = 1u64 << TABLE_PRECISION;
         let spare = full - counts.len() as u64;
         let mut freqs: Vec<u32> = counts
@@ -93,8 +94,7 @@ impl AdaptiveCategorical {
             .max_by_key(|&i| (freqs[i], std::cmp::Reverse(i)))
             .expect("alphabet > 0");
         freqs[largest] += (full - sum) as u32;
-        TableModel::from_nonzero_fixed_point_probabilities(&freqs, false)
-            .expect("frequencies sum to 1 << 16")
+        GuidedRow::from_frequencies(&freqs)
     }
 
     fn update(&mut self, symbol: usize) {

@@ -1,48 +1,67 @@
-//! A decoding view of a 16-bit CDF row with a guide table, for the hot loop of
-//! [`IndexedCdfTable::decode_with_indexes`](crate::table::IndexedCdfTable::decode_with_indexes).
+//! A 16-bit CDF row with a guide table: the model of
+//! [`IndexedCdfTable::decode_with_indexes`](crate::table::IndexedCdfTable::decode_with_indexes)
+//! and of the adaptive models, in both directions.
 //!
 //! `constriction`'s categorical model finds a quantile's symbol by binary search over the row,
-//! a dozen unpredictable branches on CompressAI's rows. The guide maps the top 8 bits of a
-//! quantile to the symbol that holds the bucket's first quantile; the symbol sought is that one
-//! or one a few entries further, found by a short forward scan. Same CDF, so the same symbols:
+//! a dozen unpredictable branches on CompressAI's rows. The guide maps the top bits of a
+//! quantile (8, or fewer for a small alphabet, so rebuilding an adaptive model stays cheap) to
+//! the symbol that holds the bucket's first quantile; the symbol sought is that one or one a few
+//! entries further, found by a short forward scan. Encoding reads the CDF directly. Same CDF,
+//! so the same symbols and bytes as constriction's model:
 //! `tests::agrees_with_constriction_on_every_quantile`.
 
-use std::num::NonZeroU32;
+use std::{borrow::Borrow, num::NonZeroU32};
 
-use constriction::stream::model::{DecoderModel, EntropyModel};
+use constriction::stream::model::{DecoderModel, EncoderModel, EntropyModel};
 
 use crate::table::TABLE_PRECISION;
 
 /// The row's precision as the model traits take it.
 const PRECISION: usize = TABLE_PRECISION as usize;
-/// Quantile bits the guide drops: 2^(16 − 8) quantiles per bucket.
-const BUCKET_SHIFT: u32 = TABLE_PRECISION - 8;
+/// Most guide bits: 256 buckets.
+const MAX_GUIDE_BITS: u32 = 8;
 
 /// A CDF row (`cdf[0] == 0`, strictly increasing, `cdf[n] == 1 << 16`) and its guide.
 #[derive(Debug, Clone)]
 pub struct GuidedRow {
     cdf: Vec<u32>,
-    /// For each bucket `b`, the symbol whose range holds quantile `b << BUCKET_SHIFT`.
+    /// Quantile bits a bucket drops.
+    shift: u32,
+    /// For each bucket `b`, the symbol whose range holds quantile `b << shift`.
     guide: Vec<u32>,
 }
 
 impl GuidedRow {
-    /// The guide for a checked CDF row.
+    /// The guide for a checked CDF row: twice as many buckets as symbols, at most 256.
     pub fn new(cdf: &[u32]) -> Self {
-        let buckets = 1usize << (TABLE_PRECISION - BUCKET_SHIFT);
-        let mut guide = Vec::with_capacity(buckets);
+        Self::from_cdf(cdf.to_vec())
+    }
+
+    /// The row of nonzero `frequencies` summing to `1 << 16`.
+    pub fn from_frequencies(frequencies: &[u32]) -> Self {
+        let mut cdf = Vec::with_capacity(frequencies.len() + 1);
+        cdf.push(0);
+        let mut sum = 0;
+        for &f in frequencies {
+            sum += f;
+            cdf.push(sum);
+        }
+        Self::from_cdf(cdf)
+    }
+
+    fn from_cdf(cdf: Vec<u32>) -> Self {
+        let symbols = cdf.len() - 1;
+        let bits = (usize::BITS - symbols.leading_zeros()).clamp(1, MAX_GUIDE_BITS);
+        let shift = TABLE_PRECISION - bits;
+        let mut guide = Vec::with_capacity(1 << bits);
         let mut symbol = 0usize;
-        for b in 0..buckets {
-            let quantile = (b as u32) << BUCKET_SHIFT;
-            while cdf[symbol + 1] <= quantile {
+        for b in 0..1u32 << bits {
+            while cdf[symbol + 1] <= b << shift {
                 symbol += 1;
             }
             guide.push(symbol as u32);
         }
-        Self {
-            cdf: cdf.to_vec(),
-            guide,
-        }
+        Self { cdf, shift, guide }
     }
 }
 
@@ -54,7 +73,7 @@ impl EntropyModel<PRECISION> for GuidedRow {
 impl DecoderModel<PRECISION> for GuidedRow {
     #[inline(always)]
     fn quantile_function(&self, quantile: u32) -> (usize, u32, NonZeroU32) {
-        let mut symbol = self.guide[(quantile >> BUCKET_SHIFT) as usize] as usize;
+        let mut symbol = self.guide[(quantile >> self.shift) as usize] as usize;
         while self.cdf[symbol + 1] <= quantile {
             symbol += 1;
         }
@@ -64,6 +83,18 @@ impl DecoderModel<PRECISION> for GuidedRow {
             left,
             NonZeroU32::new(right - left).expect("a strictly increasing CDF"),
         )
+    }
+}
+
+impl EncoderModel<PRECISION> for GuidedRow {
+    #[inline(always)]
+    fn left_cumulative_and_probability(
+        &self,
+        symbol: impl Borrow<usize>,
+    ) -> Option<(u32, NonZeroU32)> {
+        let symbol = *symbol.borrow();
+        let (&left, &right) = (self.cdf.get(symbol)?, self.cdf.get(symbol + 1)?);
+        Some((left, NonZeroU32::new(right - left)?))
     }
 }
 
@@ -86,6 +117,14 @@ mod tests {
                 let (s, left, p) = guided.quantile_function(quantile);
                 let (rs, rleft, rp) = reference.quantile_function(quantile);
                 assert_eq!((s, left, p.get()), (rs, rleft, rp.get()), "{quantile}");
+            }
+            for symbol in 0..cdf.len() {
+                let ours = guided.left_cumulative_and_probability(symbol);
+                let theirs = reference.left_cumulative_and_probability(symbol);
+                assert_eq!(
+                    ours.map(|(l, p)| (l, p.get())),
+                    theirs.map(|(l, p)| (l, p.get()))
+                );
             }
         }
     }
