@@ -2,8 +2,9 @@
 """Measures the working memory per unit (pixel, audio sample, splat, file byte) that the server's cost
 model reserves (docs/operations.md, issue 18 finding 4): for each request a fresh `terse`
 serves one call, and the rise of its peak RSS (VmHWM) over the idle server is divided by the
-request's units. Run: `.venv-sdk/bin/python scripts/cost_model.py image|audio|splat|tensor` after
-`cargo build` (uses target/debug/terse, or $TERSE_BIN); `tensor FILE...` measures per file byte."""
+request's units. Run: `.venv-sdk/bin/python scripts/cost_model.py image|audio|splat|tensor|kv` after
+`cargo build` (uses target/debug/terse, or $TERSE_BIN); `tensor FILE...` measures per file byte,
+`kv` per cache value (a random fp32 cache of the first KV model, 512 and 2048 tokens)."""
 
 import io
 import os
@@ -128,3 +129,23 @@ if what == "tensor":
             c.tensor.decode(bitstream)
             return n
         run(f"tensor decode {name}", "tensor", work2)
+if what == "kv":
+    p, addr = server("tensor")
+    with Client(addr, timeout=600) as c:
+        model = c.tensor.list_kv_models()[0]
+    p.terminate(); p.wait()
+    for tokens in [512, 2048]:
+        shape = (model.layers, 2, model.kv_heads, tokens, model.head_dim)
+        cache = np.random.default_rng(tokens).standard_normal(shape, dtype=np.float32)
+        def work(c, cache=cache):
+            c.tensor.encode_kv_cache(model.model.name, cache, level=3)
+            return cache.size
+        run(f"kv encode {model.model.name} {tokens} tokens", "tensor", work)
+        p, addr = server("tensor")
+        with Client(addr, timeout=600) as c:
+            bitstream = c.tensor.encode_kv_cache(model.model.name, cache, level=3).bitstream
+        p.terminate(); p.wait()
+        def work2(c, bitstream=bitstream, n=cache.size):
+            c.tensor.decode_kv_cache(bitstream)
+            return n
+        run(f"kv decode {model.model.name} {tokens} tokens", "tensor", work2)
