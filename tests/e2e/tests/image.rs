@@ -448,7 +448,12 @@ async fn abandoned_work_keeps_its_permit_until_it_ends() {
     let config = ConfigFile::new("[server]\nservices = [\"image\"]\nmax_concurrent_requests = 1\n");
     let server = Server::start(&["--config", config.arg()]).await;
     let mut client = client(&server).await;
-    let side = 1024u32;
+    // The work must start before the deadline and outlive it by far, on a loaded machine as on
+    // a fast one: a 2048² encode with quality takes about 4 s on 2 idle cores, and the 500 ms
+    // deadline leaves a loaded server time to start it (with 1024² and 150 ms, a full test run
+    // with a bench alongside saw the deadline pass before the work began, so no permit was
+    // held).
+    let side = 2048u32;
     let gradient = image::RgbImage::from_fn(side, side, |x, y| {
         image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
     });
@@ -463,7 +468,7 @@ async fn abandoned_work_keeps_its_permit_until_it_ends() {
             ..Default::default()
         }),
     });
-    request.set_timeout(std::time::Duration::from_millis(150));
+    request.set_timeout(std::time::Duration::from_millis(500));
     let started = std::time::Instant::now();
     assert_eq!(
         client.encode(request).await.unwrap_err().code(),
