@@ -27,6 +27,13 @@ pub type TableModel = ContiguousCategoricalEntropyModel<u32, Vec<u32>, 16>;
 /// Builds a constriction model from a quantized CDF (`cdf[0] == 0`, `cdf[n] == 1 << 16`,
 /// strictly increasing).
 pub fn model_from_cdf(cdf: &[u32]) -> Result<TableModel> {
+    TableModel::from_nonzero_fixed_point_probabilities(checked_probabilities(cdf)?, false)
+        .map_err(|()| EntropyError::InvalidModel("probabilities do not sum to 1 << 16".into()))
+}
+
+/// The symbol probabilities of a quantized CDF, refused unless it starts at 0, ends at
+/// `1 << 16` and strictly increases.
+fn checked_probabilities(cdf: &[u32]) -> Result<Vec<u32>> {
     let full = 1u32 << TABLE_PRECISION;
     if cdf.len() < 2 {
         return Err(EntropyError::InvalidModel(format!(
@@ -51,8 +58,7 @@ pub fn model_from_cdf(cdf: &[u32]) -> Result<TableModel> {
         }
         probabilities.push(pair[1] - pair[0]);
     }
-    TableModel::from_nonzero_fixed_point_probabilities(&probabilities, false)
-        .map_err(|()| EntropyError::InvalidModel("probabilities do not sum to 1 << 16".into()))
+    Ok(probabilities)
 }
 
 /// Quantizes a probability vector to frequencies that are all ≥ 1 and sum to `1 << 16`.
@@ -102,9 +108,8 @@ pub fn cdf_from_frequencies(freqs: &[u32]) -> Vec<u32> {
 /// A set of indexed CDF rows (CompressAI `_quantized_cdf`, `_cdf_length`, `_offset`).
 #[derive(Debug, Clone)]
 pub struct IndexedCdfTable {
-    rows: Vec<TableModel>,
-    /// The same rows with guide tables, for decoding.
-    guided: Vec<GuidedRow>,
+    /// The rows as models with guide tables, for both directions.
+    rows: Vec<GuidedRow>,
     cdfs: Vec<Vec<u32>>,
     offsets: Vec<i32>,
 }
@@ -139,15 +144,13 @@ impl IndexedCdfTable {
                 )));
             }
             let row = &cdf[..len];
-            rows.push(
-                model_from_cdf(row)
-                    .map_err(|e| EntropyError::InvalidModel(format!("row {i}: {e}")))?,
-            );
+            checked_probabilities(row)
+                .map_err(|e| EntropyError::InvalidModel(format!("row {i}: {e}")))?;
+            rows.push(GuidedRow::new(row));
             trimmed.push(row.to_vec());
         }
         Ok(Self {
             rows,
-            guided: trimmed.iter().map(|cdf| GuidedRow::new(cdf)).collect(),
             cdfs: trimmed,
             offsets: offsets.to_vec(),
         })
@@ -271,7 +274,7 @@ impl IndexedCdfTable {
         for (slot, &index) in out.iter_mut().zip(indexes) {
             let i = index as usize;
             let escape = self.cdfs[i].len() - 2;
-            let symbol = coder.decode_symbol(&self.guided[i]).map_err(corrupt)?;
+            let symbol = coder.decode_symbol(&self.rows[i]).map_err(corrupt)?;
             let k = if symbol < escape {
                 symbol as i64
             } else {
