@@ -6,12 +6,10 @@
 //! ```text
 //! 0 stored   the bytes as they are
 //! 1 zstd     one zstd frame of the bytes
-//! 3 split    float elements (see `float`):
-//!              u16 P, P × u16 symbols present (increasing), P × u16 frequencies (P > 1;
-//!              each ≥ 1, summing to 1 << PRECISION), u8 lanes, u32 word count and the
-//!              words of one interleaved ANS stream (see `ans`; no lanes or words when
-//!              P = 1), then per raw byte plane: u8 mode (0 stored, 1 zstd), u32 length,
-//!              bytes
+//! 3 split    float elements (see `float`): the symbols as a model and an interleaved
+//!              ANS stream (see `symbols`), then each packed raw byte plane as a section
+//!              (see `planes` and `section`)
+//! 4 palette  per-block palettes of few-valued elements (see `palette`)
 //! ```
 //!
 //! Coding 2, the split of the first release (four ANS streams, each a quarter of the
@@ -21,7 +19,6 @@
 //! stored, so the decoder never recomputes a probability.
 
 use crate::{
-    ans,
     error::{Result, malformed},
     float::FloatLayout,
     palette,
@@ -30,8 +27,6 @@ use crate::{
     symbols,
 };
 
-/// Fixed-point precision of a chunk's symbol model (a 2048-entry decoding table).
-pub const PRECISION: usize = ans::PRECISION as usize;
 const STORED: u8 = 0;
 const ZSTD: u8 = 1;
 /// The retired four-stream split.
