@@ -263,6 +263,13 @@ pub struct AdaptiveIntegers {
 impl AdaptiveIntegers {
     /// Models for `contexts` contexts over `lo..=hi`.
     pub fn new(lo: i64, hi: i64, contexts: usize) -> Result<Self> {
+        Self::with_raw_low_bits(lo, hi, contexts, 0)
+    }
+
+    /// Models for `contexts` contexts over `lo..=hi` that code at least the `low_bits` lowest
+    /// bits of each value's offset from `lo` raw: a smaller alphabet learns faster, which pays
+    /// for wide, smooth distributions seen over few samples.
+    pub fn with_raw_low_bits(lo: i64, hi: i64, contexts: usize, low_bits: u32) -> Result<Self> {
         if hi < lo {
             return Err(EntropyError::InvalidModel(format!(
                 "empty integer range {lo}..={hi}"
@@ -274,7 +281,7 @@ impl AdaptiveIntegers {
             ));
         }
         let span = (hi as i128 - lo as i128) as u128; // values 0..=span
-        let mut low_bits = 0;
+        let mut low_bits = low_bits.min(u128::BITS - span.leading_zeros());
         while (span >> low_bits) + 1 > (MAX_ADAPTIVE_ALPHABET - 1) as u128 {
             low_bits += 1;
         }

@@ -1,7 +1,15 @@
 //! Splat benchmark: size and attribute errors of the terse codec next to SPZ v3 (gzip) and
 //! v4 (zstd) at their defaults, on the same scenes in the same run, plus timings.
 //!
-//! Run: `cargo bench -p terse-splat` (set `TERSE_BENCH_SPLATS` to change the large scene's size).
+//! Scenes: ../shared's real ones (or the test fixture), each also as an SPZ-sourced scene
+//! (written to SPZ v4 and read back, as web-delivered scenes arrive), a synthetic SH3 scene, a
+//! synthetic scene 400× wider (city-scale extents, where a bounding-box grid is coarse in
+//! absolute units) and a large synthetic SH0 scene. Per scene a verdict line compares
+//! `balanced` and `small` with SPZ v4: size ratio and the attributes whose RMSE or largest error
+//! exceeds SPZ's.
+//!
+//! Run: `cargo bench -p terse-splat` (set `TERSE_BENCH_SPLATS` to change the large scene's size,
+//! `TERSE_BENCH_FILTER` to bench only the scenes whose name holds it).
 
 use std::time::Instant;
 
@@ -62,7 +70,63 @@ fn row(
     );
 }
 
+/// Attributes of `ours` whose RMSE or largest error exceeds `spz`'s by more than float
+/// rounding: 0.01 % relative (both quantize on the same lattice; their reconstructions differ in
+/// the last bits) or 1e-6 absolute (an f32 ulp of values near 8).
+fn worse_than(ours: &[AttributeError], spz: &[AttributeError]) -> Vec<String> {
+    let mut worse = Vec::new();
+    for e in ours {
+        let Some(s) = spz.iter().find(|s| s.attribute == e.attribute) else {
+            continue;
+        };
+        let exceeds = |a: f64, b: f64| a > b * (1.0 + 1e-4) + 1e-6;
+        if exceeds(e.rmse, s.rmse) {
+            worse.push(format!(
+                "{} rmse {:.3e} > {:.3e}",
+                e.attribute, e.rmse, s.rmse
+            ));
+        }
+        if exceeds(e.max_abs_error, s.max_abs_error) {
+            worse.push(format!(
+                "{} max {:.3e} > {:.3e}",
+                e.attribute, e.max_abs_error, s.max_abs_error
+            ));
+        }
+    }
+    worse
+}
+
+fn mean_error(errors: &[AttributeError], name: &str) -> f64 {
+    errors
+        .iter()
+        .find(|e| e.attribute == name)
+        .map_or(0.0, |e| e.mean_error)
+}
+
+/// `scene` as a web-delivered scene: written to SPZ v4 and read back.
+fn spz_sourced(scene: &SplatScene) -> SplatScene {
+    read_spz(&write_spz(scene, SpzVersion::V4).unwrap(), LIMIT)
+        .unwrap()
+        .0
+}
+
+/// `scene` scaled `factor`× about the origin (positions and scales).
+fn widened(mut scene: SplatScene, factor: f32) -> SplatScene {
+    for p in &mut scene.positions {
+        *p = p.map(|v| v * factor);
+    }
+    for s in &mut scene.scales {
+        *s = s.map(|v| v + factor.ln());
+    }
+    scene
+}
+
 fn bench_scene(name: &str, scene: &SplatScene) {
+    if let Ok(filter) = std::env::var("TERSE_BENCH_FILTER")
+        && !name.contains(&filter)
+    {
+        return;
+    }
     let ply = write_ply(scene).len();
     println!(
         "{name}: {} splats, SH degree {}, PLY {ply} B",
@@ -70,9 +134,11 @@ fn bench_scene(name: &str, scene: &SplatScene) {
         scene.sh_degree
     );
     let mut spz_sizes = Vec::new();
+    let mut spz_errors = Vec::new();
     for version in [SpzVersion::V3, SpzVersion::V4] {
         let (enc, bytes) = timed(|| write_spz(scene, version).unwrap());
         let (dec, (decoded, _)) = timed(|| read_spz(&bytes, LIMIT).unwrap());
+        let errors = attribute_errors(scene, &decoded);
         row(
             &format!("SPZ {version:?}"),
             bytes.len(),
@@ -80,9 +146,10 @@ fn bench_scene(name: &str, scene: &SplatScene) {
             scene.len(),
             enc,
             dec,
-            &attribute_errors(scene, &decoded),
+            &errors,
         );
         spz_sizes.push(bytes.len());
+        spz_errors = errors;
     }
     let mut runs: Vec<(String, CodecOptions)> = [Preset::High, Preset::Balanced, Preset::Small]
         .iter()
@@ -106,6 +173,7 @@ fn bench_scene(name: &str, scene: &SplatScene) {
         } else {
             name.clone()
         };
+        let errors = attribute_errors(&reference, &decoded);
         row(
             &label,
             encoded.bitstream.len(),
@@ -113,13 +181,29 @@ fn bench_scene(name: &str, scene: &SplatScene) {
             scene.len(),
             enc,
             dec,
-            &attribute_errors(&reference, &decoded),
+            &errors,
         );
+        let bytes = encoded.bitstream.len() as f64;
         if name == "terse Balanced" {
+            let worse = worse_than(&errors, &spz_errors);
             println!(
-                "  -> balanced vs SPZ: {:.2}x smaller than v3, {:.2}x smaller than v4; streams {:?}",
-                spz_sizes[0] as f64 / encoded.bitstream.len() as f64,
-                spz_sizes[1] as f64 / encoded.bitstream.len() as f64,
+                "  -> balanced vs SPZ: {:.2}x smaller than v3, {:.2}x smaller than v4; \
+                 errors above v4's: {}; mean signed DC error {:+.1e}; streams {:?}",
+                spz_sizes[0] as f64 / bytes,
+                spz_sizes[1] as f64 / bytes,
+                if worse.is_empty() {
+                    "none".to_string()
+                } else {
+                    worse.join(", ")
+                },
+                mean_error(&errors, "sh_dc"),
+                encoded.section_bytes
+            );
+        }
+        if name == "terse Small" {
+            println!(
+                "  -> small vs SPZ v4: {:.2}x smaller; streams {:?}",
+                spz_sizes[1] as f64 / bytes,
                 encoded.section_bytes
             );
         }
@@ -156,10 +240,15 @@ fn main() {
     }
     for (name, scene) in &real {
         bench_scene(name, scene);
+        bench_scene(&format!("{name} via SPZ v4"), &spz_sourced(scene));
     }
     bench_scene(
         "synthetic surfaces 100k SH3",
         &surface_scene(100_000, 3, 11),
+    );
+    bench_scene(
+        "synthetic surfaces 100k SH3, 400x wider (~1,700 units)",
+        &widened(surface_scene(100_000, 3, 13), 400.0),
     );
     let big: usize = std::env::var("TERSE_BENCH_SPLATS")
         .ok()

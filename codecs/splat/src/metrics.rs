@@ -12,6 +12,8 @@ pub struct AttributeError {
     /// units), `rotation_deg` (angle between quaternions), `opacity` (after the sigmoid),
     /// `sh_dc` (coefficient units; PSNR of the base colour in [0, 1]), `sh_rest`.
     pub attribute: &'static str,
+    /// Mean signed error, original minus decoded (a bias; for `rotation_deg`, an angle, the mean angle).
+    pub mean_error: f64,
     /// Root mean square error.
     pub rmse: f64,
     /// Largest absolute error.
@@ -22,6 +24,7 @@ pub struct AttributeError {
 
 #[derive(Default)]
 struct Accumulator {
+    sum: f64,
     sum_sq: f64,
     max: f64,
     count: usize,
@@ -29,17 +32,15 @@ struct Accumulator {
 
 impl Accumulator {
     fn add(&mut self, error: f64) {
+        self.sum += error;
         self.sum_sq += error * error;
         self.max = self.max.max(error.abs());
         self.count += 1;
     }
 
     fn finish(&self, attribute: &'static str, peak: Option<f64>) -> AttributeError {
-        let rmse = if self.count == 0 {
-            0.0
-        } else {
-            (self.sum_sq / self.count as f64).sqrt()
-        };
+        let count = self.count.max(1) as f64;
+        let rmse = (self.sum_sq / count).sqrt();
         let psnr_db = peak.map(|p| {
             if rmse == 0.0 {
                 f64::INFINITY
@@ -49,6 +50,7 @@ impl Accumulator {
         });
         AttributeError {
             attribute,
+            mean_error: self.sum / count,
             rmse,
             max_abs_error: self.max,
             psnr_db,
@@ -115,16 +117,18 @@ pub fn attribute_errors(original: &SplatScene, decoded: &SplatScene) -> Vec<Attr
             }
         }
     }
+    let absolute = position.finish("position", None);
     let relative = AttributeError {
         attribute: "position_relative",
-        rmse: position.finish("", None).rmse / diagonal,
+        mean_error: absolute.mean_error / diagonal,
+        rmse: absolute.rmse / diagonal,
         max_abs_error: position.max / diagonal,
         psnr_db: None,
     };
     let mut dc = sh_dc.finish("sh_dc", None);
     dc.psnr_db = base_color.finish("", Some(1.0)).psnr_db;
     let mut out = vec![
-        position.finish("position", None),
+        absolute,
         relative,
         scale.finish("scale", None),
         rotation.finish("rotation_deg", None),

@@ -42,14 +42,27 @@ fn check_within_bounds(
     assert_eq!(decoded.len(), reference.len());
     assert_eq!(decoded.sh_degree, reference.sh_degree);
     let errors = attribute_errors(&reference, &decoded);
+    // Per axis the grid is at least as fine as the absolute step and the relative bits ask.
     let (lo, hi) = reference.bounds();
-    let grid = ((1u64 << options.position_bits) - 1) as f64;
-    let cell = (0..3)
-        .map(|k| f64::from(hi[k] - lo[k]) / grid)
-        .fold(0.0, f64::max);
+    let cell = codec::inspect(&encoded.bitstream).unwrap().position_cell;
+    for k in 0..3 {
+        let extent = f64::from(hi[k]) - f64::from(lo[k]);
+        let mut asked = f64::INFINITY;
+        if options.position_step > 0.0 {
+            asked = f64::from(options.position_step);
+        }
+        if options.position_bits > 0 {
+            asked = asked.min(extent / ((1u64 << options.position_bits) - 1) as f64);
+        }
+        assert!(
+            cell[k] <= asked * (1.0 + 1e-12),
+            "axis {k}: {cell:?} vs {asked}"
+        );
+    }
     let tolerance = 1e-5;
+    let half_cell = cell.iter().fold(0f64, |a, &c| a.max(c)) / 2.0;
     assert!(
-        error_of(&errors, "position") <= cell / 2.0 + tolerance,
+        error_of(&errors, "position") <= half_cell + tolerance,
         "{errors:?}"
     );
     assert!(error_of(&errors, "scale") <= f64::from(options.scale_step) / 2.0 + tolerance);
@@ -115,6 +128,66 @@ fn balanced_preset_beats_spz_v3_and_v4_on_size() {
             assert!(ours < spz, "{ours} bytes vs SPZ {version:?} {spz}");
         }
     }
+}
+
+#[test]
+fn spz_sourced_scenes_keep_spz_values_through_balanced() {
+    // A web-delivered scene: every attribute already on SPZ v4's grid. Balanced's levels
+    // contain SPZ's, so positions, scales, opacities and SH come back exactly and colours
+    // to float rounding (SPZ reads them in f32 arithmetic), without bias.
+    for scene in [real_scene(), surface_scene(3_000, 3, 5)] {
+        let spz = write_spz(&scene, SpzVersion::V4).unwrap();
+        let sourced = read_spz(&spz, LIMIT).unwrap().0;
+        let encoded = codec::encode(&sourced, &CodecOptions::default(), LIMIT).unwrap();
+        let decoded = codec::decode(&encoded.bitstream, LIMIT).unwrap();
+        let reference = sourced.retain_indices(&encoded.order);
+        let errors = attribute_errors(&reference, &decoded);
+        for exact in ["position", "scale", "opacity", "sh_rest"] {
+            assert_eq!(error_of(&errors, exact), 0.0, "{exact}: {errors:?}");
+        }
+        let dc = errors.iter().find(|e| e.attribute == "sh_dc").unwrap();
+        assert!(dc.max_abs_error < 1e-6, "{dc:?}");
+        assert!(dc.mean_error.abs() < 1e-6, "{dc:?}");
+        // Written back to SPZ, the same values come out as from the input (in coded order);
+        // rotations are left out: SPZ's own rewrite of them is not exact at lattice ties.
+        let a = read_spz(&write_spz(&decoded, SpzVersion::V4).unwrap(), LIMIT)
+            .unwrap()
+            .0;
+        let b = read_spz(&write_spz(&reference, SpzVersion::V4).unwrap(), LIMIT)
+            .unwrap()
+            .0;
+        assert_eq!(a.positions, b.positions);
+        assert_eq!(a.scales, b.scales);
+        assert_eq!(a.opacities, b.opacities);
+        assert_eq!(a.colors, b.colors);
+        assert_eq!(a.sh_rest, b.sh_rest);
+    }
+}
+
+#[test]
+fn balanced_positions_are_never_coarser_than_spz_in_absolute_units() {
+    // 400x wider than the synthetic scene: ~1,700 units, where 16 bits over the bounding box
+    // would be 60x coarser than SPZ's 2^-12 grid.
+    let mut scene = surface_scene(2_000, 0, 6);
+    for p in &mut scene.positions {
+        *p = p.map(|v| v * 400.0);
+    }
+    let encoded = codec::encode(&scene, &CodecOptions::default(), LIMIT).unwrap();
+    let cell = codec::inspect(&encoded.bitstream).unwrap().position_cell;
+    assert!(
+        cell.iter().all(|&c| c <= 1.0 / 4096.0),
+        "{cell:?} coarser than SPZ"
+    );
+    let decoded = codec::decode(&encoded.bitstream, LIMIT).unwrap();
+    let spz = read_spz(&write_spz(&scene, SpzVersion::V4).unwrap(), LIMIT)
+        .unwrap()
+        .0;
+    let ours = error_of(
+        &attribute_errors(&scene.retain_indices(&encoded.order), &decoded),
+        "position",
+    );
+    let theirs = error_of(&attribute_errors(&scene, &spz), "position");
+    assert!(ours <= theirs * 1.001, "{ours} vs SPZ {theirs}");
 }
 
 #[test]

@@ -145,6 +145,7 @@ impl SplatService {
                     attribute: e.attribute.to_string(),
                     rmse: e.rmse,
                     max_abs_error: e.max_abs_error,
+                    mean_error: e.mean_error,
                     psnr_db: e.psnr_db.filter(|p| p.is_finite()),
                 })
                 .collect(),
@@ -268,8 +269,11 @@ pub fn codec_options(options: &api::EncodeOptions) -> Result<CodecOptions, Statu
         }
     };
     let mut o = CodecOptions::preset(preset);
-    if let Some(v) = options.position_bits {
-        o.position_bits = v;
+    // An explicit grid knob replaces the preset's grid: the one not named is off.
+    match (options.position_bits, options.position_step) {
+        (Some(bits), step) => (o.position_bits, o.position_step) = (bits, step.unwrap_or(0.0)),
+        (None, Some(step)) => (o.position_bits, o.position_step) = (0, step),
+        (None, None) => {}
     }
     if let Some(v) = options.max_sh_degree {
         o.max_sh_degree = u8::try_from(v)

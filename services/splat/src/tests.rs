@@ -129,3 +129,27 @@ async fn the_memory_budget_refuses_before_any_work() {
         status.message()
     );
 }
+
+#[test]
+fn an_explicit_position_knob_replaces_the_presets_grid() {
+    let options = |bits, step| {
+        codec_options(&api::EncodeOptions {
+            position_bits: bits,
+            position_step: step,
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let preset = CodecOptions::default();
+    let unset = options(None, None);
+    assert_eq!(
+        (unset.position_bits, unset.position_step),
+        (preset.position_bits, preset.position_step)
+    );
+    let bits = options(Some(16), None);
+    assert_eq!((bits.position_bits, bits.position_step), (16, 0.0));
+    let step = options(None, Some(0.001));
+    assert_eq!((step.position_bits, step.position_step), (0, 0.001));
+    let both = options(Some(12), Some(0.01));
+    assert_eq!((both.position_bits, both.position_step), (12, 0.01));
+}

@@ -2,9 +2,9 @@
 //! context-adaptive models from `terse-entropy`.
 //!
 //! Pipeline: optional low-opacity pruning and SH-degree truncation; positions quantized on a
-//! `position_bits` grid over the bounding box and sorted in Morton order (the order is not
-//! preserved: splat order carries no meaning for rendering); Morton-code deltas coded by bit
-//! length + mantissa; per splat, in that order, opacity (sigmoid space), log-scales,
+//! grid (an absolute step or `position_bits` over the bounding box, per axis the finer) and
+//! sorted in Morton order (the order is not preserved: splat order carries no meaning for
+//! rendering); Morton-code deltas coded by bit length + mantissa; per splat, in that order, opacity (sigmoid space), log-scales,
 //! smallest-three rotations, colours (green, then red and blue as differences to green) and
 //! SH coefficients, each with adaptive models whose contexts are neighbouring values.
 
@@ -30,7 +30,7 @@ use opacity::Opacity;
 use position::{Grid, MortonCodes};
 use rotation::Rotations;
 use scale::Scales;
-use section::{corrupt, range_of, read, write};
+use section::{corrupt, range_of, read, write, write_smallest};
 use sh::ShLayout;
 
 /// An encoded scene and what went into it.
@@ -59,11 +59,12 @@ pub fn encode(scene: &SplatScene, options: &CodecOptions, max_splats: u64) -> Re
     let kept = (0..scene.len()).filter(|&i| sigmoid(scene.opacities[i]) >= options.min_opacity);
     let kept: Vec<usize> = kept.collect();
 
-    let grid = Grid::around(
+    let grid = Grid::choose(
         options.position_bits,
+        f64::from(options.position_step),
         kept.iter().map(|&i| scene.positions[i]),
     );
-    let mut coded: Vec<(u64, usize)> = kept
+    let mut coded: Vec<(u128, usize)> = kept
         .iter()
         .map(|&i| (grid.code(scene.positions[i]), i))
         .collect();
@@ -71,6 +72,7 @@ pub fn encode(scene: &SplatScene, options: &CodecOptions, max_splats: u64) -> Re
     let order: Vec<usize> = coded.iter().map(|&(_, i)| i).collect();
 
     let mut container = Container::new(CodecId::Splat);
+    container.put_u64("splat_format", SPLAT_FORMAT);
     container.put_u64("splats", order.len() as u64);
     container.put_u64("source_splats", scene.len() as u64);
     container.put_u64("sh_degree", u64::from(sh_degree));
@@ -81,40 +83,46 @@ pub fn encode(scene: &SplatScene, options: &CodecOptions, max_splats: u64) -> Re
     let posn = write(&mut positions, coded.iter().map(|&(code, _)| code))?;
     container.push_section(*b"POSN", posn);
 
-    let mut opacity = Opacity::new(options.opacity_bits)?;
+    let bits = options.opacity_bits;
     let values: Vec<i64> = order
         .iter()
-        .map(|&i| opacity.quantize(scene.opacities[i]))
+        .map(|&i| Opacity::quantize(bits, scene.opacities[i]))
         .collect();
-    opacity.write_header(&mut container);
-    container.push_section(*b"OPAC", write(&mut opacity, values)?);
-
-    let scale_step = f64::from(options.scale_step);
-    let scales: Vec<[i64; 3]> = order
-        .iter()
-        .map(|&i| Scales::quantize(scale_step, scene.scales[i]))
-        .collect();
-    let mut model = Scales::new(scale_step, range_of(scales.iter().flatten().copied()))?;
+    let (model, bytes) = write_smallest(|raw| Opacity::new(bits, raw), 0..=3, &values)?;
     model.write_header(&mut container);
-    container.push_section(*b"SCAL", write(&mut model, scales)?);
+    container.push_section(*b"OPAC", bytes);
 
-    let mut rotations = Rotations::new(options.rotation_bits)?;
+    let step = f64::from(options.scale_step);
+    let values: Vec<[i64; 3]> = order
+        .iter()
+        .map(|&i| Scales::quantize(step, scene.scales[i]))
+        .collect();
+    let range = range_of(values.iter().flatten().copied());
+    let (model, bytes) = write_smallest(|raw| Scales::new(step, range, raw), 0..=4, &values)?;
+    model.write_header(&mut container);
+    container.push_section(*b"SCAL", bytes);
+
+    let bits = options.rotation_bits;
     let values: Vec<_> = order
         .iter()
-        .map(|&i| rotations.quantize(scene.rotations[i]))
+        .map(|&i| Rotations::quantize(bits, scene.rotations[i]))
         .collect();
-    rotations.write_header(&mut container);
-    container.push_section(*b"ROTN", write(&mut rotations, values)?);
-
-    let color_step = f64::from(options.color_step);
-    let colors: Vec<[i64; 3]> = order
-        .iter()
-        .map(|&i| Colors::quantize(color_step, scene.colors[i]))
-        .collect();
-    let ranges = std::array::from_fn(|k| range_of(colors.iter().map(|c| c[k])));
-    let mut model = Colors::new(color_step, ranges)?;
+    let raw = bits.saturating_sub(6)..=bits.saturating_sub(2);
+    let (model, bytes) = write_smallest(|raw| Rotations::new(bits, raw), raw, &values)?;
     model.write_header(&mut container);
-    container.push_section(*b"COLR", write(&mut model, colors)?);
+    container.push_section(*b"ROTN", bytes);
+
+    let step = f64::from(options.color_step);
+    let anchor = color::anchor_for(step);
+    let values: Vec<[i64; 3]> = order
+        .iter()
+        .map(|&i| Colors::quantize(step, anchor, scene.colors[i]))
+        .collect();
+    let ranges = std::array::from_fn(|k| range_of(values.iter().map(|c| c[k])));
+    let make = |raw| Colors::new(step, anchor, ranges, raw);
+    let (model, bytes) = write_smallest(make, 0..=3, &values)?;
+    model.write_header(&mut container);
+    container.push_section(*b"COLR", bytes);
 
     let coeffs = sh_coeffs_per_channel(sh_degree);
     if coeffs > 0 {
@@ -184,6 +192,8 @@ pub struct BitstreamInfo {
     pub sh_degree: u8,
     /// Bounding box of the coded centres (min, max).
     pub bounds: ([f64; 3], [f64; 3]),
+    /// Position grid cell per axis: a centre is off by at most half of it.
+    pub position_cell: [f64; 3],
     /// Bytes of each section, by tag.
     pub section_bytes: Vec<(String, usize)>,
 }
@@ -192,7 +202,9 @@ pub struct BitstreamInfo {
 pub fn inspect(bitstream: &[u8]) -> Result<BitstreamInfo> {
     let container = Container::parse(bitstream)?;
     container.expect_codec(CodecId::Splat)?;
+    check_format(&container)?;
     let bounds = container.f64s::<6>("bounds")?;
+    let grid = Grid::from_header(&container)?;
     Ok(BitstreamInfo {
         splats: container.u64("splats")?,
         source_splats: container.u64("source_splats")?,
@@ -201,6 +213,7 @@ pub fn inspect(bitstream: &[u8]) -> Result<BitstreamInfo> {
             [bounds[0], bounds[1], bounds[2]],
             [bounds[3], bounds[4], bounds[5]],
         ),
+        position_cell: grid.cell,
         section_bytes: section_bytes(bitstream)?,
     })
 }
@@ -213,6 +226,22 @@ pub fn section_bytes(bitstream: &[u8]) -> Result<Vec<(String, usize)>> {
         .into_iter()
         .map(|s| (terse_entropy::container::tag_name(s.tag), s.len))
         .collect())
+}
+
+/// The layout of the header fields and sections this module writes. Format 2 added the
+/// absolute position grid (`position_origin`, `position_cell`) and the colour levels' anchor.
+const SPLAT_FORMAT: u64 = 2;
+
+fn check_format(container: &Container) -> Result<()> {
+    match container.u64("splat_format") {
+        Ok(SPLAT_FORMAT) => Ok(()),
+        Ok(v) => Err(corrupt(format!(
+            "splat format {v} is not {SPLAT_FORMAT}, the one this build reads"
+        ))),
+        Err(_) => Err(corrupt(
+            "bitstream written by an earlier splat format (before 2): re-encode the scene",
+        )),
+    }
 }
 
 fn ranged(container: &Container, key: &str, lo: u64, hi: u64) -> Result<u64> {
@@ -247,6 +276,7 @@ fn step_field(container: &Container, key: &str) -> Result<f64> {
 pub fn decode(bitstream: &[u8], max_splats: u64) -> Result<SplatScene> {
     let container = Container::parse(bitstream)?;
     container.expect_codec(CodecId::Splat)?;
+    check_format(&container)?;
     let n = container.u64("splats")?;
     check_splat_limit(n, max_splats)?;
     let n = n as usize;

@@ -3,42 +3,58 @@
 
 use terse_entropy::{AdaptiveDecoder, AdaptiveEncoder, AdaptiveIntegers, Container};
 
-use super::section::{Section, corrupt};
+use super::section::{MAX_RAW_BITS, Section, corrupt};
 use crate::{error::Result, scene::logit, scene::sigmoid};
 
 /// The opacity model.
 pub(super) struct Opacity {
     bits: u32,
+    raw_bits: u32,
     max: i64,
     model: AdaptiveIntegers,
     previous: usize,
 }
 
 impl Opacity {
-    /// The model of `bits`-bit opacities.
-    pub fn new(bits: u32) -> Result<Self> {
+    /// The model of `bits`-bit opacities whose `raw_bits` low bits are coded raw.
+    pub fn new(bits: u32, raw_bits: u32) -> Result<Self> {
         let max = (1i64 << bits) - 1;
         Ok(Self {
             bits,
+            raw_bits,
             max,
-            model: AdaptiveIntegers::new(0, max, 8)?,
+            model: AdaptiveIntegers::with_raw_low_bits(0, max, 8, raw_bits)?,
             previous: 0,
         })
     }
 
-    /// Reads `opacity_bits` and builds the model.
+    /// Reads `opacity_bits` and `opacity_raw_bits` and builds the model.
     pub fn from_header(container: &Container) -> Result<Self> {
-        Self::new(super::ranged(container, "opacity_bits", 4, 12)? as u32)
+        Self::new(
+            super::ranged(container, "opacity_bits", 4, 12)? as u32,
+            super::ranged(container, "opacity_raw_bits", 0, MAX_RAW_BITS)? as u32,
+        )
     }
 
-    /// Writes `opacity_bits`.
+    /// Writes `opacity_bits` and `opacity_raw_bits`.
     pub fn write_header(&self, container: &mut Container) {
         container.put_u64("opacity_bits", u64::from(self.bits));
+        container.put_u64("opacity_raw_bits", u64::from(self.raw_bits));
     }
 
-    /// The grid value of an opacity given as a logit.
-    pub fn quantize(&self, logit_opacity: f32) -> i64 {
-        ((f64::from(sigmoid(logit_opacity)) * self.max as f64).round() as i64).clamp(0, self.max)
+    /// The grid value of an opacity given as a logit on a `bits`-bit grid. The levels
+    /// [`Opacity::dequantize`] keeps half a step off 0 and 1 come back to 0 and the top.
+    pub fn quantize(bits: u32, logit_opacity: f32) -> i64 {
+        let max = (1i64 << bits) - 1;
+        let x = f64::from(sigmoid(logit_opacity)) * max as f64;
+        let tie = 0.5 + 1e-4;
+        if x <= tie {
+            0
+        } else if x >= max as f64 - tie {
+            max
+        } else {
+            x.round() as i64
+        }
     }
 
     /// The logit a grid value stands for (kept off 0 and 1 by half a step).

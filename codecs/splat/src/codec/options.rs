@@ -5,12 +5,18 @@ use crate::error::{Result, SplatError};
 /// Largest SH codebook.
 pub const MAX_SH_CODEBOOK: u32 = 65_536;
 
+/// SPZ's position step: 24-bit fixed point with 12 fractional bits.
+pub const SPZ_POSITION_STEP: f32 = 1.0 / 4096.0;
+/// Finest absolute position step.
+pub const MIN_POSITION_STEP: f32 = 1.0 / 1_048_576.0;
+
 /// A named trade-off between size and fidelity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Preset {
     /// Finer than SPZ on every attribute.
     High,
-    /// SPZ-level precision on every attribute (the default).
+    /// SPZ's precision on every attribute (the default): positions on SPZ's absolute grid,
+    /// colours, scales and SH on levels that contain SPZ's.
     #[default]
     Balanced,
     /// Coarser attributes for the smallest files.
@@ -20,8 +26,11 @@ pub enum Preset {
 /// Quantization knobs; start from a [`Preset`] and override what you need.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CodecOptions {
-    /// Bits per position axis over the bounding box (8..=21).
+    /// Bits per position axis over the bounding box (8..=24; 0 for none).
     pub position_bits: u32,
+    /// Absolute position step, aligned to its multiples (0 for none; SPZ's is 2^-12). Each axis
+    /// takes the finer of this and `position_bits`; at least one must be set.
+    pub position_step: f32,
     /// Quantization step of log-scales.
     pub scale_step: f32,
     /// Magnitude bits of each smallest-three rotation component (4..=15).
@@ -48,6 +57,7 @@ impl CodecOptions {
         match preset {
             Preset::High => Self {
                 position_bits: 18,
+                position_step: SPZ_POSITION_STEP / 4.0,
                 scale_step: 1.0 / 64.0,
                 rotation_bits: 11,
                 opacity_bits: 10,
@@ -58,7 +68,8 @@ impl CodecOptions {
                 sh_codebook: 0,
             },
             Preset::Balanced => Self {
-                position_bits: 16,
+                position_bits: 0,
+                position_step: SPZ_POSITION_STEP,
                 scale_step: 1.0 / 16.0,
                 rotation_bits: 9,
                 opacity_bits: 8,
@@ -69,12 +80,13 @@ impl CodecOptions {
                 sh_codebook: 0,
             },
             Preset::Small => Self {
-                position_bits: 14,
-                scale_step: 1.0 / 8.0,
-                rotation_bits: 7,
-                opacity_bits: 6,
-                color_step: spz_color_step * 2.0,
-                sh_steps: [1.0 / 8.0, 1.0 / 4.0, 1.0 / 4.0],
+                position_bits: 11,
+                position_step: 0.0,
+                scale_step: 1.0 / 3.0,
+                rotation_bits: 6,
+                opacity_bits: 5,
+                color_step: spz_color_step * 4.0,
+                sh_steps: [1.0 / 4.0, 1.0 / 2.0, 1.0 / 2.0],
                 max_sh_degree: 3,
                 min_opacity: 1.0 / 255.0,
                 sh_codebook: 0,
@@ -85,11 +97,21 @@ impl CodecOptions {
     /// Checks every knob's range.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(SplatError::InvalidOptions(m));
-        if !(8..=21).contains(&self.position_bits) {
+        let most = super::position::MAX_POSITION_BITS;
+        if self.position_bits != 0 && !(8..=most).contains(&self.position_bits) {
             return bad(format!(
-                "position_bits {} is outside 8..=21",
+                "position_bits {} is neither 0 nor in 8..={most}",
                 self.position_bits
             ));
+        }
+        let step = self.position_step;
+        if step != 0.0 && !(step.is_finite() && (MIN_POSITION_STEP..=16.0).contains(&step)) {
+            return bad(format!(
+                "position_step {step} is neither 0 nor in {MIN_POSITION_STEP:e}..=16"
+            ));
+        }
+        if self.position_bits == 0 && step == 0.0 {
+            return bad("position_bits and position_step are both 0: no position grid".into());
         }
         if !(4..=15).contains(&self.rotation_bits) {
             return bad(format!(

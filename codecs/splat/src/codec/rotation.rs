@@ -4,10 +4,13 @@
 
 use terse_entropy::{AdaptiveDecoder, AdaptiveEncoder, AdaptiveIntegers, Container};
 
-use super::section::{Section, corrupt};
+use super::section::{MAX_RAW_BITS, Section, corrupt};
 use crate::error::Result;
 
 const FRAC_1_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
+
+/// Contexts of a component by the squared length of the ones before it in its rotation.
+const RINGS: usize = 8;
 
 /// A quantized rotation: the largest component's index and the other three.
 pub(super) type Quantized = (usize, [i64; 3]);
@@ -15,6 +18,7 @@ pub(super) type Quantized = (usize, [i64; 3]);
 /// The rotation model.
 pub(super) struct Rotations {
     bits: u32,
+    raw_bits: u32,
     m: i64,
     largest: AdaptiveIntegers,
     components: AdaptiveIntegers,
@@ -22,32 +26,37 @@ pub(super) struct Rotations {
 }
 
 impl Rotations {
-    /// The model of `bits`-bit components.
-    pub fn new(bits: u32) -> Result<Self> {
+    /// The model of `bits`-bit components whose `raw_bits` low bits are coded raw.
+    pub fn new(bits: u32, raw_bits: u32) -> Result<Self> {
         let m = (1i64 << bits) - 1;
         Ok(Self {
             bits,
+            raw_bits,
             m,
             largest: AdaptiveIntegers::new(0, 3, 4)?,
-            components: AdaptiveIntegers::new(-m, m, 12)?,
+            components: AdaptiveIntegers::with_raw_low_bits(-m, m, 4 * 3 * RINGS, raw_bits)?,
             previous: 0,
         })
     }
 
-    /// Reads `rotation_bits` and builds the model.
+    /// Reads `rotation_bits` and `rotation_raw_bits` and builds the model.
     pub fn from_header(container: &Container) -> Result<Self> {
-        Self::new(super::ranged(container, "rotation_bits", 4, 15)? as u32)
+        Self::new(
+            super::ranged(container, "rotation_bits", 4, 15)? as u32,
+            super::ranged(container, "rotation_raw_bits", 0, MAX_RAW_BITS)? as u32,
+        )
     }
 
-    /// Writes `rotation_bits`.
+    /// Writes `rotation_bits` and `rotation_raw_bits`.
     pub fn write_header(&self, container: &mut Container) {
         container.put_u64("rotation_bits", u64::from(self.bits));
+        container.put_u64("rotation_raw_bits", u64::from(self.raw_bits));
     }
 
     /// Normalized `w, x, y, z` quaternion with the largest component made positive, as
-    /// (largest index, the other three quantized to `-m..=m`).
-    pub fn quantize(&self, q: [f32; 4]) -> Quantized {
-        let m = self.m;
+    /// (largest index, the other three quantized to `-m..=m`, `m = 2^bits - 1`).
+    pub fn quantize(bits: u32, q: [f32; 4]) -> Quantized {
+        let m = (1i64 << bits) - 1;
         let norm = q
             .iter()
             .map(|&c| f64::from(c) * f64::from(c))
@@ -79,13 +88,25 @@ impl Rotations {
     }
 }
 
+impl Rotations {
+    /// The context of slot `slot` of a rotation whose largest component is `largest`: the
+    /// components before it bound what is left (the four have unit length), so the ring of
+    /// their squared length says how wide this one may be.
+    fn context(&self, largest: usize, before: &[i64]) -> usize {
+        let squared: i64 = before.iter().map(|v| v * v).sum();
+        let ring = (squared as i128 * RINGS as i128 / (self.m * self.m) as i128) as usize;
+        (largest * 3 + before.len()) * RINGS + ring.min(RINGS - 1)
+    }
+}
+
 impl Section for Rotations {
     type Value = Quantized;
 
     fn encode(&mut self, enc: &mut AdaptiveEncoder, (largest, rest): Quantized) -> Result<()> {
         self.largest.encode(enc, self.previous, largest as i64)?;
-        for (slot, &v) in rest.iter().enumerate() {
-            self.components.encode(enc, largest * 3 + slot, v)?;
+        for slot in 0..3 {
+            let ctx = self.context(largest, &rest[..slot]);
+            self.components.encode(enc, ctx, rest[slot])?;
         }
         self.previous = largest;
         Ok(())
@@ -98,11 +119,13 @@ impl Section for Rotations {
         }
         let largest = largest as usize;
         let mut rest = [0i64; 3];
-        for (slot, v) in rest.iter_mut().enumerate() {
-            *v = self.components.decode(dec, largest * 3 + slot)?;
-            if !(-self.m..=self.m).contains(v) {
+        for slot in 0..3 {
+            let ctx = self.context(largest, &rest[..slot]);
+            let v = self.components.decode(dec, ctx)?;
+            if !(-self.m..=self.m).contains(&v) {
                 return Err(corrupt("rotation component out of range"));
             }
+            rest[slot] = v;
         }
         self.previous = largest;
         Ok((largest, rest))

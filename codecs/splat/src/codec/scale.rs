@@ -4,40 +4,45 @@
 
 use terse_entropy::{AdaptiveDecoder, AdaptiveEncoder, AdaptiveIntegers, Container};
 
-use super::section::{BUCKETS, Section, bucket};
+use super::section::{BUCKETS, MAX_RAW_BITS, Section, bucket};
 use crate::error::Result;
 
 /// The log-scale model.
 pub(super) struct Scales {
     step: f64,
     range: [i64; 2],
+    raw_bits: u32,
     model: AdaptiveIntegers,
     previous: usize,
 }
 
 impl Scales {
-    /// The model of values in `range` on a `step` grid.
-    pub fn new(step: f64, range: [i64; 2]) -> Result<Self> {
+    /// The model of values in `range` on a `step` grid whose `raw_bits` low bits are coded
+    /// raw.
+    pub fn new(step: f64, range: [i64; 2], raw_bits: u32) -> Result<Self> {
         Ok(Self {
             step,
             range,
-            model: AdaptiveIntegers::new(range[0], range[1], 3 * BUCKETS)?,
+            raw_bits,
+            model: AdaptiveIntegers::with_raw_low_bits(range[0], range[1], 3 * BUCKETS, raw_bits)?,
             previous: 0,
         })
     }
 
-    /// Reads `scale_step` and `scale_range` and builds the model.
+    /// Reads `scale_step`, `scale_range` and `scale_raw_bits` and builds the model.
     pub fn from_header(container: &Container) -> Result<Self> {
         Self::new(
             super::step_field(container, "scale_step")?,
             super::range_field(container, "scale_range")?,
+            super::ranged(container, "scale_raw_bits", 0, MAX_RAW_BITS)? as u32,
         )
     }
 
-    /// Writes `scale_step` and `scale_range`.
+    /// Writes `scale_step`, `scale_range` and `scale_raw_bits`.
     pub fn write_header(&self, container: &mut Container) {
         container.put_f64("scale_step", self.step);
         container.put_i64s("scale_range", &self.range);
+        container.put_u64("scale_raw_bits", u64::from(self.raw_bits));
     }
 
     /// The grid values of log-scales.

@@ -132,7 +132,10 @@ export function presetToJSON(object: Preset): string {
 export interface EncodeOptions {
   /** Format of the scene; unspecified detects PLY or SPZ. */
   inputFormat: SplatFormat;
-  /** Bits per position axis over the bounding box (8..21). */
+  /**
+   * Bits per position axis over the bounding box (8..24; 0 for none). Per axis the grid is the
+   * finer of this and position_step; setting only one of the two turns the other off.
+   */
   positionBits?:
     | number
     | undefined;
@@ -171,7 +174,14 @@ export interface EncodeOptions {
    * Vector-quantize higher-order SH with a k-means codebook of this many entries (16..65536);
    * 0 quantizes each coefficient on its own. Slower to encode, not to decode.
    */
-  shCodebook?: number | undefined;
+  shCodebook?:
+    | number
+    | undefined;
+  /**
+   * Absolute position step in scene units (2^-20..16; 0 for none), aligned to its multiples so
+   * that centres already on that grid come back exactly. SPZ's is 2^-12 (the balanced preset).
+   */
+  positionStep?: number | undefined;
 }
 
 /** Per-attribute reconstruction error of a lossy encode, measured by decoding the bitstream. */
@@ -184,7 +194,14 @@ export interface AttributeError {
   attribute: string;
   rmse: number;
   maxAbsError: number;
-  psnrDb?: number | undefined;
+  psnrDb?:
+    | number
+    | undefined;
+  /**
+   * Mean signed error, original minus decoded: a bias (for rotation_deg, the
+   * mean angle).
+   */
+  meanError: number;
 }
 
 /** Size of one coded stream. */
@@ -305,6 +322,7 @@ function createBaseEncodeOptions(): EncodeOptions {
     shHigherStep: undefined,
     minOpacity: undefined,
     shCodebook: undefined,
+    positionStep: undefined,
   };
 }
 
@@ -345,6 +363,9 @@ export const EncodeOptions: MessageFns<EncodeOptions> = {
     }
     if (message.shCodebook !== undefined) {
       writer.uint32(96).uint32(message.shCodebook);
+    }
+    if (message.positionStep !== undefined) {
+      writer.uint32(109).float(message.positionStep);
     }
     return writer;
   },
@@ -458,6 +479,14 @@ export const EncodeOptions: MessageFns<EncodeOptions> = {
             message.shCodebook = reader.uint32();
             continue;
           }
+          case 13: {
+            if (tag !== 109) {
+              break;
+            }
+
+            message.positionStep = reader.float();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -528,6 +557,11 @@ export const EncodeOptions: MessageFns<EncodeOptions> = {
         : isSet(object.sh_codebook)
         ? globalThis.Number(object.sh_codebook)
         : undefined,
+      positionStep: isSet(object.positionStep)
+        ? globalThis.Number(object.positionStep)
+        : isSet(object.position_step)
+        ? globalThis.Number(object.position_step)
+        : undefined,
     };
   },
 
@@ -569,6 +603,9 @@ export const EncodeOptions: MessageFns<EncodeOptions> = {
     if (message.shCodebook !== undefined) {
       obj.shCodebook = Math.round(message.shCodebook);
     }
+    if (message.positionStep !== undefined) {
+      obj.positionStep = floatToJson(message.positionStep);
+    }
     return obj;
   },
 
@@ -589,12 +626,13 @@ export const EncodeOptions: MessageFns<EncodeOptions> = {
     message.shHigherStep = object.shHigherStep ?? undefined;
     message.minOpacity = object.minOpacity ?? undefined;
     message.shCodebook = object.shCodebook ?? undefined;
+    message.positionStep = object.positionStep ?? undefined;
     return message;
   },
 };
 
 function createBaseAttributeError(): AttributeError {
-  return { attribute: "", rmse: 0, maxAbsError: 0, psnrDb: undefined };
+  return { attribute: "", rmse: 0, maxAbsError: 0, psnrDb: undefined, meanError: 0 };
 }
 
 export const AttributeError: MessageFns<AttributeError> = {
@@ -610,6 +648,9 @@ export const AttributeError: MessageFns<AttributeError> = {
     }
     if (message.psnrDb !== undefined) {
       writer.uint32(33).double(message.psnrDb);
+    }
+    if (message.meanError !== 0) {
+      writer.uint32(41).double(message.meanError);
     }
     return writer;
   },
@@ -659,6 +700,14 @@ export const AttributeError: MessageFns<AttributeError> = {
             message.psnrDb = reader.double();
             continue;
           }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.meanError = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -685,6 +734,11 @@ export const AttributeError: MessageFns<AttributeError> = {
         : isSet(object.psnr_db)
         ? globalThis.Number(object.psnr_db)
         : undefined,
+      meanError: isSet(object.meanError)
+        ? globalThis.Number(object.meanError)
+        : isSet(object.mean_error)
+        ? globalThis.Number(object.mean_error)
+        : 0,
     };
   },
 
@@ -702,6 +756,9 @@ export const AttributeError: MessageFns<AttributeError> = {
     if (message.psnrDb !== undefined) {
       obj.psnrDb = floatToJson(message.psnrDb);
     }
+    if (message.meanError !== 0) {
+      obj.meanError = floatToJson(message.meanError);
+    }
     return obj;
   },
 
@@ -714,6 +771,7 @@ export const AttributeError: MessageFns<AttributeError> = {
     message.rmse = object.rmse ?? 0;
     message.maxAbsError = object.maxAbsError ?? 0;
     message.psnrDb = object.psnrDb ?? undefined;
+    message.meanError = object.meanError ?? 0;
     return message;
   },
 };

@@ -25,45 +25,45 @@ _sym_db = _symbol_database.Default()
 from terse_client._proto.compress.common.v1 import common_pb2 as compress_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63ompress/splat/v1/splat.proto\x12\x11\x63ompress.splat.v1\x1a\x1f\x63ompress/common/v1/common.proto\"\xa8\x04\n\rEncodeOptions\x12\x34\n\x0cinput_format\x18\x01 \x01(\x0e\x32\x1e.compress.splat.v1.SplatFormat\x12\x1a\n\rposition_bits\x18\x02 \x01(\rH\x00\x88\x01\x01\x12\x1a\n\rmax_sh_degree\x18\x03 \x01(\rH\x01\x88\x01\x01\x12)\n\x06preset\x18\x04 \x01(\x0e\x32\x19.compress.splat.v1.Preset\x12\x1a\n\rrotation_bits\x18\x05 \x01(\rH\x02\x88\x01\x01\x12\x19\n\x0copacity_bits\x18\x06 \x01(\rH\x03\x88\x01\x01\x12\x17\n\nscale_step\x18\x07 \x01(\x02H\x04\x88\x01\x01\x12\x17\n\ncolor_step\x18\x08 \x01(\x02H\x05\x88\x01\x01\x12\x1a\n\rsh_band1_step\x18\t \x01(\x02H\x06\x88\x01\x01\x12\x1b\n\x0esh_higher_step\x18\n \x01(\x02H\x07\x88\x01\x01\x12\x18\n\x0bmin_opacity\x18\x0b \x01(\x02H\x08\x88\x01\x01\x12\x18\n\x0bsh_codebook\x18\x0c \x01(\rH\t\x88\x01\x01\x42\x10\n\x0e_position_bitsB\x10\n\x0e_max_sh_degreeB\x10\n\x0e_rotation_bitsB\x0f\n\r_opacity_bitsB\r\n\x0b_scale_stepB\r\n\x0b_color_stepB\x10\n\x0e_sh_band1_stepB\x11\n\x0f_sh_higher_stepB\x0e\n\x0c_min_opacityB\x0e\n\x0c_sh_codebook\"j\n\x0e\x41ttributeError\x12\x11\n\tattribute\x18\x01 \x01(\t\x12\x0c\n\x04rmse\x18\x02 \x01(\x01\x12\x15\n\rmax_abs_error\x18\x03 \x01(\x01\x12\x14\n\x07psnr_db\x18\x04 \x01(\x01H\x00\x88\x01\x01\x42\n\n\x08_psnr_db\"%\n\x07Section\x12\x0b\n\x03tag\x18\x01 \x01(\t\x12\r\n\x05\x62ytes\x18\x02 \x01(\x04\"\xcc\x02\n\x0c\x45ncodeResult\x12\x11\n\tbitstream\x18\x01 \x01(\x0c\x12\x13\n\x0bsplat_count\x18\x02 \x01(\x04\x12\x11\n\tsh_degree\x18\x03 \x01(\r\x12;\n\x0frate_distortion\x18\x04 \x01(\x0b\x32\".compress.common.v1.RateDistortion\x12;\n\x10\x61ttribute_errors\x18\x05 \x03(\x0b\x32!.compress.splat.v1.AttributeError\x12\x15\n\rsource_splats\x18\x06 \x01(\x04\x12\x15\n\rpruned_splats\x18\x07 \x01(\x04\x12,\n\x08sections\x18\x08 \x03(\x0b\x32\x1a.compress.splat.v1.Section\x12\x10\n\x08warnings\x18\t \x03(\t\x12\x19\n\x11\x63ompression_ratio\x18\n \x01(\x01\"Q\n\rEncodeRequest\x12\r\n\x05scene\x18\x01 \x01(\x0c\x12\x31\n\x07options\x18\x02 \x01(\x0b\x32 .compress.splat.v1.EncodeOptions\"A\n\x0e\x45ncodeResponse\x12/\n\x06result\x18\x01 \x01(\x0b\x32\x1f.compress.splat.v1.EncodeResult\"~\n\x13\x45ncodeStreamRequest\x12\x33\n\x07options\x18\x01 \x01(\x0b\x32 .compress.splat.v1.EncodeOptionsH\x00\x12*\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x19.compress.common.v1.ChunkH\x00\x42\x06\n\x04part\"G\n\x14\x45ncodeStreamResponse\x12/\n\x06result\x18\x01 \x01(\x0b\x32\x1f.compress.splat.v1.EncodeResult\"n\n\rDecodeRequest\x12\x11\n\tbitstream\x18\x01 \x01(\x0c\x12\x35\n\routput_format\x18\x02 \x01(\x0e\x32\x1e.compress.splat.v1.SplatFormat\x12\x13\n\x0bspz_version\x18\x03 \x01(\r\"w\n\x0e\x44\x65\x63odeResponse\x12\r\n\x05scene\x18\x01 \x01(\x0c\x12.\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x1e.compress.splat.v1.SplatFormat\x12\x13\n\x0bsplat_count\x18\x03 \x01(\x04\x12\x11\n\tsh_degree\x18\x04 \x01(\r\"t\n\x13\x44\x65\x63odeStreamRequest\x12\x11\n\tbitstream\x18\x01 \x01(\x0c\x12\x35\n\routput_format\x18\x02 \x01(\x0e\x32\x1e.compress.splat.v1.SplatFormat\x12\x13\n\x0bspz_version\x18\x03 \x01(\r\"h\n\x14\x44\x65\x63odeStreamResponse\x12\x13\n\x0bsplat_count\x18\x01 \x01(\x04\x12\x11\n\tsh_degree\x18\x02 \x01(\r\x12(\n\x05\x63hunk\x18\x03 \x01(\x0b\x32\x19.compress.common.v1.Chunk\"\x1b\n\x0bInfoRequest\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"\xc3\x01\n\x0cInfoResponse\x12.\n\x06\x66ormat\x18\x01 \x01(\x0e\x32\x1e.compress.splat.v1.SplatFormat\x12\x16\n\x0e\x66ormat_version\x18\x02 \x01(\r\x12\x13\n\x0bsplat_count\x18\x03 \x01(\x04\x12\x11\n\tsh_degree\x18\x04 \x01(\r\x12\x15\n\rsource_splats\x18\x05 \x01(\x04\x12,\n\x08sections\x18\x06 \x03(\x0b\x32\x1a.compress.splat.v1.Section*o\n\x0bSplatFormat\x12\x1c\n\x18SPLAT_FORMAT_UNSPECIFIED\x10\x00\x12\x14\n\x10SPLAT_FORMAT_PLY\x10\x01\x12\x14\n\x10SPLAT_FORMAT_SPZ\x10\x02\x12\x16\n\x12SPLAT_FORMAT_TERSE\x10\x03*X\n\x06Preset\x12\x16\n\x12PRESET_UNSPECIFIED\x10\x00\x12\x0f\n\x0bPRESET_HIGH\x10\x01\x12\x13\n\x0fPRESET_BALANCED\x10\x02\x12\x10\n\x0cPRESET_SMALL\x10\x03\x32\xbb\x03\n\x0cSplatService\x12M\n\x06\x45ncode\x12 .compress.splat.v1.EncodeRequest\x1a!.compress.splat.v1.EncodeResponse\x12\x61\n\x0c\x45ncodeStream\x12&.compress.splat.v1.EncodeStreamRequest\x1a\'.compress.splat.v1.EncodeStreamResponse(\x01\x12M\n\x06\x44\x65\x63ode\x12 .compress.splat.v1.DecodeRequest\x1a!.compress.splat.v1.DecodeResponse\x12\x61\n\x0c\x44\x65\x63odeStream\x12&.compress.splat.v1.DecodeStreamRequest\x1a\'.compress.splat.v1.DecodeStreamResponse0\x01\x12G\n\x04Info\x12\x1e.compress.splat.v1.InfoRequest\x1a\x1f.compress.splat.v1.InfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63ompress/splat/v1/splat.proto\x12\x11\x63ompress.splat.v1\x1a\x1f\x63ompress/common/v1/common.proto\"\xd6\x04\n\rEncodeOptions\x12\x34\n\x0cinput_format\x18\x01 \x01(\x0e\x32\x1e.compress.splat.v1.SplatFormat\x12\x1a\n\rposition_bits\x18\x02 \x01(\rH\x00\x88\x01\x01\x12\x1a\n\rmax_sh_degree\x18\x03 \x01(\rH\x01\x88\x01\x01\x12)\n\x06preset\x18\x04 \x01(\x0e\x32\x19.compress.splat.v1.Preset\x12\x1a\n\rrotation_bits\x18\x05 \x01(\rH\x02\x88\x01\x01\x12\x19\n\x0copacity_bits\x18\x06 \x01(\rH\x03\x88\x01\x01\x12\x17\n\nscale_step\x18\x07 \x01(\x02H\x04\x88\x01\x01\x12\x17\n\ncolor_step\x18\x08 \x01(\x02H\x05\x88\x01\x01\x12\x1a\n\rsh_band1_step\x18\t \x01(\x02H\x06\x88\x01\x01\x12\x1b\n\x0esh_higher_step\x18\n \x01(\x02H\x07\x88\x01\x01\x12\x18\n\x0bmin_opacity\x18\x0b \x01(\x02H\x08\x88\x01\x01\x12\x18\n\x0bsh_codebook\x18\x0c \x01(\rH\t\x88\x01\x01\x12\x1a\n\rposition_step\x18\r \x01(\x02H\n\x88\x01\x01\x42\x10\n\x0e_position_bitsB\x10\n\x0e_max_sh_degreeB\x10\n\x0e_rotation_bitsB\x0f\n\r_opacity_bitsB\r\n\x0b_scale_stepB\r\n\x0b_color_stepB\x10\n\x0e_sh_band1_stepB\x11\n\x0f_sh_higher_stepB\x0e\n\x0c_min_opacityB\x0e\n\x0c_sh_codebookB\x10\n\x0e_position_step\"~\n\x0e\x41ttributeError\x12\x11\n\tattribute\x18\x01 \x01(\t\x12\x0c\n\x04rmse\x18\x02 \x01(\x01\x12\x15\n\rmax_abs_error\x18\x03 \x01(\x01\x12\x14\n\x07psnr_db\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\nmean_error\x18\x05 \x01(\x01\x42\n\n\x08_psnr_db\"%\n\x07Section\x12\x0b\n\x03tag\x18\x01 \x01(\t\x12\r\n\x05\x62ytes\x18\x02 \x01(\x04\"\xcc\x02\n\x0c\x45ncodeResult\x12\x11\n\tbitstream\x18\x01 \x01(\x0c\x12\x13\n\x0bsplat_count\x18\x02 \x01(\x04\x12\x11\n\tsh_degree\x18\x03 \x01(\r\x12;\n\x0frate_distortion\x18\x04 \x01(\x0b\x32\".compress.common.v1.RateDistortion\x12;\n\x10\x61ttribute_errors\x18\x05 \x03(\x0b\x32!.compress.splat.v1.AttributeError\x12\x15\n\rsource_splats\x18\x06 \x01(\x04\x12\x15\n\rpruned_splats\x18\x07 \x01(\x04\x12,\n\x08sections\x18\x08 \x03(\x0b\x32\x1a.compress.splat.v1.Section\x12\x10\n\x08warnings\x18\t \x03(\t\x12\x19\n\x11\x63ompression_ratio\x18\n \x01(\x01\"Q\n\rEncodeRequest\x12\r\n\x05scene\x18\x01 \x01(\x0c\x12\x31\n\x07options\x18\x02 \x01(\x0b\x32 .compress.splat.v1.EncodeOptions\"A\n\x0e\x45ncodeResponse\x12/\n\x06result\x18\x01 \x01(\x0b\x32\x1f.compress.splat.v1.EncodeResult\"~\n\x13\x45ncodeStreamRequest\x12\x33\n\x07options\x18\x01 \x01(\x0b\x32 .compress.splat.v1.EncodeOptionsH\x00\x12*\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x19.compress.common.v1.ChunkH\x00\x42\x06\n\x04part\"G\n\x14\x45ncodeStreamResponse\x12/\n\x06result\x18\x01 \x01(\x0b\x32\x1f.compress.splat.v1.EncodeResult\"n\n\rDecodeRequest\x12\x11\n\tbitstream\x18\x01 \x01(\x0c\x12\x35\n\routput_format\x18\x02 \x01(\x0e\x32\x1e.compress.splat.v1.SplatFormat\x12\x13\n\x0bspz_version\x18\x03 \x01(\r\"w\n\x0e\x44\x65\x63odeResponse\x12\r\n\x05scene\x18\x01 \x01(\x0c\x12.\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x1e.compress.splat.v1.SplatFormat\x12\x13\n\x0bsplat_count\x18\x03 \x01(\x04\x12\x11\n\tsh_degree\x18\x04 \x01(\r\"t\n\x13\x44\x65\x63odeStreamRequest\x12\x11\n\tbitstream\x18\x01 \x01(\x0c\x12\x35\n\routput_format\x18\x02 \x01(\x0e\x32\x1e.compress.splat.v1.SplatFormat\x12\x13\n\x0bspz_version\x18\x03 \x01(\r\"h\n\x14\x44\x65\x63odeStreamResponse\x12\x13\n\x0bsplat_count\x18\x01 \x01(\x04\x12\x11\n\tsh_degree\x18\x02 \x01(\r\x12(\n\x05\x63hunk\x18\x03 \x01(\x0b\x32\x19.compress.common.v1.Chunk\"\x1b\n\x0bInfoRequest\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"\xc3\x01\n\x0cInfoResponse\x12.\n\x06\x66ormat\x18\x01 \x01(\x0e\x32\x1e.compress.splat.v1.SplatFormat\x12\x16\n\x0e\x66ormat_version\x18\x02 \x01(\r\x12\x13\n\x0bsplat_count\x18\x03 \x01(\x04\x12\x11\n\tsh_degree\x18\x04 \x01(\r\x12\x15\n\rsource_splats\x18\x05 \x01(\x04\x12,\n\x08sections\x18\x06 \x03(\x0b\x32\x1a.compress.splat.v1.Section*o\n\x0bSplatFormat\x12\x1c\n\x18SPLAT_FORMAT_UNSPECIFIED\x10\x00\x12\x14\n\x10SPLAT_FORMAT_PLY\x10\x01\x12\x14\n\x10SPLAT_FORMAT_SPZ\x10\x02\x12\x16\n\x12SPLAT_FORMAT_TERSE\x10\x03*X\n\x06Preset\x12\x16\n\x12PRESET_UNSPECIFIED\x10\x00\x12\x0f\n\x0bPRESET_HIGH\x10\x01\x12\x13\n\x0fPRESET_BALANCED\x10\x02\x12\x10\n\x0cPRESET_SMALL\x10\x03\x32\xbb\x03\n\x0cSplatService\x12M\n\x06\x45ncode\x12 .compress.splat.v1.EncodeRequest\x1a!.compress.splat.v1.EncodeResponse\x12\x61\n\x0c\x45ncodeStream\x12&.compress.splat.v1.EncodeStreamRequest\x1a\'.compress.splat.v1.EncodeStreamResponse(\x01\x12M\n\x06\x44\x65\x63ode\x12 .compress.splat.v1.DecodeRequest\x1a!.compress.splat.v1.DecodeResponse\x12\x61\n\x0c\x44\x65\x63odeStream\x12&.compress.splat.v1.DecodeStreamRequest\x1a\'.compress.splat.v1.DecodeStreamResponse0\x01\x12G\n\x04Info\x12\x1e.compress.splat.v1.InfoRequest\x1a\x1f.compress.splat.v1.InfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'compress.splat.v1.splat_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SPLATFORMAT']._serialized_start=2157
-  _globals['_SPLATFORMAT']._serialized_end=2268
-  _globals['_PRESET']._serialized_start=2270
-  _globals['_PRESET']._serialized_end=2358
+  _globals['_SPLATFORMAT']._serialized_start=2223
+  _globals['_SPLATFORMAT']._serialized_end=2334
+  _globals['_PRESET']._serialized_start=2336
+  _globals['_PRESET']._serialized_end=2424
   _globals['_ENCODEOPTIONS']._serialized_start=86
-  _globals['_ENCODEOPTIONS']._serialized_end=638
-  _globals['_ATTRIBUTEERROR']._serialized_start=640
-  _globals['_ATTRIBUTEERROR']._serialized_end=746
-  _globals['_SECTION']._serialized_start=748
-  _globals['_SECTION']._serialized_end=785
-  _globals['_ENCODERESULT']._serialized_start=788
-  _globals['_ENCODERESULT']._serialized_end=1120
-  _globals['_ENCODEREQUEST']._serialized_start=1122
-  _globals['_ENCODEREQUEST']._serialized_end=1203
-  _globals['_ENCODERESPONSE']._serialized_start=1205
-  _globals['_ENCODERESPONSE']._serialized_end=1270
-  _globals['_ENCODESTREAMREQUEST']._serialized_start=1272
-  _globals['_ENCODESTREAMREQUEST']._serialized_end=1398
-  _globals['_ENCODESTREAMRESPONSE']._serialized_start=1400
-  _globals['_ENCODESTREAMRESPONSE']._serialized_end=1471
-  _globals['_DECODEREQUEST']._serialized_start=1473
-  _globals['_DECODEREQUEST']._serialized_end=1583
-  _globals['_DECODERESPONSE']._serialized_start=1585
-  _globals['_DECODERESPONSE']._serialized_end=1704
-  _globals['_DECODESTREAMREQUEST']._serialized_start=1706
-  _globals['_DECODESTREAMREQUEST']._serialized_end=1822
-  _globals['_DECODESTREAMRESPONSE']._serialized_start=1824
-  _globals['_DECODESTREAMRESPONSE']._serialized_end=1928
-  _globals['_INFOREQUEST']._serialized_start=1930
-  _globals['_INFOREQUEST']._serialized_end=1957
-  _globals['_INFORESPONSE']._serialized_start=1960
-  _globals['_INFORESPONSE']._serialized_end=2155
-  _globals['_SPLATSERVICE']._serialized_start=2361
-  _globals['_SPLATSERVICE']._serialized_end=2804
+  _globals['_ENCODEOPTIONS']._serialized_end=684
+  _globals['_ATTRIBUTEERROR']._serialized_start=686
+  _globals['_ATTRIBUTEERROR']._serialized_end=812
+  _globals['_SECTION']._serialized_start=814
+  _globals['_SECTION']._serialized_end=851
+  _globals['_ENCODERESULT']._serialized_start=854
+  _globals['_ENCODERESULT']._serialized_end=1186
+  _globals['_ENCODEREQUEST']._serialized_start=1188
+  _globals['_ENCODEREQUEST']._serialized_end=1269
+  _globals['_ENCODERESPONSE']._serialized_start=1271
+  _globals['_ENCODERESPONSE']._serialized_end=1336
+  _globals['_ENCODESTREAMREQUEST']._serialized_start=1338
+  _globals['_ENCODESTREAMREQUEST']._serialized_end=1464
+  _globals['_ENCODESTREAMRESPONSE']._serialized_start=1466
+  _globals['_ENCODESTREAMRESPONSE']._serialized_end=1537
+  _globals['_DECODEREQUEST']._serialized_start=1539
+  _globals['_DECODEREQUEST']._serialized_end=1649
+  _globals['_DECODERESPONSE']._serialized_start=1651
+  _globals['_DECODERESPONSE']._serialized_end=1770
+  _globals['_DECODESTREAMREQUEST']._serialized_start=1772
+  _globals['_DECODESTREAMREQUEST']._serialized_end=1888
+  _globals['_DECODESTREAMRESPONSE']._serialized_start=1890
+  _globals['_DECODESTREAMRESPONSE']._serialized_end=1994
+  _globals['_INFOREQUEST']._serialized_start=1996
+  _globals['_INFOREQUEST']._serialized_end=2023
+  _globals['_INFORESPONSE']._serialized_start=2026
+  _globals['_INFORESPONSE']._serialized_end=2221
+  _globals['_SPLATSERVICE']._serialized_start=2427
+  _globals['_SPLATSERVICE']._serialized_end=2870
 # @@protoc_insertion_point(module_scope)

@@ -31,7 +31,7 @@ PRESET_BALANCED: Preset
 PRESET_SMALL: Preset
 
 class EncodeOptions(_message.Message):
-    __slots__ = ("input_format", "position_bits", "max_sh_degree", "preset", "rotation_bits", "opacity_bits", "scale_step", "color_step", "sh_band1_step", "sh_higher_step", "min_opacity", "sh_codebook")
+    __slots__ = ("input_format", "position_bits", "max_sh_degree", "preset", "rotation_bits", "opacity_bits", "scale_step", "color_step", "sh_band1_step", "sh_higher_step", "min_opacity", "sh_codebook", "position_step")
     INPUT_FORMAT_FIELD_NUMBER: _ClassVar[int]
     POSITION_BITS_FIELD_NUMBER: _ClassVar[int]
     MAX_SH_DEGREE_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +44,7 @@ class EncodeOptions(_message.Message):
     SH_HIGHER_STEP_FIELD_NUMBER: _ClassVar[int]
     MIN_OPACITY_FIELD_NUMBER: _ClassVar[int]
     SH_CODEBOOK_FIELD_NUMBER: _ClassVar[int]
+    POSITION_STEP_FIELD_NUMBER: _ClassVar[int]
     input_format: SplatFormat
     position_bits: int
     max_sh_degree: int
@@ -56,19 +57,22 @@ class EncodeOptions(_message.Message):
     sh_higher_step: float
     min_opacity: float
     sh_codebook: int
-    def __init__(self, input_format: _Optional[_Union[SplatFormat, str]] = ..., position_bits: _Optional[int] = ..., max_sh_degree: _Optional[int] = ..., preset: _Optional[_Union[Preset, str]] = ..., rotation_bits: _Optional[int] = ..., opacity_bits: _Optional[int] = ..., scale_step: _Optional[float] = ..., color_step: _Optional[float] = ..., sh_band1_step: _Optional[float] = ..., sh_higher_step: _Optional[float] = ..., min_opacity: _Optional[float] = ..., sh_codebook: _Optional[int] = ...) -> None: ...
+    position_step: float
+    def __init__(self, input_format: _Optional[_Union[SplatFormat, str]] = ..., position_bits: _Optional[int] = ..., max_sh_degree: _Optional[int] = ..., preset: _Optional[_Union[Preset, str]] = ..., rotation_bits: _Optional[int] = ..., opacity_bits: _Optional[int] = ..., scale_step: _Optional[float] = ..., color_step: _Optional[float] = ..., sh_band1_step: _Optional[float] = ..., sh_higher_step: _Optional[float] = ..., min_opacity: _Optional[float] = ..., sh_codebook: _Optional[int] = ..., position_step: _Optional[float] = ...) -> None: ...
 
 class AttributeError(_message.Message):
-    __slots__ = ("attribute", "rmse", "max_abs_error", "psnr_db")
+    __slots__ = ("attribute", "rmse", "max_abs_error", "psnr_db", "mean_error")
     ATTRIBUTE_FIELD_NUMBER: _ClassVar[int]
     RMSE_FIELD_NUMBER: _ClassVar[int]
     MAX_ABS_ERROR_FIELD_NUMBER: _ClassVar[int]
     PSNR_DB_FIELD_NUMBER: _ClassVar[int]
+    MEAN_ERROR_FIELD_NUMBER: _ClassVar[int]
     attribute: str
     rmse: float
     max_abs_error: float
     psnr_db: float
-    def __init__(self, attribute: _Optional[str] = ..., rmse: _Optional[float] = ..., max_abs_error: _Optional[float] = ..., psnr_db: _Optional[float] = ...) -> None: ...
+    mean_error: float
+    def __init__(self, attribute: _Optional[str] = ..., rmse: _Optional[float] = ..., max_abs_error: _Optional[float] = ..., psnr_db: _Optional[float] = ..., mean_error: _Optional[float] = ...) -> None: ...
 
 class Section(_message.Message):
     __slots__ = ("tag", "bytes")
