@@ -49,6 +49,11 @@ pub struct EncodeArgs {
     /// Splat preset.
     #[arg(long, value_enum, default_value_t = Preset::Balanced)]
     preset: Preset,
+    /// Splat SH codebook: vector-quantize higher-order SH with up to this many k-means entries
+    /// (16..65536; the service uses at most one per 16 splats and keeps per-coefficient coding
+    /// when the codebook does not make the file smaller).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(16..=65_536))]
+    sh_codebook: Option<u32>,
 }
 
 /// The files a command works on and where its outputs go.
@@ -180,6 +185,7 @@ async fn encode_one(client: &Client, args: &EncodeArgs, job: &Job) -> anyhow::Re
             };
             let options = splat::EncodeOptions {
                 preset: preset as i32,
+                sh_codebook: args.sh_codebook,
                 ..Default::default()
             };
             let result = client.encode_splat(&data, options).await?;

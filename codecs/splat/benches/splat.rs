@@ -8,8 +8,9 @@
 //! `balanced` and `small` with SPZ v4: size ratio and the attributes whose RMSE or largest error
 //! exceeds SPZ's.
 //!
-//! Run: `cargo bench -p terse-splat` (set `TERSE_BENCH_SPLATS` to change the large scene's size,
-//! `TERSE_BENCH_FILTER` to bench only the scenes whose name holds it).
+//! Run: `cargo bench -p terse-splat` (set `TERSE_BENCH_SPLATS` and `TERSE_BENCH_SH` to change
+//! the large scene's size and SH degree, `TERSE_BENCH_FILTER` to bench only the scenes whose
+//! name holds it).
 
 use std::time::Instant;
 
@@ -156,11 +157,13 @@ fn bench_scene(name: &str, scene: &SplatScene) {
         .map(|&p| (format!("terse {p:?}"), CodecOptions::preset(p)))
         .collect();
     if scene.sh_degree > 0 {
-        let vq = CodecOptions {
-            sh_codebook: 4096,
-            ..CodecOptions::preset(Preset::Small)
-        };
-        runs.push(("small+SH VQ 4096".to_string(), vq));
+        for preset in [Preset::Balanced, Preset::Small] {
+            let vq = CodecOptions {
+                sh_codebook: 4096,
+                ..CodecOptions::preset(preset)
+            };
+            runs.push((format!("{preset:?}+SH VQ 4096"), vq));
+        }
     }
     for (name, options) in runs {
         let (enc, encoded) = timed(|| codec::encode(scene, &options, LIMIT).unwrap());
@@ -250,12 +253,16 @@ fn main() {
         "synthetic surfaces 100k SH3, 400x wider (~1,700 units)",
         &widened(surface_scene(100_000, 3, 13), 400.0),
     );
-    let big: usize = std::env::var("TERSE_BENCH_SPLATS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let env = |key: &str, default| {
+        std::env::var(key)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let big = env("TERSE_BENCH_SPLATS", 1_000_000);
+    let degree = env("TERSE_BENCH_SH", 0).min(3);
     bench_scene(
-        &format!("synthetic surfaces {big} SH0"),
-        &surface_scene(big, 0, 12),
+        &format!("synthetic surfaces {big} SH{degree}"),
+        &surface_scene(big, degree as u8, 12),
     );
 }

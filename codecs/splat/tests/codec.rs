@@ -282,6 +282,65 @@ fn sh_codebook_codes_every_splat_with_a_codebook_entry() {
 }
 
 #[test]
+fn sh_codebook_is_sized_by_rate_and_turned_off_when_it_does_not_pay() {
+    // At most one entry per 16 splats, a power of two; none below 16 entries.
+    assert_eq!(codec::codebook_size(4096, 8_192), 512);
+    assert_eq!(codec::codebook_size(300, 100_000), 256);
+    assert_eq!(codec::codebook_size(4096, 200), 0);
+    let tags = |scene: &SplatScene, options: &CodecOptions| -> Vec<String> {
+        let encoded = codec::encode(scene, options, LIMIT).unwrap();
+        encoded.section_bytes.into_iter().map(|(t, _)| t).collect()
+    };
+    // 200 splats: too few for a codebook, so scalar SH and the same bytes as without one.
+    let few = surface_scene(200, 3, 32);
+    let asked = CodecOptions {
+        sh_codebook: 4096,
+        ..CodecOptions::default()
+    };
+    assert!(tags(&few, &asked).contains(&"SHRS".to_string()));
+    assert_eq!(
+        codec::encode(&few, &asked, LIMIT).unwrap().bitstream,
+        codec::encode(&few, &CodecOptions::default(), LIMIT)
+            .unwrap()
+            .bitstream
+    );
+    // 8,192 splats of a real scene at balanced: a 512-entry codebook (searched approximately,
+    // above 256 entries) is smaller than scalar SH, and every splat gets one of its entries.
+    let real = real_scene();
+    let many = SplatScene {
+        positions: (0..8)
+            .flat_map(|k| real.positions.iter().map(move |p| p.map(|v| v + k as f32)))
+            .collect(),
+        scales: real.scales.repeat(8),
+        rotations: real.rotations.repeat(8),
+        opacities: real.opacities.repeat(8),
+        colors: real.colors.repeat(8),
+        sh_rest: real.sh_rest.repeat(8),
+        ..real.clone()
+    };
+    let encoded = codec::encode(&many, &asked, LIMIT).unwrap();
+    let size = |tag: &str| {
+        encoded
+            .section_bytes
+            .iter()
+            .find(|(t, _)| t == tag)
+            .map(|(_, b)| *b)
+    };
+    assert!(size("SHCB").is_some() && size("SHRS").is_none());
+    let decoded = codec::decode(&encoded.bitstream, LIMIT).unwrap();
+    let mut distinct: Vec<Vec<u32>> = (0..decoded.len())
+        .map(|i| decoded.sh_of(i).iter().map(|v| v.to_bits()).collect())
+        .collect();
+    distinct.sort();
+    distinct.dedup();
+    assert!(
+        distinct.len() <= 512,
+        "{} distinct SH vectors",
+        distinct.len()
+    );
+}
+
+#[test]
 fn empty_and_single_splat_scenes_round_trip() {
     for n in [0, 1] {
         let scene = surface_scene(n, 2, 5);

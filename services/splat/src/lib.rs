@@ -128,6 +128,14 @@ impl SplatService {
         }
         let bitstream = encoding.bitstream;
         let sections = terse_splat::codec::section_bytes(&bitstream).map_err(|e| status_of(&e))?;
+        let asked_codebook = options.sh_codebook.unwrap_or(0) > 0 && sh_degree > 0;
+        if asked_codebook && !sections.iter().any(|(tag, _)| tag == "SHCB") {
+            warnings.push(
+                "sh_codebook not used: per-coefficient SH coding was smaller for this scene \
+                 (a codebook gets at most one entry per 16 splats)"
+                    .to_string(),
+            );
+        }
         let errors = run_blocking(move || Ok(attribute_errors(&reference, &decoded))).await?;
         let bytes = bitstream.len() as u64;
         Ok(api::EncodeResult {

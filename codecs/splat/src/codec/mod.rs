@@ -141,7 +141,20 @@ pub fn encode(scene: &SplatScene, options: &CodecOptions, max_splats: u64) -> Re
     })
 }
 
-/// SH: scalar (SHRS) or a k-means codebook (SHCB) plus one index per splat (SHIX).
+/// Splats per codebook entry at least: an entry costs about as many bits as 16 splats'
+/// indices, so a larger codebook spends more on itself than it saves.
+const SPLATS_PER_ENTRY: usize = 16;
+
+/// The codebook size used for `requested` entries at most over `splats` splats: a power of
+/// two no larger than `splats / SPLATS_PER_ENTRY`, or 0 when even 16 entries would not pay.
+pub fn codebook_size(requested: u32, splats: usize) -> usize {
+    let cap = (splats / SPLATS_PER_ENTRY).min(requested as usize);
+    if cap < 16 { 0 } else { 1 << cap.ilog2() }
+}
+
+/// SH: scalar (SHRS) or a k-means codebook (SHCB) plus one index per splat (SHIX). The
+/// codebook is tried only when `sh_codebook` asks for one and kept only when its streams are
+/// smaller than the scalar stream: a codebook that does not pay is turned off.
 fn encode_sh(
     scene: &SplatScene,
     order: &[usize],
@@ -152,14 +165,20 @@ fn encode_sh(
     let steps = options.sh_steps.map(f64::from);
     let dim = 3 * coeffs;
     let scaled = ShLayout::scaled(coeffs, steps, scene, order);
-    let codebook = options.sh_codebook as usize;
     let layout = |codebook, values: &[i64]| ShLayout {
         coeffs,
         steps,
         codebook,
         range: range_of(values.iter().copied()),
     };
-    if codebook > 0 && order.len() > codebook {
+    let values: Vec<i64> = scaled.iter().map(|v| v.round() as i64).collect();
+    let scalar = layout(0, &values);
+    let mut best = (
+        scalar,
+        vec![(*b"SHRS", write(&mut scalar.values()?, values)?)],
+    );
+    let codebook = codebook_size(options.sh_codebook, order.len());
+    if codebook > 0 {
         let points: Vec<f32> = scaled.iter().map(|&v| v as f32).collect();
         let entries: Vec<i64> = crate::vq::train(&points, dim, codebook)
             .iter()
@@ -167,16 +186,22 @@ fn encode_sh(
             .collect();
         let rounded: Vec<f32> = entries.iter().map(|&e| e as f32).collect();
         let indices = crate::vq::nearest(&points, dim, &rounded);
-        let layout = layout(entries.len() / dim, &entries);
-        layout.write_header(container);
-        container.push_section(*b"SHCB", write(&mut layout.values()?, entries)?);
-        let indices = indices.iter().map(|&i| i as usize);
-        container.push_section(*b"SHIX", write(&mut layout.indices()?, indices)?);
-    } else {
-        let values: Vec<i64> = scaled.iter().map(|v| v.round() as i64).collect();
-        let layout = layout(0, &values);
-        layout.write_header(container);
-        container.push_section(*b"SHRS", write(&mut layout.values()?, values)?);
+        let vq = layout(entries.len() / dim, &entries);
+        let sections = vec![
+            (*b"SHCB", write(&mut vq.values()?, entries)?),
+            (
+                *b"SHIX",
+                write(&mut vq.indices()?, indices.iter().map(|&i| i as usize))?,
+            ),
+        ];
+        let bytes = |s: &[([u8; 4], Vec<u8>)]| s.iter().map(|(_, b)| b.len()).sum::<usize>();
+        if bytes(&sections) < bytes(&best.1) {
+            best = (vq, sections);
+        }
+    }
+    best.0.write_header(container);
+    for (tag, bytes) in best.1 {
+        container.push_section(tag, bytes);
     }
     Ok(())
 }

@@ -45,8 +45,10 @@ pub struct CodecOptions {
     pub max_sh_degree: u8,
     /// Splats whose opacity after the sigmoid is below this are dropped (0 keeps all).
     pub min_opacity: f32,
-    /// Size of a k-means codebook for the higher-order SH vectors (16..=65536); 0 quantizes
-    /// every coefficient on its own. Codebook entries are themselves quantized with `sh_steps`.
+    /// Largest k-means codebook for the higher-order SH vectors (16..=65536); 0 quantizes
+    /// every coefficient on its own. The encoder uses at most one entry per 16 splats (a power
+    /// of two, see [`super::codebook_size`]) and keeps per-coefficient coding when the codebook
+    /// does not make the file smaller. Entries are themselves quantized with `sh_steps`.
     pub sh_codebook: u32,
 }
 
