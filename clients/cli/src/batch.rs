@@ -30,6 +30,8 @@ pub enum Preset {
     Balanced,
     /// Smallest files.
     Small,
+    /// Web delivery: about SOG's precision, SH codebook.
+    Web,
 }
 
 /// `encode` options.
@@ -182,6 +184,7 @@ async fn encode_one(client: &Client, args: &EncodeArgs, job: &Job) -> anyhow::Re
                 Preset::High => splat::Preset::High,
                 Preset::Balanced => splat::Preset::Balanced,
                 Preset::Small => splat::Preset::Small,
+                Preset::Web => splat::Preset::Web,
             };
             let options = splat::EncodeOptions {
                 preset: preset as i32,

@@ -420,7 +420,10 @@ export class TerseClient {
 
   /** `compress.splat.v1`: 3D Gaussian-splat scenes. */
   readonly splat = {
-    /** Encodes a 3DGS `.ply` or SPZ scene; `preset` is `high`, `balanced` (default) or `small`. */
+    /**
+     * Encodes a 3DGS `.ply` or SPZ scene; `preset` is `high`, `balanced` (default), `small`
+     * or `web`.
+     */
     encode: async (
       source: Source,
       options: Partial<Omit<splat.EncodeOptions, "preset">> & { preset?: string } = {},

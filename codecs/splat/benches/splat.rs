@@ -12,7 +12,7 @@
 //! the large scene's size and SH degree, `TERSE_BENCH_FILTER` to bench only the scenes whose
 //! name holds it).
 
-use std::time::Instant;
+use std::{collections::HashMap, time::Instant};
 
 use terse_splat::{
     CodecOptions, Preset, SplatScene, codec,
@@ -122,6 +122,81 @@ fn widened(mut scene: SplatScene, factor: f32) -> SplatScene {
     scene
 }
 
+/// `decoded`'s splats in `original`'s order, matched by nearest centre (a format that reorders
+/// splats, as SOG does): the original indices matched and the decoded scene in their order.
+fn match_by_position(original: &SplatScene, decoded: &SplatScene) -> (Vec<usize>, SplatScene) {
+    let (lo, hi) = original.bounds();
+    let diagonal = (0..3)
+        .map(|k| f64::from(hi[k] - lo[k]).powi(2))
+        .sum::<f64>()
+        .sqrt()
+        .max(1e-9);
+    let cell = diagonal / 4096.0;
+    let key = |p: [f32; 3]| p.map(|v| (f64::from(v) / cell).floor() as i64);
+    let mut grid: HashMap<[i64; 3], Vec<usize>> = HashMap::new();
+    for (j, &p) in decoded.positions.iter().enumerate() {
+        grid.entry(key(p)).or_default().push(j);
+    }
+    let mut used = vec![false; decoded.len()];
+    let (mut kept, mut picks) = (Vec::new(), Vec::new());
+    for (i, &p) in original.positions.iter().enumerate() {
+        let [x, y, z] = key(p);
+        let mut best: Option<(f64, usize)> = None;
+        for (dx, dy, dz) in
+            (-1..=1).flat_map(|a| (-1..=1).flat_map(move |b| (-1..=1).map(move |c| (a, b, c))))
+        {
+            for &j in grid.get(&[x + dx, y + dy, z + dz]).into_iter().flatten() {
+                let d: f64 = (0..3)
+                    .map(|k| f64::from(p[k] - decoded.positions[j][k]).powi(2))
+                    .sum();
+                if !used[j] && best.is_none_or(|(bd, _)| d < bd) {
+                    best = Some((d, j));
+                }
+            }
+        }
+        if let Some((_, j)) = best {
+            used[j] = true;
+            kept.push(i);
+            picks.push(j);
+        }
+    }
+    (kept, decoded.retain_indices(&picks))
+}
+
+/// SOG's size and errors on `scene`, from `TERSE_BENCH_SOG_DIR` (written by
+/// `scripts/splat-sog-baseline`), if there.
+fn sog_row(name: &str, scene: &SplatScene, ply: usize) {
+    let Ok(dir) = std::env::var("TERSE_BENCH_SOG_DIR") else {
+        return;
+    };
+    let stem = name.trim_end_matches(".ply");
+    let (Ok(sog), Ok(decoded)) = (
+        std::fs::metadata(format!("{dir}/{stem}.sog")),
+        std::fs::read(format!("{dir}/{stem}_sog_decoded.ply")),
+    ) else {
+        return;
+    };
+    let decoded = read_ply(&decoded, LIMIT).unwrap().0;
+    let (kept, matched) = match_by_position(scene, &decoded);
+    let errors = attribute_errors(&scene.retain_indices(&kept), &matched);
+    row(
+        "SOG (splat-transform)",
+        sog.len() as usize,
+        ply,
+        scene.len(),
+        0.0,
+        0.0,
+        &errors,
+    );
+    if kept.len() < scene.len() {
+        println!(
+            "     ({} of {} splats matched by position)",
+            kept.len(),
+            scene.len()
+        );
+    }
+}
+
 fn bench_scene(name: &str, scene: &SplatScene) {
     if let Ok(filter) = std::env::var("TERSE_BENCH_FILTER")
         && !name.contains(&filter)
@@ -152,10 +227,12 @@ fn bench_scene(name: &str, scene: &SplatScene) {
         spz_sizes.push(bytes.len());
         spz_errors = errors;
     }
-    let mut runs: Vec<(String, CodecOptions)> = [Preset::High, Preset::Balanced, Preset::Small]
-        .iter()
-        .map(|&p| (format!("terse {p:?}"), CodecOptions::preset(p)))
-        .collect();
+    sog_row(name, scene, ply);
+    let mut runs: Vec<(String, CodecOptions)> =
+        [Preset::High, Preset::Balanced, Preset::Small, Preset::Web]
+            .iter()
+            .map(|&p| (format!("terse {p:?}"), CodecOptions::preset(p)))
+            .collect();
     if scene.sh_degree > 0 {
         for preset in [Preset::Balanced, Preset::Small] {
             let vq = CodecOptions {

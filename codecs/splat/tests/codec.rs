@@ -70,8 +70,7 @@ fn check_within_bounds(
         error_of(&errors, "opacity") <= 0.5 / ((1 << options.opacity_bits) - 1) as f64 + tolerance
     );
     assert!(error_of(&errors, "sh_dc") <= f64::from(options.color_step) / 2.0 + tolerance);
-    let vector_quantized =
-        options.sh_codebook > 0 && reference.len() > options.sh_codebook as usize;
+    let vector_quantized = encoded.section_bytes.iter().any(|(tag, _)| tag == "SHCB");
     if reference.sh_degree > 0 && !vector_quantized {
         let step = options.sh_steps.iter().fold(0f32, |a, &b| a.max(b));
         assert!(
@@ -112,6 +111,12 @@ fn presets_round_trip_within_their_bounds_on_synthetic_and_real_scenes() {
         assert!(
             sizes[0] > sizes[1] && sizes[1] > sizes[2],
             "presets do not trade size: {sizes:?}"
+        );
+        let mut web = CodecOptions::preset(Preset::Web);
+        web.min_opacity = 0.0;
+        assert!(
+            check_within_bounds(&scene, &web).0 < sizes[1],
+            "web above balanced"
         );
     }
 }

@@ -268,6 +268,7 @@ pub fn codec_options(options: &api::EncodeOptions) -> Result<CodecOptions, Statu
     let preset = match api::Preset::try_from(options.preset) {
         Ok(api::Preset::High) => Preset::High,
         Ok(api::Preset::Small) => Preset::Small,
+        Ok(api::Preset::Web) => Preset::Web,
         Ok(api::Preset::Balanced | api::Preset::Unspecified) => Preset::Balanced,
         Err(_) => {
             return Err(Status::invalid_argument(format!(

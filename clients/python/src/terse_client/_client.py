@@ -46,6 +46,7 @@ _PRESETS = {
     "high": splat_pb2.PRESET_HIGH,
     "balanced": splat_pb2.PRESET_BALANCED,
     "small": splat_pb2.PRESET_SMALL,
+    "web": splat_pb2.PRESET_WEB,
 }
 _PRUNE_METHODS = {
     name.removeprefix("PRUNE_METHOD_").lower(): value
@@ -320,8 +321,8 @@ class SplatService(_Service):
     def encode(
         self, scene: Source, *, preset: str = "balanced", **options: Any
     ) -> splat_pb2.EncodeResult:
-        """Encodes a 3DGS ``.ply`` or SPZ scene. ``preset`` is ``high``, ``balanced`` or
-        ``small``; other ``EncodeOptions`` fields (``position_bits=…``) pass through."""
+        """Encodes a 3DGS ``.ply`` or SPZ scene. ``preset`` is ``high``, ``balanced``, ``small``
+        or ``web``; other ``EncodeOptions`` fields (``sh_codebook=…``) pass through."""
         message = splat_pb2.EncodeOptions(preset=_choice(_PRESETS, preset, "preset"), **options)
         return self._upload(splat_pb2, "scene", _read(scene), message)
 

@@ -21,6 +21,9 @@ pub enum Preset {
     Balanced,
     /// Coarser attributes for the smallest files.
     Small,
+    /// For web delivery: about SOG's precision (16-bit positions over the bounding box, 6-bit
+    /// rotations) with an SH codebook.
+    Web,
 }
 
 /// Quantization knobs; start from a [`Preset`] and override what you need.
@@ -92,6 +95,18 @@ impl CodecOptions {
                 max_sh_degree: 3,
                 min_opacity: 1.0 / 255.0,
                 sh_codebook: 0,
+            },
+            Preset::Web => Self {
+                position_bits: 16,
+                position_step: 0.0,
+                scale_step: 1.0 / 8.0,
+                rotation_bits: 6,
+                opacity_bits: 7,
+                color_step: spz_color_step,
+                sh_steps: [1.0 / 4.0, 1.0 / 2.0, 1.0 / 2.0],
+                max_sh_degree: 3,
+                min_opacity: 1.0 / 255.0,
+                sh_codebook: 4096,
             },
         }
     }

@@ -88,6 +88,11 @@ export enum Preset {
   PRESET_BALANCED = 2,
   /** PRESET_SMALL - Coarser attributes and pruning of splats below opacity 1/255. */
   PRESET_SMALL = 3,
+  /**
+   * PRESET_WEB - For web delivery: about SOG's precision (16-bit positions over the bounding box, 6-bit
+   * rotations), an SH codebook, pruning below opacity 1/255.
+   */
+  PRESET_WEB = 4,
   UNRECOGNIZED = -1,
 }
 
@@ -105,6 +110,9 @@ export function presetFromJSON(object: any): Preset {
     case 3:
     case "PRESET_SMALL":
       return Preset.PRESET_SMALL;
+    case 4:
+    case "PRESET_WEB":
+      return Preset.PRESET_WEB;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -122,6 +130,8 @@ export function presetToJSON(object: Preset): string {
       return "PRESET_BALANCED";
     case Preset.PRESET_SMALL:
       return "PRESET_SMALL";
+    case Preset.PRESET_WEB:
+      return "PRESET_WEB";
     case Preset.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

@@ -21,6 +21,7 @@ class Preset(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PRESET_HIGH: _ClassVar[Preset]
     PRESET_BALANCED: _ClassVar[Preset]
     PRESET_SMALL: _ClassVar[Preset]
+    PRESET_WEB: _ClassVar[Preset]
 SPLAT_FORMAT_UNSPECIFIED: SplatFormat
 SPLAT_FORMAT_PLY: SplatFormat
 SPLAT_FORMAT_SPZ: SplatFormat
@@ -29,6 +30,7 @@ PRESET_UNSPECIFIED: Preset
 PRESET_HIGH: Preset
 PRESET_BALANCED: Preset
 PRESET_SMALL: Preset
+PRESET_WEB: Preset
 
 class EncodeOptions(_message.Message):
     __slots__ = ("input_format", "position_bits", "max_sh_degree", "preset", "rotation_bits", "opacity_bits", "scale_step", "color_step", "sh_band1_step", "sh_higher_step", "min_opacity", "sh_codebook", "position_step")
