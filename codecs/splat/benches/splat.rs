@@ -10,7 +10,7 @@
 //!
 //! Run: `cargo bench -p terse-splat` (set `TERSE_BENCH_SPLATS` and `TERSE_BENCH_SH` to change
 //! the large scene's size and SH degree, `TERSE_BENCH_FILTER` to bench only the scenes whose
-//! name holds it).
+//! name holds it, `TERSE_BENCH_SCENES` to a folder of held-out `.ply`/`.spz` scenes to add them).
 
 use std::{collections::HashMap, time::Instant};
 
@@ -296,6 +296,31 @@ fn bench_scene(name: &str, scene: &SplatScene) {
     }
 }
 
+/// The `.ply` and `.spz` scenes in `TERSE_BENCH_SCENES` (a folder), by file name: scenes no
+/// knob was chosen on (docs/splats.md lists the ones measured and their sources).
+fn held_out_scenes() -> Vec<(String, SplatScene)> {
+    let Ok(dir) = std::env::var("TERSE_BENCH_SCENES") else {
+        return Vec::new();
+    };
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("TERSE_BENCH_SCENES={dir}: {e}"))
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .filter_map(|path| {
+            let bytes = std::fs::read(&path).ok()?;
+            let scene = match path.extension()?.to_str()? {
+                "ply" => read_ply(&bytes, LIMIT).unwrap().0,
+                "spz" => read_spz(&bytes, LIMIT).unwrap().0,
+                _ => return None,
+            };
+            Some((path.file_name()?.to_string_lossy().into_owned(), scene))
+        })
+        .collect()
+}
+
 fn main() {
     let shared = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -321,6 +346,9 @@ fn main() {
     for (name, scene) in &real {
         bench_scene(name, scene);
         bench_scene(&format!("{name} via SPZ v4"), &spz_sourced(scene));
+    }
+    for (name, scene) in held_out_scenes() {
+        bench_scene(&format!("{name} (held out)"), &scene);
     }
     bench_scene(
         "synthetic surfaces 100k SH3",

@@ -346,6 +346,31 @@ fn sh_codebook_is_sized_by_rate_and_turned_off_when_it_does_not_pay() {
 }
 
 #[test]
+fn repeated_sh_vectors_are_coded_as_an_exact_palette() {
+    // A scene that went through a palette format: 4,000 splats sharing 50 SH vectors.
+    let mut scene = surface_scene(4_000, 3, 33);
+    let per = scene.sh_rest_per_splat();
+    let palette = scene.sh_rest[..50 * per].to_vec();
+    for (i, sh) in scene.sh_rest.chunks_exact_mut(per).enumerate() {
+        sh.copy_from_slice(&palette[(i * 7 % 50) * per..][..per]);
+    }
+    let options = CodecOptions::default();
+    let encoded = codec::encode(&scene, &options, LIMIT).unwrap();
+    let tags: Vec<&str> = encoded
+        .section_bytes
+        .iter()
+        .map(|(t, _)| t.as_str())
+        .collect();
+    assert!(tags.contains(&"SHCB") && tags.contains(&"SHIX"), "{tags:?}");
+    // No loss beyond the scalar grid: the same bound as per-coefficient coding.
+    let (_, errors) = check_within_bounds(&scene, &options);
+    let step = options.sh_steps.iter().fold(0f32, |a, &b| a.max(b));
+    assert!(error_of(&errors, "sh_rest") <= f64::from(step) / 2.0 + 1e-5);
+    let shrs = codec::encode(&surface_scene(4_000, 3, 33), &options, LIMIT).unwrap();
+    assert!(encoded.bitstream.len() < shrs.bitstream.len());
+}
+
+#[test]
 fn empty_and_single_splat_scenes_round_trip() {
     for n in [0, 1] {
         let scene = surface_scene(n, 2, 5);

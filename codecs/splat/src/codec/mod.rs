@@ -17,6 +17,8 @@ mod scale;
 mod section;
 mod sh;
 
+use std::collections::HashMap;
+
 use terse_entropy::{CodecId, Container};
 
 pub use options::{CodecOptions, MAX_SH_CODEBOOK, Preset};
@@ -152,9 +154,41 @@ pub fn codebook_size(requested: u32, splats: usize) -> usize {
     if cap < 16 { 0 } else { 1 << cap.ilog2() }
 }
 
-/// SH: scalar (SHRS) or a k-means codebook (SHCB) plus one index per splat (SHIX). The
-/// codebook is tried only when `sh_codebook` asks for one and kept only when its streams are
-/// smaller than the scalar stream: a codebook that does not pay is turned off.
+/// The distinct quantized SH vectors of `values` (`dim` each), most frequent first, and each
+/// splat's index among them, when there are at most half as many as splats (and at most
+/// [`MAX_SH_CODEBOOK`]): scenes that went through a palette format (SOG) repeat a few
+/// thousand vectors, which an exact palette codes without further loss.
+fn exact_palette(values: &[i64], dim: usize) -> Option<(Vec<i64>, Vec<usize>)> {
+    let n = values.len() / dim;
+    let most = (n / 2).min(MAX_SH_CODEBOOK as usize);
+    if most == 0 {
+        return None;
+    }
+    let mut first: HashMap<&[i64], (usize, usize)> = HashMap::new();
+    for (i, v) in values.chunks_exact(dim).enumerate() {
+        first.entry(v).or_insert((i, 0)).1 += 1;
+        if first.len() > most {
+            return None;
+        }
+    }
+    let mut distinct: Vec<(&[i64], (usize, usize))> = first.into_iter().collect();
+    distinct.sort_unstable_by_key(|&(_, (at, count))| (std::cmp::Reverse(count), at));
+    let rank: HashMap<&[i64], usize> = distinct
+        .iter()
+        .enumerate()
+        .map(|(r, &(v, _))| (v, r))
+        .collect();
+    let entries = distinct
+        .iter()
+        .flat_map(|&(v, _)| v.iter().copied())
+        .collect();
+    let indices = values.chunks_exact(dim).map(|v| rank[v]).collect();
+    Some((entries, indices))
+}
+
+/// SH: scalar (SHRS), or a codebook (SHCB) plus one index per splat (SHIX): the exact palette
+/// of repeated vectors when there is one, or a k-means codebook when `sh_codebook` asks for
+/// one. A codebook is kept only when its streams are smaller than the scalar stream.
 fn encode_sh(
     scene: &SplatScene,
     order: &[usize],
@@ -172,11 +206,21 @@ fn encode_sh(
         range: range_of(values.iter().copied()),
     };
     let values: Vec<i64> = scaled.iter().map(|v| v.round() as i64).collect();
+    let palette = exact_palette(&values, dim);
     let scalar = layout(0, &values);
-    let mut best = (
-        scalar,
-        vec![(*b"SHRS", write(&mut scalar.values()?, values)?)],
-    );
+    let scalar_bytes = write(&mut scalar.values()?, values)?;
+    let mut best = (scalar, vec![(*b"SHRS", scalar_bytes)]);
+    let bytes = |s: &[([u8; 4], Vec<u8>)]| s.iter().map(|(_, b)| b.len()).sum::<usize>();
+    if let Some((entries, indices)) = palette {
+        let exact = layout(entries.len() / dim, &entries);
+        let sections = vec![
+            (*b"SHCB", write(&mut exact.values()?, entries)?),
+            (*b"SHIX", write(&mut exact.indices()?, indices)?),
+        ];
+        if bytes(&sections) < bytes(&best.1) {
+            best = (exact, sections);
+        }
+    }
     let codebook = codebook_size(options.sh_codebook, order.len());
     if codebook > 0 {
         let points: Vec<f32> = scaled.iter().map(|&v| v as f32).collect();
@@ -194,7 +238,6 @@ fn encode_sh(
                 write(&mut vq.indices()?, indices.iter().map(|&i| i as usize))?,
             ),
         ];
-        let bytes = |s: &[([u8; 4], Vec<u8>)]| s.iter().map(|(_, b)| b.len()).sum::<usize>();
         if bytes(&sections) < bytes(&best.1) {
             best = (vq, sections);
         }
