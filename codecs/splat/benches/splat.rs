@@ -169,7 +169,9 @@ fn sog_row(name: &str, scene: &SplatScene, ply: usize) {
     let Ok(dir) = std::env::var("TERSE_BENCH_SOG_DIR") else {
         return;
     };
-    let stem = name.trim_end_matches(".ply");
+    let stem = name
+        .trim_end_matches(" (held out)")
+        .trim_end_matches(".ply");
     let (Ok(sog), Ok(decoded)) = (
         std::fs::metadata(format!("{dir}/{stem}.sog")),
         std::fs::read(format!("{dir}/{stem}_sog_decoded.ply")),

@@ -29,6 +29,25 @@ fn error_of(errors: &[terse_splat::metrics::AttributeError], name: &str) -> f64 
         .max_abs_error
 }
 
+/// The section tags of an encoding, in order.
+fn section_tags(encoded: &codec::Encoded) -> Vec<&str> {
+    encoded
+        .section_bytes
+        .iter()
+        .map(|(t, _)| t.as_str())
+        .collect()
+}
+
+/// How many different SH vectors a scene holds.
+fn distinct_sh_vectors(scene: &SplatScene) -> usize {
+    let mut distinct: Vec<Vec<u32>> = (0..scene.len())
+        .map(|i| scene.sh_of(i).iter().map(|v| v.to_bits()).collect())
+        .collect();
+    distinct.sort();
+    distinct.dedup();
+    distinct.len()
+}
+
 /// Decodes, re-orders the original like the coder did, and checks every attribute against the
 /// quantization bound of its knob.
 fn check_within_bounds(
@@ -226,25 +245,16 @@ fn sh_codebook_codes_every_splat_with_a_codebook_entry() {
         ..CodecOptions::default()
     };
     let encoded = codec::encode(&scene, &options, LIMIT).unwrap();
-    let tags: Vec<&str> = encoded
-        .section_bytes
-        .iter()
-        .map(|(t, _)| t.as_str())
-        .collect();
+    let tags = section_tags(&encoded);
     assert_eq!(
         tags,
         ["POSN", "OPAC", "SCAL", "ROTN", "COLR", "SHCB", "SHIX"]
     );
     let decoded = codec::decode(&encoded.bitstream, LIMIT).unwrap();
-    let mut distinct: Vec<Vec<u32>> = (0..decoded.len())
-        .map(|i| decoded.sh_of(i).iter().map(|v| v.to_bits()).collect())
-        .collect();
-    distinct.sort();
-    distinct.dedup();
+    let distinct = distinct_sh_vectors(&decoded);
     assert!(
-        distinct.len() <= 64 && distinct.len() > 16,
-        "{} distinct SH vectors",
-        distinct.len()
+        (17..=64).contains(&distinct),
+        "{distinct} distinct SH vectors"
     );
     // Everything but SH stays within the scalar bounds; SH error is what the codebook costs.
     let reference = scene.retain_indices(&encoded.order);
@@ -333,16 +343,8 @@ fn sh_codebook_is_sized_by_rate_and_turned_off_when_it_does_not_pay() {
     };
     assert!(size("SHCB").is_some() && size("SHRS").is_none());
     let decoded = codec::decode(&encoded.bitstream, LIMIT).unwrap();
-    let mut distinct: Vec<Vec<u32>> = (0..decoded.len())
-        .map(|i| decoded.sh_of(i).iter().map(|v| v.to_bits()).collect())
-        .collect();
-    distinct.sort();
-    distinct.dedup();
-    assert!(
-        distinct.len() <= 512,
-        "{} distinct SH vectors",
-        distinct.len()
-    );
+    let distinct = distinct_sh_vectors(&decoded);
+    assert!(distinct <= 512, "{distinct} distinct SH vectors");
 }
 
 #[test]
@@ -356,11 +358,7 @@ fn repeated_sh_vectors_are_coded_as_an_exact_palette() {
     }
     let options = CodecOptions::default();
     let encoded = codec::encode(&scene, &options, LIMIT).unwrap();
-    let tags: Vec<&str> = encoded
-        .section_bytes
-        .iter()
-        .map(|(t, _)| t.as_str())
-        .collect();
+    let tags = section_tags(&encoded);
     assert!(tags.contains(&"SHCB") && tags.contains(&"SHIX"), "{tags:?}");
     // No loss beyond the scalar grid: the same bound as per-coefficient coding.
     let (_, errors) = check_within_bounds(&scene, &options);

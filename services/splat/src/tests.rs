@@ -153,3 +153,40 @@ fn an_explicit_position_knob_replaces_the_presets_grid() {
     let both = options(Some(12), Some(0.01));
     assert_eq!((both.position_bits, both.position_step), (12, 0.01));
 }
+
+#[tokio::test]
+async fn a_codebook_that_does_not_pay_is_reported() {
+    let service = service(1 << 30);
+    // 200 splats of a real scene: distinct SH vectors (no exact palette), and too few for even
+    // 16 codebook entries.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/splats/yashica_1024_sh3.ply"
+    );
+    let real = ply::read_ply(&std::fs::read(path).unwrap(), 1 << 20)
+        .unwrap()
+        .0;
+    let scene = ply::write_ply(&real.retain_indices(&(0..200).collect::<Vec<_>>()));
+    let encode = |sh_codebook| {
+        let request = encode_request(
+            scene.clone(),
+            api::EncodeOptions {
+                sh_codebook,
+                ..Default::default()
+            },
+        );
+        async { service.encode(request).await.unwrap().into_inner() }
+    };
+    let asked = encode(Some(4096)).await.result.unwrap();
+    assert!(
+        asked
+            .warnings
+            .iter()
+            .any(|w| w.contains("sh_codebook not used")),
+        "{:?}",
+        asked.warnings
+    );
+    let plain = encode(None).await.result.unwrap();
+    assert!(!plain.warnings.iter().any(|w| w.contains("sh_codebook")));
+    assert_eq!(asked.bitstream, plain.bitstream);
+}
