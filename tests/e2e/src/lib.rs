@@ -173,8 +173,9 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         panic!(
-            "metric line `{line}` never appeared:\n{}",
-            self.metrics().await
+            "metric line `{line}` never appeared:\n{}\nserver stderr:\n{}",
+            self.metrics().await,
+            self.stderr()
         );
     }
 
