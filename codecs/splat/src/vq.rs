@@ -24,7 +24,7 @@ fn distance(a: &[f32], b: &[f32], limit: f32) -> f32 {
 /// Codebooks up to this size are searched exhaustively.
 const EXHAUSTIVE: usize = 256;
 /// Groups of centroids an approximate search scans per point.
-const PROBES: usize = 4;
+const PROBES: usize = 2;
 
 /// The nearest of `centroids` (`dim` floats each) among `candidates` to `point`.
 fn closest(point: &[f32], dim: usize, centroids: &[f32], candidates: &[u32]) -> u32 {
@@ -40,7 +40,7 @@ fn closest(point: &[f32], dim: usize, centroids: &[f32], candidates: &[u32]) -> 
 }
 
 /// Centroids grouped by a coarse k-means of their own, so that a point scans the members of
-/// its [`PROBES`] nearest groups instead of every centroid: about `4·√k` distances instead of
+/// its [`PROBES`] nearest groups instead of every centroid: about `3·√k` distances instead of
 /// `k`, at the price of now and then missing the exact nearest (the encoder's loss only: a
 /// decoder looks indices up).
 struct Groups {
