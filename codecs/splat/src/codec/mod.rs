@@ -4,8 +4,8 @@
 //! Pipeline: optional low-opacity pruning and SH-degree truncation; positions quantized on a
 //! grid (an absolute step or `position_bits` over the bounding box, per axis the finer) and
 //! sorted in Morton order (the order is not preserved: splat order carries no meaning for
-//! rendering); Morton-code deltas coded by bit length + mantissa; per splat, in that order, opacity (sigmoid space), log-scales,
-//! smallest-three rotations, colours (green, then red and blue as differences to green) and
+//! rendering); Morton-code deltas coded by bit length + mantissa; per splat, in that order,
+//! opacity (sigmoid space), log-scales, smallest-three rotations, colours (green, then red and blue as differences to green) and
 //! SH coefficients, each with adaptive models whose contexts are neighbouring values.
 
 mod color;
@@ -164,26 +164,34 @@ fn exact_palette(values: &[i64], dim: usize) -> Option<(Vec<i64>, Vec<usize>)> {
     if most == 0 {
         return None;
     }
-    let mut first: HashMap<&[i64], (usize, usize)> = HashMap::new();
+    // Ids in order of first sight, each splat's id, and each id's first splat and count.
+    let mut ids: HashMap<&[i64], usize> = HashMap::new();
+    let mut of_splat = Vec::with_capacity(n);
+    let mut seen: Vec<(usize, usize)> = Vec::new();
     for (i, v) in values.chunks_exact(dim).enumerate() {
-        first.entry(v).or_insert((i, 0)).1 += 1;
-        if first.len() > most {
+        let id = *ids.entry(v).or_insert_with(|| {
+            seen.push((i, 0));
+            seen.len() - 1
+        });
+        if seen.len() > most {
             return None;
         }
+        seen[id].1 += 1;
+        of_splat.push(id);
     }
-    let mut distinct: Vec<(&[i64], (usize, usize))> = first.into_iter().collect();
-    distinct.sort_unstable_by_key(|&(_, (at, count))| (std::cmp::Reverse(count), at));
-    let rank: HashMap<&[i64], usize> = distinct
+    // Most frequent first; ties in order of first sight.
+    let mut by_count: Vec<usize> = (0..seen.len()).collect();
+    by_count.sort_by_key(|&id| std::cmp::Reverse(seen[id].1));
+    let mut rank = vec![0; seen.len()];
+    for (r, &id) in by_count.iter().enumerate() {
+        rank[id] = r;
+    }
+    let entries = by_count
         .iter()
-        .enumerate()
-        .map(|(r, &(v, _))| (v, r))
+        .flat_map(|&id| &values[seen[id].0 * dim..][..dim])
+        .copied()
         .collect();
-    let entries = distinct
-        .iter()
-        .flat_map(|&(v, _)| v.iter().copied())
-        .collect();
-    let indices = values.chunks_exact(dim).map(|v| rank[v]).collect();
-    Some((entries, indices))
+    Some((entries, of_splat.into_iter().map(|id| rank[id]).collect()))
 }
 
 /// SH: scalar (SHRS), or a codebook (SHCB) plus one index per splat (SHIX): the exact palette
@@ -211,15 +219,20 @@ fn encode_sh(
     let scalar_bytes = write(&mut scalar.values()?, values)?;
     let mut best = (scalar, vec![(*b"SHRS", scalar_bytes)]);
     let bytes = |s: &[([u8; 4], Vec<u8>)]| s.iter().map(|(_, b)| b.len()).sum::<usize>();
-    if let Some((entries, indices)) = palette {
-        let exact = layout(entries.len() / dim, &entries);
+    // A codebook's entries (SHCB) and each splat's index (SHIX), kept if smaller.
+    let mut try_codebook = |entries: Vec<i64>, indices: Vec<usize>| -> Result<()> {
+        let codebook = layout(entries.len() / dim, &entries);
         let sections = vec![
-            (*b"SHCB", write(&mut exact.values()?, entries)?),
-            (*b"SHIX", write(&mut exact.indices()?, indices)?),
+            (*b"SHCB", write(&mut codebook.values()?, entries)?),
+            (*b"SHIX", write(&mut codebook.indices()?, indices)?),
         ];
         if bytes(&sections) < bytes(&best.1) {
-            best = (exact, sections);
+            best = (codebook, sections);
         }
+        Ok(())
+    };
+    if let Some((entries, indices)) = palette {
+        try_codebook(entries, indices)?;
     }
     let codebook = codebook_size(options.sh_codebook, order.len());
     if codebook > 0 {
@@ -230,17 +243,7 @@ fn encode_sh(
             .collect();
         let rounded: Vec<f32> = entries.iter().map(|&e| e as f32).collect();
         let indices = crate::vq::nearest(&points, dim, &rounded);
-        let vq = layout(entries.len() / dim, &entries);
-        let sections = vec![
-            (*b"SHCB", write(&mut vq.values()?, entries)?),
-            (
-                *b"SHIX",
-                write(&mut vq.indices()?, indices.iter().map(|&i| i as usize))?,
-            ),
-        ];
-        if bytes(&sections) < bytes(&best.1) {
-            best = (vq, sections);
-        }
+        try_codebook(entries, indices.into_iter().map(|i| i as usize).collect())?;
     }
     best.0.write_header(container);
     for (tag, bytes) in best.1 {
@@ -271,16 +274,13 @@ pub fn inspect(bitstream: &[u8]) -> Result<BitstreamInfo> {
     let container = Container::parse(bitstream)?;
     container.expect_codec(CodecId::Splat)?;
     check_format(&container)?;
-    let bounds = container.f64s::<6>("bounds")?;
     let grid = Grid::from_header(&container)?;
+    let [lo, hi] = grid.bounds;
     Ok(BitstreamInfo {
         splats: container.u64("splats")?,
         source_splats: container.u64("source_splats")?,
         sh_degree: container.u64("sh_degree")?.min(255) as u8,
-        bounds: (
-            [bounds[0], bounds[1], bounds[2]],
-            [bounds[3], bounds[4], bounds[5]],
-        ),
+        bounds: (lo, hi),
         position_cell: grid.cell,
         section_bytes: section_bytes(bitstream)?,
     })

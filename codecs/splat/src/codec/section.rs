@@ -56,9 +56,10 @@ const TRIAL_VALUES: usize = 1 << 16;
 pub(super) const MAX_RAW_BITS: u64 = 16;
 
 /// Codes `values` with the model `make(raw_bits)` for the `raw_bits` among `candidates` that
-/// gives the smallest stream (measured on the first [`TRIAL_VALUES`] values when there are more)
-/// and returns that model (which writes its `raw_bits` to the header) and the stream. Low bits coded raw shrink a model's
-/// alphabet, which pays where a wide, smooth distribution has few samples to learn from.
+/// gives the smallest stream (measured on the first [`TRIAL_VALUES`] values when there are
+/// more) and returns that model (which writes its `raw_bits` to the header) and the stream.
+/// Low bits coded raw shrink a model's alphabet, which pays where a wide, smooth distribution
+/// has few samples to learn from.
 pub(super) fn write_smallest<S: Section>(
     make: impl Fn(u32) -> Result<S>,
     candidates: std::ops::RangeInclusive<u32>,
@@ -68,15 +69,22 @@ where
     S::Value: Clone,
 {
     let trial = &values[..values.len().min(TRIAL_VALUES)];
-    let mut best: Option<(usize, u32)> = None;
+    let mut best: Option<(Vec<u8>, u32)> = None;
     for raw_bits in candidates.clone() {
-        let len = write(&mut make(raw_bits)?, trial.iter().cloned())?.len();
-        if best.is_none_or(|(smallest, _)| len < smallest) {
-            best = Some((len, raw_bits));
+        let bytes = write(&mut make(raw_bits)?, trial.iter().cloned())?;
+        if best
+            .as_ref()
+            .is_none_or(|(smallest, _)| bytes.len() < smallest.len())
+        {
+            best = Some((bytes, raw_bits));
         }
     }
-    let raw_bits = best.map_or(*candidates.start(), |(_, b)| b);
-    let bytes = write(&mut make(raw_bits)?, values.iter().cloned())?;
+    let raw_bits = best.as_ref().map_or(*candidates.start(), |(_, b)| *b);
+    // A trial over every value is already the stream.
+    let bytes = match best {
+        Some((bytes, _)) if trial.len() == values.len() => bytes,
+        _ => write(&mut make(raw_bits)?, values.iter().cloned())?,
+    };
     Ok((make(raw_bits)?, bytes))
 }
 
