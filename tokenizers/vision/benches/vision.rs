@@ -1,7 +1,9 @@
 //! Latency of every reducer (p50/p99) on 576×1024 and 2880×1024 tokens, against the NumPy
 //! reference on the same inputs (when `.venv-export` with NumPy exists), printed as ratios.
 //!
-//! Run: `cargo bench -p terse-vision` (`TERSE_BENCH_REPS` sets repetitions, default 20).
+//! Run: `cargo bench -p terse-vision --bench vision` (`TERSE_BENCH_REPS` sets repetitions,
+//! default 20; `TERSE_BENCH_FILTER` runs the methods whose name contains it;
+//! `TERSE_NUMPY_PYTHON` names the Python with NumPy, default `.venv/bin/python`).
 
 use std::{collections::BTreeMap, process::Command, time::Instant};
 
@@ -41,7 +43,8 @@ fn reference_times(
     reps: usize,
 ) -> Option<BTreeMap<String, Vec<f64>>> {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    let python = format!("{root}/.venv-export/bin/python");
+    let python =
+        std::env::var("TERSE_NUMPY_PYTHON").unwrap_or_else(|_| format!("{root}/.venv/bin/python"));
     if !std::path::Path::new(&python).exists() {
         return None;
     }
@@ -166,7 +169,11 @@ fn main() {
             "  {:<10} {:>10} {:>10} {:>12} {:>12} {:>9}",
             "method", "p50 ms", "p99 ms", "numpy p50", "numpy p99", "speed-up"
         );
-        for (name, run) in &methods {
+        let filter = std::env::var("TERSE_BENCH_FILTER").unwrap_or_default();
+        for (name, run) in methods
+            .iter()
+            .filter(|(name, _)| name.contains(filter.as_str()))
+        {
             let mut times: Vec<f64> = (0..reps)
                 .map(|_| {
                     let start = Instant::now();

@@ -12,6 +12,7 @@ mod math;
 pub mod methods;
 mod pruner;
 pub mod quality;
+mod similarity;
 
 pub use error::{PruneError, Result};
 pub use methods::{

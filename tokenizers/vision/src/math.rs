@@ -1,23 +1,66 @@
 //! Shared numeric helpers.
 
-use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView1, ArrayView2, Axis, ShapeBuilder};
 
-use crate::error::{Result, invalid};
+use crate::{
+    error::{Result, invalid},
+    similarity::{self_similarities, similarities},
+};
 
 /// Rows scaled to unit L2 norm (norm accumulated in f64; norms below 1e-12 count as 1e-12).
 /// Similarities are then single-precision matrix products, as in the references.
+///
+/// The result keeps its rows [`ROW_PADDING`] floats apart beyond the width rounded up to 16, so
+/// that rows of power-of-two widths (1024) do not alias in the caches of the similarity kernel.
 pub fn normalize_rows(x: ArrayView2<f32>) -> Array2<f32> {
-    let mut out = x.to_owned();
-    for mut row in out.axis_iter_mut(Axis(0)) {
-        let norm = row
-            .iter()
-            .map(|&v| f64::from(v) * f64::from(v))
-            .sum::<f64>()
-            .sqrt()
-            .max(1e-12);
-        row.mapv_inplace(|v| (f64::from(v) / norm) as f32);
+    let (rows, cols) = x.dim();
+    let stride = cols.next_multiple_of(16) + ROW_PADDING;
+    let mut data = vec![0f32; (rows.max(1) - 1) * stride + cols];
+    for (i, row) in x.rows().into_iter().enumerate() {
+        let out = &mut data[i * stride..i * stride + cols];
+        match row.as_slice() {
+            Some(row) => normalize_into(row, out),
+            None => normalize_into(&row.to_vec(), out),
+        }
     }
-    out
+    if rows == 0 {
+        data.clear();
+    }
+    Array2::from_shape_vec((rows, cols).strides((stride, 1)), data)
+        .expect("the buffer spans every padded row")
+}
+
+/// Floats between the end of one normalized row (rounded up to 16) and the next.
+pub const ROW_PADDING: usize = 16;
+
+/// `out = row / max(‖row‖, 1e-12)`, the norm summed in f64 over 8 interleaved partial sums and
+/// the scale applied in f64.
+fn normalize_into(row: &[f32], out: &mut [f32]) {
+    let mut partial = [0f64; 8];
+    let mut chunks = row.chunks_exact(8);
+    for chunk in &mut chunks {
+        for (p, &v) in partial.iter_mut().zip(chunk) {
+            *p += f64::from(v) * f64::from(v);
+        }
+    }
+    let tail: f64 = chunks
+        .remainder()
+        .iter()
+        .map(|&v| f64::from(v) * f64::from(v))
+        .sum();
+    let norm = (partial.iter().sum::<f64>() + tail).sqrt().max(1e-12);
+    let scale = 1.0 / norm;
+    for (o, &v) in out.iter_mut().zip(row) {
+        *o = (f64::from(v) * scale) as f32;
+    }
+}
+
+/// Copies a row into a slice of the same length (a plain copy when the row is contiguous).
+pub fn row_into(row: ArrayView1<f32>, out: &mut [f32]) {
+    match row.as_slice() {
+        Some(row) => out.copy_from_slice(row),
+        None => out.iter_mut().zip(row).for_each(|(o, &v)| *o = v),
+    }
 }
 
 /// Indices of the `k` largest scores (ties to the lower index), ascending.
@@ -40,9 +83,22 @@ pub fn argmax(values: impl Iterator<Item = f64>) -> usize {
     best.1
 }
 
-/// Fails unless every value is finite.
+/// Fails unless every value is finite (a branch-free pass over the exponent bits, row by row,
+/// then a search for the first offender to name it).
 pub fn check_finite(name: &str, values: ArrayView2<f32>) -> Result<()> {
-    if values.iter().fold(true, |ok, v| ok & v.is_finite()) {
+    let finite = |row: &[f32]| {
+        row.iter().fold(0u32, |seen, v| {
+            seen | u32::from(v.to_bits() & 0x7f80_0000 == 0x7f80_0000)
+        }) == 0
+    };
+    let all_finite = match values.as_slice() {
+        Some(all) => finite(all),
+        None => values.rows().into_iter().all(|row| match row.as_slice() {
+            Some(row) => finite(row),
+            None => row.iter().all(|v| v.is_finite()),
+        }),
+    };
+    if all_finite {
         return Ok(());
     }
     match values.indexed_iter().find(|(_, v)| !v.is_finite()) {
@@ -59,16 +115,16 @@ pub const SIMILARITY_BLOCK_ROWS: usize = 256;
 
 /// Calls `visit(i, row)` with row `i` of `a · bᵀ` for every row of `a` in order, computing
 /// [`SIMILARITY_BLOCK_ROWS`] rows at a time. Each block is the matching slice of the whole
-/// product (the same single-precision kernel), so results equal the unblocked product's.
+/// product (the same single-precision kernel, [`similarities`]), so results equal the
+/// unblocked product's.
 pub fn for_each_similarity_row(
     a: ArrayView2<f32>,
     b: ArrayView2<f32>,
     mut visit: impl FnMut(usize, ArrayView1<f32>),
 ) {
-    let bt = b.t();
     for start in (0..a.nrows()).step_by(SIMILARITY_BLOCK_ROWS) {
         let end = (start + SIMILARITY_BLOCK_ROWS).min(a.nrows());
-        let block = a.slice(ndarray::s![start..end, ..]).dot(&bt);
+        let block = similarities(a.slice(ndarray::s![start..end, ..]), b);
         for (offset, row) in block.axis_iter(Axis(0)).enumerate() {
             visit(start + offset, row);
         }
@@ -95,7 +151,7 @@ impl<'a> Similarities<'a> {
 
     /// As [`Self::new`] with another limit (tests force the row-by-row path with 0).
     pub fn with_full_limit(normed: ArrayView2<'a, f32>, full_limit: usize) -> Self {
-        let full = (normed.nrows() <= full_limit).then(|| normed.dot(&normed.t()));
+        let full = (normed.nrows() <= full_limit).then(|| self_similarities(normed));
         Self { normed, full }
     }
 
@@ -120,13 +176,11 @@ impl<'a> Similarities<'a> {
                     .to_slice()
                     .expect("a row of an owned matrix is contiguous"),
             ),
-            None => {
-                let row = self
-                    .normed
-                    .slice(ndarray::s![i..i + 1, ..])
-                    .dot(&self.normed.t());
-                std::borrow::Cow::Owned(row.into_raw_vec_and_offset().0)
-            }
+            None => std::borrow::Cow::Owned(
+                similarities(self.normed.slice(ndarray::s![i..i + 1, ..]), self.normed)
+                    .into_raw_vec_and_offset()
+                    .0,
+            ),
         }
     }
 }

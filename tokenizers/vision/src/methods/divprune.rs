@@ -21,50 +21,38 @@ fn divprune_with(tokens: ArrayView2<f32>, k: usize, full_limit: usize) -> Result
     let n = tokens.nrows();
     let normed = normalize_rows(tokens);
     // Second-smallest distance of each column j over the rows i in order: the nearest other
-    // token (self is 0). Computed a block of rows at a time.
+    // token (self is 0). Distances are f32 as in the reference (`1 − cos` in single precision);
+    // computed a block of rows at a time, branch-free.
     let similarities = Similarities::with_full_limit(normed.view(), full_limit);
-    let mut smallest = vec![[f64::INFINITY; 2]; n];
+    let (mut smallest, mut second) = (vec![f32::INFINITY; n], vec![f32::INFINITY; n]);
     similarities.for_each_row(|_, row| {
-        for (column, &s) in smallest.iter_mut().zip(row) {
-            let v = f64::from(1.0 - s);
-            if v < column[0] {
-                *column = [v, column[0]];
-            } else if v < column[1] {
-                column[1] = v;
-            }
+        for ((low, next), &s) in smallest.iter_mut().zip(second.iter_mut()).zip(row) {
+            let v = 1.0 - s;
+            *next = next.min(low.max(v));
+            *low = low.min(v);
         }
     });
-    let isolation: Vec<f64> = smallest
-        .iter()
-        .map(|s| if n == 1 { s[0] } else { s[1] })
-        .collect();
-    let distance_row = |i: usize| -> Vec<f64> {
-        similarities
-            .row(i)
-            .iter()
-            .map(|&s| f64::from(1.0 - s))
-            .collect()
-    };
-    let first = argmax(isolation.iter().copied());
+    let isolation = if n == 1 { smallest } else { second };
+    let first = argmax(isolation.iter().map(|&v| f64::from(v)));
     // Score: the distance that won each pick (isolation for the first), and for tokens never
     // picked their final distance to the selected set.
-    let mut picked_at = vec![f64::NAN; n];
+    let mut picked_at = vec![f32::NAN; n];
     picked_at[first] = isolation[first];
     let mut selected = vec![first];
-    let mut nearest = distance_row(first);
+    let mut nearest: Vec<f32> = similarities.row(first).iter().map(|&s| 1.0 - s).collect();
     while selected.len() < k {
-        let next = argmax(nearest.iter().copied());
+        let next = argmax(nearest.iter().map(|&v| f64::from(v)));
         picked_at[next] = nearest[next];
         selected.push(next);
-        for (d, new) in nearest.iter_mut().zip(distance_row(next)) {
-            *d = d.min(new);
+        for (d, &s) in nearest.iter_mut().zip(similarities.row(next).iter()) {
+            *d = d.min(1.0 - s);
         }
     }
     selected.sort_unstable();
     let scores = picked_at
         .iter()
         .zip(&nearest)
-        .map(|(&p, &d)| if p.is_nan() { d } else { p });
+        .map(|(&p, &d)| f64::from(if p.is_nan() { d } else { p }));
     Ok(keep_only(tokens, selected).with_scores(scores))
 }
 

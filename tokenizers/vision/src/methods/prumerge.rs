@@ -86,8 +86,13 @@ pub fn prumerge(
     let complement: Vec<usize> = (0..n).filter(|&i| !chosen[i]).collect();
     let normed = normalize_rows(keys);
     let d = tokens.ncols();
-    let row = |i: usize| tokens.row(i).mapv(f64::from);
-    let mut updated: Vec<(usize, Array1<f64>)> = Vec::with_capacity(idx.len());
+    // value += weight · token, in f64 (as ndarray's scaled_add, which this replaced).
+    let add_scaled = |value: &mut [f64], weight: f64, token: usize| {
+        for (v, &x) in value.iter_mut().zip(tokens.row(token)) {
+            *v += weight * f64::from(x);
+        }
+    };
+    let mut updated: Vec<(usize, Vec<f64>)> = Vec::with_capacity(idx.len());
     let kept_rows = normed.select(Axis(0), &idx);
     for_each_similarity_row(kept_rows.view(), normed.view(), |p, kept_sims| {
         let i = idx[p];
@@ -98,27 +103,36 @@ pub fn prumerge(
             .copied()
             .collect();
         let sims: Vec<f64> = rest.iter().map(|&j| f64::from(kept_sims[j])).collect();
+        // The `neighbours` most similar, ties to the earlier position in `rest` (a total
+        // order, so partitioning first picks the same set a full sort would).
+        let order = |a: &usize, b: &usize| sims[*b].total_cmp(&sims[*a]).then(a.cmp(b));
         let mut pick: Vec<usize> = (0..rest.len()).collect();
-        pick.sort_by(|&a, &b| sims[b].total_cmp(&sims[a]).then(a.cmp(&b)));
-        let mut value = row(i);
-        for &q in pick.iter().take(neighbours) {
-            value.scaled_add(attn[rest[q]], &row(rest[q]));
+        if neighbours < pick.len() {
+            pick.select_nth_unstable_by(neighbours, order);
+            pick.truncate(neighbours);
+        }
+        pick.sort_by(order);
+        let mut value: Vec<f64> = tokens.row(i).iter().map(|&v| f64::from(v)).collect();
+        for &q in &pick {
+            add_scaled(&mut value, attn[rest[q]], rest[q]);
         }
         updated.push((i, value));
     });
     updated.sort_by_key(|(i, _)| *i);
-    let mut extra = Array1::<f64>::zeros(d);
+    let mut extra = vec![0f64; d];
     for &c in &complement {
-        extra.scaled_add(attn[c], &row(c));
+        add_scaled(&mut extra, attn[c], c);
     }
     let slots = updated.len() + 1;
     let mut out = Array2::<f32>::zeros((slots, d));
     let mut slot = vec![(slots - 1) as i64; n];
-    for (s, (i, value)) in updated.iter().enumerate() {
-        out.row_mut(s).assign(&value.mapv(|v| v as f32));
+    let rows = updated.iter().map(|(_, value)| value).chain([&extra]);
+    for (mut out, value) in out.rows_mut().into_iter().zip(rows) {
+        out.iter_mut().zip(value).for_each(|(o, &v)| *o = v as f32);
+    }
+    for (s, (i, _)) in updated.iter().enumerate() {
         slot[*i] = s as i64;
     }
-    out.row_mut(slots - 1).assign(&extra.mapv(|v| v as f32));
     let kept = updated.iter().map(|(i, _)| *i).collect();
     Ok((
         Reduction {

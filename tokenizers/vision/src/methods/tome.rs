@@ -1,11 +1,11 @@
 //! ToMe: bipartite soft matching with size-weighted merging.
 
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2, s};
 
 use super::{Reduction, check_per_token, check_tokens};
 use crate::{
     error::{Result, invalid},
-    math::{for_each_similarity_row, normalize_rows},
+    math::{for_each_similarity_row, normalize_rows, row_into},
 };
 
 /// ToMe (facebookresearch/ToMe `bipartite_soft_matching` + `merge_wavg`): tokens alternate into
@@ -47,8 +47,8 @@ pub fn tome(
     let b: Vec<usize> = (1..n).step_by(2).collect();
     let mut best: Vec<(f64, usize)> = Vec::with_capacity(a.len());
     for_each_similarity_row(
-        normed.select(Axis(0), &a).view(),
-        normed.select(Axis(0), &b).view(),
+        normed.slice(s![0..;2, ..]),
+        normed.slice(s![1..;2, ..]),
         |ai, scores| {
             let i = a[ai];
             let mut top = (f64::NEG_INFINITY, 0usize);
@@ -72,21 +72,25 @@ pub fn tome(
     edge.sort_by(|&x, &y| best[y].0.total_cmp(&best[x].0).then(x.cmp(&y)));
 
     let d = tokens.ncols();
-    let mut weighted: Vec<Vec<f64>> = (0..n)
-        .map(|i| {
-            tokens
-                .row(i)
-                .iter()
-                .map(|&v| f64::from(v) * sizes[i])
-                .collect()
-        })
-        .collect();
-    let mut total = sizes.clone();
+    let sizes = &sizes;
+    let weighted = |i: usize| {
+        let size = sizes[i];
+        tokens.row(i).into_iter().map(move |&v| f64::from(v) * size)
+    };
+    // Size-weighted sums in f64, kept only for the B tokens that receive merges (in merge
+    // order, as the reference adds them).
+    let mut sum_of = vec![usize::MAX; n];
+    let mut sums: Vec<f64> = Vec::new();
+    let mut total = sizes.to_vec();
     let mut target: Vec<usize> = (0..n).collect();
     for &e in &edge[..r] {
         let (src, dst) = (a[e], b[best[e].1]);
-        let add = std::mem::take(&mut weighted[src]);
-        for (acc, v) in weighted[dst].iter_mut().zip(add) {
+        if sum_of[dst] == usize::MAX {
+            sum_of[dst] = sums.len() / d;
+            sums.extend(weighted(dst));
+        }
+        let sum = &mut sums[sum_of[dst] * d..(sum_of[dst] + 1) * d];
+        for (acc, v) in sum.iter_mut().zip(weighted(src)) {
             *acc += v;
         }
         total[dst] += total[src];
@@ -96,9 +100,22 @@ pub fn tome(
     let mut position = vec![0usize; n];
     kept.iter().enumerate().for_each(|(p, &i)| position[i] = p);
     let mut out = Array2::<f32>::zeros((kept.len(), d));
-    for (p, &i) in kept.iter().enumerate() {
-        for (o, v) in out.row_mut(p).iter_mut().zip(&weighted[i]) {
-            *o = (v / total[i]) as f32;
+    for (mut row, &i) in out.rows_mut().into_iter().zip(&kept) {
+        let out = row
+            .as_slice_mut()
+            .expect("a row of a new matrix is contiguous");
+        if sum_of[i] != usize::MAX {
+            let sum = &sums[sum_of[i] * d..(sum_of[i] + 1) * d];
+            for (o, v) in out.iter_mut().zip(sum) {
+                *o = (v / total[i]) as f32;
+            }
+        } else if sizes[i] == 1.0 {
+            // (v · 1) / 1 is v.
+            row_into(tokens.row(i), out);
+        } else {
+            for (o, v) in out.iter_mut().zip(weighted(i)) {
+                *o = (v / total[i]) as f32;
+            }
         }
     }
     let slot = (0..n).map(|i| position[target[i]] as i64).collect();
