@@ -4,9 +4,9 @@
 //! On x86-64 with AVX-512 the products come from our own kernel: tiles of 6 rows of `A` by 4 rows
 //! of `B`, each dot product accumulated in 16 lanes over the shared dimension and summed by a
 //! fixed tree, tiles spread over the rayon pool, `B` walked in blocks that stay in L2. Elsewhere
-//! (and for matrices whose rows are not contiguous) ndarray's matrix product does the work. The
-//! two differ only in rounding (a few ulps); each is deterministic on its own, whatever the
-//! thread count.
+//! (no AVX-512, columns that are not contiguous, fewer than 64 rows of `B`) ndarray's matrix
+//! product does the work. The two differ only in rounding (a few ulps); each is deterministic
+//! on its own, whatever the thread count.
 
 use ndarray::{Array2, ArrayView2};
 
@@ -58,9 +58,10 @@ mod avx512 {
     /// Below this many multiply-adds one thread does the whole product.
     const PARALLEL_WORK: usize = 1 << 20;
 
-    /// `a · bᵀ` through the AVX-512 kernel, or `None` where it does not apply (no AVX-512, rows
-    /// that are not contiguous, nothing to compute). With `symmetric` (`a` and `b` the same
-    /// matrix) only tiles on or above the diagonal are computed and mirrored.
+    /// `a · bᵀ` through the AVX-512 kernel, or `None` where it does not apply (no AVX-512,
+    /// columns that are not contiguous, fewer than [`MIN_ROWS_B`] rows of `b`, nothing to
+    /// compute). With `symmetric` (`a` and `b` the same matrix) only tiles on or above the
+    /// diagonal are computed and mirrored.
     pub fn product(a: ArrayView2<f32>, b: ArrayView2<f32>, symmetric: bool) -> Option<Array2<f32>> {
         let (m, n, k) = (a.nrows(), b.nrows(), a.ncols());
         let usable = std::arch::is_x86_feature_detected!("avx512f")
@@ -70,7 +71,7 @@ mod avx512 {
             && (a.strides()[1] == 1 || k == 1)
             && (b.strides()[1] == 1 || k == 1)
             && (a.strides()[0] > 0 || m == 1)
-            && (b.strides()[0] > 0 || n == 1);
+            && b.strides()[0] > 0;
         if !usable {
             return None;
         }
