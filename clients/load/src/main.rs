@@ -33,6 +33,9 @@ use tonic::{Code, transport::Channel};
 enum Method {
     /// ModelRepositoryService/Infer on `--model` with an fp32 input of `--shape`.
     Infer,
+    /// ModelRepositoryService/Infer on a text model `--model` (e.g. lingua-minilm-keep) with
+    /// int64 `input_ids` and `attention_mask` of one row of `--tokens` tokens.
+    Tokens,
     /// ImageService/Encode of an image file (default codec).
     Image,
     /// AudioService/Encode of an audio file (resampled to the codec's rate).
@@ -76,6 +79,9 @@ struct Options {
     /// Input shape for `infer` (fp32, deterministic pattern), comma separated.
     #[arg(long, value_delimiter = ',', default_value = "1,3,256,256")]
     shape: Vec<i64>,
+    /// Tokens per row for `tokens` (framing ids included).
+    #[arg(long, default_value_t = 128)]
+    tokens: usize,
     /// Input file for `image`, `audio`, `splat` or `context` (default: a test fixture).
     #[arg(long)]
     file: Option<PathBuf>,
@@ -208,6 +214,37 @@ impl Options {
                     inputs: vec![f32_tensor(&self.input, self.shape.clone(), |i| {
                         ((i * 37) % 255) as f32 / 255.0
                     })],
+                    outputs: vec![],
+                })
+            }
+            Method::Tokens => {
+                if !(2..=512).contains(&self.tokens) {
+                    bail!("--tokens must be 2..=512");
+                }
+                let n = self.tokens as i64;
+                // [CLS] ids… [SEP] in BERT's uncased vocabulary, a fixed pattern of word pieces.
+                let ids: Vec<i64> = (0..n)
+                    .map(|t| match t {
+                        0 => 101,
+                        t if t == n - 1 => 102,
+                        t => 2000 + (t * 37) % 5000,
+                    })
+                    .collect();
+                let int64 = |name: &str, values: &[i64]| Tensor {
+                    name: name.to_string(),
+                    datatype: DataType::Int64.into(),
+                    raw_contents: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                    shape: vec![1, n],
+                };
+                Call::Infer(InferRequest {
+                    model: Some(ModelRef {
+                        name: self.model.clone(),
+                        version: String::new(),
+                    }),
+                    inputs: vec![
+                        int64("input_ids", &ids),
+                        int64("attention_mask", &vec![1; self.tokens]),
+                    ],
                     outputs: vec![],
                 })
             }
@@ -352,6 +389,7 @@ async fn run(
 fn name(method: Method) -> &'static str {
     match method {
         Method::Infer => "models.Infer",
+        Method::Tokens => "models.Infer(tokens)",
         Method::Image => "image.Encode",
         Method::Audio => "audio.Encode",
         Method::Splat => "splat.Encode",

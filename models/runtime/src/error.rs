@@ -35,7 +35,7 @@ pub enum LoadError {
 }
 
 /// Why one inference request failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum InferError {
     /// No such model or version in the repository.
     #[error("{0}")]

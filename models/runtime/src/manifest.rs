@@ -159,6 +159,10 @@ pub struct ModelManifest {
     /// (the 540 MB causal LM) holds its weights once per session.
     #[serde(default)]
     pub max_sessions: Option<usize>,
+    /// Present when the model's output rows depend on their input rows alone: requests from
+    /// different callers may then share one run (see [`crate::batching`]).
+    #[serde(default)]
+    pub batching: Option<crate::batching::BatchingSpec>,
 }
 
 /// A file shipped with a model besides the ONNX graph.
@@ -295,6 +299,11 @@ pub fn read_manifest(path: &Path) -> Result<ManifestEntry, LoadError> {
                 ));
             }
         }
+    }
+    if let Some(batching) = &manifest.batching {
+        batching
+            .check(&manifest.inputs, &manifest.outputs)
+            .map_err(|reason| manifest_error(path, reason))?;
     }
     Ok(ManifestEntry { manifest, dir })
 }

@@ -11,9 +11,10 @@ use std::{
 };
 
 use ort::session::{RunOptions, Session};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::{
+    batching::{self, BatchingSpec, Reporter, Request},
     error::InferError,
     manifest::{ManifestEntry, TensorSpec},
     provider::{Fallback, ProviderKind},
@@ -24,6 +25,12 @@ use crate::{
 pub trait ExecutionObserver: Send + Sync {
     /// One execution of `model` (`name`, `version`) took `elapsed` and succeeded or not.
     fn observe(&self, name: &str, version: &str, elapsed: Duration, ok: bool);
+
+    /// One request waited `queued` for a session (and, when batched, for batch-mates).
+    fn observe_queue(&self, _name: &str, _version: &str, _queued: Duration) {}
+
+    /// One batched run of `rows` rows from `requests` requests.
+    fn observe_batch(&self, _name: &str, _version: &str, _rows: usize, _requests: usize) {}
 }
 
 /// Counters of one model since start-up.
@@ -87,10 +94,45 @@ impl ModelStats {
 /// Sessions of one model. `Session::run` needs `&mut`, so each concurrent execution takes a
 /// session out of the pool and puts it back when done, on the blocking thread pool, so a caller
 /// that gives up (deadline, disconnect) never loses a session.
-struct SessionPool {
+pub(crate) struct SessionPool {
     sessions: Mutex<Vec<Session>>,
-    permits: Arc<Semaphore>,
+    pub(crate) permits: Arc<Semaphore>,
     size: usize,
+}
+
+impl SessionPool {
+    /// Runs one call on a free session (the permit guarantees one) on the blocking thread pool
+    /// and returns what it gave and how long it ran. The session goes back to the pool and the
+    /// permit is released when the run ends, whether or not anyone still awaits it.
+    pub(crate) fn run(
+        self: &Arc<Self>,
+        permit: OwnedSemaphorePermit,
+        inputs: Vec<TensorData>,
+        wanted: Vec<String>,
+        run_options: Arc<RunOptions>,
+    ) -> tokio::task::JoinHandle<(Result<Vec<TensorData>, InferError>, Duration)> {
+        let pool = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let mut session = pool
+                .sessions
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .pop()
+                .expect("a permit guarantees a free session");
+            let started = Instant::now();
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                run_session(&mut session, &inputs, &wanted, &run_options)
+            }))
+            .unwrap_or_else(|_| Err(InferError::Execution("ONNX Runtime panicked".to_string())));
+            let elapsed = started.elapsed();
+            pool.sessions
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(session);
+            drop(permit);
+            (result, elapsed)
+        })
+    }
 }
 
 /// What one execution returned.
@@ -110,6 +152,10 @@ pub struct LoadedModel {
     pool: Arc<SessionPool>,
     stats: ModelStats,
     observer: Option<Arc<dyn ExecutionObserver>>,
+    batching: Option<BatchingSpec>,
+    /// The queue of the batcher task, started by the first batched request (and again if the
+    /// runtime it ran on has ended).
+    batcher: Mutex<Option<mpsc::UnboundedSender<Request>>>,
 }
 
 impl std::fmt::Debug for LoadedModel {
@@ -194,7 +240,20 @@ impl LoadedModel {
             }),
             stats: ModelStats::default(),
             observer,
+            batching: None,
+            batcher: Mutex::new(None),
         })
+    }
+
+    /// This model with dynamic batching as `batching` declares (`None`: every request alone).
+    pub(crate) fn with_batching(mut self, batching: Option<BatchingSpec>) -> Self {
+        self.batching = batching;
+        self
+    }
+
+    /// How this model batches requests, if it does.
+    pub fn batching(&self) -> Option<&BatchingSpec> {
+        self.batching.as_ref()
     }
 
     /// The manifest entry.
@@ -319,59 +378,100 @@ impl LoadedModel {
             .filter(|name| outputs.is_empty() || outputs.contains(name))
             .collect();
 
+        if let Some(spec) = &self.batching {
+            return self.infer_batched(spec, inputs, wanted).await;
+        }
         let queued_at = Instant::now();
         let permit = Arc::clone(&self.pool.permits)
             .acquire_owned()
             .await
-            .map_err(|_| {
-                InferError::Unavailable(format!("model {} is shutting down", self.entry.id()))
-            })?;
+            .map_err(|_| self.shutting_down())?;
         let queued = queued_at.elapsed();
-        let pool = Arc::clone(&self.pool);
         let run_options = Arc::new(
             RunOptions::new().map_err(|e| InferError::Execution(format!("run options: {e}")))?,
         );
         // Dropping this future (the call's deadline passed, the client cancelled) terminates
         // the run inside ONNX Runtime instead of letting it finish for nobody.
         let abandon = TerminateOnDrop(Some(Arc::clone(&run_options)));
-        let job = tokio::task::spawn_blocking(move || {
-            let mut session = pool
-                .sessions
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .pop()
-                .expect("a permit guarantees a free session");
-            let started = Instant::now();
-            let result = catch_unwind(AssertUnwindSafe(|| {
-                run_session(&mut session, &inputs, &wanted, &run_options)
-            }))
-            .unwrap_or_else(|_| Err(InferError::Execution("ONNX Runtime panicked".to_string())));
-            let elapsed = started.elapsed();
-            pool.sessions
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .push(session);
-            drop(permit);
-            (result, elapsed)
-        });
+        let job = self.pool.run(permit, inputs, wanted, run_options);
         let (result, elapsed) = job
             .await
             .map_err(|e| InferError::Execution(format!("execution task failed: {e}")))?;
         abandon.disarm();
-        let ok = result.is_ok();
-        self.stats.record(queued, elapsed, ok);
-        if let Some(observer) = &self.observer {
-            observer.observe(
-                &self.entry.manifest.name,
-                &self.entry.manifest.version,
-                elapsed,
-                ok,
-            );
-        }
+        self.record(queued, elapsed, result.is_ok());
         result.map(|outputs| InferOutput {
             outputs,
             execution: elapsed,
         })
+    }
+
+    /// Sends the request to the model's batcher and waits for its rows of a shared run.
+    /// Dropping this future (deadline, cancellation) takes the request out of the queue, or
+    /// out of its batch's run.
+    async fn infer_batched(
+        &self,
+        spec: &BatchingSpec,
+        inputs: Vec<TensorData>,
+        wanted: Vec<String>,
+    ) -> Result<InferOutput, InferError> {
+        let (reply, answer) = oneshot::channel();
+        let enqueued = Instant::now();
+        self.batcher_queue(spec)
+            .send(Request {
+                inputs,
+                wanted,
+                enqueued,
+                reply,
+            })
+            .map_err(|_| self.shutting_down())?;
+        match answer.await.map_err(|_| self.shutting_down())? {
+            Ok(answer) => {
+                self.record(answer.queued, answer.execution, true);
+                Ok(InferOutput {
+                    outputs: answer.outputs,
+                    execution: answer.execution,
+                })
+            }
+            Err(error) => {
+                self.record(enqueued.elapsed(), Duration::ZERO, false);
+                Err(error)
+            }
+        }
+    }
+
+    /// The batcher's queue, starting the batcher on the current runtime if it is not running.
+    fn batcher_queue(&self, spec: &BatchingSpec) -> mpsc::UnboundedSender<Request> {
+        let mut slot = self
+            .batcher
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match slot.as_ref() {
+            Some(queue) if !queue.is_closed() => queue.clone(),
+            _ => {
+                let reporter = Reporter {
+                    name: self.entry.manifest.name.clone(),
+                    version: self.entry.manifest.version.clone(),
+                    observer: self.observer.clone(),
+                };
+                let queue = batching::spawn(Arc::clone(&self.pool), spec.clone(), reporter);
+                *slot = Some(queue.clone());
+                queue
+            }
+        }
+    }
+
+    fn shutting_down(&self) -> InferError {
+        InferError::Unavailable(format!("model {} is shutting down", self.entry.id()))
+    }
+
+    /// Counts one request in the statistics and tells the observer.
+    fn record(&self, queued: Duration, elapsed: Duration, ok: bool) {
+        self.stats.record(queued, elapsed, ok);
+        if let Some(observer) = &self.observer {
+            let (name, version) = (&self.entry.manifest.name, &self.entry.manifest.version);
+            observer.observe_queue(name, version, queued);
+            observer.observe(name, version, elapsed, ok);
+        }
     }
 }
 

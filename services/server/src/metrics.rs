@@ -34,6 +34,12 @@ pub struct Metrics {
     pub model_execution: HistogramVec,
     /// 1 for each loaded model version, 0 for one that failed or is not loaded.
     pub model_ready: IntGaugeVec,
+    /// Time each model request waited for a session (and batch-mates) by model and version.
+    pub model_queue: HistogramVec,
+    /// Rows per batched run by model and version.
+    pub model_batch_rows: HistogramVec,
+    /// Requests per batched run by model and version.
+    pub model_batch_requests: HistogramVec,
 }
 
 /// `/package.Service/Method` paths of every method in an encoded descriptor set.
@@ -103,7 +109,34 @@ impl Metrics {
             ),
             &["model", "version"],
         )?;
+        let model_queue = HistogramVec::new(
+            HistogramOpts::new(
+                "terse_model_queue_seconds",
+                "Time a model request waited for a session and, when batched, for batch-mates.",
+            )
+            .buckets(prometheus::exponential_buckets(0.00005, 2.0, 20)?),
+            &["model", "version"],
+        )?;
+        let model_batch_rows = HistogramVec::new(
+            HistogramOpts::new(
+                "terse_model_batch_rows",
+                "Rows (first dimension) per dynamically batched model run.",
+            )
+            .buckets(prometheus::exponential_buckets(1.0, 2.0, 11)?),
+            &["model", "version"],
+        )?;
+        let model_batch_requests = HistogramVec::new(
+            HistogramOpts::new(
+                "terse_model_batch_requests",
+                "Requests per dynamically batched model run.",
+            )
+            .buckets(prometheus::exponential_buckets(1.0, 2.0, 11)?),
+            &["model", "version"],
+        )?;
         registry.register(Box::new(model_ready.clone()))?;
+        registry.register(Box::new(model_queue.clone()))?;
+        registry.register(Box::new(model_batch_rows.clone()))?;
+        registry.register(Box::new(model_batch_requests.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(bytes_in.clone()))?;
@@ -129,6 +162,9 @@ impl Metrics {
             in_flight,
             model_execution,
             model_ready,
+            model_queue,
+            model_batch_rows,
+            model_batch_requests,
         })
     }
 
@@ -158,6 +194,21 @@ impl ExecutionObserver for Metrics {
         self.model_execution
             .with_label_values(&[name, version, outcome])
             .observe(elapsed.as_secs_f64());
+    }
+
+    fn observe_queue(&self, name: &str, version: &str, queued: Duration) {
+        self.model_queue
+            .with_label_values(&[name, version])
+            .observe(queued.as_secs_f64());
+    }
+
+    fn observe_batch(&self, name: &str, version: &str, rows: usize, requests: usize) {
+        self.model_batch_rows
+            .with_label_values(&[name, version])
+            .observe(rows as f64);
+        self.model_batch_requests
+            .with_label_values(&[name, version])
+            .observe(requests as f64);
     }
 }
 
