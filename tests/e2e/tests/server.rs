@@ -292,6 +292,51 @@ async fn serves_health_reflection_models_api_and_the_shipped_models() {
 }
 
 #[tokio::test]
+async fn batched_infer_calls_share_runs_and_show_in_the_metrics() {
+    let config = ConfigFile::new("[runtime.sessions]\ndynamic_batching = \"on\"\npool_size = 1\n");
+    let server = Server::start(&["--config", config.arg(), "--services", "models"]).await;
+    let channel = server.channel().await;
+    let (request, _) = analysis_request(256, 256);
+    let mut alone = ModelRepositoryServiceClient::new(channel.clone());
+    let expected = alone
+        .infer(request.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .outputs;
+    let calls: Vec<_> = (0..32)
+        .map(|_| {
+            let mut client = ModelRepositoryServiceClient::new(channel.clone());
+            let request = request.clone();
+            tokio::spawn(async move { client.infer(request).await })
+        })
+        .collect();
+    for call in calls {
+        let outputs = call.await.unwrap().unwrap().into_inner().outputs;
+        assert_eq!(outputs, expected, "a batched call gets what it gets alone");
+    }
+    let metrics = server.metrics().await;
+    let value = |name: &str| -> f64 {
+        let prefix = format!(r#"{name}{{model="haar-wpt2d-analysis",version="1"}} "#);
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(prefix.as_str()))
+            .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+            .parse()
+            .unwrap()
+    };
+    // 33 calls in all, each counted once as queued and once in a batch; 32 at once on one
+    // session formed batches of more than one call.
+    assert_eq!(value("terse_model_queue_seconds_count"), 33.0);
+    assert_eq!(value("terse_model_batch_requests_sum"), 33.0);
+    assert!(
+        value("terse_model_batch_requests_count") < 33.0,
+        "{metrics}"
+    );
+    assert_eq!(value("terse_model_batch_rows_sum"), 33.0);
+}
+
+#[tokio::test]
 async fn bad_requests_get_precise_status_codes() {
     let config = ConfigFile::new("[server.max_request_bytes]\ndefault = 4096\n");
     let server = Server::start(&["--config", config.arg()]).await;
