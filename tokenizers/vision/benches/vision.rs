@@ -3,6 +3,7 @@
 //!
 //! Run: `cargo bench -p terse-vision --bench vision` (`TERSE_BENCH_REPS` sets repetitions,
 //! default 20; `TERSE_BENCH_FILTER` runs the methods whose name contains it;
+//! `TERSE_BENCH_TOKENS` the token counts, comma separated, default `576,2880`;
 //! `TERSE_NUMPY_PYTHON` names the Python with NumPy, default `.venv/bin/python`).
 
 use std::{collections::BTreeMap, process::Command, time::Instant};
@@ -113,7 +114,11 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
-    for n in [576, 2880] {
+    let sizes: Vec<usize> = std::env::var("TERSE_BENCH_TOKENS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![576, 2880]);
+    for n in sizes {
         let (tokens, attention) = scene(n, 1024, 16);
         let (t, a) = (tokens.view(), attention.view());
         let k = n / 4;
