@@ -153,9 +153,13 @@ type Key = (bool, Vec<Vec<i64>>, Vec<String>);
 /// One caller's request in the queue: inputs in graph order, already checked against the
 /// manifest.
 pub(crate) struct Request {
+    /// The inputs, in graph order.
     pub inputs: Vec<TensorData>,
+    /// The outputs the caller asked for, in graph order.
     pub wanted: Vec<String>,
+    /// When the request entered the queue.
     pub enqueued: Instant,
+    /// Where its answer goes; closed when the caller gave up.
     pub reply: oneshot::Sender<Result<Answer, InferError>>,
 }
 
@@ -513,4 +517,103 @@ fn split(
         }
     }
     Ok(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(inputs: Vec<TensorData>) -> Request {
+        Request {
+            inputs,
+            wanted: vec!["out".into()],
+            enqueued: Instant::now(),
+            reply: oneshot::channel().0,
+        }
+    }
+
+    fn ints(name: &str, shape: Vec<i64>, first: i64) -> TensorData {
+        let count = shape.iter().product::<i64>();
+        let values: Vec<i64> = (first..first + count).collect();
+        TensorData::from_i64(name, shape, &values)
+    }
+
+    fn values(tensor: &TensorData) -> Vec<i64> {
+        tensor
+            .bytes
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn rows_of_different_lengths_are_padded_then_cut_back() {
+        let pad = PadSpec {
+            axis: 1,
+            values: [("x".to_string(), -1)].into(),
+            outputs: vec!["out".into()],
+        };
+        // Two requests of [rows, length, 2]: 2 rows of length 1, 1 row of length 3.
+        let batch = [
+            request(vec![ints("x", vec![2, 1, 2], 0)]),
+            request(vec![ints("x", vec![1, 3, 2], 100)]),
+        ];
+        assert_eq!(batch[0].key(Some(&pad)), batch[1].key(Some(&pad)));
+        let lengths = [1, 3];
+        let inputs = assemble(&batch, Some((&pad, &lengths)));
+        assert_eq!(inputs[0].shape, vec![3, 3, 2]);
+        assert_eq!(
+            values(&inputs[0]),
+            vec![
+                0, 1, -1, -1, -1, -1, 2, 3, -1, -1, -1, -1, 100, 101, 102, 103, 104, 105
+            ]
+        );
+        // The model's output here is its input, with the padded axis: each caller gets its own
+        // rows at its own length.
+        let mut output = inputs[0].clone();
+        output.name = "out".into();
+        let parts = split(
+            vec![output],
+            &["out".into()],
+            &[2, 1],
+            Some((&pad, &lengths)),
+        )
+        .unwrap();
+        assert_eq!(parts[0][0].shape, vec![2, 1, 2]);
+        assert_eq!(values(&parts[0][0]), vec![0, 1, 2, 3]);
+        assert_eq!(parts[1][0].shape, vec![1, 3, 2]);
+        assert_eq!(values(&parts[1][0]), (100..106).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn requests_batch_only_with_their_own_shapes() {
+        let pad = PadSpec {
+            axis: 1,
+            values: [("x".to_string(), 0), ("y".to_string(), 0)].into(),
+            outputs: vec![],
+        };
+        let of = |x: Vec<i64>, y: Vec<i64>| request(vec![ints("x", x, 0), ints("y", y, 0)]);
+        let key = |r: &Request| r.key(Some(&pad));
+        // Lengths may differ; other dimensions may not.
+        assert_eq!(
+            key(&of(vec![1, 4, 2], vec![1, 4])),
+            key(&of(vec![3, 9, 2], vec![3, 9]))
+        );
+        assert_ne!(
+            key(&of(vec![1, 4, 2], vec![1, 4])),
+            key(&of(vec![1, 4, 3], vec![1, 4]))
+        );
+        // Inputs that disagree on the length are not padded: only exact shapes join them.
+        let ragged = of(vec![1, 4, 2], vec![1, 5]);
+        assert_eq!(ragged.length(Some(&pad)), None);
+        assert_ne!(key(&ragged), key(&of(vec![1, 4, 2], vec![1, 4])));
+        assert_eq!(key(&ragged), key(&of(vec![2, 4, 2], vec![2, 5])));
+    }
+
+    #[test]
+    fn an_output_without_the_rows_of_the_batch_is_an_error() {
+        let output = ints("out", vec![2, 3], 0);
+        let error = split(vec![output], &["out".into()], &[2, 1], None).unwrap_err();
+        assert!(error.to_string().contains("batch of 3 rows"), "{error}");
+    }
 }
