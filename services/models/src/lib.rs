@@ -50,6 +50,11 @@ fn model_info(entry: &RegistryEntry) -> api::ModelInfo {
                 })
                 .collect(),
             session_pool_size: model.pool_size() as u32,
+            batching: model.batching().map(|b| api::DynamicBatching {
+                max_batch_size: b.max_batch_size as u32,
+                max_queue_delay_us: b.max_queue_delay_us,
+                pad_axis: b.pad.as_ref().map_or(0, |p| p.axis as u32),
+            }),
         },
         ModelState::Unloaded => api::ModelStatus {
             state: api::ModelState::Unloaded.into(),

@@ -228,6 +228,8 @@ async fn serves_health_reflection_models_api_and_the_shipped_models() {
         .into_inner();
     let described = described.model.unwrap();
     assert_eq!(described.inputs[0].shape, vec![-1, 3, -1, -1]);
+    // The shipped config batches only on GPU providers: on the CPU every request runs alone.
+    assert_eq!(described.status.as_ref().unwrap().batching, None);
     assert_eq!(described.outputs[0].name, "coefficients");
 
     // Run the shipped models: analysis then synthesis gives the image back.
@@ -315,6 +317,31 @@ async fn batched_infer_calls_share_runs_and_show_in_the_metrics() {
         let outputs = call.await.unwrap().unwrap().into_inner().outputs;
         assert_eq!(outputs, expected, "a batched call gets what it gets alone");
     }
+    // GetModel says how each model batches on this server.
+    let batching = |name: &'static str| {
+        let mut client = ModelRepositoryServiceClient::new(channel.clone());
+        async move {
+            client
+                .get_model(GetModelRequest { model: model(name) })
+                .await
+                .unwrap()
+                .into_inner()
+                .model
+                .unwrap()
+                .status
+                .unwrap()
+                .batching
+        }
+    };
+    let haar = batching("haar-wpt2d-analysis").await.unwrap();
+    assert_eq!(
+        (haar.max_batch_size, haar.max_queue_delay_us, haar.pad_axis),
+        (16, 0, 0)
+    );
+    let keep = batching("lingua-minilm-keep").await.unwrap();
+    assert_eq!((keep.max_batch_size, keep.pad_axis), (32, 1));
+    assert_eq!(batching("minilm-sentence").await, None);
+
     let metrics = server.metrics().await;
     let value = |name: &str| -> f64 {
         let prefix = format!(r#"{name}{{model="haar-wpt2d-analysis",version="1"}} "#);

@@ -143,6 +143,25 @@ export interface ModelStatus {
   fallbacks: ProviderFallback[];
   /** Number of pooled sessions (concurrent executions) for this model. */
   sessionPoolSize: number;
+  /**
+   * Set when this server runs requests of different callers to this model as one batch (the
+   * manifest declares [batching] and runtime.sessions.dynamic_batching applies to the
+   * model's provider); unset when every request runs alone.
+   */
+  batching?: DynamicBatching | undefined;
+}
+
+/** How a model's requests are batched. */
+export interface DynamicBatching {
+  /** Most rows (first dimension, summed over requests) in one run. */
+  maxBatchSize: number;
+  /** Longest time the request opening a batch waits for batch-mates, in microseconds. */
+  maxQueueDelayUs: number;
+  /**
+   * Axis along which inputs are padded to the longest request of a batch; 0 when requests
+   * batch only with requests of the same shapes.
+   */
+  padAxis: number;
 }
 
 /** One model version of the repository with its manifest and status. */
@@ -202,7 +221,10 @@ export interface ModelStatistics {
   failureCount: number;
   /** Sum of execution times of successful runs, in nanoseconds (queueing for a session excluded). */
   executionNs: number;
-  /** Sum of time spent waiting for a free pooled session, in nanoseconds. */
+  /**
+   * Sum of time spent waiting for a free pooled session (and, when batched, for batch-mates),
+   * in nanoseconds.
+   */
   queueNs: number;
   /** Unix time in milliseconds of the last run; 0 if none. */
   lastInferenceUnixMs: number;
@@ -435,7 +457,7 @@ export const TensorSpec: MessageFns<TensorSpec> = {
 };
 
 function createBaseModelStatus(): ModelStatus {
-  return { state: 0, reason: "", provider: 0, fallbacks: [], sessionPoolSize: 0 };
+  return { state: 0, reason: "", provider: 0, fallbacks: [], sessionPoolSize: 0, batching: undefined };
 }
 
 export const ModelStatus: MessageFns<ModelStatus> = {
@@ -454,6 +476,9 @@ export const ModelStatus: MessageFns<ModelStatus> = {
     }
     if (message.sessionPoolSize !== 0) {
       writer.uint32(40).uint32(message.sessionPoolSize);
+    }
+    if (message.batching !== undefined) {
+      DynamicBatching.encode(message.batching, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -511,6 +536,14 @@ export const ModelStatus: MessageFns<ModelStatus> = {
             message.sessionPoolSize = reader.uint32();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.batching = DynamicBatching.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -536,6 +569,7 @@ export const ModelStatus: MessageFns<ModelStatus> = {
         : isSet(object.session_pool_size)
         ? globalThis.Number(object.session_pool_size)
         : 0,
+      batching: isSet(object.batching) ? DynamicBatching.fromJSON(object.batching) : undefined,
     };
   },
 
@@ -556,6 +590,9 @@ export const ModelStatus: MessageFns<ModelStatus> = {
     if (message.sessionPoolSize !== 0) {
       obj.sessionPoolSize = Math.round(message.sessionPoolSize);
     }
+    if (message.batching !== undefined) {
+      obj.batching = DynamicBatching.toJSON(message.batching);
+    }
     return obj;
   },
 
@@ -569,6 +606,122 @@ export const ModelStatus: MessageFns<ModelStatus> = {
     message.provider = object.provider ?? 0;
     message.fallbacks = object.fallbacks?.map((e) => ProviderFallback.fromPartial(e)) || [];
     message.sessionPoolSize = object.sessionPoolSize ?? 0;
+    message.batching = (object.batching !== undefined && object.batching !== null)
+      ? DynamicBatching.fromPartial(object.batching)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseDynamicBatching(): DynamicBatching {
+  return { maxBatchSize: 0, maxQueueDelayUs: 0, padAxis: 0 };
+}
+
+export const DynamicBatching: MessageFns<DynamicBatching> = {
+  encode(message: DynamicBatching, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.maxBatchSize !== 0) {
+      writer.uint32(8).uint32(message.maxBatchSize);
+    }
+    if (message.maxQueueDelayUs !== 0) {
+      writer.uint32(16).uint64(message.maxQueueDelayUs);
+    }
+    if (message.padAxis !== 0) {
+      writer.uint32(24).uint32(message.padAxis);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DynamicBatching {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDynamicBatching();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.maxBatchSize = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.maxQueueDelayUs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.padAxis = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DynamicBatching {
+    return {
+      maxBatchSize: isSet(object.maxBatchSize)
+        ? globalThis.Number(object.maxBatchSize)
+        : isSet(object.max_batch_size)
+        ? globalThis.Number(object.max_batch_size)
+        : 0,
+      maxQueueDelayUs: isSet(object.maxQueueDelayUs)
+        ? globalThis.Number(object.maxQueueDelayUs)
+        : isSet(object.max_queue_delay_us)
+        ? globalThis.Number(object.max_queue_delay_us)
+        : 0,
+      padAxis: isSet(object.padAxis)
+        ? globalThis.Number(object.padAxis)
+        : isSet(object.pad_axis)
+        ? globalThis.Number(object.pad_axis)
+        : 0,
+    };
+  },
+
+  toJSON(message: DynamicBatching): unknown {
+    const obj: any = {};
+    if (message.maxBatchSize !== 0) {
+      obj.maxBatchSize = Math.round(message.maxBatchSize);
+    }
+    if (message.maxQueueDelayUs !== 0) {
+      obj.maxQueueDelayUs = Math.round(message.maxQueueDelayUs);
+    }
+    if (message.padAxis !== 0) {
+      obj.padAxis = Math.round(message.padAxis);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DynamicBatching>): DynamicBatching {
+    return DynamicBatching.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DynamicBatching>): DynamicBatching {
+    const message = createBaseDynamicBatching();
+    message.maxBatchSize = object.maxBatchSize ?? 0;
+    message.maxQueueDelayUs = object.maxQueueDelayUs ?? 0;
+    message.padAxis = object.padAxis ?? 0;
     return message;
   },
 };

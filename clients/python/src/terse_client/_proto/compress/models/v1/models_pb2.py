@@ -25,43 +25,45 @@ _sym_db = _symbol_database.Default()
 from terse_client._proto.compress.common.v1 import common_pb2 as compress_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63ompress/models/v1/models.proto\x12\x12\x63ompress.models.v1\x1a\x1f\x63ompress/common/v1/common.proto\"[\n\x10ProviderFallback\x12\x37\n\x08provider\x18\x01 \x01(\x0e\x32%.compress.models.v1.ExecutionProvider\x12\x0e\n\x06reason\x18\x02 \x01(\t\"Y\n\nTensorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\x08\x64\x61tatype\x18\x02 \x01(\x0e\x32\x1c.compress.common.v1.DataType\x12\r\n\x05shape\x18\x03 \x03(\x03\"\xd9\x01\n\x0bModelStatus\x12-\n\x05state\x18\x01 \x01(\x0e\x32\x1e.compress.models.v1.ModelState\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x37\n\x08provider\x18\x03 \x01(\x0e\x32%.compress.models.v1.ExecutionProvider\x12\x37\n\tfallbacks\x18\x04 \x03(\x0b\x32$.compress.models.v1.ProviderFallback\x12\x19\n\x11session_pool_size\x18\x05 \x01(\r\"\xa4\x02\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0c\n\x04task\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x0e\n\x06sha256\x18\x05 \x01(\t\x12\x0f\n\x07license\x18\x06 \x01(\t\x12\x0e\n\x06source\x18\x07 \x01(\t\x12\x12\n\nfile_bytes\x18\x08 \x01(\x04\x12.\n\x06inputs\x18\t \x03(\x0b\x32\x1e.compress.models.v1.TensorSpec\x12/\n\x07outputs\x18\n \x03(\x0b\x32\x1e.compress.models.v1.TensorSpec\x12/\n\x06status\x18\x0b \x01(\x0b\x32\x1f.compress.models.v1.ModelStatus\"\'\n\x11ListModelsRequest\x12\x12\n\nready_only\x18\x01 \x01(\x08\"y\n\x12ListModelsResponse\x12-\n\x06models\x18\x01 \x03(\x0b\x32\x1d.compress.models.v1.ModelInfo\x12\x17\n\x0fruntime_version\x18\x02 \x01(\t\x12\x1b\n\x13\x61vailable_providers\x18\x03 \x03(\t\">\n\x0fGetModelRequest\x12+\n\x05model\x18\x01 \x01(\x0b\x32\x1c.compress.common.v1.ModelRef\"@\n\x10GetModelResponse\x12,\n\x05model\x18\x01 \x01(\x0b\x32\x1d.compress.models.v1.ModelInfo\"H\n\x19GetModelStatisticsRequest\x12+\n\x05model\x18\x01 \x01(\x0b\x32\x1c.compress.common.v1.ModelRef\"\xa8\x01\n\x0fModelStatistics\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x17\n\x0finference_count\x18\x03 \x01(\x04\x12\x15\n\rfailure_count\x18\x04 \x01(\x04\x12\x14\n\x0c\x65xecution_ns\x18\x05 \x01(\x04\x12\x10\n\x08queue_ns\x18\x06 \x01(\x04\x12\x1e\n\x16last_inference_unix_ms\x18\x07 \x01(\x04\"U\n\x1aGetModelStatisticsResponse\x12\x37\n\nstatistics\x18\x01 \x03(\x0b\x32#.compress.models.v1.ModelStatistics\"x\n\x0cInferRequest\x12+\n\x05model\x18\x01 \x01(\x0b\x32\x1c.compress.common.v1.ModelRef\x12*\n\x06inputs\x18\x02 \x03(\x0b\x32\x1a.compress.common.v1.Tensor\x12\x0f\n\x07outputs\x18\x03 \x03(\t\"\xb6\x01\n\rInferResponse\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12+\n\x07outputs\x18\x03 \x03(\x0b\x32\x1a.compress.common.v1.Tensor\x12\x37\n\x08provider\x18\x04 \x01(\x0e\x32%.compress.models.v1.ExecutionProvider\x12\x14\n\x0c\x65xecution_ns\x18\x05 \x01(\x04*r\n\nModelState\x12\x1b\n\x17MODEL_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11MODEL_STATE_READY\x10\x01\x12\x18\n\x14MODEL_STATE_UNLOADED\x10\x02\x12\x16\n\x12MODEL_STATE_FAILED\x10\x03*\x91\x01\n\x11\x45xecutionProvider\x12\"\n\x1e\x45XECUTION_PROVIDER_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x45XECUTION_PROVIDER_CPU\x10\x01\x12\x1b\n\x17\x45XECUTION_PROVIDER_CUDA\x10\x02\x12\x1f\n\x1b\x45XECUTION_PROVIDER_TENSORRT\x10\x03\x32\x8f\x03\n\x16ModelRepositoryService\x12[\n\nListModels\x12%.compress.models.v1.ListModelsRequest\x1a&.compress.models.v1.ListModelsResponse\x12U\n\x08GetModel\x12#.compress.models.v1.GetModelRequest\x1a$.compress.models.v1.GetModelResponse\x12s\n\x12GetModelStatistics\x12-.compress.models.v1.GetModelStatisticsRequest\x1a..compress.models.v1.GetModelStatisticsResponse\x12L\n\x05Infer\x12 .compress.models.v1.InferRequest\x1a!.compress.models.v1.InferResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63ompress/models/v1/models.proto\x12\x12\x63ompress.models.v1\x1a\x1f\x63ompress/common/v1/common.proto\"[\n\x10ProviderFallback\x12\x37\n\x08provider\x18\x01 \x01(\x0e\x32%.compress.models.v1.ExecutionProvider\x12\x0e\n\x06reason\x18\x02 \x01(\t\"Y\n\nTensorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\x08\x64\x61tatype\x18\x02 \x01(\x0e\x32\x1c.compress.common.v1.DataType\x12\r\n\x05shape\x18\x03 \x03(\x03\"\x90\x02\n\x0bModelStatus\x12-\n\x05state\x18\x01 \x01(\x0e\x32\x1e.compress.models.v1.ModelState\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x37\n\x08provider\x18\x03 \x01(\x0e\x32%.compress.models.v1.ExecutionProvider\x12\x37\n\tfallbacks\x18\x04 \x03(\x0b\x32$.compress.models.v1.ProviderFallback\x12\x19\n\x11session_pool_size\x18\x05 \x01(\r\x12\x35\n\x08\x62\x61tching\x18\x06 \x01(\x0b\x32#.compress.models.v1.DynamicBatching\"W\n\x0f\x44ynamicBatching\x12\x16\n\x0emax_batch_size\x18\x01 \x01(\r\x12\x1a\n\x12max_queue_delay_us\x18\x02 \x01(\x04\x12\x10\n\x08pad_axis\x18\x03 \x01(\r\"\xa4\x02\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0c\n\x04task\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x0e\n\x06sha256\x18\x05 \x01(\t\x12\x0f\n\x07license\x18\x06 \x01(\t\x12\x0e\n\x06source\x18\x07 \x01(\t\x12\x12\n\nfile_bytes\x18\x08 \x01(\x04\x12.\n\x06inputs\x18\t \x03(\x0b\x32\x1e.compress.models.v1.TensorSpec\x12/\n\x07outputs\x18\n \x03(\x0b\x32\x1e.compress.models.v1.TensorSpec\x12/\n\x06status\x18\x0b \x01(\x0b\x32\x1f.compress.models.v1.ModelStatus\"\'\n\x11ListModelsRequest\x12\x12\n\nready_only\x18\x01 \x01(\x08\"y\n\x12ListModelsResponse\x12-\n\x06models\x18\x01 \x03(\x0b\x32\x1d.compress.models.v1.ModelInfo\x12\x17\n\x0fruntime_version\x18\x02 \x01(\t\x12\x1b\n\x13\x61vailable_providers\x18\x03 \x03(\t\">\n\x0fGetModelRequest\x12+\n\x05model\x18\x01 \x01(\x0b\x32\x1c.compress.common.v1.ModelRef\"@\n\x10GetModelResponse\x12,\n\x05model\x18\x01 \x01(\x0b\x32\x1d.compress.models.v1.ModelInfo\"H\n\x19GetModelStatisticsRequest\x12+\n\x05model\x18\x01 \x01(\x0b\x32\x1c.compress.common.v1.ModelRef\"\xa8\x01\n\x0fModelStatistics\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x17\n\x0finference_count\x18\x03 \x01(\x04\x12\x15\n\rfailure_count\x18\x04 \x01(\x04\x12\x14\n\x0c\x65xecution_ns\x18\x05 \x01(\x04\x12\x10\n\x08queue_ns\x18\x06 \x01(\x04\x12\x1e\n\x16last_inference_unix_ms\x18\x07 \x01(\x04\"U\n\x1aGetModelStatisticsResponse\x12\x37\n\nstatistics\x18\x01 \x03(\x0b\x32#.compress.models.v1.ModelStatistics\"x\n\x0cInferRequest\x12+\n\x05model\x18\x01 \x01(\x0b\x32\x1c.compress.common.v1.ModelRef\x12*\n\x06inputs\x18\x02 \x03(\x0b\x32\x1a.compress.common.v1.Tensor\x12\x0f\n\x07outputs\x18\x03 \x03(\t\"\xb6\x01\n\rInferResponse\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12+\n\x07outputs\x18\x03 \x03(\x0b\x32\x1a.compress.common.v1.Tensor\x12\x37\n\x08provider\x18\x04 \x01(\x0e\x32%.compress.models.v1.ExecutionProvider\x12\x14\n\x0c\x65xecution_ns\x18\x05 \x01(\x04*r\n\nModelState\x12\x1b\n\x17MODEL_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11MODEL_STATE_READY\x10\x01\x12\x18\n\x14MODEL_STATE_UNLOADED\x10\x02\x12\x16\n\x12MODEL_STATE_FAILED\x10\x03*\x91\x01\n\x11\x45xecutionProvider\x12\"\n\x1e\x45XECUTION_PROVIDER_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x45XECUTION_PROVIDER_CPU\x10\x01\x12\x1b\n\x17\x45XECUTION_PROVIDER_CUDA\x10\x02\x12\x1f\n\x1b\x45XECUTION_PROVIDER_TENSORRT\x10\x03\x32\x8f\x03\n\x16ModelRepositoryService\x12[\n\nListModels\x12%.compress.models.v1.ListModelsRequest\x1a&.compress.models.v1.ListModelsResponse\x12U\n\x08GetModel\x12#.compress.models.v1.GetModelRequest\x1a$.compress.models.v1.GetModelResponse\x12s\n\x12GetModelStatistics\x12-.compress.models.v1.GetModelStatisticsRequest\x1a..compress.models.v1.GetModelStatisticsResponse\x12L\n\x05Infer\x12 .compress.models.v1.InferRequest\x1a!.compress.models.v1.InferResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'compress.models.v1.models_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MODELSTATE']._serialized_start=1720
-  _globals['_MODELSTATE']._serialized_end=1834
-  _globals['_EXECUTIONPROVIDER']._serialized_start=1837
-  _globals['_EXECUTIONPROVIDER']._serialized_end=1982
+  _globals['_MODELSTATE']._serialized_start=1864
+  _globals['_MODELSTATE']._serialized_end=1978
+  _globals['_EXECUTIONPROVIDER']._serialized_start=1981
+  _globals['_EXECUTIONPROVIDER']._serialized_end=2126
   _globals['_PROVIDERFALLBACK']._serialized_start=88
   _globals['_PROVIDERFALLBACK']._serialized_end=179
   _globals['_TENSORSPEC']._serialized_start=181
   _globals['_TENSORSPEC']._serialized_end=270
   _globals['_MODELSTATUS']._serialized_start=273
-  _globals['_MODELSTATUS']._serialized_end=490
-  _globals['_MODELINFO']._serialized_start=493
-  _globals['_MODELINFO']._serialized_end=785
-  _globals['_LISTMODELSREQUEST']._serialized_start=787
-  _globals['_LISTMODELSREQUEST']._serialized_end=826
-  _globals['_LISTMODELSRESPONSE']._serialized_start=828
-  _globals['_LISTMODELSRESPONSE']._serialized_end=949
-  _globals['_GETMODELREQUEST']._serialized_start=951
-  _globals['_GETMODELREQUEST']._serialized_end=1013
-  _globals['_GETMODELRESPONSE']._serialized_start=1015
-  _globals['_GETMODELRESPONSE']._serialized_end=1079
-  _globals['_GETMODELSTATISTICSREQUEST']._serialized_start=1081
-  _globals['_GETMODELSTATISTICSREQUEST']._serialized_end=1153
-  _globals['_MODELSTATISTICS']._serialized_start=1156
-  _globals['_MODELSTATISTICS']._serialized_end=1324
-  _globals['_GETMODELSTATISTICSRESPONSE']._serialized_start=1326
-  _globals['_GETMODELSTATISTICSRESPONSE']._serialized_end=1411
-  _globals['_INFERREQUEST']._serialized_start=1413
-  _globals['_INFERREQUEST']._serialized_end=1533
-  _globals['_INFERRESPONSE']._serialized_start=1536
-  _globals['_INFERRESPONSE']._serialized_end=1718
-  _globals['_MODELREPOSITORYSERVICE']._serialized_start=1985
-  _globals['_MODELREPOSITORYSERVICE']._serialized_end=2384
+  _globals['_MODELSTATUS']._serialized_end=545
+  _globals['_DYNAMICBATCHING']._serialized_start=547
+  _globals['_DYNAMICBATCHING']._serialized_end=634
+  _globals['_MODELINFO']._serialized_start=637
+  _globals['_MODELINFO']._serialized_end=929
+  _globals['_LISTMODELSREQUEST']._serialized_start=931
+  _globals['_LISTMODELSREQUEST']._serialized_end=970
+  _globals['_LISTMODELSRESPONSE']._serialized_start=972
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1093
+  _globals['_GETMODELREQUEST']._serialized_start=1095
+  _globals['_GETMODELREQUEST']._serialized_end=1157
+  _globals['_GETMODELRESPONSE']._serialized_start=1159
+  _globals['_GETMODELRESPONSE']._serialized_end=1223
+  _globals['_GETMODELSTATISTICSREQUEST']._serialized_start=1225
+  _globals['_GETMODELSTATISTICSREQUEST']._serialized_end=1297
+  _globals['_MODELSTATISTICS']._serialized_start=1300
+  _globals['_MODELSTATISTICS']._serialized_end=1468
+  _globals['_GETMODELSTATISTICSRESPONSE']._serialized_start=1470
+  _globals['_GETMODELSTATISTICSRESPONSE']._serialized_end=1555
+  _globals['_INFERREQUEST']._serialized_start=1557
+  _globals['_INFERREQUEST']._serialized_end=1677
+  _globals['_INFERRESPONSE']._serialized_start=1680
+  _globals['_INFERRESPONSE']._serialized_end=1862
+  _globals['_MODELREPOSITORYSERVICE']._serialized_start=2129
+  _globals['_MODELREPOSITORYSERVICE']._serialized_end=2528
 # @@protoc_insertion_point(module_scope)

@@ -49,18 +49,30 @@ class TensorSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., datatype: _Optional[_Union[_common_pb2.DataType, str]] = ..., shape: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ModelStatus(_message.Message):
-    __slots__ = ("state", "reason", "provider", "fallbacks", "session_pool_size")
+    __slots__ = ("state", "reason", "provider", "fallbacks", "session_pool_size", "batching")
     STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     FALLBACKS_FIELD_NUMBER: _ClassVar[int]
     SESSION_POOL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    BATCHING_FIELD_NUMBER: _ClassVar[int]
     state: ModelState
     reason: str
     provider: ExecutionProvider
     fallbacks: _containers.RepeatedCompositeFieldContainer[ProviderFallback]
     session_pool_size: int
-    def __init__(self, state: _Optional[_Union[ModelState, str]] = ..., reason: _Optional[str] = ..., provider: _Optional[_Union[ExecutionProvider, str]] = ..., fallbacks: _Optional[_Iterable[_Union[ProviderFallback, _Mapping]]] = ..., session_pool_size: _Optional[int] = ...) -> None: ...
+    batching: DynamicBatching
+    def __init__(self, state: _Optional[_Union[ModelState, str]] = ..., reason: _Optional[str] = ..., provider: _Optional[_Union[ExecutionProvider, str]] = ..., fallbacks: _Optional[_Iterable[_Union[ProviderFallback, _Mapping]]] = ..., session_pool_size: _Optional[int] = ..., batching: _Optional[_Union[DynamicBatching, _Mapping]] = ...) -> None: ...
+
+class DynamicBatching(_message.Message):
+    __slots__ = ("max_batch_size", "max_queue_delay_us", "pad_axis")
+    MAX_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MAX_QUEUE_DELAY_US_FIELD_NUMBER: _ClassVar[int]
+    PAD_AXIS_FIELD_NUMBER: _ClassVar[int]
+    max_batch_size: int
+    max_queue_delay_us: int
+    pad_axis: int
+    def __init__(self, max_batch_size: _Optional[int] = ..., max_queue_delay_us: _Optional[int] = ..., pad_axis: _Optional[int] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
     __slots__ = ("name", "version", "task", "description", "sha256", "license", "source", "file_bytes", "inputs", "outputs", "status")
