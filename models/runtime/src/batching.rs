@@ -16,14 +16,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ort::session::RunOptions;
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     error::InferError,
     manifest::TensorSpec,
-    model::{ExecutionObserver, SessionPool},
+    model::{ExecutionObserver, SessionPool, new_run_options},
     tensor::{DataType, TensorData},
 };
 
@@ -268,13 +267,15 @@ async fn run_batcher(
         // Batch-mates of the oldest request, waiting up to the delay for more.
         let key = opener.key(pad);
         let deadline = opener.enqueued + delay;
-        loop {
-            let rows: usize = waiting
+        let compatible_rows = |waiting: &VecDeque<Request>| -> usize {
+            waiting
                 .iter()
                 .filter(|r| r.key(pad) == key)
                 .map(Request::rows)
-                .sum();
-            if rows >= spec.max_batch_size || Instant::now() >= deadline {
+                .sum()
+        };
+        loop {
+            if compatible_rows(&waiting) >= spec.max_batch_size || Instant::now() >= deadline {
                 break;
             }
             tokio::select! {
@@ -287,13 +288,10 @@ async fn run_batcher(
         }
         // Other free sessions take their share of what waits, so batching never leaves a
         // session idle while one runs everything (on a CPU each session is a core).
-        let compatible: usize = waiting
-            .iter()
-            .filter(|r| r.key(pad) == key)
-            .map(Request::rows)
-            .sum();
         let sessions = pool.permits.available_permits() + 1;
-        let limit = spec.max_batch_size.min(compatible.div_ceil(sessions));
+        let limit = spec
+            .max_batch_size
+            .min(compatible_rows(&waiting).div_ceil(sessions));
         let mut batch = Vec::new();
         let mut rows = 0;
         let mut rest = VecDeque::with_capacity(waiting.len());
@@ -328,14 +326,13 @@ async fn run_batch(
 ) {
     let started = Instant::now();
     let lengths: Option<Vec<usize>> = batch.iter().map(|r| r.length(pad.as_ref())).collect();
-    let padding = pad.as_ref().zip(lengths);
-    let inputs = assemble(&batch, padding.as_ref().map(|(p, l)| (*p, l.as_slice())));
+    let padding = pad.as_ref().zip(lengths.as_deref());
+    let inputs = assemble(&batch, padding);
     let wanted = batch[0].wanted.clone();
     let rows: Vec<usize> = batch.iter().map(Request::rows).collect();
-    let run_options = match RunOptions::new() {
-        Ok(options) => Arc::new(options),
-        Err(e) => {
-            let error = InferError::Execution(format!("run options: {e}"));
+    let run_options = match new_run_options() {
+        Ok(options) => options,
+        Err(error) => {
             batch.into_iter().for_each(|r| {
                 let _ = r.reply.send(Err(error.clone()));
             });
@@ -376,14 +373,7 @@ async fn run_batch(
             batch.len(),
         );
     }
-    let parts = result.and_then(|outputs| {
-        split(
-            outputs,
-            &wanted,
-            &rows,
-            padding.as_ref().map(|(p, l)| (*p, l.as_slice())),
-        )
-    });
+    let parts = result.and_then(|outputs| split(outputs, &wanted, &rows, padding));
     match parts {
         Ok(parts) => {
             for (request, outputs) in batch.into_iter().zip(parts) {
@@ -415,15 +405,15 @@ fn pad_bytes(value: i64, datatype: DataType) -> Vec<u8> {
 /// One input tensor per graph input: the requests' tensors stacked along the first dimension,
 /// each padded along `padding`'s axis to the longest request first.
 fn assemble(batch: &[Request], padding: Option<(&PadSpec, &[usize])>) -> Vec<TensorData> {
-    let target = padding.map(|(_, lengths)| lengths.iter().copied().max().unwrap_or(0));
     (0..batch[0].inputs.len())
         .map(|i| {
             let first = &batch[0].inputs[i];
             let size = first.datatype.size();
             let mut shape = first.shape.clone();
             shape[0] = batch.iter().map(|r| r.inputs[i].shape[0]).sum();
-            let bytes = match (padding, target) {
-                (Some((pad, lengths)), Some(target)) => {
+            let bytes = match padding {
+                Some((pad, lengths)) => {
+                    let target = lengths.iter().copied().max().unwrap_or(0);
                     let axis = pad.axis;
                     shape[axis] = target as i64;
                     let fill = pad_bytes(pad.values[&first.name], first.datatype);
@@ -443,7 +433,7 @@ fn assemble(batch: &[Request], padding: Option<(&PadSpec, &[usize])>) -> Vec<Ten
                     }
                     bytes
                 }
-                _ => batch
+                None => batch
                     .iter()
                     .flat_map(|r| r.inputs[i].bytes.iter().copied())
                     .collect(),

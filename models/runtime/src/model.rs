@@ -387,9 +387,7 @@ impl LoadedModel {
             .await
             .map_err(|_| self.shutting_down())?;
         let queued = queued_at.elapsed();
-        let run_options = Arc::new(
-            RunOptions::new().map_err(|e| InferError::Execution(format!("run options: {e}")))?,
-        );
+        let run_options = new_run_options()?;
         // Dropping this future (the call's deadline passed, the client cancelled) terminates
         // the run inside ONNX Runtime instead of letting it finish for nobody.
         let abandon = TerminateOnDrop(Some(Arc::clone(&run_options)));
@@ -473,6 +471,13 @@ impl LoadedModel {
             observer.observe(name, version, elapsed, ok);
         }
     }
+}
+
+/// Options for one run, shared with whoever may terminate it.
+pub(crate) fn new_run_options() -> Result<Arc<RunOptions>, InferError> {
+    RunOptions::new()
+        .map(Arc::new)
+        .map_err(|e| InferError::Execution(format!("run options: {e}")))
 }
 
 /// Terminates a run of ONNX Runtime when dropped before [`Self::disarm`].

@@ -15,16 +15,14 @@ use crate::{
 pub fn normalize_rows(x: ArrayView2<f32>) -> Array2<f32> {
     let (rows, cols) = x.dim();
     let stride = cols.next_multiple_of(16) + ROW_PADDING;
-    let mut data = vec![0f32; (rows.max(1) - 1) * stride + cols];
+    // The last row needs only its own width.
+    let mut data = vec![0f32; rows.checked_sub(1).map_or(0, |last| last * stride + cols)];
     for (i, row) in x.rows().into_iter().enumerate() {
         let out = &mut data[i * stride..i * stride + cols];
         match row.as_slice() {
             Some(row) => normalize_into(row, out),
             None => normalize_into(&row.to_vec(), out),
         }
-    }
-    if rows == 0 {
-        data.clear();
     }
     Array2::from_shape_vec((rows, cols).strides((stride, 1)), data)
         .expect("the buffer spans every padded row")
@@ -52,14 +50,6 @@ fn normalize_into(row: &[f32], out: &mut [f32]) {
     let scale = 1.0 / norm;
     for (o, &v) in out.iter_mut().zip(row) {
         *o = (f64::from(v) * scale) as f32;
-    }
-}
-
-/// Copies a row into a slice of the same length (a plain copy when the row is contiguous).
-pub fn row_into(row: ArrayView1<f32>, out: &mut [f32]) {
-    match row.as_slice() {
-        Some(row) => out.copy_from_slice(row),
-        None => out.iter_mut().zip(row).for_each(|(o, &v)| *o = v),
     }
 }
 

@@ -5,7 +5,7 @@ use ndarray::{Array2, ArrayView2, s};
 use super::{Reduction, check_per_token, check_tokens};
 use crate::{
     error::{Result, invalid},
-    math::{for_each_similarity_row, normalize_rows, row_into},
+    math::{for_each_similarity_row, normalize_rows},
 };
 
 /// ToMe (facebookresearch/ToMe `bipartite_soft_matching` + `merge_wavg`): tokens alternate into
@@ -101,21 +101,18 @@ pub fn tome(
     kept.iter().enumerate().for_each(|(p, &i)| position[i] = p);
     let mut out = Array2::<f32>::zeros((kept.len(), d));
     for (mut row, &i) in out.rows_mut().into_iter().zip(&kept) {
-        let out = row
-            .as_slice_mut()
-            .expect("a row of a new matrix is contiguous");
         if sum_of[i] != usize::MAX {
             let sum = &sums[sum_of[i] * d..(sum_of[i] + 1) * d];
-            for (o, v) in out.iter_mut().zip(sum) {
-                *o = (v / total[i]) as f32;
-            }
+            row.iter_mut()
+                .zip(sum)
+                .for_each(|(o, v)| *o = (v / total[i]) as f32);
         } else if sizes[i] == 1.0 {
             // (v · 1) / 1 is v.
-            row_into(tokens.row(i), out);
+            row.assign(&tokens.row(i));
         } else {
-            for (o, v) in out.iter_mut().zip(weighted(i)) {
-                *o = (v / total[i]) as f32;
-            }
+            row.iter_mut()
+                .zip(weighted(i))
+                .for_each(|(o, v)| *o = (v / total[i]) as f32);
         }
     }
     let slot = (0..n).map(|i| position[target[i]] as i64).collect();
