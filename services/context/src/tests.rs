@@ -79,7 +79,7 @@ fn service(keeper: FakeNetwork, encoder: FakeNetwork) -> ContextService {
         br#"{"format": "terse-keep-classifier/1", "max_seq_len": 64, "max_batch_size": 4}"#;
     let classifier = KeepClassifier::new(
         config,
-        &asset("lingua-minilm-keep/3", "tokenizer"),
+        &asset("lingua-minilm-keep/4", "tokenizer"),
         Arc::new(keeper),
     )
     .unwrap();
