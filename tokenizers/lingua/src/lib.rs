@@ -232,6 +232,8 @@ struct Word {
     span: Option<(usize, usize)>,
     probs: Vec<Prob>,
     probs_no_force: Vec<Prob>,
+    /// Target-LLM tokens of `text` (the threshold repeats the word's probability this often).
+    tokens: usize,
 }
 
 /// The LLMLingua-2 compressor over one classifier tokenizer.
@@ -430,17 +432,34 @@ impl Lingua2 {
             }
         }
         let options = &plan.options;
+        let words = self.chunk_words(plan, probs);
         if options.target_token > 0 && options.target_token as u64 >= plan.origin_tokens as u64 {
             // A budget at or above the input keeps everything (issue 18, finding 8), whatever
             // the mode; this also covers budgets too large for any rate arithmetic.
-            return self.finish_once(plan, probs, 1.0, -1);
+            return Ok(self.finish_once(plan, &words, 1.0, -1));
         }
         match options.budget_tolerance {
             Some(tolerance) if options.target_token > 0 => {
-                self.finish_within_budget(plan, probs, tolerance)
+                self.finish_within_budget(plan, &words, tolerance)
             }
-            _ => self.finish_once(plan, probs, options.rate, options.target_token),
+            _ => Ok(self.finish_once(plan, &words, options.rate, options.target_token)),
         }
+    }
+
+    /// The words of every chunk with their probabilities, context by context.
+    fn chunk_words(&self, plan: &Plan, probs: &[Vec<f32>]) -> Vec<Vec<Vec<Word>>> {
+        let mut rows = probs.iter();
+        plan.chunks
+            .iter()
+            .map(|chunks| {
+                chunks
+                    .iter()
+                    .map(|chunk| {
+                        self.merge_words(chunk, rows.next().expect("one row per chunk"), plan)
+                    })
+                    .collect()
+            })
+            .collect()
     }
 
     /// Searches the keep rate (bisection on the rate the reference would derive) until the
@@ -451,7 +470,7 @@ impl Lingua2 {
     fn finish_within_budget(
         &self,
         plan: &Plan,
-        probs: &[Vec<f32>],
+        words: &[Vec<Vec<Word>>],
         tolerance: f64,
     ) -> Result<Compressed> {
         let target = usize::try_from(plan.options.target_token).unwrap_or(usize::MAX);
@@ -461,7 +480,7 @@ impl Lingua2 {
         let mut smallest = usize::MAX;
         for _ in 0..24 {
             let rate = (lo + hi) / 2.0;
-            let result = self.finish_once(plan, probs, rate, -1)?;
+            let result = self.finish_once(plan, words, rate, -1);
             let tokens = self.output_tokens(&result);
             smallest = smallest.min(tokens);
             if tokens > target {
@@ -495,23 +514,12 @@ impl Lingua2 {
     fn finish_once(
         &self,
         plan: &Plan,
-        probs: &[Vec<f32>],
+        chunk_words: &[Vec<Vec<Word>>],
         rate: f64,
         target_token: i64,
-    ) -> Result<Compressed> {
+    ) -> Compressed {
         let options = &plan.options;
         let mut rate = rate;
-        // Words of every chunk, context by context.
-        let mut index = 0;
-        let mut chunk_words: Vec<Vec<Vec<Word>>> = Vec::with_capacity(plan.chunks.len());
-        for chunks in &plan.chunks {
-            let mut per_context = Vec::with_capacity(chunks.len());
-            for chunk in chunks {
-                per_context.push(self.merge_words(chunk, &probs[index], plan));
-                index += 1;
-            }
-            chunk_words.push(per_context);
-        }
 
         let mut kept: Vec<usize> = (0..plan.chunks.len()).collect();
         let mut context_label = vec![true; plan.chunks.len()];
@@ -629,7 +637,7 @@ impl Lingua2 {
                 .collect::<Vec<_>>()
                 .join(&options.word_sep)
         });
-        Ok(Compressed {
+        Compressed {
             compressed_prompt: compressed_list.join("\n\n"),
             compressed_prompt_list: compressed_list,
             origin_tokens: plan.origin_tokens,
@@ -638,7 +646,7 @@ impl Lingua2 {
             word_labels,
             fn_labeled_original_prompt,
             kept_contexts: kept,
-        })
+        }
     }
 
     /// A word as the reference lists it in labels (SentencePiece words lose their `▁`).
@@ -702,6 +710,7 @@ impl Lingua2 {
                     span,
                     probs: vec![prob],
                     probs_no_force: vec![Prob::model(prob_no_force)],
+                    tokens: 0,
                 });
             } else {
                 let word = words.last_mut().expect("not empty");
@@ -717,6 +726,9 @@ impl Lingua2 {
                 });
                 word.probs_no_force.push(Prob::model(prob_no_force));
             }
+        }
+        for word in &mut words {
+            word.tokens = self.counter.count(&word.text);
         }
         words
     }
@@ -778,7 +790,7 @@ impl Lingua2 {
             }
             let mut per_token = Vec::new();
             for (word, &p) in words.iter().zip(&word_probs) {
-                per_token.extend(std::iter::repeat_n(p, self.counter.count(&word.text)));
+                per_token.extend(std::iter::repeat_n(p, word.tokens));
             }
             let cut = threshold(&per_token, (100.0 * reduce_rate + 1.0) as i64);
             let mut keep_words: Vec<String> = Vec::new();
