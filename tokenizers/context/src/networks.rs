@@ -116,9 +116,9 @@ impl KeepClassifier {
 
     /// Keep probabilities of every token of every input, in batches of at most `max_batch_size`
     /// rows and [`MAX_BATCH_TOKENS`] tokens padded to the batch's longest; the batches run
-    /// concurrently on the model's sessions, results in input order. A
-    /// model with static activation scales gives every row the same probabilities whatever its
-    /// padding and batch-mates (the parity test holds it to that).
+    /// concurrently on the model's sessions, results in input order. A model with static
+    /// activation scales gives every row the same probabilities whatever its padding and
+    /// batch-mates (the parity test holds it to that).
     pub async fn keep_probabilities(&self, inputs: &[&[u32]]) -> Result<Vec<Vec<f32>>, Error> {
         // Rows of similar length share a batch, so little of a call is padding.
         let mut order: Vec<usize> = (0..inputs.len()).collect();
@@ -160,8 +160,9 @@ impl KeepClassifier {
 /// (GPU providers), the runtime's dynamic batching merges these calls again.
 const MAX_BATCH_TOKENS: usize = 512;
 
-/// Consecutive runs of `rows` (sorted by length) of at most `max_rows` rows and at most
-/// `max_tokens` tokens once padded to their longest (a longer row goes alone).
+/// Consecutive runs of `rows`, sorted by length, of at most `max_rows` rows and at most
+/// `max_tokens` tokens once padded to their longest, which is their last (a longer row goes
+/// alone).
 fn token_bounded_batches<'r, 'a>(
     rows: &'r [&'a [u32]],
     max_rows: usize,
@@ -173,11 +174,7 @@ fn token_bounded_batches<'r, 'a>(
             return None;
         }
         let mut take = 1;
-        while take < rest.len().min(max_rows) {
-            let width = rest[..=take].iter().map(|r| r.len()).max().unwrap_or(0);
-            if width * (take + 1) > max_tokens {
-                break;
-            }
+        while take < rest.len().min(max_rows) && rest[take].len() * (take + 1) <= max_tokens {
             take += 1;
         }
         let (batch, tail) = rest.split_at(take);
@@ -203,7 +200,7 @@ fn keep_probability(drop: f32, keep: f32) -> f32 {
 /// polynomial, and the scale applied in two halves. Inputs here are ≤ 0 (shifted by the max).
 #[allow(clippy::excessive_precision)] // SLEEF's constants as it writes them
 fn sleef_expf(d: f32) -> f32 {
-    const R_LN2: f32 = std::f32::consts::LOG2_E; // SLEEF: 1.442695040888963407359924681001892137426645954152985934135449406931
+    const R_LN2: f32 = std::f32::consts::LOG2_E; // SLEEF's R_LN2f, the same f32
     const L2U: f32 = 0.693145751953125;
     const L2L: f32 = 1.428606765330187045e-06;
     if d < -104.0 {
@@ -297,7 +294,30 @@ impl SentenceEncoder {
 
 #[cfg(test)]
 mod tests {
-    use super::keep_probability;
+    use super::{keep_probability, token_bounded_batches};
+
+    #[test]
+    fn batches_are_bounded_by_rows_and_padded_tokens() {
+        let rows: Vec<Vec<u32>> = [100, 100, 200, 300, 600, 600]
+            .iter()
+            .map(|&n| vec![0; n])
+            .collect();
+        let refs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
+        let sizes = |max_rows, max_tokens| -> Vec<Vec<usize>> {
+            token_bounded_batches(&refs, max_rows, max_tokens)
+                .map(|b| b.iter().map(|r| r.len()).collect())
+                .collect()
+        };
+        assert_eq!(
+            sizes(16, 512),
+            [vec![100, 100], vec![200], vec![300], vec![600], vec![600]]
+        );
+        assert_eq!(
+            sizes(2, 100_000),
+            [vec![100, 100], vec![200, 300], vec![600, 600]]
+        );
+        assert_eq!(sizes(16, 100_000), [vec![100, 100, 200, 300, 600, 600]]);
+    }
 
     /// PyTorch's softmax over real keep-model logits and wide random pairs
     /// (tokenizers/lingua/reference/make_softmax_fixture.py): equal bit for bit.
