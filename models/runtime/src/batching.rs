@@ -146,7 +146,7 @@ impl BatchingSpec {
     }
 }
 
-/// What batch-mates have in common (see [`Request::key`]).
+/// What batch-mates have in common (see [`Request::shape_key`]).
 type Key = (bool, Vec<Vec<i64>>, Vec<String>);
 
 /// One caller's request in the queue: inputs in graph order, already checked against the
@@ -160,6 +160,8 @@ pub(crate) struct Request {
     pub enqueued: Instant,
     /// Where its answer goes; closed when the caller gave up.
     pub reply: oneshot::Sender<Result<Answer, InferError>>,
+    /// What its batch-mates must share, computed once when it is made.
+    key: Key,
 }
 
 /// What one caller gets back.
@@ -174,6 +176,25 @@ pub(crate) struct Answer {
 }
 
 impl Request {
+    /// A request entering the queue at `enqueued`, under the model's padding rule.
+    pub fn new(
+        inputs: Vec<TensorData>,
+        wanted: Vec<String>,
+        enqueued: Instant,
+        reply: oneshot::Sender<Result<Answer, InferError>>,
+        pad: Option<&PadSpec>,
+    ) -> Self {
+        let mut request = Self {
+            inputs,
+            wanted,
+            enqueued,
+            reply,
+            key: Key::default(),
+        };
+        request.key = request.shape_key(pad);
+        request
+    }
+
     fn rows(&self) -> usize {
         self.inputs[0].shape[0] as usize
     }
@@ -193,7 +214,7 @@ impl Request {
 
     /// What batch-mates share: whether they are padded, every input's shape but the first
     /// dimension (and the padded axis, when padded), and the wanted outputs.
-    fn key(&self, pad: Option<&PadSpec>) -> Key {
+    fn shape_key(&self, pad: Option<&PadSpec>) -> Key {
         let padded_axis = pad.filter(|_| self.length(pad).is_some()).map(|p| p.axis);
         let shapes = self
             .inputs
@@ -244,7 +265,6 @@ async fn run_batcher(
     spec: BatchingSpec,
     reporter: Reporter,
 ) {
-    let pad = spec.pad.as_ref();
     let delay = Duration::from_micros(spec.max_queue_delay_us);
     let mut waiting: VecDeque<Request> = VecDeque::new();
     loop {
@@ -265,12 +285,12 @@ async fn run_batcher(
             continue;
         };
         // Batch-mates of the oldest request, waiting up to the delay for more.
-        let key = opener.key(pad);
+        let key = opener.key.clone();
         let deadline = opener.enqueued + delay;
         let compatible_rows = |waiting: &VecDeque<Request>| -> usize {
             waiting
                 .iter()
-                .filter(|r| r.key(pad) == key)
+                .filter(|r| r.key == key)
                 .map(Request::rows)
                 .sum()
         };
@@ -300,7 +320,7 @@ async fn run_batcher(
                 continue;
             }
             let fits = batch.is_empty() || rows + request.rows() <= limit;
-            if fits && request.key(pad) == key {
+            if fits && request.key == key {
                 rows += request.rows();
                 batch.push(request);
             } else {
@@ -514,12 +534,13 @@ mod tests {
     use super::*;
 
     fn request(inputs: Vec<TensorData>) -> Request {
-        Request {
+        Request::new(
             inputs,
-            wanted: vec!["out".into()],
-            enqueued: Instant::now(),
-            reply: oneshot::channel().0,
-        }
+            vec!["out".into()],
+            Instant::now(),
+            oneshot::channel().0,
+            None,
+        )
     }
 
     fn ints(name: &str, shape: Vec<i64>, first: i64) -> TensorData {
@@ -548,7 +569,10 @@ mod tests {
             request(vec![ints("x", vec![2, 1, 2], 0)]),
             request(vec![ints("x", vec![1, 3, 2], 100)]),
         ];
-        assert_eq!(batch[0].key(Some(&pad)), batch[1].key(Some(&pad)));
+        assert_eq!(
+            batch[0].shape_key(Some(&pad)),
+            batch[1].shape_key(Some(&pad))
+        );
         let lengths = [1, 3];
         let inputs = assemble(&batch, Some((&pad, &lengths)));
         assert_eq!(inputs[0].shape, vec![3, 3, 2]);
@@ -583,7 +607,7 @@ mod tests {
             outputs: vec![],
         };
         let of = |x: Vec<i64>, y: Vec<i64>| request(vec![ints("x", x, 0), ints("y", y, 0)]);
-        let key = |r: &Request| r.key(Some(&pad));
+        let key = |r: &Request| r.shape_key(Some(&pad));
         // Lengths may differ; other dimensions may not.
         assert_eq!(
             key(&of(vec![1, 4, 2], vec![1, 4])),

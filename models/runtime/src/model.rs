@@ -414,13 +414,9 @@ impl LoadedModel {
     ) -> Result<InferOutput, InferError> {
         let (reply, answer) = oneshot::channel();
         let enqueued = Instant::now();
+        let request = Request::new(inputs, wanted, enqueued, reply, spec.pad.as_ref());
         self.batcher_queue(spec)
-            .send(Request {
-                inputs,
-                wanted,
-                enqueued,
-                reply,
-            })
+            .send(request)
             .map_err(|_| self.shutting_down())?;
         match answer.await.map_err(|_| self.shutting_down())? {
             Ok(answer) => {
