@@ -4,7 +4,9 @@ model reserves (docs/operations.md, issue 18 finding 4): for each request a fres
 serves one call, and the rise of its peak RSS (VmHWM) over the idle server is divided by the
 request's units. Run: `.venv-sdk/bin/python scripts/cost_model.py image|audio|splat|tensor|kv` after
 `cargo build` (uses target/debug/terse, or $TERSE_BIN); `tensor FILE...` measures per file byte,
-`kv` per cache value (a random fp32 cache of the first KV model, 512 and 2048 tokens)."""
+`kv` per cache value (a random fp32 cache of the first KV model, 512 and 2048 tokens); `tiled [CODEC...]`
+measures image calls over the codecs' tile bounds, which are coded in tiles (encode with
+quality, and decode, at 2048² and 4096²; mlic-q6 and the default WaLLoC codec unless named)."""
 
 import io
 import os
@@ -77,6 +79,26 @@ if what == "image":
                 c.image.decode(r.bitstream)
                 return side * side
             run(f"encode+decode {codec or 'walloc'} {side}", "image", work2)
+if what == "tiled":
+    for side in [2048, 4096]:
+        data = png(side)
+        for codec in sys.argv[2:] or ["mlic-q6", ""]:
+            def work(c, data=data, codec=codec, side=side):
+                c.image.encode(data, codec=codec, measure_quality=True)
+                return side * side
+            run(f"encode with quality {codec or 'walloc'} {side}", "image", work)
+            bitstream = None
+            def work2(c, data=data, codec=codec, side=side):
+                r = c.image.encode(data, codec=codec, measure_quality=False)
+                return r.bitstream
+            p, addr = server("image")
+            with Client(addr, timeout=600) as c:
+                bitstream = work2(c)
+            p.terminate(); p.wait()
+            def work3(c, bitstream=bitstream, side=side):
+                c.image.decode(bitstream)
+                return side * side
+            run(f"decode {codec or 'walloc'} {side}", "image", work3)
 if what == "audio":
     import wave
     for seconds in [30, 120]:

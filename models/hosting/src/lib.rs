@@ -17,7 +17,7 @@ use image::RgbImage;
 use terse_audio_io::AudioClip;
 use terse_causal_lm::{CausalLm, LmConfig};
 use terse_codec::Codec;
-use terse_codec::{CodecRegistry, ModelRef};
+use terse_codec::{CodecRegistry, DynCodec, ModelRef};
 use terse_context::{KeepClassifier, SentenceEncoder};
 use terse_core::Network;
 use terse_entropy::ModelTag;
@@ -28,6 +28,7 @@ use terse_runtime::{
 };
 use terse_splat::{CodecOptions as SplatOptions, SplatCodec, SplatScene};
 use terse_tensor::{WeightCodec, file::EncodeOptions as WeightOptions};
+use terse_tiles::Tiled;
 use terse_walloc::{WallocAudio, WallocAudioCodec, WallocImage, WallocImageCodec};
 
 /// Task of WaLLoC image decoders in manifests.
@@ -244,14 +245,28 @@ fn tag(entry: &ManifestEntry) -> Result<ModelTag, String> {
         .map_err(|e| format!("model {}: {e}", entry.id()))
 }
 
+/// Most pixels of a WaLLoC image coded whole, and of one of its tiles (`terse_tiles`): its
+/// server is idle within 0.1 s of a deadline at 4 Mpx tiles, its decode takes about 0.9 GB,
+/// and every seam costs bits and PSNR (docs/images.md), so photos up to 4 Mpx are coded whole.
+pub const WALLOC_TILE_PIXELS: u64 = 4 << 20;
+
+/// Most pixels of an MLIC image coded whole, and of one of its tiles: about 1.1 KB per pixel
+/// to decode (1.15 GB), and a server idle 0.3-0.5 s after a deadline (at 2 Mpx tiles it still
+/// used 1.2 CPU-seconds from 1 s after).
+pub const MLIC_TILE_PIXELS: u64 = 1 << 20;
+
 /// The WaLLoC image codecs (strongest dimension reduction first), then every MLIC rate
-/// point by name. The first is the default.
+/// point by name, each coding images over its tile bound in tiles (`terse_tiles`). The first
+/// is the default.
 pub fn image_codecs(registry: &ModelRegistry) -> Result<CodecRegistry<RgbImage>, String> {
     let mut codecs = CodecRegistry::new("image");
-    for codec in walloc_image_codecs(registry)? {
-        codecs.register(Arc::new(codec)).map_err(|e| e.message)?;
-    }
-    for codec in mlic_codecs(registry)? {
+    let walloc = walloc_image_codecs(registry)?.into_iter().map(|c| {
+        Tiled::with_max_pixels(Arc::new(c) as Arc<DynCodec<RgbImage>>, WALLOC_TILE_PIXELS)
+    });
+    let mlic = mlic_codecs(registry)?
+        .into_iter()
+        .map(|c| Tiled::with_max_pixels(Arc::new(c) as Arc<DynCodec<RgbImage>>, MLIC_TILE_PIXELS));
+    for codec in walloc.chain(mlic) {
         codecs.register(Arc::new(codec)).map_err(|e| e.message)?;
     }
     Ok(codecs)

@@ -121,6 +121,78 @@ async fn reported_quality_is_what_decode_returns() {
     }
 }
 
+/// Images over a codec's tile bound (MLIC: 1 Mi pixels, WaLLoC: 4 Mi) are coded as a grid
+/// of tiles, each an ordinary bitstream of the codec (issue 18, finding 3: no network run over
+/// more than a tile, so an ended call stops within a second). The reported quality is still
+/// that of the whole decoded image.
+#[tokio::test]
+async fn images_over_a_tile_are_coded_in_tiles_that_decode_whole() {
+    let server = Server::start(&["--config", "config/terse.toml", "--services", "image"]).await;
+    let mut client = client(&server).await;
+    // Two tiles side by side each: the fewest tiles, then the shortest seam.
+    for (codec, width, height, tile_width) in [
+        ("mlic-q1", 1500, 800, 768),
+        ("walloc-rgb-16x", 2500, 1700, 1280),
+    ] {
+        let original = image::imageops::resize(
+            &rgb(&photo()),
+            width,
+            height,
+            image::imageops::FilterType::Triangle,
+        );
+        let mut png = Vec::new();
+        original
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let encode = |return_latents| EncodeRequest {
+            image: png.clone(),
+            options: Some(EncodeOptions {
+                codec: codec.into(),
+                measure_quality: true,
+                return_latents,
+                ..Default::default()
+            }),
+        };
+        let result = client
+            .encode(encode(false))
+            .await
+            .unwrap()
+            .into_inner()
+            .result
+            .unwrap();
+        assert_eq!((result.width, result.height), (width, height));
+        let header = terse_entropy::Header::read(&result.bitstream).unwrap();
+        let grid = ["width", "height", "tile_width", "tile_height"].map(|k| header.u64(k).unwrap());
+        let expected = [width, height, tile_width, height].map(u64::from);
+        assert_eq!(grid, expected, "{codec}");
+        let layout = terse_entropy::Layout::read(&result.bitstream).unwrap();
+        assert_eq!(layout.sections.len(), 2);
+        assert!(layout.sections.iter().all(|s| &s.tag == b"TILE"));
+
+        let decoded = client
+            .decode(DecodeRequest {
+                bitstream: result.bitstream,
+                format: ImageFormat::Png as i32,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!((decoded.width, decoded.height), (width, height));
+        let reported = result.rate_distortion.unwrap().psnr_db.unwrap();
+        let measured = terse_walloc::psnr(&original, &rgb(&decoded.image));
+        assert!(
+            (measured - reported).abs() < 1e-9 && reported > 24.0,
+            "{codec}: reported {reported} dB, decoded {measured} dB"
+        );
+
+        assert_status(
+            client.encode(encode(true)).await.map(|_| ()),
+            Code::InvalidArgument,
+            "coded as 2 tiles",
+        );
+    }
+}
+
 #[tokio::test]
 async fn streamed_upload_matches_unary_and_errors_are_precise() {
     let server = Server::start(&["--config", "config/terse.toml", "--services", "image"]).await;

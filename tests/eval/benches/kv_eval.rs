@@ -20,6 +20,7 @@ use std::{path::Path, time::Instant};
 use terse_causal_lm::{CausalLm, Forward};
 use terse_core::KvCache;
 use terse_entropy::ModelTag;
+use terse_eval::mean_ci;
 use terse_kvcache::{EncodeOptions, MAX_LEVEL, decode, encode};
 
 const PREFIX: usize = 512;
@@ -49,24 +50,6 @@ fn mean_nll(forward: &Forward, targets: &[u32]) -> f64 {
         .map(|(i, &t)| -f64::from(forward.log_prob(i, t)))
         .sum();
     total / targets.len() as f64
-}
-
-/// Mean and half-width of the 95 % t-interval.
-fn mean_ci(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    if values.len() < 2 {
-        return (mean, f64::NAN);
-    }
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    // t(0.975, df) for df = 1..=30, then the normal quantile.
-    const T: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
-        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
-        2.052, 2.048, 2.045, 2.042,
-    ];
-    let t = T.get(values.len() - 2).copied().unwrap_or(1.96);
-    (mean, t * (var / n).sqrt())
 }
 
 /// CacheGen's baseline: each token's 192 keys (or values) of a layer quantized to `bits` with

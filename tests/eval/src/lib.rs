@@ -64,3 +64,21 @@ pub fn photo(name: &str) -> RgbImage {
         std::fs::read(PathBuf::from(ROOT).join("tests/fixtures/images").join(name)).unwrap();
     terse_walloc::decode_image_file(&bytes, u64::MAX).unwrap().0
 }
+
+/// Mean and half-width of the 95 % t-interval.
+pub fn mean_ci(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    if values.len() < 2 {
+        return (mean, f64::NAN);
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    // t(0.975, df) for df = 1..=30, then the normal quantile.
+    const T: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
+    ];
+    let t = T.get(values.len() - 2).copied().unwrap_or(1.96);
+    (mean, t * (var / n).sqrt())
+}
