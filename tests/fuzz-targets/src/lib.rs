@@ -18,6 +18,7 @@ use std::{
 };
 
 use prost::Message;
+use terse_codec::Codec;
 use terse_entropy::{Container, ModelTag};
 use terse_hosting::read_asset;
 use terse_lingua::Lingua2;
@@ -104,6 +105,12 @@ pub const TARGETS: &[Target] = &[
         about: "WallocAudioCodec::decode_latents (walloc-stereo-19x)",
         run: walloc_audio_bitstream,
         seeds: walloc_audio_seeds,
+    },
+    Target {
+        name: "tiled_image_bitstream",
+        about: "terse_tiles::Tiled::decode over WaLLoC's latent decoder (tiles of at most 64², the decoder network replaced by a test double): the grid, its bounds and every tile's latents",
+        run: tiled_image_bitstream,
+        seeds: tiled_image_seeds,
     },
     Target {
         name: "mlic_bitstream",
@@ -382,6 +389,78 @@ pub fn walloc_image_bitstream(data: &[u8]) -> bool {
     walloc_image().decode_latents(data, MAX_PIXELS).is_ok()
 }
 
+/// WaLLoC's image codec with its decoder network replaced by a test double (a black image of
+/// the latents' size): the encoder and the latent decoder are the real ones, so the tiled
+/// target reaches every tile's latents without ONNX Runtime.
+struct WallocLatents(terse_codec::CodecInfo);
+
+impl terse_codec::Codec for WallocLatents {
+    type Media = terse_walloc::RgbImage;
+    type Knobs = ();
+
+    fn info(&self) -> &terse_codec::CodecInfo {
+        &self.0
+    }
+
+    fn tag(&self) -> Option<&ModelTag> {
+        Some(walloc_image().model())
+    }
+
+    fn working_memory(&self, work: terse_codec::Work, shape: &[u64]) -> u64 {
+        work.memory(shape, 1, 1)
+    }
+
+    fn encode<'a>(
+        &'a self,
+        media: std::sync::Arc<terse_walloc::RgbImage>,
+        _: terse_codec::EncodeOptions,
+        _: &'a dyn terse_core::Worker,
+    ) -> terse_core::BoxFuture<
+        'a,
+        Result<terse_codec::Encoding<terse_walloc::RgbImage>, terse_core::Error>,
+    > {
+        let coded = walloc_image()
+            .encode(&media)
+            .map(|(bitstream, _)| terse_codec::Encoding::bitstream(bitstream))
+            .map_err(|e| terse_core::Error::invalid(e.to_string()));
+        Box::pin(std::future::ready(coded))
+    }
+
+    fn decode<'a>(
+        &'a self,
+        bitstream: Vec<u8>,
+        max_units: u64,
+        _: &'a dyn terse_core::Worker,
+    ) -> terse_core::BoxFuture<'a, Result<terse_walloc::RgbImage, terse_core::Error>> {
+        let decoded = walloc_image()
+            .decode_latents(&bitstream, max_units)
+            .map(|latents| terse_walloc::RgbImage::new(latents.width, latents.height))
+            .map_err(|e| terse_core::Error::invalid(e.to_string()));
+        Box::pin(std::future::ready(decoded))
+    }
+}
+
+/// [`WallocLatents`] in tiles of at most 64² pixels, so that inputs of a few KiB hold grids.
+fn tiled_image() -> &'static terse_tiles::Tiled {
+    static CODEC: OnceLock<terse_tiles::Tiled> = OnceLock::new();
+    CODEC.get_or_init(|| {
+        let info = terse_codec::CodecInfo::model_free(
+            "walloc-rgb-16x",
+            "walloc",
+            terse_entropy::CodecId::WallocImage,
+            "1",
+            "WaLLoC latents only (fuzzing)",
+        );
+        terse_tiles::Tiled::with_max_pixels(std::sync::Arc::new(WallocLatents(info)), 64 * 64)
+    })
+}
+
+/// See [`TARGETS`].
+pub fn tiled_image_bitstream(data: &[u8]) -> bool {
+    let decode = tiled_image().decode(data.to_vec(), MAX_PIXELS, &terse_core::Inline);
+    terse_core::block_on(decode).is_ok()
+}
+
 /// See [`TARGETS`].
 pub fn walloc_audio_bitstream(data: &[u8]) -> bool {
     walloc_audio().decode_latents(data, MAX_FRAMES).is_ok()
@@ -615,6 +694,21 @@ fn audio_seeds() -> Vec<Vec<u8>> {
 
 fn walloc_image_seeds() -> Vec<Vec<u8>> {
     vec![walloc_image().encode(&small_image()).expect("encode").0]
+}
+
+fn tiled_image_seeds() -> Vec<Vec<u8>> {
+    // 3 x 2 tiles of at most 64², and an image of one tile (the inner codec's own bitstream).
+    [(150, 70), (40, 24)]
+        .into_iter()
+        .map(|(width, height)| {
+            let image =
+                std::sync::Arc::new(terse_walloc::RgbImage::from_fn(width, height, |x, y| {
+                    image::Rgb([(x * 3) as u8, (y * 5) as u8, ((x + y) * 2) as u8])
+                }));
+            let encode = tiled_image().encode(image, Default::default(), &terse_core::Inline);
+            terse_core::block_on(encode).expect("encode").bitstream
+        })
+        .collect()
 }
 
 fn walloc_audio_seeds() -> Vec<Vec<u8>> {

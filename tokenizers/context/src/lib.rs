@@ -75,16 +75,14 @@ impl Compression {
 /// A context compressor.
 ///
 /// ```
-/// use terse_context::{Compression, ContextCompressor, ContextInput, Sequence};
-/// use terse_core::{BoxFuture, Error, Inline, Worker, block_on};
+/// use terse_context::{CompressFuture, Compression, ContextCompressor, ContextInput, Sequence};
+/// use terse_core::{Inline, Worker, block_on};
 ///
 /// /// Keeps the first context only.
 /// struct First;
 ///
 /// impl ContextCompressor for First {
-///     fn name(&self) -> &str { "first" }
-///     fn compress<'a>(&'a self, input: ContextInput, _: &'a dyn Worker)
-///         -> BoxFuture<'a, Result<Compression, Error>> {
+///     fn compress<'a>(&'a self, input: ContextInput, _: &'a dyn Worker) -> CompressFuture<'a> {
 ///         let text = input.contexts.first().cloned().unwrap_or_default();
 ///         Box::pin(async move {
 ///             Ok(Compression { origin_tokens: input.contexts.len(), compressed_tokens: 1,
@@ -100,16 +98,12 @@ impl Compression {
 /// assert_eq!(out.origin_tokens, 2);
 /// ```
 pub trait ContextCompressor: Send + Sync {
-    /// The method's name, for messages.
-    fn name(&self) -> &str;
-
     /// Compresses `input`.
-    fn compress<'a>(
-        &'a self,
-        input: ContextInput,
-        worker: &'a dyn Worker,
-    ) -> BoxFuture<'a, Result<Compression, Error>>;
+    fn compress<'a>(&'a self, input: ContextInput, worker: &'a dyn Worker) -> CompressFuture<'a>;
 }
+
+/// What [`ContextCompressor::compress`] returns.
+pub type CompressFuture<'a> = BoxFuture<'a, Result<Compression, Error>>;
 
 /// Target-LLM tokens of texts, refused over `max_tokens` (`what`: "prompt", "documents").
 pub(crate) fn count_within(

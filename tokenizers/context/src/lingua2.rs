@@ -3,10 +3,13 @@
 
 use std::sync::Arc;
 
-use terse_core::{BoxFuture, Error, Worker, on_worker, on_worker_classified};
+use terse_core::{Error, Worker, on_worker, on_worker_classified};
 use terse_lingua::{Compressed, Options, Plan};
 
-use crate::{Compression, ContextCompressor, ContextInput, KeepClassifier, Stage, count_within};
+use crate::{
+    CompressFuture, Compression, ContextCompressor, ContextInput, KeepClassifier, Stage,
+    count_within,
+};
 
 /// LLMLingua-2 with one classifier and one set of options.
 pub struct Lingua2 {
@@ -79,15 +82,7 @@ impl Lingua2 {
 }
 
 impl ContextCompressor for Lingua2 {
-    fn name(&self) -> &str {
-        "LLMLingua-2"
-    }
-
-    fn compress<'a>(
-        &'a self,
-        input: ContextInput,
-        worker: &'a dyn Worker,
-    ) -> BoxFuture<'a, Result<Compression, Error>> {
+    fn compress<'a>(&'a self, input: ContextInput, worker: &'a dyn Worker) -> CompressFuture<'a> {
         Box::pin(async move {
             let request = vec![(input.contexts, self.options.clone())];
             let compressed =

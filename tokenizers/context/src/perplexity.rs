@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use terse_causal_lm::CausalLm;
-use terse_core::{BoxFuture, Error, Worker};
-use terse_perplexity::{Options, Rank};
+use terse_core::{Error, Worker};
+use terse_perplexity::Options;
 
-use crate::{Compression, ContextCompressor, ContextInput, Stage, count_within};
+use crate::{CompressFuture, Compression, ContextCompressor, ContextInput, Stage, count_within};
 
 /// LLMLingua-1 or LongLLMLingua (by `options.rank`) with one causal LM.
 pub struct Perplexity {
@@ -46,18 +46,7 @@ impl Perplexity {
 }
 
 impl ContextCompressor for Perplexity {
-    fn name(&self) -> &str {
-        match self.options.rank {
-            Rank::Perplexity => "LLMLingua",
-            Rank::QuestionGivenContext => "LongLLMLingua",
-        }
-    }
-
-    fn compress<'a>(
-        &'a self,
-        input: ContextInput,
-        _worker: &'a dyn Worker,
-    ) -> BoxFuture<'a, Result<Compression, Error>> {
+    fn compress<'a>(&'a self, input: ContextInput, _worker: &'a dyn Worker) -> CompressFuture<'a> {
         Box::pin(async move {
             if input.contexts.iter().all(|c| c.trim().is_empty()) {
                 return Err(Error::invalid(

@@ -3,11 +3,14 @@
 
 use std::sync::Arc;
 
-use terse_core::{BoxFuture, Error, Worker, on_worker};
+use terse_core::{Error, Worker, on_worker};
 use terse_recomp::{Document, Selection, Sentence};
 use terse_text::TokenCounter;
 
-use crate::{Compression, ContextCompressor, ContextInput, SentenceEncoder, Stage, count_within};
+use crate::{
+    CompressFuture, Compression, ContextCompressor, ContextInput, SentenceEncoder, Stage,
+    count_within,
+};
 
 /// What RECOMP scored and kept.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,15 +96,7 @@ impl Recomp {
 }
 
 impl ContextCompressor for Recomp {
-    fn name(&self) -> &str {
-        "RECOMP"
-    }
-
-    fn compress<'a>(
-        &'a self,
-        input: ContextInput,
-        worker: &'a dyn Worker,
-    ) -> BoxFuture<'a, Result<Compression, Error>> {
+    fn compress<'a>(&'a self, input: ContextInput, worker: &'a dyn Worker) -> CompressFuture<'a> {
         Box::pin(async move {
             let (sentences, rows, origin_tokens) = self.rows(input, worker).await?;
             let embeddings = self.encoder.embed(&rows).await?;

@@ -1,8 +1,8 @@
 //! Compressors run one after another.
 
-use terse_core::{BoxFuture, Error, Worker};
+use terse_core::{Error, Worker};
 
-use crate::{Compression, ContextCompressor, ContextInput};
+use crate::{CompressFuture, ContextCompressor, ContextInput};
 
 /// Runs compressors in order, each on the text the one before produced (one context, the
 /// same query). An empty text ends the sequence: there is nothing left to compress (RECOMP's
@@ -19,15 +19,7 @@ impl Sequence {
 }
 
 impl ContextCompressor for Sequence {
-    fn name(&self) -> &str {
-        "sequence"
-    }
-
-    fn compress<'a>(
-        &'a self,
-        input: ContextInput,
-        worker: &'a dyn Worker,
-    ) -> BoxFuture<'a, Result<Compression, Error>> {
+    fn compress<'a>(&'a self, input: ContextInput, worker: &'a dyn Worker) -> CompressFuture<'a> {
         Box::pin(async move {
             let mut stages = self.stages.iter();
             let first = stages
