@@ -57,6 +57,15 @@ pub fn check() -> Result<()> {
 pub struct Handle(Option<Arc<AtomicBool>>);
 
 impl Handle {
+    /// Runs `work` on this thread under the handle's flag, so that [`check`] sees it (for
+    /// work fanned out to threads of its own).
+    pub fn run<T>(&self, work: impl FnOnce() -> T) -> T {
+        match &self.0 {
+            Some(flag) => run_with_flag(Arc::clone(flag), work),
+            None => work(),
+        }
+    }
+
     /// `Err(Interrupted)` once the work the handle was taken in has been asked to stop.
     pub fn check(&self) -> Result<()> {
         match &self.0 {
@@ -84,6 +93,18 @@ mod tests {
         flag.store(true, Ordering::Relaxed);
         assert!(matches!(check(), Err(EntropyError::Interrupted)));
         assert!(super::handle().check().is_ok(), "no flag outside the scope");
+    }
+
+    #[test]
+    fn a_handle_installs_the_flag_on_the_thread_it_runs_work_on() {
+        let flag = Arc::new(AtomicBool::new(true));
+        let handle = run_with_flag(Arc::clone(&flag), handle);
+        let checked = std::thread::scope(|s| s.spawn(|| handle.run(check)).join().unwrap());
+        assert!(matches!(checked, Err(EntropyError::Interrupted)));
+        assert!(
+            Handle::default().run(check).is_ok(),
+            "no flag, no interruption"
+        );
     }
 
     #[test]

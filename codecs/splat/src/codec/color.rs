@@ -8,7 +8,7 @@
 
 use terse_entropy::{AdaptiveDecoder, AdaptiveEncoder, AdaptiveIntegers, Container};
 
-use super::section::{BUCKETS, MAX_RAW_BITS, Section, bucket, corrupt};
+use super::section::{Attribute, BUCKETS, MAX_RAW_BITS, Section, bucket, corrupt};
 use crate::error::Result;
 
 /// SPZ's colour level nearest above 0: half its step of `1 / (0.15 * 255)`.
@@ -45,8 +45,28 @@ impl Colors {
         })
     }
 
+    /// Writes `color_step`, `color_anchor`, `color_ranges` and `color_raw_bits`.
+    pub fn write_header(&self, container: &mut Container) {
+        container.put_f64("color_step", self.step);
+        container.put_f64("color_anchor", self.anchor);
+        container.put_i64s("color_ranges", &self.ranges.concat());
+        container.put_u64("color_raw_bits", u64::from(self.raw_bits));
+    }
+
+    /// (green, red − green, blue − green) of an RGB DC colour on the levels
+    /// `anchor + k * step`.
+    pub fn quantize(step: f64, anchor: f64, color: [f32; 3]) -> [i64; 3] {
+        let [r, g, b] = color.map(|c| super::quantize(f64::from(c) - anchor, step));
+        [g, r - g, b - g]
+    }
+}
+
+impl Attribute for Colors {
+    const TAG: [u8; 4] = *b"COLR";
+    type Output = [f32; 3];
+
     /// Reads what [`Colors::write_header`] wrote and builds the model.
-    pub fn from_header(container: &Container) -> Result<Self> {
+    fn from_header(container: &Container) -> Result<Self> {
         let step = super::step_field(container, "color_step")?;
         let anchor = container.f64("color_anchor")?;
         if !(0.0..step).contains(&anchor) {
@@ -63,23 +83,8 @@ impl Colors {
         Self::new(step, anchor, ranges, raw_bits)
     }
 
-    /// Writes `color_step`, `color_anchor`, `color_ranges` and `color_raw_bits`.
-    pub fn write_header(&self, container: &mut Container) {
-        container.put_f64("color_step", self.step);
-        container.put_f64("color_anchor", self.anchor);
-        container.put_i64s("color_ranges", &self.ranges.concat());
-        container.put_u64("color_raw_bits", u64::from(self.raw_bits));
-    }
-
-    /// (green, red − green, blue − green) of an RGB DC colour on the levels
-    /// `anchor + k * step`.
-    pub fn quantize(step: f64, anchor: f64, color: [f32; 3]) -> [i64; 3] {
-        let [r, g, b] = color.map(|c| super::quantize(f64::from(c) - anchor, step));
-        [g, r - g, b - g]
-    }
-
     /// The RGB colour coded values stand for.
-    pub fn dequantize(&self, [green, red, blue]: [i64; 3]) -> [f32; 3] {
+    fn dequantize(&self, [green, red, blue]: [i64; 3]) -> [f32; 3] {
         let q = [green.saturating_add(red), green, green.saturating_add(blue)];
         q.map(|v| (self.anchor + v as f64 * self.step) as f32)
     }

@@ -32,7 +32,7 @@ use opacity::Opacity;
 use position::{Grid, MortonCodes};
 use rotation::Rotations;
 use scale::Scales;
-use section::{corrupt, range_of, read, write, write_smallest};
+use section::{corrupt, range_of, read, read_attribute, write, write_smallest};
 use sh::ShLayout;
 
 /// An encoded scene and what went into it.
@@ -352,34 +352,43 @@ pub fn decode(bitstream: &[u8], max_splats: u64) -> Result<SplatScene> {
     let antialiased = ranged(&container, "antialiased", 0, 1)? == 1;
     let grid = Grid::from_header(&container)?;
 
-    let codes = read(
-        &mut MortonCodes::new(grid.bits)?,
-        container.section(*b"POSN")?,
-        n,
-    )?;
-    let positions = codes.into_iter().map(|code| grid.point(code)).collect();
-
-    let mut opacity = Opacity::from_header(&container)?;
-    let values = read(&mut opacity, container.section(*b"OPAC")?, n)?;
-    let opacities = values.into_iter().map(|q| opacity.dequantize(q)).collect();
-
-    let mut model = Scales::from_header(&container)?;
-    let values = read(&mut model, container.section(*b"SCAL")?, n)?;
-    let scales = values.into_iter().map(|q| model.dequantize(q)).collect();
-
-    let mut model = Rotations::from_header(&container)?;
-    let values = read(&mut model, container.section(*b"ROTN")?, n)?;
-    let rotations = values.into_iter().map(|q| model.dequantize(q)).collect();
-
-    let mut model = Colors::from_header(&container)?;
-    let values = read(&mut model, container.section(*b"COLR")?, n)?;
-    let colors = values.into_iter().map(|q| model.dequantize(q)).collect();
-
-    let coeffs = sh_coeffs_per_channel(sh_degree);
-    let sh_rest = match coeffs {
-        0 => Vec::new(),
-        _ => decode_sh(&container, n, coeffs)?,
-    };
+    // The sections are independent streams: all but the positions are decoded on threads of
+    // their own (each under the call's interrupt flag), the positions on this one.
+    let interrupt = terse_entropy::interrupt::handle();
+    let (positions, opacities, scales, rotations, colors, sh_rest) = std::thread::scope(|scope| {
+        let opacities = start(scope, &interrupt, || {
+            read_attribute::<Opacity>(&container, n)
+        });
+        let scales = start(scope, &interrupt, || {
+            read_attribute::<Scales>(&container, n)
+        });
+        let rotations = start(scope, &interrupt, || {
+            read_attribute::<Rotations>(&container, n)
+        });
+        let colors = start(scope, &interrupt, || {
+            read_attribute::<Colors>(&container, n)
+        });
+        let sh_rest = start(scope, &interrupt, || {
+            match sh_coeffs_per_channel(sh_degree) {
+                0 => Ok(Vec::new()),
+                coeffs => decode_sh(&container, n, coeffs),
+            }
+        });
+        let codes = read(
+            &mut MortonCodes::new(grid.bits)?,
+            container.section(*b"POSN")?,
+            n,
+        )?;
+        let positions = codes.into_iter().map(|code| grid.point(code)).collect();
+        Result::Ok((
+            positions,
+            finish(opacities)?,
+            finish(scales)?,
+            finish(rotations)?,
+            finish(colors)?,
+            finish(sh_rest)?,
+        ))
+    })?;
     let scene = SplatScene {
         positions,
         scales,
@@ -392,6 +401,22 @@ pub fn decode(bitstream: &[u8], max_splats: u64) -> Result<SplatScene> {
     };
     scene.validate()?;
     Ok(scene)
+}
+
+/// Starts `work` on a thread of `scope` under `interrupt`.
+fn start<'scope, T: Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    interrupt: &'scope terse_entropy::interrupt::Handle,
+    work: impl FnOnce() -> Result<T> + Send + 'scope,
+) -> std::thread::ScopedJoinHandle<'scope, Result<T>> {
+    scope.spawn(move || interrupt.run(work))
+}
+
+/// What a thread from [`start`] returned (its panic goes on in this thread).
+fn finish<T>(thread: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
+    thread
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// The `sh_rest` of `n` splats.

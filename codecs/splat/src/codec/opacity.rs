@@ -3,7 +3,7 @@
 
 use terse_entropy::{AdaptiveDecoder, AdaptiveEncoder, AdaptiveIntegers, Container};
 
-use super::section::{MAX_RAW_BITS, Section, corrupt};
+use super::section::{Attribute, MAX_RAW_BITS, Section, corrupt};
 use crate::{error::Result, scene::logit, scene::sigmoid};
 
 /// The opacity model.
@@ -28,14 +28,6 @@ impl Opacity {
         })
     }
 
-    /// Reads `opacity_bits` and `opacity_raw_bits` and builds the model.
-    pub fn from_header(container: &Container) -> Result<Self> {
-        Self::new(
-            super::ranged(container, "opacity_bits", 4, 12)? as u32,
-            super::ranged(container, "opacity_raw_bits", 0, MAX_RAW_BITS)? as u32,
-        )
-    }
-
     /// Writes `opacity_bits` and `opacity_raw_bits`.
     pub fn write_header(&self, container: &mut Container) {
         container.put_u64("opacity_bits", u64::from(self.bits));
@@ -56,9 +48,22 @@ impl Opacity {
             x.round() as i64
         }
     }
+}
+
+impl Attribute for Opacity {
+    const TAG: [u8; 4] = *b"OPAC";
+    type Output = f32;
+
+    /// Reads `opacity_bits` and `opacity_raw_bits` and builds the model.
+    fn from_header(container: &Container) -> Result<Self> {
+        Self::new(
+            super::ranged(container, "opacity_bits", 4, 12)? as u32,
+            super::ranged(container, "opacity_raw_bits", 0, MAX_RAW_BITS)? as u32,
+        )
+    }
 
     /// The logit a grid value stands for (kept off 0 and 1 by half a step).
-    pub fn dequantize(&self, q: i64) -> f32 {
+    fn dequantize(&self, q: i64) -> f32 {
         let half = 0.5 / self.max as f64;
         logit((q as f64 / self.max as f64).clamp(half, 1.0 - half) as f32)
     }

@@ -4,7 +4,7 @@
 
 use terse_entropy::{AdaptiveDecoder, AdaptiveEncoder, AdaptiveIntegers, Container};
 
-use super::section::{MAX_RAW_BITS, Section, corrupt};
+use super::section::{Attribute, MAX_RAW_BITS, Section, corrupt};
 use crate::error::Result;
 
 const FRAC_1_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
@@ -39,14 +39,6 @@ impl Rotations {
         })
     }
 
-    /// Reads `rotation_bits` and `rotation_raw_bits` and builds the model.
-    pub fn from_header(container: &Container) -> Result<Self> {
-        Self::new(
-            super::ranged(container, "rotation_bits", 4, 15)? as u32,
-            super::ranged(container, "rotation_raw_bits", 0, MAX_RAW_BITS)? as u32,
-        )
-    }
-
     /// Writes `rotation_bits` and `rotation_raw_bits`.
     pub fn write_header(&self, container: &mut Container) {
         container.put_u64("rotation_bits", u64::from(self.bits));
@@ -74,18 +66,6 @@ impl Rotations {
         }
         (largest, rest)
     }
-
-    /// The unit quaternion a quantized rotation stands for.
-    pub fn dequantize(&self, (largest, rest): Quantized) -> [f32; 4] {
-        let mut q = [0f64; 4];
-        let mut sum = 0.0;
-        for (slot, i) in (0..4).filter(|&i| i != largest).enumerate() {
-            q[i] = rest[slot] as f64 / self.m as f64 * FRAC_1_SQRT_2;
-            sum += q[i] * q[i];
-        }
-        q[largest] = (1.0 - sum).max(0.0).sqrt();
-        q.map(|c| c as f32)
-    }
 }
 
 impl Rotations {
@@ -96,6 +76,31 @@ impl Rotations {
         let squared: i64 = before.iter().map(|v| v * v).sum();
         let ring = (squared as i128 * RINGS as i128 / (self.m * self.m) as i128) as usize;
         (largest * 3 + before.len()) * RINGS + ring.min(RINGS - 1)
+    }
+}
+
+impl Attribute for Rotations {
+    const TAG: [u8; 4] = *b"ROTN";
+    type Output = [f32; 4];
+
+    /// Reads `rotation_bits` and `rotation_raw_bits` and builds the model.
+    fn from_header(container: &Container) -> Result<Self> {
+        Self::new(
+            super::ranged(container, "rotation_bits", 4, 15)? as u32,
+            super::ranged(container, "rotation_raw_bits", 0, MAX_RAW_BITS)? as u32,
+        )
+    }
+
+    /// The unit quaternion a quantized rotation stands for.
+    fn dequantize(&self, (largest, rest): Quantized) -> [f32; 4] {
+        let mut q = [0f64; 4];
+        let mut sum = 0.0;
+        for (slot, i) in (0..4).filter(|&i| i != largest).enumerate() {
+            q[i] = rest[slot] as f64 / self.m as f64 * FRAC_1_SQRT_2;
+            sum += q[i] * q[i];
+        }
+        q[largest] = (1.0 - sum).max(0.0).sqrt();
+        q.map(|c| c as f32)
     }
 }
 

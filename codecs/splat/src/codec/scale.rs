@@ -4,7 +4,7 @@
 
 use terse_entropy::{AdaptiveDecoder, AdaptiveEncoder, AdaptiveIntegers, Container};
 
-use super::section::{BUCKETS, MAX_RAW_BITS, Section, bucket};
+use super::section::{Attribute, BUCKETS, MAX_RAW_BITS, Section, bucket};
 use crate::error::Result;
 
 /// The log-scale model.
@@ -29,15 +29,6 @@ impl Scales {
         })
     }
 
-    /// Reads `scale_step`, `scale_range` and `scale_raw_bits` and builds the model.
-    pub fn from_header(container: &Container) -> Result<Self> {
-        Self::new(
-            super::step_field(container, "scale_step")?,
-            super::range_field(container, "scale_range")?,
-            super::ranged(container, "scale_raw_bits", 0, MAX_RAW_BITS)? as u32,
-        )
-    }
-
     /// Writes `scale_step`, `scale_range` and `scale_raw_bits`.
     pub fn write_header(&self, container: &mut Container) {
         container.put_f64("scale_step", self.step);
@@ -50,11 +41,6 @@ impl Scales {
         scales.map(|s| super::quantize(f64::from(s), step))
     }
 
-    /// The log-scales grid values stand for.
-    pub fn dequantize(&self, q: [i64; 3]) -> [f32; 3] {
-        q.map(|q| (q as f64 * self.step) as f32)
-    }
-
     fn context(&self, axis: usize, before: &[i64]) -> usize {
         match axis {
             0 => self.previous,
@@ -65,6 +51,25 @@ impl Scales {
                     + bucket(before[1], self.range) / 4
             }
         }
+    }
+}
+
+impl Attribute for Scales {
+    const TAG: [u8; 4] = *b"SCAL";
+    type Output = [f32; 3];
+
+    /// Reads `scale_step`, `scale_range` and `scale_raw_bits` and builds the model.
+    fn from_header(container: &Container) -> Result<Self> {
+        Self::new(
+            super::step_field(container, "scale_step")?,
+            super::range_field(container, "scale_range")?,
+            super::ranged(container, "scale_raw_bits", 0, MAX_RAW_BITS)? as u32,
+        )
+    }
+
+    /// The log-scales grid values stand for.
+    fn dequantize(&self, q: [i64; 3]) -> [f32; 3] {
+        q.map(|q| (q as f64 * self.step) as f32)
     }
 }
 

@@ -1,7 +1,7 @@
 //! One attribute stream: a model whose one constructor serves the encoder and the decoder,
 //! and the loops that write and read a sealed stream of it.
 
-use terse_entropy::{AdaptiveDecoder, AdaptiveEncoder};
+use terse_entropy::{AdaptiveDecoder, AdaptiveEncoder, Container};
 
 use crate::error::{Result, SplatError};
 
@@ -34,6 +34,29 @@ pub(super) trait Section {
     fn encode(&mut self, enc: &mut AdaptiveEncoder, value: Self::Value) -> Result<()>;
     /// Reads the next value, refusing one out of its range.
     fn decode(&mut self, dec: &mut AdaptiveDecoder) -> Result<Self::Value>;
+}
+
+/// A per-splat attribute stream whose model the container header describes: what the
+/// decoder reads back as splat attributes.
+pub(super) trait Attribute: Section + Sized {
+    /// Tag of its section.
+    const TAG: [u8; 4];
+    /// The attribute of one splat.
+    type Output;
+    /// The model as the header describes it.
+    fn from_header(container: &Container) -> Result<Self>;
+    /// The attribute a coded value stands for.
+    fn dequantize(&self, value: Self::Value) -> Self::Output;
+}
+
+/// The attribute `A` of `count` splats, from its section of `container`.
+pub(super) fn read_attribute<A: Attribute>(
+    container: &Container,
+    count: usize,
+) -> Result<Vec<A::Output>> {
+    let mut model = A::from_header(container)?;
+    let values = read(&mut model, container.section(A::TAG)?, count)?;
+    Ok(values.into_iter().map(|q| model.dequantize(q)).collect())
 }
 
 /// Codes `values` into a sealed stream (stops first if the call was interrupted).
