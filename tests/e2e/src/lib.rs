@@ -166,14 +166,23 @@ impl Server {
 
     /// Waits (up to 5 s) until `/metrics` has exactly the line `line`.
     pub async fn wait_for_metric(&self, line: &str) {
+        self.wait_for_any_metric(&[line]).await;
+    }
+
+    /// Waits (up to 5 s) until `/metrics` has exactly one of `lines`, and returns it.
+    pub async fn wait_for_any_metric<'a>(&self, lines: &[&'a str]) -> &'a str {
         for _ in 0..200 {
-            if self.metrics().await.lines().any(|l| l == line) {
-                return;
+            let metrics = self.metrics().await;
+            if let Some(line) = lines
+                .iter()
+                .find(|&&line| metrics.lines().any(|l| l == line))
+            {
+                return line;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         panic!(
-            "metric line `{line}` never appeared:\n{}\nserver stderr:\n{}",
+            "none of the metric lines {lines:?} appeared:\n{}\nserver stderr:\n{}",
             self.metrics().await,
             self.stderr()
         );

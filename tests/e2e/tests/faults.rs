@@ -250,8 +250,14 @@ async fn cancelled_trickled_and_silent_clients_do_not_hold_the_server() {
     server
         .wait_for_metric("terse_grpc_in_flight_requests 0")
         .await;
+    // The client's HTTP/2 stack ends an abandoned upload with a reset (CANCELLED) or, in one
+    // full test run under load, with a clean end of stream, which the server can only take for
+    // a truncated upload (INVALID_ARGUMENT). Either way the call ended and holds nothing.
     server
-        .wait_for_metric(r#"terse_grpc_requests_total{code="Cancelled",method="/compress.image.v1.ImageService/EncodeStream"} 1"#)
+        .wait_for_any_metric(&[
+            r#"terse_grpc_requests_total{code="Cancelled",method="/compress.image.v1.ImageService/EncodeStream"} 1"#,
+            r#"terse_grpc_requests_total{code="InvalidArgument",method="/compress.image.v1.ImageService/EncodeStream"} 1"#,
+        ])
         .await;
     drop(sender);
 

@@ -81,54 +81,79 @@ pub fn encode(scene: &SplatScene, options: &CodecOptions, max_splats: u64) -> Re
     container.put_u64("antialiased", u64::from(scene.antialiased));
     grid.write_header(&mut container);
 
-    let mut positions = MortonCodes::new(grid.bits)?;
-    let posn = write(&mut positions, coded.iter().map(|&(code, _)| code))?;
-    container.push_section(*b"POSN", posn);
-
-    let bits = options.opacity_bits;
-    let values: Vec<i64> = order
-        .iter()
-        .map(|&i| Opacity::quantize(bits, scene.opacities[i]))
-        .collect();
-    let (model, bytes) = write_smallest(|raw| Opacity::new(bits, raw), 0..=3, &values)?;
-    model.write_header(&mut container);
-    container.push_section(*b"OPAC", bytes);
-
-    let step = f64::from(options.scale_step);
-    let values: Vec<[i64; 3]> = order
-        .iter()
-        .map(|&i| Scales::quantize(step, scene.scales[i]))
-        .collect();
-    let range = range_of(values.iter().flatten().copied());
-    let (model, bytes) = write_smallest(|raw| Scales::new(step, range, raw), 0..=4, &values)?;
-    model.write_header(&mut container);
-    container.push_section(*b"SCAL", bytes);
-
-    let bits = options.rotation_bits;
-    let values: Vec<_> = order
-        .iter()
-        .map(|&i| Rotations::quantize(bits, scene.rotations[i]))
-        .collect();
-    let raw = bits.saturating_sub(6)..=bits.saturating_sub(2);
-    let (model, bytes) = write_smallest(|raw| Rotations::new(bits, raw), raw, &values)?;
-    model.write_header(&mut container);
-    container.push_section(*b"ROTN", bytes);
-
-    let step = f64::from(options.color_step);
-    let anchor = color::anchor_for(step);
-    let values: Vec<[i64; 3]> = order
-        .iter()
-        .map(|&i| Colors::quantize(step, anchor, scene.colors[i]))
-        .collect();
-    let ranges = std::array::from_fn(|k| range_of(values.iter().map(|c| c[k])));
-    let make = |raw| Colors::new(step, anchor, ranges, raw);
-    let (model, bytes) = write_smallest(make, 0..=3, &values)?;
-    model.write_header(&mut container);
-    container.push_section(*b"COLR", bytes);
-
-    let coeffs = sh_coeffs_per_channel(sh_degree);
-    if coeffs > 0 {
-        encode_sh(scene, &order, coeffs, options, &mut container)?;
+    // The attribute sections are independent: each is coded on a thread of its own (under the
+    // call's interrupt flag) into a part holding its header fields and sections, and the parts
+    // are merged in a fixed order, so the bytes do not depend on the threads.
+    let interrupt = terse_entropy::interrupt::handle();
+    let parts = std::thread::scope(|scope| {
+        let opacity = start(scope, &interrupt, || {
+            let bits = options.opacity_bits;
+            let values: Vec<i64> = order
+                .iter()
+                .map(|&i| Opacity::quantize(bits, scene.opacities[i]))
+                .collect();
+            let (model, bytes) = write_smallest(|raw| Opacity::new(bits, raw), 0..=3, &values)?;
+            Ok(part(|c| model.write_header(c), *b"OPAC", bytes))
+        });
+        let scales = start(scope, &interrupt, || {
+            let step = f64::from(options.scale_step);
+            let values: Vec<[i64; 3]> = order
+                .iter()
+                .map(|&i| Scales::quantize(step, scene.scales[i]))
+                .collect();
+            let range = range_of(values.iter().flatten().copied());
+            let make = |raw| Scales::new(step, range, raw);
+            let (model, bytes) = write_smallest(make, 0..=4, &values)?;
+            Ok(part(|c| model.write_header(c), *b"SCAL", bytes))
+        });
+        let rotations = start(scope, &interrupt, || {
+            let bits = options.rotation_bits;
+            let values: Vec<_> = order
+                .iter()
+                .map(|&i| Rotations::quantize(bits, scene.rotations[i]))
+                .collect();
+            let raw = bits.saturating_sub(6)..=bits.saturating_sub(2);
+            let (model, bytes) = write_smallest(|raw| Rotations::new(bits, raw), raw, &values)?;
+            Ok(part(|c| model.write_header(c), *b"ROTN", bytes))
+        });
+        let colors = start(scope, &interrupt, || {
+            let step = f64::from(options.color_step);
+            let anchor = color::anchor_for(step);
+            let values: Vec<[i64; 3]> = order
+                .iter()
+                .map(|&i| Colors::quantize(step, anchor, scene.colors[i]))
+                .collect();
+            let ranges = std::array::from_fn(|k| range_of(values.iter().map(|c| c[k])));
+            let make = |raw| Colors::new(step, anchor, ranges, raw);
+            let (model, bytes) = write_smallest(make, 0..=3, &values)?;
+            Ok(part(|c| model.write_header(c), *b"COLR", bytes))
+        });
+        let sh = start(scope, &interrupt, || {
+            let mut sh = Container::new(CodecId::Splat);
+            let coeffs = sh_coeffs_per_channel(sh_degree);
+            if coeffs > 0 {
+                encode_sh(scene, &order, coeffs, options, &mut sh)?;
+            }
+            Ok(sh)
+        });
+        let mut positions = MortonCodes::new(grid.bits)?;
+        let posn = write(&mut positions, coded.iter().map(|&(code, _)| code))?;
+        Result::Ok([
+            part(|_| {}, *b"POSN", posn),
+            finish(opacity)?,
+            finish(scales)?,
+            finish(rotations)?,
+            finish(colors)?,
+            finish(sh)?,
+        ])
+    })?;
+    for part in parts {
+        for (key, value) in part.fields() {
+            container.put_field(key, value);
+        }
+        for (tag, payload) in part.sections() {
+            container.push_section(tag, payload.to_vec());
+        }
     }
 
     let section_bytes = container
@@ -401,6 +426,14 @@ pub fn decode(bitstream: &[u8], max_splats: u64) -> Result<SplatScene> {
     };
     scene.validate()?;
     Ok(scene)
+}
+
+/// A part of a bitstream: the header fields `write_header` puts and one section.
+fn part(write_header: impl FnOnce(&mut Container), tag: [u8; 4], bytes: Vec<u8>) -> Container {
+    let mut part = Container::new(CodecId::Splat);
+    write_header(&mut part);
+    part.push_section(tag, bytes);
+    part
 }
 
 /// Starts `work` on a thread of `scope` under `interrupt`.
