@@ -334,6 +334,15 @@ impl Container {
         }
     }
 
+    /// Moves `part`'s header fields (replacing ones with the same key) and then its sections
+    /// after this container's: for a container whose parts are written apart.
+    pub fn append(&mut self, part: Container) {
+        for (key, value) in part.header.fields {
+            self.put_field(&key, value);
+        }
+        self.sections.extend(part.sections);
+    }
+
     /// Sets a `u64` header field.
     pub fn put_u64(&mut self, key: &str, value: u64) {
         self.put_field(key, value.to_le_bytes());
@@ -656,6 +665,25 @@ mod tests {
         c.push_section(*b"POS0", vec![1, 2, 3]);
         c.push_section(*b"EMPT", vec![]);
         c
+    }
+
+    #[test]
+    fn appending_parts_writes_what_writing_in_turn_writes() {
+        let mut whole = Container::new(CodecId::Test);
+        whole.put_u64("a", 1);
+        whole.push_section(*b"AAAA", vec![1, 2]);
+        whole.put_u64("b", 2);
+        whole.push_section(*b"BBBB", vec![3]);
+        let mut joined = Container::new(CodecId::Test);
+        for (key, tag, value, payload) in
+            [("a", *b"AAAA", 1, vec![1, 2]), ("b", *b"BBBB", 2, vec![3])]
+        {
+            let mut part = Container::new(CodecId::Test);
+            part.put_u64(key, value);
+            part.push_section(tag, payload);
+            joined.append(part);
+        }
+        assert_eq!(joined.to_bytes().unwrap(), whole.to_bytes().unwrap());
     }
 
     #[test]

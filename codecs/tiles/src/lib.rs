@@ -3,14 +3,14 @@
 //! A learned codec runs its networks over the whole image: one convolution over a 2048²
 //! image takes a second or more on a busy core, ONNX Runtime can stop a run only between
 //! nodes, and the working memory grows with the pixels (MLIC decodes at about 1.1 KB per
-//! pixel). [`Tiled`] codes an image of more than [`MAX_TILE_PIXELS`] (1024²) as a grid of
-//! tiles of at most that many pixels, each an ordinary bitstream of the inner codec, one after
-//! the other. So:
+//! pixel). [`Tiled`] codes an image of more than its pixel bound (for MLIC [`MAX_TILE_PIXELS`],
+//! 1024²) as a grid of tiles of at most that many pixels, each an ordinary bitstream of the
+//! inner codec, one after the other. So:
 //! - every network run covers at most one tile, and a call that ends (deadline, cancellation)
 //!   stops at the next node of the current tile's networks and starts no further tile;
 //! - the working memory is one tile's plus the whole image's buffers, so images far larger than
 //!   the memory budget would allow whole are served;
-//! - images of at most [`MAX_TILE_PIXELS`] are coded exactly as the inner codec codes them
+//! - images within the bound are coded exactly as the inner codec codes them
 //!   (same bitstream), and every bitstream written before tiling existed decodes as before.
 //!
 //! The price: tiles are coded independently, so each seam costs some bits and some PSNR, as
@@ -29,7 +29,8 @@ use terse_codec::{Codec, CodecInfo, DynCodec, EncodeOptions, Encoding, Work};
 use terse_core::{BoxFuture, Error, ErrorKind, Worker};
 use terse_entropy::{Container, Header, ModelTag};
 
-/// Most pixels of one tile (and of an image coded whole).
+/// A tile bound of 1024² pixels: most pixels of one tile, and of an image coded whole (the
+/// bound MLIC is served with).
 pub const MAX_TILE_PIXELS: u64 = 1 << 20;
 
 /// Most tiles a container can hold.
@@ -158,11 +159,6 @@ pub struct Tiled {
 }
 
 impl Tiled {
-    /// `inner` with tiles of at most [`MAX_TILE_PIXELS`].
-    pub fn new(inner: Arc<DynCodec<RgbImage>>) -> Self {
-        Self::with_max_pixels(inner, MAX_TILE_PIXELS)
-    }
-
     /// `inner` with tiles of at most `max_pixels` (at least 64²).
     pub fn with_max_pixels(inner: Arc<DynCodec<RgbImage>>, max_pixels: u64) -> Self {
         Self {

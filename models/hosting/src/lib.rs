@@ -246,12 +246,12 @@ fn tag(entry: &ManifestEntry) -> Result<ModelTag, String> {
 }
 
 /// Most pixels of a WaLLoC image coded whole, and of one of its tiles (`terse_tiles`): its
-/// server is idle within 0.1 s of a deadline at 4 Mpx tiles, its decode takes about 0.9 GB,
+/// server is idle a second after a deadline at 4 Mpx tiles, its decode takes about 0.9 GB,
 /// and every seam costs bits and PSNR (docs/images.md), so photos up to 4 Mpx are coded whole.
 pub const WALLOC_TILE_PIXELS: u64 = 4 << 20;
 
 /// Most pixels of an MLIC image coded whole, and of one of its tiles: about 1.1 KB per pixel
-/// to decode (1.15 GB), and a server idle 0.3-0.5 s after a deadline (at 2 Mpx tiles it still
+/// to decode (1.15 GB), and a server idle a second after a deadline (at 2 Mpx tiles it still
 /// used 1.2 CPU-seconds from 1 s after).
 pub const MLIC_TILE_PIXELS: u64 = 1 << 20;
 
@@ -260,16 +260,27 @@ pub const MLIC_TILE_PIXELS: u64 = 1 << 20;
 /// is the default.
 pub fn image_codecs(registry: &ModelRegistry) -> Result<CodecRegistry<RgbImage>, String> {
     let mut codecs = CodecRegistry::new("image");
-    let walloc = walloc_image_codecs(registry)?.into_iter().map(|c| {
-        Tiled::with_max_pixels(Arc::new(c) as Arc<DynCodec<RgbImage>>, WALLOC_TILE_PIXELS)
-    });
+    let walloc = walloc_image_codecs(registry)?
+        .into_iter()
+        .map(|c| Arc::new(c) as Arc<DynCodec<RgbImage>>);
     let mlic = mlic_codecs(registry)?
         .into_iter()
-        .map(|c| Tiled::with_max_pixels(Arc::new(c) as Arc<DynCodec<RgbImage>>, MLIC_TILE_PIXELS));
+        .map(|c| Arc::new(c) as Arc<DynCodec<RgbImage>>);
     for codec in walloc.chain(mlic) {
-        codecs.register(Arc::new(codec)).map_err(|e| e.message)?;
+        let bound = tile_pixels(codec.as_ref());
+        let tiled = Tiled::with_max_pixels(codec, bound);
+        codecs.register(Arc::new(tiled)).map_err(|e| e.message)?;
     }
     Ok(codecs)
+}
+
+/// The tile bound of an image codec by its family: [`MLIC_TILE_PIXELS`] or
+/// [`WALLOC_TILE_PIXELS`].
+pub fn tile_pixels(codec: &DynCodec<RgbImage>) -> u64 {
+    match codec.info().family {
+        "mlic" => MLIC_TILE_PIXELS,
+        _ => WALLOC_TILE_PIXELS,
+    }
 }
 
 /// Every ready `walloc-image` model as a codec, strongest dimension reduction first.

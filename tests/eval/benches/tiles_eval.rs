@@ -1,5 +1,5 @@
 //! What coding an image in tiles costs: every chosen image codec codes the photos over its tile
-//! bound (the server's: `terse_hosting::WALLOC_TILE_PIXELS`, `MLIC_TILE_PIXELS`, or
+//! bound (the server's, `terse_hosting::tile_pixels`, or
 //! `TERSE_EVAL_TILE_PIXELS` for all) whole and through `terse_tiles::Tiled`, as the server
 //! does, and the bench prints, per codec, bits per pixel and PSNR both ways, the paired
 //! differences with 95 % t-intervals over the photos, and encode and decode time tiled against
@@ -98,11 +98,8 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for inner in codecs.into_iter().filter(|c| wanted(&c.info().name)) {
         let name = inner.info().name.clone();
-        let bound = std::env::var("TERSE_EVAL_TILE_PIXELS").map_or(
-            match inner.info().family {
-                "mlic" => terse_hosting::MLIC_TILE_PIXELS,
-                _ => terse_hosting::WALLOC_TILE_PIXELS,
-            },
+        let bound = std::env::var("TERSE_EVAL_TILE_PIXELS").map_or_else(
+            |_| terse_hosting::tile_pixels(inner.as_ref()),
             |v| v.parse().unwrap(),
         );
         let tiled = Tiled::with_max_pixels(Arc::clone(&inner), bound);

@@ -148,12 +148,7 @@ pub fn encode(scene: &SplatScene, options: &CodecOptions, max_splats: u64) -> Re
         ])
     })?;
     for part in parts {
-        for (key, value) in part.fields() {
-            container.put_field(key, value);
-        }
-        for (tag, payload) in part.sections() {
-            container.push_section(tag, payload.to_vec());
-        }
+        container.append(part);
     }
 
     let section_bytes = container
