@@ -145,6 +145,29 @@ pub fn parse_grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
     })
 }
 
+/// Runs `call` until `ends`; `None` when the deadline came first.
+///
+/// tonic answers CANCELLED ("Timeout expired") when its own `grpc-timeout` timer, which wraps
+/// this layer, fires first. Two timers on the same millisecond tick fire in no fixed order
+/// (tokio shards its timer wheel across workers), so this one does not rely on its timer
+/// alone: every poll first reads the clock, and `ends` is never later than tonic's deadline.
+/// When tonic's timer has fired and polls us, the clock is past `ends` and the answer here is
+/// DEADLINE_EXCEEDED. A deadline inside the margin ends the call before its work starts.
+async fn within_deadline<F: Future>(ends: tokio::time::Instant, call: F) -> Option<F::Output> {
+    let mut call = std::pin::pin!(call);
+    let mut timer = std::pin::pin!(tokio::time::sleep_until(ends));
+    std::future::poll_fn(|cx| {
+        if tokio::time::Instant::now() >= ends {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(output) = call.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        timer.as_mut().poll(cx).map(|()| None)
+    })
+    .await
+}
+
 fn is_exempt(path: &str) -> bool {
     path.starts_with("/grpc.health.v1.") || path.starts_with("/grpc.reflection.")
 }
@@ -315,6 +338,9 @@ where
     }
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
+        // Taken now, before tonic's own `grpc-timeout` timer (outside this layer) starts, so
+        // our deadline never falls after tonic's (see `within_deadline`).
+        let arrived = tokio::time::Instant::now();
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let state = Arc::clone(&self.state);
@@ -363,14 +389,10 @@ where
             let response = match deadline {
                 None => call.await.map_err(Into::into)?,
                 Some(deadline) => {
-                    match tokio::time::timeout(
-                        deadline.saturating_sub(deadline_margin(deadline)),
-                        call,
-                    )
-                    .await
-                    {
-                        Ok(response) => response.map_err(Into::into)?,
-                        Err(_) => {
+                    let ends = arrived + deadline.saturating_sub(deadline_margin(deadline));
+                    match within_deadline(ends, call).await {
+                        Some(response) => response.map_err(Into::into)?,
+                        None => {
                             let status = Status::deadline_exceeded(format!(
                                 "deadline of {} ms exceeded",
                                 deadline.as_millis()

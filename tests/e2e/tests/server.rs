@@ -462,6 +462,47 @@ async fn overload_is_shed_and_deadlines_are_enforced() {
     assert!(metrics.contains(r#"terse_grpc_requests_total{code="DeadlineExceeded",method="/compress.models.v1.ModelRepositoryService/Infer"} 2"#), "{metrics}");
 }
 
+/// A deadline answers DEADLINE_EXCEEDED however short it is. tonic's own `grpc-timeout` timer
+/// runs outside the guard and answers CANCELLED ("Timeout expired"); a CI run of the Python SDK
+/// saw that answer for a 1 ms deadline. The client here is plain HTTP/2 (hyper) with no timer
+/// of its own (tonic's channel would end the call itself with the same CANCELLED), so every
+/// status is the server's. Before the guard read the clock on every poll, 5 of these 600 calls
+/// got CANCELLED on an idle machine.
+#[tokio::test]
+async fn the_shortest_deadlines_answer_deadline_exceeded() {
+    let server = Server::start(&["--config", "config/terse.toml"]).await;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<tonic::body::Body>();
+    let origin: http::Uri = server.grpc_url.parse().unwrap();
+    let mut codes = std::collections::BTreeMap::<String, usize>::new();
+    for round in 0..600u64 {
+        let mut grpc = tonic::client::Grpc::with_origin(client.clone(), origin.clone());
+        grpc.ready().await.unwrap();
+        // The request stream stays open, so only the deadline can end the call.
+        let (_sender, receiver) = mpsc::channel::<InferRequest>(1);
+        let mut request = Request::new(ReceiverStream::new(receiver));
+        request.set_timeout(Duration::from_nanos(1 + (round % 6) * 200_000));
+        let path = http::uri::PathAndQuery::from_static(
+            "/compress.models.v1.ModelRepositoryService/Infer",
+        );
+        let codec = tonic_prost::ProstCodec::<InferRequest, InferResponse>::default();
+        let status = grpc
+            .client_streaming(request, path, codec)
+            .await
+            .unwrap_err();
+        *codes
+            .entry(format!("{:?}: {}", status.code(), status.message()))
+            .or_default() += 1;
+    }
+    assert!(
+        codes
+            .keys()
+            .all(|code| code.starts_with("DeadlineExceeded")),
+        "{codes:?}"
+    );
+}
+
 #[tokio::test]
 async fn sigterm_drains_in_flight_calls_then_exits_cleanly() {
     let server = Server::start(&["--config", "config/terse.toml", "--log-format", "json"]).await;
