@@ -215,24 +215,8 @@ impl Baseline {
                 seconds,
             ))
         };
-        let (mut lo, mut hi) = self.range;
-        let mut best: Option<(f64, u32)> = None;
-        while lo <= hi {
-            let q = (lo + hi) / 2;
-            let (bpp, _) = encode(q)?;
-            if best.is_none_or(|(d, _)| (bpp - target).abs() < d) {
-                best = Some(((bpp - target).abs(), q));
-            }
-            if bpp > target {
-                if q == 0 {
-                    break;
-                }
-                hi = q - 1;
-            } else {
-                lo = q + 1;
-            }
-        }
-        self.at(original, dir, best?.1)
+        let (quality, _) = closest_quality(self.range, target, |q| encode(q).map(|(bpp, _)| bpp))?;
+        self.at(original, dir, quality)
     }
 
     /// Encodes at quality setting `q` (within `range`), decodes, and measures.
@@ -474,6 +458,33 @@ pub fn write_rd_svg(
     }
     svg += "</svg>\n";
     std::fs::write(path, svg)
+}
+
+/// The quality in `range` whose bpp (from `bpp_at`) is closest to `target`, and that bpp, found
+/// by bisection: bpp is assumed to grow with quality. `None` when `bpp_at` fails.
+pub fn closest_quality(
+    range: (u32, u32),
+    target: f64,
+    mut bpp_at: impl FnMut(u32) -> Option<f64>,
+) -> Option<(u32, f64)> {
+    let (mut lo, mut hi) = range;
+    let mut best: Option<(f64, u32, f64)> = None;
+    while lo <= hi {
+        let q = lo + (hi - lo) / 2;
+        let bpp = bpp_at(q)?;
+        if best.is_none_or(|(d, _, _)| (bpp - target).abs() < d) {
+            best = Some(((bpp - target).abs(), q, bpp));
+        }
+        if bpp > target {
+            if q == 0 {
+                break;
+            }
+            hi = q - 1;
+        } else {
+            lo = q + 1;
+        }
+    }
+    best.map(|(_, q, bpp)| (q, bpp))
 }
 
 #[cfg(test)]

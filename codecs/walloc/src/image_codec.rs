@@ -19,6 +19,26 @@ pub struct Latents {
     pub height: u32,
 }
 
+/// The RGB planes `[3, ph, pw]` of `image` as `pixel / 255 + offset`, the last column and row
+/// repeated out to `pw` × `ph`.
+fn padded_planes(image: &RgbImage, pw: usize, ph: usize, offset: f32) -> Array3<f32> {
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    let mut planes = Array3::<f32>::zeros((3, ph, pw));
+    let raw = image.as_raw();
+    for (c, mut plane) in planes.outer_iter_mut().enumerate() {
+        for (y, mut row) in plane.outer_iter_mut().enumerate() {
+            let source = &raw[y.min(height - 1) * width * 3..][..width * 3];
+            let row = row.as_slice_mut().expect("standard layout");
+            for (out, pixel) in row.iter_mut().zip(source.chunks_exact(3)) {
+                *out = f32::from(pixel[c]) / 255.0 + offset;
+            }
+            let last = row[width - 1];
+            row[width..].fill(last);
+        }
+    }
+    planes
+}
+
 /// A loaded WaLLoC image model: encoder weights, prior and identity.
 pub struct WallocImageCodec {
     coder: LatentCoder,
@@ -100,10 +120,7 @@ impl WallocImageCodec {
             height.div_ceil(block) * block,
         );
         let offset = weights.input_offset;
-        let planes = Array3::from_shape_fn((3, ph as usize, pw as usize), |(c, y, x)| {
-            let p = image.get_pixel((x as u32).min(width - 1), (y as u32).min(height - 1));
-            f32::from(p[c]) / 255.0 + offset
-        });
+        let planes = padded_planes(image, pw as usize, ph as usize, offset);
         let bands = terse_wavelet::wpt2d(&terse_wavelet::bior44(), planes.view(), weights.levels)
             .map_err(|e| WallocError::Invalid(e.to_string()))?;
         Ok(Latents {
@@ -197,5 +214,24 @@ impl WallocImageCodec {
                     .clamp(0.0, 255.0) as u8
             }))
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padded_planes_repeat_the_last_column_and_row() {
+        let (width, height) = (5u32, 3u32);
+        let image = RgbImage::from_fn(width, height, |x, y| {
+            image::Rgb([(x * 40) as u8, (y * 70) as u8, (x * y * 9 + 3) as u8])
+        });
+        let (pw, ph) = (8usize, 8usize);
+        let expected = Array3::from_shape_fn((3, ph, pw), |(c, y, x)| {
+            let p = image.get_pixel((x as u32).min(width - 1), (y as u32).min(height - 1));
+            f32::from(p[c]) / 255.0 - 0.5
+        });
+        assert_eq!(padded_planes(&image, pw, ph, -0.5), expected);
     }
 }

@@ -135,14 +135,21 @@ impl LatentCoder {
         let (_, h, w) = values.dim();
         let symbols: Vec<i32> = values.iter().copied().collect();
         let indexes: Vec<u32> = (0..symbols.len()).map(|i| (i / (h * w)) as u32).collect();
-        let factorized = self
-            .prior_table(shift)
-            .encode_with_indexes(&symbols, &indexes)?;
-        let contextual = context::encode_context(
-            values,
-            self.context_prior.as_ref().map(|p| &p.0),
-            self.layout(),
-        )?;
+        // The two codings are independent: one on each of two threads.
+        let (factorized, contextual) = rayon::join(
+            || {
+                self.prior_table(shift)
+                    .encode_with_indexes(&symbols, &indexes)
+            },
+            || {
+                context::encode_context(
+                    values,
+                    self.context_prior.as_ref().map(|p| &p.0),
+                    self.layout(),
+                )
+            },
+        );
+        let (factorized, contextual) = (factorized?, contextual?);
         Ok((factorized, contextual))
     }
 

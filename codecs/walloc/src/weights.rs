@@ -1,6 +1,7 @@
 //! The linear encoder and the latent mappings exported by the training script.
 
 use ndarray::{Array2, Array3, ArrayView3};
+use rayon::prelude::*;
 use serde::Deserialize;
 
 use crate::{Result, WallocError};
@@ -157,13 +158,20 @@ impl EncoderWeights {
         let latent_max = f64::from(self.max_level()) + 0.5;
         let bound = self.max_level_at(shift);
         let step = f64::from(1u32 << shift);
-        let q = z.mapv(|v| {
+        let squash = |v: f32| {
             let u = (0.5 * libm::erfc(-f64::from(v) / self.scale / std::f64::consts::SQRT_2) - 0.5)
                 * 2.0
                 * latent_max;
             ((u / step).round() as i32).clamp(-bound, bound)
-        });
-        q.into_shape_with_order((self.latent_dim, h, w))
-            .expect("sized")
+        };
+        let z = z.as_standard_layout();
+        let q: Vec<i32> = z
+            .as_slice()
+            .expect("standard layout")
+            .par_iter()
+            .with_min_len(4096)
+            .map(|&v| squash(v))
+            .collect();
+        Array3::from_shape_vec((self.latent_dim, h, w), q).expect("sized")
     }
 }
