@@ -73,6 +73,38 @@ fn invalid(what: &str, e: SymphoniaError) -> AudioError {
     AudioError::Invalid(format!("{what}: {e}"))
 }
 
+/// Refuses a WAV file whose `fmt ` chunk declares no channels or more than `max_channels`,
+/// before symphonia reads it: its WAV reader multiplies the channel count in 16 bits, which
+/// overflows on absurd counts. Other files, and WAV files without a readable `fmt ` chunk, pass
+/// to the decoder, which judges them.
+fn check_wav_channels(bytes: &[u8], max_channels: usize) -> Result<()> {
+    if bytes.len() < 12 || &bytes[..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
+        return Ok(());
+    }
+    let mut at = 12usize;
+    while let Some(header) = bytes.get(at..at + 8) {
+        let size = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes")) as usize;
+        if &header[..4] == b"fmt " {
+            let Some(field) = bytes.get(at + 10..at + 12) else {
+                return Ok(());
+            };
+            let channels = usize::from(u16::from_le_bytes([field[0], field[1]]));
+            if channels == 0 || channels > max_channels {
+                return Err(AudioError::Invalid(format!(
+                    "the WAV header declares {channels} channels (1 to {max_channels} are supported)"
+                )));
+            }
+            return Ok(());
+        }
+        // Chunks are padded to an even size.
+        at = at
+            .saturating_add(8)
+            .saturating_add(size)
+            .saturating_add(size & 1);
+    }
+    Ok(())
+}
+
 /// Decodes an audio file (WAV, FLAC, MP3, OGG Vorbis; the format is probed from the bytes) of
 /// its first audio track. A corrupt packet fails the whole file rather than being skipped;
 /// the duration limit is enforced while decoding, before the samples are kept.
@@ -80,6 +112,7 @@ pub fn decode_audio_file(bytes: &[u8], limits: DecodeLimits) -> Result<AudioClip
     if bytes.is_empty() {
         return Err(AudioError::Invalid("the audio file is empty".into()));
     }
+    check_wav_channels(bytes, limits.max_channels)?;
     let stream = MediaSourceStream::new(Box::new(Cursor::new(bytes.to_vec())), Default::default());
     let mut format = symphonia::default::get_probe()
         .probe(
@@ -310,6 +343,32 @@ mod tests {
                 Err(AudioError::Invalid(_))
             ));
         }
+    }
+
+    #[test]
+    fn wav_headers_with_absurd_channel_counts_are_refused_before_parsing() {
+        // symphonia computes `channels × bytes per sample` in u16: 65,535 channels overflowed
+        // (a panic in debug builds; the replay fuzz test found it).
+        let wav = encode_wav(&tone(8000, 1, 100)).unwrap();
+        assert_eq!(&wav[12..16], b"fmt ");
+        for channels in [0u16, 9, 65_535] {
+            let mut bad = wav.clone();
+            bad[22..24].copy_from_slice(&channels.to_le_bytes());
+            let err = decode_audio_file(&bad, LIMITS).unwrap_err();
+            assert!(
+                matches!(&err, AudioError::Invalid(m) if m.contains("channels")),
+                "{channels}: {err:?}"
+            );
+        }
+        // The same check through a chunk before `fmt ` and an odd-sized chunk's pad byte.
+        let mut padded = wav[..12].to_vec();
+        padded.extend_from_slice(b"JUNK\x03\x00\x00\x00abc\x00");
+        padded.extend_from_slice(&wav[12..]);
+        let riff_size = u32::from_le_bytes(wav[4..8].try_into().unwrap()) + 12;
+        padded[4..8].copy_from_slice(&riff_size.to_le_bytes());
+        assert_eq!(decode_audio_file(&padded, LIMITS).unwrap().frames(), 100);
+        padded[22 + 12..24 + 12].copy_from_slice(&65_535u16.to_le_bytes());
+        assert!(decode_audio_file(&padded, LIMITS).is_err());
     }
 
     #[test]
