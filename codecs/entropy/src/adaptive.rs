@@ -83,18 +83,32 @@ impl AdaptiveCategorical {
     }
 
     fn quantize(counts: &[u32], total: u32) -> GuidedRow {
+        let mut row = GuidedRow::from_frequencies(&[1 << TABLE_PRECISION]);
+        Self::quantize_into(counts, total, &mut row);
+        row
+    }
+
+    /// Each count's share of the row, at least 1 each, the rounding remainder added to the
+    /// largest (the first of equals), written into `row` without allocating.
+    fn quantize_into(counts: &[u32], total: u32, row: &mut GuidedRow) {
         let full = 1u64 << TABLE_PRECISION;
         let spare = full - counts.len() as u64;
-        let mut freqs: Vec<u32> = counts
-            .iter()
-            .map(|&c| 1 + (u64::from(c) * spare / u64::from(total)) as u32)
-            .collect();
-        let sum: u64 = freqs.iter().map(|&f| u64::from(f)).sum();
-        let largest = (0..freqs.len())
-            .max_by_key(|&i| (freqs[i], std::cmp::Reverse(i)))
-            .expect("alphabet > 0");
-        freqs[largest] += (full - sum) as u32;
-        GuidedRow::from_frequencies(&freqs)
+        let frequency = |c: u32| 1 + (u64::from(c) * spare / u64::from(total)) as u32;
+        let (mut sum, mut largest, mut most) = (0u64, 0usize, 0u32);
+        for (i, &c) in counts.iter().enumerate() {
+            let f = frequency(c);
+            sum += u64::from(f);
+            if f > most {
+                (largest, most) = (i, f);
+            }
+        }
+        let remainder = (full - sum) as u32;
+        row.refill(
+            counts
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| frequency(c) + if i == largest { remainder } else { 0 }),
+        );
     }
 
     fn update(&mut self, symbol: usize) {
@@ -109,7 +123,7 @@ impl AdaptiveCategorical {
         }
         self.until_rebuild -= 1;
         if self.until_rebuild == 0 {
-            self.model = Self::quantize(&self.counts, self.total);
+            Self::quantize_into(&self.counts, self.total, &mut self.model);
             self.interval = (self.interval * 2).min(rebuild_cap(self.counts.len()));
             self.until_rebuild = self.interval;
         }

@@ -39,29 +39,50 @@ impl GuidedRow {
 
     /// The row of nonzero `frequencies` summing to `1 << 16`.
     pub fn from_frequencies(frequencies: &[u32]) -> Self {
-        let mut cdf = Vec::with_capacity(frequencies.len() + 1);
-        cdf.push(0);
+        let mut row = Self {
+            cdf: Vec::with_capacity(frequencies.len() + 1),
+            shift: 0,
+            guide: Vec::new(),
+        };
+        row.refill(frequencies.iter().copied());
+        row
+    }
+
+    /// Makes this the row of the nonzero `frequencies` (summing to `1 << 16`), reusing its
+    /// memory: the adaptive models rebuild their rows often.
+    pub fn refill(&mut self, frequencies: impl Iterator<Item = u32>) {
+        self.cdf.clear();
+        self.cdf.push(0);
         let mut sum = 0;
-        for &f in frequencies {
+        for f in frequencies {
             sum += f;
-            cdf.push(sum);
+            self.cdf.push(sum);
         }
-        Self::from_cdf(cdf)
+        self.build_guide();
     }
 
     fn from_cdf(cdf: Vec<u32>) -> Self {
-        let symbols = cdf.len() - 1;
+        let mut row = Self {
+            cdf,
+            shift: 0,
+            guide: Vec::new(),
+        };
+        row.build_guide();
+        row
+    }
+
+    fn build_guide(&mut self) {
+        let symbols = self.cdf.len() - 1;
         let bits = (usize::BITS - symbols.leading_zeros()).clamp(1, MAX_GUIDE_BITS);
-        let shift = TABLE_PRECISION - bits;
-        let mut guide = Vec::with_capacity(1 << bits);
+        self.shift = TABLE_PRECISION - bits;
+        self.guide.clear();
         let mut symbol = 0usize;
         for b in 0..1u32 << bits {
-            while cdf[symbol + 1] <= b << shift {
+            while self.cdf[symbol + 1] <= b << self.shift {
                 symbol += 1;
             }
-            guide.push(symbol as u32);
+            self.guide.push(symbol as u32);
         }
-        Self { cdf, shift, guide }
     }
 }
 

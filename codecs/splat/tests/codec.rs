@@ -445,6 +445,30 @@ fn tampered_counts_with_valid_checksums_are_rejected() {
     assert!(error.to_string().contains("re-encode"), "{error}");
 }
 
+/// Context ranges from the header span up to all of `i64`: the context buckets must not
+/// overflow or divide by zero (`[i64::MIN, i64::MAX]` has 2^64 values), whatever the data.
+#[test]
+fn widest_context_ranges_in_a_header_do_not_panic() {
+    let scene = surface_scene(300, 0, 5);
+    let bitstream = codec::encode(&scene, &CodecOptions::default(), LIMIT)
+        .unwrap()
+        .bitstream;
+    let (min, max) = (i64::MIN, i64::MAX);
+    let tampered: [(&str, &[i64]); 4] = [
+        ("color_ranges", &[min, max, min, max, min, max]),
+        ("color_ranges", &[max - 1, max, min, min + 1, -1, 0]),
+        ("scale_range", &[min, max]),
+        ("scale_range", &[max, max]),
+    ];
+    for (key, values) in tampered {
+        let mut container = terse_entropy::Container::parse(&bitstream).unwrap();
+        container.put_i64s(key, values);
+        let bytes = container.to_bytes().unwrap();
+        let decoded = std::panic::catch_unwind(|| codec::decode(&bytes, LIMIT).map(|s| s.len()));
+        assert!(decoded.is_ok(), "{key} = {values:?} panicked");
+    }
+}
+
 /// Work whose request ended stops at the next section (issue 18, finding 3).
 #[test]
 fn coding_stops_when_interrupted() {

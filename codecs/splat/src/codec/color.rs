@@ -8,7 +8,7 @@
 
 use terse_entropy::{AdaptiveDecoder, AdaptiveEncoder, AdaptiveIntegers, Container};
 
-use super::section::{Attribute, BUCKETS, MAX_RAW_BITS, Section, bucket, corrupt};
+use super::section::{Attribute, BUCKETS, Buckets, MAX_RAW_BITS, Section, corrupt};
 use crate::error::Result;
 
 /// SPZ's colour level nearest above 0: half its step of `1 / (0.15 * 255)`.
@@ -24,6 +24,8 @@ pub(super) struct Colors {
     step: f64,
     anchor: f64,
     ranges: [[i64; 2]; 3],
+    /// Context buckets of green and of red − green.
+    buckets: [Buckets; 2],
     raw_bits: u32,
     models: [AdaptiveIntegers; 3],
     previous: usize,
@@ -39,6 +41,7 @@ impl Colors {
             step,
             anchor,
             ranges,
+            buckets: [Buckets::new(ranges[0]), Buckets::new(ranges[1])],
             raw_bits,
             models: [model(ranges[0])?, model(ranges[1])?, model(ranges[2])?],
             previous: 0,
@@ -95,17 +98,17 @@ impl Section for Colors {
 
     fn encode(&mut self, enc: &mut AdaptiveEncoder, c: [i64; 3]) -> Result<()> {
         self.models[0].encode(enc, self.previous, c[0])?;
-        self.models[1].encode(enc, bucket(c[0], self.ranges[0]), c[1])?;
-        self.models[2].encode(enc, bucket(c[1], self.ranges[1]), c[2])?;
-        self.previous = bucket(c[0], self.ranges[0]);
+        self.models[1].encode(enc, self.buckets[0].of(c[0]), c[1])?;
+        self.models[2].encode(enc, self.buckets[1].of(c[1]), c[2])?;
+        self.previous = self.buckets[0].of(c[0]);
         Ok(())
     }
 
     fn decode(&mut self, dec: &mut AdaptiveDecoder) -> Result<[i64; 3]> {
         let green = self.models[0].decode(dec, self.previous)?;
-        let red = self.models[1].decode(dec, bucket(green, self.ranges[0]))?;
-        let blue = self.models[2].decode(dec, bucket(red, self.ranges[1]))?;
-        self.previous = bucket(green, self.ranges[0]);
+        let red = self.models[1].decode(dec, self.buckets[0].of(green))?;
+        let blue = self.models[2].decode(dec, self.buckets[1].of(red))?;
+        self.previous = self.buckets[0].of(green);
         Ok([green, red, blue])
     }
 }

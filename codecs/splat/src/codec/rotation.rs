@@ -4,7 +4,7 @@
 
 use terse_entropy::{AdaptiveDecoder, AdaptiveEncoder, AdaptiveIntegers, Container};
 
-use super::section::{Attribute, MAX_RAW_BITS, Section, corrupt};
+use super::section::{Attribute, EqualParts, MAX_RAW_BITS, Section, corrupt};
 use crate::error::Result;
 
 const FRAC_1_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
@@ -20,6 +20,8 @@ pub(super) struct Rotations {
     bits: u32,
     raw_bits: u32,
     m: i64,
+    /// The rings of `0..m²`.
+    rings: EqualParts<RINGS>,
     largest: AdaptiveIntegers,
     components: AdaptiveIntegers,
     previous: usize,
@@ -33,6 +35,7 @@ impl Rotations {
             bits,
             raw_bits,
             m,
+            rings: EqualParts::new((m * m) as u128),
             largest: AdaptiveIntegers::new(0, 3, 4)?,
             components: AdaptiveIntegers::with_raw_low_bits(-m, m, 4 * 3 * RINGS, raw_bits)?,
             previous: 0,
@@ -73,9 +76,8 @@ impl Rotations {
     /// components before it bound what is left (the four have unit length), so the ring of
     /// their squared length says how wide this one may be.
     fn context(&self, largest: usize, before: &[i64]) -> usize {
-        let squared: i64 = before.iter().map(|v| v * v).sum();
-        let ring = (squared as i128 * RINGS as i128 / (self.m * self.m) as i128) as usize;
-        (largest * 3 + before.len()) * RINGS + ring.min(RINGS - 1)
+        let squared: u64 = before.iter().map(|v| v.unsigned_abs().pow(2)).sum();
+        (largest * 3 + before.len()) * RINGS + self.rings.of(squared)
     }
 }
 

@@ -4,13 +4,14 @@
 
 use terse_entropy::{AdaptiveDecoder, AdaptiveEncoder, AdaptiveIntegers, Container};
 
-use super::section::{Attribute, BUCKETS, MAX_RAW_BITS, Section, bucket};
+use super::section::{Attribute, BUCKETS, Buckets, MAX_RAW_BITS, Section};
 use crate::error::Result;
 
 /// The log-scale model.
 pub(super) struct Scales {
     step: f64,
     range: [i64; 2],
+    buckets: Buckets,
     raw_bits: u32,
     model: AdaptiveIntegers,
     previous: usize,
@@ -23,6 +24,7 @@ impl Scales {
         Ok(Self {
             step,
             range,
+            buckets: Buckets::new(range),
             raw_bits,
             model: AdaptiveIntegers::with_raw_low_bits(range[0], range[1], 3 * BUCKETS, raw_bits)?,
             previous: 0,
@@ -44,12 +46,8 @@ impl Scales {
     fn context(&self, axis: usize, before: &[i64]) -> usize {
         match axis {
             0 => self.previous,
-            1 => BUCKETS + bucket(before[0], self.range),
-            _ => {
-                2 * BUCKETS
-                    + bucket(before[0], self.range) / 4 * 4
-                    + bucket(before[1], self.range) / 4
-            }
+            1 => BUCKETS + self.buckets.of(before[0]),
+            _ => 2 * BUCKETS + self.buckets.of(before[0]) / 4 * 4 + self.buckets.of(before[1]) / 4,
         }
     }
 }
@@ -81,7 +79,7 @@ impl Section for Scales {
             let ctx = self.context(axis, &s[..axis]);
             self.model.encode(enc, ctx, s[axis])?;
         }
-        self.previous = bucket(s[0], self.range);
+        self.previous = self.buckets.of(s[0]);
         Ok(())
     }
 
@@ -91,7 +89,7 @@ impl Section for Scales {
             let ctx = self.context(axis, &s[..axis]);
             s[axis] = self.model.decode(dec, ctx)?;
         }
-        self.previous = bucket(s[0], self.range);
+        self.previous = self.buckets.of(s[0]);
         Ok(s)
     }
 }

@@ -8,11 +8,58 @@ use crate::error::{Result, SplatError};
 /// Buckets of a value range used as contexts.
 pub(super) const BUCKETS: usize = 16;
 
-/// The context bucket of `v` in `range`.
-pub(super) fn bucket(v: i64, range: [i64; 2]) -> usize {
-    let span = (range[1] - range[0]) as i128 + 1;
-    (((v.clamp(range[0], range[1]) - range[0]) as i128 * BUCKETS as i128 / span) as usize)
-        .min(BUCKETS - 1)
+/// Which of `N` equal parts of `0..span` an offset falls in: `floor(offset · N / span)`,
+/// capped at `N − 1`. Found by comparing with each part's first offset (computed once), not
+/// by a division per value: contexts are computed for every coded value.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct EqualParts<const N: usize> {
+    /// `starts[b] = ceil(b · span / N)`: the first offset of part `b` (`starts[0]` is 0).
+    starts: [u64; N],
+}
+
+impl<const N: usize> EqualParts<N> {
+    /// The parts of `0..span`, `1 <= span <= 2^64`.
+    pub fn new(span: u128) -> Self {
+        let span = span.clamp(1, 1 << 64);
+        // b · span < N · 2^64 and each start is below 2^64 for b < N.
+        Self {
+            starts: std::array::from_fn(|b| (b as u128 * span).div_ceil(N as u128) as u64),
+        }
+    }
+
+    /// The part `offset` falls in.
+    #[inline]
+    pub fn of(&self, offset: u64) -> usize {
+        self.starts[1..]
+            .iter()
+            .filter(|&&start| offset >= start)
+            .count()
+    }
+}
+
+/// The `BUCKETS` equal context buckets of a value range.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Buckets {
+    range: [i64; 2],
+    parts: EqualParts<BUCKETS>,
+}
+
+impl Buckets {
+    /// The buckets of `range` (`range[0] <= range[1]`).
+    pub fn new(range: [i64; 2]) -> Self {
+        let span = (i128::from(range[1]) - i128::from(range[0]) + 1).max(1) as u128;
+        Self {
+            range,
+            parts: EqualParts::new(span),
+        }
+    }
+
+    /// The bucket of `v`, clamped into the range.
+    #[inline]
+    pub fn of(&self, v: i64) -> usize {
+        let [lo, hi] = self.range;
+        self.parts.of(v.clamp(lo, hi.max(lo)).abs_diff(lo))
+    }
 }
 
 /// The smallest range holding every value (and 0).
@@ -125,4 +172,61 @@ pub(super) fn read<S: Section>(
     }
     dec.close()?;
     Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition the parts replace: `floor(offset · N / span)`, capped at `N − 1`.
+    fn divided(offset: u64, span: u128, n: usize) -> usize {
+        ((u128::from(offset) * n as u128 / span) as usize).min(n - 1)
+    }
+
+    #[test]
+    fn equal_parts_equal_the_division() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for span in [
+            1u128,
+            2,
+            7,
+            15,
+            16,
+            17,
+            255,
+            1 << 20,
+            (1 << 30) * 3,
+            1 << 64,
+        ] {
+            let parts = EqualParts::<16>::new(span);
+            let rings = EqualParts::<8>::new(span);
+            let last = (span - 1).min(u128::from(u64::MAX)) as u64;
+            let offsets = (0..2000u64)
+                .chain([last, last.saturating_add(1), u64::MAX])
+                .chain((0..2000).map(|_| next() % last.max(1)));
+            for offset in offsets {
+                assert_eq!(
+                    parts.of(offset),
+                    divided(offset, span, 16),
+                    "{offset} of {span}"
+                );
+                assert_eq!(
+                    rings.of(offset),
+                    divided(offset, span, 8),
+                    "{offset} of {span}"
+                );
+            }
+        }
+        let buckets = Buckets::new([-40, 100]);
+        for v in -100..200 {
+            let offset = (v.clamp(-40, 100) + 40) as u64;
+            assert_eq!(buckets.of(v), divided(offset, 141, 16), "{v}");
+        }
+    }
 }
