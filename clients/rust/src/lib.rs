@@ -51,13 +51,13 @@ use tonic::{
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 /// Whether a failed call may be sent again: the server was unavailable, or the connection
-/// broke under the call (a killed replica: `Unknown` with a transport error as its source).
-/// Retrying the second kind is safe because every call of this API is a pure function of its
-/// request.
+/// broke under the call (a killed replica: `Unknown` with a transport error, or an I/O error
+/// such as a reset while the response body was read, somewhere in its sources). Retrying the
+/// second kind is safe because every call of this API is a pure function of its request.
 fn retryable(status: &Status) -> bool {
     status.code() == Code::Unavailable
-        || std::error::Error::source(status)
-            .is_some_and(|source| source.is::<tonic::transport::Error>())
+        || std::iter::successors(std::error::Error::source(status), |e| e.source())
+            .any(|e| e.is::<tonic::transport::Error>() || e.is::<std::io::Error>())
 }
 
 /// Longest wait between two retries.
@@ -822,5 +822,40 @@ impl Client {
             async move { client.compress_context(request).await }
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stands for hyper's body error: its source is the I/O error under it.
+    #[derive(Debug)]
+    struct BodyError(std::io::Error);
+
+    impl std::fmt::Display for BodyError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("error reading a body from connection")
+        }
+    }
+
+    impl std::error::Error for BodyError {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn lost_connections_are_retried_and_answers_are_not() {
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        let reset = Status::from_error(Box::new(BodyError(reset)));
+        assert_eq!(reset.code(), Code::Unknown, "{reset:?}");
+        assert!(retryable(&reset), "a reset under the response body");
+        assert!(retryable(&Status::unavailable("draining")));
+        assert!(!retryable(&Status::unknown(
+            "a failure the server reported"
+        )));
+        assert!(!retryable(&Status::invalid_argument("bad input")));
+        assert!(!retryable(&Status::from_error(Box::new(std::fmt::Error))));
     }
 }

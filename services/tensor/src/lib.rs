@@ -544,3 +544,6 @@ impl HostedService for TensorLimits {
         Ok(hosted)
     }
 }
+
+#[cfg(test)]
+mod tests;
