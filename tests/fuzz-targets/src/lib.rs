@@ -823,3 +823,127 @@ fn prompt_seeds() -> Vec<Vec<u8>> {
         .encode_to_vec(),
     ]
 }
+
+/// 64-bit words that break arithmetic: zero, one, signed and unsigned extremes, powers of two
+/// at word boundaries, and floats that are not numbers, infinite, huge or tiny.
+pub const EXTREME_WORDS: &[u64] = &[
+    0,
+    1,
+    2,
+    3,
+    u64::MAX,
+    i64::MAX as u64,
+    i64::MIN as u64, // also -0.0
+    u32::MAX as u64,
+    1 << 31,
+    1 << 32,
+    1 << 53,
+    (-1i64) as u64,
+    (-2i64) as u64,
+    f64::NAN.to_bits(),
+    f64::INFINITY.to_bits(),
+    f64::NEG_INFINITY.to_bits(),
+    f64::MAX.to_bits(),
+    f64::MIN_POSITIVE.to_bits(),
+    1e-300f64.to_bits(),
+    (-1.0f64).to_bits(),
+    1e18f64.to_bits(),
+];
+
+/// One edit of a container's structure, applied under fresh checksums by [`restructure`]: byte
+/// edits of a container almost always stop at a CRC, so these reach the header fields and
+/// section payloads the decoders read after the checks. Indices wrap around what the container
+/// has.
+#[derive(Debug, Clone)]
+pub enum StructuredEdit {
+    /// An 8-byte word of a header field set (the field grows to hold it).
+    Word {
+        /// Which field.
+        field: usize,
+        /// Which word of it.
+        word: usize,
+        /// Its new little-endian value.
+        value: u64,
+    },
+    /// A header field cut short.
+    Cut {
+        /// Which field.
+        field: usize,
+        /// Its new length (modulo its length + 1).
+        len: usize,
+    },
+    /// A header field dropped.
+    Drop {
+        /// Which field.
+        field: usize,
+    },
+    /// A byte of a section payload xored.
+    Flip {
+        /// Which section.
+        section: usize,
+        /// Which byte of it.
+        at: usize,
+        /// The bits flipped.
+        mask: u8,
+    },
+    /// A section payload cut short.
+    CutSection {
+        /// Which section.
+        section: usize,
+        /// Its new length (modulo its length + 1).
+        len: usize,
+    },
+}
+
+/// `seed` (a container) rewritten with `edits`, its checksums recomputed.
+pub fn restructure(seed: &Container, edits: &[StructuredEdit]) -> Option<Vec<u8>> {
+    let mut fields: Vec<(String, Vec<u8>)> = seed
+        .fields()
+        .map(|(k, v)| (k.to_string(), v.to_vec()))
+        .collect();
+    let mut sections: Vec<([u8; 4], Vec<u8>)> =
+        seed.sections().map(|(t, p)| (t, p.to_vec())).collect();
+    for edit in edits {
+        match *edit {
+            StructuredEdit::Word { field, word, value } if !fields.is_empty() => {
+                let count = fields.len();
+                let bytes = &mut fields[field % count].1;
+                let words = bytes.len().div_ceil(8).max(1);
+                let start = (word % words) * 8;
+                bytes.resize(bytes.len().max(start + 8), 0);
+                bytes[start..start + 8].copy_from_slice(&value.to_le_bytes());
+            }
+            StructuredEdit::Cut { field, len } if !fields.is_empty() => {
+                let count = fields.len();
+                let bytes = &mut fields[field % count].1;
+                bytes.truncate(len % (bytes.len() + 1));
+            }
+            StructuredEdit::Drop { field } if !fields.is_empty() => {
+                fields.remove(field % fields.len());
+            }
+            StructuredEdit::Flip { section, at, mask } if !sections.is_empty() => {
+                let count = sections.len();
+                let payload = &mut sections[section % count].1;
+                if !payload.is_empty() {
+                    let at = at % payload.len();
+                    payload[at] ^= mask;
+                }
+            }
+            StructuredEdit::CutSection { section, len } if !sections.is_empty() => {
+                let count = sections.len();
+                let payload = &mut sections[section % count].1;
+                payload.truncate(len % (payload.len() + 1));
+            }
+            _ => {}
+        }
+    }
+    let mut out = Container::new(seed.codec);
+    out.model = seed.model.clone();
+    for (key, value) in fields {
+        out.put_field(&key, value);
+    }
+    for (tag, payload) in sections {
+        out.push_section(tag, payload);
+    }
+    out.to_bytes().ok()
+}

@@ -14,9 +14,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+use terse_entropy::Container;
 use terse_fuzz_targets::{
-    MAX_ELEMENTS, MAX_FRAMES, MAX_PIXELS, MAX_SPLATS, MAX_TENSOR_FILE_BYTES, TARGETS,
-    committed_inputs,
+    MAX_ELEMENTS, MAX_FRAMES, MAX_PIXELS, MAX_SPLATS, MAX_TENSOR_FILE_BYTES, StructuredEdit,
+    TARGETS, committed_inputs, restructure,
 };
 
 /// The system allocator, counting live bytes and their peak.
@@ -102,6 +103,30 @@ fn extreme_variants(seed: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
+/// Container seeds with each 64-bit word of each header field set to an extreme value, under
+/// fresh checksums (a byte edit of a container stops at its header's CRC).
+fn hostile_field_variants(seed: &[u8]) -> Vec<Vec<u8>> {
+    let Ok(container) = Container::parse(seed) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (field, (_, value)) in container.fields().enumerate() {
+        for word in 0..value.len().div_ceil(8).max(1) {
+            for value in [
+                u64::MAX,
+                i64::MAX as u64,
+                1 << 32,
+                1 << 31,
+                u64::from(u32::MAX),
+            ] {
+                let edit = StructuredEdit::Word { field, word, value };
+                out.extend(restructure(&container, &[edit]));
+            }
+        }
+    }
+    out
+}
+
 #[test]
 fn no_input_buys_memory_or_time_out_of_proportion() {
     let mut report = Vec::new();
@@ -113,6 +138,7 @@ fn no_input_buys_memory_or_time_out_of_proportion() {
             .collect();
         for seed in (target.seeds)() {
             inputs.extend(extreme_variants(&seed));
+            inputs.extend(hostile_field_variants(&seed));
             inputs.push(seed);
         }
         let bound = work_bound(target.name);

@@ -3,7 +3,9 @@
 
 use proptest::prelude::*;
 use terse_entropy::Container;
-use terse_fuzz_targets::{TARGETS, Target, committed_inputs, workspace};
+use terse_fuzz_targets::{
+    EXTREME_WORDS, StructuredEdit, TARGETS, Target, committed_inputs, restructure, workspace,
+};
 
 #[test]
 fn committed_corpora_and_regressions_replay_without_a_panic() {
@@ -144,65 +146,11 @@ fn random_and_mutated_inputs_never_panic() {
     }
 }
 
-/// One edit of a container's structure, applied under fresh checksums: the byte-level edits
-/// above almost always stop at a CRC, so these reach the header fields and section payloads
-/// the decoders read after the checks.
-#[derive(Debug, Clone)]
-enum StructuredEdit {
-    /// Word `word` (of 8 bytes, wrapping) of field `field` set to `value`.
-    Word {
-        field: usize,
-        word: usize,
-        value: u64,
-    },
-    /// Field `field` cut to `len` bytes (modulo its length + 1) or dropped.
-    Cut {
-        field: usize,
-        len: usize,
-    },
-    Drop {
-        field: usize,
-    },
-    /// Byte `at` of section `section` xored with `mask`.
-    Flip {
-        section: usize,
-        at: usize,
-        mask: u8,
-    },
-    /// Section `section` cut to `len` bytes (modulo its length + 1).
-    CutSection {
-        section: usize,
-        len: usize,
-    },
-}
-
 /// Values that break arithmetic: zero, one, signed and unsigned extremes, powers of two at
 /// word boundaries, and floats that are not numbers, infinite, huge or tiny.
 fn extreme_word() -> impl Strategy<Value = u64> {
     prop_oneof![
-        prop::sample::select(vec![
-            0u64,
-            1,
-            2,
-            3,
-            u64::MAX,
-            i64::MAX as u64,
-            i64::MIN as u64,
-            u32::MAX as u64,
-            1 << 32,
-            1 << 53,
-            (-1i64) as u64,
-            (-2i64) as u64,
-            f64::NAN.to_bits(),
-            f64::INFINITY.to_bits(),
-            f64::NEG_INFINITY.to_bits(),
-            (-0.0f64).to_bits(),
-            f64::MAX.to_bits(),
-            f64::MIN_POSITIVE.to_bits(),
-            1e-300f64.to_bits(),
-            (-1.0f64).to_bits(),
-            1e18f64.to_bits(),
-        ]),
+        prop::sample::select(EXTREME_WORDS),
         any::<u64>(),
         (0u64..4096),
     ]
@@ -220,59 +168,6 @@ fn structured_edit() -> impl Strategy<Value = StructuredEdit> {
         1 => (any::<usize>(), any::<usize>())
             .prop_map(|(section, len)| StructuredEdit::CutSection { section, len }),
     ]
-}
-
-/// `seed` (a container) rewritten with `edits`, its checksums recomputed.
-fn restructure(seed: &Container, edits: &[StructuredEdit]) -> Option<Vec<u8>> {
-    let mut fields: Vec<(String, Vec<u8>)> = seed
-        .fields()
-        .map(|(k, v)| (k.to_string(), v.to_vec()))
-        .collect();
-    let mut sections: Vec<([u8; 4], Vec<u8>)> =
-        seed.sections().map(|(t, p)| (t, p.to_vec())).collect();
-    for edit in edits {
-        match *edit {
-            StructuredEdit::Word { field, word, value } if !fields.is_empty() => {
-                let count = fields.len();
-                let bytes = &mut fields[field % count].1;
-                let words = bytes.len().div_ceil(8).max(1);
-                let start = (word % words) * 8;
-                bytes.resize(bytes.len().max(start + 8), 0);
-                bytes[start..start + 8].copy_from_slice(&value.to_le_bytes());
-            }
-            StructuredEdit::Cut { field, len } if !fields.is_empty() => {
-                let count = fields.len();
-                let bytes = &mut fields[field % count].1;
-                bytes.truncate(len % (bytes.len() + 1));
-            }
-            StructuredEdit::Drop { field } if !fields.is_empty() => {
-                fields.remove(field % fields.len());
-            }
-            StructuredEdit::Flip { section, at, mask } if !sections.is_empty() => {
-                let count = sections.len();
-                let payload = &mut sections[section % count].1;
-                if !payload.is_empty() {
-                    let at = at % payload.len();
-                    payload[at] ^= mask;
-                }
-            }
-            StructuredEdit::CutSection { section, len } if !sections.is_empty() => {
-                let count = sections.len();
-                let payload = &mut sections[section % count].1;
-                payload.truncate(len % (payload.len() + 1));
-            }
-            _ => {}
-        }
-    }
-    let mut out = Container::new(seed.codec);
-    out.model = seed.model.clone();
-    for (key, value) in fields {
-        out.put_field(&key, value);
-    }
-    for (tag, payload) in sections {
-        out.push_section(tag, payload);
-    }
-    out.to_bytes().ok()
 }
 
 /// Every target whose seeds are containers: header fields set to extreme values, cut or
