@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use image::{GenericImage, GenericImageView, RgbImage};
 use terse_codec::{Codec, CodecInfo, DynCodec, EncodeOptions, Encoding, Work};
-use terse_core::{BoxFuture, Error, ErrorKind, Worker};
+use terse_core::{BoxFuture, Error, ErrorKind, Worker, on_worker};
 use terse_entropy::{Container, Header, ModelTag};
 
 /// A tile bound of 1024² pixels: most pixels of one tile, and of an image coded whole (the
@@ -167,9 +167,11 @@ impl Tiled {
         }
     }
 
+    /// Codes `image` tile by tile. Cropping, pasting and writing the container copy up to
+    /// megabytes, so they run on the worker like the coding, not on the async task.
     async fn encode_tiles(
         &self,
-        image: &RgbImage,
+        image: Arc<RgbImage>,
         grid: Grid,
         options: EncodeOptions,
         worker: &dyn Worker,
@@ -192,18 +194,22 @@ impl Tiled {
             .then(|| RgbImage::new(grid.width, grid.height));
         let mut latent_bits = 0;
         for (x, y, width, height) in grid.tiles() {
-            let tile = Arc::new(image.view(x, y, width, height).to_image());
-            let coded = self.inner.encode(tile, options, worker).await?;
+            let source = Arc::clone(&image);
+            let tile =
+                on_worker(worker, move || source.view(x, y, width, height).to_image()).await?;
+            let coded = self.inner.encode(Arc::new(tile), options, worker).await?;
             latent_bits = coded.latent_bits;
             container.push_section(TILE, coded.bitstream);
-            if let (Some(canvas), Some(decoded)) = (reconstruction.as_mut(), coded.reconstruction) {
-                paste(canvas, &decoded, x, y)?;
-            }
+            reconstruction = match (reconstruction, coded.reconstruction) {
+                (Some(canvas), Some(decoded)) => Some(pasted(worker, canvas, decoded, x, y).await?),
+                (canvas, _) => canvas,
+            };
         }
+        let bitstream = on_worker(worker, move || container.to_bytes())
+            .await?
+            .map_err(|e| Error::internal(e.to_string()))?;
         Ok(Encoding {
-            bitstream: container
-                .to_bytes()
-                .map_err(|e| Error::internal(e.to_string()))?,
+            bitstream,
             reconstruction,
             latents: None,
             latent_bits,
@@ -211,25 +217,33 @@ impl Tiled {
         })
     }
 
+    /// Decodes a tiled bitstream; parsing and pasting run on the worker.
     async fn decode_tiles(
         &self,
-        bitstream: &[u8],
+        bitstream: Vec<u8>,
         max_units: u64,
         worker: &dyn Worker,
     ) -> Result<RgbImage, Error> {
         let corrupt = |e: terse_entropy::EntropyError| Error::invalid(format!("bitstream: {e}"));
-        let container = Container::parse(bitstream).map_err(corrupt)?;
-        container
-            .expect_codec(self.inner.info().id)
-            .map_err(corrupt)?;
-        if container.model.as_ref() != self.inner.tag() {
+        let (header, sections) = on_worker(worker, move || {
+            let container = Container::parse(&bitstream)?;
+            let sections: Vec<([u8; 4], Vec<u8>)> = container
+                .sections()
+                .map(|(tag, payload)| (tag, payload.to_vec()))
+                .collect();
+            Ok(((*container).clone(), sections))
+        })
+        .await?
+        .map_err(corrupt)?;
+        header.expect_codec(self.inner.info().id).map_err(corrupt)?;
+        if header.model.as_ref() != self.inner.tag() {
             return Err(Error::invalid(
                 "bitstream: the tiled image names another model than its codec's",
             ));
         }
-        let grid = read_grid(&container, max_units, self.max_pixels)?;
-        let tiles: Vec<&[u8]> = container
-            .sections()
+        let grid = read_grid(&header, max_units, self.max_pixels)?;
+        let tiles: Vec<Vec<u8>> = sections
+            .into_iter()
             .map(|(tag, payload)| match tag {
                 TILE => Ok(payload),
                 _ => Err(Error::invalid(
@@ -251,7 +265,7 @@ impl Tiled {
         let mut image = RgbImage::new(grid.width, grid.height);
         for ((x, y, width, height), tile) in grid.tiles().zip(tiles) {
             let limit = u64::from(width) * u64::from(height);
-            let decoded = self.inner.decode(tile.to_vec(), limit, worker).await?;
+            let decoded = self.inner.decode(tile, limit, worker).await?;
             if decoded.dimensions() != (width, height) {
                 return Err(Error::invalid(format!(
                     "bitstream: the tile at ({x}, {y}) decodes to {}x{} pixels, not {width}x{height}",
@@ -259,10 +273,24 @@ impl Tiled {
                     decoded.height()
                 )));
             }
-            paste(&mut image, &decoded, x, y)?;
+            image = pasted(worker, image, decoded, x, y).await?;
         }
         Ok(image)
     }
+}
+
+/// `canvas` with `tile` pasted at (`x`, `y`), the copy made on the worker.
+async fn pasted(
+    worker: &dyn Worker,
+    mut canvas: RgbImage,
+    tile: RgbImage,
+    x: u32,
+    y: u32,
+) -> Result<RgbImage, Error> {
+    on_worker(worker, move || {
+        paste(&mut canvas, &tile, x, y).map(|()| canvas)
+    })
+    .await?
 }
 
 /// The grid a tiled container declares, checked for consistency, against `max_units` pixels
@@ -364,7 +392,7 @@ impl Codec for Tiled {
         if grid.is_single() {
             return self.inner.encode(media, options, worker);
         }
-        Box::pin(async move { self.encode_tiles(&media, grid, options, worker).await })
+        Box::pin(async move { self.encode_tiles(media, grid, options, worker).await })
     }
 
     fn decode<'a>(
@@ -376,7 +404,7 @@ impl Codec for Tiled {
         if !is_tiled(&bitstream) {
             return self.inner.decode(bitstream, max_units, worker);
         }
-        Box::pin(async move { self.decode_tiles(&bitstream, max_units, worker).await })
+        Box::pin(async move { self.decode_tiles(bitstream, max_units, worker).await })
     }
 }
 

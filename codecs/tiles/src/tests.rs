@@ -265,12 +265,49 @@ fn latents_are_refused_for_tiled_images() {
 fn an_ended_call_starts_no_further_tile() {
     let inner = Verbatim::new();
     let tiled = Tiled::with_max_pixels(inner.clone(), 64 * 64);
-    let worker = EndsAfter(AtomicUsize::new(2));
+    // Each tile takes two jobs: its crop and its coding.
+    let worker = EndsAfter(AtomicUsize::new(4));
     let err =
         block_on(tiled.encode(picture(300, 300), EncodeOptions::default(), &worker)).unwrap_err();
     assert_eq!(err.kind, ErrorKind::Cancelled);
-    // Tiles 1 and 2 ran, tile 3 found the call ended; the other 22 never started.
-    assert_eq!(inner.encodes.load(Ordering::SeqCst), 3);
+    // Tiles 1 and 2 ran, the crop of tile 3 found the call ended; the other 22 never started.
+    assert_eq!(inner.encodes.load(Ordering::SeqCst), 2);
+}
+
+/// A worker that runs every job at once and counts them.
+#[derive(Default)]
+struct Counting(AtomicUsize);
+
+impl Worker for Counting {
+    fn run(&self, job: Job) -> BoxFuture<'static, Result<(), Error>> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        job();
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+#[test]
+fn tile_copies_run_on_the_worker_not_the_async_task() {
+    let tiled = Tiled::with_max_pixels(Verbatim::new(), 64 * 64);
+    let image = picture(150, 70);
+    let tiles = Grid::for_image(150, 70, 64 * 64).count() as usize;
+    assert!(tiles > 1);
+    let worker = Counting::default();
+    let options = EncodeOptions {
+        reconstruct: true,
+        ..Default::default()
+    };
+    let coded = block_on(tiled.encode(Arc::clone(&image), options, &worker)).unwrap();
+    assert_eq!(coded.reconstruction.as_ref(), Some(&*image));
+    // Per tile: the crop, the inner coding, the paste into the reconstruction; then the
+    // container.
+    assert_eq!(worker.0.load(Ordering::SeqCst), 3 * tiles + 1);
+
+    let worker = Counting::default();
+    let decoded = block_on(tiled.decode(coded.bitstream, 150 * 70, &worker)).unwrap();
+    assert_eq!(decoded, *image);
+    // The parse, then a paste per tile (the test double decodes on the calling thread).
+    assert_eq!(worker.0.load(Ordering::SeqCst), tiles + 1);
 }
 
 #[test]
