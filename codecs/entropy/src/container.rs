@@ -204,8 +204,11 @@ impl Layout {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Container {
     header: Header,
-    sections: Vec<([u8; 4], Vec<u8>)>,
+    sections: Vec<Section>,
 }
+
+/// A payload section: its tag and its bytes.
+pub type Section = ([u8; 4], Vec<u8>);
 
 impl std::ops::Deref for Container {
     type Target = Header;
@@ -323,6 +326,11 @@ impl Container {
             },
             sections: Vec::new(),
         }
+    }
+
+    /// The header and the sections, moved out (no payload is copied).
+    pub fn into_parts(self) -> (Header, Vec<Section>) {
+        (self.header, self.sections)
     }
 
     /// Sets a header field (replacing one with the same key).

@@ -225,16 +225,10 @@ impl Tiled {
         worker: &dyn Worker,
     ) -> Result<RgbImage, Error> {
         let corrupt = |e: terse_entropy::EntropyError| Error::invalid(format!("bitstream: {e}"));
-        let (header, sections) = on_worker(worker, move || {
-            let container = Container::parse(&bitstream)?;
-            let sections: Vec<([u8; 4], Vec<u8>)> = container
-                .sections()
-                .map(|(tag, payload)| (tag, payload.to_vec()))
-                .collect();
-            Ok(((*container).clone(), sections))
-        })
-        .await?
-        .map_err(corrupt)?;
+        let (header, sections) = on_worker(worker, move || Container::parse(&bitstream))
+            .await?
+            .map_err(corrupt)?
+            .into_parts();
         header.expect_codec(self.inner.info().id).map_err(corrupt)?;
         if header.model.as_ref() != self.inner.tag() {
             return Err(Error::invalid(
