@@ -83,32 +83,16 @@ impl AdaptiveCategorical {
     }
 
     fn quantize(counts: &[u32], total: u32) -> GuidedRow {
-        let mut row = GuidedRow::from_frequencies(&[1 << TABLE_PRECISION]);
-        Self::quantize_into(counts, total, &mut row);
-        row
+        GuidedRow::topped_up(Self::shares(counts, total))
     }
 
-    /// Each count's share of the row, at least 1 each, the rounding remainder added to the
-    /// largest (the first of equals), written into `row` without allocating.
-    fn quantize_into(counts: &[u32], total: u32, row: &mut GuidedRow) {
-        let full = 1u64 << TABLE_PRECISION;
-        let spare = full - counts.len() as u64;
-        let frequency = |c: u32| 1 + (u64::from(c) * spare / u64::from(total)) as u32;
-        let (mut sum, mut largest, mut most) = (0u64, 0usize, 0u32);
-        for (i, &c) in counts.iter().enumerate() {
-            let f = frequency(c);
-            sum += u64::from(f);
-            if f > most {
-                (largest, most) = (i, f);
-            }
-        }
-        let remainder = (full - sum) as u32;
-        row.refill(
-            counts
-                .iter()
-                .enumerate()
-                .map(|(i, &c)| frequency(c) + if i == largest { remainder } else { 0 }),
-        );
+    /// Each count's share of the row, at least 1 each; the row tops the largest (the first of
+    /// equals) up with the rounding remainder.
+    fn shares(counts: &[u32], total: u32) -> impl Iterator<Item = u32> + '_ {
+        let spare = (1u64 << TABLE_PRECISION) - counts.len() as u64;
+        counts
+            .iter()
+            .map(move |&c| 1 + (u64::from(c) * spare / u64::from(total)) as u32)
     }
 
     fn update(&mut self, symbol: usize) {
@@ -123,7 +107,8 @@ impl AdaptiveCategorical {
         }
         self.until_rebuild -= 1;
         if self.until_rebuild == 0 {
-            Self::quantize_into(&self.counts, self.total, &mut self.model);
+            self.model
+                .refill_topped_up(Self::shares(&self.counts, self.total));
             self.interval = (self.interval * 2).min(rebuild_cap(self.counts.len()));
             self.until_rebuild = self.interval;
         }

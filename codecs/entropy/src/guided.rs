@@ -37,26 +37,34 @@ impl GuidedRow {
         Self::from_cdf(cdf.to_vec())
     }
 
-    /// The row of nonzero `frequencies` summing to `1 << 16`.
-    pub fn from_frequencies(frequencies: &[u32]) -> Self {
+    /// The row of nonzero `frequencies` (summing to at most `1 << 16`) with what they leave of
+    /// `1 << 16` added to the first of the largest.
+    pub fn topped_up(frequencies: impl Iterator<Item = u32>) -> Self {
         let mut row = Self {
-            cdf: Vec::with_capacity(frequencies.len() + 1),
+            cdf: Vec::new(),
             shift: 0,
             guide: Vec::new(),
         };
-        row.refill(frequencies.iter().copied());
+        row.refill_topped_up(frequencies);
         row
     }
 
-    /// Makes this the row of the nonzero `frequencies` (summing to `1 << 16`), reusing its
-    /// memory: the adaptive models rebuild their rows often.
-    pub fn refill(&mut self, frequencies: impl Iterator<Item = u32>) {
+    /// Makes this row [`Self::topped_up`]`(frequencies)` in one pass, reusing its memory: the
+    /// adaptive models rebuild their rows often.
+    pub fn refill_topped_up(&mut self, frequencies: impl Iterator<Item = u32>) {
         self.cdf.clear();
         self.cdf.push(0);
-        let mut sum = 0;
-        for f in frequencies {
+        let (mut sum, mut largest, mut most) = (0u32, 0usize, 0u32);
+        for (i, f) in frequencies.enumerate() {
             sum += f;
             self.cdf.push(sum);
+            if f > most {
+                (largest, most) = (i, f);
+            }
+        }
+        let remainder = (1u32 << TABLE_PRECISION) - sum;
+        for c in &mut self.cdf[largest + 1..] {
+            *c += remainder;
         }
         self.build_guide();
     }
