@@ -3,6 +3,7 @@
 
 use api::tensor_service_server::TensorService as _;
 use safetensors::{Dtype, tensor::TensorView};
+use terse_e2e::weight_values;
 use terse_kvcache::ModelDims;
 use tonic::Code;
 
@@ -29,26 +30,9 @@ fn roomy() -> TensorService {
     service(TensorLimits::default(), 1 << 30)
 }
 
-/// Values with a weight-like spread (a sum of four uniform bytes, centred and scaled).
-fn values(n: usize, seed: u32) -> Vec<f32> {
-    let mut state = seed | 1;
-    (0..n)
-        .map(|_| {
-            let mut sum = 0.0;
-            for _ in 0..4 {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                sum += f32::from(state as u8) / 255.0;
-            }
-            (sum - 2.0) * 0.04
-        })
-        .collect()
-}
-
 /// A safetensors file: a BF16 matrix, an F32 vector and metadata.
 fn checkpoint() -> Vec<u8> {
-    let w = values(300 * 200, 3);
+    let w = weight_values(300 * 200, 3);
     let bf16: Vec<u8> = w
         .iter()
         .flat_map(|v| ((v.to_bits() >> 16) as u16).to_le_bytes())
@@ -151,7 +135,7 @@ async fn weights_round_trip_byte_for_byte_and_read_one_tensor() {
         .await
         .unwrap()
         .into_inner();
-    let expected: Vec<u8> = values(300 * 200, 3)[..500]
+    let expected: Vec<u8> = weight_values(300 * 200, 3)[..500]
         .iter()
         .flat_map(|v| v.to_le_bytes())
         .collect();
@@ -172,7 +156,7 @@ async fn kv_caches_round_trip_within_the_reported_error() {
     assert_eq!((models[0].layers, models[0].head_dim), (2, 8));
 
     let tokens = 40u32;
-    let cache = values(
+    let cache = weight_values(
         DIMS.layers * 2 * DIMS.kv_heads * tokens as usize * DIMS.head_dim,
         9,
     );
@@ -213,7 +197,7 @@ async fn kv_caches_round_trip_within_the_reported_error() {
 #[tokio::test]
 async fn bad_requests_get_precise_statuses() {
     let service = roomy();
-    let cache = values(DIMS.layers * 2 * DIMS.kv_heads * 4 * DIMS.head_dim, 1);
+    let cache = weight_values(DIMS.layers * 2 * DIMS.kv_heads * 4 * DIMS.head_dim, 1);
 
     assert_code(
         encode(&service, b"not a safetensors file".to_vec()).await,
@@ -280,7 +264,7 @@ async fn limits_are_enforced_before_any_work() {
         Code::ResourceExhausted,
         "",
     );
-    let cache = values(DIMS.layers * 2 * DIMS.kv_heads * 4 * DIMS.head_dim, 1);
+    let cache = weight_values(DIMS.layers * 2 * DIMS.kv_heads * 4 * DIMS.head_dim, 1);
     let over = small
         .encode_kv_cache(Request::new(kv_request(&cache, 4, 0)))
         .await;

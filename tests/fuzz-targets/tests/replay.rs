@@ -128,26 +128,34 @@ fn check_target(
         .unwrap_or_else(|e| panic!("{}: {e}", target.name));
 }
 
-#[test]
-fn random_and_mutated_inputs_never_panic() {
-    let cases = std::env::var("TERSE_FUZZ_CASES")
+/// Cases per target: `TERSE_FUZZ_CASES` (default 48) times `scale`.
+fn fuzz_cases(scale: u32) -> u32 {
+    std::env::var("TERSE_FUZZ_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(48);
+        .unwrap_or(48u32)
+        * scale
+}
+
+/// A runner of `cases` random cases that keeps no failure file.
+fn runner(cases: u32) -> proptest::test_runner::TestRunner {
+    proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })
+}
+
+#[test]
+fn random_and_mutated_inputs_never_panic() {
     for target in TARGETS {
         let seeds = (target.seeds)();
         assert!(!seeds.is_empty(), "{} has no seeds", target.name);
-        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
-            cases,
-            failure_persistence: None,
-            ..ProptestConfig::default()
-        });
-        check_target(target, &seeds, &mut runner);
+        check_target(target, &seeds, &mut runner(fuzz_cases(1)));
     }
 }
 
-/// Values that break arithmetic: zero, one, signed and unsigned extremes, powers of two at
-/// word boundaries, and floats that are not numbers, infinite, huge or tiny.
+/// A word from [`EXTREME_WORDS`], any word, or a small one.
 fn extreme_word() -> impl Strategy<Value = u64> {
     prop_oneof![
         prop::sample::select(EXTREME_WORDS),
@@ -176,11 +184,7 @@ fn structured_edit() -> impl Strategy<Value = StructuredEdit> {
 /// through the byte-level edits, which stop at a checksum).
 #[test]
 fn containers_with_hostile_fields_under_valid_checksums_never_panic() {
-    let cases = std::env::var("TERSE_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(48u32)
-        * 24;
+    let cases = fuzz_cases(24);
     let mut covered = 0;
     for target in TARGETS {
         let seeds: Vec<Container> = (target.seeds)()
@@ -191,16 +195,11 @@ fn containers_with_hostile_fields_under_valid_checksums_never_panic() {
             continue;
         }
         covered += 1;
-        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
-            cases,
-            failure_persistence: None,
-            ..ProptestConfig::default()
-        });
         let strategy = (
             0..seeds.len(),
             proptest::collection::vec(structured_edit(), 1..4),
         );
-        runner
+        runner(cases)
             .run(&strategy, |(seed, edits)| {
                 if let Some(bytes) = restructure(&seeds[seed], &edits) {
                     (target.run)(&bytes);
