@@ -20,8 +20,8 @@ pub struct Latents {
 }
 
 /// The RGB planes `[3, ph, pw]` of `image` as `pixel / 255 + offset`, the last column and row
-/// repeated out to `pw` × `ph`.
-fn padded_planes(image: &RgbImage, pw: usize, ph: usize, offset: f32) -> Array3<f32> {
+/// repeated out to `pw` × `ph`: the input of the wavelet packet.
+pub fn padded_planes(image: &RgbImage, pw: usize, ph: usize, offset: f32) -> Array3<f32> {
     let (width, height) = (image.width() as usize, image.height() as usize);
     let mut planes = Array3::<f32>::zeros((3, ph, pw));
     let raw = image.as_raw();

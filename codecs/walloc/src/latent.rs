@@ -149,8 +149,7 @@ impl LatentCoder {
                 )
             },
         );
-        let (factorized, contextual) = (factorized?, contextual?);
-        Ok((factorized, contextual))
+        Ok((factorized?, contextual?))
     }
 
     /// A container for this model holding the latents, coded the smaller way; the caller adds

@@ -22,7 +22,7 @@ mod weights;
 pub use audio_codec::{AudioLatents, WallocAudioCodec};
 pub use hosted::{Walloc, WallocAudio, WallocImage, WallocSide, latent_tensor};
 pub use image::RgbImage;
-pub use image_codec::{Latents, WallocImageCodec};
+pub use image_codec::{Latents, WallocImageCodec, padded_planes};
 pub use image_io::{ImageFormat, decode_image_file, encode_image_file};
 pub use latent::LatentCoding;
 pub use metrics::{audio_psnr, ms_ssim, ms_ssim_scaled, psnr, snr};

@@ -207,15 +207,14 @@ struct Stages {
 }
 
 fn walloc_stages(codec: &terse_walloc::WallocImageCodec, photo: &RgbImage, stages: &mut Stages) {
-    stages.analysis += timed(|| {
+    let analysis = timed(|| {
         codec.analyze(photo).unwrap();
     });
+    stages.analysis += analysis;
     let (bitstream, _) = codec.encode(photo).unwrap();
     stages.coding += timed(|| {
         codec.encode(photo).unwrap();
-    }) - timed(|| {
-        codec.analyze(photo).unwrap();
-    });
+    }) - analysis;
     stages.latents += timed(|| {
         codec.decode_latents(&bitstream, u64::MAX).unwrap();
     });
@@ -224,16 +223,8 @@ fn walloc_stages(codec: &terse_walloc::WallocImageCodec, photo: &RgbImage, stage
     let weights = codec.weights();
     let block = weights.block() as u32;
     let (w, h) = (photo.width(), photo.height());
-    let planes = ndarray::Array3::from_shape_fn(
-        (
-            3,
-            (h.div_ceil(block) * block) as usize,
-            (w.div_ceil(block) * block) as usize,
-        ),
-        |(c, y, x)| {
-            f32::from(photo.get_pixel((x as u32).min(w - 1), (y as u32).min(h - 1))[c]) / 255.0
-        },
-    );
+    let (pw, ph) = (w.div_ceil(block) * block, h.div_ceil(block) * block);
+    let planes = terse_walloc::padded_planes(photo, pw as usize, ph as usize, 0.0);
     let bands =
         terse_wavelet::wpt2d(&terse_wavelet::bior44(), planes.view(), weights.levels).unwrap();
     stages.synthesis += timed(|| {
