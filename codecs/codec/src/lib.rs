@@ -52,6 +52,8 @@ pub struct CodecInfo {
     pub sample_rate: u32,
     /// Channels the codec codes.
     pub channels: u32,
+    /// The model identity its bitstreams carry (`None`: bitstreams name no model).
+    pub tag: Option<ModelTag>,
 }
 
 impl CodecInfo {
@@ -78,6 +80,24 @@ impl CodecInfo {
             latent_bits: 0,
             sample_rate: 0,
             channels: 0,
+            tag: None,
+        }
+    }
+
+    /// The info of a codec that runs the learned model `tag` names, at `version` of its
+    /// manifest: the codec is named after its model and its bitstreams carry `tag`. Latent,
+    /// level and audio facts start at 0 for the caller to fill in.
+    pub fn learned(
+        tag: &ModelTag,
+        version: &str,
+        family: &'static str,
+        id: CodecId,
+        description: String,
+    ) -> Self {
+        Self {
+            tag: Some(tag.clone()),
+            description,
+            ..Self::model_free(&tag.name, family, id, version, "")
         }
     }
 }
@@ -97,6 +117,17 @@ pub struct EncodeOptions<K = ()> {
 }
 
 impl<K> EncodeOptions<K> {
+    /// Refuses the knobs only codecs with latents take (`latent_bits`, `latents`), for the
+    /// codec `codec` (its name in the message), which has none.
+    pub fn refuse_latents(&self, codec: &str) -> Result<(), Error> {
+        if self.latent_bits != 0 || self.latents {
+            return Err(Error::invalid(format!(
+                "the {codec} codec has no latents: latent_bits and latents do not apply"
+            )));
+        }
+        Ok(())
+    }
+
     /// The work these options ask for, for the working-memory estimate.
     pub fn work(&self) -> Work {
         match self.reconstruct {
@@ -165,7 +196,7 @@ impl Work {
 /// use std::sync::Arc;
 /// use terse_codec::{Codec, CodecInfo, EncodeOptions, Encoding, ModelRef, Work};
 /// use terse_core::{BoxFuture, Error, Inline, Worker, block_on};
-/// use terse_entropy::{CodecId, ModelTag};
+/// use terse_entropy::CodecId;
 ///
 /// /// Stores bytes as they are: the smallest codec there is.
 /// struct Verbatim(CodecInfo);
@@ -174,7 +205,6 @@ impl Work {
 ///     type Media = Vec<u8>;
 ///     type Knobs = ();
 ///     fn info(&self) -> &CodecInfo { &self.0 }
-///     fn tag(&self) -> Option<&ModelTag> { None }
 ///     fn working_memory(&self, _work: Work, shape: &[u64]) -> u64 { 2 * shape[0] }
 ///     fn encode<'a>(&'a self, media: Arc<Vec<u8>>, _o: EncodeOptions<()>, _w: &'a dyn Worker)
 ///         -> BoxFuture<'a, Result<Encoding<Vec<u8>>, Error>> {
@@ -191,7 +221,7 @@ impl Work {
 /// let codec = Verbatim(CodecInfo {
 ///     name: "verbatim".into(), family: "test", id: CodecId::Test,
 ///     model: ModelRef { name: "none".into(), version: "1".into() }, description: String::new(),
-///     latent_channels: 0, levels: 0, latent_bits: 0, sample_rate: 0, channels: 1,
+///     latent_channels: 0, levels: 0, latent_bits: 0, sample_rate: 0, channels: 1, tag: None,
 /// });
 /// let coded = block_on(codec.encode(Arc::new(vec![1, 2, 3]), EncodeOptions::default(), &Inline)).unwrap();
 /// assert_eq!(block_on(codec.decode(coded.bitstream, 3, &Inline)).unwrap(), [1, 2, 3]);
@@ -205,8 +235,11 @@ pub trait Codec: Send + Sync {
     /// What it says about itself.
     fn info(&self) -> &CodecInfo;
 
-    /// The model identity its bitstreams carry (`None`: bitstreams name no model).
-    fn tag(&self) -> Option<&ModelTag>;
+    /// The model identity its bitstreams carry (`None`: bitstreams name no model); the
+    /// info's [`CodecInfo::tag`].
+    fn tag(&self) -> Option<&ModelTag> {
+        self.info().tag.as_ref()
+    }
 
     /// Peak working memory in bytes of `work` on media of `shape` (image: width, height;
     /// audio: frames, channels; splats: count, SH degree), estimated before the work starts.

@@ -111,7 +111,7 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Codec, EncodeOptions, Encoding, ModelRef, Work};
+    use crate::{Codec, EncodeOptions, Encoding, Work};
     use terse_core::{BoxFuture, Worker};
     use terse_entropy::{CodecId, Container, ModelTag};
 
@@ -123,9 +123,6 @@ mod tests {
         type Knobs = ();
         fn info(&self) -> &CodecInfo {
             &self.0
-        }
-        fn tag(&self) -> Option<&ModelTag> {
-            Some(&self.1)
         }
         fn working_memory(&self, _: Work, shape: &[u64]) -> u64 {
             shape.iter().product()
@@ -155,24 +152,12 @@ mod tests {
     }
 
     fn tagged(name: &str, sha: &str) -> Arc<Tagged> {
-        Arc::new(Tagged(
-            CodecInfo {
-                name: name.into(),
-                family: "test",
-                id: CodecId::Test,
-                model: ModelRef {
-                    name: name.into(),
-                    version: "1".into(),
-                },
-                description: String::new(),
-                latent_channels: 0,
-                levels: 0,
-                latent_bits: 0,
-                sample_rate: 0,
-                channels: 1,
-            },
-            ModelTag::from_sha256_hex(name, sha).unwrap(),
-        ))
+        let tag = ModelTag::from_sha256_hex(name, sha).unwrap();
+        let info = CodecInfo {
+            channels: 1,
+            ..CodecInfo::learned(&tag, "1", "test", CodecId::Test, String::new())
+        };
+        Arc::new(Tagged(info, tag))
     }
 
     const SHA_A: &str = "aa00000000000000000000000000000000000000000000000000000000000000";

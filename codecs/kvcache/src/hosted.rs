@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use terse_codec::{Codec, CodecInfo, EncodeOptions as CodecOptions, Encoding, ModelRef, Work};
+use terse_codec::{Codec, CodecInfo, EncodeOptions as CodecOptions, Encoding, Work};
 use terse_core::{BoxFuture, Error, KvCache, Worker, on_worker_classified};
 use terse_entropy::{CodecId, ModelTag};
 
@@ -138,26 +138,18 @@ impl KvCacheCodec {
             )));
         }
         Ok(Self {
-            info: CodecInfo {
-                name: name.into(),
-                family: "kvcache",
-                id: CodecId::KvCache,
-                model: ModelRef {
-                    name: name.into(),
-                    version: version.into(),
-                },
-                description: format!(
+            info: CodecInfo::learned(
+                &tag,
+                version,
+                "kvcache",
+                CodecId::KvCache,
+                format!(
                     "lossy KV caches of {name} ({} layers, {} KV heads of {} channels): \
                      CacheGen-style layer-wise quantization, sink tokens kept, per-channel \
                      delta and Laplace-ANS coding",
                     dims.layers, dims.kv_heads, dims.head_dim
                 ),
-                latent_channels: 0,
-                levels: 0,
-                latent_bits: 0,
-                sample_rate: 0,
-                channels: 0,
-            },
+            ),
             tag,
             dims,
         })
@@ -202,10 +194,6 @@ impl Codec for KvCacheCodec {
         &self.info
     }
 
-    fn tag(&self) -> Option<&ModelTag> {
-        Some(&self.tag)
-    }
-
     /// `shape`: the cache's element count.
     fn working_memory(&self, work: Work, shape: &[u64]) -> u64 {
         let per_element = match work {
@@ -228,11 +216,7 @@ impl Codec for KvCacheCodec {
         worker: &'a dyn Worker,
     ) -> BoxFuture<'a, Result<Encoding<KvMedia>, Error>> {
         Box::pin(async move {
-            if options.latent_bits != 0 || options.latents {
-                return Err(Error::invalid(
-                    "the KV codec has no latents: latent_bits and latents do not apply",
-                ));
-            }
+            options.refuse_latents("KV")?;
             self.check_cache(&media.cache)?;
             let (knobs, reconstruct, tag) = (options.knobs, options.reconstruct, self.tag.clone());
             on_worker_classified(worker, move || -> crate::Result<_> {

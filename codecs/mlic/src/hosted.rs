@@ -10,7 +10,7 @@ use terse_core::{
     BoxFuture, Classify, DataType, Error, ErrorKind, Network, TensorData, Worker,
     on_worker_classified, run_f32,
 };
-use terse_entropy::{CodecId, ModelTag};
+use terse_entropy::CodecId;
 
 use crate::{MlicCodec, MlicError};
 
@@ -63,17 +63,19 @@ impl MlicImage {
             ),
             None => description.to_string(),
         };
-        let info = CodecInfo {
-            name: codec.model().name.clone(),
-            family: "mlic",
-            id: CodecId::MlicImage,
-            model,
+        let learned = CodecInfo::learned(
+            codec.model(),
+            &model.version,
+            "mlic",
+            CodecId::MlicImage,
             description,
+        );
+        let info = CodecInfo {
+            model,
             latent_channels: codec.entropy().latent_channels() as u32,
             levels: 4,
-            latent_bits: 0,
-            sample_rate: 0,
             channels: 3,
+            ..learned
         };
         Self {
             codec: Arc::new(codec),
@@ -120,10 +122,6 @@ impl Codec for MlicImage {
 
     fn info(&self) -> &CodecInfo {
         &self.info
-    }
-
-    fn tag(&self) -> Option<&ModelTag> {
-        Some(self.codec.model())
     }
 
     fn working_memory(&self, work: Work, shape: &[u64]) -> u64 {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use terse_codec::{Codec, CodecInfo, EncodeOptions, Encoding, Work};
 use terse_core::{BoxFuture, Error, Worker, on_worker_classified};
-use terse_entropy::{CodecId, ModelTag};
+use terse_entropy::CodecId;
 
 use crate::{CodecOptions, SplatScene, codec};
 
@@ -51,25 +51,12 @@ impl Default for SplatCodec {
     }
 }
 
-fn refuse_latent_knobs(options: &EncodeOptions<CodecOptions>) -> Result<(), Error> {
-    if options.latent_bits != 0 || options.latents {
-        return Err(Error::invalid(
-            "the splat codec has no latents: latent_bits and latents do not apply",
-        ));
-    }
-    Ok(())
-}
-
 impl Codec for SplatCodec {
     type Media = SplatScene;
     type Knobs = CodecOptions;
 
     fn info(&self) -> &CodecInfo {
         &self.info
-    }
-
-    fn tag(&self) -> Option<&ModelTag> {
-        None
     }
 
     /// `shape`: splats, SH degree.
@@ -89,7 +76,7 @@ impl Codec for SplatCodec {
         worker: &'a dyn Worker,
     ) -> BoxFuture<'a, Result<Encoding<SplatScene>, Error>> {
         Box::pin(async move {
-            refuse_latent_knobs(&options)?;
+            options.refuse_latents("splat")?;
             let knobs = options.knobs;
             let reconstruct = options.reconstruct;
             on_worker_classified(worker, move || {

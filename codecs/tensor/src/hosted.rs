@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use terse_codec::{Codec, CodecInfo, EncodeOptions, Encoding, Work};
 use terse_core::{BoxFuture, Error, Worker, on_worker_classified};
-use terse_entropy::{CodecId, ModelTag};
+use terse_entropy::CodecId;
 
 use crate::file;
 
@@ -60,10 +60,6 @@ impl Codec for WeightCodec {
         &self.info
     }
 
-    fn tag(&self) -> Option<&ModelTag> {
-        None
-    }
-
     /// `shape`: the file's bytes (a tensor's, for a read of one tensor).
     fn working_memory(&self, work: Work, shape: &[u64]) -> u64 {
         let tenths = match work {
@@ -82,11 +78,7 @@ impl Codec for WeightCodec {
         worker: &'a dyn Worker,
     ) -> BoxFuture<'a, Result<Encoding<Vec<u8>>, Error>> {
         Box::pin(async move {
-            if options.latent_bits != 0 || options.latents {
-                return Err(Error::invalid(
-                    "the weight codec has no latents: latent_bits and latents do not apply",
-                ));
-            }
+            options.refuse_latents("weight")?;
             let knobs = options.knobs;
             let bitstream =
                 on_worker_classified(worker, move || file::encode(&media, knobs)).await?;

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use image::{GenericImage, GenericImageView, RgbImage};
 use terse_codec::{Codec, CodecInfo, DynCodec, EncodeOptions, Encoding, Work};
 use terse_core::{BoxFuture, Error, ErrorKind, Worker, on_worker};
-use terse_entropy::{Container, Header, ModelTag};
+use terse_entropy::{Container, Header};
 
 /// A tile bound of 1024² pixels: most pixels of one tile, and of an image coded whole (the
 /// bound MLIC is served with).
@@ -351,10 +351,6 @@ impl Codec for Tiled {
 
     fn info(&self) -> &CodecInfo {
         self.inner.info()
-    }
-
-    fn tag(&self) -> Option<&ModelTag> {
-        self.inner.tag()
     }
 
     /// `shape`: width, height. An image of several tiles: the inner codec's work on the largest

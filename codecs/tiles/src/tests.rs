@@ -1,7 +1,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use terse_core::{Inline, Job, block_on};
-use terse_entropy::CodecId;
+use terse_entropy::{CodecId, ModelTag};
 
 use super::*;
 
@@ -9,24 +9,22 @@ use super::*;
 /// its work on the worker (one job per call).
 struct Verbatim {
     info: CodecInfo,
-    tag: ModelTag,
     encodes: AtomicUsize,
 }
 
 impl Verbatim {
     fn new() -> Arc<Self> {
         Arc::new(Self {
-            info: CodecInfo::model_free(
-                "verbatim",
+            info: CodecInfo::learned(
+                &ModelTag {
+                    name: "verbatim".into(),
+                    sha256_prefix: [7; 8],
+                },
+                "1",
                 "test",
                 CodecId::Test,
-                "1",
-                "pixels as they are",
+                "pixels as they are".into(),
             ),
-            tag: ModelTag {
-                name: "verbatim".into(),
-                sha256_prefix: [7; 8],
-            },
             encodes: AtomicUsize::new(0),
         })
     }
@@ -38,10 +36,6 @@ impl Codec for Verbatim {
 
     fn info(&self) -> &CodecInfo {
         &self.info
-    }
-
-    fn tag(&self) -> Option<&ModelTag> {
-        Some(&self.tag)
     }
 
     fn working_memory(&self, work: Work, shape: &[u64]) -> u64 {
@@ -56,11 +50,11 @@ impl Codec for Verbatim {
     ) -> BoxFuture<'a, Result<Encoding<RgbImage>, Error>> {
         Box::pin(async move {
             self.encodes.fetch_add(1, Ordering::SeqCst);
-            let tag = self.tag.clone();
+            let tag = self.tag().cloned();
             let image = Arc::clone(&media);
             let bitstream = terse_core::on_worker(worker, move || {
                 let mut container = Container::new(CodecId::Test);
-                container.model = Some(tag);
+                container.model = tag;
                 container.put_u64("width", u64::from(image.width()));
                 container.put_u64("height", u64::from(image.height()));
                 container.push_section(*b"DATA", image.as_raw().clone());
@@ -225,7 +219,7 @@ fn large_images_round_trip_through_tiles() {
     assert_eq!(coded.reconstruction.as_ref(), Some(&*image));
     let header = Header::read(&coded.bitstream).unwrap();
     assert_eq!(header.codec, CodecId::Test);
-    assert_eq!(header.model.as_ref(), Some(&inner.tag));
+    assert_eq!(header.model.as_ref(), inner.tag());
     assert_eq!(
         [
             header.u64("width").unwrap(),

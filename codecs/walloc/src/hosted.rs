@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use ndarray::{Array2, Array3, ArrayD, Axis};
 use terse_audio_io::AudioClip;
-use terse_codec::{Codec, CodecInfo, EncodeOptions, Encoding, ModelRef, Work};
+use terse_codec::{Codec, CodecInfo, EncodeOptions, Encoding, Work};
 use terse_core::{
     BoxFuture, Classify, Error, ErrorKind, Network, TensorData, Worker, on_worker_classified,
 };
@@ -215,19 +215,12 @@ impl<S: WallocSide> Walloc<S> {
         let model = side.model_tag();
         let weights = side.encoder_weights();
         let info = CodecInfo {
-            name: model.name.clone(),
-            family: "walloc",
-            id: S::ID,
-            model: ModelRef {
-                name: model.name.clone(),
-                version: version.into(),
-            },
-            description: description.into(),
             latent_channels: weights.latent_dim as u32,
             levels: weights.levels,
             latent_bits: weights.bits,
             sample_rate: side.rate(),
             channels: weights.channels as u32,
+            ..CodecInfo::learned(model, version, "walloc", S::ID, description.into())
         };
         Self {
             side: Arc::new(side),
@@ -259,10 +252,6 @@ impl<S: WallocSide> Codec for Walloc<S> {
 
     fn info(&self) -> &CodecInfo {
         &self.info
-    }
-
-    fn tag(&self) -> Option<&ModelTag> {
-        Some(self.side.model_tag())
     }
 
     fn working_memory(&self, work: Work, shape: &[u64]) -> u64 {

@@ -402,10 +402,6 @@ impl terse_codec::Codec for WallocLatents {
         &self.0
     }
 
-    fn tag(&self) -> Option<&ModelTag> {
-        Some(walloc_image().model())
-    }
-
     fn working_memory(&self, work: terse_codec::Work, shape: &[u64]) -> u64 {
         work.memory(shape, 1, 1)
     }
@@ -444,12 +440,12 @@ impl terse_codec::Codec for WallocLatents {
 fn tiled_image() -> &'static terse_tiles::Tiled {
     static CODEC: OnceLock<terse_tiles::Tiled> = OnceLock::new();
     CODEC.get_or_init(|| {
-        let info = terse_codec::CodecInfo::model_free(
-            "walloc-rgb-16x",
+        let info = terse_codec::CodecInfo::learned(
+            walloc_image().model(),
+            "1",
             "walloc",
             terse_entropy::CodecId::WallocImage,
-            "1",
-            "WaLLoC latents only (fuzzing)",
+            "WaLLoC latents only (fuzzing)".into(),
         );
         terse_tiles::Tiled::with_max_pixels(std::sync::Arc::new(WallocLatents(info)), 64 * 64)
     })
