@@ -23,5 +23,5 @@ pub use error::{Classify, ECHO_CHARS, Error, ErrorKind, echo};
 pub use kv::{KvCache, KvShape};
 pub use network::{FakeNetwork, Network, NetworkFuture, run_f32};
 pub use pick::pick_by_name;
-pub use tensor::{DataType, TensorData, element_count};
+pub use tensor::{DataType, TensorData, element_count, from_le_bytes, le_bytes};
 pub use worker::{BoxFuture, Inline, Job, Worker, block_on, on_worker, on_worker_classified};

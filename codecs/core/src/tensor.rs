@@ -94,6 +94,32 @@ pub fn element_count(shape: &[i64]) -> Result<usize, String> {
     })
 }
 
+/// The little-endian bytes of `values`, in one copy (a byte swap per element on big-endian
+/// machines).
+pub fn le_bytes<T: bytemuck::Pod>(values: &[T]) -> Vec<u8> {
+    let mut bytes = bytemuck::cast_slice::<T, u8>(values).to_vec();
+    if cfg!(target_endian = "big") {
+        bytes
+            .chunks_exact_mut(std::mem::size_of::<T>())
+            .for_each(<[u8]>::reverse);
+    }
+    bytes
+}
+
+/// The values whose little-endian bytes are `bytes`, in one copy (any alignment); a trailing
+/// partial element is ignored.
+pub fn from_le_bytes<T: bytemuck::Pod>(bytes: &[u8]) -> Vec<T> {
+    let whole = bytes.len() - bytes.len() % std::mem::size_of::<T>();
+    if cfg!(target_endian = "big") {
+        let mut swapped = bytes[..whole].to_vec();
+        swapped
+            .chunks_exact_mut(std::mem::size_of::<T>())
+            .for_each(<[u8]>::reverse);
+        return bytemuck::pod_collect_to_vec(&swapped);
+    }
+    bytemuck::pod_collect_to_vec(&bytes[..whole])
+}
+
 impl TensorData {
     /// Builds an `f32` tensor from values (used by tests and services that compute inputs).
     pub fn from_f32(name: impl Into<String>, shape: Vec<i64>, values: &[f32]) -> Self {
@@ -101,18 +127,13 @@ impl TensorData {
             name: name.into(),
             datatype: DataType::Fp32,
             shape,
-            bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            bytes: le_bytes(values),
         }
     }
 
     /// The elements as `f32`, if this is an `fp32` tensor.
     pub fn to_f32(&self) -> Option<Vec<f32>> {
-        (self.datatype == DataType::Fp32).then(|| {
-            self.bytes
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect()
-        })
+        (self.datatype == DataType::Fp32).then(|| from_le_bytes(&self.bytes))
     }
 
     /// Builds an `int64` tensor from values (token ids, masks).
@@ -121,7 +142,7 @@ impl TensorData {
             name: name.into(),
             datatype: DataType::Int64,
             shape,
-            bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            bytes: le_bytes(values),
         }
     }
 

@@ -7,6 +7,7 @@ use ort::value::{DynValue, Tensor, TensorElementType, ValueType};
 
 use crate::error::InferError;
 pub use terse_core::{DataType, TensorData, element_count};
+use terse_core::{from_le_bytes, le_bytes};
 
 /// The data type of an ONNX Runtime element type, `None` for strings and exotic types.
 pub(crate) fn data_type_from_ort(ty: TensorElementType) -> Option<DataType> {
@@ -30,41 +31,31 @@ pub(crate) fn data_type_from_ort(ty: TensorElementType) -> Option<DataType> {
 
 /// Converts into an ONNX Runtime value (copies the bytes once, decoding little endian).
 pub(crate) fn to_ort_value(tensor: &TensorData) -> Result<DynValue, InferError> {
-    fn build<T: ort::value::PrimitiveTensorElementType + Clone + fmt::Debug + 'static>(
+    fn build<T: ort::value::PrimitiveTensorElementType + bytemuck::Pod + fmt::Debug>(
         shape: &[i64],
         bytes: &[u8],
-        decode: impl Fn(&[u8]) -> T,
     ) -> ort::Result<DynValue> {
-        let size = std::mem::size_of::<T>().max(1);
-        let values: Vec<T> = bytes.chunks_exact(size).map(decode).collect();
+        let values: Vec<T> = from_le_bytes(bytes);
         Ok(Tensor::from_array((shape.to_vec(), values))?.into_dyn())
     }
     let shape = tensor.shape.as_slice();
     let bytes = tensor.bytes.as_slice();
     let value = match tensor.datatype {
-        DataType::Bool => build(shape, bytes, |b| b[0] != 0),
-        DataType::Uint8 => build(shape, bytes, |b| b[0]),
-        DataType::Int8 => build(shape, bytes, |b| b[0] as i8),
-        DataType::Uint16 => build(shape, bytes, |b| u16::from_le_bytes([b[0], b[1]])),
-        DataType::Int16 => build(shape, bytes, |b| i16::from_le_bytes([b[0], b[1]])),
-        DataType::Uint32 => build(shape, bytes, |b| {
-            u32::from_le_bytes(b.try_into().unwrap_or_default())
-        }),
-        DataType::Int32 => build(shape, bytes, |b| {
-            i32::from_le_bytes(b.try_into().unwrap_or_default())
-        }),
-        DataType::Fp32 => build(shape, bytes, |b| {
-            f32::from_le_bytes(b.try_into().unwrap_or_default())
-        }),
-        DataType::Uint64 => build(shape, bytes, |b| {
-            u64::from_le_bytes(b.try_into().unwrap_or_default())
-        }),
-        DataType::Int64 => build(shape, bytes, |b| {
-            i64::from_le_bytes(b.try_into().unwrap_or_default())
-        }),
-        DataType::Fp64 => build(shape, bytes, |b| {
-            f64::from_le_bytes(b.try_into().unwrap_or_default())
-        }),
+        DataType::Bool => Tensor::from_array((
+            shape.to_vec(),
+            bytes.iter().map(|&b| b != 0).collect::<Vec<bool>>(),
+        ))
+        .map(Tensor::into_dyn),
+        DataType::Uint8 => build::<u8>(shape, bytes),
+        DataType::Int8 => build::<i8>(shape, bytes),
+        DataType::Uint16 => build::<u16>(shape, bytes),
+        DataType::Int16 => build::<i16>(shape, bytes),
+        DataType::Uint32 => build::<u32>(shape, bytes),
+        DataType::Int32 => build::<i32>(shape, bytes),
+        DataType::Fp32 => build::<f32>(shape, bytes),
+        DataType::Uint64 => build::<u64>(shape, bytes),
+        DataType::Int64 => build::<i64>(shape, bytes),
+        DataType::Fp64 => build::<f64>(shape, bytes),
         DataType::Fp16 | DataType::Bf16 => {
             return Err(InferError::InvalidInput(format!(
                 "tensor `{}`: {} inputs are not supported by this server build",
@@ -75,17 +66,13 @@ pub(crate) fn to_ort_value(tensor: &TensorData) -> Result<DynValue, InferError> 
     value.map_err(|e| InferError::InvalidInput(format!("tensor `{}`: {e}", tensor.name)))
 }
 
-/// Copies an ONNX Runtime output value into a tensor.
+/// Copies an ONNX Runtime output value into a tensor (one copy, little endian).
 pub(crate) fn from_ort_value(name: &str, value: &DynValue) -> Result<TensorData, InferError> {
-    fn extract<T: ort::value::PrimitiveTensorElementType + Copy>(
+    fn extract<T: ort::value::PrimitiveTensorElementType + bytemuck::Pod>(
         value: &DynValue,
-        encode: impl Fn(T) -> Vec<u8>,
     ) -> ort::Result<(Vec<i64>, Vec<u8>)> {
         let (shape, values) = value.try_extract_tensor::<T>()?;
-        Ok((
-            shape.to_vec(),
-            values.iter().flat_map(|&v| encode(v)).collect(),
-        ))
+        Ok((shape.to_vec(), le_bytes(values)))
     }
     let ValueType::Tensor { ty, .. } = value.dtype() else {
         return Err(InferError::Execution(format!(
@@ -98,17 +85,22 @@ pub(crate) fn from_ort_value(name: &str, value: &DynValue) -> Result<TensorData,
         ))
     })?;
     let extracted = match datatype {
-        DataType::Bool => extract::<bool>(value, |v| vec![v as u8]),
-        DataType::Uint8 => extract::<u8>(value, |v| vec![v]),
-        DataType::Int8 => extract::<i8>(value, |v| v.to_le_bytes().to_vec()),
-        DataType::Uint16 => extract::<u16>(value, |v| v.to_le_bytes().to_vec()),
-        DataType::Int16 => extract::<i16>(value, |v| v.to_le_bytes().to_vec()),
-        DataType::Uint32 => extract::<u32>(value, |v| v.to_le_bytes().to_vec()),
-        DataType::Int32 => extract::<i32>(value, |v| v.to_le_bytes().to_vec()),
-        DataType::Fp32 => extract::<f32>(value, |v| v.to_le_bytes().to_vec()),
-        DataType::Uint64 => extract::<u64>(value, |v| v.to_le_bytes().to_vec()),
-        DataType::Int64 => extract::<i64>(value, |v| v.to_le_bytes().to_vec()),
-        DataType::Fp64 => extract::<f64>(value, |v| v.to_le_bytes().to_vec()),
+        DataType::Bool => value.try_extract_tensor::<bool>().map(|(shape, values)| {
+            (
+                shape.to_vec(),
+                values.iter().map(|&v| u8::from(v)).collect(),
+            )
+        }),
+        DataType::Uint8 => extract::<u8>(value),
+        DataType::Int8 => extract::<i8>(value),
+        DataType::Uint16 => extract::<u16>(value),
+        DataType::Int16 => extract::<i16>(value),
+        DataType::Uint32 => extract::<u32>(value),
+        DataType::Int32 => extract::<i32>(value),
+        DataType::Fp32 => extract::<f32>(value),
+        DataType::Uint64 => extract::<u64>(value),
+        DataType::Int64 => extract::<i64>(value),
+        DataType::Fp64 => extract::<f64>(value),
         DataType::Fp16 | DataType::Bf16 => {
             return Err(InferError::Execution(format!(
                 "output `{name}`: {datatype} outputs are not supported by this server build"

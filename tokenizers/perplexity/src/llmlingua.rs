@@ -169,11 +169,8 @@ async fn token_losses(
     while at < end {
         let to = (at + SCORE_CHUNK).min(end);
         let run = lm.forward(&ids[at..to], cache.as_ref()).await?;
-        for i in 0..to - at {
-            if at + i + 1 < end {
-                losses.push(-run.log_prob(i, ids[at + i + 1]));
-            }
-        }
+        let targets = &ids[at + 1..(to + 1).min(end)];
+        losses.extend(run.log_probs(targets).into_iter().map(|l| -l));
         cache = Some(run.cache);
         at = to;
     }
