@@ -175,6 +175,7 @@ fn against_python(lm: &terse_causal_lm::CausalLm, runtime: &tokio::runtime::Runt
         let result = runtime
             .block_on(compress_prompt(
                 lm,
+                &Inline,
                 &contexts,
                 case["instruction"].as_str().unwrap(),
                 case["question"].as_str().unwrap(),
@@ -287,6 +288,7 @@ fn main() {
             let result = runtime
                 .block_on(compress_prompt(
                     &lm,
+                    &Inline,
                     &s.documents,
                     "",
                     &s.question,
@@ -383,6 +385,7 @@ fn main() {
             let result = runtime
                 .block_on(compress_prompt(
                     &lm,
+                    &Inline,
                     std::slice::from_ref(&s.gold),
                     "",
                     "",

@@ -46,7 +46,7 @@ impl Perplexity {
 }
 
 impl ContextCompressor for Perplexity {
-    fn compress<'a>(&'a self, input: ContextInput, _worker: &'a dyn Worker) -> CompressFuture<'a> {
+    fn compress<'a>(&'a self, input: ContextInput, worker: &'a dyn Worker) -> CompressFuture<'a> {
         Box::pin(async move {
             if input.contexts.iter().all(|c| c.trim().is_empty()) {
                 return Err(Error::invalid(
@@ -61,6 +61,7 @@ impl ContextCompressor for Perplexity {
             self.check_context(&all)?;
             let result = terse_perplexity::compress_prompt(
                 &self.lm,
+                worker,
                 &input.contexts,
                 &self.instruction,
                 &input.query,

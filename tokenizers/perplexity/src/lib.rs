@@ -4,5 +4,5 @@
 pub mod llmlingua;
 
 pub use llmlingua::{
-    Compressed, Condition, Options, Rank, Reorder, compress_prompt, compress_tokens,
+    Compressed, Condition, Options, Rank, Reorder, TokenPass, compress_prompt, compress_tokens,
 };

@@ -20,7 +20,7 @@
 //! - lengths are counted with the BOS token transformers puts in front (`<|im_start|>` here).
 
 use terse_causal_lm::CausalLm;
-use terse_core::{Error, KvCache};
+use terse_core::{Error, KvCache, Worker, on_worker};
 use terse_text::TokenCounter;
 
 /// Tokens the reference keeps at the front of a cache it trims (`cache_bos_num`).
@@ -149,9 +149,11 @@ pub struct Compressed {
 const SCORE_CHUNK: usize = 512;
 
 /// Per-token losses `-log p(token[i + 1] | token[..=i])` of `ids[past..end]` after `cache`
-/// (which holds `ids[..past]`), and the cache extended to `end`.
+/// (which holds `ids[..past]`), and the cache extended to `end`. The log-probabilities of
+/// each pass are computed on `worker`.
 async fn token_losses(
     lm: &CausalLm,
+    worker: &dyn Worker,
     ids: &[u32],
     cache: Option<&KvCache>,
     end: usize,
@@ -169,8 +171,9 @@ async fn token_losses(
     while at < end {
         let to = (at + SCORE_CHUNK).min(end);
         let run = lm.forward(&ids[at..to], cache.as_ref()).await?;
-        let targets = &ids[at + 1..(to + 1).min(end)];
-        losses.extend(run.log_probs(targets).into_iter().map(|l| -l));
+        let targets = ids[at + 1..(to + 1).min(end)].to_vec();
+        let (log_probs, run) = on_worker(worker, move || (run.log_probs(&targets), run)).await?;
+        losses.extend(log_probs.into_iter().map(|l| -l));
         cache = Some(run.cache);
         at = to;
     }
@@ -360,12 +363,13 @@ impl Scored {
     async fn score(
         &mut self,
         lm: &CausalLm,
+        worker: &dyn Worker,
         score_end: usize,
         loss_end: i64,
         cache_end: Option<i64>,
     ) -> Result<bool, Error> {
         let (losses, extended) =
-            token_losses(lm, &self.ids, self.cache.as_ref(), score_end).await?;
+            token_losses(lm, worker, &self.ids, self.cache.as_ref(), score_end).await?;
         if losses.is_empty() {
             return Ok(false);
         }
@@ -404,19 +408,39 @@ impl Scored {
     }
 }
 
+/// What the token-level pass of [`compress_tokens`] works to.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenPass<'a> {
+    /// Tokens to keep (the reference's `target_token`).
+    pub target_token: f64,
+    /// Tokens per window (`iterative_size`).
+    pub window: usize,
+    /// Each context's shift of the keep ratio (`dynamic_ratio`).
+    pub dynamic_ratio: &'a [f64],
+    /// Tokens of the question in front of the first context (0: none).
+    pub start: usize,
+    /// Drop by contrastive perplexity (`condition_compare`).
+    pub condition_compare: bool,
+}
+
 /// The reference's `iterative_compress_prompt` (no kept separators): the contexts joined by
-/// blank lines, compressed window by window; with `start` > 0 the first context is the
+/// blank lines, compressed window by window; with `pass.start` > 0 the first context is the
 /// question (`start` tokens) in front, and `condition_compare` drops by contrastive
-/// perplexity. Returns the kept ids after the question.
+/// perplexity. Log-probabilities are computed on `worker`. Returns the kept ids after the
+/// question.
 pub async fn compress_tokens(
     lm: &CausalLm,
+    worker: &dyn Worker,
     contexts: &[String],
-    target_token: f64,
-    window: usize,
-    dynamic_ratio: &[f64],
-    start: usize,
-    condition_compare: bool,
+    pass: &TokenPass<'_>,
 ) -> Result<Vec<u32>, Error> {
+    let TokenPass {
+        target_token,
+        window,
+        dynamic_ratio,
+        start,
+        condition_compare,
+    } = *pass;
     let ratios = window_ratios(lm, contexts, target_token, window, dynamic_ratio, start > 0)?;
     let ids = lm.tokenize(&contexts.join("\n\n"))?;
     let max_positions = lm.config().context_length as i64;
@@ -441,7 +465,10 @@ pub async fn compress_tokens(
         let first = iteration == 0;
         let score_end = if first { main.ids.len() } else { end as usize };
         let cache_end = (!first).then_some(end - window_i);
-        if !main.score(lm, score_end, end - 1, cache_end).await? {
+        if !main
+            .score(lm, worker, score_end, end - 1, cache_end)
+            .await?
+        {
             break;
         }
         let fresh = start > 0 && first;
@@ -452,7 +479,7 @@ pub async fn compress_tokens(
                 (end - start_i) as usize
             };
             let own_cache_end = (!first).then_some(end - window_i - start_i);
-            own.score(lm, own_end, end - start_i - 1, own_cache_end)
+            own.score(lm, worker, own_end, end - start_i - 1, own_cache_end)
                 .await?;
             own.ready_end = if fresh { 0 } else { end - start_i - window_i };
         }
@@ -520,6 +547,7 @@ fn with_bos(lm: &CausalLm, text: &str) -> Result<Vec<u32>, Error> {
 /// the question (`Before`) or of the question after the text (`After`).
 async fn condition_perplexity(
     lm: &CausalLm,
+    worker: &dyn Worker,
     text: &str,
     question: &str,
     condition: Condition,
@@ -538,7 +566,7 @@ async fn condition_perplexity(
     if ids.len() < 2 {
         return Ok(f32::NAN);
     }
-    let (losses, _) = token_losses(lm, &ids, None, ids.len()).await?;
+    let (losses, _) = token_losses(lm, worker, &ids, None, ids.len()).await?;
     let tail = losses.get(from..).unwrap_or(&[]);
     Ok(tail.iter().sum::<f32>() / tail.len() as f32)
 }
@@ -567,9 +595,11 @@ fn prefix_length(lm: &CausalLm, prefix: &str, text: &str) -> Result<usize, Error
 }
 
 /// The reference's `compress_prompt` (LLMLingua-1 with [`Options::default`], LongLLMLingua
-/// with [`Options::longllmlingua`]).
+/// with [`Options::longllmlingua`]); the log-probabilities of every pass are computed on
+/// `worker`, off the async task.
 pub async fn compress_prompt(
     lm: &CausalLm,
+    worker: &dyn Worker,
     contexts: &[String],
     instruction: &str,
     question: &str,
@@ -626,7 +656,8 @@ pub async fn compress_prompt(
         let rank_question = format!("{question}{RANK_SUFFIX}");
         let mut ranked = Vec::with_capacity(contexts.len());
         for (index, context) in contexts.iter().enumerate() {
-            let score = condition_perplexity(lm, context, &rank_question, rank_condition).await?;
+            let score =
+                condition_perplexity(lm, worker, context, &rank_question, rank_condition).await?;
             ranked.push((index, score));
         }
         // Python's sorted: stable; highest perplexity first without a question, lowest first
@@ -699,16 +730,14 @@ pub async fn compress_prompt(
         } else {
             (kept.clone(), 0)
         };
-        let ids = compress_tokens(
-            lm,
-            &texts,
+        let pass = TokenPass {
             target_token,
-            options.iterative_size,
-            &dynamic_ratio,
+            window: options.iterative_size,
+            dynamic_ratio: &dynamic_ratio,
             start,
-            options.condition_compare,
-        )
-        .await?;
+            condition_compare: options.condition_compare,
+        };
+        let ids = compress_tokens(lm, worker, &texts, &pass).await?;
         clean_up_spaces(&lm.detokenize(&ids)?)
     } else {
         kept.join("\n\n")
