@@ -38,10 +38,15 @@ pub struct ContextArgs {
     /// With `--query`: keep sentences within this many tokens.
     #[arg(long)]
     selection_tokens: Option<u32>,
-    /// Compress with LLMLingua-1 (`llmlingua`) or LongLLMLingua (`longllmlingua`, the
-    /// question in `--query`) on the server's causal LM instead of LLMLingua-2 / RECOMP.
-    #[arg(long, value_parser = ["llmlingua", "longllmlingua"])]
+    /// Compress with LLMLingua-1 (`llmlingua`), LongLLMLingua (`longllmlingua`, the question in
+    /// `--query`) or LongCodeZip (`longcodezip`: one source file, the code before a completion
+    /// point or a question in `--query`) on the server's causal LM instead of LLMLingua-2 /
+    /// RECOMP.
+    #[arg(long, value_parser = ["llmlingua", "longllmlingua", "longcodezip"])]
     method: Option<String>,
+    /// With `--method longcodezip`: the code's language (`python`, `rust`; default: detected).
+    #[arg(long)]
+    language: Option<String>,
 }
 
 fn read_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<(String, String)>> {
@@ -83,11 +88,12 @@ pub async fn compress(connection: &Connection, args: ContextArgs) -> anyhow::Res
     let result = match (&args.method, &args.query) {
         (Some(method), query) => {
             let options = PerplexityOptions {
-                method: if method == "longllmlingua" {
-                    PerplexityMethod::Longllmlingua
-                } else {
-                    PerplexityMethod::Llmlingua
+                method: match method.as_str() {
+                    "longllmlingua" => PerplexityMethod::Longllmlingua,
+                    "longcodezip" => PerplexityMethod::Longcodezip,
+                    _ => PerplexityMethod::Llmlingua,
                 } as i32,
+                language: args.language.clone().unwrap_or_default(),
                 rate: args.rate,
                 target_token: args.target_token,
                 question: query.clone().unwrap_or_default(),

@@ -782,8 +782,8 @@ impl Client {
         .await
     }
 
-    /// Compresses a prompt with LLMLingua-1 or LongLLMLingua (`options.method`) on the
-    /// server's causal LM.
+    /// Compresses a prompt with LLMLingua-1, LongLLMLingua or LongCodeZip (`options.method`)
+    /// on the server's causal LM.
     pub async fn compress_prompt_llmlingua<S: Into<String>>(
         &self,
         contexts: impl IntoIterator<Item = S>,

@@ -24,4 +24,6 @@ pub use kv::{KvCache, KvShape};
 pub use network::{FakeNetwork, Network, NetworkFuture, run_f32};
 pub use pick::pick_by_name;
 pub use tensor::{DataType, TensorData, element_count, from_le_bytes, le_bytes};
-pub use worker::{BoxFuture, Inline, Job, Worker, block_on, on_worker, on_worker_classified};
+pub use worker::{
+    BoxFuture, CountingInline, Inline, Job, Worker, block_on, on_worker, on_worker_classified,
+};

@@ -4,7 +4,10 @@
 use std::{
     future::Future,
     pin::Pin,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     task::{Context, Poll, Wake, Waker},
     thread::Thread,
 };
@@ -32,6 +35,25 @@ impl Worker for Inline {
     fn run(&self, job: Job) -> BoxFuture<'static, Result<(), Error>> {
         job();
         Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// Runs work at once like [`Inline`] and counts the jobs: the declared test double for
+/// checking that blocking work goes to the worker rather than the async task.
+#[derive(Debug, Default)]
+pub struct CountingInline(AtomicUsize);
+
+impl CountingInline {
+    /// Jobs run so far.
+    pub fn jobs(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Worker for CountingInline {
+    fn run(&self, job: Job) -> BoxFuture<'static, Result<(), Error>> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Inline.run(job)
     }
 }
 

@@ -1,6 +1,6 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use terse_core::{Inline, Job, block_on};
+use terse_core::{CountingInline, Inline, Job, block_on};
 use terse_entropy::{CodecId, ModelTag};
 
 use super::*;
@@ -268,25 +268,13 @@ fn an_ended_call_starts_no_further_tile() {
     assert_eq!(inner.encodes.load(Ordering::SeqCst), 2);
 }
 
-/// A worker that runs every job at once and counts them.
-#[derive(Default)]
-struct Counting(AtomicUsize);
-
-impl Worker for Counting {
-    fn run(&self, job: Job) -> BoxFuture<'static, Result<(), Error>> {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        job();
-        Box::pin(std::future::ready(Ok(())))
-    }
-}
-
 #[test]
 fn tile_copies_run_on_the_worker_not_the_async_task() {
     let tiled = Tiled::with_max_pixels(Verbatim::new(), 64 * 64);
     let image = picture(150, 70);
     let tiles = Grid::for_image(150, 70, 64 * 64).count() as usize;
     assert!(tiles > 1);
-    let worker = Counting::default();
+    let worker = CountingInline::default();
     let options = EncodeOptions {
         reconstruct: true,
         ..Default::default()
@@ -295,13 +283,13 @@ fn tile_copies_run_on_the_worker_not_the_async_task() {
     assert_eq!(coded.reconstruction.as_ref(), Some(&*image));
     // Per tile: the crop, the inner coding, the paste into the reconstruction; then the
     // container.
-    assert_eq!(worker.0.load(Ordering::SeqCst), 3 * tiles + 1);
+    assert_eq!(worker.jobs(), 3 * tiles + 1);
 
-    let worker = Counting::default();
+    let worker = CountingInline::default();
     let decoded = block_on(tiled.decode(coded.bitstream, 150 * 70, &worker)).unwrap();
     assert_eq!(decoded, *image);
     // The parse, then a paste per tile (the test double decodes on the calling thread).
-    assert_eq!(worker.0.load(Ordering::SeqCst), tiles + 1);
+    assert_eq!(worker.jobs(), tiles + 1);
 }
 
 #[test]

@@ -2,16 +2,16 @@
 //! `terse-context`: LLMLingua-2 prompt compression with the keep/drop classifiers of the model
 //! repository (task `keep-classifier`), one request or a batch of requests per call; and
 //! RECOMP sentence selection with its sentence encoders (task `sentence-encoder`), optionally
-//! followed by LLMLingua-2 in the same call (a `Sequence`); and LLMLingua-1 and LongLLMLingua
-//! on the repository's causal LM (task `causal-lm`). Only conversion, limits and status
+//! followed by LLMLingua-2 in the same call (a `Sequence`); and LLMLingua-1, LongLLMLingua
+//! and LongCodeZip on the repository's causal LM (task `causal-lm`). Only conversion, limits and status
 //! mapping live here.
 
 use std::sync::Arc;
 
 use terse_causal_lm::CausalLm;
 use terse_context::{
-    Compression, ContextCompressor, ContextInput, KeepClassifier, Lingua2, Perplexity, Recomp,
-    SentenceEncoder, Sequence, Stage,
+    CodeZip, Compression, ContextCompressor, ContextInput, KeepClassifier, Lingua2, Perplexity,
+    Recomp, SentenceEncoder, Sequence, Stage,
 };
 use terse_hosting::{CAUSAL_LM_TASK, Catalog, Hosted};
 use terse_lingua::{Compressed, Options, OutputText, TokenToWord};
@@ -146,26 +146,58 @@ pub fn prompt_options(request: Option<api::PromptOptions>) -> Result<Options, St
     })
 }
 
-/// LLMLingua-1 or LongLLMLingua options in the library's terms, with the instruction and the
-/// question; INVALID_ARGUMENT for a missing method or values out of range.
+/// What `PerplexityOptions` ask for, in the library's terms.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PerplexityRequest {
+    /// LLMLingua-1 or LongLLMLingua over the contexts.
+    Prompt(terse_perplexity::Options),
+    /// LongCodeZip over one source file, read as `language` (empty: detected).
+    Code {
+        /// The method's knobs.
+        options: terse_perplexity::codezip::CodeOptions,
+        /// The language hint.
+        language: String,
+    },
+}
+
+/// The method `o` asks for with its options in the library's terms, the instruction and the
+/// question; INVALID_ARGUMENT for a missing method, values out of range, or options the
+/// method does not take.
 pub fn perplexity_options(
     o: api::PerplexityOptions,
-) -> Result<(terse_perplexity::Options, String, String), Status> {
-    use api::{ContextOrder, PerplexityMethod, QuestionPosition};
-    use terse_perplexity::{Condition, Options, Reorder};
+) -> Result<(PerplexityRequest, String, String), Status> {
+    use api::PerplexityMethod;
+    use terse_perplexity::Options;
     let rate = float_option("perplexity.rate", o.rate, 0.5, 0.0..=1.0)?;
     if rate <= 0.0 {
         return Err(Status::invalid_argument("perplexity.rate must be over 0"));
     }
-    let mut options = match PerplexityMethod::try_from(o.method) {
+    let target_token = match o.target_token {
+        Some(target) if target <= 0 => {
+            return Err(Status::invalid_argument(format!(
+                "perplexity.target_token {target} must be positive"
+            )));
+        }
+        target => target.map(|t| t as f64),
+    };
+    let options = match PerplexityMethod::try_from(o.method) {
         Ok(PerplexityMethod::Llmlingua) => Options {
             rate,
             ..Options::default()
         },
         Ok(PerplexityMethod::Longllmlingua) => Options::longllmlingua(rate),
+        Ok(PerplexityMethod::Longcodezip) => {
+            let options = code_options(&o, rate, target_token)?;
+            let language = o.language;
+            return Ok((
+                PerplexityRequest::Code { options, language },
+                o.instruction,
+                o.question,
+            ));
+        }
         Ok(PerplexityMethod::Unspecified) => {
             return Err(Status::invalid_argument(
-                "perplexity.method is required: LLMLINGUA or LONGLLMLINGUA",
+                "perplexity.method is required: LLMLINGUA, LONGLLMLINGUA or LONGCODEZIP",
             ));
         }
         Err(_) => {
@@ -175,14 +207,97 @@ pub fn perplexity_options(
             )));
         }
     };
-    if let Some(target) = o.target_token {
-        if target <= 0 {
-            return Err(Status::invalid_argument(format!(
-                "perplexity.target_token {target} must be positive"
-            )));
-        }
-        options.target_token = Some(target as f64);
+    refuse_set(
+        &[
+            (!o.language.is_empty(), "language"),
+            (o.fine_ratio.is_some(), "fine_ratio"),
+            (o.rank_only.is_some(), "rank_only"),
+        ],
+        "applies to LONGCODEZIP only",
+    )?;
+    let options = lingua_options(
+        &o,
+        Options {
+            target_token,
+            ..options
+        },
+    )?;
+    Ok((
+        PerplexityRequest::Prompt(options),
+        o.instruction,
+        o.question,
+    ))
+}
+
+/// INVALID_ARGUMENT naming the first of `fields` that is set: `perplexity.{name} {why}`.
+fn refuse_set(fields: &[(bool, &str)], why: &str) -> Result<(), Status> {
+    match fields.iter().find(|(set, _)| *set) {
+        Some((_, name)) => Err(Status::invalid_argument(format!("perplexity.{name} {why}"))),
+        None => Ok(()),
     }
+}
+
+/// LongCodeZip's knobs from `o`, refusing the LLMLingua options it does not take.
+fn code_options(
+    o: &api::PerplexityOptions,
+    rate: f64,
+    target_token: Option<f64>,
+) -> Result<terse_perplexity::codezip::CodeOptions, Status> {
+    use terse_perplexity::codezip::CodeOptions;
+    refuse_set(
+        &[
+            (o.iterative_size.is_some(), "iterative_size"),
+            (
+                o.use_context_level_filter.is_some(),
+                "use_context_level_filter",
+            ),
+            (o.use_token_level_filter.is_some(), "use_token_level_filter"),
+            (o.concate_question.is_some(), "concate_question"),
+            (o.condition_in_question != 0, "condition_in_question"),
+            (o.condition_compare.is_some(), "condition_compare"),
+            (o.reorder_context != 0, "reorder_context"),
+            (
+                o.dynamic_context_compression_ratio.is_some(),
+                "dynamic_context_compression_ratio",
+            ),
+        ],
+        "does not apply to LONGCODEZIP",
+    )?;
+    let defaults = CodeOptions::default();
+    let fine_ratio = match o.fine_ratio {
+        Some(ratio) => {
+            let ratio = float_option("perplexity.fine_ratio", Some(ratio), 1.0, 0.0..=1.0)?;
+            if ratio <= 0.0 {
+                return Err(Status::invalid_argument(
+                    "perplexity.fine_ratio must be over 0",
+                ));
+            }
+            Some(ratio)
+        }
+        None => None,
+    };
+    Ok(CodeOptions {
+        rate,
+        target_token: target_token.unwrap_or(defaults.target_token),
+        fine_ratio,
+        budget_extra: float_option(
+            "perplexity.context_budget",
+            o.context_budget,
+            defaults.budget_extra,
+            -1e9..=1e9,
+        )?,
+        rank_only: o.rank_only.unwrap_or(defaults.rank_only),
+        ..defaults
+    })
+}
+
+/// LLMLingua-1's and LongLLMLingua's remaining knobs from `o` over the method's `options`.
+fn lingua_options(
+    o: &api::PerplexityOptions,
+    mut options: terse_perplexity::Options,
+) -> Result<terse_perplexity::Options, Status> {
+    use api::{ContextOrder, QuestionPosition};
+    use terse_perplexity::{Condition, Reorder};
     if let Some(size) = o.iterative_size {
         if !(2..=8192).contains(&size) {
             return Err(Status::invalid_argument(format!(
@@ -233,7 +348,7 @@ pub fn perplexity_options(
         options.context_budget_extra,
         -1e9..=1e9,
     )?;
-    Ok((options, o.instruction, o.question))
+    Ok(options)
 }
 
 fn response(result: Compressed, hosted: &Hosted<KeepClassifier>) -> api::CompressPromptResponse {
@@ -333,7 +448,7 @@ impl ContextService {
             .collect()
     }
 
-    /// LLMLingua-1 or LongLLMLingua on a causal LM.
+    /// LLMLingua-1, LongLLMLingua or LongCodeZip on a causal LM.
     async fn compress_by_perplexity(
         &self,
         request: api::CompressPromptRequest,
@@ -345,8 +460,16 @@ impl ContextService {
             ));
         }
         let hosted = pick(&self.lms, request.model.as_ref())?;
-        let (options, instruction, question) = perplexity_options(options)?;
-        let compressor = Perplexity::new(Arc::clone(&hosted.item), options, instruction);
+        let (method, instruction, question) = perplexity_options(options)?;
+        let lm = Arc::clone(&hosted.item);
+        let compressor: Box<dyn ContextCompressor> = match method {
+            PerplexityRequest::Prompt(options) => {
+                Box::new(Perplexity::new(lm, options, instruction))
+            }
+            PerplexityRequest::Code { options, language } => {
+                Box::new(CodeZip::new(lm, options, instruction, language))
+            }
+        };
         let input = ContextInput {
             contexts: request.context,
             query: question,
@@ -361,6 +484,7 @@ impl ContextService {
             .iter()
             .find_map(|stage| match stage {
                 Stage::Perplexity(result) => Some(result.kept_contexts.clone()),
+                Stage::Code(result) => Some(result.kept_chunks.clone()),
                 _ => None,
             })
             .unwrap_or_default();

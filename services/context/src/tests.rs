@@ -237,3 +237,50 @@ async fn recomp_selects_and_the_sequence_compresses_further() {
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
 }
+
+#[test]
+fn longcodezip_options_reach_the_library_and_other_methods_options_are_refused() {
+    use crate::{PerplexityRequest, perplexity_options};
+    let longcodezip = api::PerplexityOptions {
+        method: api::PerplexityMethod::Longcodezip as i32,
+        rate: Some(0.4),
+        fine_ratio: Some(0.5),
+        rank_only: Some(true),
+        language: "rust".into(),
+        question: "let x = parse(".into(),
+        ..Default::default()
+    };
+    let (method, _, question) = perplexity_options(longcodezip.clone()).unwrap();
+    assert_eq!(question, "let x = parse(");
+    let PerplexityRequest::Code { options, language } = method else {
+        panic!("LONGCODEZIP is not LongCodeZip: {method:?}");
+    };
+    assert_eq!(language, "rust");
+    assert_eq!((options.rate, options.fine_ratio), (0.4, Some(0.5)));
+    assert!(options.rank_only);
+    assert_eq!(
+        options.budget_extra, 100.0,
+        "the reference's +100 by default"
+    );
+
+    let refused = |options: api::PerplexityOptions| perplexity_options(options).unwrap_err();
+    let status = refused(api::PerplexityOptions {
+        condition_compare: Some(true),
+        ..longcodezip.clone()
+    });
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(
+        status
+            .message()
+            .contains("condition_compare does not apply")
+    );
+    let status = refused(api::PerplexityOptions {
+        method: api::PerplexityMethod::Longllmlingua as i32,
+        ..longcodezip
+    });
+    assert!(
+        status
+            .message()
+            .contains("language applies to LONGCODEZIP only")
+    );
+}

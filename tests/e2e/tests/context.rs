@@ -602,3 +602,96 @@ async fn llmlingua_and_longllmlingua_answer_as_the_python_package_does() {
         "over its context",
     );
 }
+
+#[tokio::test]
+async fn longcodezip_keeps_the_functions_a_completion_calls_and_refuses_what_does_not_apply() {
+    let config = ConfigFile::new("[server]\nservices = [\"context\"]\n");
+    let server = Server::start(&["--config", config.arg()]).await;
+    let mut client = client(&server).await;
+    let module =
+        std::fs::read_to_string(workspace().join("tokenizers/perplexity/tests/fixtures/module.py"))
+            .unwrap();
+    let query = "def report(folder):\n    images = list_images(folder)\n    return format_size(";
+    let code = |options: PerplexityOptions| CompressPromptRequest {
+        context: vec![module.clone()],
+        options: None,
+        model: None,
+        perplexity: Some(options),
+    };
+    let longcodezip = PerplexityOptions {
+        method: PerplexityMethod::Longcodezip as i32,
+        rate: Some(0.3),
+        context_budget: Some(0.0),
+        question: query.into(),
+        ..Default::default()
+    };
+    let response = client
+        .compress_prompt(code(longcodezip.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        response
+            .compressed_prompt
+            .contains("def format_size(count):"),
+        "{}",
+        response.compressed_prompt
+    );
+    assert!(response.compressed_prompt.contains("# ..."));
+    assert!(response.compressed_prompt.ends_with(query));
+    assert!(response.ratio > 1.5, "{}", response.ratio);
+    assert!(!response.kept_contexts.is_empty() && response.kept_contexts.len() < 7);
+
+    let refused = [
+        (
+            PerplexityOptions {
+                language: "cobol".into(),
+                ..longcodezip.clone()
+            },
+            "unknown code language",
+        ),
+        (
+            PerplexityOptions {
+                iterative_size: Some(100),
+                ..longcodezip.clone()
+            },
+            "does not apply to LONGCODEZIP",
+        ),
+        (
+            PerplexityOptions {
+                fine_ratio: Some(0.0),
+                ..longcodezip.clone()
+            },
+            "fine_ratio",
+        ),
+        (
+            PerplexityOptions {
+                method: PerplexityMethod::Llmlingua as i32,
+                language: "python".into(),
+                ..Default::default()
+            },
+            "applies to LONGCODEZIP only",
+        ),
+    ];
+    for (options, needle) in refused {
+        assert_status(
+            client.compress_prompt(code(options)).await,
+            Code::InvalidArgument,
+            needle,
+        );
+    }
+    let mut two_files = code(longcodezip.clone());
+    two_files.context.push("def other():\n    pass\n".into());
+    assert_status(
+        client.compress_prompt(two_files).await,
+        Code::InvalidArgument,
+        "one source file",
+    );
+    let mut blank = code(longcodezip);
+    blank.context = vec!["  \n".into()];
+    assert_status(
+        client.compress_prompt(blank).await,
+        Code::InvalidArgument,
+        "the code is empty",
+    );
+}

@@ -3,25 +3,10 @@
 //! tokenizers/perplexity/reference/make_fixtures.py): the same compressed prompt, word for
 //! word. Here rather than in tokenizers/perplexity, which must not reach ONNX Runtime.
 
-use std::{
-    path::{Path, PathBuf},
-    sync::atomic::{AtomicUsize, Ordering},
-};
+use std::path::{Path, PathBuf};
 
-use terse_core::{BoxFuture, Error, Inline, Job, Worker};
+use terse_core::CountingInline;
 use terse_perplexity::{Options, compress_prompt};
-
-/// Runs its jobs at once and counts them: the LM's log-probabilities are work for the call's
-/// worker, not for the async task.
-#[derive(Default)]
-struct Counting(AtomicUsize);
-
-impl Worker for Counting {
-    fn run(&self, job: Job) -> BoxFuture<'static, Result<(), Error>> {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        Inline.run(job)
-    }
-}
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -56,7 +41,7 @@ async fn every_fixture_case_keeps_the_tokens_the_python_package_keeps_with_eithe
     let path = workspace().join("tokenizers/perplexity/tests/fixtures/llmlingua.json");
     let fixture: Fixture = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     let mut differences = Vec::new();
-    let worker = Counting::default();
+    let worker = CountingInline::default();
     for (i, case) in fixture.cases.iter().enumerate() {
         let recipe = match case.method.as_str() {
             "llmlingua" => Options::default(),
@@ -68,7 +53,7 @@ async fn every_fixture_case_keeps_the_tokens_the_python_package_keeps_with_eithe
             iterative_size: case.iterative_size,
             ..recipe
         };
-        let jobs_before = worker.0.load(Ordering::SeqCst);
+        let jobs_before = worker.jobs();
         let got = compress_prompt(
             &lm,
             &worker,
@@ -81,7 +66,7 @@ async fn every_fixture_case_keeps_the_tokens_the_python_package_keeps_with_eithe
         .unwrap();
         assert_eq!(got.origin_tokens, case.origin_tokens, "case {i}");
         assert!(
-            worker.0.load(Ordering::SeqCst) > jobs_before,
+            worker.jobs() > jobs_before,
             "case {i} computed no log-probabilities on the worker"
         );
         if got.compressed_prompt != case.compressed_prompt {

@@ -3,7 +3,8 @@
 //!
 //! - [`ContextCompressor`]: contexts (and a query) in, a [`Compression`] out. Its
 //!   implementations are [`Lingua2`] (LLMLingua-2 keep/drop classification), [`Perplexity`]
-//!   (LLMLingua-1 and LongLLMLingua on a local causal LM), [`Recomp`] (RECOMP sentence
+//!   (LLMLingua-1 and LongLLMLingua on a local causal LM), [`CodeZip`] (LongCodeZip on the
+//!   same LM, for source code), [`Recomp`] (RECOMP sentence
 //!   selection) and [`Sequence`], which runs compressors one after another (RECOMP then
 //!   LLMLingua-2 is a `Sequence`).
 //! - The networks they run, [`KeepClassifier`] and [`SentenceEncoder`], call a
@@ -12,6 +13,7 @@
 //!
 //! CPU work (tokenization, planning, selection) runs on the caller's [`Worker`].
 
+mod codezip;
 mod lingua2;
 mod networks;
 mod perplexity;
@@ -20,6 +22,7 @@ mod sequence;
 
 use terse_core::{BoxFuture, Error, Worker};
 
+pub use codezip::CodeZip;
 pub use lingua2::Lingua2;
 pub use networks::{KeepClassifier, SentenceEncoder};
 pub use perplexity::Perplexity;
@@ -47,6 +50,8 @@ pub enum Stage {
     Selection(SentenceSelection),
     /// LLMLingua-1's or LongLLMLingua's result.
     Perplexity(terse_perplexity::Compressed),
+    /// LongCodeZip's result.
+    Code(terse_perplexity::codezip::CodeCompressed),
 }
 
 /// What a compression produced.

@@ -26,23 +26,23 @@ impl Perplexity {
             instruction,
         }
     }
+}
 
-    /// The LM's tokens of `texts`, refused over its context: one request is scored in one
-    /// pass first, so it must fit.
-    fn check_context(&self, texts: &[String]) -> Result<(), Error> {
-        let mut tokens = 0;
-        for text in texts {
-            tokens += self.lm.tokenize(text)?.len() + 2;
-        }
-        let most = self.lm.config().context_length;
-        if tokens > most {
-            return Err(Error::invalid(format!(
-                "the prompt has {tokens} tokens of {}, over its context of {most}",
-                self.lm.name()
-            )));
-        }
-        Ok(())
+/// Refuses `texts` whose LM tokens together are over the LM's context: one request is scored
+/// in one pass first, so it must fit (this also bounds the request's cost).
+pub(crate) fn check_context(lm: &CausalLm, texts: &[String]) -> Result<(), Error> {
+    let mut tokens = 0;
+    for text in texts {
+        tokens += lm.tokenize(text)?.len() + 2;
     }
+    let most = lm.config().context_length;
+    if tokens > most {
+        return Err(Error::invalid(format!(
+            "the prompt has {tokens} tokens of {}, over its context of {most}",
+            lm.name()
+        )));
+    }
+    Ok(())
 }
 
 impl ContextCompressor for Perplexity {
@@ -58,7 +58,7 @@ impl ContextCompressor for Perplexity {
             all.push(input.query.clone());
             all.push(self.instruction.clone());
             count_within(&counter, &all, input.max_tokens, "prompt")?;
-            self.check_context(&all)?;
+            check_context(&self.lm, &all)?;
             let result = terse_perplexity::compress_prompt(
                 &self.lm,
                 worker,

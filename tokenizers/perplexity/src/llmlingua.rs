@@ -151,7 +151,7 @@ const SCORE_CHUNK: usize = 512;
 /// Per-token losses `-log p(token[i + 1] | token[..=i])` of `ids[past..end]` after `cache`
 /// (which holds `ids[..past]`), and the cache extended to `end`. The log-probabilities of
 /// each pass are computed on `worker`.
-async fn token_losses(
+pub(crate) async fn token_losses(
     lm: &CausalLm,
     worker: &dyn Worker,
     ids: &[u32],
@@ -537,7 +537,7 @@ fn clean_up_spaces(text: &str) -> String {
 }
 
 /// Token ids as the reference's tokenizer makes them with special tokens: BOS in front.
-fn with_bos(lm: &CausalLm, text: &str) -> Result<Vec<u32>, Error> {
+pub(crate) fn with_bos(lm: &CausalLm, text: &str) -> Result<Vec<u32>, Error> {
     let mut ids = vec![lm.config().bos_token_id];
     ids.extend(lm.tokenize(text)?);
     Ok(ids)

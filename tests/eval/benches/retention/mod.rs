@@ -1,6 +1,7 @@
 //! What the context evaluation benches share: answer-retention tallies with Wilson intervals,
 //! paired comparisons (difference with its interval, exact sign test), and the word-keeping
-//! baselines (first N, random) at a token budget.
+//! baselines (first N, random) at a token budget. Each bench uses part of it.
+#![allow(dead_code)]
 
 use std::{ffi::OsStr, path::Path};
 

@@ -107,6 +107,14 @@ export enum PerplexityMethod {
    * with keep ratios spread by rank, then contrastive (question-aware) token-level compression.
    */
   PERPLEXITY_METHOD_LONGLLMLINGUA = 2,
+  /**
+   * PERPLEXITY_METHOD_LONGCODEZIP - LongCodeZip, for one source file (the one context): functions ranked by how much each
+   * lowers the perplexity of the question (the code before a completion point, or an
+   * instruction), kept within the budget, then blocks of each kept function chosen by a
+   * knapsack. Takes rate, target_token, instruction, question, context_budget, language,
+   * fine_ratio and rank_only; the other fields must stay unset.
+   */
+  PERPLEXITY_METHOD_LONGCODEZIP = 3,
   UNRECOGNIZED = -1,
 }
 
@@ -121,6 +129,9 @@ export function perplexityMethodFromJSON(object: any): PerplexityMethod {
     case 2:
     case "PERPLEXITY_METHOD_LONGLLMLINGUA":
       return PerplexityMethod.PERPLEXITY_METHOD_LONGLLMLINGUA;
+    case 3:
+    case "PERPLEXITY_METHOD_LONGCODEZIP":
+      return PerplexityMethod.PERPLEXITY_METHOD_LONGCODEZIP;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -136,6 +147,8 @@ export function perplexityMethodToJSON(object: PerplexityMethod): string {
       return "PERPLEXITY_METHOD_LLMLINGUA";
     case PerplexityMethod.PERPLEXITY_METHOD_LONGLLMLINGUA:
       return "PERPLEXITY_METHOD_LONGLLMLINGUA";
+    case PerplexityMethod.PERPLEXITY_METHOD_LONGCODEZIP:
+      return "PERPLEXITY_METHOD_LONGCODEZIP";
     case PerplexityMethod.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -419,7 +432,17 @@ export interface PerplexityOptions {
     | number
     | undefined;
   /** Tokens added to the context filter's budget; unset: 100. */
-  contextBudget?: number | undefined;
+  contextBudget?:
+    | number
+    | undefined;
+  /** LongCodeZip: the code's language, `python` or `rust` (also `py`, `rs`); empty: detected. */
+  language: string;
+  /** LongCodeZip: share of the kept functions' lines the block stage keeps, (0, 1]; unset: rate. */
+  fineRatio?:
+    | number
+    | undefined;
+  /** LongCodeZip: keep whole functions only, no block stage; unset: false. */
+  rankOnly?: boolean | undefined;
 }
 
 /** A word of the input and whether it was kept. */
@@ -441,7 +464,10 @@ export interface CompressPromptResponse {
   /** compressed_tokens / origin_tokens. */
   rate: number;
   wordLabels: WordLabel[];
-  /** Contexts kept by the context-level filter (all without it). */
+  /**
+   * Contexts kept by the context-level filter (all without it); with LongCodeZip, the
+   * function chunks of the code the function stage kept.
+   */
   keptContexts: number[];
   model?: ModelRef | undefined;
 }
@@ -1328,6 +1354,9 @@ function createBasePerplexityOptions(): PerplexityOptions {
     reorderContext: 0,
     dynamicContextCompressionRatio: undefined,
     contextBudget: undefined,
+    language: "",
+    fineRatio: undefined,
+    rankOnly: undefined,
   };
 }
 
@@ -1374,6 +1403,15 @@ export const PerplexityOptions: MessageFns<PerplexityOptions> = {
     }
     if (message.contextBudget !== undefined) {
       writer.uint32(113).double(message.contextBudget);
+    }
+    if (message.language !== "") {
+      writer.uint32(122).string(message.language);
+    }
+    if (message.fineRatio !== undefined) {
+      writer.uint32(129).double(message.fineRatio);
+    }
+    if (message.rankOnly !== undefined) {
+      writer.uint32(136).bool(message.rankOnly);
     }
     return writer;
   },
@@ -1503,6 +1541,30 @@ export const PerplexityOptions: MessageFns<PerplexityOptions> = {
             message.contextBudget = reader.double();
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.language = reader.string();
+            continue;
+          }
+          case 16: {
+            if (tag !== 129) {
+              break;
+            }
+
+            message.fineRatio = reader.double();
+            continue;
+          }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.rankOnly = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1571,6 +1633,17 @@ export const PerplexityOptions: MessageFns<PerplexityOptions> = {
         : isSet(object.context_budget)
         ? globalThis.Number(object.context_budget)
         : undefined,
+      language: isSet(object.language) ? globalThis.String(object.language) : "",
+      fineRatio: isSet(object.fineRatio)
+        ? globalThis.Number(object.fineRatio)
+        : isSet(object.fine_ratio)
+        ? globalThis.Number(object.fine_ratio)
+        : undefined,
+      rankOnly: isSet(object.rankOnly)
+        ? globalThis.Boolean(object.rankOnly)
+        : isSet(object.rank_only)
+        ? globalThis.Boolean(object.rank_only)
+        : undefined,
     };
   },
 
@@ -1618,6 +1691,15 @@ export const PerplexityOptions: MessageFns<PerplexityOptions> = {
     if (message.contextBudget !== undefined) {
       obj.contextBudget = floatToJson(message.contextBudget);
     }
+    if (message.language !== "") {
+      obj.language = message.language;
+    }
+    if (message.fineRatio !== undefined) {
+      obj.fineRatio = floatToJson(message.fineRatio);
+    }
+    if (message.rankOnly !== undefined) {
+      obj.rankOnly = message.rankOnly;
+    }
     return obj;
   },
 
@@ -1640,6 +1722,9 @@ export const PerplexityOptions: MessageFns<PerplexityOptions> = {
     message.reorderContext = object.reorderContext ?? 0;
     message.dynamicContextCompressionRatio = object.dynamicContextCompressionRatio ?? undefined;
     message.contextBudget = object.contextBudget ?? undefined;
+    message.language = object.language ?? "";
+    message.fineRatio = object.fineRatio ?? undefined;
+    message.rankOnly = object.rankOnly ?? undefined;
     return message;
   },
 };

@@ -23,6 +23,7 @@ class PerplexityMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PERPLEXITY_METHOD_UNSPECIFIED: _ClassVar[PerplexityMethod]
     PERPLEXITY_METHOD_LLMLINGUA: _ClassVar[PerplexityMethod]
     PERPLEXITY_METHOD_LONGLLMLINGUA: _ClassVar[PerplexityMethod]
+    PERPLEXITY_METHOD_LONGCODEZIP: _ClassVar[PerplexityMethod]
 
 class QuestionPosition(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -49,6 +50,7 @@ OUTPUT_TEXT_REFERENCE: OutputText
 PERPLEXITY_METHOD_UNSPECIFIED: PerplexityMethod
 PERPLEXITY_METHOD_LLMLINGUA: PerplexityMethod
 PERPLEXITY_METHOD_LONGLLMLINGUA: PerplexityMethod
+PERPLEXITY_METHOD_LONGCODEZIP: PerplexityMethod
 QUESTION_POSITION_UNSPECIFIED: QuestionPosition
 QUESTION_POSITION_NONE: QuestionPosition
 QUESTION_POSITION_BEFORE: QuestionPosition
@@ -133,7 +135,7 @@ class CompressPromptRequest(_message.Message):
     def __init__(self, context: _Optional[_Iterable[str]] = ..., options: _Optional[_Union[PromptOptions, _Mapping]] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., perplexity: _Optional[_Union[PerplexityOptions, _Mapping]] = ...) -> None: ...
 
 class PerplexityOptions(_message.Message):
-    __slots__ = ("method", "rate", "target_token", "instruction", "question", "iterative_size", "use_context_level_filter", "use_token_level_filter", "concate_question", "condition_in_question", "condition_compare", "reorder_context", "dynamic_context_compression_ratio", "context_budget")
+    __slots__ = ("method", "rate", "target_token", "instruction", "question", "iterative_size", "use_context_level_filter", "use_token_level_filter", "concate_question", "condition_in_question", "condition_compare", "reorder_context", "dynamic_context_compression_ratio", "context_budget", "language", "fine_ratio", "rank_only")
     METHOD_FIELD_NUMBER: _ClassVar[int]
     RATE_FIELD_NUMBER: _ClassVar[int]
     TARGET_TOKEN_FIELD_NUMBER: _ClassVar[int]
@@ -148,6 +150,9 @@ class PerplexityOptions(_message.Message):
     REORDER_CONTEXT_FIELD_NUMBER: _ClassVar[int]
     DYNAMIC_CONTEXT_COMPRESSION_RATIO_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    FINE_RATIO_FIELD_NUMBER: _ClassVar[int]
+    RANK_ONLY_FIELD_NUMBER: _ClassVar[int]
     method: PerplexityMethod
     rate: float
     target_token: int
@@ -162,7 +167,10 @@ class PerplexityOptions(_message.Message):
     reorder_context: ContextOrder
     dynamic_context_compression_ratio: float
     context_budget: float
-    def __init__(self, method: _Optional[_Union[PerplexityMethod, str]] = ..., rate: _Optional[float] = ..., target_token: _Optional[int] = ..., instruction: _Optional[str] = ..., question: _Optional[str] = ..., iterative_size: _Optional[int] = ..., use_context_level_filter: bool = ..., use_token_level_filter: bool = ..., concate_question: bool = ..., condition_in_question: _Optional[_Union[QuestionPosition, str]] = ..., condition_compare: bool = ..., reorder_context: _Optional[_Union[ContextOrder, str]] = ..., dynamic_context_compression_ratio: _Optional[float] = ..., context_budget: _Optional[float] = ...) -> None: ...
+    language: str
+    fine_ratio: float
+    rank_only: bool
+    def __init__(self, method: _Optional[_Union[PerplexityMethod, str]] = ..., rate: _Optional[float] = ..., target_token: _Optional[int] = ..., instruction: _Optional[str] = ..., question: _Optional[str] = ..., iterative_size: _Optional[int] = ..., use_context_level_filter: bool = ..., use_token_level_filter: bool = ..., concate_question: bool = ..., condition_in_question: _Optional[_Union[QuestionPosition, str]] = ..., condition_compare: bool = ..., reorder_context: _Optional[_Union[ContextOrder, str]] = ..., dynamic_context_compression_ratio: _Optional[float] = ..., context_budget: _Optional[float] = ..., language: _Optional[str] = ..., fine_ratio: _Optional[float] = ..., rank_only: bool = ...) -> None: ...
 
 class WordLabel(_message.Message):
     __slots__ = ("word", "kept")
