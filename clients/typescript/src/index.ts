@@ -547,7 +547,9 @@ export class TerseClient {
     /**
      * LLMLingua-1 (`method: PERPLEXITY_METHOD_LLMLINGUA`, the default) or LongLLMLingua
      * (`PERPLEXITY_METHOD_LONGLLMLINGUA`, needs `question`) on the server's causal LM, as the
-     * Python package `llmlingua` 0.2.2 runs them; `options` are `PerplexityOptions` fields.
+     * Python package `llmlingua` 0.2.2 runs them, or LongCodeZip
+     * (`PERPLEXITY_METHOD_LONGCODEZIP`: one source file as `text`, `language`); `options` are
+     * `PerplexityOptions` fields.
      */
     compressPromptLlmlingua: (
       text: string | string[],

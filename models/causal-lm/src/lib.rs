@@ -259,6 +259,18 @@ impl CausalLm {
             .map_err(|e| Error::invalid(format!("cannot tokenize the text: {e}")))
     }
 
+    /// Token ids of `text`, each with the byte offset in `text` where it starts (no special
+    /// tokens added).
+    pub fn tokenize_with_starts(&self, text: &str) -> Result<Vec<(u32, usize)>, Error> {
+        self.tokenizer
+            .encode(text, false)
+            .map(|encoding| {
+                let starts = encoding.get_offsets().iter().map(|&(start, _)| start);
+                encoding.get_ids().iter().copied().zip(starts).collect()
+            })
+            .map_err(|e| Error::invalid(format!("cannot tokenize the text: {e}")))
+    }
+
     /// The text of `ids` (special tokens kept).
     pub fn detokenize(&self, ids: &[u32]) -> Result<String, Error> {
         self.tokenizer

@@ -687,6 +687,21 @@ async fn longcodezip_keeps_the_functions_a_completion_calls_and_refuses_what_doe
         Code::InvalidArgument,
         "one source file",
     );
+    // Within the LM's context, but 1,200 one-line blocks each scored with a 600-token question
+    // would be 720,000 LM tokens: refused before any is scored.
+    let costly = CompressPromptRequest {
+        context: vec!["x = 1\n".repeat(1200)],
+        perplexity: Some(PerplexityOptions {
+            question: "word ".repeat(600),
+            ..longcodezip.clone()
+        }),
+        ..code(longcodezip.clone())
+    };
+    assert_status(
+        client.compress_prompt(costly).await,
+        Code::ResourceExhausted,
+        "may score up to",
+    );
     let mut blank = code(longcodezip);
     blank.context = vec!["  \n".into()];
     assert_status(

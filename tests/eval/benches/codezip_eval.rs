@@ -253,6 +253,8 @@ fn main() {
             rate,
             fine_ratio: Some(fine),
             budget_extra: 0.0,
+            // The method's quality is measured here, not the service's cost bound.
+            max_scored_tokens: usize::MAX,
             ..CodeOptions::default()
         };
         let (mut zip, mut first, mut random, mut lexical) = (

@@ -141,6 +141,10 @@ pub struct CodeOptions {
     pub min_lines_for_fine_grained: usize,
     /// Function stage only (`rank_only`).
     pub rank_only: bool,
+    /// Most LM tokens one request may score, checked before any is scored against an upper
+    /// bound of the plan (every chunk and, without `rank_only`, every block of every chunk
+    /// scored with the query); over it: too large.
+    pub max_scored_tokens: usize,
 }
 
 impl Default for CodeOptions {
@@ -153,6 +157,7 @@ impl Default for CodeOptions {
             importance_beta: 0.5,
             min_lines_for_fine_grained: 5,
             rank_only: false,
+            max_scored_tokens: 1 << 16,
         }
     }
 }
@@ -220,20 +225,24 @@ impl Scorer<'_> {
         Ok(query_ppl - with)
     }
 
-    /// Per-line perplexities (log2) of `lines`, each given the lines before it, from one pass.
+    /// Per-line perplexities (log2) of `lines`, each given the lines before it, from one pass
+    /// (a line's tokens are those that start inside it, after the BOS token).
     async fn line_perplexities(&self, lines: &[String]) -> Result<Vec<f64>, Error> {
         let text = lines.join("\n");
-        let ids = with_bos(self.lm, &text)?;
+        let tokens = self.lm.tokenize_with_starts(&text)?;
+        let mut ids = vec![self.lm.config().bos_token_id];
+        ids.extend(tokens.iter().map(|&(id, _)| id));
         if ids.len() < 2 {
             return Ok(vec![0.0; lines.len()]);
         }
         let (losses, _) = token_losses(self.lm, self.worker, &ids, None, ids.len()).await?;
         let mut starts = Vec::with_capacity(lines.len() + 1);
-        starts.push(1);
-        for i in 1..lines.len() {
-            let before = format!("{}\n", lines[..i].join("\n"));
-            starts.push(self.tokens(&before)?.clamp(1, ids.len()));
+        let mut line_start = 0;
+        for line in lines {
+            starts.push(1 + tokens.partition_point(|&(_, from)| from < line_start));
+            line_start += line.len() + 1;
         }
+        starts[0] = 1;
         starts.push(ids.len());
         Ok(lines
             .iter()
@@ -258,17 +267,7 @@ impl Scorer<'_> {
 /// from a double newline becomes `" "`), cut after every line whose perplexity spikes over
 /// its neighbours by the adaptive threshold.
 async fn entropy_blocks(scorer: Scorer<'_>, code: &str) -> Result<Vec<String>, Error> {
-    let lines: Vec<String> = code
-        .replace("\n\n", "\n\u{0}\n")
-        .split('\n')
-        .map(|line| {
-            if line == "\u{0}" {
-                " ".to_string()
-            } else {
-                line.to_string()
-            }
-        })
-        .collect();
+    let lines = entropy_lines(code);
     let ppls = scorer.line_perplexities(&lines).await?;
     let threshold = spike_threshold(&ppls, 0.2);
     let mut cuts = vec![0];
@@ -300,6 +299,20 @@ async fn entropy_blocks(scorer: Scorer<'_>, code: &str) -> Result<Vec<String>, E
         .windows(2)
         .map(|w| lines[w[0]..w[1]].join("\n"))
         .collect())
+}
+
+/// The lines the block stage reads: a blank line from a double newline becomes `" "`.
+fn entropy_lines(code: &str) -> Vec<String> {
+    code.replace("\n\n", "\n\u{0}\n")
+        .split('\n')
+        .map(|line| {
+            if line == "\u{0}" {
+                " ".to_string()
+            } else {
+                line.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Mean plus `k` population standard deviations of the finite positive values; 0.5 with
@@ -525,6 +538,21 @@ fn collapse_markers(code: &str, language: Language) -> String {
         .join("\n")
 }
 
+/// An upper bound of the LM tokens [`compress_code`] scores: the query alone, each chunk with
+/// the query, and (unless `rank_only`) each chunk's line pass plus each of its lines as a block
+/// with the query.
+fn scored_bound(chunks: &[String], lengths: &[usize], query_tokens: usize, rank_only: bool) -> u64 {
+    let query = query_tokens as u64 + 1;
+    let mut bound = query;
+    for (chunk, &length) in chunks.iter().zip(lengths) {
+        bound += length as u64 + query;
+        if !rank_only {
+            bound += 2 * length as u64 + entropy_lines(chunk).len() as u64 * query;
+        }
+    }
+    bound
+}
+
 /// The reference's `compress_code_file`: keeps the functions of `code` that most lower the
 /// perplexity of `query`, then the blocks of each that do; log-probabilities are computed on
 /// `worker`.
@@ -560,6 +588,18 @@ pub async fn compress_code(
     } else {
         (total as f64 * options.rate).floor()
     };
+    let query_tokens = scorer.tokens(query)?;
+    let scored = scored_bound(&chunks, &lengths, query_tokens, options.rank_only);
+    if scored > options.max_scored_tokens as u64 {
+        return Err(Error::new(
+            terse_core::ErrorKind::TooLarge,
+            format!(
+                "LongCodeZip may score up to {scored} LM tokens for this code and question, over \
+                 the bound of {}: send a smaller file or a shorter question, or rank_only",
+                options.max_scored_tokens
+            ),
+        ));
+    }
     let query_ppl = if query.trim().is_empty() {
         f64::INFINITY
     } else {
@@ -734,6 +774,16 @@ mod tests {
         assert!((kept - 47.0).abs() <= 1.0, "{kept}");
         assert!(ratios[2] > ratios[3] && ratios[3] > ratios[1], "{ratios:?}");
         assert_eq!(function_ratios(&lines, &[0.0; 4], 500, 5, 0.5), [1.0; 4]);
+    }
+
+    #[test]
+    fn the_scoring_bound_counts_every_chunk_and_every_block_with_the_query() {
+        let chunks = ["a\nb".to_string(), "c".to_string()];
+        assert_eq!(scored_bound(&chunks, &[3, 2], 9, true), 10 + 13 + 12);
+        assert_eq!(
+            scored_bound(&chunks, &[3, 2], 9, false),
+            35 + (6 + 2 * 10) + (4 + 10)
+        );
     }
 
     #[test]

@@ -510,11 +510,14 @@ class ContextService(_Service):
     ) -> context_pb2.CompressPromptResponse:
         """LLMLingua-1 (``method="llmlingua"``) or LongLLMLingua (``"longllmlingua"``, needs a
         ``question``) on the server's causal LM, as the Python package ``llmlingua`` 0.2.2 runs
-        them. Other ``PerplexityOptions`` fields (``iterative_size=200``,
-        ``condition_compare=True``, ``dynamic_context_compression_ratio=0.3``, …) pass through."""
+        them; or LongCodeZip (``"longcodezip"``: one source file as ``context``, the code before
+        a completion point or a question as ``question``, ``language="python"`` or
+        ``"rust"``). Other ``PerplexityOptions`` fields (``iterative_size=200``,
+        ``condition_compare=True``, ``fine_ratio=0.5``, …) pass through."""
         methods = {
             "llmlingua": context_pb2.PERPLEXITY_METHOD_LLMLINGUA,
             "longllmlingua": context_pb2.PERPLEXITY_METHOD_LONGLLMLINGUA,
+            "longcodezip": context_pb2.PERPLEXITY_METHOD_LONGCODEZIP,
         }
         if method not in methods:
             raise ValueError(f"method must be one of {sorted(methods)}, got {method!r}")
