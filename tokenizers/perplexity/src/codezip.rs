@@ -66,6 +66,14 @@ impl Language {
         }
     }
 
+    /// What opens a line comment.
+    fn comment(self) -> &'static str {
+        match self {
+            Self::Python => "#",
+            Self::Rust => "//",
+        }
+    }
+
     /// The marker of omitted code.
     fn omission(self) -> &'static str {
         match self {
@@ -242,7 +250,6 @@ impl Scorer<'_> {
             starts.push(1 + tokens.partition_point(|&(_, from)| from < line_start));
             line_start += line.len() + 1;
         }
-        starts[0] = 1;
         starts.push(ids.len());
         Ok(lines
             .iter()
@@ -376,7 +383,7 @@ fn knapsack(mut items: Vec<(usize, usize, f64)>, capacity: usize) -> Vec<usize> 
 
 /// Whether a block's first non-empty line is a signature, a comment or a `return`.
 fn preserved(block: &str, language: Language) -> bool {
-    let comment = &language.omission()[..language.omission().len() - 4];
+    let comment = language.comment();
     block
         .split('\n')
         .find(|l| !l.trim().is_empty())
@@ -389,22 +396,22 @@ fn preserved(block: &str, language: Language) -> bool {
         })
 }
 
-/// One function compressed to `ratio` of its tokens by the block knapsack.
+/// One function compressed to `target` LM tokens by the block knapsack (whole when it has
+/// fewer than `min_blocks` non-empty blocks).
 async fn compress_function(
     scorer: Scorer<'_>,
     chunk: &str,
     query: &str,
     query_ppl: f64,
-    ratio: f64,
+    target: usize,
     language: Language,
     min_blocks: usize,
 ) -> Result<String, Error> {
     let blocks = entropy_blocks(scorer, chunk).await?;
     let non_empty = blocks.iter().filter(|b| !b.trim().is_empty()).count();
-    if ratio >= 0.999 || non_empty < min_blocks {
+    if non_empty < min_blocks {
         return Ok(chunk.to_string());
     }
-    let target = (scorer.tokens(chunk)? as f64 * ratio) as usize;
     let mut weights = Vec::with_capacity(blocks.len());
     let mut keep = Vec::new();
     let mut items = Vec::new();
@@ -650,7 +657,8 @@ pub async fn compress_code(
     for (i, chunk) in chunks.iter().enumerate() {
         if kept.binary_search(&i).is_err() {
             parts.push(format!("{} ", language.omission()));
-        } else if options.rank_only {
+        } else if options.rank_only || ratios[i] >= 0.999 {
+            // Kept whole: no block stage, so no pass of the LM over it.
             parts.push(chunk.clone());
         } else {
             parts.push(
@@ -659,7 +667,7 @@ pub async fn compress_code(
                     chunk,
                     query,
                     query_ppl,
-                    ratios[i],
+                    (lengths[i] as f64 * ratios[i]) as usize,
                     language,
                     options.min_lines_for_fine_grained,
                 )
