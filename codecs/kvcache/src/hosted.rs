@@ -53,10 +53,7 @@ impl KvDtype {
             return None;
         }
         Some(match self {
-            Self::Fp32 => bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
+            Self::Fp32 => terse_core::from_le_bytes(bytes),
             Self::Fp16 => bytes
                 .chunks_exact(2)
                 .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
@@ -71,7 +68,7 @@ impl KvDtype {
     /// `values` as little-endian bytes of this type (rounded to nearest).
     pub fn from_f32(self, values: &[f32]) -> Vec<u8> {
         match self {
-            Self::Fp32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            Self::Fp32 => terse_core::le_bytes(values),
             Self::Fp16 => values
                 .iter()
                 .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())

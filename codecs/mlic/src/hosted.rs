@@ -7,8 +7,8 @@ use image::RgbImage;
 use ndarray::{Array4, ArrayD};
 use terse_codec::{Codec, CodecInfo, EncodeOptions, Encoding, ModelRef, Work};
 use terse_core::{
-    BoxFuture, Classify, DataType, Error, ErrorKind, Network, TensorData, Worker,
-    on_worker_classified, run_f32,
+    BoxFuture, Classify, Error, ErrorKind, Network, TensorData, Worker, on_worker_classified,
+    run_f32,
 };
 use terse_entropy::CodecId;
 
@@ -107,13 +107,7 @@ impl MlicImage {
 }
 
 fn y_hat_tensor(y_hat: &Array4<f32>) -> TensorData {
-    let y_hat = y_hat.index_axis(ndarray::Axis(0), 0);
-    TensorData {
-        name: "y_hat".into(),
-        datatype: DataType::Fp32,
-        shape: y_hat.shape().iter().map(|&d| d as i64).collect(),
-        bytes: y_hat.iter().flat_map(|v| v.to_le_bytes()).collect(),
-    }
+    TensorData::from_f32_array("y_hat", y_hat.index_axis(ndarray::Axis(0), 0).into_dyn())
 }
 
 impl Codec for MlicImage {

@@ -132,8 +132,8 @@ fn log_softmax_at_le(row: &[u8], index: usize) -> f32 {
         .sum::<f64>();
     for chunk in chunks {
         let mut x = [0f64; LANES];
-        for (x, b) in x.iter_mut().zip(chunk.chunks_exact(4)) {
-            *x = f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]) - max);
+        for (x, v) in x.iter_mut().zip(floats(chunk)) {
+            *x = f64::from(v - max);
         }
         for (lane, x) in lanes.iter_mut().zip(x) {
             *lane += exp_nonpositive(x);

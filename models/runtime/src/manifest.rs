@@ -381,12 +381,8 @@ mod tests {
                 .unwrap_err()
                 .contains("limit of 512")
         );
-        let ids = |values: &[i64]| crate::TensorData {
-            name: "x".into(),
-            datatype: DataType::Int64,
-            shape: vec![1, values.len() as i64],
-            bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        };
+        let ids =
+            |values: &[i64]| crate::TensorData::from_i64("x", vec![1, values.len() as i64], values);
         assert!(s.check_values(&ids(&[0, 101, 30521])).is_ok());
         assert!(
             s.check_values(&ids(&[5, -1]))

@@ -44,10 +44,7 @@ pub fn floats(tensor: &common::Tensor, what: &str, max_elements: usize) -> Resul
     }
     let bytes = &tensor.raw_contents;
     let values: Vec<f32> = match dtype {
-        common::DataType::Fp32 => bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
+        common::DataType::Fp32 => terse_core::from_le_bytes(bytes),
         common::DataType::Fp16 => bytes
             .chunks_exact(2)
             .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
