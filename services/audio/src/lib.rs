@@ -8,17 +8,9 @@ use std::sync::Arc;
 use terse_audio_io::{AudioClip, DecodeLimits, decode_audio_file, encode_wav, resample};
 use terse_codec::{CodecRegistry, DynCodec, EncodeOptions, Work};
 use terse_proto::{audio::v1 as api, common::v1 as common};
-use terse_runtime::ModelRegistry;
-use terse_service_common::{
-    Download, Host, HostedService, MemoryBudget, Reservation, collect_upload, declared_fields,
-    decode_in_call, download, encode_in_call, run_blocking, status_of, tensor_to_proto,
-};
-use tonic::{Request, Response, Status, Streaming, service::RoutesBuilder};
+use terse_service_common::prelude::*;
 
 pub use api::audio_service_server::AudioServiceServer;
-
-/// Model tasks this service hosts (a failed model of one of them makes the service NOT_SERVING).
-pub const MODEL_TASKS: &[&str] = terse_hosting::AUDIO_TASKS;
 
 /// `[audio]`: limits of the audio codec service.
 #[derive(Debug, Clone, Copy, serde::Deserialize)]
@@ -41,28 +33,12 @@ impl Default for AudioLimits {
 
 /// The service.
 pub struct AudioService {
-    codecs: CodecRegistry<AudioClip>,
-    limits: AudioLimits,
-    memory: MemoryBudget,
+    host: CodecHost<AudioLimits, AudioClip>,
 }
 
 type AudioCodec = DynCodec<AudioClip>;
 
 impl AudioService {
-    /// Hosts every audio codec of the registry's ready models; calls reserve their working
-    /// memory from `memory`.
-    pub fn from_registry(
-        registry: &ModelRegistry,
-        limits: AudioLimits,
-        memory: MemoryBudget,
-    ) -> Result<Self, String> {
-        Ok(Self::new(
-            terse_hosting::audio_codecs(registry)?,
-            limits,
-            memory,
-        ))
-    }
-
     /// Serves `codecs` (any implementations: tests host codecs with fake networks).
     pub fn new(
         codecs: CodecRegistry<AudioClip>,
@@ -70,9 +46,7 @@ impl AudioService {
         memory: MemoryBudget,
     ) -> Self {
         Self {
-            codecs,
-            limits,
-            memory,
+            host: CodecHost::new(codecs, limits, limits.max_bytes, memory),
         }
     }
 
@@ -88,23 +62,17 @@ impl AudioService {
             Work::Decode => "audio decode",
             Work::Encode | Work::EncodeAndDecode => "audio encode",
         };
-        self.memory.reserve(
-            codec.working_memory(work, &[frames, channels]),
-            &format!("{what} of {frames} frames × {channels} channels"),
-        )
+        let what = format!("{what} of {frames} frames × {channels} channels");
+        self.host.reserve(codec, work, &[frames, channels], &what)
     }
 
     /// Names of the hosted codecs.
     pub fn codec_names(&self) -> Vec<String> {
-        self.codecs.names()
-    }
-
-    fn check_bytes(&self, len: usize, what: &str) -> Result<(), Status> {
-        terse_service_common::check_bytes(len, self.limits.max_bytes, what)
+        self.host.names()
     }
 
     fn max_frames(&self, codec: &AudioCodec) -> u64 {
-        (self.limits.max_seconds * f64::from(codec.info().sample_rate)).floor() as u64
+        (self.host.limits.max_seconds * f64::from(codec.info().sample_rate)).floor() as u64
     }
 
     async fn encode_audio(
@@ -112,13 +80,10 @@ impl AudioService {
         file: Vec<u8>,
         options: api::EncodeOptions,
     ) -> Result<api::EncodeResult, Status> {
-        self.check_bytes(file.len(), "audio file")?;
-        let codec = self
-            .codecs
-            .pick(&options.codec)
-            .map_err(|e| status_of(&e))?;
+        self.host.check_bytes(file.len(), "audio file")?;
+        let codec = self.host.pick(&options.codec)?;
         let limits = DecodeLimits {
-            max_seconds: self.limits.max_seconds,
+            max_seconds: self.host.limits.max_seconds,
             max_channels: 2,
         };
         let allow_resample = options.resample;
@@ -199,10 +164,7 @@ impl AudioService {
             frames: frames as u64,
             duration_seconds: seconds,
             rate_distortion: Some(rate),
-            model: Some(common::ModelRef {
-                name: info.model.name.clone(),
-                version: info.model.version.clone(),
-            }),
+            model: Some(model_ref(&info.model)),
             reconstruction,
             latents: encoding.latents.map(tensor_to_proto),
             latent_bits: encoding.latent_bits,
@@ -215,15 +177,12 @@ impl AudioService {
         &self,
         bitstream: Vec<u8>,
     ) -> Result<(Vec<u8>, u32, u32, u64), Status> {
-        self.check_bytes(bitstream.len(), "bitstream")?;
+        self.host.check_bytes(bitstream.len(), "bitstream")?;
         terse_service_common::expect_codec_family(
             &bitstream,
             &[terse_entropy::CodecId::WallocAudio],
         )?;
-        let codec = self
-            .codecs
-            .for_bitstream(&bitstream)
-            .map_err(|e| status_of(&e))?;
+        let codec = self.host.for_bitstream(&bitstream)?;
         let declared = declared_fields(&bitstream, ["frames", "channels"]).unwrap_or_default();
         let _memory = self.reserve(codec.as_ref(), Work::Decode, declared)?;
         let max_frames = self.max_frames(codec.as_ref());
@@ -235,102 +194,73 @@ impl AudioService {
     }
 }
 
-#[tonic::async_trait]
-impl api::audio_service_server::AudioService for AudioService {
-    async fn list_codecs(
-        &self,
-        _request: Request<api::ListCodecsRequest>,
-    ) -> Result<Response<api::ListCodecsResponse>, Status> {
-        Ok(Response::new(api::ListCodecsResponse {
-            codecs: self
-                .codecs
-                .infos()
-                .map(|info| api::CodecInfo {
-                    name: info.name.clone(),
-                    model: Some(common::ModelRef {
-                        name: info.model.name.clone(),
-                        version: info.model.version.clone(),
-                    }),
-                    sample_rate: info.sample_rate,
-                    channels: info.channels,
-                    description: info.description.clone(),
-                    latent_channels: info.latent_channels,
-                    levels: info.levels,
-                    latent_bits: info.latent_bits,
-                })
-                .collect(),
-        }))
+rpcs! {
+    impl api::audio_service_server::AudioService for AudioService {
+        fn list_codecs(self, _request: api::ListCodecsRequest) -> api::ListCodecsResponse {
+            let codecs = self.host.codecs.infos().map(codec_info).collect();
+            api::ListCodecsResponse { codecs }
+        }
+
+        fn encode(self, request: api::EncodeRequest) -> api::EncodeResponse {
+            let options = request.options.unwrap_or_default();
+            api::EncodeResponse { result: Some(self.encode_audio(request.audio, options).await?) }
+        }
+
+        fn encode_stream(
+            self,
+            stream: Streaming<api::EncodeStreamRequest>,
+        ) -> api::EncodeStreamResponse {
+            let (options, file) = self.host.upload(stream, "audio file").await?;
+            let result = self.encode_audio(file, options).await?;
+            api::EncodeStreamResponse { result: Some(result) }
+        }
+
+        fn decode(self, request: api::DecodeRequest) -> api::DecodeResponse {
+            let (wav, sample_rate, channels, frames) =
+                self.decode_bitstream(request.bitstream).await?;
+            api::DecodeResponse { wav, sample_rate, channels, frames }
+        }
+
+        fn decode_stream(
+            self,
+            request: api::DecodeStreamRequest,
+        ) -> stream DecodeStreamStream of api::DecodeStreamResponse {
+            let (wav, sample_rate, channels, frames) =
+                self.decode_bitstream(request.bitstream).await?;
+            download(&wav, |chunk| api::DecodeStreamResponse {
+                sample_rate,
+                channels,
+                frames,
+                chunk: Some(chunk),
+            })
+        }
     }
+}
 
-    async fn encode(
-        &self,
-        request: Request<api::EncodeRequest>,
-    ) -> Result<Response<api::EncodeResponse>, Status> {
-        let request = request.into_inner();
-        let result = self
-            .encode_audio(request.audio, request.options.unwrap_or_default())
-            .await?;
-        Ok(Response::new(api::EncodeResponse {
-            result: Some(result),
-        }))
-    }
-
-    async fn encode_stream(
-        &self,
-        request: Request<Streaming<api::EncodeStreamRequest>>,
-    ) -> Result<Response<api::EncodeStreamResponse>, Status> {
-        let mut stream = request.into_inner();
-        let (options, file) =
-            collect_upload(&mut stream, self.limits.max_bytes, "audio file").await?;
-        let result = self.encode_audio(file, options).await?;
-        Ok(Response::new(api::EncodeStreamResponse {
-            result: Some(result),
-        }))
-    }
-
-    async fn decode(
-        &self,
-        request: Request<api::DecodeRequest>,
-    ) -> Result<Response<api::DecodeResponse>, Status> {
-        let (wav, sample_rate, channels, frames) = self
-            .decode_bitstream(request.into_inner().bitstream)
-            .await?;
-        Ok(Response::new(api::DecodeResponse {
-            wav,
-            sample_rate,
-            channels,
-            frames,
-        }))
-    }
-
-    type DecodeStreamStream = Download<api::DecodeStreamResponse>;
-
-    async fn decode_stream(
-        &self,
-        request: Request<api::DecodeStreamRequest>,
-    ) -> Result<Response<Self::DecodeStreamStream>, Status> {
-        let (wav, sample_rate, channels, frames) = self
-            .decode_bitstream(request.into_inner().bitstream)
-            .await?;
-        Ok(download(&wav, |chunk| api::DecodeStreamResponse {
-            sample_rate,
-            channels,
-            frames,
-            chunk: Some(chunk),
-        }))
+/// The API's description of a hosted codec.
+fn codec_info(info: &terse_codec::CodecInfo) -> api::CodecInfo {
+    api::CodecInfo {
+        name: info.name.clone(),
+        model: Some(model_ref(&info.model)),
+        sample_rate: info.sample_rate,
+        channels: info.channels,
+        description: info.description.clone(),
+        latent_channels: info.latent_channels,
+        levels: info.levels,
+        latent_bits: info.latent_bits,
     }
 }
 
 impl HostedService for AudioLimits {
     fn model_tasks(&self) -> &'static [&'static str] {
-        MODEL_TASKS
+        terse_hosting::AUDIO_TASKS
     }
 
     fn add_to(&self, host: &Host, routes: &mut RoutesBuilder) -> Result<String, String> {
-        let service = AudioService::from_registry(host.registry, *self, host.memory.clone())?;
+        let codecs = terse_hosting::audio_codecs(host.registry)?;
+        let service = AudioService::new(codecs, *self, host.memory.clone());
         let hosted = format!("audio codecs {:?}", service.codec_names());
-        terse_service_common::add_service!(routes, host, AudioServiceServer, service);
-        Ok(hosted)
+        terse_service_common::add_service!(routes, host, AudioServiceServer, service, hosted)
     }
 }
 

@@ -9,6 +9,7 @@ use terse_entropy::ModelTag;
 use terse_walloc::{WallocAudio, WallocAudioCodec};
 
 use super::*;
+use tonic::Request;
 
 const MODEL: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

@@ -33,7 +33,6 @@ pub struct Host<'a> {
 /// struct Nothing;
 ///
 /// impl HostedService for Nothing {
-///     fn model_tasks(&self) -> &'static [&'static str] { &[] }
 ///     fn add_to(&self, _host: &Host, _routes: &mut RoutesBuilder) -> Result<String, String> {
 ///         Ok("nothing hosted".into())
 ///     }
@@ -43,8 +42,11 @@ pub struct Host<'a> {
 /// ```
 pub trait HostedService {
     /// The model tasks it runs (their models are loaded for it; a failed one makes it
-    /// NOT_SERVING). The model-repository service serves any model and names none.
-    fn model_tasks(&self) -> &'static [&'static str];
+    /// NOT_SERVING). None by default: a service without models, or the model-repository
+    /// service, which serves any model and names none.
+    fn model_tasks(&self) -> &'static [&'static str] {
+        &[]
+    }
 
     /// Builds the service from `host` and adds its gRPC server to `routes`, with the host's
     /// message limits; returns what it hosts, for the start-up log. An error (say, a model
@@ -53,14 +55,17 @@ pub trait HostedService {
 }
 
 /// Adds the generated tonic server `$server` of `$service` to `$routes` with `$host`'s message
-/// limits: the one way a [`HostedService::add_to`] registers itself.
+/// limits, and answers `Ok($hosted)` (what it hosts, evaluated before `$service` moves): the one
+/// way a [`HostedService::add_to`] registers itself.
 #[macro_export]
 macro_rules! add_service {
-    ($routes:expr, $host:expr, $server:ident, $service:expr) => {
+    ($routes:expr, $host:expr, $server:ident, $service:expr, $hosted:expr) => {{
+        let hosted: String = $hosted;
         $routes.add_service(
             $server::new($service)
                 .max_decoding_message_size($host.max_request_bytes)
                 .max_encoding_message_size($host.max_response_bytes),
-        )
-    };
+        );
+        Ok(hosted)
+    }};
 }

@@ -1,11 +1,26 @@
 //! Helpers shared by the terse gRPC services.
 
+mod codec_host;
 mod hosting;
+mod rpc;
 mod tensors;
 
+pub use codec_host::CodecHost;
 pub use hosting::{Host, HostedService};
 pub use tensors::{datatype_from_proto, datatype_to_proto, tensor_from_proto, tensor_to_proto};
 pub use terse_core::{ECHO_CHARS, echo};
+/// The tonic crate the [`rpcs!`] expansion names.
+pub use tonic;
+
+/// What a service's transport code uses: `use terse_service_common::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        CodecHost, Download, Host, HostedService, MemoryBudget, Reservation, collect_chunks,
+        declared_fields, decode_in_call, download, download_then, encode_in_call, model_ref, rpcs,
+        run_blocking, status_of, tensor_to_proto,
+    };
+    pub use tonic::{Status, Streaming, service::RoutesBuilder};
+}
 
 use terse_core::{BoxFuture, Classify, ErrorKind, Job, Worker, on_worker};
 use tonic::Status;
@@ -479,10 +494,7 @@ pub type Download<T> =
 
 /// A download as offset-stamped chunks of [`DOWNLOAD_CHUNK_BYTES`], one message each (`make`
 /// wraps a chunk in the service's message).
-pub fn download<T: Send + 'static>(
-    bytes: &[u8],
-    make: impl Fn(Chunk) -> T,
-) -> tonic::Response<Download<T>> {
+pub fn download<T: Send + 'static>(bytes: &[u8], make: impl Fn(Chunk) -> T) -> Download<T> {
     download_then(bytes, make, None)
 }
 
@@ -491,7 +503,7 @@ pub fn download_then<T: Send + 'static>(
     bytes: &[u8],
     make: impl Fn(Chunk) -> T,
     last: Option<T>,
-) -> tonic::Response<Download<T>> {
+) -> Download<T> {
     let messages: Vec<Result<T, Status>> = bytes
         .chunks(DOWNLOAD_CHUNK_BYTES)
         .enumerate()
@@ -503,7 +515,7 @@ pub fn download_then<T: Send + 'static>(
         })
         .chain(last.map(Ok))
         .collect();
-    tonic::Response::new(Box::pin(tokio_stream::iter(messages)))
+    Box::pin(tokio_stream::iter(messages))
 }
 
 /// A float option of a request: `default` when unset, else the value when it is finite and
@@ -585,4 +597,12 @@ pub fn check_bytes(len: usize, max: usize, what: &str) -> Result<(), Status> {
         )));
     }
     Ok(())
+}
+
+/// The API's name of the model a codec runs.
+pub fn model_ref(model: &terse_codec::ModelRef) -> terse_proto::common::v1::ModelRef {
+    terse_proto::common::v1::ModelRef {
+        name: model.name.clone(),
+        version: model.version.clone(),
+    }
 }

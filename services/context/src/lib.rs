@@ -23,9 +23,6 @@ use tonic::{Request, Response, Status, service::RoutesBuilder};
 pub use api::context_service_server::ContextServiceServer;
 pub use terse_hosting::{KEEP_CLASSIFIER_TASK, SENTENCE_ENCODER_TASK};
 
-/// Model tasks this service hosts (a failed model of one of them makes the service NOT_SERVING).
-pub const MODEL_TASKS: &[&str] = terse_hosting::CONTEXT_TASKS;
-
 /// `[context]`: limits and batching of the context compression service.
 #[derive(Debug, Clone, Copy, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -677,14 +674,13 @@ impl api::context_service_server::ContextService for ContextService {
 
 impl HostedService for ContextLimits {
     fn model_tasks(&self) -> &'static [&'static str] {
-        MODEL_TASKS
+        terse_hosting::CONTEXT_TASKS
     }
 
     fn add_to(&self, host: &Host, routes: &mut RoutesBuilder) -> Result<String, String> {
         let service = ContextService::from_registry(host.registry, *self)?;
         let hosted = format!("context models {:?}", service.model_names());
-        terse_service_common::add_service!(routes, host, ContextServiceServer, service);
-        Ok(hosted)
+        terse_service_common::add_service!(routes, host, ContextServiceServer, service, hosted)
     }
 }
 

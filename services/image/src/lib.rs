@@ -8,18 +8,10 @@ use std::sync::Arc;
 use terse_codec::{CodecRegistry, DynCodec, EncodeOptions, Work};
 use terse_entropy::CodecId;
 use terse_proto::{common::v1 as common, image::v1 as api};
-use terse_runtime::ModelRegistry;
-use terse_service_common::{
-    Download, Host, HostedService, MemoryBudget, collect_upload, declared_fields, decode_in_call,
-    download, encode_in_call, run_blocking, status_of, tensor_to_proto,
-};
+use terse_service_common::prelude::*;
 use terse_walloc::{ImageFormat, RgbImage, decode_image_file, encode_image_file};
-use tonic::{Request, Response, Status, Streaming, service::RoutesBuilder};
 
 pub use api::image_service_server::ImageServiceServer;
-
-/// Model tasks this service hosts (a failed model of one of them makes the service NOT_SERVING).
-pub const MODEL_TASKS: &[&str] = terse_hosting::IMAGE_TASKS;
 
 /// `[image]`: limits of the image codec service.
 #[derive(Debug, Clone, Copy, serde::Deserialize)]
@@ -42,9 +34,7 @@ impl Default for ImageLimits {
 
 /// The service.
 pub struct ImageService {
-    codecs: CodecRegistry<RgbImage>,
-    limits: ImageLimits,
-    memory: MemoryBudget,
+    host: CodecHost<ImageLimits, RgbImage>,
 }
 
 /// Width and height an image file declares in its header (0 × 0 when unreadable: decoding
@@ -58,26 +48,10 @@ fn declared_size(file: &[u8]) -> [u64; 2] {
 }
 
 impl ImageService {
-    /// Hosts every image codec of the registry's ready models; calls reserve their working
-    /// memory from `memory`.
-    pub fn from_registry(
-        registry: &ModelRegistry,
-        limits: ImageLimits,
-        memory: MemoryBudget,
-    ) -> Result<Self, String> {
-        Ok(Self::new(
-            terse_hosting::image_codecs(registry)?,
-            limits,
-            memory,
-        ))
-    }
-
     /// Serves `codecs` (any implementations: tests host codecs with fake networks).
     pub fn new(codecs: CodecRegistry<RgbImage>, limits: ImageLimits, memory: MemoryBudget) -> Self {
         Self {
-            codecs,
-            limits,
-            memory,
+            host: CodecHost::new(codecs, limits, limits.max_bytes, memory),
         }
     }
 
@@ -88,24 +62,19 @@ impl ImageService {
         codec: &DynCodec<RgbImage>,
         work: Work,
         [width, height]: [u64; 2],
-    ) -> Result<terse_service_common::Reservation, Status> {
+    ) -> Result<Reservation, Status> {
         let what = match work {
             Work::Decode => "decode",
             Work::Encode | Work::EncodeAndDecode => "encode",
         };
-        self.memory.reserve(
-            codec.working_memory(work, &[width, height]),
-            &format!("{} {what} of {width}x{height} pixels", codec.info().family),
-        )
+        let family = codec.info().family;
+        let what = format!("{family} {what} of {width}x{height} pixels");
+        self.host.reserve(codec, work, &[width, height], &what)
     }
 
     /// Names of the hosted codecs.
     pub fn codec_names(&self) -> Vec<String> {
-        self.codecs.names()
-    }
-
-    fn check_bytes(&self, len: usize, what: &str) -> Result<(), Status> {
-        terse_service_common::check_bytes(len, self.limits.max_bytes, what)
+        self.host.names()
     }
 
     /// PSNR, MS-SSIM and the reconstruction file, as `options` ask; with a warning when MS-SSIM
@@ -150,11 +119,8 @@ impl ImageService {
         image: Vec<u8>,
         options: api::EncodeOptions,
     ) -> Result<api::EncodeResult, Status> {
-        self.check_bytes(image.len(), "image")?;
-        let codec = self
-            .codecs
-            .pick(&options.codec)
-            .map_err(|e| status_of(&e))?;
+        self.host.check_bytes(image.len(), "image")?;
+        let codec = self.host.pick(&options.codec)?;
         let coding = EncodeOptions {
             latent_bits: options.latent_bits,
             reconstruct: options.measure_quality || options.return_reconstruction,
@@ -162,7 +128,7 @@ impl ImageService {
             knobs: (),
         };
         let _memory = self.reserve(codec.as_ref(), coding.work(), declared_size(&image))?;
-        let max_pixels = self.limits.max_pixels;
+        let max_pixels = self.host.limits.max_pixels;
         let (original, alpha) =
             run_blocking(move || decode_image_file(&image, max_pixels).map_err(|e| status_of(&e)))
                 .await?;
@@ -182,10 +148,7 @@ impl ImageService {
             height,
             channels: 3,
             rate_distortion: Some(rate),
-            model: Some(common::ModelRef {
-                name: info.model.name.clone(),
-                version: info.model.version.clone(),
-            }),
+            model: Some(model_ref(&info.model)),
             reconstruction,
             latents: encoding.latents.map(tensor_to_proto),
             latent_bits: encoding.latent_bits,
@@ -198,18 +161,16 @@ impl ImageService {
         bitstream: Vec<u8>,
         format: i32,
     ) -> Result<(Vec<u8>, u32, u32, i32), Status> {
-        self.check_bytes(bitstream.len(), "bitstream")?;
+        self.host.check_bytes(bitstream.len(), "bitstream")?;
         terse_service_common::expect_codec_family(
             &bitstream,
             &[CodecId::WallocImage, CodecId::MlicImage],
         )?;
-        let codec = self
-            .codecs
-            .for_bitstream(&bitstream)
-            .map_err(|e| status_of(&e))?;
+        let codec = self.host.for_bitstream(&bitstream)?;
         let size = declared_fields(&bitstream, ["width", "height"]).unwrap_or_default();
         let _memory = self.reserve(codec.as_ref(), Work::Decode, size)?;
-        let decoded = decode_in_call(codec.as_ref(), bitstream, self.limits.max_pixels).await?;
+        let decoded =
+            decode_in_call(codec.as_ref(), bitstream, self.host.limits.max_pixels).await?;
         let (w, h) = decoded.dimensions();
         let file = run_blocking(move || output_file(&decoded, format)).await?;
         Ok((
@@ -259,103 +220,72 @@ fn output_file(image: &RgbImage, format: i32) -> Result<Vec<u8>, Status> {
     }
 }
 
-#[tonic::async_trait]
-impl api::image_service_server::ImageService for ImageService {
-    async fn list_codecs(
-        &self,
-        _request: Request<api::ListCodecsRequest>,
-    ) -> Result<Response<api::ListCodecsResponse>, Status> {
-        Ok(Response::new(api::ListCodecsResponse {
-            codecs: self
-                .codecs
-                .infos()
-                .map(|info| api::CodecInfo {
-                    name: info.name.clone(),
-                    model: Some(common::ModelRef {
-                        name: info.model.name.clone(),
-                        version: info.model.version.clone(),
-                    }),
-                    description: info.description.clone(),
-                    latent_channels: info.latent_channels,
-                    levels: info.levels,
-                    latent_bits: info.latent_bits,
-                    family: info.family.into(),
-                })
-                .collect(),
-        }))
+rpcs! {
+    impl api::image_service_server::ImageService for ImageService {
+        fn list_codecs(self, _request: api::ListCodecsRequest) -> api::ListCodecsResponse {
+            let codecs = self.host.codecs.infos().map(codec_info).collect();
+            api::ListCodecsResponse { codecs }
+        }
+
+        fn encode(self, request: api::EncodeRequest) -> api::EncodeResponse {
+            let options = request.options.unwrap_or_default();
+            let result = self.encode_image(request.image, options).await?;
+            api::EncodeResponse { result: Some(result) }
+        }
+
+        fn encode_stream(
+            self,
+            stream: Streaming<api::EncodeStreamRequest>,
+        ) -> api::EncodeStreamResponse {
+            let (options, image) = self.host.upload(stream, "image").await?;
+            api::EncodeStreamResponse { result: Some(self.encode_image(image, options).await?) }
+        }
+
+        fn decode(self, request: api::DecodeRequest) -> api::DecodeResponse {
+            let (image, width, height, format) =
+                self.decode_bitstream(request.bitstream, request.format).await?;
+            api::DecodeResponse { image, format, width, height, channels: 3 }
+        }
+
+        fn decode_stream(
+            self,
+            request: api::DecodeStreamRequest,
+        ) -> stream DecodeStreamStream of api::DecodeStreamResponse {
+            let (image, width, height, _) =
+                self.decode_bitstream(request.bitstream, request.format).await?;
+            download(&image, |chunk| api::DecodeStreamResponse {
+                width,
+                height,
+                channels: 3,
+                chunk: Some(chunk),
+            })
+        }
     }
+}
 
-    async fn encode(
-        &self,
-        request: Request<api::EncodeRequest>,
-    ) -> Result<Response<api::EncodeResponse>, Status> {
-        let request = request.into_inner();
-        let result = self
-            .encode_image(request.image, request.options.unwrap_or_default())
-            .await?;
-        Ok(Response::new(api::EncodeResponse {
-            result: Some(result),
-        }))
-    }
-
-    async fn encode_stream(
-        &self,
-        request: Request<Streaming<api::EncodeStreamRequest>>,
-    ) -> Result<Response<api::EncodeStreamResponse>, Status> {
-        let mut stream = request.into_inner();
-        let (options, image) = collect_upload(&mut stream, self.limits.max_bytes, "image").await?;
-        let result = self.encode_image(image, options).await?;
-        Ok(Response::new(api::EncodeStreamResponse {
-            result: Some(result),
-        }))
-    }
-
-    async fn decode(
-        &self,
-        request: Request<api::DecodeRequest>,
-    ) -> Result<Response<api::DecodeResponse>, Status> {
-        let request = request.into_inner();
-        let (image, width, height, format) = self
-            .decode_bitstream(request.bitstream, request.format)
-            .await?;
-        Ok(Response::new(api::DecodeResponse {
-            image,
-            format,
-            width,
-            height,
-            channels: 3,
-        }))
-    }
-
-    type DecodeStreamStream = Download<api::DecodeStreamResponse>;
-
-    async fn decode_stream(
-        &self,
-        request: Request<api::DecodeStreamRequest>,
-    ) -> Result<Response<Self::DecodeStreamStream>, Status> {
-        let request = request.into_inner();
-        let (image, width, height, _) = self
-            .decode_bitstream(request.bitstream, request.format)
-            .await?;
-        Ok(download(&image, |chunk| api::DecodeStreamResponse {
-            width,
-            height,
-            channels: 3,
-            chunk: Some(chunk),
-        }))
+/// The API's description of a hosted codec.
+fn codec_info(info: &terse_codec::CodecInfo) -> api::CodecInfo {
+    api::CodecInfo {
+        name: info.name.clone(),
+        model: Some(model_ref(&info.model)),
+        description: info.description.clone(),
+        latent_channels: info.latent_channels,
+        levels: info.levels,
+        latent_bits: info.latent_bits,
+        family: info.family.into(),
     }
 }
 
 impl HostedService for ImageLimits {
     fn model_tasks(&self) -> &'static [&'static str] {
-        MODEL_TASKS
+        terse_hosting::IMAGE_TASKS
     }
 
     fn add_to(&self, host: &Host, routes: &mut RoutesBuilder) -> Result<String, String> {
-        let service = ImageService::from_registry(host.registry, *self, host.memory.clone())?;
+        let codecs = terse_hosting::image_codecs(host.registry)?;
+        let service = ImageService::new(codecs, *self, host.memory.clone());
         let hosted = format!("image codecs {:?}", service.codec_names());
-        terse_service_common::add_service!(routes, host, ImageServiceServer, service);
-        Ok(hosted)
+        terse_service_common::add_service!(routes, host, ImageServiceServer, service, hosted)
     }
 }
 

@@ -10,6 +10,7 @@ use terse_entropy::ModelTag;
 use terse_walloc::{WallocImage, WallocImageCodec};
 
 use super::*;
+use tonic::Request;
 
 const MODEL: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

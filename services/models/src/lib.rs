@@ -231,15 +231,17 @@ impl ModelRepositoryService for ModelRepository {
 pub struct ModelsHost;
 
 impl HostedService for ModelsHost {
-    fn model_tasks(&self) -> &'static [&'static str] {
-        &[]
-    }
-
     fn add_to(&self, host: &Host, routes: &mut RoutesBuilder) -> Result<String, String> {
         let service =
             ModelRepository::new(Arc::clone(host.registry), RuntimeFacts::of(host.runtime));
-        terse_service_common::add_service!(routes, host, ModelRepositoryServiceServer, service);
-        Ok(format!("{} models", host.registry.entries().len()))
+        let hosted = format!("{} models", host.registry.entries().len());
+        terse_service_common::add_service!(
+            routes,
+            host,
+            ModelRepositoryServiceServer,
+            service,
+            hosted
+        )
     }
 }
 

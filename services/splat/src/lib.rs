@@ -11,15 +11,11 @@ use terse_proto::{
     common::v1 as common,
     splat::v1::{self as api, splat_service_server},
 };
-use terse_service_common::{
-    Download, Host, HostedService, MemoryBudget, Reservation, collect_upload, decode_in_call,
-    download, encode_in_call, run_blocking, status_of,
-};
+use terse_service_common::prelude::*;
 use terse_splat::{
     CodecOptions, Preset, SceneFormat, SceneInfo, SplatScene, format, metrics::attribute_errors,
     spz::SpzVersion,
 };
-use tonic::{Request, Response, Status, Streaming, service::RoutesBuilder};
 
 pub use splat_service_server::SplatServiceServer;
 
@@ -49,9 +45,7 @@ type SplatCodec = DynCodec<SplatScene, CodecOptions>;
 
 /// The service.
 pub struct SplatService {
-    codecs: Arc<SplatCodecs>,
-    limits: SplatLimits,
-    memory: MemoryBudget,
+    host: CodecHost<SplatLimits, SplatScene, CodecOptions>,
 }
 
 impl SplatService {
@@ -64,14 +58,8 @@ impl SplatService {
     /// `memory`.
     pub fn new(codecs: SplatCodecs, limits: SplatLimits, memory: MemoryBudget) -> Self {
         Self {
-            codecs: Arc::new(codecs),
-            limits,
-            memory,
+            host: CodecHost::new(codecs, limits, limits.max_scene_bytes, memory),
         }
-    }
-
-    fn check_size(&self, len: usize, what: &str) -> Result<(), Status> {
-        terse_service_common::check_bytes(len, self.limits.max_scene_bytes, what)
     }
 
     /// Reserves the working memory of coding the scene or bitstream `data` declares (its
@@ -86,10 +74,9 @@ impl SplatService {
         let (splats, degree) = format::describe(data)
             .map(|info| (info.splat_count, info.sh_degree))
             .unwrap_or((0, 0));
-        self.memory.reserve(
-            codec.working_memory(work, &[splats, u64::from(degree)]),
-            &format!("{what} of {splats} splats (SH degree {degree})"),
-        )
+        let what = format!("{what} of {splats} splats (SH degree {degree})");
+        self.host
+            .reserve(codec, work, &[splats, u64::from(degree)], &what)
     }
 
     /// Reads, encodes, decodes again and measures: the whole Encode call.
@@ -98,8 +85,8 @@ impl SplatService {
         data: Vec<u8>,
         options: api::EncodeOptions,
     ) -> Result<api::EncodeResult, Status> {
-        self.check_size(data.len(), "scene")?;
-        let codec = self.codecs.pick("").map_err(|e| status_of(&e))?;
+        self.host.check_bytes(data.len(), "scene")?;
+        let codec = self.host.pick("")?;
         let coding = EncodeOptions {
             reconstruct: true,
             knobs: codec_options(&options)?,
@@ -107,7 +94,7 @@ impl SplatService {
         };
         let _memory = self.reserve(codec.as_ref(), coding.work(), &data, "splat encode")?;
         let declared = input_format(options.input_format)?;
-        let max_splats = self.limits.max_splats;
+        let max_splats = self.host.limits.max_splats;
         let input_bytes = data.len() as u64;
         let (scene, mut warnings) = run_blocking(move || {
             format::read_scene(&data, declared, max_splats).map_err(|e| status_of(&e))
@@ -173,20 +160,12 @@ impl SplatService {
         output_format: i32,
         spz_version: u32,
     ) -> Result<(Vec<u8>, api::SplatFormat, SplatScene), Status> {
-        self.check_size(bitstream.len(), "bitstream")?;
+        self.host
+            .check_container(&bitstream, &[terse_entropy::CodecId::Splat])?;
         let (format, version) = output(output_format, spz_version)?;
-        if !terse_entropy::Container::sniff(&bitstream) {
-            return Err(Status::invalid_argument(
-                "bitstream does not start with the terse magic `TRSE`",
-            ));
-        }
-        terse_service_common::expect_codec_family(&bitstream, &[terse_entropy::CodecId::Splat])?;
-        let codec = self
-            .codecs
-            .for_bitstream(&bitstream)
-            .map_err(|e| status_of(&e))?;
+        let codec = self.host.for_bitstream(&bitstream)?;
         let _memory = self.reserve(codec.as_ref(), Work::Decode, &bitstream, "splat decode")?;
-        let scene = decode_in_call(codec.as_ref(), bitstream, self.limits.max_splats).await?;
+        let scene = decode_in_call(codec.as_ref(), bitstream, self.host.limits.max_splats).await?;
         run_blocking(move || {
             let file = format::write_scene(&scene, format, version).map_err(|e| status_of(&e))?;
             Ok((file, proto_format(format), scene))
@@ -317,92 +296,65 @@ pub fn codec_options(options: &api::EncodeOptions) -> Result<CodecOptions, Statu
     Ok(o)
 }
 
-#[tonic::async_trait]
-impl splat_service_server::SplatService for SplatService {
-    async fn encode(
-        &self,
-        request: Request<api::EncodeRequest>,
-    ) -> Result<Response<api::EncodeResponse>, Status> {
-        let request = request.into_inner();
-        let options = request.options.unwrap_or_default();
-        let result = self.encode_scene(request.scene, options).await?;
-        Ok(Response::new(api::EncodeResponse {
-            result: Some(result),
-        }))
-    }
+rpcs! {
+    impl splat_service_server::SplatService for SplatService {
+        fn encode(self, request: api::EncodeRequest) -> api::EncodeResponse {
+            let options = request.options.unwrap_or_default();
+            api::EncodeResponse { result: Some(self.encode_scene(request.scene, options).await?) }
+        }
 
-    async fn encode_stream(
-        &self,
-        request: Request<Streaming<api::EncodeStreamRequest>>,
-    ) -> Result<Response<api::EncodeStreamResponse>, Status> {
-        let mut stream = request.into_inner();
-        let (options, scene) =
-            collect_upload(&mut stream, self.limits.max_scene_bytes, "scene").await?;
-        let result = self.encode_scene(scene, options).await?;
-        Ok(Response::new(api::EncodeStreamResponse {
-            result: Some(result),
-        }))
-    }
+        fn encode_stream(
+            self,
+            stream: Streaming<api::EncodeStreamRequest>,
+        ) -> api::EncodeStreamResponse {
+            let (options, scene) = self.host.upload(stream, "scene").await?;
+            let result = self.encode_scene(scene, options).await?;
+            api::EncodeStreamResponse { result: Some(result) }
+        }
 
-    async fn decode(
-        &self,
-        request: Request<api::DecodeRequest>,
-    ) -> Result<Response<api::DecodeResponse>, Status> {
-        let r = request.into_inner();
-        let (scene_bytes, format, scene) = self
-            .decode_file(r.bitstream, r.output_format, r.spz_version)
+        fn decode(self, request: api::DecodeRequest) -> api::DecodeResponse {
+            let api::DecodeRequest { bitstream, output_format, spz_version } = request;
+            let (scene_bytes, format, scene) =
+                self.decode_file(bitstream, output_format, spz_version).await?;
+            api::DecodeResponse {
+                scene: scene_bytes,
+                format: format as i32,
+                splat_count: scene.len() as u64,
+                sh_degree: u32::from(scene.sh_degree),
+            }
+        }
+
+        fn decode_stream(
+            self,
+            request: api::DecodeStreamRequest,
+        ) -> stream DecodeStreamStream of api::DecodeStreamResponse {
+            let api::DecodeStreamRequest { bitstream, output_format, spz_version } = request;
+            let (bytes, _, scene) = self.decode_file(bitstream, output_format, spz_version).await?;
+            let (count, degree) = (scene.len() as u64, u32::from(scene.sh_degree));
+            download(&bytes, |chunk| api::DecodeStreamResponse {
+                splat_count: count,
+                sh_degree: degree,
+                chunk: Some(chunk),
+            })
+        }
+
+        fn info(self, request: api::InfoRequest) -> api::InfoResponse {
+            self.host.check_bytes(request.data.len(), "data")?;
+            let max_splats = self.host.limits.max_splats;
+            let info = run_blocking(move || {
+                format::describe_within(&request.data, max_splats).map_err(|e| status_of(&e))
+            })
             .await?;
-        Ok(Response::new(api::DecodeResponse {
-            scene: scene_bytes,
-            format: format as i32,
-            splat_count: scene.len() as u64,
-            sh_degree: u32::from(scene.sh_degree),
-        }))
-    }
-
-    type DecodeStreamStream = Download<api::DecodeStreamResponse>;
-
-    async fn decode_stream(
-        &self,
-        request: Request<api::DecodeStreamRequest>,
-    ) -> Result<Response<Self::DecodeStreamStream>, Status> {
-        let r = request.into_inner();
-        let (bytes, _, scene) = self
-            .decode_file(r.bitstream, r.output_format, r.spz_version)
-            .await?;
-        let (count, degree) = (scene.len() as u64, u32::from(scene.sh_degree));
-        Ok(download(&bytes, |chunk| api::DecodeStreamResponse {
-            splat_count: count,
-            sh_degree: degree,
-            chunk: Some(chunk),
-        }))
-    }
-
-    async fn info(
-        &self,
-        request: Request<api::InfoRequest>,
-    ) -> Result<Response<api::InfoResponse>, Status> {
-        let request = request.into_inner();
-        self.check_size(request.data.len(), "data")?;
-        let max_splats = self.limits.max_splats;
-        let info = run_blocking(move || {
-            format::describe_within(&request.data, max_splats).map_err(|e| status_of(&e))
-        })
-        .await?;
-        Ok(Response::new(info_response(info)))
+            info_response(info)
+        }
     }
 }
 
 impl HostedService for SplatLimits {
-    fn model_tasks(&self) -> &'static [&'static str] {
-        &[]
-    }
-
     fn add_to(&self, host: &Host, routes: &mut RoutesBuilder) -> Result<String, String> {
         let service = SplatService::hosted(*self, host.memory.clone());
-        let hosted = format!("splat codecs {:?}", service.codecs.names());
-        terse_service_common::add_service!(routes, host, SplatServiceServer, service);
-        Ok(hosted)
+        let hosted = format!("splat codecs {:?}", service.host.names());
+        terse_service_common::add_service!(routes, host, SplatServiceServer, service, hosted)
     }
 }
 

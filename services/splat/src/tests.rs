@@ -6,6 +6,7 @@ use terse_splat::{ply, synth::surface_scene};
 use tonic::Code;
 
 use super::*;
+use tonic::Request;
 
 fn service(memory_bytes: u64) -> SplatService {
     SplatService::hosted(

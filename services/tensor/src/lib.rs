@@ -16,16 +16,11 @@ use terse_proto::{
     tensor::v1::{self as api, tensor_service_server},
 };
 use terse_runtime::ModelRegistry;
-use terse_service_common::{
-    Download, Host, HostedService, MemoryBudget, Reservation, collect_chunks, collect_upload,
-    declared_fields, decode_in_call, download, download_then, encode_in_call, run_blocking,
-    status_of,
-};
+use terse_service_common::prelude::*;
 use terse_tensor::{
     TensorEntry,
     file::{self, DEFAULT_CHUNK_ELEMENTS, MAX_CHUNK_ELEMENTS},
 };
-use tonic::{Request, Response, Status, Streaming, service::RoutesBuilder};
 
 pub use tensor_service_server::TensorServiceServer;
 
@@ -60,11 +55,10 @@ type WeightCodec = DynCodec<Vec<u8>, file::EncodeOptions>;
 
 /// The service.
 pub struct TensorService {
-    codecs: Arc<TensorCodecs>,
-    kv: Arc<KvCodecs>,
+    weights: CodecHost<TensorLimits, Vec<u8>, file::EncodeOptions>,
+    kv: CodecHost<TensorLimits, KvMedia, KvOptions>,
     kv_models: Vec<api::KvModel>,
     limits: TensorLimits,
-    memory: MemoryBudget,
 }
 
 impl TensorService {
@@ -92,10 +86,7 @@ impl TensorService {
             .map(|codec| {
                 let dims = codec.dims();
                 api::KvModel {
-                    model: Some(common::ModelRef {
-                        name: codec.info().model.name.clone(),
-                        version: codec.info().model.version.clone(),
-                    }),
+                    model: Some(model_ref(&codec.info().model)),
                     layers: dims.layers as u32,
                     kv_heads: dims.kv_heads as u32,
                     head_dim: dims.head_dim as u32,
@@ -103,6 +94,7 @@ impl TensorService {
                 }
             })
             .collect();
+        let max_bytes = usize::try_from(limits.max_file_bytes).unwrap_or(usize::MAX);
         let mut registry = KvCodecs::new("KV-cache");
         for codec in kv {
             registry
@@ -110,11 +102,10 @@ impl TensorService {
                 .expect("terse_hosting::kv_codecs names each model once");
         }
         Self {
-            codecs: Arc::new(codecs),
-            kv: Arc::new(registry),
+            weights: CodecHost::new(codecs, limits, max_bytes, memory.clone()),
+            kv: CodecHost::new(registry, limits, max_bytes, memory),
             kv_models,
             limits,
-            memory,
         }
     }
 
@@ -135,7 +126,7 @@ impl TensorService {
         &self,
         request: api::EncodeKvCacheRequest,
     ) -> Result<api::EncodeKvCacheResponse, Status> {
-        let codec = self.kv.pick(&request.model).map_err(|e| status_of(&e))?;
+        let codec = self.kv.pick(&request.model)?;
         let message = request
             .cache
             .ok_or_else(|| Status::invalid_argument("the request carries no cache"))?;
@@ -181,10 +172,10 @@ impl TensorService {
             reconstruct: true,
             ..Default::default()
         };
-        let _memory = self.memory.reserve(
-            codec.working_memory(coding.work(), &[elements as u64]),
-            &format!("KV encode of {elements} values"),
-        )?;
+        let what = format!("KV encode of {elements} values");
+        let _memory = self
+            .kv
+            .reserve(codec.as_ref(), coding.work(), &[elements as u64], &what)?;
         let original_bytes = message.values.len() as u64;
         let media = run_blocking(move || {
             let values = dtype.to_f32(&message.values).expect("length checked");
@@ -213,19 +204,16 @@ impl TensorService {
 
     /// The whole DecodeKvCache call.
     async fn decode_kv(&self, bitstream: Vec<u8>) -> Result<api::DecodeKvCacheResponse, Status> {
-        self.check_bitstream(&bitstream, CodecId::KvCache)?;
+        self.kv.check_container(&bitstream, &[CodecId::KvCache])?;
         // The header, checked (layout, checksums of the front, shape, level), before anything
         // is decoded or allocated.
         let header = terse_kvcache::info(&bitstream).map_err(|e| status_of(&e))?;
         let elements = self.check_kv_elements(header.shape.elements(), "the bitstream's cache")?;
-        let codec = self
+        let codec = self.kv.for_bitstream(&bitstream)?;
+        let what = format!("KV decode of {elements} values");
+        let _memory = self
             .kv
-            .for_bitstream(&bitstream)
-            .map_err(|e| status_of(&e))?;
-        let _memory = self.memory.reserve(
-            codec.working_memory(Work::Decode, &[elements as u64]),
-            &format!("KV decode of {elements} values"),
-        )?;
+            .reserve(codec.as_ref(), Work::Decode, &[elements as u64], &what)?;
         let media = decode_in_call(codec.as_ref(), bitstream, self.limits.max_kv_elements).await?;
         let shape = media.cache.shape();
         let values = run_blocking(move || Ok(media.dtype.from_f32(media.cache.values()))).await?;
@@ -244,14 +232,6 @@ impl TensorService {
         })
     }
 
-    fn max_bytes(&self) -> usize {
-        usize::try_from(self.limits.max_file_bytes).unwrap_or(usize::MAX)
-    }
-
-    fn check_size(&self, len: usize, what: &str) -> Result<(), Status> {
-        terse_service_common::check_bytes(len, self.max_bytes(), what)
-    }
-
     fn reserve(
         &self,
         codec: &WeightCodec,
@@ -259,22 +239,8 @@ impl TensorService {
         file_bytes: u64,
         what: &str,
     ) -> Result<Reservation, Status> {
-        self.memory.reserve(
-            codec.working_memory(work, &[file_bytes]),
-            &format!("{what} of a {file_bytes}-byte file"),
-        )
-    }
-
-    /// Checks that `bitstream` is a container of `codec` no larger than the limit.
-    fn check_bitstream(&self, bitstream: &[u8], codec: CodecId) -> Result<(), Status> {
-        self.check_size(bitstream.len(), "bitstream")?;
-        if !terse_entropy::Container::sniff(bitstream) {
-            return Err(Status::invalid_argument(
-                "bitstream does not start with the terse magic `TRSE`",
-            ));
-        }
-        terse_service_common::expect_codec_family(bitstream, &[codec])?;
-        Ok(())
+        let what = format!("{what} of a {file_bytes}-byte file");
+        self.weights.reserve(codec, work, &[file_bytes], &what)
     }
 
     /// The size the bitstream says its file has, refused over the limit before any work.
@@ -297,8 +263,8 @@ impl TensorService {
         data: Vec<u8>,
         options: api::EncodeOptions,
     ) -> Result<api::EncodeResult, Status> {
-        self.check_size(data.len(), "file")?;
-        let codec = self.codecs.pick("").map_err(|e| status_of(&e))?;
+        self.weights.check_bytes(data.len(), "file")?;
+        let codec = self.weights.pick("")?;
         let coding = EncodeOptions {
             knobs: codec_options(&options)?,
             ..Default::default()
@@ -327,14 +293,66 @@ impl TensorService {
 
     /// Checks a bitstream and decodes it to the file.
     async fn decode_file(&self, bitstream: Vec<u8>) -> Result<Vec<u8>, Status> {
-        self.check_bitstream(&bitstream, CodecId::Tensor)?;
+        self.weights
+            .check_container(&bitstream, &[CodecId::Tensor])?;
         let file_bytes = self.declared_file_bytes(&bitstream)?;
-        let codec = self
-            .codecs
-            .for_bitstream(&bitstream)
-            .map_err(|e| status_of(&e))?;
+        let codec = self.weights.for_bitstream(&bitstream)?;
         let _memory = self.reserve(codec.as_ref(), Work::Decode, file_bytes, "weight decode")?;
         decode_in_call(codec.as_ref(), bitstream, self.limits.max_file_bytes).await
+    }
+
+    /// One tensor of a bitstream, decoded alone.
+    async fn decode_one_tensor(
+        &self,
+        request: api::ReadTensorRequest,
+    ) -> Result<api::ReadTensorResponse, Status> {
+        let api::ReadTensorRequest { bitstream, name } = request;
+        self.weights
+            .check_container(&bitstream, &[CodecId::Tensor])?;
+        let bitstream = Arc::new(bitstream);
+        let (bytes, wanted) = {
+            let (bitstream, name) = (Arc::clone(&bitstream), name.clone());
+            run_blocking(move || {
+                let info = terse_tensor::inspect(&bitstream).map_err(|e| status_of(&e))?;
+                let entry = info.tensors.iter().find(|t| t.name == name);
+                Ok((entry.map(|t| t.bytes), name))
+            })
+            .await?
+        };
+        // A missing name is reported by the decode itself (NOT_FOUND); a present one reserves
+        // its bytes first.
+        let codec = self.weights.for_bitstream(&bitstream)?;
+        let _memory = self.reserve(
+            codec.as_ref(),
+            Work::Decode,
+            bytes.unwrap_or(0),
+            "tensor read",
+        )?;
+        let max_bytes = self.limits.max_file_bytes;
+        let (entry, data) = run_blocking(move || {
+            terse_tensor::decode_tensor(&bitstream, &wanted, max_bytes).map_err(|e| status_of(&e))
+        })
+        .await?;
+        Ok(api::ReadTensorResponse {
+            tensor: Some(summary(&entry)),
+            data,
+        })
+    }
+
+    /// What a bitstream holds, without decoding it.
+    async fn describe(&self, bitstream: Vec<u8>) -> Result<api::InfoResponse, Status> {
+        self.weights
+            .check_container(&bitstream, &[CodecId::Tensor])?;
+        let info =
+            run_blocking(move || terse_tensor::inspect(&bitstream).map_err(|e| status_of(&e)))
+                .await?;
+        Ok(api::InfoResponse {
+            file_bytes: info.file_bytes,
+            chunk_elements: info.chunk_elements,
+            // The only version this build reads.
+            format_version: u32::from(terse_entropy::container::FORMAT_VERSION),
+            tensors: info.tensors.iter().map(summary).collect(),
+        })
     }
 }
 
@@ -378,170 +396,77 @@ fn summary(entry: &TensorEntry) -> api::TensorSummary {
     }
 }
 
-#[tonic::async_trait]
-impl tensor_service_server::TensorService for TensorService {
-    async fn encode(
-        &self,
-        request: Request<api::EncodeRequest>,
-    ) -> Result<Response<api::EncodeResponse>, Status> {
-        let request = request.into_inner();
-        let options = request.options.unwrap_or_default();
-        let result = self.encode_file(request.file, options).await?;
-        Ok(Response::new(api::EncodeResponse {
-            result: Some(result),
-        }))
-    }
+rpcs! {
+    impl tensor_service_server::TensorService for TensorService {
+        fn encode(self, request: api::EncodeRequest) -> api::EncodeResponse {
+            let options = request.options.unwrap_or_default();
+            api::EncodeResponse { result: Some(self.encode_file(request.file, options).await?) }
+        }
 
-    type EncodeStreamStream = Download<api::EncodeStreamResponse>;
+        fn encode_stream(
+            self,
+            stream: Streaming<api::EncodeStreamRequest>,
+        ) -> stream EncodeStreamStream of api::EncodeStreamResponse {
+            let (options, file) = self.weights.upload(stream, "file").await?;
+            let mut result = self.encode_file(file, options).await?;
+            let bitstream = std::mem::take(&mut result.bitstream);
+            let last = api::EncodeStreamResponse { chunk: None, result: Some(result) };
+            let chunk = |chunk| api::EncodeStreamResponse { chunk: Some(chunk), result: None };
+            download_then(&bitstream, chunk, Some(last))
+        }
 
-    async fn encode_stream(
-        &self,
-        request: Request<Streaming<api::EncodeStreamRequest>>,
-    ) -> Result<Response<Self::EncodeStreamStream>, Status> {
-        let mut stream = request.into_inner();
-        let (options, file) = collect_upload(&mut stream, self.max_bytes(), "file").await?;
-        let mut result = self.encode_file(file, options).await?;
-        let bitstream = std::mem::take(&mut result.bitstream);
-        let last = api::EncodeStreamResponse {
-            chunk: None,
-            result: Some(result),
-        };
-        Ok(download_then(
-            &bitstream,
-            |chunk| api::EncodeStreamResponse {
-                chunk: Some(chunk),
-                result: None,
-            },
-            Some(last),
-        ))
-    }
+        fn decode(self, request: api::DecodeRequest) -> api::DecodeResponse {
+            api::DecodeResponse { file: self.decode_file(request.bitstream).await? }
+        }
 
-    async fn decode(
-        &self,
-        request: Request<api::DecodeRequest>,
-    ) -> Result<Response<api::DecodeResponse>, Status> {
-        let file = self.decode_file(request.into_inner().bitstream).await?;
-        Ok(Response::new(api::DecodeResponse { file }))
-    }
-
-    type DecodeStreamStream = Download<api::DecodeStreamResponse>;
-
-    async fn decode_stream(
-        &self,
-        request: Request<Streaming<api::DecodeStreamRequest>>,
-    ) -> Result<Response<Self::DecodeStreamStream>, Status> {
-        let mut stream = request.into_inner();
-        let bitstream = collect_chunks(&mut stream, self.max_bytes(), "bitstream", |message| {
-            message
-                .chunk
-                .ok_or_else(|| Status::invalid_argument("a stream message carries no chunk"))
-        })
-        .await?;
-        let file = self.decode_file(bitstream).await?;
-        let file_bytes = file.len() as u64;
-        Ok(download(&file, |chunk| api::DecodeStreamResponse {
-            file_bytes,
-            chunk: Some(chunk),
-        }))
-    }
-
-    async fn read_tensor(
-        &self,
-        request: Request<api::ReadTensorRequest>,
-    ) -> Result<Response<api::ReadTensorResponse>, Status> {
-        let api::ReadTensorRequest { bitstream, name } = request.into_inner();
-        self.check_bitstream(&bitstream, CodecId::Tensor)?;
-        let bitstream = Arc::new(bitstream);
-        let (bytes, wanted) = {
-            let (bitstream, name) = (Arc::clone(&bitstream), name.clone());
-            run_blocking(move || {
-                let info = terse_tensor::inspect(&bitstream).map_err(|e| status_of(&e))?;
-                let entry = info.tensors.iter().find(|t| t.name == name);
-                Ok((entry.map(|t| t.bytes), name))
+        fn decode_stream(
+            self,
+            stream: Streaming<api::DecodeStreamRequest>,
+        ) -> stream DecodeStreamStream of api::DecodeStreamResponse {
+            let mut stream = stream;
+            let max_bytes = self.weights.max_bytes();
+            let bitstream = collect_chunks(&mut stream, max_bytes, "bitstream", |message| {
+                message
+                    .chunk
+                    .ok_or_else(|| Status::invalid_argument("a stream message carries no chunk"))
             })
-            .await?
-        };
-        // A missing name is reported by the decode itself (NOT_FOUND); a present one reserves
-        // its bytes first.
-        let codec = self
-            .codecs
-            .for_bitstream(&bitstream)
-            .map_err(|e| status_of(&e))?;
-        let _memory = self.reserve(
-            codec.as_ref(),
-            Work::Decode,
-            bytes.unwrap_or(0),
-            "tensor read",
-        )?;
-        let max_bytes = self.limits.max_file_bytes;
-        let (entry, data) = run_blocking(move || {
-            terse_tensor::decode_tensor(&bitstream, &wanted, max_bytes).map_err(|e| status_of(&e))
-        })
-        .await?;
-        Ok(Response::new(api::ReadTensorResponse {
-            tensor: Some(summary(&entry)),
-            data,
-        }))
-    }
+            .await?;
+            let file = self.decode_file(bitstream).await?;
+            let file_bytes = file.len() as u64;
+            download(&file, |chunk| api::DecodeStreamResponse { file_bytes, chunk: Some(chunk) })
+        }
 
-    async fn info(
-        &self,
-        request: Request<api::InfoRequest>,
-    ) -> Result<Response<api::InfoResponse>, Status> {
-        let bitstream = request.into_inner().bitstream;
-        self.check_bitstream(&bitstream, CodecId::Tensor)?;
-        let info =
-            run_blocking(move || terse_tensor::inspect(&bitstream).map_err(|e| status_of(&e)))
-                .await?;
-        Ok(Response::new(api::InfoResponse {
-            file_bytes: info.file_bytes,
-            chunk_elements: info.chunk_elements,
-            // The only version this build reads.
-            format_version: u32::from(terse_entropy::container::FORMAT_VERSION),
-            tensors: info.tensors.iter().map(summary).collect(),
-        }))
-    }
+        fn read_tensor(self, request: api::ReadTensorRequest) -> api::ReadTensorResponse {
+            self.decode_one_tensor(request).await?
+        }
 
-    async fn encode_kv_cache(
-        &self,
-        request: Request<api::EncodeKvCacheRequest>,
-    ) -> Result<Response<api::EncodeKvCacheResponse>, Status> {
-        Ok(Response::new(self.encode_kv(request.into_inner()).await?))
-    }
+        fn info(self, request: api::InfoRequest) -> api::InfoResponse {
+            self.describe(request.bitstream).await?
+        }
 
-    async fn decode_kv_cache(
-        &self,
-        request: Request<api::DecodeKvCacheRequest>,
-    ) -> Result<Response<api::DecodeKvCacheResponse>, Status> {
-        Ok(Response::new(
-            self.decode_kv(request.into_inner().bitstream).await?,
-        ))
-    }
+        fn encode_kv_cache(self, request: api::EncodeKvCacheRequest) -> api::EncodeKvCacheResponse {
+            self.encode_kv(request).await?
+        }
 
-    async fn list_kv_models(
-        &self,
-        _request: Request<api::ListKvModelsRequest>,
-    ) -> Result<Response<api::ListKvModelsResponse>, Status> {
-        Ok(Response::new(api::ListKvModelsResponse {
-            models: self.kv_models.clone(),
-        }))
+        fn decode_kv_cache(self, request: api::DecodeKvCacheRequest) -> api::DecodeKvCacheResponse {
+            self.decode_kv(request.bitstream).await?
+        }
+
+        fn list_kv_models(self, _request: api::ListKvModelsRequest) -> api::ListKvModelsResponse {
+            api::ListKvModelsResponse { models: self.kv_models.clone() }
+        }
     }
 }
 
 impl HostedService for TensorLimits {
-    fn model_tasks(&self) -> &'static [&'static str] {
-        &[]
-    }
-
     fn add_to(&self, host: &Host, routes: &mut RoutesBuilder) -> Result<String, String> {
         let service = TensorService::hosted(host.registry, *self, host.memory.clone());
         let hosted = format!(
             "tensor codecs {:?}, KV-cache codecs {:?}",
-            service.codecs.names(),
+            service.weights.names(),
             service.kv.names()
         );
-        terse_service_common::add_service!(routes, host, TensorServiceServer, service);
-        Ok(hosted)
+        terse_service_common::add_service!(routes, host, TensorServiceServer, service, hosted)
     }
 }
 

@@ -8,6 +8,7 @@ use terse_kvcache::ModelDims;
 use tonic::Code;
 
 use super::*;
+use tonic::Request;
 
 const DIMS: ModelDims = ModelDims {
     layers: 2,

@@ -289,18 +289,10 @@ impl vision_service_server::VisionService for VisionService {
 }
 
 impl HostedService for VisionLimits {
-    fn model_tasks(&self) -> &'static [&'static str] {
-        &[]
-    }
-
     fn add_to(&self, host: &Host, routes: &mut RoutesBuilder) -> Result<String, String> {
-        terse_service_common::add_service!(
-            routes,
-            host,
-            VisionServiceServer,
-            VisionService::new(*self)
-        );
-        Ok("visual-token reducers".into())
+        let service = VisionService::new(*self);
+        let hosted = "visual-token reducers".to_owned();
+        terse_service_common::add_service!(routes, host, VisionServiceServer, service, hosted)
     }
 }
 
