@@ -12,6 +12,8 @@
 
 mod registry;
 
+use std::sync::Arc;
+
 use terse_core::{BoxFuture, Error, TensorData, Worker};
 use terse_entropy::{CodecId, ModelTag};
 
@@ -194,8 +196,11 @@ impl Work {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use terse_codec::{Codec, CodecInfo, EncodeOptions, Encoding, ModelRef, Work};
-/// use terse_core::{BoxFuture, Error, Inline, Worker, block_on};
+/// use terse_codec::{
+///     Codec, CodecInfo, DecodeCall, DecodeFuture, EncodeCall, EncodeFuture, EncodeOptions,
+///     Encoding, ModelRef, Work,
+/// };
+/// use terse_core::{Inline, block_on};
 /// use terse_entropy::CodecId;
 ///
 /// /// Stores bytes as they are: the smallest codec there is.
@@ -206,15 +211,11 @@ impl Work {
 ///     type Knobs = ();
 ///     fn info(&self) -> &CodecInfo { &self.0 }
 ///     fn working_memory(&self, _work: Work, shape: &[u64]) -> u64 { 2 * shape[0] }
-///     fn encode<'a>(&'a self, media: Arc<Vec<u8>>, _o: EncodeOptions<()>, _w: &'a dyn Worker)
-///         -> BoxFuture<'a, Result<Encoding<Vec<u8>>, Error>> {
-///         Box::pin(async move {
-///             Ok(Encoding::bitstream(media.to_vec()))
-///         })
+///     fn encode<'a>(&'a self, call: EncodeCall<'a, Vec<u8>>) -> EncodeFuture<'a, Vec<u8>> {
+///         Box::pin(async move { Ok(Encoding::bitstream(call.media.to_vec())) })
 ///     }
-///     fn decode<'a>(&'a self, bitstream: Vec<u8>, _max: u64, _w: &'a dyn Worker)
-///         -> BoxFuture<'a, Result<Vec<u8>, Error>> {
-///         Box::pin(async move { Ok(bitstream) })
+///     fn decode<'a>(&'a self, call: DecodeCall<'a>) -> DecodeFuture<'a, Vec<u8>> {
+///         Box::pin(async move { Ok(call.bitstream) })
 ///     }
 /// }
 ///
@@ -223,8 +224,11 @@ impl Work {
 ///     model: ModelRef { name: "none".into(), version: "1".into() }, description: String::new(),
 ///     latent_channels: 0, levels: 0, latent_bits: 0, sample_rate: 0, channels: 1, tag: None,
 /// });
-/// let coded = block_on(codec.encode(Arc::new(vec![1, 2, 3]), EncodeOptions::default(), &Inline)).unwrap();
-/// assert_eq!(block_on(codec.decode(coded.bitstream, 3, &Inline)).unwrap(), [1, 2, 3]);
+/// let media = Arc::new(vec![1, 2, 3]);
+/// let call = EncodeCall { media, options: EncodeOptions::default(), worker: &Inline };
+/// let coded = block_on(codec.encode(call)).unwrap();
+/// let call = DecodeCall { bitstream: coded.bitstream, max_units: 3, worker: &Inline };
+/// assert_eq!(block_on(codec.decode(call)).unwrap(), [1, 2, 3]);
 /// ```
 pub trait Codec: Send + Sync {
     /// The media it codes (`RgbImage`, `AudioClip`, `SplatScene`).
@@ -245,20 +249,63 @@ pub trait Codec: Send + Sync {
     /// audio: frames, channels; splats: count, SH degree), estimated before the work starts.
     fn working_memory(&self, work: Work, shape: &[u64]) -> u64;
 
-    /// Encodes `media`.
+    /// Encodes the call's media.
     fn encode<'a>(
         &'a self,
-        media: std::sync::Arc<Self::Media>,
-        options: EncodeOptions<Self::Knobs>,
-        worker: &'a dyn Worker,
-    ) -> BoxFuture<'a, Result<Encoding<Self::Media>, Error>>;
+        call: EncodeCall<'a, Self::Media, Self::Knobs>,
+    ) -> EncodeFuture<'a, Self::Media>;
 
-    /// Decodes a bitstream of this codec, refusing one whose media is over `max_units`
-    /// (pixels, frames) before allocating for it.
-    fn decode<'a>(
-        &'a self,
-        bitstream: Vec<u8>,
-        max_units: u64,
-        worker: &'a dyn Worker,
-    ) -> BoxFuture<'a, Result<Self::Media, Error>>;
+    /// Decodes a bitstream of this codec, refusing one whose media is over the call's
+    /// `max_units` before allocating for it.
+    fn decode<'a>(&'a self, call: DecodeCall<'a>) -> DecodeFuture<'a, Self::Media>;
 }
+
+/// One encode call: the media, the options, and the worker its blocking work runs on.
+pub struct EncodeCall<'a, M, K = ()> {
+    /// The media to encode.
+    pub media: Arc<M>,
+    /// What to produce besides the bitstream, and the codec's knobs.
+    pub options: EncodeOptions<K>,
+    /// Where blocking work runs.
+    pub worker: &'a dyn Worker,
+}
+
+/// One decode call: the bitstream, the most media units it may decode to, and the worker its
+/// blocking work runs on.
+pub struct DecodeCall<'a> {
+    /// The bitstream (a terse container).
+    pub bitstream: Vec<u8>,
+    /// The most media units (pixels, frames, splats, bytes, values) the bitstream may decode
+    /// to; more is refused before anything is allocated for it.
+    pub max_units: u64,
+    /// Where blocking work runs.
+    pub worker: &'a dyn Worker,
+}
+
+impl<'a, M, K> EncodeCall<'a, M, K> {
+    /// A call encoding `media` with `options`, its blocking work on `worker`.
+    pub fn new(media: Arc<M>, options: EncodeOptions<K>, worker: &'a dyn Worker) -> Self {
+        Self {
+            media,
+            options,
+            worker,
+        }
+    }
+}
+
+impl<'a> DecodeCall<'a> {
+    /// A call decoding `bitstream` to at most `max_units`, its blocking work on `worker`.
+    pub fn new(bitstream: Vec<u8>, max_units: u64, worker: &'a dyn Worker) -> Self {
+        Self {
+            bitstream,
+            max_units,
+            worker,
+        }
+    }
+}
+
+/// What [`Codec::encode`] returns for media `M`.
+pub type EncodeFuture<'a, M> = BoxFuture<'a, Result<Encoding<M>, Error>>;
+
+/// What [`Codec::decode`] returns for media `M`.
+pub type DecodeFuture<'a, M> = BoxFuture<'a, Result<M, Error>>;

@@ -111,8 +111,9 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Codec, EncodeOptions, Encoding, Work};
-    use terse_core::{BoxFuture, Worker};
+    use crate::{
+        Codec, DecodeCall, DecodeFuture, EncodeCall, EncodeFuture, EncodeOptions, Encoding, Work,
+    };
     use terse_entropy::{CodecId, Container, ModelTag};
 
     /// Writes a container naming its model, with the bytes as one section.
@@ -127,12 +128,8 @@ mod tests {
         fn working_memory(&self, _: Work, shape: &[u64]) -> u64 {
             shape.iter().product()
         }
-        fn encode<'a>(
-            &'a self,
-            media: Arc<Vec<u8>>,
-            _: EncodeOptions,
-            _: &'a dyn Worker,
-        ) -> BoxFuture<'a, Result<Encoding<Vec<u8>>, Error>> {
+        fn encode<'a>(&'a self, call: EncodeCall<'a, Vec<u8>>) -> EncodeFuture<'a, Vec<u8>> {
+            let media = call.media;
             let mut container = Container::new(self.0.id);
             container.model = Some(self.1.clone());
             container.push_section(*b"DATA", media.to_vec());
@@ -141,12 +138,8 @@ mod tests {
                 .map_err(|e| Error::internal(e.to_string()));
             Box::pin(async move { Ok(Encoding::bitstream(bitstream?)) })
         }
-        fn decode<'a>(
-            &'a self,
-            bitstream: Vec<u8>,
-            _: u64,
-            _: &'a dyn Worker,
-        ) -> BoxFuture<'a, Result<Vec<u8>, Error>> {
+        fn decode<'a>(&'a self, call: DecodeCall<'a>) -> DecodeFuture<'a, Vec<u8>> {
+            let bitstream = call.bitstream;
             Box::pin(async move { Ok(bitstream) })
         }
     }
@@ -189,13 +182,12 @@ mod tests {
         let other_build = tagged("one", SHA_B);
         let unknown = tagged("three", SHA_A);
         let code = |c: &Tagged| {
-            terse_core::block_on(c.encode(
+            let call = EncodeCall::new(
                 Arc::new(vec![1, 2]),
                 EncodeOptions::default(),
                 &terse_core::Inline,
-            ))
-            .unwrap()
-            .bitstream
+            );
+            terse_core::block_on(c.encode(call)).unwrap().bitstream
         };
         assert_eq!(
             registry.for_bitstream(&code(&same)).unwrap().info().name,

@@ -2,10 +2,10 @@
 //! name the model out. The server registers one per causal LM of its model repository; the
 //! shape of every cache is checked against the model's before any work.
 
-use std::sync::Arc;
-
-use terse_codec::{Codec, CodecInfo, EncodeOptions as CodecOptions, Encoding, Work};
-use terse_core::{BoxFuture, Error, KvCache, Worker, on_worker_classified};
+use terse_codec::{
+    Codec, CodecInfo, DecodeCall, DecodeFuture, EncodeCall, EncodeFuture, Encoding, Work,
+};
+use terse_core::{Error, KvCache, on_worker_classified};
 use terse_entropy::{CodecId, ModelTag};
 
 use crate::codec::{self, EncodeOptions};
@@ -208,10 +208,9 @@ impl Codec for KvCacheCodec {
     /// report the error.
     fn encode<'a>(
         &'a self,
-        media: Arc<KvMedia>,
-        options: CodecOptions<EncodeOptions>,
-        worker: &'a dyn Worker,
-    ) -> BoxFuture<'a, Result<Encoding<KvMedia>, Error>> {
+        call: EncodeCall<'a, KvMedia, EncodeOptions>,
+    ) -> EncodeFuture<'a, KvMedia> {
+        let (media, options, worker) = (call.media, call.options, call.worker);
         Box::pin(async move {
             options.refuse_latents("KV")?;
             self.check_cache(&media.cache)?;
@@ -233,12 +232,8 @@ impl Codec for KvCacheCodec {
     }
 
     /// Decodes, refusing a cache of more than `max_elements` values before allocating it.
-    fn decode<'a>(
-        &'a self,
-        bitstream: Vec<u8>,
-        max_elements: u64,
-        worker: &'a dyn Worker,
-    ) -> BoxFuture<'a, Result<KvMedia, Error>> {
+    fn decode<'a>(&'a self, call: DecodeCall<'a>) -> DecodeFuture<'a, KvMedia> {
+        let (bitstream, max_elements, worker) = (call.bitstream, call.max_units, call.worker);
         Box::pin(async move {
             let tag = self.tag.clone();
             let limit = usize::try_from(max_elements).unwrap_or(usize::MAX);

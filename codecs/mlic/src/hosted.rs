@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use image::RgbImage;
 use ndarray::{Array4, ArrayD};
-use terse_codec::{Codec, CodecInfo, EncodeOptions, Encoding, ModelRef, Work};
+use terse_codec::{
+    Codec, CodecInfo, DecodeCall, DecodeFuture, EncodeCall, EncodeFuture, Encoding, ModelRef, Work,
+};
 use terse_core::{
-    BoxFuture, Classify, Error, ErrorKind, Network, TensorData, Worker, on_worker_classified,
-    run_f32,
+    Classify, Error, ErrorKind, Network, TensorData, Worker, on_worker_classified, run_f32,
 };
 use terse_entropy::CodecId;
 
@@ -122,12 +123,8 @@ impl Codec for MlicImage {
         work.memory(shape, cost::ENCODE, cost::DECODE)
     }
 
-    fn encode<'a>(
-        &'a self,
-        media: Arc<RgbImage>,
-        options: EncodeOptions,
-        worker: &'a dyn Worker,
-    ) -> BoxFuture<'a, Result<Encoding<RgbImage>, Error>> {
+    fn encode<'a>(&'a self, call: EncodeCall<'a, RgbImage>) -> EncodeFuture<'a, RgbImage> {
+        let (media, options, worker) = (call.media, call.options, call.worker);
         Box::pin(async move {
             if options.latent_bits != 0 {
                 return Err(Error::invalid(
@@ -163,12 +160,8 @@ impl Codec for MlicImage {
         })
     }
 
-    fn decode<'a>(
-        &'a self,
-        bitstream: Vec<u8>,
-        max_units: u64,
-        worker: &'a dyn Worker,
-    ) -> BoxFuture<'a, Result<RgbImage, Error>> {
+    fn decode<'a>(&'a self, call: DecodeCall<'a>) -> DecodeFuture<'a, RgbImage> {
+        let (bitstream, max_units, worker) = (call.bitstream, call.max_units, call.worker);
         Box::pin(async move {
             let codec = Arc::clone(&self.codec);
             let (y_hat, width, height) =

@@ -1,10 +1,10 @@
 //! The splat codec as a [`terse_codec::Codec`]: scenes in, terse bitstreams out, with the
 //! per-request [`CodecOptions`] as its knobs.
 
-use std::sync::Arc;
-
-use terse_codec::{Codec, CodecInfo, EncodeOptions, Encoding, Work};
-use terse_core::{BoxFuture, Error, Worker, on_worker_classified};
+use terse_codec::{
+    Codec, CodecInfo, DecodeCall, DecodeFuture, EncodeCall, EncodeFuture, Encoding, Work,
+};
+use terse_core::on_worker_classified;
 use terse_entropy::CodecId;
 
 use crate::{CodecOptions, SplatScene, codec};
@@ -71,10 +71,9 @@ impl Codec for SplatCodec {
     /// compared with (the kept splats in coded order, SH truncated as coded).
     fn encode<'a>(
         &'a self,
-        scene: Arc<SplatScene>,
-        options: EncodeOptions<CodecOptions>,
-        worker: &'a dyn Worker,
-    ) -> BoxFuture<'a, Result<Encoding<SplatScene>, Error>> {
+        call: EncodeCall<'a, SplatScene, CodecOptions>,
+    ) -> EncodeFuture<'a, SplatScene> {
+        let (scene, options, worker) = (call.media, call.options, call.worker);
         Box::pin(async move {
             options.refuse_latents("splat")?;
             let knobs = options.knobs;
@@ -99,12 +98,8 @@ impl Codec for SplatCodec {
         })
     }
 
-    fn decode<'a>(
-        &'a self,
-        bitstream: Vec<u8>,
-        max_splats: u64,
-        worker: &'a dyn Worker,
-    ) -> BoxFuture<'a, Result<SplatScene, Error>> {
+    fn decode<'a>(&'a self, call: DecodeCall<'a>) -> DecodeFuture<'a, SplatScene> {
+        let (bitstream, max_splats, worker) = (call.bitstream, call.max_units, call.worker);
         Box::pin(async move {
             on_worker_classified(worker, move || codec::decode(&bitstream, max_splats)).await
         })
@@ -114,6 +109,8 @@ impl Codec for SplatCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use terse_codec::EncodeOptions;
     use terse_core::{ErrorKind, Inline, block_on};
 
     #[test]
@@ -129,15 +126,19 @@ mod tests {
             },
             ..Default::default()
         };
-        let encoding = block_on(codec.encode(Arc::clone(&scene), options, &Inline)).unwrap();
+        let encoding =
+            block_on(codec.encode(EncodeCall::new(Arc::clone(&scene), options, &Inline))).unwrap();
         let reference = encoding.reference.unwrap();
         let reconstruction = encoding.reconstruction.unwrap();
         assert!(reference.len() < scene.len(), "low-opacity splats pruned");
         assert_eq!(reference.len(), reconstruction.len());
         assert_eq!(reference.sh_degree, 1);
-        let decoded = block_on(codec.decode(encoding.bitstream, 400, &Inline)).unwrap();
+        let decoded =
+            block_on(codec.decode(DecodeCall::new(encoding.bitstream, 400, &Inline))).unwrap();
         assert_eq!(decoded.positions, reconstruction.positions);
-        let refused = block_on(codec.decode(Vec::from(&b"TRSE"[..]), 400, &Inline)).unwrap_err();
+        let refused =
+            block_on(codec.decode(DecodeCall::new(Vec::from(&b"TRSE"[..]), 400, &Inline)))
+                .unwrap_err();
         assert_eq!(refused.kind, ErrorKind::InvalidInput);
     }
 
@@ -149,7 +150,7 @@ mod tests {
             latent_bits: 4,
             ..Default::default()
         };
-        let refused = block_on(codec.encode(scene, options, &Inline))
+        let refused = block_on(codec.encode(EncodeCall::new(scene, options, &Inline)))
             .err()
             .unwrap();
         assert_eq!(refused.kind, ErrorKind::InvalidInput);

@@ -1,10 +1,10 @@
 //! The weight codec as a [`terse_codec::Codec`]: safetensors files in, terse bitstreams out,
 //! with the chunk size as its knob.
 
-use std::sync::Arc;
-
-use terse_codec::{Codec, CodecInfo, EncodeOptions, Encoding, Work};
-use terse_core::{BoxFuture, Error, Worker, on_worker_classified};
+use terse_codec::{
+    Codec, CodecInfo, DecodeCall, DecodeFuture, EncodeCall, EncodeFuture, Encoding, Work,
+};
+use terse_core::on_worker_classified;
 use terse_entropy::CodecId;
 
 use crate::file;
@@ -73,10 +73,9 @@ impl Codec for WeightCodec {
     /// decode is the input, byte for byte), and latents do not apply.
     fn encode<'a>(
         &'a self,
-        media: Arc<Vec<u8>>,
-        options: EncodeOptions<file::EncodeOptions>,
-        worker: &'a dyn Worker,
-    ) -> BoxFuture<'a, Result<Encoding<Vec<u8>>, Error>> {
+        call: EncodeCall<'a, Vec<u8>, file::EncodeOptions>,
+    ) -> EncodeFuture<'a, Vec<u8>> {
+        let (media, options, worker) = (call.media, call.options, call.worker);
         Box::pin(async move {
             options.refuse_latents("weight")?;
             let knobs = options.knobs;
@@ -87,12 +86,8 @@ impl Codec for WeightCodec {
     }
 
     /// Decodes, refusing a file over `max_bytes`.
-    fn decode<'a>(
-        &'a self,
-        bitstream: Vec<u8>,
-        max_bytes: u64,
-        worker: &'a dyn Worker,
-    ) -> BoxFuture<'a, Result<Vec<u8>, Error>> {
+    fn decode<'a>(&'a self, call: DecodeCall<'a>) -> DecodeFuture<'a, Vec<u8>> {
+        let (bitstream, max_bytes, worker) = (call.bitstream, call.max_units, call.worker);
         Box::pin(async move {
             on_worker_classified(worker, move || file::decode(&bitstream, max_bytes)).await
         })
@@ -102,6 +97,8 @@ impl Codec for WeightCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use terse_codec::EncodeOptions;
     use terse_core::{ErrorKind, Inline, block_on};
 
     /// A safetensors file of one F32 tensor.
@@ -118,18 +115,27 @@ mod tests {
     fn the_codec_round_trips_and_refuses_what_does_not_apply() {
         let codec = WeightCodec::new();
         let file = Arc::new(checkpoint());
-        let encoding =
-            block_on(codec.encode(Arc::clone(&file), EncodeOptions::default(), &Inline)).unwrap();
+        let encoding = block_on(codec.encode(EncodeCall::new(
+            Arc::clone(&file),
+            EncodeOptions::default(),
+            &Inline,
+        )))
+        .unwrap();
         assert!(encoding.bitstream.len() < file.len());
-        let decoded = block_on(codec.decode(encoding.bitstream.clone(), u64::MAX, &Inline));
+        let decoded = block_on(codec.decode(DecodeCall::new(
+            encoding.bitstream.clone(),
+            u64::MAX,
+            &Inline,
+        )));
         assert_eq!(decoded.unwrap(), *file);
-        let over = block_on(codec.decode(encoding.bitstream, 100, &Inline)).unwrap_err();
+        let over =
+            block_on(codec.decode(DecodeCall::new(encoding.bitstream, 100, &Inline))).unwrap_err();
         assert_eq!(over.kind, ErrorKind::TooLarge);
         let latents = EncodeOptions {
             latents: true,
             ..Default::default()
         };
-        let refused = block_on(codec.encode(file, latents, &Inline))
+        let refused = block_on(codec.encode(EncodeCall::new(file, latents, &Inline)))
             .err()
             .unwrap();
         assert_eq!(refused.kind, ErrorKind::InvalidInput);

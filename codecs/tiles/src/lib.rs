@@ -25,8 +25,10 @@
 use std::sync::Arc;
 
 use image::{GenericImage, GenericImageView, RgbImage};
-use terse_codec::{Codec, CodecInfo, DynCodec, EncodeOptions, Encoding, Work};
-use terse_core::{BoxFuture, Error, ErrorKind, Worker, on_worker};
+use terse_codec::{
+    Codec, CodecInfo, DecodeCall, DecodeFuture, DynCodec, EncodeCall, EncodeFuture, Encoding, Work,
+};
+use terse_core::{Error, ErrorKind, Worker, on_worker};
 use terse_entropy::{Container, Header};
 
 /// A tile bound of 1024² pixels: most pixels of one tile, and of an image coded whole (the
@@ -171,11 +173,10 @@ impl Tiled {
     /// megabytes, so they run on the worker like the coding, not on the async task.
     async fn encode_tiles(
         &self,
-        image: Arc<RgbImage>,
+        call: EncodeCall<'_, RgbImage>,
         grid: Grid,
-        options: EncodeOptions,
-        worker: &dyn Worker,
     ) -> Result<Encoding<RgbImage>, Error> {
+        let (image, options, worker) = (call.media, call.options, call.worker);
         if options.latents {
             return Err(Error::invalid(format!(
                 "latents are returned for images of at most {} pixels; this one is coded as {} tiles",
@@ -197,7 +198,15 @@ impl Tiled {
             let source = Arc::clone(&image);
             let tile =
                 on_worker(worker, move || source.view(x, y, width, height).to_image()).await?;
-            let coded = self.inner.encode(Arc::new(tile), options, worker).await?;
+            let media = Arc::new(tile);
+            let coded = self
+                .inner
+                .encode(EncodeCall {
+                    media,
+                    options,
+                    worker,
+                })
+                .await?;
             latent_bits = coded.latent_bits;
             container.push_section(TILE, coded.bitstream);
             reconstruction = match (reconstruction, coded.reconstruction) {
@@ -218,12 +227,8 @@ impl Tiled {
     }
 
     /// Decodes a tiled bitstream; parsing and pasting run on the worker.
-    async fn decode_tiles(
-        &self,
-        bitstream: Vec<u8>,
-        max_units: u64,
-        worker: &dyn Worker,
-    ) -> Result<RgbImage, Error> {
+    async fn decode_tiles(&self, call: DecodeCall<'_>) -> Result<RgbImage, Error> {
+        let (bitstream, max_units, worker) = (call.bitstream, call.max_units, call.worker);
         let corrupt = |e: terse_entropy::EntropyError| Error::invalid(format!("bitstream: {e}"));
         let (header, sections) = on_worker(worker, move || Container::parse(&bitstream))
             .await?
@@ -258,8 +263,8 @@ impl Tiled {
         }
         let mut image = RgbImage::new(grid.width, grid.height);
         for ((x, y, width, height), tile) in grid.tiles().zip(tiles) {
-            let limit = u64::from(width) * u64::from(height);
-            let decoded = self.inner.decode(tile, limit, worker).await?;
+            let call = DecodeCall::new(tile, u64::from(width) * u64::from(height), worker);
+            let decoded = self.inner.decode(call).await?;
             if decoded.dimensions() != (width, height) {
                 return Err(Error::invalid(format!(
                     "bitstream: the tile at ({x}, {y}) decodes to {}x{} pixels, not {width}x{height}",
@@ -372,29 +377,19 @@ impl Codec for Tiled {
             )
     }
 
-    fn encode<'a>(
-        &'a self,
-        media: Arc<RgbImage>,
-        options: EncodeOptions,
-        worker: &'a dyn Worker,
-    ) -> BoxFuture<'a, Result<Encoding<RgbImage>, Error>> {
-        let grid = Grid::for_image(media.width(), media.height(), self.max_pixels);
+    fn encode<'a>(&'a self, call: EncodeCall<'a, RgbImage>) -> EncodeFuture<'a, RgbImage> {
+        let grid = Grid::for_image(call.media.width(), call.media.height(), self.max_pixels);
         if grid.is_single() {
-            return self.inner.encode(media, options, worker);
+            return self.inner.encode(call);
         }
-        Box::pin(async move { self.encode_tiles(media, grid, options, worker).await })
+        Box::pin(async move { self.encode_tiles(call, grid).await })
     }
 
-    fn decode<'a>(
-        &'a self,
-        bitstream: Vec<u8>,
-        max_units: u64,
-        worker: &'a dyn Worker,
-    ) -> BoxFuture<'a, Result<RgbImage, Error>> {
-        if !is_tiled(&bitstream) {
-            return self.inner.decode(bitstream, max_units, worker);
+    fn decode<'a>(&'a self, call: DecodeCall<'a>) -> DecodeFuture<'a, RgbImage> {
+        if !is_tiled(&call.bitstream) {
+            return self.inner.decode(call);
         }
-        Box::pin(async move { self.decode_tiles(bitstream, max_units, worker).await })
+        Box::pin(async move { self.decode_tiles(call).await })
     }
 }
 

@@ -1,9 +1,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use terse_core::{CountingInline, Inline, Job, block_on};
+use terse_core::{BoxFuture, CountingInline, Inline, Job, block_on};
 use terse_entropy::{CodecId, ModelTag};
 
 use super::*;
+use terse_codec::EncodeOptions;
 
 /// Test double: stores the pixels verbatim in a container like a real image codec's, running
 /// its work on the worker (one job per call).
@@ -42,12 +43,8 @@ impl Codec for Verbatim {
         work.memory(shape, 100, 200)
     }
 
-    fn encode<'a>(
-        &'a self,
-        media: Arc<RgbImage>,
-        options: EncodeOptions,
-        worker: &'a dyn Worker,
-    ) -> BoxFuture<'a, Result<Encoding<RgbImage>, Error>> {
+    fn encode<'a>(&'a self, call: EncodeCall<'a, RgbImage>) -> EncodeFuture<'a, RgbImage> {
+        let (media, options, worker) = (call.media, call.options, call.worker);
         Box::pin(async move {
             self.encodes.fetch_add(1, Ordering::SeqCst);
             let tag = self.tag().cloned();
@@ -69,12 +66,8 @@ impl Codec for Verbatim {
         })
     }
 
-    fn decode<'a>(
-        &'a self,
-        bitstream: Vec<u8>,
-        max_units: u64,
-        _worker: &'a dyn Worker,
-    ) -> BoxFuture<'a, Result<RgbImage, Error>> {
+    fn decode<'a>(&'a self, call: DecodeCall<'a>) -> DecodeFuture<'a, RgbImage> {
+        let (bitstream, max_units) = (call.bitstream, call.max_units);
         Box::pin(async move {
             let container =
                 Container::parse(&bitstream).map_err(|e| Error::invalid(e.to_string()))?;
@@ -124,7 +117,7 @@ fn encode(codec: &Tiled, image: &Arc<RgbImage>, reconstruct: bool) -> Encoding<R
         reconstruct,
         ..Default::default()
     };
-    block_on(codec.encode(Arc::clone(image), options, &Inline)).unwrap()
+    block_on(codec.encode(EncodeCall::new(Arc::clone(image), options, &Inline))).unwrap()
 }
 
 /// Rewrites a tiled bitstream through `change` (checksums recomputed, as an attacker would).
@@ -193,13 +186,17 @@ fn images_of_one_tile_are_coded_by_the_inner_codec_as_they_were() {
     let inner = Verbatim::new();
     let tiled = Tiled::with_max_pixels(inner.clone(), 64 * 64);
     let image = picture(64, 40);
-    let own =
-        block_on(inner.encode(Arc::clone(&image), EncodeOptions::default(), &Inline)).unwrap();
+    let own = block_on(inner.encode(EncodeCall::new(
+        Arc::clone(&image),
+        EncodeOptions::default(),
+        &Inline,
+    )))
+    .unwrap();
     let coded = encode(&tiled, &image, false);
     assert_eq!(coded.bitstream, own.bitstream);
     assert!(!is_tiled(&coded.bitstream));
     assert_eq!(
-        block_on(tiled.decode(coded.bitstream, 64 * 40, &Inline)).unwrap(),
+        block_on(tiled.decode(DecodeCall::new(coded.bitstream, 64 * 40, &Inline))).unwrap(),
         *image
     );
     assert_eq!(
@@ -227,7 +224,8 @@ fn large_images_round_trip_through_tiles() {
         ],
         [150, 64]
     );
-    let decoded = block_on(tiled.decode(coded.bitstream, 150 * 70, &Inline)).unwrap();
+    let decoded =
+        block_on(tiled.decode(DecodeCall::new(coded.bitstream, 150 * 70, &Inline))).unwrap();
     assert_eq!(decoded, *image);
     // One tile's work plus the whole image's buffers, far less than the whole image's work.
     let whole = inner.working_memory(Work::Decode, &[150, 70]);
@@ -250,7 +248,8 @@ fn latents_are_refused_for_tiled_images() {
         latents: true,
         ..Default::default()
     };
-    let err = block_on(tiled.encode(picture(100, 50), options, &Inline)).unwrap_err();
+    let err =
+        block_on(tiled.encode(EncodeCall::new(picture(100, 50), options, &Inline))).unwrap_err();
     assert_eq!(err.kind, ErrorKind::InvalidInput);
     assert!(err.message.contains("2 tiles"), "{}", err.message);
 }
@@ -261,8 +260,12 @@ fn an_ended_call_starts_no_further_tile() {
     let tiled = Tiled::with_max_pixels(inner.clone(), 64 * 64);
     // Each tile takes two jobs: its crop and its coding.
     let worker = EndsAfter(AtomicUsize::new(4));
-    let err =
-        block_on(tiled.encode(picture(300, 300), EncodeOptions::default(), &worker)).unwrap_err();
+    let err = block_on(tiled.encode(EncodeCall::new(
+        picture(300, 300),
+        EncodeOptions::default(),
+        &worker,
+    )))
+    .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Cancelled);
     // Tiles 1 and 2 ran, the crop of tile 3 found the call ended; the other 22 never started.
     assert_eq!(inner.encodes.load(Ordering::SeqCst), 2);
@@ -279,14 +282,16 @@ fn tile_copies_run_on_the_worker_not_the_async_task() {
         reconstruct: true,
         ..Default::default()
     };
-    let coded = block_on(tiled.encode(Arc::clone(&image), options, &worker)).unwrap();
+    let coded =
+        block_on(tiled.encode(EncodeCall::new(Arc::clone(&image), options, &worker))).unwrap();
     assert_eq!(coded.reconstruction.as_ref(), Some(&*image));
     // Per tile: the crop, the inner coding, the paste into the reconstruction; then the
     // container.
     assert_eq!(worker.jobs(), 3 * tiles + 1);
 
     let worker = CountingInline::default();
-    let decoded = block_on(tiled.decode(coded.bitstream, 150 * 70, &worker)).unwrap();
+    let decoded =
+        block_on(tiled.decode(DecodeCall::new(coded.bitstream, 150 * 70, &worker))).unwrap();
     assert_eq!(decoded, *image);
     // The parse, then a paste per tile (the test double decodes on the calling thread).
     assert_eq!(worker.jobs(), tiles + 1);
@@ -297,7 +302,9 @@ fn tampered_grids_are_refused_before_decoding() {
     let inner = Verbatim::new();
     let tiled = Tiled::with_max_pixels(inner.clone(), 64 * 64);
     let coded = encode(&tiled, &picture(150, 70), false).bitstream;
-    let decode = |bitstream: Vec<u8>, max: u64| block_on(tiled.decode(bitstream, max, &Inline));
+    let decode = |bitstream: Vec<u8>, max: u64| {
+        block_on(tiled.decode(DecodeCall::new(bitstream, max, &Inline)))
+    };
 
     let err = decode(coded.clone(), 150 * 70 - 1).unwrap_err();
     assert_eq!(err.kind, ErrorKind::TooLarge, "{}", err.message);

@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use ndarray::{Array2, Array3, ArrayD, Axis};
 use terse_audio_io::AudioClip;
-use terse_codec::{Codec, CodecInfo, EncodeOptions, Encoding, Work};
-use terse_core::{
-    BoxFuture, Classify, Error, ErrorKind, Network, TensorData, Worker, on_worker_classified,
+use terse_codec::{
+    Codec, CodecInfo, DecodeCall, DecodeFuture, EncodeCall, EncodeFuture, Encoding, Work,
 };
+use terse_core::{Classify, Error, ErrorKind, Network, TensorData, Worker, on_worker_classified};
 use terse_entropy::{CodecId, ModelTag};
 
 use crate::{
@@ -258,12 +258,8 @@ impl<S: WallocSide> Codec for Walloc<S> {
         work.memory(shape, S::ENCODE_COST, S::DECODE_COST)
     }
 
-    fn encode<'a>(
-        &'a self,
-        media: Arc<S::Media>,
-        options: EncodeOptions,
-        worker: &'a dyn Worker,
-    ) -> BoxFuture<'a, Result<Encoding<S::Media>, Error>> {
+    fn encode<'a>(&'a self, call: EncodeCall<'a, S::Media>) -> EncodeFuture<'a, S::Media> {
+        let (media, options, worker) = (call.media, call.options, call.worker);
         Box::pin(async move {
             let side = Arc::clone(&self.side);
             let (bitstream, latents) = on_worker_classified(worker, move || {
@@ -288,12 +284,8 @@ impl<S: WallocSide> Codec for Walloc<S> {
         })
     }
 
-    fn decode<'a>(
-        &'a self,
-        bitstream: Vec<u8>,
-        max_units: u64,
-        worker: &'a dyn Worker,
-    ) -> BoxFuture<'a, Result<S::Media, Error>> {
+    fn decode<'a>(&'a self, call: DecodeCall<'a>) -> DecodeFuture<'a, S::Media> {
+        let (bitstream, max_units, worker) = (call.bitstream, call.max_units, call.worker);
         Box::pin(async move {
             let side = Arc::clone(&self.side);
             let latents =

@@ -235,10 +235,9 @@ pub async fn encode_in_call<M: Send + Sync + 'static, K: Default + Send + Sync +
     media: Arc<M>,
     options: terse_codec::EncodeOptions<K>,
 ) -> Result<terse_codec::Encoding<M>, Status> {
-    codec
-        .encode(media, options, &CallWorker::current())
-        .await
-        .map_err(|e| status_of(&e))
+    let worker = CallWorker::current();
+    let call = terse_codec::EncodeCall::new(media, options, &worker);
+    codec.encode(call).await.map_err(|e| status_of(&e))
 }
 
 /// Decodes `bitstream` with `codec` on the call's worker, refusing media over `max_units`.
@@ -247,10 +246,9 @@ pub async fn decode_in_call<M: Send + Sync + 'static, K: Default + Send + Sync +
     bitstream: Vec<u8>,
     max_units: u64,
 ) -> Result<M, Status> {
-    codec
-        .decode(bitstream, max_units, &CallWorker::current())
-        .await
-        .map_err(|e| status_of(&e))
+    let worker = CallWorker::current();
+    let call = terse_codec::DecodeCall::new(bitstream, max_units, &worker);
+    codec.decode(call).await.map_err(|e| status_of(&e))
 }
 
 /// The gRPC status of a classified error: the one mapping from [`ErrorKind`] to a status code.

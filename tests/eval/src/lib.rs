@@ -9,7 +9,7 @@ use std::{
 };
 
 use image::RgbImage;
-use terse_codec::{Codec, EncodeOptions, Encoding};
+use terse_codec::{Codec, DecodeCall, EncodeCall, EncodeOptions, Encoding};
 use terse_core::{Error, Inline};
 use terse_runtime::{ModelRegistry, SessionOptions};
 
@@ -50,12 +50,12 @@ pub fn encode<C: Codec + ?Sized>(
     media: &Arc<C::Media>,
     options: EncodeOptions<C::Knobs>,
 ) -> Result<Encoding<C::Media>, Error> {
-    block_on(codec.encode(Arc::clone(media), options, &Inline))
+    block_on(codec.encode(EncodeCall::new(Arc::clone(media), options, &Inline)))
 }
 
 /// Decodes `bitstream` with `codec` (blocking work on this thread), with no size limit.
 pub fn decode<C: Codec + ?Sized>(codec: &C, bitstream: &[u8]) -> Result<C::Media, Error> {
-    block_on(codec.decode(bitstream.to_vec(), u64::MAX, &Inline))
+    block_on(codec.decode(DecodeCall::new(bitstream.to_vec(), u64::MAX, &Inline)))
 }
 
 /// A test photo of `tests/fixtures/images`.

@@ -98,5 +98,6 @@ fn malformed_bitstreams_are_refused() {
 }
 
 fn block_on_decode_limited(codec: &WallocImage, bitstream: &[u8], max: u64) -> terse_core::Error {
-    terse_eval::block_on(codec.decode(bitstream.to_vec(), max, &terse_core::Inline)).unwrap_err()
+    let call = terse_codec::DecodeCall::new(bitstream.to_vec(), max, &terse_core::Inline);
+    terse_eval::block_on(codec.decode(call)).unwrap_err()
 }

@@ -408,15 +408,10 @@ impl terse_codec::Codec for WallocLatents {
 
     fn encode<'a>(
         &'a self,
-        media: std::sync::Arc<terse_walloc::RgbImage>,
-        _: terse_codec::EncodeOptions,
-        _: &'a dyn terse_core::Worker,
-    ) -> terse_core::BoxFuture<
-        'a,
-        Result<terse_codec::Encoding<terse_walloc::RgbImage>, terse_core::Error>,
-    > {
+        call: terse_codec::EncodeCall<'a, terse_walloc::RgbImage>,
+    ) -> terse_codec::EncodeFuture<'a, terse_walloc::RgbImage> {
         let coded = walloc_image()
-            .encode(&media)
+            .encode(&call.media)
             .map(|(bitstream, _)| terse_codec::Encoding::bitstream(bitstream))
             .map_err(|e| terse_core::Error::invalid(e.to_string()));
         Box::pin(std::future::ready(coded))
@@ -424,12 +419,10 @@ impl terse_codec::Codec for WallocLatents {
 
     fn decode<'a>(
         &'a self,
-        bitstream: Vec<u8>,
-        max_units: u64,
-        _: &'a dyn terse_core::Worker,
-    ) -> terse_core::BoxFuture<'a, Result<terse_walloc::RgbImage, terse_core::Error>> {
+        call: terse_codec::DecodeCall<'a>,
+    ) -> terse_codec::DecodeFuture<'a, terse_walloc::RgbImage> {
         let decoded = walloc_image()
-            .decode_latents(&bitstream, max_units)
+            .decode_latents(&call.bitstream, call.max_units)
             .map(|latents| terse_walloc::RgbImage::new(latents.width, latents.height))
             .map_err(|e| terse_core::Error::invalid(e.to_string()));
         Box::pin(std::future::ready(decoded))
@@ -453,8 +446,8 @@ fn tiled_image() -> &'static terse_tiles::Tiled {
 
 /// See [`TARGETS`].
 pub fn tiled_image_bitstream(data: &[u8]) -> bool {
-    let decode = tiled_image().decode(data.to_vec(), MAX_PIXELS, &terse_core::Inline);
-    terse_core::block_on(decode).is_ok()
+    let call = terse_codec::DecodeCall::new(data.to_vec(), MAX_PIXELS, &terse_core::Inline);
+    terse_core::block_on(tiled_image().decode(call)).is_ok()
 }
 
 /// See [`TARGETS`].
@@ -701,8 +694,10 @@ fn tiled_image_seeds() -> Vec<Vec<u8>> {
                 std::sync::Arc::new(terse_walloc::RgbImage::from_fn(width, height, |x, y| {
                     image::Rgb([(x * 3) as u8, (y * 5) as u8, ((x + y) * 2) as u8])
                 }));
-            let encode = tiled_image().encode(image, Default::default(), &terse_core::Inline);
-            terse_core::block_on(encode).expect("encode").bitstream
+            let call = terse_codec::EncodeCall::new(image, Default::default(), &terse_core::Inline);
+            terse_core::block_on(tiled_image().encode(call))
+                .expect("encode")
+                .bitstream
         })
         .collect()
 }
