@@ -27,6 +27,14 @@ pub fn cmd(program: &str, args: &[&str]) -> Command {
     c
 }
 
+/// Runs `command` to its end and answers its wall time in seconds; `None` when it could not
+/// start or did not succeed.
+pub fn timed(mut command: Command) -> Option<f64> {
+    let start = Instant::now();
+    let status = command.output().ok()?.status;
+    status.success().then(|| start.elapsed().as_secs_f64())
+}
+
 /// What every eval bench does first: work from the workspace `root` (the ONNX Runtime in
 /// ./.venv and the model repository are relative to it) and list the evaluation photos; `None`,
 /// after saying why, when there are none.
@@ -140,62 +148,46 @@ pub struct Baseline {
 }
 
 impl Baseline {
-    /// JPEG, WebP, AVIF and JPEG XL.
+    /// JPEG, WebP, AVIF and JPEG XL: one row each (label, encoder binary, the file
+    /// extensions its tools read and write, the quality range, the encode command at quality
+    /// `q` from `i` to `o`, the decode command from `i` to `o`).
+    #[rustfmt::skip]
     pub fn all() -> Vec<Baseline> {
         vec![
-            Baseline {
-                label: "JPEG (libjpeg-turbo)",
-                binary: "cjpeg",
-                input: "bmp",
-                output: "bmp",
-                range: (1, 100),
-                encode: |q, i, o| {
-                    cmd(
-                        "cjpeg",
-                        &["-quality", &q.to_string(), "-optimize", "-outfile", o, i],
-                    )
-                },
-                decode: |i, o| cmd("djpeg", &["-bmp", "-outfile", o, i]),
-            },
-            Baseline {
-                label: "WebP",
-                binary: "cwebp",
-                input: "png",
-                output: "png",
-                range: (0, 100),
-                encode: |q, i, o| {
-                    cmd(
-                        "cwebp",
-                        &["-quiet", "-m", "6", "-q", &q.to_string(), i, "-o", o],
-                    )
-                },
-                decode: |i, o| cmd("dwebp", &["-quiet", i, "-o", o]),
-            },
-            Baseline {
-                label: "AVIF (libavif)",
-                binary: "avifenc",
-                input: "png",
-                output: "png",
-                range: (0, 63),
-                encode: |q, i, o| {
-                    let quantizer = (63 - q).to_string();
-                    cmd(
-                        "avifenc",
-                        &["-s", "6", "--min", &quantizer, "--max", &quantizer, i, o],
-                    )
-                },
-                decode: |i, o| cmd("avifdec", &[i, o]),
-            },
-            Baseline {
-                label: "JPEG XL (libjxl)",
-                binary: "cjxl",
-                input: "png",
-                output: "png",
-                range: (1, 100),
-                encode: |q, i, o| cmd("cjxl", &["--quiet", "-q", &q.to_string(), i, o]),
-                decode: |i, o| cmd("djxl", &["--quiet", i, o]),
-            },
+            Baseline::new("JPEG (libjpeg-turbo)", "cjpeg", ["bmp", "bmp"], (1, 100),
+                |q, i, o| cmd("cjpeg", &["-quality", &q.to_string(), "-optimize", "-outfile", o, i]),
+                |i, o| cmd("djpeg", &["-bmp", "-outfile", o, i])),
+            Baseline::new("WebP", "cwebp", ["png", "png"], (0, 100),
+                |q, i, o| cmd("cwebp", &["-quiet", "-m", "6", "-q", &q.to_string(), i, "-o", o]),
+                |i, o| cmd("dwebp", &["-quiet", i, "-o", o])),
+            // Quality q is quantizer 63 − q, so that higher means more bits here too.
+            Baseline::new("AVIF (libavif)", "avifenc", ["png", "png"], (0, 63),
+                |q, i, o| { let k = (63 - q).to_string(); cmd("avifenc", &["-s", "6", "--min", &k, "--max", &k, i, o]) },
+                |i, o| cmd("avifdec", &[i, o])),
+            Baseline::new("JPEG XL (libjxl)", "cjxl", ["png", "png"], (1, 100),
+                |q, i, o| cmd("cjxl", &["--quiet", "-q", &q.to_string(), i, o]),
+                |i, o| cmd("djxl", &["--quiet", i, o])),
         ]
+    }
+
+    /// A baseline from its row in [`Baseline::all`].
+    fn new(
+        label: &'static str,
+        binary: &'static str,
+        [input, output]: [&'static str; 2],
+        range: (u32, u32),
+        encode: fn(u32, &str, &str) -> Command,
+        decode: fn(&str, &str) -> Command,
+    ) -> Self {
+        Self {
+            label,
+            binary,
+            input,
+            output,
+            range,
+            encode,
+            decode,
+        }
     }
 
     /// Encodes at the quality whose bpp is closest to `target` (bisection), then decodes.
@@ -206,10 +198,7 @@ impl Baseline {
         let (i, c) = (input.to_str()?, coded.to_str()?);
         let pixels = f64::from(original.width()) * f64::from(original.height());
         let encode = |q: u32| -> Option<(f64, f64)> {
-            let start = Instant::now();
-            let status = (self.encode)(q, i, c).output().ok()?;
-            let seconds = start.elapsed().as_secs_f64();
-            status.status.success().then_some(())?;
+            let seconds = timed((self.encode)(q, i, c))?;
             Some((
                 std::fs::metadata(&coded).ok()?.len() as f64 * 8.0 / pixels,
                 seconds,
@@ -227,23 +216,9 @@ impl Baseline {
         let decoded = dir.join(format!("decoded.{}", self.output));
         let (i, c, d) = (input.to_str()?, coded.to_str()?, decoded.to_str()?);
         let pixels = f64::from(original.width()) * f64::from(original.height());
-        let start = Instant::now();
-        (self.encode)(q, i, c)
-            .output()
-            .ok()?
-            .status
-            .success()
-            .then_some(())?;
-        let encode_s = start.elapsed().as_secs_f64();
+        let encode_s = timed((self.encode)(q, i, c))?;
         let bpp = std::fs::metadata(&coded).ok()?.len() as f64 * 8.0 / pixels;
-        let start = Instant::now();
-        (self.decode)(c, d)
-            .output()
-            .ok()?
-            .status
-            .success()
-            .then_some(())?;
-        let decode_s = start.elapsed().as_secs_f64();
+        let decode_s = timed((self.decode)(c, d))?;
         let image = image::open(&decoded).ok()?.to_rgb8();
         Some(Row {
             bpp,

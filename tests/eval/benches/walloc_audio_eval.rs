@@ -14,6 +14,7 @@ use std::{path::PathBuf, time::Instant};
 
 use shared::{cmd, tool, webp_latent_bytes};
 use terse_audio_io::{AudioClip, DecodeLimits, decode_audio_file, encode_wav};
+use terse_image_eval::timed;
 use terse_walloc::{WallocAudio, audio_psnr, snr};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
@@ -24,7 +25,8 @@ const LIMITS: DecodeLimits = DecodeLimits {
     max_channels: 2,
 };
 
-#[derive(Default, Clone, Copy)]
+/// One clip coded one way.
+#[derive(Clone, Copy)]
 struct Row {
     bits: f64,
     psnr: f64,
@@ -32,30 +34,33 @@ struct Row {
     encode_s: f64,
     decode_s: f64,
     seconds: f64,
-    count: f64,
 }
 
-impl Row {
-    fn add(&mut self, o: Row) {
-        self.bits += o.bits;
-        self.psnr += o.psnr;
-        self.snr += o.snr;
-        self.encode_s += o.encode_s;
-        self.decode_s += o.decode_s;
-        self.seconds += o.seconds;
-        self.count += 1.0;
-    }
+/// Total of `field` over `rows`.
+fn total(rows: &[Row], field: fn(&Row) -> f64) -> f64 {
+    rows.iter().map(field).sum()
+}
 
-    fn print(&self, name: &str) {
-        println!(
-            "  {name:<26} {:>7.2} {:>7.2} {:>7.2} {:>9.0} {:>9.0}",
-            self.bits / self.seconds / 1000.0,
-            self.psnr / self.count,
-            self.snr / self.count,
-            self.seconds / self.encode_s,
-            self.seconds / self.decode_s,
-        );
+/// Bitrate in kbps over `rows` (all their bits over all their seconds).
+fn kbps(rows: &[Row]) -> f64 {
+    total(rows, |r| r.bits) / total(rows, |r| r.seconds) / 1000.0
+}
+
+/// Prints a table row: the bitrate, mean PSNR and SNR, and encode and decode speed as
+/// multiples of real time, over `rows` (nothing when there are none).
+fn print_rows(name: &str, rows: &[Row]) {
+    if rows.is_empty() {
+        return;
     }
+    let (seconds, n) = (total(rows, |r| r.seconds), rows.len() as f64);
+    println!(
+        "  {name:<26} {:>7.2} {:>7.2} {:>7.2} {:>9.0} {:>9.0}",
+        kbps(rows),
+        total(rows, |r| r.psnr) / n,
+        total(rows, |r| r.snr) / n,
+        seconds / total(rows, |r| r.encode_s),
+        seconds / total(rows, |r| r.decode_s),
+    );
 }
 
 fn measure(original: &AudioClip, decoded: &AudioClip) -> (f64, f64) {
@@ -73,60 +78,37 @@ fn opus(original: &AudioClip, kbps: f64, dir: &std::path::Path) -> Option<Row> {
         dir.join("out.wav"),
     );
     std::fs::write(&wav, encode_wav(original).ok()?).ok()?;
-    let start = Instant::now();
-    cmd(
+    let bitrate = format!("{kbps:.2}");
+    let (wav, coded, out) = (wav.to_str()?, coded.to_str()?, out.to_str()?);
+    let encode_s = timed(cmd(
         "opusenc",
-        &[
-            "--quiet",
-            "--bitrate",
-            &format!("{kbps:.2}"),
-            wav.to_str()?,
-            coded.to_str()?,
-        ],
-    )
-    .output()
-    .ok()?
-    .status
-    .success()
-    .then_some(())?;
-    let encode_s = start.elapsed().as_secs_f64();
-    let start = Instant::now();
-    cmd(
-        "opusdec",
-        &["--quiet", "--rate", "48000", coded.to_str()?, out.to_str()?],
-    )
-    .output()
-    .ok()?
-    .status
-    .success()
-    .then_some(())?;
-    let decode_s = start.elapsed().as_secs_f64();
-    let decoded = decode_audio_file(&std::fs::read(&out).ok()?, LIMITS).ok()?;
+        &["--quiet", "--bitrate", &bitrate, wav, coded],
+    ))?;
+    let decode_s = timed(cmd("opusdec", &["--quiet", "--rate", "48000", coded, out]))?;
+    let decoded = decode_audio_file(&std::fs::read(out).ok()?, LIMITS).ok()?;
     let (psnr, snr) = measure(original, &decoded);
     Some(Row {
-        bits: std::fs::metadata(&coded).ok()?.len() as f64 * 8.0,
+        bits: std::fs::metadata(coded).ok()?.len() as f64 * 8.0,
         psnr,
         snr,
         encode_s,
         decode_s,
         seconds: original.seconds(),
-        count: 0.0,
     })
 }
 
 /// Opus with the requested bitrate bisected so that the file's rate (container included) is
 /// closest to `target` kbps.
 fn opus_matched(original: &AudioClip, target: f64, dir: &std::path::Path) -> Option<Row> {
-    let kbps = |r: &Row| r.bits / r.seconds / 1000.0;
     let (mut lo, mut hi) = (6.0f64, 256.0f64);
     let mut best: Option<Row> = None;
     for _ in 0..8 {
         let request = (lo * hi).sqrt();
         let row = opus(original, request, dir)?;
-        if best.is_none_or(|b| (kbps(&b) - target).abs() > (kbps(&row) - target).abs()) {
+        if best.is_none_or(|b| (kbps(&[b]) - target).abs() > (kbps(&[row]) - target).abs()) {
             best = Some(row);
         }
-        if kbps(&row) > target {
+        if kbps(&[row]) > target {
             hi = request;
         } else {
             lo = request;
@@ -165,7 +147,6 @@ fn ours_at(
         encode_s,
         decode_s,
         seconds: clip.seconds(),
-        count: 0.0,
     };
     (row, latents)
 }
@@ -201,11 +182,11 @@ fn main() {
     for h in &hosted {
         let codec = h.codec();
         let name = codec.model().name.clone();
-        let mut ours = Row::default();
+        let mut ours = Vec::new();
         let (mut prior_bytes, mut context_bytes, mut webp_bytes) = (0, 0, 0);
         for (_, clip) in &tracks {
             let (row, latents) = ours_at(h, clip, 0);
-            ours.add(row);
+            ours.push(row);
             let (factorized, contextual) = codec.code_latents(&latents).unwrap();
             prior_bytes += factorized.len();
             context_bytes += contextual.len();
@@ -215,41 +196,33 @@ fn main() {
             webp_bytes +=
                 webp_latent_bytes(&plane, codec.weights().max_level() + 1, &dir).unwrap_or(0);
         }
-        let kbps = ours.bits / ours.seconds / 1000.0;
+        let ours_kbps = kbps(&ours);
         println!("\n{name}");
         println!(
             "  {:<26} {:>7} {:>7} {:>7} {:>9} {:>9}",
             "codec", "kbps", "PSNR", "SNR", "enc ×RT", "dec ×RT"
         );
-        ours.print(&format!("terse {name}"));
+        print_rows(&format!("terse {name}"), &ours);
         for bits in [7, 6, 5, 4] {
             let shift = codec.shift_for(bits).unwrap();
-            let mut row = Row::default();
-            for (_, clip) in &tracks {
-                row.add(ours_at(h, clip, shift).0);
-            }
-            row.print(&format!("terse {name} b={bits}"));
+            let rows: Vec<Row> = tracks
+                .iter()
+                .map(|(_, clip)| ours_at(h, clip, shift).0)
+                .collect();
+            print_rows(&format!("terse {name} b={bits}"), &rows);
         }
         if tool("opusenc") && tool("opusdec") {
-            let mut matched = Row::default();
-            for (_, clip) in &tracks {
-                if let Some(r) = opus_matched(clip, kbps, &dir) {
-                    matched.add(r);
-                }
-            }
-            if matched.count > 0.0 {
-                matched.print("Opus 1.3 (kbps matched)");
-            }
+            let matched: Vec<Row> = tracks
+                .iter()
+                .filter_map(|(_, clip)| opus_matched(clip, ours_kbps, &dir))
+                .collect();
+            print_rows("Opus 1.3 (kbps matched)", &matched);
             for rate in [12.0, 24.0, 48.0, 96.0] {
-                let mut row = Row::default();
-                for (_, clip) in &tracks {
-                    if let Some(r) = opus(clip, rate, &dir) {
-                        row.add(r);
-                    }
-                }
-                if row.count > 0.0 {
-                    row.print(&format!("Opus 1.3 --bitrate {rate:.1}"));
-                }
+                let rows: Vec<Row> = tracks
+                    .iter()
+                    .filter_map(|(_, clip)| opus(clip, rate, &dir))
+                    .collect();
+                print_rows(&format!("Opus 1.3 --bitrate {rate:.1}"), &rows);
             }
         }
         if webp_bytes > 0 {
