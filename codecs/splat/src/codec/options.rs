@@ -26,6 +26,18 @@ pub enum Preset {
     Web,
 }
 
+impl Preset {
+    /// Its entry in a row of per-preset `values` (High, Balanced, Small, Web).
+    fn pick<T>(self, [high, balanced, small, web]: [T; 4]) -> T {
+        match self {
+            Preset::High => high,
+            Preset::Balanced => balanced,
+            Preset::Small => small,
+            Preset::Web => web,
+        }
+    }
+}
+
 /// Quantization knobs; start from a [`Preset`] and override what you need.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CodecOptions {
@@ -56,58 +68,27 @@ pub struct CodecOptions {
 }
 
 impl CodecOptions {
-    /// The knobs of a preset.
+    /// The knobs of a preset: one line per knob, its value for each preset in the order
+    /// High, Balanced, Small, Web.
     pub fn preset(preset: Preset) -> Self {
-        let spz_color_step = 1.0 / (0.15 * 255.0);
-        match preset {
-            Preset::High => Self {
-                position_bits: 18,
-                position_step: SPZ_POSITION_STEP / 4.0,
-                scale_step: 1.0 / 64.0,
-                rotation_bits: 11,
-                opacity_bits: 10,
-                color_step: spz_color_step / 4.0,
-                sh_steps: [1.0 / 64.0, 1.0 / 32.0, 1.0 / 32.0],
-                max_sh_degree: 3,
-                min_opacity: 0.0,
-                sh_codebook: 0,
-            },
-            Preset::Balanced => Self {
-                position_bits: 0,
-                position_step: SPZ_POSITION_STEP,
-                scale_step: 1.0 / 16.0,
-                rotation_bits: 9,
-                opacity_bits: 8,
-                color_step: spz_color_step,
-                sh_steps: [1.0 / 16.0, 1.0 / 8.0, 1.0 / 8.0],
-                max_sh_degree: 3,
-                min_opacity: 0.0,
-                sh_codebook: 0,
-            },
-            Preset::Small => Self {
-                position_bits: 11,
-                position_step: 0.0,
-                scale_step: 1.0 / 3.0,
-                rotation_bits: 6,
-                opacity_bits: 5,
-                color_step: spz_color_step * 4.0,
-                sh_steps: [1.0 / 4.0, 1.0 / 2.0, 1.0 / 2.0],
-                max_sh_degree: 3,
-                min_opacity: 1.0 / 255.0,
-                sh_codebook: 0,
-            },
-            Preset::Web => Self {
-                position_bits: 16,
-                position_step: 0.0,
-                scale_step: 1.0 / 8.0,
-                rotation_bits: 6,
-                opacity_bits: 7,
-                color_step: spz_color_step,
-                sh_steps: [1.0 / 4.0, 1.0 / 2.0, 1.0 / 2.0],
-                max_sh_degree: 3,
-                min_opacity: 1.0 / 255.0,
-                sh_codebook: 4096,
-            },
+        let spz_color_step: f32 = 1.0 / (0.15 * 255.0);
+        let sh_coarse = [1.0 / 4.0, 1.0 / 2.0, 1.0 / 2.0];
+        Self {
+            position_bits: preset.pick([18, 0, 11, 16]),
+            position_step: preset.pick([SPZ_POSITION_STEP / 4.0, SPZ_POSITION_STEP, 0.0, 0.0]),
+            scale_step: preset.pick([1.0 / 64.0, 1.0 / 16.0, 1.0 / 3.0, 1.0 / 8.0]),
+            rotation_bits: preset.pick([11, 9, 6, 6]),
+            opacity_bits: preset.pick([10, 8, 5, 7]),
+            color_step: spz_color_step * preset.pick([0.25, 1.0, 4.0, 1.0]),
+            sh_steps: preset.pick([
+                [1.0 / 64.0, 1.0 / 32.0, 1.0 / 32.0],
+                [1.0 / 16.0, 1.0 / 8.0, 1.0 / 8.0],
+                sh_coarse,
+                sh_coarse,
+            ]),
+            max_sh_degree: 3,
+            min_opacity: preset.pick([0.0, 0.0, 1.0 / 255.0, 1.0 / 255.0]),
+            sh_codebook: preset.pick([0, 0, 0, 4096]),
         }
     }
 
