@@ -17,8 +17,8 @@ use terse_hosting::{CAUSAL_LM_TASK, Catalog, Hosted};
 use terse_lingua::{Compressed, Options, OutputText, TokenToWord};
 use terse_proto::{common::v1 as common, context::v1 as api};
 use terse_runtime::ModelRegistry;
-use terse_service_common::{CallWorker, Host, HostedService, float_option, status_of};
-use tonic::{Request, Response, Status, service::RoutesBuilder};
+use terse_service_common::{CallWorker, Host, HostedService, float_option, rpcs, status_of};
+use tonic::{Status, service::RoutesBuilder};
 
 pub use api::context_service_server::ContextServiceServer;
 pub use terse_hosting::{KEEP_CLASSIFIER_TASK, SENTENCE_ENCODER_TASK};
@@ -565,14 +565,10 @@ impl ContextService {
         .map_err(|e| status_of(&e))?;
         Ok(results.into_iter().map(|r| response(r, hosted)).collect())
     }
-}
-#[tonic::async_trait]
-impl api::context_service_server::ContextService for ContextService {
-    async fn list_models(
-        &self,
-        _request: Request<api::ListModelsRequest>,
-    ) -> Result<Response<api::ListModelsResponse>, Status> {
-        Ok(Response::new(api::ListModelsResponse {
+
+    /// Every hosted model, with its kind.
+    fn models(&self) -> api::ListModelsResponse {
+        api::ListModelsResponse {
             models: self
                 .classifiers
                 .iter()
@@ -595,29 +591,29 @@ impl api::context_service_server::ContextService for ContextService {
                     max_seq_len: h.item.config().context_length as u32,
                 }))
                 .collect(),
-        }))
+        }
     }
 
-    async fn compress_prompt(
+    /// One CompressPrompt call: LLMLingua-1, LongLLMLingua or LongCodeZip when `perplexity` is
+    /// set, else LLMLingua-2.
+    async fn compress_one(
         &self,
-        request: Request<api::CompressPromptRequest>,
-    ) -> Result<Response<api::CompressPromptResponse>, Status> {
-        let mut request = request.into_inner();
+        mut request: api::CompressPromptRequest,
+    ) -> Result<api::CompressPromptResponse, Status> {
         if let Some(options) = request.perplexity.take() {
-            return Ok(Response::new(
-                self.compress_by_perplexity(request, options).await?,
-            ));
+            return self.compress_by_perplexity(request, options).await;
         }
         let hosted = pick(&self.classifiers, request.model.as_ref())?;
         let mut responses = self.compress_all(hosted, vec![request]).await?;
-        Ok(Response::new(responses.remove(0)))
+        Ok(responses.remove(0))
     }
 
-    async fn compress_prompt_batch(
+    /// One CompressPromptBatch call: LLMLingua-2 requests grouped by classifier, answered in
+    /// order.
+    async fn compress_batch(
         &self,
-        request: Request<api::CompressPromptBatchRequest>,
-    ) -> Result<Response<api::CompressPromptBatchResponse>, Status> {
-        let requests = request.into_inner().requests;
+        requests: Vec<api::CompressPromptRequest>,
+    ) -> Result<api::CompressPromptBatchResponse, Status> {
         if requests.is_empty() {
             return Err(Status::invalid_argument("the batch holds no request"));
         }
@@ -654,21 +650,40 @@ impl api::context_service_server::ContextService for ContextService {
                 responses[i] = Some(r);
             }
         }
-        Ok(Response::new(api::CompressPromptBatchResponse {
+        Ok(api::CompressPromptBatchResponse {
             responses: responses
                 .into_iter()
                 .map(|r| r.expect("answered"))
                 .collect(),
-        }))
+        })
     }
+}
+rpcs! {
+    impl api::context_service_server::ContextService for ContextService {
+        fn list_models(self, _request: api::ListModelsRequest) -> api::ListModelsResponse {
+            self.models()
+        }
 
-    async fn compress_context(
-        &self,
-        request: Request<api::CompressContextRequest>,
-    ) -> Result<Response<api::CompressContextResponse>, Status> {
-        Ok(Response::new(
-            self.select_sentences(request.into_inner()).await?,
-        ))
+        fn compress_prompt(
+            self,
+            request: api::CompressPromptRequest,
+        ) -> api::CompressPromptResponse {
+            self.compress_one(request).await?
+        }
+
+        fn compress_prompt_batch(
+            self,
+            request: api::CompressPromptBatchRequest,
+        ) -> api::CompressPromptBatchResponse {
+            self.compress_batch(request.requests).await?
+        }
+
+        fn compress_context(
+            self,
+            request: api::CompressContextRequest,
+        ) -> api::CompressContextResponse {
+            self.select_sentences(request).await?
+        }
     }
 }
 

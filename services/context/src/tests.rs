@@ -7,6 +7,7 @@ use terse_core::{Error, FakeNetwork, TensorData};
 use tonic::Code;
 
 use super::*;
+use tonic::{Request, Response};
 
 const MODELS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/repository");
 

@@ -12,9 +12,9 @@ use terse_runtime::{
     ModelRegistry, ModelState, OnnxRuntime, ProviderKind, RegistryEntry, TensorSpec,
 };
 use terse_service_common::{
-    Host, HostedService, datatype_to_proto, status_of, tensor_from_proto, tensor_to_proto,
+    Host, HostedService, datatype_to_proto, rpcs, status_of, tensor_from_proto, tensor_to_proto,
 };
-use tonic::{Request, Response, Status, service::RoutesBuilder};
+use tonic::{Status, service::RoutesBuilder};
 
 pub use api::model_repository_service_server::ModelRepositoryServiceServer;
 
@@ -142,13 +142,9 @@ fn model_ref(model: Option<common::ModelRef>) -> Result<common::ModelRef, Status
     Ok(model)
 }
 
-#[tonic::async_trait]
-impl ModelRepositoryService for ModelRepository {
-    async fn list_models(
-        &self,
-        request: Request<api::ListModelsRequest>,
-    ) -> Result<Response<api::ListModelsResponse>, Status> {
-        let ready_only = request.into_inner().ready_only;
+impl ModelRepository {
+    /// The models of the repository (the ready ones only, when asked), and the runtime's facts.
+    fn list(&self, ready_only: bool) -> api::ListModelsResponse {
         let models = self
             .registry
             .entries()
@@ -156,51 +152,30 @@ impl ModelRepositoryService for ModelRepository {
             .filter(|e| !ready_only || matches!(e.state, ModelState::Ready(_)))
             .map(model_info)
             .collect();
-        Ok(Response::new(api::ListModelsResponse {
+        api::ListModelsResponse {
             models,
             runtime_version: self.runtime.version.clone(),
             available_providers: self.runtime.providers.clone(),
-        }))
+        }
     }
 
-    async fn get_model(
-        &self,
-        request: Request<api::GetModelRequest>,
-    ) -> Result<Response<api::GetModelResponse>, Status> {
-        let model = model_ref(request.into_inner().model)?;
+    /// The statistics of one model, or of every model when `model` names none.
+    fn statistics(&self, model: common::ModelRef) -> Result<Vec<api::ModelStatistics>, Status> {
+        if model.name.is_empty() {
+            return Ok(self.registry.entries().iter().map(statistics).collect());
+        }
         let entry = self
             .registry
             .find(&model.name, &model.version)
             .map_err(|e| status_of(&e))?;
-        Ok(Response::new(api::GetModelResponse {
-            model: Some(model_info(entry)),
-        }))
+        Ok(vec![statistics(entry)])
     }
 
-    async fn get_model_statistics(
+    /// One inference of a named model.
+    async fn run_inference(
         &self,
-        request: Request<api::GetModelStatisticsRequest>,
-    ) -> Result<Response<api::GetModelStatisticsResponse>, Status> {
-        let model = request.into_inner().model.unwrap_or_default();
-        let statistics = if model.name.is_empty() {
-            self.registry.entries().iter().map(statistics).collect()
-        } else {
-            let entry = self
-                .registry
-                .find(&model.name, &model.version)
-                .map_err(|e| status_of(&e))?;
-            vec![statistics(entry)]
-        };
-        Ok(Response::new(api::GetModelStatisticsResponse {
-            statistics,
-        }))
-    }
-
-    async fn infer(
-        &self,
-        request: Request<api::InferRequest>,
-    ) -> Result<Response<api::InferResponse>, Status> {
-        let request = request.into_inner();
+        request: api::InferRequest,
+    ) -> Result<api::InferResponse, Status> {
         let model_ref = model_ref(request.model)?;
         let model = self
             .registry
@@ -216,13 +191,39 @@ impl ModelRepositoryService for ModelRepository {
             .await
             .map_err(|e| status_of(&e))?;
         let manifest = &model.entry().manifest;
-        Ok(Response::new(api::InferResponse {
+        Ok(api::InferResponse {
             model_name: manifest.name.clone(),
             model_version: manifest.version.clone(),
             outputs: output.outputs.into_iter().map(tensor_to_proto).collect(),
             provider: provider_to_proto(model.provider()).into(),
             execution_ns: output.execution.as_nanos() as u64,
-        }))
+        })
+    }
+}
+
+rpcs! {
+    impl ModelRepositoryService for ModelRepository {
+        fn list_models(self, request: api::ListModelsRequest) -> api::ListModelsResponse {
+            self.list(request.ready_only)
+        }
+
+        fn get_model(self, request: api::GetModelRequest) -> api::GetModelResponse {
+            let model = model_ref(request.model)?;
+            let entry = self.registry.find(&model.name, &model.version);
+            api::GetModelResponse { model: Some(model_info(entry.map_err(|e| status_of(&e))?)) }
+        }
+
+        fn get_model_statistics(
+            self,
+            request: api::GetModelStatisticsRequest,
+        ) -> api::GetModelStatisticsResponse {
+            let model = request.model.unwrap_or_default();
+            api::GetModelStatisticsResponse { statistics: self.statistics(model)? }
+        }
+
+        fn infer(self, request: api::InferRequest) -> api::InferResponse {
+            self.run_inference(request).await?
+        }
     }
 }
 

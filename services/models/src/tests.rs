@@ -7,6 +7,7 @@ use terse_runtime::manifest::scan_repository;
 use tonic::Code;
 
 use super::*;
+use tonic::Request;
 
 /// Every shipped model, MLIC's synthesis marked failed and the rest unloaded.
 fn service() -> ModelRepository {

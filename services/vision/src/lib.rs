@@ -7,12 +7,12 @@ mod tensors;
 
 use ndarray::ArrayView2;
 use terse_proto::vision::v1::{self as api, vision_service_server};
-use terse_service_common::{Host, HostedService, float_option, run_blocking};
+use terse_service_common::{Host, HostedService, float_option, rpcs, run_blocking};
 use terse_vision::{
     IdPrunerParams, Inputs, Method, PruMergeParams, PruneError, Pruner, Reduction, StreamParams,
     ToMeParams, VisionZipParams,
 };
-use tonic::{Request, Response, Status, service::RoutesBuilder};
+use tonic::{Status, service::RoutesBuilder};
 
 use tensors::{Floats, attention_per_image, floats, per_image, to_tensor};
 pub use vision_service_server::VisionServiceServer;
@@ -263,28 +263,17 @@ pub fn prune_frames(
     })
 }
 
-#[tonic::async_trait]
-impl vision_service_server::VisionService for VisionService {
-    async fn prune_tokens(
-        &self,
-        request: Request<api::PruneTokensRequest>,
-    ) -> Result<Response<api::PruneTokensResponse>, Status> {
-        let limits = self.limits;
-        let request = request.into_inner();
-        Ok(Response::new(
-            run_blocking(move || prune(request, limits)).await?,
-        ))
-    }
+rpcs! {
+    impl vision_service_server::VisionService for VisionService {
+        fn prune_tokens(self, request: api::PruneTokensRequest) -> api::PruneTokensResponse {
+            let limits = self.limits;
+            run_blocking(move || prune(request, limits)).await?
+        }
 
-    async fn prune_frames(
-        &self,
-        request: Request<api::PruneFramesRequest>,
-    ) -> Result<Response<api::PruneFramesResponse>, Status> {
-        let limits = self.limits;
-        let request = request.into_inner();
-        Ok(Response::new(
-            run_blocking(move || prune_frames(request, limits)).await?,
-        ))
+        fn prune_frames(self, request: api::PruneFramesRequest) -> api::PruneFramesResponse {
+            let limits = self.limits;
+            run_blocking(move || prune_frames(request, limits)).await?
+        }
     }
 }
 
