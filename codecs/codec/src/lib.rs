@@ -245,8 +245,10 @@ pub trait Codec: Send + Sync {
         self.info().tag.as_ref()
     }
 
-    /// Peak working memory in bytes of `work` on media of `shape` (image: width, height;
-    /// audio: frames, channels; splats: count, SH degree), estimated before the work starts.
+    /// Peak working memory in bytes of `work` on media of `shape`, estimated before the work
+    /// starts. `shape` by media: an image's width and height; an audio clip's frames and
+    /// channels; a splat scene's splat count and SH degree; a weights file's bytes (one
+    /// tensor's, for a read of one tensor); a KV cache's value count.
     fn working_memory(&self, work: Work, shape: &[u64]) -> u64;
 
     /// Encodes the call's media.

@@ -191,7 +191,6 @@ impl Codec for KvCacheCodec {
         &self.info
     }
 
-    /// `shape`: the cache's element count.
     fn working_memory(&self, work: Work, shape: &[u64]) -> u64 {
         let per_element = match work {
             Work::Encode | Work::EncodeAndDecode => cost::ENCODE_BYTES,

@@ -59,7 +59,6 @@ impl Codec for SplatCodec {
         &self.info
     }
 
-    /// `shape`: splats, SH degree.
     fn working_memory(&self, _work: Work, shape: &[u64]) -> u64 {
         let splats = shape.first().copied().unwrap_or(0);
         let degree = shape.get(1).copied().unwrap_or(0).min(3);

@@ -60,7 +60,6 @@ impl Codec for WeightCodec {
         &self.info
     }
 
-    /// `shape`: the file's bytes (a tensor's, for a read of one tensor).
     fn working_memory(&self, work: Work, shape: &[u64]) -> u64 {
         let tenths = match work {
             Work::Encode | Work::EncodeAndDecode => cost::ENCODE_TENTHS,
