@@ -11,8 +11,7 @@
 //!    at the same tokens.
 //!
 //! Questions: two per paragraph drawn at random (seeded), from articles 0-5 of dev part a,
-//! which the shipped LLMLingua-2 keep model did not train on (version 4 saw no part a article;
-//! version 3, which the docs' LLMLingua-2 rows were measured with, trained on 6-15) and which
+//! which the shipped LLMLingua-2 keep model (version 4) saw no article of in training, and which
 //! tuned nothing here (LLMLingua-1 and LongLLMLingua have no trained parts beyond the LM).
 //! Tokens are the target LLM's (cl100k) over the contexts only (the question is not counted).
 //!
