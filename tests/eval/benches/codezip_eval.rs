@@ -29,7 +29,7 @@ use terse_perplexity::codezip::{CodeOptions, Language, compress_code, split_func
 use terse_text::TokenCounter;
 
 mod retention;
-use retention::{Tally, paired};
+use retention::{Tally, Xorshift, paired};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
@@ -44,17 +44,6 @@ struct Sample {
     /// The needed function sits in the second half of the file.
     late: bool,
     language: Language,
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
 }
 
 fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
@@ -93,7 +82,7 @@ fn defined_name(chunk: &str, language: Language) -> Option<String> {
     (name.len() >= 3 && name != "new" && name != "__init__").then_some(name)
 }
 
-fn sample(code: &str, language: Language, rng: &mut Rng) -> Option<Sample> {
+fn sample(code: &str, language: Language, rng: &mut Xorshift) -> Option<Sample> {
     let chunks = split_functions(code, language);
     if chunks.len() < 10 {
         return None;
@@ -212,7 +201,7 @@ fn main() {
         ),
     ];
     let mut samples = Vec::new();
-    let mut rng = Rng(0x5eed_c0de_2026_1207);
+    let mut rng = Xorshift(0x5eed_c0de_2026_1207);
     for (language, dir, ext) in sources {
         let mut paths = Vec::new();
         files(&dir, ext, &mut paths);
@@ -300,11 +289,7 @@ fn main() {
             let in_order: Vec<usize> = (0..s.chunks.len()).collect();
             let text = keep_chunks(&s.chunks, &in_order, budget, &counter);
             first.add(&wanted, s.late, origin, &text, &counter, 0.0);
-            let mut shuffled = in_order.clone();
-            let mut shuffle = Rng(0x9e37_79b9_7f4a_7c15 ^ n as u64);
-            for i in (1..shuffled.len()).rev() {
-                shuffled.swap(i, shuffle.below(i + 1));
-            }
+            let shuffled = Xorshift(0x9e37_79b9_7f4a_7c15 ^ n as u64).order(s.chunks.len());
             let text = keep_chunks(&s.chunks, &shuffled, budget, &counter);
             random.add(&wanted, s.late, origin, &text, &counter, 0.0);
             let query_words = identifiers(&s.query);

@@ -36,7 +36,7 @@ use terse_runtime::{ModelRegistry, ModelSelection, ModelState, OnnxRuntime, Sess
 use terse_text::TokenCounter;
 
 mod retention;
-use retention::{Tally, keep_words, paired, python_reference};
+use retention::{Tally, Xorshift, keep_words, paired, python_reference};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
@@ -63,13 +63,7 @@ fn samples(limit: usize, skip: Option<(usize, usize)>) -> Vec<Sample> {
     let path = PathBuf::from(ROOT).join("../shared/datasets/text/squad-v1.1-dev-part-a.json");
     let data: Value = serde_json::from_slice(&std::fs::read(path).expect("SQuAD")).unwrap();
     let articles = data["data"].as_array().unwrap();
-    let mut rng = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut rng = Xorshift(0x2545_f491_4f6c_dd1d);
     let first_questions = std::env::var("TERSE_EVAL_FIRST_QUESTIONS").is_ok_and(|v| v == "1");
     let skipped = |a: usize| skip.is_some_and(|(first, last)| (first..=last).contains(&a));
     // Every `stride`-th paragraph of the eligible articles, so that the questions spread over
@@ -98,27 +92,25 @@ fn samples(limit: usize, skip: Option<(usize, usize)>) -> Vec<Sample> {
             let qas = paragraph["qas"].as_array().unwrap();
             let mut picks: Vec<usize> = (0..qas.len()).collect();
             if !first_questions {
-                for i in (1..picks.len()).rev() {
-                    picks.swap(i, (next() as usize) % (i + 1));
-                }
+                rng.shuffle(&mut picks);
             }
             for qa in picks.iter().take(2).map(|&i| &qas[i]) {
                 let mut parts: Vec<String> = (0..4)
                     .map(|_| {
                         let other = loop {
-                            let o = (next() as usize) % articles.len();
+                            let o = rng.below(articles.len());
                             if o != a {
                                 break o;
                             }
                         };
                         let ps = articles[other]["paragraphs"].as_array().unwrap();
-                        ps[(next() as usize) % ps.len()]["context"]
+                        ps[rng.below(ps.len())]["context"]
                             .as_str()
                             .unwrap()
                             .to_string()
                     })
                     .collect();
-                parts.insert((next() as usize) % 5, gold.clone());
+                parts.insert(rng.below(5), gold.clone());
                 let start = qa["answers"][0]["answer_start"].as_u64().unwrap_or(0) as usize;
                 out.push(Sample {
                     late: 2 * start >= gold.len(),
@@ -414,7 +406,7 @@ fn main() {
             let mut ours = Tally::default();
             let mut random = Tally::default();
             let mut first = Tally::default();
-            let mut seed = 7u64;
+            let mut seed = Xorshift(7);
             for s in &samples {
                 let text = if long { &s.long } else { &s.gold };
                 let origin = counter.count(text);
@@ -435,16 +427,7 @@ fn main() {
                 );
                 let budget = result.compressed_tokens;
                 let start = Instant::now();
-                let out = keep_words(text, budget, &counter, &mut |n| {
-                    let mut order: Vec<usize> = (0..n).collect();
-                    for i in (1..n).rev() {
-                        seed ^= seed << 13;
-                        seed ^= seed >> 7;
-                        seed ^= seed << 17;
-                        order.swap(i, (seed as usize) % (i + 1));
-                    }
-                    order
-                });
+                let out = keep_words(text, budget, &counter, &mut |n| seed.order(n));
                 random.add(
                     &s.answers,
                     s.late,

@@ -36,7 +36,7 @@ use terse_runtime::{ModelRegistry, ModelSelection, ModelState, OnnxRuntime, Sess
 use terse_text::TokenCounter;
 
 mod retention;
-use retention::{Tally, keep_words, paired, python_reference};
+use retention::{Tally, Xorshift, keep_words, paired, python_reference};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
@@ -52,13 +52,7 @@ struct Sample {
 fn samples(limit: usize) -> Vec<Sample> {
     let path = PathBuf::from(ROOT).join("../shared/datasets/text/squad-v1.1-dev-part-a.json");
     let data: Value = serde_json::from_slice(&std::fs::read(path).expect("SQuAD")).unwrap();
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut rng = Xorshift(0x9e37_79b9_7f4a_7c15);
     let mut out = Vec::new();
     for article in &data["data"].as_array().unwrap()[..6] {
         let paragraphs: Vec<String> = article["paragraphs"]
@@ -71,23 +65,18 @@ fn samples(limit: usize) -> Vec<Sample> {
             // Two questions drawn at random: SQuAD annotators wrote them in paragraph order, so
             // the first two favour early answers (and keep-first-N).
             let qas = paragraph["qas"].as_array().unwrap();
-            let mut picks: Vec<usize> = (0..qas.len()).collect();
-            for i in (1..picks.len()).rev() {
-                picks.swap(i, (next() as usize) % (i + 1));
-            }
+            let picks = rng.order(qas.len());
             for qa in picks.iter().take(2).map(|&i| &qas[i]) {
                 let gold = paragraphs[index].clone();
                 let mut others: Vec<usize> =
                     (0..paragraphs.len()).filter(|&i| i != index).collect();
-                for i in (1..others.len()).rev() {
-                    others.swap(i, (next() as usize) % (i + 1));
-                }
+                rng.shuffle(&mut others);
                 let mut documents: Vec<String> = others
                     .iter()
                     .take(4)
                     .map(|&i| paragraphs[i].clone())
                     .collect();
-                documents.insert((next() as usize) % (documents.len() + 1), gold.clone());
+                documents.insert(rng.below(documents.len() + 1), gold.clone());
                 let start = qa["answers"][0]["answer_start"].as_u64().unwrap_or(0) as usize;
                 out.push(Sample {
                     question: qa["question"].as_str().unwrap().to_string(),
@@ -108,17 +97,6 @@ fn samples(limit: usize) -> Vec<Sample> {
         }
     }
     out
-}
-
-fn random_order(seed: &mut u64, n: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        *seed ^= *seed << 13;
-        *seed ^= *seed >> 7;
-        *seed ^= *seed << 17;
-        order.swap(i, (*seed as usize) % (i + 1));
-    }
-    order
 }
 
 /// Section 3: the fixture's cases here and through the Python package on its own model.
@@ -275,7 +253,7 @@ fn main() {
         let mut recomp = Tally::default();
         let mut first = Tally::default();
         let mut random = Tally::default();
-        let mut seed = 11u64;
+        let mut seed = Xorshift(11);
         for s in &samples {
             let joined = s.documents.join("\n\n");
             let origin = counter.count(&joined);
@@ -352,9 +330,7 @@ fn main() {
 
             let out = keep_words(&joined, budget, &counter, &mut |n| (0..n).collect());
             first.add(&s.answers, s.late, origin, &out, &counter, 0.0);
-            let out = keep_words(&joined, budget, &counter, &mut |n| {
-                random_order(&mut seed, n)
-            });
+            let out = keep_words(&joined, budget, &counter, &mut |n| seed.order(n));
             random.add(&s.answers, s.late, origin, &out, &counter, 0.0);
         }
         long.print(&format!("LongLLMLingua rate {rate}"));
@@ -373,7 +349,7 @@ fn main() {
         let mut lingua1 = Tally::default();
         let mut first = Tally::default();
         let mut random = Tally::default();
-        let mut seed = 5u64;
+        let mut seed = Xorshift(5);
         for s in &samples {
             let origin = counter.count(&s.gold);
             let options = Options {
@@ -402,9 +378,7 @@ fn main() {
             let budget = counter.count(&result.compressed_prompt).max(1);
             let out = keep_words(&s.gold, budget, &counter, &mut |n| (0..n).collect());
             first.add(&s.answers, s.late, origin, &out, &counter, 0.0);
-            let out = keep_words(&s.gold, budget, &counter, &mut |n| {
-                random_order(&mut seed, n)
-            });
+            let out = keep_words(&s.gold, budget, &counter, &mut |n| seed.order(n));
             random.add(&s.answers, s.late, origin, &out, &counter, 0.0);
         }
         lingua1.print(&format!("LLMLingua-1 rate {rate}"));

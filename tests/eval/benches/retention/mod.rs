@@ -8,6 +8,39 @@ use std::{ffi::OsStr, path::Path};
 use serde_json::Value;
 use terse_text::TokenCounter;
 
+/// Xorshift64: the small seeded generator the benches draw samples and random baselines from,
+/// so that runs are comparable (a nonzero seed).
+pub struct Xorshift(pub u64);
+
+impl Xorshift {
+    /// The next 64 bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A draw in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// Shuffles `items` in place (Fisher–Yates, from the back).
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            items.swap(i, self.below(i + 1));
+        }
+    }
+
+    /// `0..n` in a random order.
+    pub fn order(&mut self, n: usize) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..n).collect();
+        self.shuffle(&mut order);
+        order
+    }
+}
+
 /// Runs a Python reference script (`python script args… out`) and reads the JSON it wrote to
 /// `out`; `None` when it did not run or wrote nothing readable (the caller skips its rows).
 pub fn python_reference(python: &str, script: &str, args: &[&OsStr], out: &Path) -> Option<Value> {
