@@ -3,8 +3,8 @@
 //! repository (task `keep-classifier`), one request or a batch of requests per call; and
 //! RECOMP sentence selection with its sentence encoders (task `sentence-encoder`), optionally
 //! followed by LLMLingua-2 in the same call (a `Sequence`); and LLMLingua-1, LongLLMLingua
-//! and LongCodeZip on the repository's causal LM (task `causal-lm`). Only conversion, limits and status
-//! mapping live here.
+//! and LongCodeZip on the repository's causal LM (task `causal-lm`). Only conversion, limits
+//! and status mapping live here.
 
 use std::sync::Arc;
 

@@ -8,8 +8,8 @@ use terse_core::{Error, Worker};
 use terse_perplexity::codezip::{CodeOptions, Language, compress_code};
 
 use crate::{
-    CompressFuture, Compression, ContextCompressor, ContextInput, Stage, count_within,
-    perplexity::check_context,
+    CompressFuture, Compression, ContextCompressor, ContextInput, Stage, perplexity::check_context,
+    within,
 };
 
 /// LongCodeZip with one causal LM, for one source file (the input's one context); the input's
@@ -55,8 +55,11 @@ impl ContextCompressor for CodeZip {
             let language = Language::from_hint(&self.language, code)?;
             let counter = terse_text::TokenCounter::default();
             let texts = [code.clone(), input.query.clone(), self.instruction.clone()];
+            // The code's count is the origin's; the query and instruction only count against
+            // the limit.
             let origin_tokens = counter.count(code);
-            count_within(&counter, &texts, input.max_tokens, "prompt")?;
+            let others = counter.count(&input.query) + counter.count(&self.instruction);
+            within(origin_tokens + others, input.max_tokens, "prompt")?;
             check_context(&self.lm, &texts)?;
             let result = compress_code(
                 &self.lm,

@@ -117,7 +117,13 @@ pub(crate) fn count_within(
     max_tokens: usize,
     what: &str,
 ) -> Result<usize, Error> {
-    let tokens: usize = texts.iter().map(|t| counter.count(t)).sum();
+    let tokens = texts.iter().map(|t| counter.count(t)).sum();
+    within(tokens, max_tokens, what)
+}
+
+/// `tokens` target-LLM tokens (already counted), refused over `max_tokens` as
+/// [`count_within`] refuses them.
+pub(crate) fn within(tokens: usize, max_tokens: usize, what: &str) -> Result<usize, Error> {
     if tokens > max_tokens {
         return Err(Error::invalid(format!(
             "the {what} {} {tokens} tokens, over the limit of {max_tokens}",
