@@ -104,6 +104,53 @@ impl CodecInfo {
     }
 }
 
+/// Declares a codec that runs no learned model (splat, tensor): a struct holding its
+/// [`CodecInfo::model_free`] info in a private field `info`, with the codec's name as `NAME`,
+/// `new` and `Default`. The calling crate's version is the model version the info gives.
+///
+/// ```
+/// use terse_entropy::CodecId;
+///
+/// terse_codec::model_free_codec! {
+///     /// Stores bytes as they are.
+///     pub struct Verbatim = "verbatim", family "test", CodecId::Test, "stores bytes as they are";
+/// }
+/// let codec = Verbatim::new();
+/// assert_eq!(codec.info.name, Verbatim::NAME);
+/// assert_eq!(codec.info.model.version, env!("CARGO_PKG_VERSION"));
+/// ```
+#[macro_export]
+macro_rules! model_free_codec {
+    (
+        $(#[$doc:meta])*
+        pub struct $codec:ident = $name:literal, family $family:literal, $id:expr, $description:expr;
+    ) => {
+        $(#[$doc])*
+        pub struct $codec {
+            info: $crate::CodecInfo,
+        }
+
+        impl $codec {
+            /// The codec's name.
+            pub const NAME: &str = $name;
+
+            /// The codec.
+            pub fn new() -> Self {
+                let version = env!("CARGO_PKG_VERSION");
+                Self {
+                    info: $crate::CodecInfo::model_free($name, $family, $id, version, $description),
+                }
+            }
+        }
+
+        impl Default for $codec {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+    };
+}
+
 /// Per-request knobs: those every codec understands, and the codec's own (`K`,
 /// [`Codec::Knobs`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -179,14 +226,32 @@ pub enum Work {
     Decode,
 }
 
+/// Peak working memory per media unit (pixel, sample, byte, value) of a codec's encode and
+/// decode, in bytes (or in the fraction of a byte its codec divides by), as its cost model
+/// gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnitCost {
+    /// To encode only.
+    pub encode: u64,
+    /// To decode.
+    pub decode: u64,
+}
+
+impl UnitCost {
+    /// `encode` per unit to encode, `decode` to decode.
+    pub const fn new(encode: u64, decode: u64) -> Self {
+        Self { encode, decode }
+    }
+}
+
 impl Work {
-    /// Bytes of this work over media of `shape` (the product of its dimensions is the units:
-    /// pixels, samples), at `encode` bytes per unit to encode only and `decode` per unit when
-    /// it decodes (a decode, or an encode that reconstructs).
-    pub fn memory(self, shape: &[u64], encode: u64, decode: u64) -> u64 {
+    /// Memory of this work over media of `shape` (the product of its dimensions is the units)
+    /// at `cost` per unit; an encode that decodes again costs the larger of the two.
+    pub fn memory(self, shape: &[u64], cost: UnitCost) -> u64 {
         let per_unit = match self {
-            Work::Encode => encode,
-            Work::EncodeAndDecode | Work::Decode => decode,
+            Work::Encode => cost.encode,
+            Work::Decode => cost.decode,
+            Work::EncodeAndDecode => cost.encode.max(cost.decode),
         };
         shape.iter().fold(per_unit, |n, &d| n.saturating_mul(d))
     }
@@ -311,3 +376,17 @@ pub type EncodeFuture<'a, M> = BoxFuture<'a, Result<Encoding<M>, Error>>;
 
 /// What [`Codec::decode`] returns for media `M`.
 pub type DecodeFuture<'a, M> = BoxFuture<'a, Result<M, Error>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_encode_that_decodes_again_costs_the_larger_of_the_two() {
+        let cost = UnitCost::new(30, 20);
+        assert_eq!(Work::Encode.memory(&[4, 5], cost), 600);
+        assert_eq!(Work::Decode.memory(&[4, 5], cost), 400);
+        assert_eq!(Work::EncodeAndDecode.memory(&[4, 5], cost), 600);
+        assert_eq!(Work::Decode.memory(&[u64::MAX, 2], cost), u64::MAX);
+    }
+}

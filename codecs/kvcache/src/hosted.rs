@@ -3,7 +3,7 @@
 //! shape of every cache is checked against the model's before any work.
 
 use terse_codec::{
-    Codec, CodecInfo, DecodeCall, DecodeFuture, EncodeCall, EncodeFuture, Encoding, Work,
+    Codec, CodecInfo, DecodeCall, DecodeFuture, EncodeCall, EncodeFuture, Encoding, UnitCost, Work,
 };
 use terse_core::{Error, KvCache, on_worker_classified};
 use terse_entropy::{CodecId, ModelTag};
@@ -107,10 +107,7 @@ pub struct ModelDims {
 /// (4), the bitstream (under 1), the per-plane symbol and index buffers of the coding threads
 /// and, for an encode, the reconstruction the cost report is measured on (4) — counted from
 /// the buffers each call holds, not measured.
-mod cost {
-    pub const ENCODE_BYTES: u64 = 14;
-    pub const DECODE_BYTES: u64 = 10;
-}
+const COST_PER_ELEMENT: UnitCost = UnitCost::new(14, 10);
 
 /// The KV-cache codec of one causal LM.
 pub struct KvCacheCodec {
@@ -192,15 +189,7 @@ impl Codec for KvCacheCodec {
     }
 
     fn working_memory(&self, work: Work, shape: &[u64]) -> u64 {
-        let per_element = match work {
-            Work::Encode | Work::EncodeAndDecode => cost::ENCODE_BYTES,
-            Work::Decode => cost::DECODE_BYTES,
-        };
-        shape
-            .first()
-            .copied()
-            .unwrap_or(0)
-            .saturating_mul(per_element)
+        work.memory(shape, COST_PER_ELEMENT)
     }
 
     /// Encodes; with `options.reconstruct`, also decodes the bitstream so the caller can

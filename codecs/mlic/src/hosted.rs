@@ -6,7 +6,8 @@ use std::sync::Arc;
 use image::RgbImage;
 use ndarray::{Array4, ArrayD};
 use terse_codec::{
-    Codec, CodecInfo, DecodeCall, DecodeFuture, EncodeCall, EncodeFuture, Encoding, ModelRef, Work,
+    Codec, CodecInfo, DecodeCall, DecodeFuture, EncodeCall, EncodeFuture, Encoding, ModelRef,
+    UnitCost, Work,
 };
 use terse_core::{
     Classify, Error, ErrorKind, Network, TensorData, Worker, on_worker_classified, run_f32,
@@ -28,14 +29,9 @@ impl Classify for MlicError {
 
 /// Peak working memory per pixel in bytes, measured by `scripts/cost_model.py image` (the
 /// rise of a fresh server's peak RSS over one request, 1024² and 2048² images) plus about
-/// 10 %. Decoding runs the synthesis network, so an encode that decodes again costs as much
-/// as a decode.
-mod cost {
-    /// Encode (analysis network and entropy coding).
-    pub const ENCODE: u64 = 480;
-    /// Decode (synthesis network).
-    pub const DECODE: u64 = 1100;
-}
+/// 10 %: an encode runs the analysis network and entropy coding, a decode the synthesis
+/// network.
+const COST_PER_PIXEL: UnitCost = UnitCost::new(480, 1100);
 
 /// An MLIC rate point with its networks: analysis (`g_a` + `h_a`: image, and a
 /// variable-rate model's gains → `[y, z]`) and synthesis (`g_s`: `y_hat` → image).
@@ -120,7 +116,7 @@ impl Codec for MlicImage {
     }
 
     fn working_memory(&self, work: Work, shape: &[u64]) -> u64 {
-        work.memory(shape, cost::ENCODE, cost::DECODE)
+        work.memory(shape, COST_PER_PIXEL)
     }
 
     fn encode<'a>(&'a self, call: EncodeCall<'a, RgbImage>) -> EncodeFuture<'a, RgbImage> {

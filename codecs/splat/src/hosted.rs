@@ -21,34 +21,11 @@ mod cost {
     pub const PER_SH_COEFFICIENT: u64 = 24;
 }
 
-/// The training-free terse splat codec.
-pub struct SplatCodec {
-    info: CodecInfo,
-}
-
-impl SplatCodec {
-    /// The codec's name.
-    pub const NAME: &str = "terse-splat";
-
-    /// The codec.
-    pub fn new() -> Self {
-        Self {
-            info: CodecInfo::model_free(
-                Self::NAME,
-                "splat",
-                CodecId::Splat,
-                env!("CARGO_PKG_VERSION"),
-                "training-free: Morton-ordered positions and context-adaptive entropy coding \
-                 of every attribute",
-            ),
-        }
-    }
-}
-
-impl Default for SplatCodec {
-    fn default() -> Self {
-        Self::new()
-    }
+terse_codec::model_free_codec! {
+    /// The training-free terse splat codec.
+    pub struct SplatCodec = "terse-splat", family "splat", CodecId::Splat,
+        "training-free: Morton-ordered positions and context-adaptive entropy coding of every \
+         attribute";
 }
 
 impl Codec for SplatCodec {

@@ -2,7 +2,7 @@
 //! with the chunk size as its knob.
 
 use terse_codec::{
-    Codec, CodecInfo, DecodeCall, DecodeFuture, EncodeCall, EncodeFuture, Encoding, Work,
+    Codec, CodecInfo, DecodeCall, DecodeFuture, EncodeCall, EncodeFuture, Encoding, UnitCost, Work,
 };
 use terse_core::on_worker_classified;
 use terse_entropy::CodecId;
@@ -13,42 +13,15 @@ use crate::file;
 /// server's peak RSS over one call, from `scripts/cost_model.py tensor` on all-MiniLM-L6-v2
 /// (91 MB) and SmolLM2-135M BF16 (269 MB), plus about 10 %. An encode holds the uploaded file
 /// as it grows, the file, the chunk payloads, the bitstream and its response chunks (3.1–4.0
-/// B/byte measured); a decode the bitstream, the file and its response chunks (2.0–2.1).
-mod cost {
-    /// Encode.
-    pub const ENCODE_TENTHS: u64 = 44;
-    /// Decode (a whole file, or one tensor).
-    pub const DECODE_TENTHS: u64 = 23;
-}
+/// B/byte measured); a decode (a whole file, or one tensor) the bitstream, the file and its
+/// response chunks (2.0–2.1).
+const COST_PER_BYTE_TENTHS: UnitCost = UnitCost::new(44, 23);
 
-/// The lossless safetensors codec.
-pub struct WeightCodec {
-    info: CodecInfo,
-}
-
-impl WeightCodec {
-    /// The codec's name.
-    pub const NAME: &str = "terse-weights";
-
-    /// The codec.
-    pub fn new() -> Self {
-        Self {
-            info: CodecInfo::model_free(
-                Self::NAME,
-                "tensor",
-                CodecId::Tensor,
-                env!("CARGO_PKG_VERSION"),
-                "lossless: exponent and top mantissa bit ANS-coded per chunk, sign and low \
-                 mantissa bits packed, other dtypes zstd",
-            ),
-        }
-    }
-}
-
-impl Default for WeightCodec {
-    fn default() -> Self {
-        Self::new()
-    }
+terse_codec::model_free_codec! {
+    /// The lossless safetensors codec.
+    pub struct WeightCodec = "terse-weights", family "tensor", CodecId::Tensor,
+        "lossless: exponent and top mantissa bit ANS-coded per chunk, sign and low mantissa bits \
+         packed, other dtypes zstd";
 }
 
 impl Codec for WeightCodec {
@@ -61,11 +34,7 @@ impl Codec for WeightCodec {
     }
 
     fn working_memory(&self, work: Work, shape: &[u64]) -> u64 {
-        let tenths = match work {
-            Work::Encode | Work::EncodeAndDecode => cost::ENCODE_TENTHS,
-            Work::Decode => cost::DECODE_TENTHS,
-        };
-        shape.first().copied().unwrap_or(0).saturating_mul(tenths) / 10
+        work.memory(shape, COST_PER_BYTE_TENTHS) / 10
     }
 
     /// Encodes with `options.knobs`. Lossless: there is no reconstruction to report (the

@@ -4,7 +4,7 @@ use terse_core::{BoxFuture, CountingInline, Inline, Job, block_on};
 use terse_entropy::{CodecId, ModelTag};
 
 use super::*;
-use terse_codec::EncodeOptions;
+use terse_codec::{EncodeOptions, UnitCost};
 
 /// Test double: stores the pixels verbatim in a container like a real image codec's, running
 /// its work on the worker (one job per call).
@@ -40,7 +40,7 @@ impl Codec for Verbatim {
     }
 
     fn working_memory(&self, work: Work, shape: &[u64]) -> u64 {
-        work.memory(shape, 100, 200)
+        work.memory(shape, UnitCost::new(100, 200))
     }
 
     fn encode<'a>(&'a self, call: EncodeCall<'a, RgbImage>) -> EncodeFuture<'a, RgbImage> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use ndarray::{Array2, Array3, ArrayD, Axis};
 use terse_audio_io::AudioClip;
 use terse_codec::{
-    Codec, CodecInfo, DecodeCall, DecodeFuture, EncodeCall, EncodeFuture, Encoding, Work,
+    Codec, CodecInfo, DecodeCall, DecodeFuture, EncodeCall, EncodeFuture, Encoding, UnitCost, Work,
 };
 use terse_core::{Classify, Error, ErrorKind, Network, TensorData, Worker, on_worker_classified};
 use terse_entropy::{CodecId, ModelTag};
@@ -62,18 +62,11 @@ async fn decode_bands(decoder: &dyn Network, normal: ArrayD<f32>) -> Result<Arra
 
 /// Peak working memory per pixel (image) or sample (audio) in bytes, measured by
 /// `scripts/cost_model.py` (the rise of a fresh server's peak RSS over one request: 1024² and
-/// 2048² images; 30 s and 120 s of 48 kHz stereo) plus about 10 %. Decoding runs the decoder
-/// network, so an encode that decodes again costs as much as a decode.
-mod cost {
-    /// Image encode (wavelet and linear encoder in Rust).
-    pub const IMAGE_ENCODE: u64 = 70;
-    /// Image decode (decoder network).
-    pub const IMAGE_DECODE: u64 = 220;
-    /// Audio encode.
-    pub const AUDIO_ENCODE: u64 = 27;
-    /// Audio decode.
-    pub const AUDIO_DECODE: u64 = 60;
-}
+/// 2048² images; 30 s and 120 s of 48 kHz stereo) plus about 10 %. Images encode with the
+/// wavelet and linear encoder in Rust and decode through the decoder network.
+const COST_PER_PIXEL: UnitCost = UnitCost::new(70, 220);
+/// Per audio sample: see [`COST_PER_PIXEL`].
+const COST_PER_SAMPLE: UnitCost = UnitCost::new(27, 60);
 
 /// One signal kind's Rust side of WaLLoC (image or audio): what [`Walloc`] needs around its
 /// decoder network.
@@ -84,10 +77,8 @@ pub trait WallocSide: Send + Sync + 'static {
     type Latents: Send + 'static;
     /// The container's codec id.
     const ID: CodecId;
-    /// Working memory per unit (pixel or sample) to encode, in bytes.
-    const ENCODE_COST: u64;
-    /// Working memory per unit to decode (or encode and reconstruct), in bytes.
-    const DECODE_COST: u64;
+    /// Working memory per unit (pixel or sample).
+    const COST: UnitCost;
 
     /// The model identity written into bitstreams.
     fn model_tag(&self) -> &ModelTag;
@@ -123,8 +114,7 @@ impl WallocSide for WallocImageCodec {
     type Media = RgbImage;
     type Latents = Latents;
     const ID: CodecId = CodecId::WallocImage;
-    const ENCODE_COST: u64 = cost::IMAGE_ENCODE;
-    const DECODE_COST: u64 = cost::IMAGE_DECODE;
+    const COST: UnitCost = COST_PER_PIXEL;
 
     fn model_tag(&self) -> &ModelTag {
         self.model()
@@ -160,8 +150,7 @@ impl WallocSide for WallocAudioCodec {
     type Media = AudioClip;
     type Latents = AudioLatents;
     const ID: CodecId = CodecId::WallocAudio;
-    const ENCODE_COST: u64 = cost::AUDIO_ENCODE;
-    const DECODE_COST: u64 = cost::AUDIO_DECODE;
+    const COST: UnitCost = COST_PER_SAMPLE;
 
     fn model_tag(&self) -> &ModelTag {
         self.model()
@@ -255,7 +244,7 @@ impl<S: WallocSide> Codec for Walloc<S> {
     }
 
     fn working_memory(&self, work: Work, shape: &[u64]) -> u64 {
-        work.memory(shape, S::ENCODE_COST, S::DECODE_COST)
+        work.memory(shape, S::COST)
     }
 
     fn encode<'a>(&'a self, call: EncodeCall<'a, S::Media>) -> EncodeFuture<'a, S::Media> {

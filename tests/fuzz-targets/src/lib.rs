@@ -403,7 +403,7 @@ impl terse_codec::Codec for WallocLatents {
     }
 
     fn working_memory(&self, work: terse_codec::Work, shape: &[u64]) -> u64 {
-        work.memory(shape, 1, 1)
+        work.memory(shape, terse_codec::UnitCost::new(1, 1))
     }
 
     fn encode<'a>(
