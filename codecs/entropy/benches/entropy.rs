@@ -105,7 +105,7 @@ fn main() {
         });
         let written_bits = bytes.len() as f64 * 8.0;
         println!(
-            "{family:?} conditional, {N} symbols: {:.0} bytes written, ideal {:.0} bytes, overhead {:+.3}%",
+            "{family:?} conditional, {N} symbols: {:.0} bytes written, ideal {:.0} bytes, overhead {:+.5}%",
             written_bits / 8.0,
             ideal_bits / 8.0,
             100.0 * (written_bits / ideal_bits - 1.0)

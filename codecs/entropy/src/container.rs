@@ -22,10 +22,14 @@ use crate::error::{EntropyError, Result};
 
 /// The first four bytes of every terse bitstream.
 pub const MAGIC: [u8; 4] = *b"TRSE";
-/// The container layout version this build writes and reads. Version 2 closes every
-/// entropy-coded section with a seal (see [`crate::raw::RANGE_SEAL`]); version 1 streams, whose
-/// counts cannot be checked against their data, are refused with a request to re-encode.
-pub const FORMAT_VERSION: u16 = 2;
+/// The container layout version this build writes. Version 2 closes every entropy-coded
+/// section with a seal (see [`crate::raw::RANGE_SEAL`]); version 3 stores an ANS section
+/// without the zero high bytes of its last word. This build reads both (a version 2 ANS
+/// section is a version 3 one with those bytes kept); version 1 streams, whose counts cannot be
+/// checked against their data, are refused with a request to re-encode.
+pub const FORMAT_VERSION: u16 = 3;
+/// The oldest container layout version this build reads.
+pub const OLDEST_READ_VERSION: u16 = 2;
 /// Most sections a container may declare.
 pub const MAX_SECTIONS: u32 = 4096;
 /// Largest header block accepted.
@@ -462,11 +466,16 @@ impl Container {
     /// `None` for anything else.
     pub fn peek_codec(bytes: &[u8]) -> Option<CodecId> {
         let prelude = bytes.get(..8)?;
-        let version = u16::from_le_bytes([prelude[4], prelude[5]]);
-        if prelude[..4] != MAGIC || !(1..=FORMAT_VERSION).contains(&version) {
-            return None;
-        }
+        Self::peek_version(prelude)?;
         CodecId::from_u16(u16::from_le_bytes([prelude[6], prelude[7]]))
+    }
+
+    /// The format version of a terse container (this or an earlier format), read from its
+    /// prelude alone as [`Container::peek_codec`] reads the codec; `None` for anything else.
+    pub fn peek_version(bytes: &[u8]) -> Option<u16> {
+        let prelude = bytes.get(..6)?;
+        let version = u16::from_le_bytes([prelude[4], prelude[5]]);
+        (prelude[..4] == MAGIC && (1..=FORMAT_VERSION).contains(&version)).then_some(version)
     }
 
     /// Parses and validates a container: its [`Header`] and every payload under its checksum.
@@ -512,12 +521,13 @@ fn read_front(bytes: &[u8]) -> Result<(Header, &[u8], usize)> {
         return Err(EntropyError::Container(format!(
             "format version 1 (written before section seals, so its counts cannot be \
              checked) is no longer decoded: re-encode the source (this build reads \
-             {FORMAT_VERSION})"
+             {OLDEST_READ_VERSION} to {FORMAT_VERSION})"
         )));
     }
-    if version != FORMAT_VERSION {
+    if !(OLDEST_READ_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(EntropyError::Container(format!(
-            "format version {version} is not supported (this build reads {FORMAT_VERSION})"
+            "format version {version} is not supported (this build reads \
+             {OLDEST_READ_VERSION} to {FORMAT_VERSION})"
         )));
     }
     let codec_raw = r.u16("codec id")?;
@@ -703,8 +713,12 @@ mod tests {
         assert_eq!(Container::peek_codec(&bytes), Some(CodecId::WallocAudio));
         assert_eq!(Container::peek_codec(&bytes[..7]), None);
         assert_eq!(Container::peek_codec(b"not a container"), None);
+        assert_eq!(Container::peek_version(&bytes), Some(FORMAT_VERSION));
+        bytes[4] = 2; // a version this build still reads
+        assert_eq!(Container::peek_version(&bytes), Some(2));
         bytes[4] ^= 0xff; // another format version
         assert_eq!(Container::peek_codec(&bytes), None);
+        assert_eq!(Container::peek_version(&bytes), None);
     }
 
     #[test]

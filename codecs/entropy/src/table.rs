@@ -15,7 +15,7 @@ use crate::{
     error::{EntropyError, Result},
     guided::GuidedRow,
     raw::{ANS_SEAL, RAW_CHUNK_BITS, bit_length, chunk_model, chunks, length_model},
-    words::{bytes_to_words, words_to_bytes},
+    words::{bytes_to_stack, stack_to_bytes},
 };
 
 /// Fixed-point precision of every table row (CompressAI's `entropy_coder_precision`).
@@ -251,12 +251,12 @@ impl IndexedCdfTable {
         let words = coder
             .into_compressed()
             .map_err(|e| EntropyError::Encode(format!("{e:?}")))?;
-        Ok(words_to_bytes(&words))
+        Ok(stack_to_bytes(&words))
     }
 
     /// Decodes `indexes.len()` symbols written by [`Self::encode_with_indexes`].
     pub fn decode_with_indexes(&self, bytes: &[u8], indexes: &[u32]) -> Result<Vec<i32>> {
-        let words = bytes_to_words(bytes)?;
+        let words = bytes_to_stack(bytes)?;
         let mut coder = DefaultAnsCoder::from_compressed(words).map_err(|_| {
             EntropyError::Corrupt("ANS stream does not end in a nonzero word".into())
         })?;

@@ -109,7 +109,7 @@ pub fn describe(data: &[u8]) -> Result<SceneInfo> {
             let info = codec::inspect(data)?;
             Ok(SceneInfo {
                 format: SceneFormat::Terse,
-                format_version: u32::from(terse_entropy::container::FORMAT_VERSION),
+                format_version: Container::peek_version(data).map_or(0, u32::from),
                 splat_count: info.splats,
                 sh_degree: info.sh_degree,
                 source_splats: info.source_splats,

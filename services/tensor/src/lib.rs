@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use terse_codec::{Codec, CodecRegistry, DynCodec, EncodeOptions, Work};
 use terse_core::{KvCache, KvShape};
-use terse_entropy::CodecId;
+use terse_entropy::{CodecId, Container};
 use terse_kvcache::{EncodeOptions as KvOptions, KvCacheCodec, KvDtype, KvMedia};
 use terse_proto::{
     common::v1 as common,
@@ -343,14 +343,14 @@ impl TensorService {
     async fn describe(&self, bitstream: Vec<u8>) -> Result<api::InfoResponse, Status> {
         self.weights
             .check_container(&bitstream, &[CodecId::Tensor])?;
+        let format_version = Container::peek_version(&bitstream).map_or(0, u32::from);
         let info =
             run_blocking(move || terse_tensor::inspect(&bitstream).map_err(|e| status_of(&e)))
                 .await?;
         Ok(api::InfoResponse {
             file_bytes: info.file_bytes,
             chunk_elements: info.chunk_elements,
-            // The only version this build reads.
-            format_version: u32::from(terse_entropy::container::FORMAT_VERSION),
+            format_version,
             tensors: info.tensors.iter().map(summary).collect(),
         })
     }
