@@ -721,6 +721,32 @@ mod tests {
         assert_eq!(Container::peek_version(&bytes), None);
     }
 
+    /// A version 2 container: its ANS sections keep their last word whole. It still parses and
+    /// its sections still decode to the same symbols.
+    #[test]
+    fn version_2_containers_still_decode() {
+        let model = crate::ScaleConditional::new(crate::Family::Gaussian);
+        let scales: Vec<f32> = (0..501).map(|i| 0.3 + (i % 17) as f32).collect();
+        let symbols: Vec<i32> = (0..501).map(|i| (i % 11) - 5).collect();
+        let indexes = model.build_indexes(&scales);
+        let mut stream = model.encode_symbols(&symbols, &indexes).unwrap();
+        assert!(
+            !stream.len().is_multiple_of(4),
+            "version 3 drops zero high bytes here"
+        );
+        stream.resize(stream.len().next_multiple_of(4), 0);
+        let mut container = Container::new(CodecId::Test);
+        container.push_section(*b"ANS0", stream);
+        let mut bytes = container.to_bytes().unwrap();
+        bytes[4..6].copy_from_slice(&2u16.to_le_bytes());
+        let covered = bytes.len() - container.sections[0].1.len() - 4;
+        let crc = crc32fast::hash(&bytes[..covered]);
+        bytes[covered..covered + 4].copy_from_slice(&crc.to_le_bytes());
+        let parsed = Container::parse(&bytes).unwrap();
+        let section = parsed.section(*b"ANS0").unwrap();
+        assert_eq!(model.decode_symbols(section, &indexes).unwrap(), symbols);
+    }
+
     #[test]
     fn round_trips_fields_and_sections() {
         let bytes = sample().to_bytes().unwrap();
