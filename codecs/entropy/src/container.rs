@@ -111,6 +111,7 @@ pub struct Header {
     pub codec: CodecId,
     /// Model the payload depends on; `None` for model-free codecs.
     pub model: Option<ModelTag>,
+    version: u16,
     fields: Vec<(String, Vec<u8>)>,
 }
 
@@ -229,6 +230,13 @@ impl std::ops::DerefMut for Container {
 }
 
 impl Header {
+    /// The format version: [`FORMAT_VERSION`] for a new container, and what a parsed one was
+    /// written with (it is written back with it, so a parsed container re-serializes to the
+    /// same bytes).
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+
     /// Reads and validates everything before the payloads (see [`Layout::read`]) and keeps the
     /// header: cheap enough to route a request on.
     pub fn read(bytes: &[u8]) -> Result<Self> {
@@ -326,6 +334,7 @@ impl Container {
             header: Header {
                 codec,
                 model: None,
+                version: FORMAT_VERSION,
                 fields: Vec::new(),
             },
             sections: Vec::new(),
@@ -437,7 +446,7 @@ impl Container {
                 + payload_bytes,
         );
         out.extend_from_slice(&MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&self.version.to_le_bytes());
         out.extend_from_slice(&(self.codec as u16).to_le_bytes());
         out.extend_from_slice(&(header.len() as u32).to_le_bytes());
         out.extend_from_slice(&(self.sections.len() as u32).to_le_bytes());
@@ -596,6 +605,7 @@ fn read_front(bytes: &[u8]) -> Result<(Header, &[u8], usize)> {
     let header = Header {
         codec,
         model,
+        version,
         fields,
     };
     Ok((header, table, r.pos))
@@ -743,6 +753,12 @@ mod tests {
         let crc = crc32fast::hash(&bytes[..covered]);
         bytes[covered..covered + 4].copy_from_slice(&crc.to_le_bytes());
         let parsed = Container::parse(&bytes).unwrap();
+        assert_eq!(parsed.version(), 2);
+        assert_eq!(
+            parsed.to_bytes().unwrap(),
+            bytes,
+            "written back as version 2"
+        );
         let section = parsed.section(*b"ANS0").unwrap();
         assert_eq!(model.decode_symbols(section, &indexes).unwrap(), symbols);
     }
