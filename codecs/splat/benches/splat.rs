@@ -10,9 +10,11 @@
 //!
 //! Run: `cargo bench -p terse-splat` (set `TERSE_BENCH_SPLATS` and `TERSE_BENCH_SH` to change
 //! the large scene's size and SH degree, `TERSE_BENCH_FILTER` to bench only the scenes whose
-//! name holds it, `TERSE_BENCH_SCENES` to a folder of held-out `.ply`/`.spz` scenes to add them).
+//! name holds it, `TERSE_BENCH_SCENES` to a folder of held-out `.ply`/`.spz` scenes to add them,
+//! `TERSE_BENCH_SPZ_REFERENCE` to Niantic's reference tools built by
+//! `scripts/splat-spz-reference` to time every scene end to end with PLY I/O against them).
 
-use std::{collections::HashMap, time::Instant};
+use std::{collections::HashMap, path::Path, process::Command, time::Instant};
 
 use terse_splat::{
     CodecOptions, Preset, SplatScene, codec,
@@ -199,6 +201,78 @@ fn sog_row(name: &str, scene: &SplatScene, ply: usize) {
     }
 }
 
+/// Best wall time of 3 runs of `f`.
+fn best_of_3(mut f: impl FnMut()) -> f64 {
+    (0..3)
+        .map(|_| timed(&mut f).0)
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// One run of a reference tool: whether it succeeded.
+fn run_tool(tool: &Path, args: &[&Path]) -> bool {
+    Command::new(tool)
+        .args(args)
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+/// Niantic's reference tools in `TERSE_BENCH_SPZ_REFERENCE`, if set, against terse `balanced`,
+/// end to end with PLY I/O as a user runs them: PLY file to SPZ file (`ply_to_spz`) and back
+/// (`spz_to_ply`), PLY file to terse bitstream file and back. Best of 3 each; the tools' own
+/// start-up (the median of 5 runs without arguments) is subtracted. Ours is split into its
+/// stages (file and PLY parse, codec, PLY write and file) to show where the time goes.
+fn reference_timings(scene: &SplatScene) {
+    let Ok(dir) = std::env::var("TERSE_BENCH_SPZ_REFERENCE") else {
+        return;
+    };
+    // Relative to the workspace root (benches run in the crate's folder).
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(dir);
+    let (to_spz, to_ply) = (dir.join("ply_to_spz"), dir.join("spz_to_ply"));
+    let tmp = std::env::temp_dir().join(format!("terse-spz-reference-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let [ply, spz, back, coded] =
+        ["in.ply", "out.spz", "back.ply", "out.terse"].map(|name| tmp.join(name));
+    std::fs::write(&ply, write_ply(scene)).unwrap();
+    let mut startups: Vec<f64> = (0..5).map(|_| timed(|| run_tool(&to_spz, &[])).0).collect();
+    startups.sort_by(f64::total_cmp);
+    let startup = startups[2];
+    assert!(run_tool(&to_spz, &[&ply, &spz]), "{to_spz:?} failed");
+    let ref_encode = best_of_3(|| assert!(run_tool(&to_spz, &[&ply, &spz]))) - startup;
+    let ref_decode = best_of_3(|| assert!(run_tool(&to_ply, &[&spz, &back]))) - startup;
+    let spz_bytes = std::fs::metadata(&spz).unwrap().len();
+
+    let options = CodecOptions::preset(Preset::Balanced);
+    let (mut parse, mut code, mut write) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
+    let encode = best_of_3(|| {
+        let (t_parse, parsed) = timed(|| read_ply(&std::fs::read(&ply).unwrap(), LIMIT).unwrap().0);
+        let (t_code, encoded) = timed(|| codec::encode(&parsed, &options, LIMIT).unwrap());
+        let (t_write, ()) = timed(|| std::fs::write(&coded, &encoded.bitstream).unwrap());
+        (parse, code, write) = (parse.min(t_parse), code.min(t_code), write.min(t_write));
+    });
+    let (mut read, mut decode_only, mut ply_out) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
+    let decode = best_of_3(|| {
+        let (t_read, bytes) = timed(|| std::fs::read(&coded).unwrap());
+        let (t_decode, decoded) = timed(|| codec::decode(&bytes, LIMIT).unwrap());
+        let (t_ply, ()) = timed(|| std::fs::write(&back, write_ply(&decoded)).unwrap());
+        (read, decode_only, ply_out) = (
+            read.min(t_read),
+            decode_only.min(t_decode),
+            ply_out.min(t_ply),
+        );
+    });
+    println!(
+        "  -> end to end with PLY I/O, balanced vs Niantic's reference ({spz_bytes} B SPZ): \
+         encode {encode:.3}s vs {ref_encode:.3}s ({:.2}x its time; PLY read {parse:.3}s, \
+         codec {code:.3}s, file {write:.3}s), decode {decode:.3}s vs {ref_decode:.3}s ({:.2}x; \
+         file {read:.3}s, codec {decode_only:.3}s, PLY write {ply_out:.3}s)",
+        encode / ref_encode,
+        decode / ref_decode,
+    );
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
 fn bench_scene(name: &str, scene: &SplatScene) {
     if let Ok(filter) = std::env::var("TERSE_BENCH_FILTER")
         && !name.contains(&filter)
@@ -230,6 +304,7 @@ fn bench_scene(name: &str, scene: &SplatScene) {
         spz_errors = errors;
     }
     sog_row(name, scene, ply);
+    reference_timings(scene);
     let mut runs: Vec<(String, CodecOptions)> =
         [Preset::High, Preset::Balanced, Preset::Small, Preset::Web]
             .iter()
