@@ -1,5 +1,7 @@
 //! Splat benchmark: size and attribute errors of the terse codec next to SPZ v3 (gzip) and
-//! v4 (zstd) at their defaults, on the same scenes in the same run, plus timings.
+//! v4 (zstd) at their defaults, on the same scenes in the same run, plus timings. The SPZ rows
+//! are this crate's own SPZ writer and reader (`terse_splat::spz`); Niantic's reference tools
+//! are timed end to end, with PLY I/O, when `TERSE_BENCH_SPZ_REFERENCE` names them.
 //!
 //! Scenes: ../shared's real ones (or the test fixture), each also as an SPZ-sourced scene
 //! (written to SPZ v4 and read back, as web-delivered scenes arrive), a synthetic SH3 scene, a
