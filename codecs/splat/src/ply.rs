@@ -172,13 +172,25 @@ pub fn read_ply(bytes: &[u8], max_splats: u64) -> Result<(SplatScene, PlyReport)
                     body.len() - needed
                 )));
             }
-            for record in body[..needed].chunks_exact(stride) {
-                let mut at = 0;
-                for (slot, (_, t)) in values.iter_mut().zip(&vertex.properties) {
-                    *slot = t.read(&record[at..at + t.size()], encoding);
-                    at += t.size();
+            let records = body[..needed].chunks_exact(stride);
+            let all_f32 = vertex.properties.iter().all(|(_, t)| *t == Scalar::F32);
+            if encoding == Encoding::LittleEndian && all_f32 {
+                // The usual 3DGS file: every property a little-endian float, read in place.
+                for record in records {
+                    let at = |i: usize| {
+                        f32::from_le_bytes(record[4 * i..4 * i + 4].try_into().expect("4 bytes"))
+                    };
+                    nonzero_normals |= layout.push_with(&mut scene, at);
                 }
-                nonzero_normals |= layout.push(&mut scene, &values);
+            } else {
+                for record in records {
+                    let mut at = 0;
+                    for (slot, (_, t)) in values.iter_mut().zip(&vertex.properties) {
+                        *slot = t.read(&record[at..at + t.size()], encoding);
+                        at += t.size();
+                    }
+                    nonzero_normals |= layout.push(&mut scene, &values);
+                }
             }
         }
     }
@@ -361,16 +373,22 @@ impl VertexLayout {
         }
     }
 
-    /// Appends one vertex; returns whether it had a nonzero normal.
+    /// Appends one vertex of property values `v`; returns whether it had a nonzero normal.
     fn push(&self, scene: &mut SplatScene, v: &[f64]) -> bool {
-        let f = |i: usize| v[i] as f32;
+        self.push_with(scene, |i| v[i] as f32)
+    }
+
+    /// Appends one vertex whose property `i` is `value(i)`; returns whether it had a nonzero
+    /// normal.
+    fn push_with(&self, scene: &mut SplatScene, value: impl Fn(usize) -> f32) -> bool {
+        let f = &value;
         scene.positions.push(self.position.map(f));
         scene.colors.push(self.color.map(f));
         scene.opacities.push(f(self.opacity));
         scene.scales.push(self.scale.map(f));
         scene.rotations.push(self.rotation.map(f));
         scene.sh_rest.extend(self.sh_rest.iter().map(|&i| f(i)));
-        self.normals.is_some_and(|n| n.iter().any(|&i| v[i] != 0.0))
+        self.normals.is_some_and(|n| n.iter().any(|&i| f(i) != 0.0))
     }
 }
 
@@ -457,6 +475,31 @@ mod tests {
             let (back, report) = read_ply(&write_ply(&scene), 10).unwrap();
             assert_eq!(back, scene);
             assert_eq!(report, PlyReport::default());
+        }
+    }
+
+    /// The all-float little-endian fast path reads what the general reader reads: the same file
+    /// with every value written big-endian goes through the general reader.
+    #[test]
+    fn the_float_fast_path_reads_what_the_general_reader_reads() {
+        for degree in [0, 3] {
+            let mut scene = tiny(degree);
+            scene.positions[1] = [f32::MIN_POSITIVE, -0.0, 1e30];
+            let little = write_ply(&scene);
+            let end = find_header_end(&little).unwrap();
+            let mut big = std::str::from_utf8(&little[..end])
+                .unwrap()
+                .replace("binary_little_endian", "binary_big_endian")
+                .into_bytes();
+            for value in little[end..].chunks_exact(4) {
+                let v = f32::from_le_bytes(value.try_into().unwrap());
+                big.extend_from_slice(&v.to_be_bytes());
+            }
+            let (fast, _) = read_ply(&little, 10).unwrap();
+            let (general, _) = read_ply(&big, 10).unwrap();
+            assert_eq!(fast, scene);
+            assert_eq!(general, scene);
+            assert_eq!(fast.positions[1][1].to_bits(), (-0.0f32).to_bits());
         }
     }
 
