@@ -23,7 +23,10 @@
 //!    of `SmolLM2-135M-Instruct.Q4_1.gguf`.
 //!
 //! Run: `cargo bench -p terse-eval --bench perplexity_eval` (`TERSE_EVAL_QUESTIONS=n`, default
-//! 120, 0 for section 3 alone; needs `scripts/setup` and ../shared/datasets).
+//! 120, 0 for section 3 alone; needs `scripts/setup` and ../shared/datasets). For model
+//! selection on other articles: `TERSE_EVAL_ARTICLES=6-11` (default 0-5, the evaluation set),
+//! `TERSE_EVAL_SETTINGS=paragraph` (or `rag`; default both), and
+//! `TERSE_EVAL_ITERATIVE_SIZE=n`, LLMLingua-1's window in section 2 (default the reference's).
 
 use std::{path::PathBuf, sync::Arc, time::Instant};
 
@@ -49,12 +52,34 @@ struct Sample {
     documents: Vec<String>,
 }
 
+/// Articles `first..=last` of dev part a (`TERSE_EVAL_ARTICLES=first-last`; default 0-5).
+fn articles() -> (usize, usize) {
+    let Ok(range) = std::env::var("TERSE_EVAL_ARTICLES") else {
+        return (0, 5);
+    };
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<usize>()
+            .expect("TERSE_EVAL_ARTICLES=first-last")
+    };
+    let (first, last) = range
+        .split_once('-')
+        .expect("TERSE_EVAL_ARTICLES=first-last");
+    (parse(first), parse(last))
+}
+
+/// Whether `TERSE_EVAL_SETTINGS` (comma-separated; default every setting) names `setting`.
+fn runs(setting: &str) -> bool {
+    std::env::var("TERSE_EVAL_SETTINGS").map_or(true, |v| v.split(',').any(|s| s == setting))
+}
+
 fn samples(limit: usize) -> Vec<Sample> {
     let path = PathBuf::from(ROOT).join("../shared/datasets/text/squad-v1.1-dev-part-a.json");
     let data: Value = serde_json::from_slice(&std::fs::read(path).expect("SQuAD")).unwrap();
     let mut rng = Xorshift(0x9e37_79b9_7f4a_7c15);
     let mut out = Vec::new();
-    for article in &data["data"].as_array().unwrap()[..6] {
+    let (first, last) = articles();
+    for article in &data["data"].as_array().unwrap()[first..=last] {
         let paragraphs: Vec<String> = article["paragraphs"]
             .as_array()
             .unwrap()
@@ -230,7 +255,9 @@ fn main() {
     }
     let samples = samples(limit);
     println!(
-        "SQuAD v1.1 dev part a, articles 0-5: {} questions ({} with the answer in the second half of its paragraph); tokens: cl100k of the contexts",
+        "SQuAD v1.1 dev part a, articles {}-{}: {} questions ({} with the answer in the second half of its paragraph); tokens: cl100k of the contexts",
+        articles().0,
+        articles().1,
         samples.len(),
         samples.iter().filter(|s| s.late).count()
     );
@@ -246,8 +273,10 @@ fn main() {
         "p99 ms"
     );
 
-    println!("RAG: gold paragraph + 4 paragraphs of the same article");
-    for rate in [0.25, 0.1] {
+    if runs("rag") {
+        println!("RAG: gold paragraph + 4 paragraphs of the same article");
+    }
+    for rate in [0.25, 0.1].into_iter().filter(|_| runs("rag")) {
         let mut long = Tally::default();
         let mut lingua2 = Tally::default();
         let mut recomp = Tally::default();
@@ -344,8 +373,12 @@ fn main() {
         paired("LongLLMLingua - random words", &long, &random);
     }
 
-    println!("one paragraph: LLMLingua-1");
-    for rate in [0.5, 0.33] {
+    let window = std::env::var("TERSE_EVAL_ITERATIVE_SIZE")
+        .map_or(Options::default().iterative_size, |v| v.parse().unwrap());
+    if runs("paragraph") {
+        println!("one paragraph: LLMLingua-1, iterative_size {window}");
+    }
+    for rate in [0.5, 0.33].into_iter().filter(|_| runs("paragraph")) {
         let mut lingua1 = Tally::default();
         let mut first = Tally::default();
         let mut random = Tally::default();
@@ -354,6 +387,7 @@ fn main() {
             let origin = counter.count(&s.gold);
             let options = Options {
                 rate,
+                iterative_size: window,
                 ..Options::default()
             };
             let started = Instant::now();
