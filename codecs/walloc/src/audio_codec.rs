@@ -119,8 +119,8 @@ impl WallocAudioCodec {
         })
     }
 
-    /// The latents coded both ways: (factorized prior, context model) payloads.
-    pub fn code_latents(&self, latents: &AudioLatents) -> Result<(Vec<u8>, Vec<u8>)> {
+    /// The latents coded both ways (factorized prior, context model).
+    pub fn code_latents(&self, latents: &AudioLatents) -> Result<crate::LatentCodings> {
         self.coder.code_latents(&latents.values, latents.shift)
     }
 

@@ -5,7 +5,10 @@
 //! identical everywhere. Complements the static factorized prior: the encoder keeps whichever
 //! is smaller.
 
+use std::ops::Range;
+
 use ndarray::Array3;
+use rayon::prelude::*;
 use terse_entropy::{AdaptiveDecoder, AdaptiveEncoder, AdaptiveIntegers};
 
 use crate::Result;
@@ -203,18 +206,59 @@ impl ContextPrior {
     }
 }
 
-/// Codes `[L, h, w]` latents.
-pub fn encode_context(
+/// Most channel groups a bitstream may split its context coding into.
+pub const MAX_GROUPS: usize = 4;
+
+/// Latents per channel group the encoder aims at: fewer than twice this many latents stay in
+/// one stream (each extra stream costs its seal and flush, about 12 bytes).
+const LATENTS_PER_GROUP: usize = 1 << 16;
+
+/// How many channel groups `[L, h, w]` latents are coded in: one per 2^16 latents, at most
+/// [`MAX_GROUPS`] and at most one per channel. A function of the shape alone, so every machine
+/// writes the same bitstream.
+pub fn group_count((l, h, w): (usize, usize, usize)) -> usize {
+    (l * h * w / LATENTS_PER_GROUP).clamp(1, MAX_GROUPS.min(l.max(1)))
+}
+
+/// The channels of group `g` of `groups` over `l` channels: consecutive, as even as can be.
+fn group_channels(l: usize, groups: usize, g: usize) -> Range<usize> {
+    g * l / groups..(g + 1) * l / groups
+}
+
+/// Codes `[L, h, w]` latents in `groups` streams of consecutive channels, each on a thread of
+/// the rayon pool under the calling thread's interrupt flag. The models of a channel learn
+/// from that channel alone, so each latent is coded with the same probabilities as in one
+/// stream.
+pub fn encode_context_groups(
     values: &Array3<i32>,
     prior: Option<&ContextPrior>,
     layout: Layout,
-) -> Result<Vec<u8>> {
+    groups: usize,
+) -> Result<Vec<Vec<u8>>> {
     let (l, h, w) = values.dim();
-    let mut models = Models::new(l, prior)?;
-    let mut enc = AdaptiveEncoder::new();
     let flat = values.as_standard_layout();
     let data = flat.as_slice().expect("standard layout");
-    for c in 0..l {
+    let interrupt = terse_entropy::interrupt::handle();
+    (0..groups)
+        .into_par_iter()
+        .map(|g| {
+            let channels = group_channels(l, groups, g);
+            interrupt.run(|| encode_channels(data, (l, h, w), channels, prior, layout))
+        })
+        .collect()
+}
+
+/// Codes the planes of `channels` of `[L, h, w]` latents (`data` in standard layout).
+fn encode_channels(
+    data: &[i32],
+    (l, h, w): (usize, usize, usize),
+    channels: Range<usize>,
+    prior: Option<&ContextPrior>,
+    layout: Layout,
+) -> Result<Vec<u8>> {
+    let mut models = Models::new(l, prior)?;
+    let mut enc = AdaptiveEncoder::new();
+    for c in channels {
         terse_entropy::interrupt::check()?;
         let plane = &data[c * h * w..(c + 1) * h * w];
         let mut left_residual = 0i32;
@@ -230,21 +274,55 @@ pub fn encode_context(
     Ok(enc.seal()?)
 }
 
-/// Inverse of [`encode_context`].
-pub fn decode_context(
-    bytes: &[u8],
-    shape: (usize, usize, usize),
+/// Inverse of [`encode_context_groups`]: one stream per group, decoded in parallel on the
+/// rayon pool under the calling thread's interrupt flag.
+pub fn decode_context_groups(
+    streams: &[&[u8]],
+    (l, h, w): (usize, usize, usize),
     max: i32,
     prior: Option<&ContextPrior>,
     layout: Layout,
 ) -> Result<Array3<i32>> {
-    let (l, h, w) = shape;
+    let groups = streams.len();
+    if groups == 0 || groups > MAX_GROUPS.min(l.max(1)) {
+        return Err(crate::WallocError::Invalid(format!(
+            "{groups} context groups for {l} channels"
+        )));
+    }
+    let mut data = vec![0i32; l * h * w];
+    let mut parts = Vec::with_capacity(groups);
+    let mut rest = data.as_mut_slice();
+    for (g, &stream) in streams.iter().enumerate() {
+        let channels = group_channels(l, groups, g);
+        let (part, tail) = rest.split_at_mut(channels.len() * h * w);
+        parts.push((stream, channels, part));
+        rest = tail;
+    }
+    let interrupt = terse_entropy::interrupt::handle();
+    parts
+        .into_par_iter()
+        .map(|(bytes, channels, planes)| {
+            interrupt
+                .run(|| decode_channels(bytes, planes, (l, h, w), channels, max, prior, layout))
+        })
+        .collect::<Result<Vec<()>>>()?;
+    Ok(Array3::from_shape_vec((l, h, w), data).expect("sized"))
+}
+
+/// Decodes the planes of `channels` into `planes` (theirs, in order).
+fn decode_channels(
+    bytes: &[u8],
+    planes: &mut [i32],
+    (l, h, w): (usize, usize, usize),
+    channels: Range<usize>,
+    max: i32,
+    prior: Option<&ContextPrior>,
+    layout: Layout,
+) -> Result<()> {
     let mut models = Models::new(l, prior)?;
     let mut dec = AdaptiveDecoder::new(bytes)?;
-    let mut data = vec![0i32; l * h * w];
-    for c in 0..l {
+    for (c, plane) in channels.zip(planes.chunks_exact_mut(h * w)) {
         terse_entropy::interrupt::check()?;
-        let plane = &mut data[c * h * w..(c + 1) * h * w];
         let mut left_residual = 0i32;
         for y in 0..h {
             for x in 0..w {
@@ -262,7 +340,7 @@ pub fn decode_context(
         }
     }
     dec.close()?;
-    Ok(Array3::from_shape_vec((l, h, w), data).expect("sized"))
+    Ok(())
 }
 
 #[cfg(test)]
@@ -275,11 +353,52 @@ mod tests {
             (((x * 7 + y * 3 + c * 11) % 41) as i32 - 20) + if (x + y) % 5 == 0 { 60 } else { 0 }
         });
         for layout in [Layout::Plane, Layout::Sequence] {
-            let bytes = encode_context(&values, None, layout).unwrap();
-            assert_eq!(
-                decode_context(&bytes, values.dim(), 127, None, layout).unwrap(),
-                values
+            let streams = encode_context_groups(&values, None, layout, 1).unwrap();
+            let back = decode_context_groups(&[&streams[0]], values.dim(), 127, None, layout);
+            assert_eq!(back.unwrap(), values);
+        }
+    }
+
+    #[test]
+    fn channel_groups_code_each_latent_as_one_stream_does() {
+        let values = Array3::from_shape_fn((5, 40, 30), |(c, y, x)| {
+            ((x * 13 + y * 7 + c * 5) % 23) as i32 - 11 + if (x * y) % 9 == 0 { 40 } else { 0 }
+        });
+        let one = encode_context_groups(&values, None, Layout::Plane, 1)
+            .unwrap()
+            .remove(0);
+        for groups in 1..=4 {
+            let streams = encode_context_groups(&values, None, Layout::Plane, groups).unwrap();
+            assert_eq!(streams.len(), groups);
+            let refs: Vec<&[u8]> = streams.iter().map(Vec::as_slice).collect();
+            let back = decode_context_groups(&refs, values.dim(), 127, None, Layout::Plane);
+            assert_eq!(back.unwrap(), values);
+            // Only the seals and flushes of the extra streams are added.
+            let total: usize = streams.iter().map(Vec::len).sum();
+            assert!(
+                total <= one.len() + 16 * (groups - 1),
+                "{total} vs {}",
+                one.len()
             );
         }
+        // Streams swapped, missing or too many are errors, not wrong latents.
+        let streams = encode_context_groups(&values, None, Layout::Plane, 2).unwrap();
+        let swapped = [streams[1].as_slice(), streams[0].as_slice()];
+        assert!(decode_context_groups(&swapped, values.dim(), 127, None, Layout::Plane).is_err());
+        let one_of_two = [streams[0].as_slice()];
+        assert!(
+            decode_context_groups(&one_of_two, values.dim(), 127, None, Layout::Plane).is_err()
+        );
+        let six = [streams[0].as_slice(); 6];
+        assert!(decode_context_groups(&six, values.dim(), 127, None, Layout::Plane).is_err());
+    }
+
+    #[test]
+    fn the_group_count_follows_the_shape_alone() {
+        assert_eq!(group_count((12, 16, 16)), 1);
+        assert_eq!(group_count((12, 125, 125)), 2);
+        assert_eq!(group_count((12, 256, 256)), 4);
+        assert_eq!(group_count((2, 1024, 1024)), 2);
+        assert_eq!(group_count((0, 0, 0)), 1);
     }
 }

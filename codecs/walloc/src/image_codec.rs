@@ -131,8 +131,8 @@ impl WallocImageCodec {
         })
     }
 
-    /// The latents coded both ways: (factorized prior, context model) payloads.
-    pub fn code_latents(&self, latents: &Latents) -> Result<(Vec<u8>, Vec<u8>)> {
+    /// The latents coded both ways (factorized prior, context model).
+    pub fn code_latents(&self, latents: &Latents) -> Result<crate::LatentCodings> {
         self.coder.code_latents(&latents.values, latents.shift)
     }
 

@@ -13,8 +13,33 @@ use crate::{EncoderWeights, Result, Signal, WallocError, context};
 pub enum LatentCoding {
     /// Static learned per-channel factorized prior (ANS).
     Factorized = 0,
-    /// Causal-neighbour prediction with adaptive residual models (range coder).
+    /// Causal-neighbour prediction with adaptive residual models (range coder), one stream.
     Context = 1,
+    /// The same in 2 to 4 streams of consecutive channels, sections `LCT0`, `LCT1`… (their
+    /// number is the group count), coded and decoded in parallel: what the encoder writes for
+    /// latents of 2^17 values and more.
+    ContextGroups = 2,
+}
+
+/// The latents coded both ways, for the encoder to keep the smaller (and evals to compare).
+#[derive(Debug, Clone)]
+pub struct LatentCodings {
+    /// Under the factorized prior (one ANS stream).
+    pub factorized: Vec<u8>,
+    /// Under the context model: one stream per channel group ([`context::group_count`]).
+    pub context: Vec<Vec<u8>>,
+}
+
+impl LatentCodings {
+    /// Bytes of the context model's streams together.
+    pub fn context_bytes(&self) -> usize {
+        self.context.iter().map(Vec::len).sum()
+    }
+}
+
+/// Section tag of context group `g`.
+fn group_tag(g: usize) -> [u8; 4] {
+    [b'L', b'C', b'T', b'0' + g as u8]
 }
 
 /// A loaded model's encoder weights, priors and identity.
@@ -125,31 +150,36 @@ impl LatentCoder {
         }
     }
 
-    /// The latents (on the grid of `shift`) coded both ways: (factorized prior, context model)
-    /// payloads.
-    pub(crate) fn code_latents(
-        &self,
-        values: &Array3<i32>,
-        shift: u32,
-    ) -> Result<(Vec<u8>, Vec<u8>)> {
+    /// The latents (on the grid of `shift`) coded both ways.
+    pub(crate) fn code_latents(&self, values: &Array3<i32>, shift: u32) -> Result<LatentCodings> {
         let (_, h, w) = values.dim();
         let symbols: Vec<i32> = values.iter().copied().collect();
         let indexes: Vec<u32> = (0..symbols.len()).map(|i| (i / (h * w)) as u32).collect();
-        // The two codings are independent: one on each of two threads.
+        // The codings are independent: they share the rayon pool, each under this thread's
+        // interrupt flag.
+        let interrupt = terse_entropy::interrupt::handle();
         let (factorized, contextual) = rayon::join(
             || {
-                self.prior_table(shift)
-                    .encode_with_indexes(&symbols, &indexes)
+                interrupt.run(|| {
+                    self.prior_table(shift)
+                        .encode_with_indexes(&symbols, &indexes)
+                })
             },
             || {
-                context::encode_context(
-                    values,
-                    self.context_prior.as_ref().map(|p| &p.0),
-                    self.layout(),
-                )
+                interrupt.run(|| {
+                    context::encode_context_groups(
+                        values,
+                        self.context_prior.as_ref().map(|p| &p.0),
+                        self.layout(),
+                        context::group_count(values.dim()),
+                    )
+                })
             },
         );
-        Ok((factorized?, contextual?))
+        Ok(LatentCodings {
+            factorized: factorized?,
+            context: contextual?,
+        })
     }
 
     /// A container for this model holding the latents, coded the smaller way; the caller adds
@@ -160,22 +190,31 @@ impl LatentCoder {
         values: &Array3<i32>,
         shift: u32,
     ) -> Result<Container> {
-        let (factorized, contextual) = self.code_latents(values, shift)?;
-        let (coding, tag, payload) = if contextual.len() < factorized.len() {
-            (LatentCoding::Context, *b"LCTX", contextual)
+        let codings = self.code_latents(values, shift)?;
+        let (factorized, contextual) = (codings.factorized.clone(), codings.context.clone());
+        let (coding, sections) = if codings.context_bytes() >= factorized.len() {
+            (LatentCoding::Factorized, vec![(*b"LATN", factorized)])
+        } else if contextual.len() == 1 {
+            let stream = contextual.into_iter().next().expect("one stream");
+            (LatentCoding::Context, vec![(*b"LCTX", stream)])
         } else {
-            (LatentCoding::Factorized, *b"LATN", factorized)
+            let tagged = contextual.into_iter().enumerate();
+            let sections = tagged.map(|(g, stream)| (group_tag(g), stream)).collect();
+            (LatentCoding::ContextGroups, sections)
         };
+
         let mut container = Container::new(codec);
         container.model = Some(self.model.clone());
         container.put_u64("latent_dim", self.weights.latent_dim as u64);
         container.put_u64("levels", u64::from(self.weights.levels));
         container.put_u64("latent_coding", coding as u64);
         container.put_u64("latent_shift", u64::from(shift));
-        if coding == LatentCoding::Context {
+        if coding != LatentCoding::Factorized {
             container.put_u64("context_prior", self.context_checksum());
         }
-        container.push_section(tag, payload);
+        for (tag, payload) in sections {
+            container.push_section(tag, payload);
+        }
         Ok(container)
     }
 
@@ -250,20 +289,34 @@ impl LatentCoder {
                 }
                 Ok(Array3::from_shape_vec((l, h, w), symbols).expect("sized above"))
             }
-            1 => {
+            coding @ (1 | 2) => {
                 if container.u64("context_prior")? != self.context_checksum() {
                     return Err(WallocError::Invalid(
                         "bitstream was coded with another context prior".into(),
                     ));
                 }
+                let streams = if coding == 1 {
+                    vec![container.section(*b"LCTX")?]
+                } else {
+                    // The groups are the sections LCT0, LCT1, … in order, and nothing else.
+                    let streams: Vec<&[u8]> = container
+                        .sections()
+                        .enumerate()
+                        .map_while(|(g, (tag, payload))| {
+                            (g < context::MAX_GROUPS && tag == group_tag(g)).then_some(payload)
+                        })
+                        .collect();
+                    if streams.len() < 2 || streams.len() != container.sections().count() {
+                        return Err(WallocError::Invalid(format!(
+                            "context-group coding needs 2 to {} sections LCT0, LCT1, … and \
+                             nothing else",
+                            context::MAX_GROUPS
+                        )));
+                    }
+                    streams
+                };
                 let prior = self.context_prior.as_ref().map(|p| &p.0);
-                context::decode_context(
-                    container.section(*b"LCTX")?,
-                    (l, h, w),
-                    bound,
-                    prior,
-                    self.layout(),
-                )
+                context::decode_context_groups(&streams, (l, h, w), bound, prior, self.layout())
             }
             other => Err(WallocError::Invalid(format!(
                 "unknown latent coding {other}"

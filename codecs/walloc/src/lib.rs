@@ -20,11 +20,12 @@ mod metrics;
 mod weights;
 
 pub use audio_codec::{AudioLatents, WallocAudioCodec};
+pub use context::group_count as context_group_count;
 pub use hosted::{Walloc, WallocAudio, WallocImage, WallocSide, latent_tensor};
 pub use image::RgbImage;
 pub use image_codec::{Latents, WallocImageCodec, padded_planes};
 pub use image_io::{ImageFormat, decode_image_file, encode_image_file};
-pub use latent::LatentCoding;
+pub use latent::{LatentCoding, LatentCodings};
 pub use metrics::{audio_psnr, ms_ssim, ms_ssim_scaled, psnr, snr};
 pub use weights::{EncoderWeights, Signal};
 

@@ -187,9 +187,9 @@ fn main() {
         for (_, clip) in &tracks {
             let (row, latents) = ours_at(h, clip, 0);
             ours.push(row);
-            let (factorized, contextual) = codec.code_latents(&latents).unwrap();
-            prior_bytes += factorized.len();
-            context_bytes += contextual.len();
+            let codings = codec.code_latents(&latents).unwrap();
+            prior_bytes += codings.factorized.len();
+            context_bytes += codings.context_bytes();
             // Channels as the rows of one image, as a spectrogram-like picture.
             let (l, _, t) = latents.values.dim();
             let plane = latents.values.to_shape((1, l, t)).unwrap().to_owned();

@@ -59,9 +59,9 @@ fn main() {
             let original = load(photo);
             let (row, latents) = ours_at(hosted, &original, 0);
             ours.add(row);
-            let (factorized, contextual) = codec.code_latents(&latents).unwrap();
-            prior_latents += factorized.len();
-            context_latents += contextual.len();
+            let codings = codec.code_latents(&latents).unwrap();
+            prior_latents += codings.factorized.len();
+            context_latents += codings.context_bytes();
             // The reference's latent coding: lossless WebP of the tiled uint8 planes.
             let bias = codec.weights().max_level() + 1;
             webp_latents += webp_latent_bytes(&latents.values, bias, &dir).unwrap_or(0);

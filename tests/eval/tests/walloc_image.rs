@@ -60,6 +60,35 @@ fn latents_round_trip_and_decoding_reaches_trained_quality() {
     }
 }
 
+/// A photo of 2^17 latents or more is context-coded in channel groups (coded and decoded in
+/// parallel); its latents still round-trip exactly, and the bitstream decodes to the same
+/// pixels every time.
+#[test]
+fn large_photos_code_their_context_streams_in_channel_groups() {
+    let small = photo("astronaut_200x136.png");
+    let large = image::imageops::resize(&small, 600, 408, image::imageops::FilterType::Triangle);
+    let mut grouped = 0;
+    for hosted in &codecs() {
+        let codec = hosted.codec();
+        let (bitstream, latents) = codec.encode(&large).unwrap();
+        assert_eq!(codec.decode_latents(&bitstream, u64::MAX).unwrap(), latents);
+        let container = terse_entropy::Container::parse(&bitstream).unwrap();
+        let groups = terse_walloc::context_group_count(latents.values.dim());
+        match container.u64("latent_coding").unwrap() {
+            2 => {
+                grouped += 1;
+                assert!(groups >= 2, "{}", codec.model().name);
+                assert_eq!(container.sections().count(), groups);
+            }
+            1 => assert_eq!(groups, 1, "{}", codec.model().name),
+            _ => {}
+        }
+        let decoded = decode(hosted, &bitstream).unwrap();
+        assert_eq!(decode(hosted, &bitstream).unwrap(), decoded);
+    }
+    assert!(grouped > 0, "no shipped model coded this photo in groups");
+}
+
 #[test]
 fn malformed_bitstreams_are_refused() {
     let hosted = codecs().into_iter().next().expect("a walloc model");
