@@ -191,18 +191,23 @@ impl LatentCoder {
         shift: u32,
     ) -> Result<Container> {
         let codings = self.code_latents(values, shift)?;
-        let (factorized, contextual) = (codings.factorized.clone(), codings.context.clone());
-        let (coding, sections) = if codings.context_bytes() >= factorized.len() {
+        let context_smaller = codings.context_bytes() < codings.factorized.len();
+        let LatentCodings {
+            factorized,
+            context: mut contextual,
+        } = codings;
+        let (coding, sections) = if !context_smaller {
             (LatentCoding::Factorized, vec![(*b"LATN", factorized)])
         } else if contextual.len() == 1 {
-            let stream = contextual.into_iter().next().expect("one stream");
-            (LatentCoding::Context, vec![(*b"LCTX", stream)])
+            (
+                LatentCoding::Context,
+                vec![(*b"LCTX", contextual.remove(0))],
+            )
         } else {
             let tagged = contextual.into_iter().enumerate();
             let sections = tagged.map(|(g, stream)| (group_tag(g), stream)).collect();
             (LatentCoding::ContextGroups, sections)
         };
-
         let mut container = Container::new(codec);
         container.model = Some(self.model.clone());
         container.put_u64("latent_dim", self.weights.latent_dim as u64);
