@@ -73,12 +73,11 @@ fn runs(setting: &str) -> bool {
     std::env::var("TERSE_EVAL_SETTINGS").map_or(true, |v| v.split(',').any(|s| s == setting))
 }
 
-fn samples(limit: usize) -> Vec<Sample> {
+fn samples(limit: usize, (first, last): (usize, usize)) -> Vec<Sample> {
     let path = PathBuf::from(ROOT).join("../shared/datasets/text/squad-v1.1-dev-part-a.json");
     let data: Value = serde_json::from_slice(&std::fs::read(path).expect("SQuAD")).unwrap();
     let mut rng = Xorshift(0x9e37_79b9_7f4a_7c15);
     let mut out = Vec::new();
-    let (first, last) = articles();
     for article in &data["data"].as_array().unwrap()[first..=last] {
         let paragraphs: Vec<String> = article["paragraphs"]
             .as_array()
@@ -253,11 +252,12 @@ fn main() {
     if limit == 0 {
         return;
     }
-    let samples = samples(limit);
+    let (first, last) = articles();
+    let samples = samples(limit, (first, last));
     println!(
         "SQuAD v1.1 dev part a, articles {}-{}: {} questions ({} with the answer in the second half of its paragraph); tokens: cl100k of the contexts",
-        articles().0,
-        articles().1,
+        first,
+        last,
         samples.len(),
         samples.iter().filter(|s| s.late).count()
     );
