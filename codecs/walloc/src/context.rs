@@ -86,31 +86,38 @@ fn context(activity: i32, left_residual: i32) -> usize {
 /// Residual magnitude classes: residuals are bounded by 2·(2^15 − 1) < 2^17.
 const CLASSES: i64 = 18;
 
-/// Adaptive models of one latent tensor. A residual is coded as its magnitude class (bit
+/// Adaptive models of a run of latent channels (each channel's models are its own, so a
+/// channel group needs only its channels'). A residual is coded as its magnitude class (bit
 /// length, in the context of channel and activity bucket: a small alphabet that learns fast),
 /// its sign (in the context of channel and class) and the bits below the leading one (the top
 /// one adaptive per class, the rest raw).
 struct Models {
+    /// The first channel these models serve.
+    first: usize,
     class: AdaptiveIntegers,
     sign: AdaptiveIntegers,
     top: AdaptiveIntegers,
 }
 
 impl Models {
-    fn new(channels: usize, prior: Option<&ContextPrior>) -> Result<Self> {
+    fn new(channels: Range<usize>, prior: Option<&ContextPrior>) -> Result<Self> {
+        let count = channels.len();
         let mut models = Self {
-            class: AdaptiveIntegers::new(0, CLASSES - 1, channels * BUCKETS)?,
-            sign: AdaptiveIntegers::new(0, 1, channels * CLASSES as usize)?,
-            top: AdaptiveIntegers::new(0, 1, channels * CLASSES as usize)?,
+            first: channels.start,
+            class: AdaptiveIntegers::new(0, CLASSES - 1, count * BUCKETS)?,
+            sign: AdaptiveIntegers::new(0, 1, count * CLASSES as usize)?,
+            top: AdaptiveIntegers::new(0, 1, count * CLASSES as usize)?,
         };
         if let Some(prior) = prior {
-            for (i, counts) in prior.class_counts.iter().enumerate() {
+            let classes = CLASSES as usize;
+            let rows = |per: usize| channels.start * per..channels.end * per;
+            for (i, counts) in prior.class_counts[rows(BUCKETS)].iter().enumerate() {
                 models.class.seed(i, counts)?;
             }
-            for (i, counts) in prior.sign_counts.iter().enumerate() {
+            for (i, counts) in prior.sign_counts[rows(classes)].iter().enumerate() {
                 models.sign.seed(i, counts)?;
             }
-            for (i, counts) in prior.top_counts.iter().enumerate() {
+            for (i, counts) in prior.top_counts[rows(classes)].iter().enumerate() {
                 models.top.seed(i, counts)?;
             }
         }
@@ -124,6 +131,7 @@ impl Models {
         bucket: usize,
         residual: i32,
     ) -> Result<()> {
+        let channel = channel - self.first;
         let magnitude = residual.unsigned_abs();
         let class = i64::from(32 - magnitude.leading_zeros());
         self.class.encode(enc, channel * BUCKETS + bucket, class)?;
@@ -142,6 +150,7 @@ impl Models {
     }
 
     fn decode(&mut self, dec: &mut AdaptiveDecoder, channel: usize, bucket: usize) -> Result<i64> {
+        let channel = channel - self.first;
         let class = self.class.decode(dec, channel * BUCKETS + bucket)?;
         if !(0..CLASSES).contains(&class) {
             return Err(crate::WallocError::Invalid(
@@ -251,12 +260,12 @@ pub fn encode_context_groups(
 /// Codes the planes of `channels` of `[L, h, w]` latents (`data` in standard layout).
 fn encode_channels(
     data: &[i32],
-    (l, h, w): (usize, usize, usize),
+    (_, h, w): (usize, usize, usize),
     channels: Range<usize>,
     prior: Option<&ContextPrior>,
     layout: Layout,
 ) -> Result<Vec<u8>> {
-    let mut models = Models::new(l, prior)?;
+    let mut models = Models::new(channels.clone(), prior)?;
     let mut enc = AdaptiveEncoder::new();
     for c in channels {
         terse_entropy::interrupt::check()?;
@@ -313,13 +322,13 @@ pub fn decode_context_groups(
 fn decode_channels(
     bytes: &[u8],
     planes: &mut [i32],
-    (l, h, w): (usize, usize, usize),
+    (_, h, w): (usize, usize, usize),
     channels: Range<usize>,
     max: i32,
     prior: Option<&ContextPrior>,
     layout: Layout,
 ) -> Result<()> {
-    let mut models = Models::new(l, prior)?;
+    let mut models = Models::new(channels.clone(), prior)?;
     let mut dec = AdaptiveDecoder::new(bytes)?;
     for (c, plane) in channels.zip(planes.chunks_exact_mut(h * w)) {
         terse_entropy::interrupt::check()?;

@@ -37,6 +37,18 @@ impl LatentCodings {
     }
 }
 
+/// Bytes an ANS stream can be shorter than its information content: its final state (two
+/// 32-bit words) and word alignment, with room to spare.
+const ANS_STATE_BYTES: usize = 64;
+
+/// The latents in channel order, with each one's prior row (its channel).
+fn factorized_symbols(values: &Array3<i32>) -> (Vec<i32>, Vec<u32>) {
+    let (_, h, w) = values.dim();
+    let symbols: Vec<i32> = values.iter().copied().collect();
+    let indexes = (0..symbols.len()).map(|i| (i / (h * w)) as u32).collect();
+    (symbols, indexes)
+}
+
 /// Section tag of context group `g`.
 fn group_tag(g: usize) -> [u8; 4] {
     [b'L', b'C', b'T', b'0' + g as u8]
@@ -150,11 +162,19 @@ impl LatentCoder {
         }
     }
 
+    /// The latents coded by the context model, in [`context::group_count`] streams.
+    fn context_streams(&self, values: &Array3<i32>) -> Result<Vec<Vec<u8>>> {
+        context::encode_context_groups(
+            values,
+            self.context_prior.as_ref().map(|p| &p.0),
+            self.layout(),
+            context::group_count(values.dim()),
+        )
+    }
+
     /// The latents (on the grid of `shift`) coded both ways.
     pub(crate) fn code_latents(&self, values: &Array3<i32>, shift: u32) -> Result<LatentCodings> {
-        let (_, h, w) = values.dim();
-        let symbols: Vec<i32> = values.iter().copied().collect();
-        let indexes: Vec<u32> = (0..symbols.len()).map(|i| (i / (h * w)) as u32).collect();
+        let (symbols, indexes) = factorized_symbols(values);
         // The codings are independent: they share the rayon pool, each under this thread's
         // interrupt flag.
         let interrupt = terse_entropy::interrupt::handle();
@@ -165,20 +185,45 @@ impl LatentCoder {
                         .encode_with_indexes(&symbols, &indexes)
                 })
             },
-            || {
-                interrupt.run(|| {
-                    context::encode_context_groups(
-                        values,
-                        self.context_prior.as_ref().map(|p| &p.0),
-                        self.layout(),
-                        context::group_count(values.dim()),
-                    )
-                })
-            },
+            || interrupt.run(|| self.context_streams(values)),
         );
         Ok(LatentCodings {
             factorized: factorized?,
             context: contextual?,
+        })
+    }
+
+    /// The latents coded the smaller way (what [`Self::code_latents`] then a size comparison
+    /// give), without running the factorized coding when its information content alone is
+    /// larger than the context coding: an ANS stream is never shorter than that by more than
+    /// [`ANS_STATE_BYTES`], so it could not be the smaller one. The context model nearly always
+    /// wins (by 21–29 % on photos), so the encoder usually codes the latents once.
+    fn smaller_coding(
+        &self,
+        values: &Array3<i32>,
+        shift: u32,
+    ) -> Result<(LatentCoding, Vec<Vec<u8>>)> {
+        let (symbols, indexes) = factorized_symbols(values);
+        let table = self.prior_table(shift);
+        let interrupt = terse_entropy::interrupt::handle();
+        let (information_bits, contextual) = rayon::join(
+            || interrupt.run(|| table.information_bits(&symbols, &indexes)),
+            || interrupt.run(|| self.context_streams(values)),
+        );
+        let contextual = contextual?;
+        let context_bytes: usize = contextual.iter().map(Vec::len).sum();
+        let factorized_at_least = (information_bits? / 8.0) as usize;
+        let factorized = if factorized_at_least > context_bytes + ANS_STATE_BYTES {
+            None
+        } else {
+            Some(table.encode_with_indexes(&symbols, &indexes)?)
+        };
+        Ok(match factorized {
+            Some(factorized) if factorized.len() <= context_bytes => {
+                (LatentCoding::Factorized, vec![factorized])
+            }
+            _ if contextual.len() == 1 => (LatentCoding::Context, contextual),
+            _ => (LatentCoding::ContextGroups, contextual),
         })
     }
 
@@ -190,23 +235,19 @@ impl LatentCoder {
         values: &Array3<i32>,
         shift: u32,
     ) -> Result<Container> {
-        let codings = self.code_latents(values, shift)?;
-        let context_smaller = codings.context_bytes() < codings.factorized.len();
-        let LatentCodings {
-            factorized,
-            context: mut contextual,
-        } = codings;
-        let (coding, sections) = if !context_smaller {
-            (LatentCoding::Factorized, vec![(*b"LATN", factorized)])
-        } else if contextual.len() == 1 {
-            (
-                LatentCoding::Context,
-                vec![(*b"LCTX", contextual.remove(0))],
-            )
-        } else {
-            let tagged = contextual.into_iter().enumerate();
-            let sections = tagged.map(|(g, stream)| (group_tag(g), stream)).collect();
-            (LatentCoding::ContextGroups, sections)
+        let (coding, streams) = self.smaller_coding(values, shift)?;
+        let sections: Vec<([u8; 4], Vec<u8>)> = match coding {
+            LatentCoding::Factorized => {
+                vec![(*b"LATN", streams.into_iter().next().unwrap_or_default())]
+            }
+            LatentCoding::Context => {
+                vec![(*b"LCTX", streams.into_iter().next().unwrap_or_default())]
+            }
+            LatentCoding::ContextGroups => streams
+                .into_iter()
+                .enumerate()
+                .map(|(g, stream)| (group_tag(g), stream))
+                .collect(),
         };
         let mut container = Container::new(codec);
         container.model = Some(self.model.clone());

@@ -60,6 +60,32 @@ fn latents_round_trip_and_decoding_reaches_trained_quality() {
     }
 }
 
+/// The encoder keeps the smaller of the two latent codings, byte for byte, at every latent
+/// precision, although it skips the factorized coding when its information content already
+/// exceeds the context coding.
+#[test]
+fn bitstreams_hold_the_smaller_latent_coding() {
+    for hosted in &codecs() {
+        let codec = hosted.codec();
+        for name in ["astronaut_200x136.png", "coffee_131x97.png"] {
+            let original = photo(name);
+            for shift in (1..=16).filter_map(|bits| codec.shift_for(bits).ok()) {
+                let (bitstream, latents) = codec.encode_at(&original, shift).unwrap();
+                let codings = codec.code_latents(&latents).unwrap();
+                let container = terse_entropy::Container::parse(&bitstream).unwrap();
+                let coded: Vec<&[u8]> = container.sections().map(|(_, p)| p).collect();
+                let context: Vec<&[u8]> = codings.context.iter().map(Vec::as_slice).collect();
+                let label = format!("{} {name} shift {shift}", codec.model().name);
+                if codings.factorized.len() <= codings.context_bytes() {
+                    assert_eq!(coded, [codings.factorized.as_slice()], "{label}");
+                } else {
+                    assert_eq!(coded, context, "{label}");
+                }
+            }
+        }
+    }
+}
+
 /// A photo of 2^17 latents or more is context-coded in channel groups (coded and decoded in
 /// parallel); its latents still round-trip exactly, and the bitstream decodes to the same
 /// pixels every time.
