@@ -17,6 +17,7 @@ mod image_codec;
 mod image_io;
 mod latent;
 mod metrics;
+mod squash;
 mod weights;
 
 pub use audio_codec::{AudioLatents, WallocAudioCodec};

@@ -4,7 +4,7 @@ use ndarray::{Array2, Array3, ArrayView3};
 use rayon::prelude::*;
 use serde::Deserialize;
 
-use crate::{Result, WallocError};
+use crate::{Result, WallocError, squash::Squash};
 
 #[derive(Deserialize)]
 struct EncoderFile {
@@ -62,6 +62,8 @@ pub struct EncoderWeights {
     pub bias: Vec<f32>,
     /// Decoder input per integer latent, from `−(2^(b−1) − 1)` up.
     pub to_normal: Vec<f32>,
+    /// ToUniform and rounding, with each grid's step thresholds.
+    squash: Squash,
 }
 
 impl EncoderWeights {
@@ -122,6 +124,7 @@ impl EncoderWeights {
                 .expect("checked"),
             bias: file.bias,
             to_normal: file.to_normal,
+            squash: Squash::new(file.scale, file.bits),
         })
     }
 
@@ -155,22 +158,13 @@ impl EncoderWeights {
         for (mut row, &bias) in z.rows_mut().into_iter().zip(&self.bias) {
             row += bias;
         }
-        let latent_max = f64::from(self.max_level()) + 0.5;
-        let bound = self.max_level_at(shift);
-        let step = f64::from(1u32 << shift);
-        let squash = |v: f32| {
-            let u = (0.5 * libm::erfc(-f64::from(v) / self.scale / std::f64::consts::SQRT_2) - 0.5)
-                * 2.0
-                * latent_max;
-            ((u / step).round() as i32).clamp(-bound, bound)
-        };
         let z = z.as_standard_layout();
         let q: Vec<i32> = z
             .as_slice()
             .expect("standard layout")
             .par_iter()
             .with_min_len(4096)
-            .map(|&v| squash(v))
+            .map(|&v| self.squash.level(v, shift))
             .collect();
         Array3::from_shape_vec((self.latent_dim, h, w), q).expect("sized")
     }
