@@ -167,4 +167,3 @@ mod tests {
         assert_eq!(first_reaching(|_| true), f32::NEG_INFINITY);
     }
 }
-
