@@ -67,7 +67,7 @@ fn main() {
             })
             .collect();
         let indexes = model.build_indexes(&scales);
-        let ideal_bits = model.table().ideal_bits(&symbols, &indexes);
+        let ideal_bits = model.table().ideal_bits(&symbols, &indexes).unwrap();
         let (enc_s, bytes) = best_of(3, || model.encode_symbols(&symbols, &indexes).unwrap());
         let (dec_s, decoded) = best_of(3, || model.decode_symbols(&bytes, &indexes).unwrap());
         assert_eq!(decoded, symbols);

@@ -105,6 +105,16 @@ pub fn cdf_from_frequencies(freqs: &[u32]) -> Vec<u32> {
     cdf
 }
 
+/// The raw payload of a value `k` (relative to a row's offset) outside the row's `escape`
+/// in-range values: odd raw values lie below the range, even ones at or above its end.
+fn escape_payload(k: i64, escape: usize) -> u64 {
+    if k < 0 {
+        2 * (-k) as u64 - 1
+    } else {
+        2 * (k as u64 - escape as u64)
+    }
+}
+
 /// A set of indexed CDF rows (CompressAI `_quantized_cdf`, `_cdf_length`, `_offset`).
 #[derive(Debug, Clone)]
 pub struct IndexedCdfTable {
@@ -112,9 +122,9 @@ pub struct IndexedCdfTable {
     rows: Vec<GuidedRow>,
     cdfs: Vec<Vec<u32>>,
     offsets: Vec<i32>,
-    /// Bits each entry of each row costs, `TABLE_PRECISION − log2(frequency)` (the last entry
-    /// is the escape), for [`Self::information_bits`].
-    costs: Vec<Vec<f32>>,
+    /// Bits each entry of each row costs, `−log2(frequency / 2^TABLE_PRECISION)` (the last
+    /// entry is the escape), for [`Self::ideal_bits`].
+    costs: Vec<Vec<f64>>,
 }
 
 impl IndexedCdfTable {
@@ -152,13 +162,12 @@ impl IndexedCdfTable {
             rows.push(GuidedRow::new(row));
             trimmed.push(row.to_vec());
         }
+        let full = f64::from(1u32 << TABLE_PRECISION);
         let costs = trimmed
             .iter()
             .map(|cdf| {
                 cdf.windows(2)
-                    .map(|pair| {
-                        (f64::from(TABLE_PRECISION) - f64::from(pair[1] - pair[0]).log2()) as f32
-                    })
+                    .map(|pair| -(f64::from(pair[1] - pair[0]) / full).log2())
                     .collect()
             })
             .collect();
@@ -216,43 +225,6 @@ impl IndexedCdfTable {
         Ok(i)
     }
 
-    /// The information content, in bits, of `symbols[j]` under row `indexes[j]`: what
-    /// [`Self::encode_with_indexes`] spends on them (an escaped value: the escape, its bit
-    /// length and its raw bits), without the seal. An ANS stream cannot be shorter than this by
-    /// more than its state's few words, so a caller can tell that another coding is smaller
-    /// without running this one. Per-symbol costs are rounded to `f32` (an error under 2⁻²⁰
-    /// bits each).
-    pub fn information_bits(&self, symbols: &[i32], indexes: &[u32]) -> Result<f64> {
-        if symbols.len() != indexes.len() {
-            return Err(EntropyError::Encode(format!(
-                "{} symbols but {} indexes",
-                symbols.len(),
-                indexes.len()
-            )));
-        }
-        let length_bits = 65f64.log2();
-        let mut total = 0f64;
-        for (&value, &index) in symbols.iter().zip(indexes) {
-            let i = self.check_index(index)?;
-            let costs = &self.costs[i];
-            let escape = costs.len() - 1;
-            let k = i64::from(value) - i64::from(self.offsets[i]);
-            total += f64::from(match usize::try_from(k) {
-                Ok(k) if k < escape => costs[k],
-                _ => costs[escape],
-            });
-            if !(0..escape as i64).contains(&k) {
-                let raw = if k < 0 {
-                    2 * (-k) as u64 - 1
-                } else {
-                    2 * (k as u64 - escape as u64)
-                };
-                total += length_bits + f64::from(bit_length(raw));
-            }
-        }
-        Ok(total)
-    }
-
     /// Codes `symbols[j]` with row `indexes[j]` into an ANS stream (little-endian bytes).
     pub fn encode_with_indexes(&self, symbols: &[i32], indexes: &[u32]) -> Result<Vec<u8>> {
         if symbols.len() != indexes.len() {
@@ -281,12 +253,7 @@ impl IndexedCdfTable {
                     .map_err(failed)?;
                 continue;
             }
-            // Odd raw values lie below the range, even ones at or above its end.
-            let raw = if k < 0 {
-                2 * (-k) as u64 - 1
-            } else {
-                2 * (k as u64 - escape as u64)
-            };
+            let raw = escape_payload(k, escape);
             let bits = bit_length(raw);
             let pieces: Vec<(usize, u32)> = chunks(raw, bits).collect();
             for &(piece, width) in pieces.iter().rev() {
@@ -364,36 +331,35 @@ impl IndexedCdfTable {
         Ok(out)
     }
 
-    /// Information content `-log2 p` of `symbols` under the table, in bits (escape raw bits
-    /// included): the ideal size an entropy coder approaches.
-    pub fn ideal_bits(&self, symbols: &[i32], indexes: &[u32]) -> f64 {
-        let full = f64::from(1u32 << TABLE_PRECISION);
-        symbols
-            .iter()
-            .zip(indexes)
-            .map(|(&value, &index)| {
-                let cdf = &self.cdfs[index as usize];
-                let escape = cdf.len() - 2;
-                let k = i64::from(value) - i64::from(self.offsets[index as usize]);
-                let symbol = if (0..escape as i64).contains(&k) {
-                    k as usize
-                } else {
-                    escape
-                };
-                let p = f64::from(cdf[symbol + 1] - cdf[symbol]) / full;
-                let extra = if symbol == escape {
-                    let raw = if k < 0 {
-                        2 * (-k) as u64 - 1
-                    } else {
-                        2 * (k as u64 - escape as u64)
-                    };
-                    65f64.log2() + f64::from(bit_length(raw))
-                } else {
-                    0.0
-                };
-                -p.log2() + extra
-            })
-            .sum()
+    /// Information content `-log2 p` of `symbols[j]` under row `indexes[j]`, in bits: what
+    /// [`Self::encode_with_indexes`] spends on them (an escaped value: the escape, its bit
+    /// length and its raw bits), without the seal; the ideal size an entropy coder approaches.
+    /// An ANS stream is never shorter than this by more than its state's few words, so a caller
+    /// can tell that another coding is smaller without running this one. One table lookup per
+    /// symbol.
+    pub fn ideal_bits(&self, symbols: &[i32], indexes: &[u32]) -> Result<f64> {
+        if symbols.len() != indexes.len() {
+            return Err(EntropyError::Encode(format!(
+                "{} symbols but {} indexes",
+                symbols.len(),
+                indexes.len()
+            )));
+        }
+        let length_bits = 65f64.log2();
+        let mut total = 0.0;
+        for (&value, &index) in symbols.iter().zip(indexes) {
+            let i = self.check_index(index)?;
+            let costs = &self.costs[i];
+            let escape = costs.len() - 1;
+            let k = i64::from(value) - i64::from(self.offsets[i]);
+            total += match usize::try_from(k) {
+                Ok(k) if k < escape => costs[k],
+                _ => {
+                    costs[escape] + (length_bits + f64::from(bit_length(escape_payload(k, escape))))
+                }
+            };
+        }
+        Ok(total)
     }
 
     /// The table in the interchange format.
@@ -504,7 +470,7 @@ mod tests {
     }
 
     #[test]
-    fn information_bits_are_the_stream_size_up_to_the_coder_state() {
+    fn ideal_bits_are_the_stream_size_up_to_the_coder_state() {
         let table = small_table();
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = move || {
@@ -527,7 +493,7 @@ mod tests {
                 symbols.push(value);
                 indexes.push(index);
             }
-            let bits = table.information_bits(&symbols, &indexes).unwrap();
+            let bits = table.ideal_bits(&symbols, &indexes).unwrap();
             let stream = table.encode_with_indexes(&symbols, &indexes).unwrap().len() as f64 * 8.0;
             // The stream adds the 16-bit seal and at most its state's two 32-bit words.
             assert!(
@@ -539,8 +505,8 @@ mod tests {
                 "{count}: {stream} bits for {bits}"
             );
         }
-        assert!(table.information_bits(&[0], &[2]).is_err());
-        assert!(table.information_bits(&[0, 1], &[0]).is_err());
+        assert!(table.ideal_bits(&[0], &[2]).is_err());
+        assert!(table.ideal_bits(&[0, 1], &[0]).is_err());
     }
 
     #[test]

@@ -260,8 +260,8 @@ fn encode_plane(plane: &[f32], shape: &KvShape, sink: usize, fraction: f32) -> R
         for t in (1..delta.len()).rev() {
             delta[t] = q[t] - q[t - 1];
         }
-        let (direct_row, direct_bits) = best_row(table, &direct);
-        let (delta_row, delta_bits) = best_row(table, &delta);
+        let (direct_row, direct_bits) = best_row(table, &direct)?;
+        let (delta_row, delta_bits) = best_row(table, &delta)?;
         let (code, row_symbols, row) = if delta_bits < direct_bits {
             (DELTA_MODE | delta_row, delta, delta_row)
         } else {
@@ -311,9 +311,9 @@ fn read_zigzag(r: &mut &[u8]) -> Result<i32> {
 
 /// The table row (and its cost in bits) that codes `symbols` smallest among the rows around
 /// their Laplace scale estimate (the mean magnitude).
-fn best_row(table: &ScaleConditional, symbols: &[i32]) -> (u8, f64) {
+fn best_row(table: &ScaleConditional, symbols: &[i32]) -> Result<(u8, f64)> {
     if symbols.is_empty() {
-        return (0, 0.0);
+        return Ok((0, 0.0));
     }
     let scale = symbols.iter().map(|&s| f64::from(s).abs()).sum::<f64>() / symbols.len() as f64;
     let center = table.index_for_scale(scale as f32) as i64;
@@ -322,12 +322,12 @@ fn best_row(table: &ScaleConditional, symbols: &[i32]) -> (u8, f64) {
     let mut best = (0u8, f64::INFINITY);
     for row in (center - 2).max(0)..=(center + 2).min(last).min(i64::from(ROW_MASK)) {
         indexes.fill(row as u32);
-        let bits = table.table().ideal_bits(symbols, &indexes);
+        let bits = table.table().ideal_bits(symbols, &indexes)?;
         if bits < best.1 {
             best = (row as u8, bits);
         }
     }
-    best
+    Ok(best)
 }
 
 /// Reads and checks a bitstream's header (nothing is decoded).

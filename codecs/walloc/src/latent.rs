@@ -49,6 +49,9 @@ fn factorized_symbols(values: &Array3<i32>) -> (Vec<i32>, Vec<u32>) {
     (symbols, indexes)
 }
 
+/// A container section: its tag and payload.
+type Section = ([u8; 4], Vec<u8>);
+
 /// Section tag of context group `g`.
 fn group_tag(g: usize) -> [u8; 4] {
     [b'L', b'C', b'T', b'0' + g as u8]
@@ -193,26 +196,26 @@ impl LatentCoder {
         })
     }
 
-    /// The latents coded the smaller way (what [`Self::code_latents`] then a size comparison
-    /// give), without running the factorized coding when its information content alone is
-    /// larger than the context coding: an ANS stream is never shorter than that by more than
-    /// [`ANS_STATE_BYTES`], so it could not be the smaller one. The context model nearly always
-    /// wins (by 21–29 % on photos), so the encoder usually codes the latents once.
+    /// The latents' sections coded the smaller way (what [`Self::code_latents`] then a size
+    /// comparison give), without running the factorized coding when its information content
+    /// alone is larger than the context coding: an ANS stream is never shorter than that by
+    /// more than [`ANS_STATE_BYTES`], so it could not be the smaller one. The context model
+    /// nearly always wins (by 21–29 % on photos), so the encoder usually codes the latents once.
     fn smaller_coding(
         &self,
         values: &Array3<i32>,
         shift: u32,
-    ) -> Result<(LatentCoding, Vec<Vec<u8>>)> {
+    ) -> Result<(LatentCoding, Vec<Section>)> {
         let (symbols, indexes) = factorized_symbols(values);
         let table = self.prior_table(shift);
         let interrupt = terse_entropy::interrupt::handle();
-        let (information_bits, contextual) = rayon::join(
-            || interrupt.run(|| table.information_bits(&symbols, &indexes)),
+        let (ideal_bits, contextual) = rayon::join(
+            || interrupt.run(|| table.ideal_bits(&symbols, &indexes)),
             || interrupt.run(|| self.context_streams(values)),
         );
-        let contextual = contextual?;
+        let mut contextual = contextual?;
         let context_bytes: usize = contextual.iter().map(Vec::len).sum();
-        let factorized_at_least = (information_bits? / 8.0) as usize;
+        let factorized_at_least = (ideal_bits? / 8.0) as usize;
         let factorized = if factorized_at_least > context_bytes + ANS_STATE_BYTES {
             None
         } else {
@@ -220,10 +223,17 @@ impl LatentCoder {
         };
         Ok(match factorized {
             Some(factorized) if factorized.len() <= context_bytes => {
-                (LatentCoding::Factorized, vec![factorized])
+                (LatentCoding::Factorized, vec![(*b"LATN", factorized)])
             }
-            _ if contextual.len() == 1 => (LatentCoding::Context, contextual),
-            _ => (LatentCoding::ContextGroups, contextual),
+            _ if contextual.len() == 1 => (
+                LatentCoding::Context,
+                vec![(*b"LCTX", contextual.remove(0))],
+            ),
+            _ => {
+                let tagged = contextual.into_iter().enumerate();
+                let sections = tagged.map(|(g, stream)| (group_tag(g), stream)).collect();
+                (LatentCoding::ContextGroups, sections)
+            }
         })
     }
 
@@ -235,20 +245,7 @@ impl LatentCoder {
         values: &Array3<i32>,
         shift: u32,
     ) -> Result<Container> {
-        let (coding, streams) = self.smaller_coding(values, shift)?;
-        let sections: Vec<([u8; 4], Vec<u8>)> = match coding {
-            LatentCoding::Factorized => {
-                vec![(*b"LATN", streams.into_iter().next().unwrap_or_default())]
-            }
-            LatentCoding::Context => {
-                vec![(*b"LCTX", streams.into_iter().next().unwrap_or_default())]
-            }
-            LatentCoding::ContextGroups => streams
-                .into_iter()
-                .enumerate()
-                .map(|(g, stream)| (group_tag(g), stream))
-                .collect(),
-        };
+        let (coding, sections) = self.smaller_coding(values, shift)?;
         let mut container = Container::new(codec);
         container.model = Some(self.model.clone());
         container.put_u64("latent_dim", self.weights.latent_dim as u64);
