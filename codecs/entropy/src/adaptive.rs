@@ -4,6 +4,8 @@
 //! the same order: that is why this side uses constriction's range coder (a queue) rather than
 //! ANS (a stack). All model arithmetic is integer, so decoding is identical on every machine.
 
+use std::ops::Range;
+
 use constriction::stream::{
     Decode, Encode,
     queue::{DefaultRangeDecoder, DefaultRangeEncoder},
@@ -46,35 +48,45 @@ pub struct AdaptiveCategorical {
 impl AdaptiveCategorical {
     /// A model over `0..alphabet`, starting uniform.
     pub fn new(alphabet: usize) -> Result<Self> {
-        if alphabet == 0 || alphabet > MAX_ADAPTIVE_ALPHABET {
-            return Err(EntropyError::InvalidModel(format!(
-                "adaptive alphabet of {alphabet} symbols (must be 1..={MAX_ADAPTIVE_ALPHABET})"
-            )));
-        }
-        let counts = vec![1; alphabet];
-        let model = Self::quantize(&counts, alphabet as u32);
-        Ok(Self {
-            counts,
-            total: alphabet as u32,
-            model,
-            until_rebuild: FIRST_REBUILD,
-            interval: FIRST_REBUILD,
-        })
+        Self::check_alphabet(alphabet)?;
+        Ok(Self::from_counts(vec![1; alphabet]))
     }
 
     /// A model over `counts.len()` symbols starting from learned counts (each raised to at
     /// least 1, scaled down to at most 2^16 in total): a prior that keeps adapting.
     pub fn with_counts(counts: &[u32]) -> Result<Self> {
-        let mut model = Self::new(counts.len())?;
+        Self::check_alphabet(counts.len())?;
         let total: u64 = counts.iter().map(|&c| u64::from(c.max(1))).sum();
         let scale = total.div_ceil(u64::from(COUNT_LIMIT)).max(1);
-        model.counts = counts
-            .iter()
-            .map(|&c| ((u64::from(c.max(1)) / scale).max(1)) as u32)
-            .collect();
-        model.total = model.counts.iter().sum();
-        model.model = Self::quantize(&model.counts, model.total);
-        Ok(model)
+        Ok(Self::from_counts(
+            counts
+                .iter()
+                .map(|&c| ((u64::from(c.max(1)) / scale).max(1)) as u32)
+                .collect(),
+        ))
+    }
+
+    fn check_alphabet(alphabet: usize) -> Result<()> {
+        if alphabet == 0 || alphabet > MAX_ADAPTIVE_ALPHABET {
+            return Err(EntropyError::InvalidModel(format!(
+                "adaptive alphabet of {alphabet} symbols (must be 1..={MAX_ADAPTIVE_ALPHABET})"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The model of checked `counts` (each at least 1, at most 2^16 in total), before any
+    /// symbol is coded.
+    fn from_counts(counts: Vec<u32>) -> Self {
+        let total = counts.iter().sum();
+        let model = Self::quantize(&counts, total);
+        Self {
+            counts,
+            total,
+            model,
+            until_rebuild: FIRST_REBUILD,
+            interval: FIRST_REBUILD,
+        }
     }
 
     /// Alphabet size.
@@ -314,6 +326,27 @@ impl AdaptiveIntegers {
         Ok(())
     }
 
+    /// A copy of contexts `range` alone (renumbered from 0), in their present state: lets a
+    /// caller seed a full set of models once and start each coding from a cheap copy of the
+    /// part it needs.
+    pub fn subset(&self, range: Range<usize>) -> Result<Self> {
+        let contexts = self.contexts.get(range.clone()).ok_or_else(|| {
+            EntropyError::InvalidModel(format!(
+                "contexts {range:?} out of range ({} contexts)",
+                self.contexts.len()
+            ))
+        })?;
+        if contexts.is_empty() {
+            return Err(EntropyError::InvalidModel(
+                "integer model needs at least one context".into(),
+            ));
+        }
+        Ok(Self {
+            contexts: contexts.to_vec(),
+            ..*self
+        })
+    }
+
     /// Number of contexts.
     pub fn contexts(&self) -> usize {
         self.contexts.len()
@@ -401,6 +434,38 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_subset_codes_as_the_contexts_it_copies() {
+        // Seeded and partly trained contexts 0..6; the subset 2..5 must code exactly as
+        // contexts 2..5 of the whole set do.
+        let mut whole = AdaptiveIntegers::new(0, 7, 6).unwrap();
+        for ctx in 0..6 {
+            whole
+                .seed(ctx, &[ctx as u32 + 1, 9, 3, 1, 1, 40, 2, 5])
+                .unwrap();
+        }
+        let mut warm = AdaptiveEncoder::new();
+        for i in 0..200 {
+            whole.encode(&mut warm, i % 6, (i * 7 % 8) as i64).unwrap();
+        }
+        let values: Vec<i64> = (0..300).map(|i| (i * i % 9) as i64).collect();
+        let code = |model: &mut AdaptiveIntegers, offset: usize| {
+            let mut enc = AdaptiveEncoder::new();
+            for (i, &v) in values.iter().enumerate() {
+                model.encode(&mut enc, offset + i % 3, v).unwrap();
+            }
+            enc.seal().unwrap()
+        };
+        let mut subset = whole.subset(2..5).unwrap();
+        assert_eq!(subset.contexts(), 3);
+        let expected = code(&mut whole.clone(), 2);
+        assert_eq!(code(&mut subset, 0), expected);
+        // The copy learned alone: the whole set is as it was.
+        assert_eq!(code(&mut whole.subset(2..5).unwrap(), 0), expected);
+        assert!(whole.subset(4..7).is_err());
+        assert!(whole.subset(3..3).is_err());
     }
 
     #[test]

@@ -40,10 +40,11 @@ impl GuidedRow {
     /// The row of nonzero `frequencies` (summing to at most `1 << 16`) with what they leave of
     /// `1 << 16` added to the first of the largest.
     pub fn topped_up(frequencies: impl Iterator<Item = u32>) -> Self {
+        let symbols = frequencies.size_hint().0;
         let mut row = Self {
-            cdf: Vec::new(),
+            cdf: Vec::with_capacity(symbols + 1),
             shift: 0,
-            guide: Vec::new(),
+            guide: Vec::with_capacity((2 * symbols).clamp(2, 1 << MAX_GUIDE_BITS)),
         };
         row.refill_topped_up(frequencies);
         row

@@ -91,6 +91,7 @@ const CLASSES: i64 = 18;
 /// length, in the context of channel and activity bucket: a small alphabet that learns fast),
 /// its sign (in the context of channel and class) and the bits below the leading one (the top
 /// one adaptive per class, the rest raw).
+#[derive(Clone)]
 struct Models {
     /// The first channel these models serve.
     first: usize,
@@ -99,31 +100,60 @@ struct Models {
     top: AdaptiveIntegers,
 }
 
-impl Models {
-    fn new(channels: Range<usize>, prior: Option<&ContextPrior>) -> Result<Self> {
-        let count = channels.len();
-        let mut models = Self {
-            first: channels.start,
-            class: AdaptiveIntegers::new(0, CLASSES - 1, count * BUCKETS)?,
-            sign: AdaptiveIntegers::new(0, 1, count * CLASSES as usize)?,
-            top: AdaptiveIntegers::new(0, 1, count * CLASSES as usize)?,
+/// The context models of every latent channel at the start of a coding, built once per loaded
+/// model (seeding them from a prior costs more than coding a small image); each coding starts
+/// from a copy of its channels' part.
+#[derive(Clone)]
+pub struct ContextModels {
+    all: Models,
+    channels: usize,
+}
+
+impl ContextModels {
+    /// Fresh models of `channels` latent channels, started from `prior`'s counts if given
+    /// (checked for that many channels by [`ContextPrior::from_json`]).
+    pub fn new(channels: usize, prior: Option<&ContextPrior>) -> Result<Self> {
+        let classes = CLASSES as usize;
+        let mut all = Models {
+            first: 0,
+            class: AdaptiveIntegers::new(0, CLASSES - 1, channels.max(1) * BUCKETS)?,
+            sign: AdaptiveIntegers::new(0, 1, channels.max(1) * classes)?,
+            top: AdaptiveIntegers::new(0, 1, channels.max(1) * classes)?,
         };
         if let Some(prior) = prior {
-            let classes = CLASSES as usize;
-            let rows = |per: usize| channels.start * per..channels.end * per;
-            for (i, counts) in prior.class_counts[rows(BUCKETS)].iter().enumerate() {
-                models.class.seed(i, counts)?;
+            for (i, counts) in prior.class_counts.iter().enumerate() {
+                all.class.seed(i, counts)?;
             }
-            for (i, counts) in prior.sign_counts[rows(classes)].iter().enumerate() {
-                models.sign.seed(i, counts)?;
+            for (i, counts) in prior.sign_counts.iter().enumerate() {
+                all.sign.seed(i, counts)?;
             }
-            for (i, counts) in prior.top_counts[rows(classes)].iter().enumerate() {
-                models.top.seed(i, counts)?;
+            for (i, counts) in prior.top_counts.iter().enumerate() {
+                all.top.seed(i, counts)?;
             }
         }
-        Ok(models)
+        Ok(Self { all, channels })
     }
 
+    /// A copy of the models of `channels`, to code them with.
+    fn start(&self, channels: Range<usize>) -> Result<Models> {
+        if channels.end > self.channels {
+            return Err(crate::WallocError::Invalid(format!(
+                "latents of {} channels for context models of {}",
+                channels.end, self.channels
+            )));
+        }
+        let classes = CLASSES as usize;
+        let rows = |per: usize| channels.start * per..channels.end * per;
+        Ok(Models {
+            first: channels.start,
+            class: self.all.class.subset(rows(BUCKETS))?,
+            sign: self.all.sign.subset(rows(classes))?,
+            top: self.all.top.subset(rows(classes))?,
+        })
+    }
+}
+
+impl Models {
     fn encode(
         &mut self,
         enc: &mut AdaptiveEncoder,
@@ -240,7 +270,7 @@ fn group_channels(l: usize, groups: usize, g: usize) -> Range<usize> {
 /// stream.
 pub fn encode_context_groups(
     values: &Array3<i32>,
-    prior: Option<&ContextPrior>,
+    models: &ContextModels,
     layout: Layout,
     groups: usize,
 ) -> Result<Vec<Vec<u8>>> {
@@ -252,7 +282,7 @@ pub fn encode_context_groups(
         .into_par_iter()
         .map(|g| {
             let channels = group_channels(l, groups, g);
-            interrupt.run(|| encode_channels(data, (l, h, w), channels, prior, layout))
+            interrupt.run(|| encode_channels(data, (l, h, w), channels, models, layout))
         })
         .collect()
 }
@@ -262,10 +292,10 @@ fn encode_channels(
     data: &[i32],
     (_, h, w): (usize, usize, usize),
     channels: Range<usize>,
-    prior: Option<&ContextPrior>,
+    models: &ContextModels,
     layout: Layout,
 ) -> Result<Vec<u8>> {
-    let mut models = Models::new(channels.clone(), prior)?;
+    let mut models = models.start(channels.clone())?;
     let mut enc = AdaptiveEncoder::new();
     for c in channels {
         terse_entropy::interrupt::check()?;
@@ -289,7 +319,7 @@ pub fn decode_context_groups(
     streams: &[&[u8]],
     (l, h, w): (usize, usize, usize),
     max: i32,
-    prior: Option<&ContextPrior>,
+    models: &ContextModels,
     layout: Layout,
 ) -> Result<Array3<i32>> {
     let groups = streams.len();
@@ -312,7 +342,7 @@ pub fn decode_context_groups(
         .into_par_iter()
         .map(|(bytes, channels, planes)| {
             interrupt
-                .run(|| decode_channels(bytes, planes, (l, h, w), channels, max, prior, layout))
+                .run(|| decode_channels(bytes, planes, (l, h, w), channels, max, models, layout))
         })
         .collect::<Result<Vec<()>>>()?;
     Ok(Array3::from_shape_vec((l, h, w), data).expect("sized"))
@@ -325,10 +355,10 @@ fn decode_channels(
     (_, h, w): (usize, usize, usize),
     channels: Range<usize>,
     max: i32,
-    prior: Option<&ContextPrior>,
+    models: &ContextModels,
     layout: Layout,
 ) -> Result<()> {
-    let mut models = Models::new(channels.clone(), prior)?;
+    let mut models = models.start(channels.clone())?;
     let mut dec = AdaptiveDecoder::new(bytes)?;
     for (c, plane) in channels.zip(planes.chunks_exact_mut(h * w)) {
         terse_entropy::interrupt::check()?;
@@ -361,9 +391,10 @@ mod tests {
         let values = Array3::from_shape_fn((3, 17, 23), |(c, y, x)| {
             (((x * 7 + y * 3 + c * 11) % 41) as i32 - 20) + if (x + y) % 5 == 0 { 60 } else { 0 }
         });
+        let models = ContextModels::new(3, None).unwrap();
         for layout in [Layout::Plane, Layout::Sequence] {
-            let streams = encode_context_groups(&values, None, layout, 1).unwrap();
-            let back = decode_context_groups(&[&streams[0]], values.dim(), 127, None, layout);
+            let streams = encode_context_groups(&values, &models, layout, 1).unwrap();
+            let back = decode_context_groups(&[&streams[0]], values.dim(), 127, &models, layout);
             assert_eq!(back.unwrap(), values);
         }
     }
@@ -373,14 +404,15 @@ mod tests {
         let values = Array3::from_shape_fn((5, 40, 30), |(c, y, x)| {
             ((x * 13 + y * 7 + c * 5) % 23) as i32 - 11 + if (x * y) % 9 == 0 { 40 } else { 0 }
         });
-        let one = encode_context_groups(&values, None, Layout::Plane, 1)
+        let models = ContextModels::new(5, None).unwrap();
+        let one = encode_context_groups(&values, &models, Layout::Plane, 1)
             .unwrap()
             .remove(0);
         for groups in 1..=4 {
-            let streams = encode_context_groups(&values, None, Layout::Plane, groups).unwrap();
+            let streams = encode_context_groups(&values, &models, Layout::Plane, groups).unwrap();
             assert_eq!(streams.len(), groups);
             let refs: Vec<&[u8]> = streams.iter().map(Vec::as_slice).collect();
-            let back = decode_context_groups(&refs, values.dim(), 127, None, Layout::Plane);
+            let back = decode_context_groups(&refs, values.dim(), 127, &models, Layout::Plane);
             assert_eq!(back.unwrap(), values);
             // Only the seals and flushes of the extra streams are added.
             let total: usize = streams.iter().map(Vec::len).sum();
@@ -391,15 +423,36 @@ mod tests {
             );
         }
         // Streams swapped, missing or too many are errors, not wrong latents.
-        let streams = encode_context_groups(&values, None, Layout::Plane, 2).unwrap();
+        let streams = encode_context_groups(&values, &models, Layout::Plane, 2).unwrap();
         let swapped = [streams[1].as_slice(), streams[0].as_slice()];
-        assert!(decode_context_groups(&swapped, values.dim(), 127, None, Layout::Plane).is_err());
+        assert!(
+            decode_context_groups(&swapped, values.dim(), 127, &models, Layout::Plane).is_err()
+        );
         let one_of_two = [streams[0].as_slice()];
         assert!(
-            decode_context_groups(&one_of_two, values.dim(), 127, None, Layout::Plane).is_err()
+            decode_context_groups(&one_of_two, values.dim(), 127, &models, Layout::Plane).is_err()
         );
         let six = [streams[0].as_slice(); 6];
-        assert!(decode_context_groups(&six, values.dim(), 127, None, Layout::Plane).is_err());
+        assert!(decode_context_groups(&six, values.dim(), 127, &models, Layout::Plane).is_err());
+    }
+
+    #[test]
+    fn codings_start_from_the_same_models_and_check_their_channels() {
+        let values = Array3::from_shape_fn((4, 20, 20), |(c, y, x)| {
+            ((x * 5 + y * 3 + c) % 13) as i32 - 6
+        });
+        let models = ContextModels::new(4, None).unwrap();
+        let first = encode_context_groups(&values, &models, Layout::Plane, 2).unwrap();
+        // Coding does not change the shared starting state.
+        assert_eq!(
+            encode_context_groups(&values, &models, Layout::Plane, 2).unwrap(),
+            first
+        );
+        // Latents with more channels than the models serve are refused, not mis-coded.
+        let fewer = ContextModels::new(3, None).unwrap();
+        assert!(encode_context_groups(&values, &fewer, Layout::Plane, 1).is_err());
+        let refs: Vec<&[u8]> = first.iter().map(Vec::as_slice).collect();
+        assert!(decode_context_groups(&refs, values.dim(), 127, &fewer, Layout::Plane).is_err());
     }
 
     #[test]

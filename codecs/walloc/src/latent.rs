@@ -63,7 +63,11 @@ pub(crate) struct LatentCoder {
     prior: FactorizedPrior,
     /// The prior's rows merged onto the coarser grids: entry `s − 1` for shift `s`.
     coarse_priors: Vec<IndexedCdfTable>,
-    context_prior: Option<(context::ContextPrior, u32)>,
+    /// The context models' starting state: fresh, or seeded from `context.json`.
+    context_models: context::ContextModels,
+    /// CRC-32 of the `context.json` the models were seeded from (0: none), recorded in
+    /// bitstreams.
+    context_checksum: u32,
     pub(crate) model: ModelTag,
 }
 
@@ -95,11 +99,13 @@ impl LatentCoder {
         let coarse_priors = (1..weights.bits - 1)
             .map(|shift| coarse_table(prior.table(), shift))
             .collect::<Result<_>>()?;
+        let context_models = context::ContextModels::new(weights.latent_dim, None)?;
         Ok(Self {
             weights,
             prior,
             coarse_priors,
-            context_prior: None,
+            context_models,
+            context_checksum: 0,
             model,
         })
     }
@@ -126,7 +132,8 @@ impl LatentCoder {
     /// Starts the context models from learned counts (`context.json`).
     pub(crate) fn with_context_prior(mut self, context_json: &[u8]) -> Result<Self> {
         let prior = context::ContextPrior::from_json(context_json, self.weights.latent_dim)?;
-        self.context_prior = Some((prior, crc32fast::hash(context_json)));
+        self.context_models = context::ContextModels::new(self.weights.latent_dim, Some(&prior))?;
+        self.context_checksum = crc32fast::hash(context_json);
         Ok(self)
     }
 
@@ -138,7 +145,7 @@ impl LatentCoder {
     }
 
     fn context_checksum(&self) -> u64 {
-        self.context_prior.as_ref().map_or(0, |p| u64::from(p.1))
+        u64::from(self.context_checksum)
     }
 
     /// Most bits that can be dropped from the latents (at least 2 bits remain).
@@ -169,7 +176,7 @@ impl LatentCoder {
     fn context_streams(&self, values: &Array3<i32>) -> Result<Vec<Vec<u8>>> {
         context::encode_context_groups(
             values,
-            self.context_prior.as_ref().map(|p| &p.0),
+            &self.context_models,
             self.layout(),
             context::group_count(values.dim()),
         )
@@ -358,8 +365,13 @@ impl LatentCoder {
                     }
                     streams
                 };
-                let prior = self.context_prior.as_ref().map(|p| &p.0);
-                context::decode_context_groups(&streams, (l, h, w), bound, prior, self.layout())
+                context::decode_context_groups(
+                    &streams,
+                    (l, h, w),
+                    bound,
+                    &self.context_models,
+                    self.layout(),
+                )
             }
             other => Err(WallocError::Invalid(format!(
                 "unknown latent coding {other}"
