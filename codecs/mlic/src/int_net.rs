@@ -1,8 +1,17 @@
 //! Fixed-point integer networks: the entropy-model path of the codec. Activations are Q`A`
 //! (`A` = `activation_bits`), weights Q`W`; convolutions accumulate in i64 and round with
 //! `(acc + 2^(W-1)) >> W` (arithmetic shift), exactly as `train_mlic.py`'s `int_conv`.
+//!
+//! Speed without leaving the integers: when a layer's input is small enough that no sum can
+//! reach 2^53 (checked per call from the input's largest magnitude and the layer's largest
+//! row of |weights|, which holds for every input a real encoder produces), every product and
+//! partial sum is an integer that `f64` holds exactly, so the convolution runs as an `f64`
+//! matrix product (im2col, ndarray's threaded GEMM) whose result is the exact integer sum
+//! whatever the summation order, fused or not: the same on every machine. Larger inputs (only
+//! hostile bitstreams make them) take the direct i64 loop with wrapping arithmetic, which is
+//! what the exact sum gives whenever it fits in i64.
 
-use ndarray::Array3;
+use ndarray::{Array2, Array3, ArrayViewMut2, s};
 use serde::Deserialize;
 
 use crate::{MlicError, Result};
@@ -32,15 +41,60 @@ pub enum LayerSpec {
 
 #[derive(Debug, Clone)]
 enum Layer {
-    Conv {
-        cout: usize,
-        cin: usize,
-        kernel: usize,
-        weight: Vec<i64>,
-        bias: Vec<i64>,
-    },
+    Conv(Conv),
     Relu,
     Up,
+}
+
+/// Largest magnitude every sum of the exact `f64` path stays below: integers up to 2^53 are
+/// exact in `f64`.
+const EXACT_F64: u128 = 1 << 53;
+
+/// Output positions per im2col block of the `f64` path (bounds its scratch memory).
+const BLOCK_POSITIONS: usize = 2048;
+
+/// A same-padded, stride-1 integer convolution.
+#[derive(Debug, Clone)]
+struct Conv {
+    cout: usize,
+    cin: usize,
+    kernel: usize,
+    /// `[cout][cin][ky][kx]`.
+    weight: Vec<i64>,
+    bias: Vec<i64>,
+    /// The weights as the `f64` matrix `[cout, cin·kernel²]` (exact: they are 32-bit).
+    matrix: Array2<f64>,
+    /// The largest Σ|w| over output channels.
+    row_l1: u128,
+    /// The largest |bias|.
+    bias_max: u128,
+}
+
+impl Conv {
+    fn new(cout: usize, cin: usize, kernel: usize, weight: Vec<i64>, bias: Vec<i64>) -> Self {
+        let taps = cin * kernel * kernel;
+        let matrix = Array2::from_shape_fn((cout, taps), |(o, t)| weight[o * taps + t] as f64);
+        let row_l1 = weight
+            .chunks_exact(taps)
+            .map(|row| row.iter().map(|w| u128::from(w.unsigned_abs())).sum())
+            .max()
+            .unwrap_or(0);
+        let bias_max = bias
+            .iter()
+            .map(|b| u128::from(b.unsigned_abs()))
+            .max()
+            .unwrap_or(0);
+        Self {
+            cout,
+            cin,
+            kernel,
+            weight,
+            bias,
+            matrix,
+            row_l1,
+            bias_max,
+        }
+    }
 }
 
 /// A sequence of integer layers.
@@ -81,13 +135,13 @@ impl IntNetwork {
                                 "bad conv {cout}x{cin}x{kernel}"
                             )));
                         }
-                        Layer::Conv {
+                        Layer::Conv(Conv::new(
                             cout,
                             cin,
                             kernel,
-                            weight: slice(weight, cout * cin * kernel * kernel)?,
-                            bias: slice(bias, cout)?,
-                        }
+                            slice(weight, cout * cin * kernel * kernel)?,
+                            slice(bias, cout)?,
+                        ))
                     }
                     LayerSpec::Relu => Layer::Relu,
                     LayerSpec::Up => Layer::Up,
@@ -103,7 +157,7 @@ impl IntNetwork {
     /// Input channels the first convolution expects.
     pub fn input_channels(&self) -> Option<usize> {
         self.layers.iter().find_map(|l| match l {
-            Layer::Conv { cin, .. } => Some(*cin),
+            Layer::Conv(conv) => Some(conv.cin),
             _ => None,
         })
     }
@@ -113,13 +167,7 @@ impl IntNetwork {
         let mut x = input;
         for layer in &self.layers {
             x = match layer {
-                Layer::Conv {
-                    cout,
-                    cin,
-                    kernel,
-                    weight,
-                    bias,
-                } => conv(&x, *cout, *cin, *kernel, weight, bias, self.weight_bits)?,
+                Layer::Conv(layer) => conv(&x, layer, self.weight_bits)?,
                 Layer::Relu => x.mapv_into(|v| v.max(0)),
                 Layer::Up => {
                     let (c, h, w) = x.dim();
@@ -131,29 +179,107 @@ impl IntNetwork {
     }
 }
 
-/// Same-padded stride-1 convolution in integers.
-fn conv(
-    x: &Array3<i64>,
-    cout: usize,
-    cin: usize,
-    kernel: usize,
-    weight: &[i64],
-    bias: &[i64],
-    weight_bits: u32,
-) -> Result<Array3<i64>> {
+/// Same-padded stride-1 convolution in integers: `(bias + Σ w·x + 2^(W−1)) >> W`.
+fn conv(x: &Array3<i64>, layer: &Conv, weight_bits: u32) -> Result<Array3<i64>> {
     let (c, h, w) = x.dim();
-    if c != cin {
+    if c != layer.cin {
         return Err(MlicError::Model(format!(
-            "conv expects {cin} channels, got {c}"
+            "conv expects {} channels, got {c}",
+            layer.cin
         )));
     }
     let x = x.as_standard_layout();
     let input = x.as_slice().expect("standard layout");
+    let largest = input.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
+    let half = 1i64 << (weight_bits - 1);
+    let bound = layer.bias_max + layer.row_l1 * u128::from(largest) + half as u128;
+    let mut out = if bound < EXACT_F64 {
+        exact_f64_sums(input, (h, w), layer)
+    } else {
+        wrapping_sums(input, (h, w), layer)
+    };
+    for a in out.iter_mut() {
+        *a = a.wrapping_add(half) >> weight_bits;
+    }
+    Ok(Array3::from_shape_vec((layer.cout, h, w), out).expect("sized"))
+}
+
+/// `bias + Σ w·x` of every output, as an `f64` matrix product: exact, because the caller
+/// checked that every sum stays below 2^53.
+fn exact_f64_sums(input: &[i64], (h, w): (usize, usize), layer: &Conv) -> Vec<i64> {
+    let (cin, kernel) = (layer.cin, layer.kernel);
     let pad = kernel / 2;
     let plane = h * w;
-    let mut out = vec![0i64; cout * plane];
+    let taps = cin * kernel * kernel;
+    let mut out = vec![0i64; layer.cout * plane];
+    // Blocks of whole output rows, about BLOCK_POSITIONS positions each.
+    let rows = (BLOCK_POSITIONS / w.max(1)).clamp(1, h.max(1));
+    let mut columns = Array2::<f64>::zeros((taps, rows * w));
+    for first in (0..h).step_by(rows) {
+        let last = (first + rows).min(h);
+        let n = (last - first) * w;
+        let mut block = columns.slice_mut(s![.., ..n]);
+        im2col(input, (h, w), cin, kernel, pad, first..last, &mut block);
+        let sums = layer.matrix.dot(&block);
+        for (o, row) in sums.outer_iter().enumerate() {
+            let dst = &mut out[o * plane + first * w..][..n];
+            for (d, &v) in dst.iter_mut().zip(row) {
+                *d = layer.bias[o] + v as i64;
+            }
+        }
+    }
+    out
+}
+
+/// The im2col block of output rows `rows`: row `(ci·k + ky)·k + kx` holds, for each output
+/// position, input `(ci, i + ky − pad, j + kx − pad)` or 0 outside the plane.
+fn im2col(
+    input: &[i64],
+    (h, w): (usize, usize),
+    cin: usize,
+    kernel: usize,
+    pad: usize,
+    rows: std::ops::Range<usize>,
+    block: &mut ArrayViewMut2<f64>,
+) {
+    let plane = h * w;
+    for ci in 0..cin {
+        let src = &input[ci * plane..(ci + 1) * plane];
+        for ky in 0..kernel {
+            for kx in 0..kernel {
+                let mut dst = block.row_mut((ci * kernel + ky) * kernel + kx);
+                let dst = dst.as_slice_mut().expect("rows of a standard-layout block");
+                for (r, i) in rows.clone().enumerate() {
+                    let line = &mut dst[r * w..(r + 1) * w];
+                    let si = i as isize + ky as isize - pad as isize;
+                    if si < 0 || si >= h as isize {
+                        line.fill(0.0);
+                        continue;
+                    }
+                    let src_row = &src[si as usize * w..(si as usize + 1) * w];
+                    for (j, d) in line.iter_mut().enumerate() {
+                        let sj = j as isize + kx as isize - pad as isize;
+                        *d = if sj < 0 || sj >= w as isize {
+                            0.0
+                        } else {
+                            src_row[sj as usize] as f64
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `bias + Σ w·x` of every output in wrapping i64 arithmetic: the exact sum whenever it fits,
+/// and the same bits on every machine when it does not.
+fn wrapping_sums(input: &[i64], (h, w): (usize, usize), layer: &Conv) -> Vec<i64> {
+    let (cin, kernel, weight) = (layer.cin, layer.kernel, &layer.weight);
+    let pad = kernel / 2;
+    let plane = h * w;
+    let mut out = vec![0i64; layer.cout * plane];
     for (o, acc) in out.chunks_exact_mut(plane).enumerate() {
-        acc.fill(bias[o]);
+        acc.fill(layer.bias[o]);
         for ci in 0..cin {
             let src = &input[ci * plane..(ci + 1) * plane];
             for ky in 0..kernel {
@@ -186,12 +312,8 @@ fn conv(
                 }
             }
         }
-        let half = 1i64 << (weight_bits - 1);
-        for a in acc.iter_mut() {
-            *a = a.wrapping_add(half) >> weight_bits;
-        }
     }
-    Ok(Array3::from_shape_vec((cout, h, w), out).expect("sized"))
+    out
 }
 
 #[cfg(test)]
@@ -235,6 +357,72 @@ mod tests {
                         }
                     }
                     assert_eq!(y[[o, i, j]], (acc + 8) >> 4, "({o},{i},{j})");
+                }
+            }
+        }
+    }
+
+    /// `(bias + Σ w·x + 2^(W−1)) >> W` of one output, the sum exact (i128) then wrapped to
+    /// i64 as the direct loop wraps it.
+    fn direct(
+        net: (&[i32], &[i32], usize, usize, u32),
+        x: &Array3<i64>,
+        (o, i, j): (usize, usize, usize),
+    ) -> i64 {
+        let (weight, bias, cin, k, bits) = net;
+        let (_, h, w) = x.dim();
+        let pad = (k / 2) as isize;
+        let mut acc = i128::from(bias[o]);
+        for c in 0..cin {
+            for ky in 0..k {
+                for kx in 0..k {
+                    let (si, sj) = (
+                        i as isize + ky as isize - pad,
+                        j as isize + kx as isize - pad,
+                    );
+                    if si >= 0 && sj >= 0 && (si as usize) < h && (sj as usize) < w {
+                        acc += i128::from(weight[((o * cin + c) * k + ky) * k + kx])
+                            * i128::from(x[[c, si as usize, sj as usize]]);
+                    }
+                }
+            }
+        }
+        (acc as i64).wrapping_add(1 << (bits - 1)) >> bits
+    }
+
+    /// Both paths (the exact `f64` product for ordinary inputs, the wrapping loop for huge
+    /// ones) against the direct formula, over kernel sizes and a plane larger than one im2col
+    /// block.
+    #[test]
+    fn both_paths_give_the_formulas_integers() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |span: i64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % (2 * span as u64 + 1)) as i64 - span
+        };
+        for (cin, cout, k, h, w) in [(5, 4, 1, 9, 7), (3, 6, 3, 70, 61), (2, 3, 5, 8, 3)] {
+            let weight: Vec<i32> = (0..cout * cin * k * k).map(|_| next(4000) as i32).collect();
+            let bias: Vec<i32> = (0..cout).map(|_| next(1 << 20) as i32).collect();
+            let mut blob = weight.clone();
+            blob.extend(&bias);
+            let specs = [LayerSpec::Conv {
+                cout,
+                cin,
+                kernel: k,
+                weight: 0,
+                bias: weight.len(),
+            }];
+            let net = IntNetwork::new(&specs, &blob, 12).unwrap();
+            // Q10 activations as the codec has them, then magnitudes only a hostile stream
+            // gives (sums past 2^53 and past i64).
+            for span in [1i64 << 14, 1 << 45, i64::MAX / 2] {
+                let x = Array3::from_shape_fn((cin, h, w), |_| next(span));
+                let y = net.forward(x.clone()).unwrap();
+                for ((o, i, j), &v) in y.indexed_iter() {
+                    let expected = direct((&weight, &bias, cin, k, 12), &x, (o, i, j));
+                    assert_eq!(v, expected, "k {k}, span {span}, ({o},{i},{j})");
                 }
             }
         }

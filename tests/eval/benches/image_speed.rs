@@ -316,14 +316,14 @@ fn main() {
         );
         println!("|---|---|---|---|---|---|");
         println!(
-            "| terse {name} | {:.3} | {:.1} | {:.1} | | |",
+            "| terse {name} | {:.3} | {:.2} | {:.2} | | |",
             ours.bpp,
             mpix(pixels, ours.encode_s),
             mpix(pixels, ours.decode_s)
         );
         for (reference, t) in references.iter().zip(&theirs) {
             println!(
-                "| {} | {:.3} | {:.1} | {:.1} | {:.2}× | {:.2}× |",
+                "| {} | {:.3} | {:.2} | {:.2} | {:.2}× | {:.2}× |",
                 reference.label,
                 t.bpp,
                 mpix(pixels, t.encode_s),
