@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use ndarray::{Array3, ArrayView3, Axis, concatenate, s};
+use ndarray::{Array2, Array3, ArrayView3, Axis, concatenate};
 use serde::Deserialize;
 use terse_entropy::{FactorizedPrior, Family, ScaleConditional, TableFile};
 
@@ -72,6 +72,14 @@ impl Pass {
             Pass::Anchor => (i + j).is_multiple_of(2),
             Pass::NonAnchor => (i + j) % 2 == 1,
         }
+    }
+
+    /// The pass's positions of a `height × width` plane, row-major.
+    fn positions(self, height: usize, width: usize) -> Vec<(usize, usize)> {
+        (0..height)
+            .flat_map(|i| (0..width).map(move |j| (i, j)))
+            .filter(|&(i, j)| self.includes(i, j))
+            .collect()
     }
 
     /// Container section tag of slice `slice` in this pass.
@@ -267,18 +275,22 @@ impl EntropyModel {
                 inputs.extend(earlier.iter().map(|e| e.view()));
             }
             let context = concatenate(Axis(0), &inputs).expect("same plane size");
-            let params = self.ep_anchor[slice].forward(context.clone())?;
             let mut y_hat = Array3::<i64>::zeros((cs, h, w));
             if self.context == ContextKind::Full {
-                self.code_pass(slice, Pass::Anchor, &params, &mut y_hat, coder)?;
+                let at = Pass::Anchor.positions(h, w);
+                let params = self.ep_anchor[slice].forward_at(&context, &at)?;
+                self.code_pass(slice, Pass::Anchor, (&params, &at), &mut y_hat, coder)?;
                 let anchors = y_hat.clone();
                 let spatial = self.spatial[slice].forward(anchors)?;
                 let other =
                     concatenate(Axis(0), &[context.view(), spatial.view()]).expect("same plane");
-                let params = self.ep_other[slice].forward(other)?;
-                self.code_pass(slice, Pass::NonAnchor, &params, &mut y_hat, coder)?;
+                let at = Pass::NonAnchor.positions(h, w);
+                let params = self.ep_other[slice].forward_at(&other, &at)?;
+                self.code_pass(slice, Pass::NonAnchor, (&params, &at), &mut y_hat, coder)?;
             } else {
-                self.code_pass(slice, Pass::All, &params, &mut y_hat, coder)?;
+                let at = Pass::All.positions(h, w);
+                let params = self.ep_anchor[slice].forward_at(&context, &at)?;
+                self.code_pass(slice, Pass::All, (&params, &at), &mut y_hat, coder)?;
             }
             earlier.push(y_hat);
         }
@@ -286,35 +298,31 @@ impl EntropyModel {
         Ok(concatenate(Axis(0), &views).expect("same plane"))
     }
 
+    /// Codes one pass given the entropy parameters `[2·cs, n]` at its `n` positions `at`.
     fn code_pass(
         &self,
         slice: usize,
         pass: Pass,
-        params: &Array3<i64>,
+        (params, at): (&Array2<i64>, &[(usize, usize)]),
         y_hat: &mut Array3<i64>,
         coder: &mut dyn SymbolCoder,
     ) -> Result<()> {
-        let (cs, h, w) = y_hat.dim();
-        if params.dim() != (2 * cs, h, w) {
+        let cs = y_hat.dim().0;
+        if params.dim() != (2 * cs, at.len()) {
             return Err(MlicError::Model(format!(
                 "entropy parameters {:?}, expected {:?}",
                 params.dim(),
-                (2 * cs, h, w)
+                (2 * cs, at.len())
             )));
         }
-        let means_plane = params.slice(s![..cs, .., ..]);
-        let scales_plane = params.slice(s![cs.., .., ..]);
-        let mut positions = Vec::new();
-        let (mut means, mut indexes) = (Vec::new(), Vec::new());
+        let count = cs * at.len();
+        let mut positions = Vec::with_capacity(count);
+        let (mut means, mut indexes) = (Vec::with_capacity(count), Vec::with_capacity(count));
         for c in 0..cs {
-            for i in 0..h {
-                for j in 0..w {
-                    if pass.includes(i, j) {
-                        positions.push((c, i, j));
-                        means.push(means_plane[[c, i, j]]);
-                        indexes.push(self.scale_index(scales_plane[[c, i, j]]));
-                    }
-                }
+            for (k, &(i, j)) in at.iter().enumerate() {
+                positions.push((c, i, j));
+                means.push(params[[c, k]]);
+                indexes.push(self.scale_index(params[[cs + c, k]]));
             }
         }
         let symbols = coder.code(

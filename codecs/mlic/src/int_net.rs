@@ -162,6 +162,35 @@ impl IntNetwork {
         })
     }
 
+    /// The network's output at positions `at` of `[C, H, W]` activations, as `[C', at.len()]`:
+    /// what [`Self::forward`] gives there. A network of 1×1 convolutions and ReLUs works on
+    /// each position alone, so it runs on those positions only.
+    pub fn forward_at(&self, input: &Array3<i64>, at: &[(usize, usize)]) -> Result<Array2<i64>> {
+        let pointwise = self.layers.iter().all(|layer| match layer {
+            Layer::Conv(conv) => conv.kernel == 1,
+            Layer::Relu => true,
+            Layer::Up => false,
+        });
+        let (h, w) = (input.dim().1, input.dim().2);
+        if let Some(&(i, j)) = at.iter().find(|&&(i, j)| i >= h || j >= w) {
+            return Err(MlicError::Model(format!(
+                "position ({i}, {j}) outside a {h}x{w} plane"
+            )));
+        }
+        let gather = |x: &Array3<i64>| {
+            Array2::from_shape_fn((x.dim().0, at.len()), |(c, k)| x[[c, at[k].0, at[k].1]])
+        };
+        if !pointwise {
+            return Ok(gather(&self.forward(input.clone())?));
+        }
+        let columns = gather(input).insert_axis(ndarray::Axis(1));
+        let out = self.forward(columns)?;
+        let channels = out.dim().0;
+        Ok(out
+            .into_shape_with_order((channels, at.len()))
+            .expect("one row of positions"))
+    }
+
     /// Runs the network on `[C, H, W]` Q`A` activations.
     pub fn forward(&self, input: Array3<i64>) -> Result<Array3<i64>> {
         let mut x = input;
