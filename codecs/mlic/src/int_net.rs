@@ -457,6 +457,55 @@ mod tests {
         }
     }
 
+    /// `forward_at` gives `forward`'s outputs at the positions asked for, whether the network
+    /// runs on those positions alone (1×1 convolutions) or on the whole plane.
+    #[test]
+    fn outputs_at_positions_equal_the_whole_planes() {
+        let blob: Vec<i32> = (0..400).map(|i| (i * 73 % 61) - 30).collect();
+        let pointwise = [
+            LayerSpec::Conv {
+                cout: 4,
+                cin: 3,
+                kernel: 1,
+                weight: 0,
+                bias: 12,
+            },
+            LayerSpec::Relu,
+            LayerSpec::Conv {
+                cout: 2,
+                cin: 4,
+                kernel: 1,
+                weight: 20,
+                bias: 28,
+            },
+        ];
+        let spatial = [LayerSpec::Conv {
+            cout: 2,
+            cin: 3,
+            kernel: 3,
+            weight: 100,
+            bias: 160,
+        }];
+        let x = Array3::from_shape_fn((3, 5, 6), |(c, i, j)| (c * 31 + i * 7 + j) as i64 - 40);
+        let at: Vec<(usize, usize)> = (0..5)
+            .flat_map(|i| (0..6).map(move |j| (i, j)))
+            .filter(|&(i, j)| (i + j) % 2 == 1)
+            .collect();
+        for specs in [&pointwise[..], &spatial[..]] {
+            let net = IntNetwork::new(specs, &blob, 4).unwrap();
+            let whole = net.forward(x.clone()).unwrap();
+            let some = net.forward_at(&x, &at).unwrap();
+            assert_eq!(some.dim(), (2, at.len()));
+            for (k, &(i, j)) in at.iter().enumerate() {
+                for c in 0..2 {
+                    assert_eq!(some[[c, k]], whole[[c, i, j]]);
+                }
+            }
+            assert!(net.forward_at(&x, &[(5, 0)]).is_err());
+            assert_eq!(net.forward_at(&x, &[]).unwrap().dim(), (2, 0));
+        }
+    }
+
     #[test]
     fn parameters_beyond_the_blob_are_refused() {
         let specs = [LayerSpec::Conv {
