@@ -349,6 +349,26 @@ fn wrapping_sums(input: &[i64], (h, w): (usize, usize), layer: &Conv) -> Vec<i64
 mod tests {
     use super::*;
 
+    /// A network of one convolution (`cout` = `bias.len()`) with `weight_bits` `bits`.
+    fn single_conv(
+        weight: &[i32],
+        bias: &[i32],
+        cin: usize,
+        kernel: usize,
+        bits: u32,
+    ) -> IntNetwork {
+        let mut blob = weight.to_vec();
+        blob.extend(bias);
+        let specs = [LayerSpec::Conv {
+            cout: bias.len(),
+            cin,
+            kernel,
+            weight: 0,
+            bias: weight.len(),
+        }];
+        IntNetwork::new(&specs, &blob, bits).unwrap()
+    }
+
     /// A 3x3 convolution against a direct evaluation of the formula.
     #[test]
     fn conv_matches_the_direct_formula_with_zero_padding() {
@@ -357,37 +377,12 @@ mod tests {
             .map(|i| (i as i32 * 37 % 23) - 11)
             .collect();
         let bias: Vec<i32> = vec![100, -2048, 7];
-        let mut blob = weight.clone();
-        blob.extend(&bias);
-        let specs = [LayerSpec::Conv {
-            cout,
-            cin,
-            kernel: k,
-            weight: 0,
-            bias: weight.len(),
-        }];
-        let net = IntNetwork::new(&specs, &blob, 4).unwrap();
+        let net = single_conv(&weight, &bias, cin, k, 4);
         let x = Array3::from_shape_fn((cin, h, w), |(c, i, j)| (c * 100 + i * 10 + j) as i64 - 50);
         let y = net.forward(x.clone()).unwrap();
-        for o in 0..cout {
-            for i in 0..h {
-                for j in 0..w {
-                    let mut acc = i64::from(bias[o]);
-                    for c in 0..cin {
-                        for ky in 0..k {
-                            for kx in 0..k {
-                                let (si, sj) =
-                                    (i as isize + ky as isize - 1, j as isize + kx as isize - 1);
-                                if si >= 0 && sj >= 0 && (si as usize) < h && (sj as usize) < w {
-                                    acc += i64::from(weight[((o * cin + c) * k + ky) * k + kx])
-                                        * x[[c, si as usize, sj as usize]];
-                                }
-                            }
-                        }
-                    }
-                    assert_eq!(y[[o, i, j]], (acc + 8) >> 4, "({o},{i},{j})");
-                }
-            }
+        assert_eq!(y.dim(), (cout, h, w));
+        for ((o, i, j), &v) in y.indexed_iter() {
+            assert_eq!(v, direct((&weight, &bias, cin, k, 4), &x, (o, i, j)));
         }
     }
 
@@ -434,16 +429,7 @@ mod tests {
         for (cin, cout, k, h, w) in [(5, 4, 1, 9, 7), (3, 6, 3, 70, 61), (2, 3, 5, 8, 3)] {
             let weight: Vec<i32> = (0..cout * cin * k * k).map(|_| next(4000) as i32).collect();
             let bias: Vec<i32> = (0..cout).map(|_| next(1 << 20) as i32).collect();
-            let mut blob = weight.clone();
-            blob.extend(&bias);
-            let specs = [LayerSpec::Conv {
-                cout,
-                cin,
-                kernel: k,
-                weight: 0,
-                bias: weight.len(),
-            }];
-            let net = IntNetwork::new(&specs, &blob, 12).unwrap();
+            let net = single_conv(&weight, &bias, cin, k, 12);
             // Q10 activations as the codec has them, then magnitudes only a hostile stream
             // gives (sums past 2^53 and past i64).
             for span in [1i64 << 14, 1 << 45, i64::MAX / 2] {
