@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::{
     error::InferError,
     manifest::TensorSpec,
-    model::{ExecutionObserver, SessionPool, new_run_options},
+    model::{ExecutionObserver, SessionPool},
     tensor::{DataType, TensorData},
 };
 
@@ -350,7 +350,7 @@ async fn run_batch(
     let inputs = assemble(&batch, padding);
     let wanted = batch[0].wanted.clone();
     let rows: Vec<usize> = batch.iter().map(Request::rows).collect();
-    let run_options = match new_run_options() {
+    let run_options = match pool.run_options(&inputs) {
         Ok(options) => options,
         Err(error) => {
             batch.into_iter().for_each(|r| {

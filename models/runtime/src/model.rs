@@ -98,9 +98,34 @@ pub(crate) struct SessionPool {
     sessions: Mutex<Vec<Session>>,
     pub(crate) permits: Arc<Semaphore>,
     size: usize,
+    /// For sessions with a CPU memory arena: runs whose inputs total more bytes give the
+    /// arena's free memory back when they end.
+    arena_release_above: Option<u64>,
 }
 
+/// The run option that makes ONNX Runtime free the CPU arena's unused memory after the run.
+const ARENA_SHRINKAGE: (&str, &str) = ("memory.enable_memory_arena_shrinkage", "cpu:0");
+
 impl SessionPool {
+    /// Options for one run of `inputs`, shared with whoever may terminate it: large runs on a
+    /// CPU arena hand its memory back when they end.
+    pub(crate) fn run_options(&self, inputs: &[TensorData]) -> Result<Arc<RunOptions>, InferError> {
+        let failed = |e: ort::Error| InferError::Execution(format!("run options: {e}"));
+        let mut options = RunOptions::new().map_err(failed)?;
+        if self.releases_memory_after(inputs) {
+            options
+                .set(ARENA_SHRINKAGE.0, ARENA_SHRINKAGE.1)
+                .map_err(failed)?;
+        }
+        Ok(Arc::new(options))
+    }
+
+    /// Whether a run of `inputs` gives the CPU arena's memory back when it ends.
+    fn releases_memory_after(&self, inputs: &[TensorData]) -> bool {
+        let bytes: u64 = inputs.iter().map(|t| t.bytes.len() as u64).sum();
+        self.arena_release_above.is_some_and(|limit| bytes > limit)
+    }
+
     /// Runs one call on a free session (the permit guarantees one) on the blocking thread pool
     /// and returns what it gave and how long it ran. The session goes back to the pool and the
     /// permit is released when the run ends, whether or not anyone still awaits it.
@@ -125,6 +150,9 @@ impl SessionPool {
             }))
             .unwrap_or_else(|_| Err(InferError::Execution("ONNX Runtime panicked".to_string())));
             let elapsed = started.elapsed();
+            if pool.releases_memory_after(&inputs) {
+                return_free_heap();
+            }
             pool.sessions
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -132,6 +160,17 @@ impl SessionPool {
             drop(permit);
             (result, elapsed)
         })
+    }
+}
+
+/// Hands the C heap's free memory back to the system. The arena's shrinkage frees its
+/// buffers to the C allocator, which under glibc would keep about as much again resident.
+fn return_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
+    // SAFETY: `malloc_trim` only releases free memory of glibc's heap; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
@@ -223,6 +262,7 @@ impl LoadedModel {
         fallbacks: Vec<Fallback>,
         sessions: Vec<Session>,
         observer: Option<Arc<dyn ExecutionObserver>>,
+        arena_release_above: Option<u64>,
     ) -> Result<Self, String> {
         let first = sessions
             .first()
@@ -237,6 +277,7 @@ impl LoadedModel {
                 sessions: Mutex::new(sessions),
                 permits: Arc::new(Semaphore::new(size)),
                 size,
+                arena_release_above,
             }),
             stats: ModelStats::default(),
             observer,
@@ -387,7 +428,7 @@ impl LoadedModel {
             .await
             .map_err(|_| self.shutting_down())?;
         let queued = queued_at.elapsed();
-        let run_options = new_run_options()?;
+        let run_options = self.pool.run_options(&inputs)?;
         // Dropping this future (the call's deadline passed, the client cancelled) terminates
         // the run inside ONNX Runtime instead of letting it finish for nobody.
         let abandon = TerminateOnDrop(Some(Arc::clone(&run_options)));
@@ -467,13 +508,6 @@ impl LoadedModel {
             observer.observe(name, version, elapsed, ok);
         }
     }
-}
-
-/// Options for one run, shared with whoever may terminate it.
-pub(crate) fn new_run_options() -> Result<Arc<RunOptions>, InferError> {
-    RunOptions::new()
-        .map(Arc::new)
-        .map_err(|e| InferError::Execution(format!("run options: {e}")))
 }
 
 /// Terminates a run of ONNX Runtime when dropped before [`Self::disarm`].

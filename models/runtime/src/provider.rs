@@ -83,6 +83,11 @@ pub struct SessionOptions {
     /// When requests of different callers share a run, where a model's manifest allows it
     /// (`[batching]`).
     pub dynamic_batching: DynamicBatching,
+    /// CPU sessions keep their buffers in a memory arena between runs. A run whose inputs
+    /// total more than this many bytes gives the arena's free memory back when it ends, so a
+    /// large request does not leave its peak memory held by an idle session (0: every run
+    /// gives it back).
+    pub cpu_arena_input_bytes: u64,
 }
 
 /// When requests of different callers share a run (see [`crate::batching`]).
@@ -120,6 +125,7 @@ impl Default for SessionOptions {
             pool_size: 2,
             intra_op_threads: 1,
             dynamic_batching: DynamicBatching::Auto,
+            cpu_arena_input_bytes: 1 << 20,
         }
     }
 }
@@ -146,7 +152,10 @@ pub(crate) fn create_session(
         ));
     }
     let dispatch = match provider {
-        ProviderKind::Cpu => ep::CPU::default().build(),
+        // The arena keeps a session's buffers between runs: without it every run maps and
+        // faults in fresh pages (MLIC decode ran 25 % slower). `SessionPool::run_options`
+        // hands it back after large runs.
+        ProviderKind::Cpu => ep::CPU::default().with_arena_allocator(true).build(),
         ProviderKind::Cuda => ep::CUDA::default()
             .with_device_id(options.device_id)
             .build(),

@@ -9,7 +9,7 @@ use crate::{
     library::OnnxRuntime,
     manifest::{ManifestEntry, scan_repository, version_key},
     model::{ExecutionObserver, LoadedModel},
-    provider::{Fallback, SessionOptions, create_session},
+    provider::{Fallback, ProviderKind, SessionOptions, create_session},
 };
 
 /// Which models of the repository to load.
@@ -115,9 +115,18 @@ fn load_model(
                     .batching
                     .clone()
                     .filter(|_| options.dynamic_batching.applies_to(provider));
-                return LoadedModel::new(entry.clone(), provider, fallbacks, sessions, observer)
-                    .map(|model| model.with_batching(batching))
-                    .map_err(model_error);
+                let arena =
+                    (provider == ProviderKind::Cpu).then_some(options.cpu_arena_input_bytes);
+                return LoadedModel::new(
+                    entry.clone(),
+                    provider,
+                    fallbacks,
+                    sessions,
+                    observer,
+                    arena,
+                )
+                .map(|model| model.with_batching(batching))
+                .map_err(model_error);
             }
             Err(reason) => fallbacks.push(Fallback { provider, reason }),
         }

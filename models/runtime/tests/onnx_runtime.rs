@@ -274,3 +274,27 @@ async fn concurrent_requests_share_the_session_pool() {
     );
     assert_eq!(model.stats().inference_count, 16);
 }
+
+/// Runs that hand the CPU arena's memory back when they end (inputs above
+/// `cpu_arena_input_bytes`) give what runs that keep it give, before and after each other.
+#[tokio::test]
+async fn runs_that_release_the_arena_give_the_same_outputs() {
+    let image = test_image(3 * 64 * 64);
+    let input = || vec![TensorData::from_f32("image", vec![1, 3, 64, 64], &image)];
+    let mut outputs = Vec::new();
+    // 0: every run releases; the input's size: none does; in between: every run does.
+    let bytes = (image.len() * 4) as u64;
+    for limit in [0, bytes, bytes - 1] {
+        let options = SessionOptions {
+            cpu_arena_input_bytes: limit,
+            ..SessionOptions::default()
+        };
+        let registry = registry(&["haar-wpt2d-analysis"], &options);
+        let model = registry.get("haar-wpt2d-analysis", "").unwrap();
+        for _ in 0..3 {
+            let out = model.infer(input(), &[]).await.unwrap();
+            outputs.push(out.outputs[0].bytes.clone());
+        }
+    }
+    assert!(outputs.windows(2).all(|w| w[0] == w[1]));
+}
