@@ -223,9 +223,9 @@ fn conv(x: &Array3<i64>, layer: &Conv, weight_bits: u32) -> Result<Array3<i64>> 
     let half = 1i64 << (weight_bits - 1);
     let bound = layer.bias_max + layer.row_l1 * u128::from(largest) + half as u128;
     let mut out = if bound < EXACT_F64 {
-        exact_f64_sums(input, (h, w), layer)
+        exact_f64_sums(input, (h, w), layer)?
     } else {
-        wrapping_sums(input, (h, w), layer)
+        wrapping_sums(input, (h, w), layer)?
     };
     for a in out.iter_mut() {
         *a = a.wrapping_add(half) >> weight_bits;
@@ -234,8 +234,8 @@ fn conv(x: &Array3<i64>, layer: &Conv, weight_bits: u32) -> Result<Array3<i64>> 
 }
 
 /// `bias + Σ w·x` of every output, as an `f64` matrix product: exact, because the caller
-/// checked that every sum stays below 2^53.
-fn exact_f64_sums(input: &[i64], (h, w): (usize, usize), layer: &Conv) -> Vec<i64> {
+/// checked that every sum stays below 2^53. Stops between blocks once the call is interrupted.
+fn exact_f64_sums(input: &[i64], (h, w): (usize, usize), layer: &Conv) -> Result<Vec<i64>> {
     let (cin, kernel) = (layer.cin, layer.kernel);
     let pad = kernel / 2;
     let plane = h * w;
@@ -245,6 +245,7 @@ fn exact_f64_sums(input: &[i64], (h, w): (usize, usize), layer: &Conv) -> Vec<i6
     let rows = (BLOCK_POSITIONS / w.max(1)).clamp(1, h.max(1));
     let mut columns = Array2::<f64>::zeros((taps, rows * w));
     for first in (0..h).step_by(rows) {
+        terse_entropy::interrupt::check()?;
         let last = (first + rows).min(h);
         let n = (last - first) * w;
         let mut block = columns.slice_mut(s![.., ..n]);
@@ -257,7 +258,7 @@ fn exact_f64_sums(input: &[i64], (h, w): (usize, usize), layer: &Conv) -> Vec<i6
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// The im2col block of output rows `rows`: row `(ci·k + ky)·k + kx` holds, for each output
@@ -301,13 +302,15 @@ fn im2col(
 }
 
 /// `bias + Σ w·x` of every output in wrapping i64 arithmetic: the exact sum whenever it fits,
-/// and the same bits on every machine when it does not.
-fn wrapping_sums(input: &[i64], (h, w): (usize, usize), layer: &Conv) -> Vec<i64> {
+/// and the same bits on every machine when it does not. Stops between output channels once
+/// the call is interrupted.
+fn wrapping_sums(input: &[i64], (h, w): (usize, usize), layer: &Conv) -> Result<Vec<i64>> {
     let (cin, kernel, weight) = (layer.cin, layer.kernel, &layer.weight);
     let pad = kernel / 2;
     let plane = h * w;
     let mut out = vec![0i64; layer.cout * plane];
     for (o, acc) in out.chunks_exact_mut(plane).enumerate() {
+        terse_entropy::interrupt::check()?;
         acc.fill(layer.bias[o]);
         for ci in 0..cin {
             let src = &input[ci * plane..(ci + 1) * plane];
@@ -342,7 +345,7 @@ fn wrapping_sums(input: &[i64], (h, w): (usize, usize), layer: &Conv) -> Vec<i64
             }
         }
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -440,6 +443,29 @@ mod tests {
                     assert_eq!(v, expected, "k {k}, span {span}, ({o},{i},{j})");
                 }
             }
+        }
+    }
+
+    /// A call that has been interrupted stops in its convolutions, on both paths, instead of
+    /// finishing work nobody will read.
+    #[test]
+    fn interrupted_calls_stop_in_the_convolutions() {
+        use std::sync::{Arc, atomic::AtomicBool};
+        let net = single_conv(&[3, -1, 2, 5], &[7, 9], 2, 1, 4);
+        for magnitude in [1i64 << 10, i64::MAX / 4] {
+            let x = Array3::from_elem((2, 3, 3), magnitude);
+            assert!(net.forward(x.clone()).is_ok());
+            let stopped =
+                terse_entropy::interrupt::run_with_flag(Arc::new(AtomicBool::new(true)), || {
+                    net.forward(x)
+                });
+            assert!(
+                matches!(
+                    stopped,
+                    Err(MlicError::Entropy(terse_entropy::EntropyError::Interrupted))
+                ),
+                "{magnitude}: {stopped:?}"
+            );
         }
     }
 
