@@ -10,7 +10,7 @@ use terse_entropy::{FactorizedPrior, Family, ScaleConditional, TableFile};
 
 use crate::{
     MlicError, Result,
-    int_net::{IntNetwork, LayerSpec},
+    int_net::{IntNetwork, LayerSpec, gather},
 };
 
 /// Which contexts the entropy parameters see (the ablation ladder).
@@ -280,12 +280,8 @@ impl EntropyModel {
                 let at = Pass::Anchor.positions(h, w);
                 let params = self.ep_anchor[slice].forward_at(&context, &at)?;
                 self.code_pass(slice, Pass::Anchor, (&params, &at), &mut y_hat, coder)?;
-                let anchors = y_hat.clone();
-                let spatial = self.spatial[slice].forward(anchors)?;
-                let other =
-                    concatenate(Axis(0), &[context.view(), spatial.view()]).expect("same plane");
                 let at = Pass::NonAnchor.positions(h, w);
-                let params = self.ep_other[slice].forward_at(&other, &at)?;
+                let params = self.non_anchor_params(slice, &context, &y_hat, &at)?;
                 self.code_pass(slice, Pass::NonAnchor, (&params, &at), &mut y_hat, coder)?;
             } else {
                 let at = Pass::All.positions(h, w);
@@ -296,6 +292,31 @@ impl EntropyModel {
         }
         let views: Vec<_> = earlier.iter().map(|e| e.view()).collect();
         Ok(concatenate(Axis(0), &views).expect("same plane"))
+    }
+
+    /// Entropy parameters `[2·cs, n]` of the non-anchors `at` of a slice, from its context
+    /// planes and its anchors (`y_hat` after the anchor pass, zero at the non-anchors). With a
+    /// pointwise parameter network, the spatial context is computed at the non-anchors only,
+    /// from the taps that reach anchors (the others read zeros).
+    fn non_anchor_params(
+        &self,
+        slice: usize,
+        context: &Array3<i64>,
+        anchors: &Array3<i64>,
+        at: &[(usize, usize)],
+    ) -> Result<Array2<i64>> {
+        let network = &self.ep_other[slice];
+        if !network.is_pointwise() {
+            let spatial = self.spatial[slice].forward(anchors.clone())?;
+            let other =
+                concatenate(Axis(0), &[context.view(), spatial.view()]).expect("same plane");
+            return network.forward_at(&other, at);
+        }
+        let spatial = self.spatial[slice]
+            .forward_at_sparse(anchors, at, |i, j| Pass::Anchor.includes(i, j))?;
+        let columns = concatenate(Axis(0), &[gather(context, at).view(), spatial.view()])
+            .expect("same positions");
+        network.forward_columns(columns)
     }
 
     /// Codes one pass given the entropy parameters `[2·cs, n]` at its `n` positions `at`.

@@ -162,39 +162,130 @@ impl IntNetwork {
         })
     }
 
+    /// Whether every layer works on each position alone (1×1 convolutions and ReLUs).
+    pub fn is_pointwise(&self) -> bool {
+        pointwise(&self.layers)
+    }
+
     /// The network's output at positions `at` of `[C, H, W]` activations, as `[C', at.len()]`:
     /// what [`Self::forward`] gives there. A network of 1×1 convolutions and ReLUs works on
     /// each position alone, so it runs on those positions only.
     pub fn forward_at(&self, input: &Array3<i64>, at: &[(usize, usize)]) -> Result<Array2<i64>> {
-        let pointwise = self.layers.iter().all(|layer| match layer {
-            Layer::Conv(conv) => conv.kernel == 1,
-            Layer::Relu => true,
-            Layer::Up => false,
-        });
-        let (h, w) = (input.dim().1, input.dim().2);
-        if let Some(&(i, j)) = at.iter().find(|&&(i, j)| i >= h || j >= w) {
-            return Err(MlicError::Model(format!(
-                "position ({i}, {j}) outside a {h}x{w} plane"
-            )));
+        check_positions(input, at)?;
+        if !self.is_pointwise() {
+            return Ok(gather(&self.forward(input.clone())?, at));
         }
-        let gather = |x: &Array3<i64>| {
-            Array2::from_shape_fn((x.dim().0, at.len()), |(c, k)| x[[c, at[k].0, at[k].1]])
-        };
-        if !pointwise {
-            return Ok(gather(&self.forward(input.clone())?));
+        self.forward_columns(gather(input, at))
+    }
+
+    /// A pointwise network (see [`Self::is_pointwise`]) on `[C, n]` columns of activations.
+    pub fn forward_columns(&self, columns: Array2<i64>) -> Result<Array2<i64>> {
+        if !self.is_pointwise() {
+            return Err(MlicError::Model(
+                "a network with spatial layers cannot run on columns".into(),
+            ));
         }
-        let columns = gather(input).insert_axis(ndarray::Axis(1));
-        let out = self.forward(columns)?;
+        self.columns_through(&self.layers, columns)
+    }
+
+    /// `columns` `[C, n]` through pointwise `layers`.
+    fn columns_through(&self, layers: &[Layer], columns: Array2<i64>) -> Result<Array2<i64>> {
+        let n = columns.dim().1;
+        let out = self.through(layers, columns.insert_axis(ndarray::Axis(1)))?;
         let channels = out.dim().0;
         Ok(out
-            .into_shape_with_order((channels, at.len()))
+            .into_shape_with_order((channels, n))
             .expect("one row of positions"))
+    }
+
+    /// [`Self::forward_at`] for an input that is zero wherever `support` is false (the
+    /// checkerboard's anchors, before the non-anchors are coded). When the first layer is a
+    /// convolution and the rest are pointwise, that convolution runs at `at` only and sums
+    /// only the taps that reach the support from some position of `at`: the same integers,
+    /// since the skipped inputs are zeros. Otherwise, or when the input is not zero outside
+    /// `support`, this is [`Self::forward_at`].
+    pub fn forward_at_sparse(
+        &self,
+        input: &Array3<i64>,
+        at: &[(usize, usize)],
+        support: impl Fn(usize, usize) -> bool,
+    ) -> Result<Array2<i64>> {
+        check_positions(input, at)?;
+        let (c, h, w) = input.dim();
+        let Some((Layer::Conv(first), rest)) = self.layers.split_first() else {
+            return self.forward_at(input, at);
+        };
+        let zero_outside = (0..c).all(|ch| {
+            input
+                .index_axis(ndarray::Axis(0), ch)
+                .indexed_iter()
+                .all(|((i, j), &v)| v == 0 || support(i, j))
+        });
+        if !pointwise(rest) || !zero_outside || first.cin != c {
+            return self.forward_at(input, at);
+        }
+        let largest = input.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
+        let half = 1i64 << (self.weight_bits - 1);
+        if first.bias_max + first.row_l1 * u128::from(largest) + half as u128 >= EXACT_F64 {
+            return self.forward_at(input, at);
+        }
+        let (k, pad) = (first.kernel, (first.kernel / 2) as isize);
+        let reaches = |i: usize, j: usize, ky: usize, kx: usize| {
+            let (si, sj) = (
+                i as isize + ky as isize - pad,
+                j as isize + kx as isize - pad,
+            );
+            si >= 0
+                && sj >= 0
+                && (si as usize) < h
+                && (sj as usize) < w
+                && support(si as usize, sj as usize)
+        };
+        let live: Vec<(usize, usize)> = (0..k)
+            .flat_map(|ky| (0..k).map(move |kx| (ky, kx)))
+            .filter(|&(ky, kx)| at.iter().any(|&(i, j)| reaches(i, j, ky, kx)))
+            .collect();
+        let taps: Vec<usize> = (0..c)
+            .flat_map(|ci| live.iter().map(move |&(ky, kx)| (ci * k + ky) * k + kx))
+            .collect();
+        let matrix = first.matrix.select(ndarray::Axis(1), &taps);
+        let mut sums = Array2::<i64>::zeros((first.cout, at.len()));
+        for (block, positions) in at.chunks(BLOCK_POSITIONS).enumerate() {
+            terse_entropy::interrupt::check()?;
+            let columns = Array2::from_shape_fn((taps.len(), positions.len()), |(t, p)| {
+                let (ci, (ky, kx)) = (t / live.len(), live[t % live.len()]);
+                let (i, j) = positions[p];
+                let (si, sj) = (
+                    i as isize + ky as isize - pad,
+                    j as isize + kx as isize - pad,
+                );
+                if si < 0 || sj < 0 || si as usize >= h || sj as usize >= w {
+                    0.0
+                } else {
+                    input[[ci, si as usize, sj as usize]] as f64
+                }
+            });
+            let block_sums = matrix.dot(&columns);
+            let first_column = block * BLOCK_POSITIONS;
+            for (o, row) in block_sums.outer_iter().enumerate() {
+                for (p, &v) in row.iter().enumerate() {
+                    sums[[o, first_column + p]] =
+                        (first.bias[o] + v as i64).wrapping_add(half) >> self.weight_bits;
+                }
+            }
+        }
+        self.columns_through(rest, sums)
     }
 
     /// Runs the network on `[C, H, W]` Q`A` activations.
     pub fn forward(&self, input: Array3<i64>) -> Result<Array3<i64>> {
+        self.through(&self.layers, input)
+    }
+
+    /// `input` through `layers` (of this network).
+    fn through(&self, layers: &[Layer], input: Array3<i64>) -> Result<Array3<i64>> {
         let mut x = input;
-        for layer in &self.layers {
+        for layer in layers {
             x = match layer {
                 Layer::Conv(layer) => conv(&x, layer, self.weight_bits)?,
                 Layer::Relu => x.mapv_into(|v| v.max(0)),
@@ -206,6 +297,31 @@ impl IntNetwork {
         }
         Ok(x)
     }
+}
+
+/// Whether `layers` work on each position alone (1×1 convolutions and ReLUs).
+fn pointwise(layers: &[Layer]) -> bool {
+    layers.iter().all(|layer| match layer {
+        Layer::Conv(conv) => conv.kernel == 1,
+        Layer::Relu => true,
+        Layer::Up => false,
+    })
+}
+
+/// `Err` when a position lies outside the `[C, H, W]` plane.
+fn check_positions(input: &Array3<i64>, at: &[(usize, usize)]) -> Result<()> {
+    let (h, w) = (input.dim().1, input.dim().2);
+    match at.iter().find(|&&(i, j)| i >= h || j >= w) {
+        Some(&(i, j)) => Err(MlicError::Model(format!(
+            "position ({i}, {j}) outside a {h}x{w} plane"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The `[C, n]` activations of `x` `[C, H, W]` at positions `at` (each inside the plane).
+pub(crate) fn gather(x: &Array3<i64>, at: &[(usize, usize)]) -> Array2<i64> {
+    Array2::from_shape_fn((x.dim().0, at.len()), |(c, k)| x[[c, at[k].0, at[k].1]])
 }
 
 /// Same-padded stride-1 convolution in integers: `(bias + Σ w·x + 2^(W−1)) >> W`.
@@ -515,6 +631,59 @@ mod tests {
             }
             assert!(net.forward_at(&x, &[(5, 0)]).is_err());
             assert_eq!(net.forward_at(&x, &[]).unwrap().dim(), (2, 0));
+        }
+    }
+
+    /// `forward_at_sparse` gives `forward_at`'s outputs: on checkerboard inputs (the taps
+    /// that only read zeros skipped), and through the fallbacks (an input that is not zero
+    /// outside the support, sums too large for the `f64` path, a network that is not one
+    /// convolution followed by pointwise layers).
+    #[test]
+    fn sparse_outputs_equal_the_dense_ones() {
+        let blob: Vec<i32> = (0..9000).map(|i| (i * 89 % 127) - 63).collect();
+        let conv = |cout, cin, kernel, weight| LayerSpec::Conv {
+            cout,
+            cin,
+            kernel,
+            weight,
+            bias: 8800,
+        };
+        let networks = [
+            vec![conv(4, 3, 5, 0)],
+            vec![conv(5, 3, 3, 100), LayerSpec::Relu, conv(2, 5, 1, 500)],
+            vec![conv(4, 3, 3, 0), LayerSpec::Up, conv(2, 4, 1, 700)],
+        ];
+        let anchor = |i: usize, j: usize| (i + j).is_multiple_of(2);
+        let (h, w) = (7, 9);
+        let at: Vec<(usize, usize)> = (0..h)
+            .flat_map(|i| (0..w).map(move |j| (i, j)))
+            .filter(|&(i, j)| !anchor(i, j))
+            .collect();
+        for specs in &networks {
+            let net = IntNetwork::new(specs, &blob, 6).unwrap();
+            let inputs = [
+                Array3::from_shape_fn((3, h, w), |(c, i, j)| {
+                    if anchor(i, j) {
+                        (c * 31 + i * 7 + j) as i64 % 23 - 11
+                    } else {
+                        0
+                    }
+                }),
+                Array3::from_shape_fn((3, h, w), |(c, i, j)| (c + i * j) as i64 % 5 - 2),
+                Array3::from_shape_fn(
+                    (3, h, w),
+                    |(_, i, j)| {
+                        if anchor(i, j) { i64::MAX / 8 } else { 0 }
+                    },
+                ),
+            ];
+            for x in inputs {
+                assert_eq!(
+                    net.forward_at_sparse(&x, &at, anchor).unwrap(),
+                    net.forward_at(&x, &at).unwrap(),
+                    "{specs:?}"
+                );
+            }
         }
     }
 
