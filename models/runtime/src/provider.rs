@@ -88,6 +88,12 @@ pub struct SessionOptions {
     /// large request does not leave its peak memory held by an idle session (0: every run
     /// gives it back).
     pub cpu_arena_input_bytes: u64,
+    /// With `intra_op_threads` above 1, whether ONNX Runtime's operator threads spin waiting
+    /// for work after each operator instead of sleeping. Spinning saves a wake-up between
+    /// back-to-back runs (the causal LM's scoring: 4 % more tokens/s), but the spinning
+    /// threads keep the cores from the work that follows a run in the same call (MLIC's
+    /// integer entropy path, WaLLoC's inverse wavelet packet), so it is off by default.
+    pub intra_op_spinning: bool,
 }
 
 /// When requests of different callers share a run (see [`crate::batching`]).
@@ -126,6 +132,7 @@ impl Default for SessionOptions {
             intra_op_threads: 1,
             dynamic_batching: DynamicBatching::Auto,
             cpu_arena_input_bytes: 1 << 20,
+            intra_op_spinning: false,
         }
     }
 }
@@ -181,6 +188,11 @@ pub(crate) fn create_session(
     if options.intra_op_threads > 0 {
         builder = builder
             .with_intra_threads(options.intra_op_threads)
+            .map_err(|e| e.to_string())?;
+    }
+    if provider == ProviderKind::Cpu {
+        builder = builder
+            .with_intra_op_spinning(options.intra_op_spinning)
             .map_err(|e| e.to_string())?;
     }
     builder.commit_from_memory(model).map_err(|e| e.to_string())

@@ -276,7 +276,8 @@ async fn concurrent_requests_share_the_session_pool() {
 }
 
 /// Runs that hand the CPU arena's memory back when they end (inputs above
-/// `cpu_arena_input_bytes`) give what runs that keep it give, before and after each other.
+/// `cpu_arena_input_bytes`) give what runs that keep it give, before and after each other;
+/// so do two-thread sessions whose threads spin between operators (`intra_op_spinning`).
 #[tokio::test]
 async fn runs_that_release_the_arena_give_the_same_outputs() {
     let image = test_image(3 * 64 * 64);
@@ -284,9 +285,16 @@ async fn runs_that_release_the_arena_give_the_same_outputs() {
     let mut outputs = Vec::new();
     // 0: every run releases; the input's size: none does; in between: every run does.
     let bytes = (image.len() * 4) as u64;
-    for limit in [0, bytes, bytes - 1] {
+    for (limit, spinning) in [
+        (0, false),
+        (bytes, false),
+        (bytes - 1, false),
+        (bytes, true),
+    ] {
         let options = SessionOptions {
             cpu_arena_input_bytes: limit,
+            intra_op_spinning: spinning,
+            intra_op_threads: if spinning { 2 } else { 1 },
             ..SessionOptions::default()
         };
         let registry = registry(&["haar-wpt2d-analysis"], &options);
