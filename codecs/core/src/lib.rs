@@ -10,9 +10,12 @@
 //! - [`Worker`]: where blocking work runs (the server's blocking pool with the call's
 //!   cancellation flag, or [`Inline`] in tools and tests).
 //!
+//! - [`heap`]: the C heap's policy for a serving process.
+//!
 //! This crate depends on neither ONNX Runtime nor any networking crate.
 
 mod error;
+pub mod heap;
 mod kv;
 mod network;
 mod pick;

@@ -151,7 +151,7 @@ impl SessionPool {
             .unwrap_or_else(|_| Err(InferError::Execution("ONNX Runtime panicked".to_string())));
             let elapsed = started.elapsed();
             if pool.releases_memory_after(&inputs) {
-                return_free_heap();
+                terse_core::heap::release_free_memory();
             }
             pool.sessions
                 .lock()
@@ -160,17 +160,6 @@ impl SessionPool {
             drop(permit);
             (result, elapsed)
         })
-    }
-}
-
-/// Hands the C heap's free memory back to the system. The arena's shrinkage frees its
-/// buffers to the C allocator, which under glibc would keep about as much again resident.
-fn return_free_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    #[allow(unsafe_code)]
-    // SAFETY: `malloc_trim` only releases free memory of glibc's heap; it has no preconditions.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 

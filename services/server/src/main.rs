@@ -131,6 +131,10 @@ fn run() -> anyhow::Result<()> {
     let (config, check_only) = Cli::parse().into_config()?;
     let resolved = config.resolve()?;
     init_logging(&resolved.config.log)?;
+    // Requests' scratch buffers stay in the heap for the next request (terse_core::heap).
+    if !terse_core::heap::keep_freed_buffers() {
+        tracing::debug!("the C allocator keeps its default heap thresholds");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -27,6 +27,8 @@ pub fn repository() -> PathBuf {
 /// (ONNX Runtime as `scripts/setup` installs it).
 pub fn registry(repository: &Path, threads: usize) -> ModelRegistry {
     std::env::set_current_dir(ROOT).unwrap();
+    // The server's heap policy, set at its start.
+    terse_core::heap::keep_freed_buffers();
     let options = SessionOptions {
         intra_op_threads: threads,
         pool_size: 1,

@@ -110,6 +110,8 @@ fn tempdir() -> std::path::PathBuf {
 }
 
 fn main() {
+    // The server's heap policy (it keeps a request's scratch buffers for the next one).
+    terse_core::heap::keep_freed_buffers();
     let reps: usize = std::env::var("TERSE_BENCH_REPS")
         .ok()
         .and_then(|v| v.parse().ok())
