@@ -50,17 +50,22 @@ pub fn tome(
         normed.slice(s![0..;2, ..]),
         normed.slice(s![1..;2, ..]),
         |ai, scores| {
-            let i = a[ai];
+            // B tokens 0..open_from are protected (their scores count as −∞), and so is
+            // every B token for a protected A token. The first of equal scores wins.
+            let open_from = if a[ai] < protected {
+                b.len()
+            } else {
+                b.partition_point(|&j| j < protected)
+            };
             let mut top = (f64::NEG_INFINITY, 0usize);
-            for (bj, (&j, &score)) in b.iter().zip(scores).enumerate() {
-                let score = if i < protected || j < protected {
-                    f64::NEG_INFINITY
-                } else {
-                    f64::from(score)
-                };
-                if score > top.0 || bj == 0 {
-                    top = (score, bj);
-                }
+            let scores = scores.as_slice().expect("rows of a standard-layout block");
+            if let Some((offset, &score)) = scores[open_from.min(scores.len())..]
+                .iter()
+                .enumerate()
+                .reduce(|best, next| if next.1 > best.1 { next } else { best })
+                && (open_from == 0 || score > f32::NEG_INFINITY)
+            {
+                top = (f64::from(score), open_from + offset);
             }
             best.push(top);
         },
@@ -80,7 +85,7 @@ pub fn tome(
     // Size-weighted sums in f64, kept only for the B tokens that receive merges (in merge
     // order, as the reference adds them).
     let mut sum_of = vec![usize::MAX; n];
-    let mut sums: Vec<f64> = Vec::new();
+    let mut sums: Vec<f64> = Vec::with_capacity(r.min(b.len()) * d);
     let mut total = sizes.to_vec();
     let mut target: Vec<usize> = (0..n).collect();
     for &e in &edge[..r] {
