@@ -131,7 +131,7 @@ impl Default for SessionOptions {
             pool_size: 2,
             intra_op_threads: 1,
             dynamic_batching: DynamicBatching::Auto,
-            cpu_arena_input_bytes: 1 << 20,
+            cpu_arena_input_bytes: 8 << 20,
             intra_op_spinning: false,
         }
     }
