@@ -95,6 +95,26 @@ impl Conv {
             bias_max,
         }
     }
+
+    /// Whether every sum `bias + Σ w·x + 2^(W−1)` over these `inputs` stays below 2^53, so the
+    /// `f64` path gives the exact integers.
+    fn exact_in_f64<'a>(
+        &self,
+        inputs: impl IntoIterator<Item = &'a i64>,
+        weight_bits: u32,
+    ) -> bool {
+        let largest = inputs
+            .into_iter()
+            .map(|v| v.unsigned_abs())
+            .max()
+            .unwrap_or(0);
+        self.bias_max + self.row_l1 * u128::from(largest) + (1u128 << (weight_bits - 1)) < EXACT_F64
+    }
+}
+
+/// `(sum + 2^(W−1)) >> W`: a convolution's sum rounded to Q`A` (wrapping, as the i64 loop).
+fn round_shift(sum: i64, weight_bits: u32) -> i64 {
+    sum.wrapping_add(1 << (weight_bits - 1)) >> weight_bits
 }
 
 /// A sequence of integer layers.
@@ -224,26 +244,25 @@ impl IntNetwork {
         if !pointwise(rest) || !zero_outside || first.cin != c {
             return self.forward_at(input, at);
         }
-        let largest = input.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
-        let half = 1i64 << (self.weight_bits - 1);
-        if first.bias_max + first.row_l1 * u128::from(largest) + half as u128 >= EXACT_F64 {
+        if !first.exact_in_f64(input, self.weight_bits) {
             return self.forward_at(input, at);
         }
         let (k, pad) = (first.kernel, (first.kernel / 2) as isize);
-        let reaches = |i: usize, j: usize, ky: usize, kx: usize| {
+        // The input position tap (ky, kx) of output (i, j) reads, if inside the plane.
+        let source = |(i, j): (usize, usize), (ky, kx): (usize, usize)| {
             let (si, sj) = (
                 i as isize + ky as isize - pad,
                 j as isize + kx as isize - pad,
             );
-            si >= 0
-                && sj >= 0
-                && (si as usize) < h
-                && (sj as usize) < w
-                && support(si as usize, sj as usize)
+            (si >= 0 && sj >= 0 && (si as usize) < h && (sj as usize) < w)
+                .then_some((si as usize, sj as usize))
         };
         let live: Vec<(usize, usize)> = (0..k)
             .flat_map(|ky| (0..k).map(move |kx| (ky, kx)))
-            .filter(|&(ky, kx)| at.iter().any(|&(i, j)| reaches(i, j, ky, kx)))
+            .filter(|&tap| {
+                at.iter()
+                    .any(|&p| source(p, tap).is_some_and(|(si, sj)| support(si, sj)))
+            })
             .collect();
         let taps: Vec<usize> = (0..c)
             .flat_map(|ci| live.iter().map(move |&(ky, kx)| (ci * k + ky) * k + kx))
@@ -253,24 +272,16 @@ impl IntNetwork {
         for (block, positions) in at.chunks(BLOCK_POSITIONS).enumerate() {
             terse_entropy::interrupt::check()?;
             let columns = Array2::from_shape_fn((taps.len(), positions.len()), |(t, p)| {
-                let (ci, (ky, kx)) = (t / live.len(), live[t % live.len()]);
-                let (i, j) = positions[p];
-                let (si, sj) = (
-                    i as isize + ky as isize - pad,
-                    j as isize + kx as isize - pad,
-                );
-                if si < 0 || sj < 0 || si as usize >= h || sj as usize >= w {
-                    0.0
-                } else {
-                    input[[ci, si as usize, sj as usize]] as f64
-                }
+                let ci = t / live.len();
+                source(positions[p], live[t % live.len()])
+                    .map_or(0.0, |(si, sj)| input[[ci, si, sj]] as f64)
             });
             let block_sums = matrix.dot(&columns);
             let first_column = block * BLOCK_POSITIONS;
             for (o, row) in block_sums.outer_iter().enumerate() {
                 for (p, &v) in row.iter().enumerate() {
                     sums[[o, first_column + p]] =
-                        (first.bias[o] + v as i64).wrapping_add(half) >> self.weight_bits;
+                        round_shift(first.bias[o] + v as i64, self.weight_bits);
                 }
             }
         }
@@ -335,16 +346,13 @@ fn conv(x: &Array3<i64>, layer: &Conv, weight_bits: u32) -> Result<Array3<i64>> 
     }
     let x = x.as_standard_layout();
     let input = x.as_slice().expect("standard layout");
-    let largest = input.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
-    let half = 1i64 << (weight_bits - 1);
-    let bound = layer.bias_max + layer.row_l1 * u128::from(largest) + half as u128;
-    let mut out = if bound < EXACT_F64 {
+    let mut out = if layer.exact_in_f64(input, weight_bits) {
         exact_f64_sums(input, (h, w), layer)?
     } else {
         wrapping_sums(input, (h, w), layer)?
     };
     for a in out.iter_mut() {
-        *a = a.wrapping_add(half) >> weight_bits;
+        *a = round_shift(*a, weight_bits);
     }
     Ok(Array3::from_shape_vec((layer.cout, h, w), out).expect("sized"))
 }
