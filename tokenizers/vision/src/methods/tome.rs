@@ -46,21 +46,23 @@ pub fn tome(
     let a: Vec<usize> = (0..n).step_by(2).collect();
     let b: Vec<usize> = (1..n).step_by(2).collect();
     let mut best: Vec<(f64, usize)> = Vec::with_capacity(a.len());
+    // B tokens before this are protected (their scores count as −∞).
+    let first_open_b = b.partition_point(|&j| j < protected);
     for_each_similarity_row(
         normed.slice(s![0..;2, ..]),
         normed.slice(s![1..;2, ..]),
         |ai, scores| {
-            // B tokens 0..open_from are protected (their scores count as −∞), and so is
-            // every B token for a protected A token. The first of equal scores wins.
+            // A protected A token sees every B token as protected. The first of equal
+            // scores wins.
             let open_from = if a[ai] < protected {
                 b.len()
             } else {
-                b.partition_point(|&j| j < protected)
+                first_open_b
             };
             let mut top = (f64::NEG_INFINITY, 0usize);
-            let scores = scores.as_slice().expect("rows of a standard-layout block");
-            if let Some((offset, &score)) = scores[open_from.min(scores.len())..]
+            if let Some((offset, &score)) = scores
                 .iter()
+                .skip(open_from)
                 .enumerate()
                 .reduce(|best, next| if next.1 > best.1 { next } else { best })
                 && (open_from == 0 || score > f32::NEG_INFINITY)
