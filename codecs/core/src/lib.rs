@@ -9,7 +9,6 @@
 //!   without the ONNX Runtime library.
 //! - [`Worker`]: where blocking work runs (the server's blocking pool with the call's
 //!   cancellation flag, or [`Inline`] in tools and tests).
-//!
 //! - [`heap`]: the C heap's policy for a serving process.
 //!
 //! This crate depends on neither ONNX Runtime nor any networking crate.
